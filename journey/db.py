@@ -1,0 +1,107 @@
+"""Engine, sessions and the migrations entry point.
+
+The schema is owned by Alembic (journey/migrations), never by `create_all`, so a
+database made by any earlier version is brought forward with `journey db upgrade`
+without losing rows. Commands call `ensure_schema` first, which makes a fresh
+SQLite file usable at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from journey.errors import JourneyError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets reports read while an import writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-200000")
+    cursor.execute("PRAGMA mmap_size=1073741824")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for SQLite or PostgreSQL with the settings journey relies on."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+            return engine
+        # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
+        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    except ArgumentError as exc:
+        raise JourneyError(
+            f"DATABASE_URL is not a database URL I understand: {exc}. "
+            "Use sqlite:///path/to/journey.db or postgresql+psycopg://user@host/db."
+        ) from exc
+    except ModuleNotFoundError as exc:
+        raise JourneyError(f"The database driver is missing ({exc.name}); run `uv sync`.") from exc
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except OperationalError as exc:
+        raise JourneyError(
+            f"Cannot reach the database ({str(exc.orig).strip().splitlines()[0]}). "
+            "Check DATABASE_URL and that the server is running."
+        ) from exc
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Upgrade to head if the database is behind (cheap when it is current)."""
+    try:
+        current = current_revision(engine)
+    except OperationalError as exc:
+        raise JourneyError(
+            f"Cannot reach the database ({str(exc.orig).strip().splitlines()[0]}). "
+            "Check DATABASE_URL and that the server is running."
+        ) from exc
+    if current != head_revision(engine):
+        upgrade(engine)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,194 @@
+"""Writing customers and events into the store: the one path every source uses.
+
+CSV imports, the demo generator and (later) the API connectors all hand records
+to `Ingestor`, which upserts them keyed on the source's own ids (so a re-import
+changes nothing), creates a stub customer for an event whose customer has not
+arrived yet, and refreshes the journey state of exactly the customers touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from journey.models import Customer, JourneyEvent
+from journey.models.types import to_epoch
+from journey.state import refresh_journeys
+
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class CustomerRecord:
+    external_id: str
+    name: str | None = None
+    email: str | None = None
+    first_seen: datetime | None = None
+    channel: str | None = None
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    external_id: str
+    customer_external_id: str
+    kind: str
+    occurred_at: datetime
+    channel: str | None = None
+    amount_cents: int | None = None
+
+
+@dataclass
+class IngestStats:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    touched_customers: set[int] = field(default_factory=set)
+
+    def add(self, other: IngestStats) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.touched_customers |= other.touched_customers
+
+
+def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(table).values(rows)
+    update_cols = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update_cols))
+
+
+def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Ingestor:
+    """Upserts one source's records into one workspace inside the caller's transaction."""
+
+    def __init__(self, session: Session, workspace_id: str, source_id: int) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.source_id = source_id
+
+    def _existing(
+        self, table: Table, external_ids: Iterable[str], columns: list[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        ids = list(dict.fromkeys(external_ids))
+        found: dict[str, tuple[Any, ...]] = {}
+        for chunk in _chunks(ids):
+            rows = self.session.execute(
+                select(table.c.external_id, table.c.id, *(table.c[c] for c in columns)).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.external_id.in_(chunk),
+                )
+            ).all()
+            found.update({r[0]: tuple(r[1:]) for r in rows})
+        return found
+
+    def customers(self, records: Sequence[CustomerRecord]) -> IngestStats:
+        table = Customer.__table__  # type: ignore[attr-defined]
+        columns = ["name", "email", "first_seen", "channel"]
+        stats = IngestStats()
+        for chunk in _chunks(records):
+            latest = {r.external_id: r for r in chunk}  # last one wins within a batch
+            existing = self._existing(table, latest, columns)
+            rows = []
+            for record in latest.values():
+                values = {
+                    "name": record.name,
+                    "email": record.email,
+                    "first_seen": to_epoch(record.first_seen) if record.first_seen else None,
+                    "channel": record.channel,
+                }
+                old = existing.get(record.external_id)
+                if old is not None:
+                    old_values = dict(zip(columns, old[1:], strict=True))
+                    if old_values["first_seen"] is not None:
+                        old_values["first_seen"] = to_epoch(old_values["first_seen"])
+                    if old_values == values:
+                        stats.unchanged += 1
+                        continue
+                    stats.updated += 1
+                    stats.touched_customers.add(int(old[0]))
+                else:
+                    stats.inserted += 1
+                rows.append(
+                    {
+                        "workspace_id": self.workspace_id,
+                        "source_id": self.source_id,
+                        "external_id": record.external_id,
+                        **values,
+                    }
+                )
+            _upsert(self.session, table, rows, ["workspace_id", "source_id", "external_id"])
+            if rows:
+                ids = self._existing(table, [r["external_id"] for r in rows], [])
+                stats.touched_customers |= {int(v[0]) for v in ids.values()}
+        return stats
+
+    def customer_ids(self, external_ids: Iterable[str]) -> dict[str, int]:
+        """Ids of these customers, creating stubs for the ones not seen yet."""
+        table = Customer.__table__  # type: ignore[attr-defined]
+        wanted = list(dict.fromkeys(external_ids))
+        found = {k: int(v[0]) for k, v in self._existing(table, wanted, []).items()}
+        missing = [e for e in wanted if e not in found]
+        if missing:
+            self.customers([CustomerRecord(external_id=e) for e in missing])
+            found.update({k: int(v[0]) for k, v in self._existing(table, missing, []).items()})
+        return found
+
+    def events(self, records: Sequence[EventRecord]) -> IngestStats:
+        table = JourneyEvent.__table__  # type: ignore[attr-defined]
+        columns = ["customer_id", "kind", "occurred_at", "channel", "amount_cents"]
+        stats = IngestStats()
+        for chunk in _chunks(records):
+            latest = {r.external_id: r for r in chunk}
+            customer_ids = self.customer_ids(r.customer_external_id for r in latest.values())
+            existing = self._existing(table, latest, columns)
+            rows = []
+            for record in latest.values():
+                values = {
+                    "customer_id": customer_ids[record.customer_external_id],
+                    "kind": record.kind,
+                    "occurred_at": to_epoch(record.occurred_at),
+                    "channel": record.channel,
+                    "amount_cents": record.amount_cents,
+                }
+                old = existing.get(record.external_id)
+                if old is not None:
+                    old_values = dict(zip(columns, old[1:], strict=True))
+                    old_values["occurred_at"] = to_epoch(old_values["occurred_at"])
+                    if old_values == values:
+                        stats.unchanged += 1
+                        continue
+                    stats.updated += 1
+                    stats.touched_customers.add(int(old_values["customer_id"]))
+                else:
+                    stats.inserted += 1
+                stats.touched_customers.add(values["customer_id"])
+                rows.append(
+                    {
+                        "workspace_id": self.workspace_id,
+                        "source_id": self.source_id,
+                        "external_id": record.external_id,
+                        **values,
+                    }
+                )
+            _upsert(self.session, table, rows, ["workspace_id", "source_id", "external_id"])
+        return stats
+
+    def refresh(self, stats: IngestStats) -> None:
+        """Bring the journey state of every touched customer up to date."""
+        if stats.touched_customers:
+            refresh_journeys(self.session, self.workspace_id, stats.touched_customers)

@@ -1,0 +1,1 @@
+"""Metrics: read the store, return report objects. They never format text."""

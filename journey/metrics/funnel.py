@@ -1,0 +1,219 @@
+"""The funnel: how far the customers who entered in a period got, and how fast.
+
+Cohort view: a customer belongs to the period in which they were first seen, and
+counts at a stage if they reached it (or any later stage) before the period
+ended. The previous period is measured the same way, so the comparison is fair.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from journey.models.types import to_epoch
+from journey.periods import Period
+from journey.playbooks import playbook_for_step
+from journey.reports import ChannelFunnel, FunnelReport, Insight, StageStep, StepChange
+from journey.stats import median_from_histogram, two_proportion_p_value, wilson
+from journey.workspaces import stage_model
+
+TOP_CHANNELS = 5
+UNKNOWN_CHANNEL = "unknown"
+OTHER_CHANNEL = "other"
+
+
+@dataclass
+class _Counts:
+    entered: int
+    reached: list[int]
+    recorded: list[int]
+
+    def add(self, other: _Counts) -> None:
+        self.entered += other.entered
+        self.reached = [a + b for a, b in zip(self.reached, other.reached, strict=True)]
+        self.recorded = [a + b for a, b in zip(self.recorded, other.recorded, strict=True)]
+
+
+def _cohort_by_channel(
+    session: Session, workspace_id: str, n: int, period: Period, channel: str | None
+) -> dict[str, _Counts]:
+    reached = ", ".join(f"SUM(CASE WHEN reached_{i} < :end THEN 1 ELSE 0 END)" for i in range(n))
+    recorded = ", ".join(
+        f"SUM(CASE WHEN reached_{i} < :end AND (recorded_mask & {1 << i}) <> 0 THEN 1 ELSE 0 END)"
+        for i in range(n)
+    )
+    channel_filter = " AND channel = :channel" if channel else ""
+    rows = session.execute(
+        text(
+            f"SELECT channel, COUNT(*), {reached}, {recorded} FROM customer_journey "
+            "WHERE workspace_id = :ws AND reached_0 >= :start AND reached_0 < :end"
+            f"{channel_filter} GROUP BY channel"
+        ),
+        {
+            "ws": workspace_id,
+            "start": to_epoch(period.start),
+            "end": to_epoch(period.end),
+            "channel": channel,
+        },
+    ).all()
+    out: dict[str, _Counts] = {}
+    for row in rows:
+        counts = _Counts(
+            int(row[1]),
+            [int(v or 0) for v in row[2 : 2 + n]],
+            [int(v or 0) for v in row[2 + n : 2 + 2 * n]],
+        )
+        key = row[0] or UNKNOWN_CHANNEL
+        if key in out:
+            out[key].add(counts)
+        else:
+            out[key] = counts
+    return out
+
+
+def _median_hours(
+    session: Session, workspace_id: str, n: int, period: Period, channel: str | None
+) -> list[float | None]:
+    """Median time from stage i-1 to stage i, exact to the hour, computed from an
+    hourly histogram in SQL because SQLite has no percentile function."""
+    if n < 2:
+        return []
+    channel_filter = " AND channel = :channel" if channel else ""
+    parts = [
+        f"SELECT {i} AS step, (reached_{i} - reached_{i - 1}) / 3600 AS hours, COUNT(*) AS n "
+        "FROM customer_journey WHERE workspace_id = :ws AND reached_0 >= :start "
+        f"AND reached_0 < :end AND reached_{i} < :end{channel_filter} GROUP BY 2"
+        for i in range(1, n)
+    ]
+    rows = session.execute(
+        text(" UNION ALL ".join(parts)),
+        {
+            "ws": workspace_id,
+            "start": to_epoch(period.start),
+            "end": to_epoch(period.end),
+            "channel": channel,
+        },
+    ).all()
+    histograms: dict[int, dict[int, int]] = {i: {} for i in range(1, n)}
+    for step, hours, count in rows:
+        histograms[int(step)][int(hours)] = int(count)
+    medians: list[float | None] = [None]
+    for i in range(1, n):
+        median = median_from_histogram(histograms[i])
+        medians.append(None if median is None else float(median))
+    return medians
+
+
+def _total(by_channel: dict[str, _Counts], n: int) -> _Counts:
+    total = _Counts(0, [0] * n, [0] * n)
+    for counts in by_channel.values():
+        total.add(counts)
+    return total
+
+
+def _changes(stages: list[str], now: _Counts, before: _Counts) -> list[StepChange]:
+    changes = []
+    for i in range(1, len(stages)):
+        current = wilson(now.reached[i], now.reached[i - 1])
+        previous = wilson(before.reached[i], before.reached[i - 1])
+        delta = None
+        if current.value is not None and previous.value is not None:
+            delta = (current.value - previous.value) * 100
+        p = two_proportion_p_value(
+            now.reached[i], now.reached[i - 1], before.reached[i], before.reached[i - 1]
+        )
+        changes.append(
+            StepChange(
+                stages[i - 1], stages[i], current, previous, delta, p, p is not None and p < 0.05
+            )
+        )
+    return changes
+
+
+def _channels(by_channel: dict[str, _Counts], n: int, goal: int) -> list[ChannelFunnel]:
+    ranked = sorted(by_channel.items(), key=lambda kv: (-kv[1].entered, kv[0]))
+    top = ranked[:TOP_CHANNELS]
+    rest = ranked[TOP_CHANNELS:]
+    if rest:
+        other = _Counts(0, [0] * n, [0] * n)
+        for _, counts in rest:
+            other.add(counts)
+        top.append((OTHER_CHANNEL, other))
+    return [
+        ChannelFunnel(name, c.entered, c.reached, wilson(c.reached[goal], c.entered))
+        for name, c in top
+    ]
+
+
+def _insight(changes: list[StepChange], now: _Counts) -> Insight | None:
+    """The weakest step: a significant decline beats a merely low conversion,
+    because a drop against last period is news the team can act on."""
+    declines = [c for c in changes if c.significant and (c.delta_points or 0) < 0]
+    if declines:
+        worst = min(declines, key=lambda c: c.delta_points or 0)
+        reason = "largest_decline"
+    else:
+        measurable = [c for c in changes if c.current.value is not None]
+        if not measurable:
+            return None
+        worst = min(measurable, key=lambda c: c.current.value or 0)
+        reason = "largest_drop"
+    lost = worst.current.denominator - worst.current.numerator
+    return Insight(
+        stage=worst.to_stage,
+        reason=reason,
+        from_stage=worst.from_stage,
+        rate=worst.current,
+        previous=worst.previous,
+        delta_points=worst.delta_points,
+        lost=lost,
+        playbook=playbook_for_step(worst.to_stage),
+    )
+
+
+def funnel_report(
+    session: Session, workspace_id: str, period: Period, channel: str | None = None
+) -> FunnelReport:
+    model = stage_model(session, workspace_id)
+    stages = list(model.stages)
+    n = len(stages)
+    previous_period = period.previous()
+    by_channel = _cohort_by_channel(session, workspace_id, n, period, channel)
+    before = _total(_cohort_by_channel(session, workspace_id, n, previous_period, channel), n)
+    now = _total(by_channel, n)
+    medians = _median_hours(session, workspace_id, n, period, channel)
+
+    steps = [
+        StageStep(
+            stage=stages[i],
+            reached=now.reached[i],
+            inferred=now.reached[i] - now.recorded[i],
+            overall=wilson(now.reached[i], now.entered),
+            step=None if i == 0 else wilson(now.reached[i], now.reached[i - 1]),
+            median_hours_from_previous=medians[i] if i < len(medians) else None,
+        )
+        for i in range(n)
+    ]
+    changes = _changes(stages, now, before)
+    measurable = [c for c in changes if c.current.value is not None]
+    biggest_drop = min(measurable, key=lambda c: c.current.value or 0) if measurable else None
+    purchase = model.purchase_position
+    goal = purchase if purchase is not None else n - 1
+    return FunnelReport(
+        workspace_id=workspace_id,
+        period=period,
+        previous_period=previous_period,
+        channel_filter=channel,
+        stages=steps,
+        entered=now.entered,
+        previous_entered=before.entered,
+        biggest_drop=biggest_drop,
+        changes=changes,
+        channels=[] if channel else _channels(by_channel, n, goal),
+        purchase_stage=stages[purchase] if purchase is not None else None,
+        insight=_insight(changes, now),
+        generated_at=datetime.now(UTC),
+    )

@@ -1,0 +1,171 @@
+"""Retention: repeat purchases, monthly cohorts, churn and customers at risk.
+
+Until the statistical churn model lands, "at risk" is this documented heuristic
+(the README repeats it):
+
+- a customer's usual gap is (last purchase - first purchase) / (purchase days - 1);
+  one-time buyers get the workspace's typical gap, the median usual gap of its
+  repeat buyers (30 days when there are none yet);
+- at risk: no purchase for more than k x usual gap, but not more than 2k x
+  (k = the workspace's `at_risk_factor`, default 2);
+- lapsed (churned): no purchase for more than 2k x usual gap;
+- value at risk: their average purchase x the purchases a year at their usual gap.
+
+All of it is evaluated as of the period's end, on the purchases known today.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from journey.models.types import from_epoch, to_epoch
+from journey.periods import Period
+from journey.reports import AtRiskCustomer, CohortRow, RetentionReport
+from journey.stats import median_from_histogram, wilson
+from journey.workspaces import get_workspace
+
+DAY = 86400
+DEFAULT_GAP_DAYS = 30
+COHORT_MONTHS = 12
+AT_RISK_LIST = 25
+
+# Usual gap in seconds; NULL for one-time buyers (the caller substitutes the typical gap).
+_GAP = "(CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1))"
+_GAP_OR_TYPICAL = f"(CASE WHEN purchase_days >= 2 THEN {_GAP} ELSE :typical END)"
+_VALUE = (
+    f"(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
+    f" * 365.0 * {DAY} / {_GAP_OR_TYPICAL})"
+)
+
+
+def month_index(moment: datetime) -> int:
+    moment = moment.astimezone(UTC)
+    return moment.year * 12 + moment.month - 1
+
+
+def month_label(index: int) -> str:
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def typical_gap_seconds(session: Session, workspace_id: str, end: int) -> float | None:
+    """Median usual gap of the repeat buyers, to the day (histogram in SQL)."""
+    rows = session.execute(
+        text(
+            f"SELECT CAST({_GAP} / {DAY} AS INTEGER) AS d, COUNT(*) FROM customer_journey "
+            "WHERE workspace_id = :ws AND purchase_days >= 2 AND first_purchase_at < :end "
+            "GROUP BY 1"
+        ),
+        {"ws": workspace_id, "end": end},
+    ).all()
+    median = median_from_histogram({int(d): int(c) for d, c in rows})
+    return None if median is None else float(max(median, 1) * DAY)
+
+
+def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortRow]:
+    last_month = month_index(end - timedelta(seconds=1))
+    first_month = last_month - COHORT_MONTHS + 1
+    bits = ", ".join(
+        f"SUM(CAST((purchase_month_mask / {1 << k}) % 2 AS INTEGER))"
+        for k in range(1, COHORT_MONTHS)
+    )
+    start = datetime(first_month // 12, first_month % 12 + 1, 1, tzinfo=UTC)
+    rows = session.execute(
+        text(
+            f"SELECT first_purchase_month, COUNT(*), {bits} FROM customer_journey "
+            "WHERE workspace_id = :ws AND first_purchase_at >= :start AND first_purchase_at < :end "
+            "GROUP BY first_purchase_month ORDER BY first_purchase_month"
+        ),
+        {"ws": workspace_id, "start": to_epoch(start), "end": to_epoch(end)},
+    ).all()
+    cohorts = []
+    for row in rows:
+        month, customers = int(row[0]), int(row[1])
+        retained = [
+            wilson(int(row[1 + k] or 0), customers) if month + k <= last_month else None
+            for k in range(1, COHORT_MONTHS)
+        ]
+        cohorts.append(CohortRow(month_label(month), customers, retained))
+    return cohorts
+
+
+def retention_report(session: Session, workspace_id: str, period: Period) -> RetentionReport:
+    workspace = get_workspace(session, workspace_id)
+    k = workspace.at_risk_factor
+    start, end = to_epoch(period.start), to_epoch(period.end)
+    previous_start = to_epoch(period.previous().start)
+    typical = typical_gap_seconds(session, workspace_id, end)
+    typical_s = typical if typical is not None else float(DEFAULT_GAP_DAYS * DAY)
+    params = {
+        "ws": workspace_id,
+        "start": start,
+        "end": end,
+        "prev": previous_start,
+        "typical": typical_s,
+        "k": k,
+    }
+    silence = "(:end - last_purchase_at)"
+    at_risk_cond = f"{silence} > :k * {_GAP_OR_TYPICAL} AND {silence} <= 2 * :k * {_GAP_OR_TYPICAL}"
+    lapse_at = f"(last_purchase_at + 2 * :k * {_GAP_OR_TYPICAL})"
+    summary = session.execute(
+        text(
+            "SELECT "
+            "SUM(CASE WHEN first_purchase_at < :end THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN second_purchase_at < :end THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN first_purchase_at < :start THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN second_purchase_at < :start THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN first_purchase_at < :start AND {lapse_at} >= :start THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN first_purchase_at < :start AND {lapse_at} >= :start "
+            f"AND {lapse_at} < :end THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {at_risk_cond} THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN {at_risk_cond} THEN {_VALUE} ELSE 0 END) "
+            "FROM customer_journey WHERE workspace_id = :ws AND first_purchase_at IS NOT NULL"
+        ),
+        params,
+    ).one()
+    buyers, repeaters, buyers_before, repeaters_before, base, churned, risk_n, risk_value = (
+        int(v or 0) for v in summary
+    )
+    rows = session.execute(
+        text(
+            "SELECT cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
+            f"cj.purchase_days, cj.revenue_cents, {_GAP_OR_TYPICAL} AS gap, {_VALUE} AS value "
+            "FROM customer_journey cj JOIN customer c ON c.id = cj.customer_id "
+            f"WHERE cj.workspace_id = :ws AND cj.last_purchase_at < :end AND {at_risk_cond} "
+            "ORDER BY value DESC, cj.customer_id LIMIT :limit"
+        ),
+        {**params, "limit": AT_RISK_LIST},
+    ).all()
+    at_risk = [
+        AtRiskCustomer(
+            customer_id=int(r[0]),
+            external_id=r[1],
+            name=r[2],
+            email=r[3],
+            last_purchase=from_epoch(r[4]),
+            days_since_purchase=(end - r[4]) / DAY,
+            usual_gap_days=float(r[7]) / DAY,
+            gap_is_typical=int(r[5]) < 2,
+            purchases=int(r[5]),
+            revenue_cents=int(r[6]),
+            value_at_risk_cents=round(r[8] or 0),
+        )
+        for r in rows
+    ]
+    return RetentionReport(
+        workspace_id=workspace_id,
+        period=period,
+        currency=workspace.currency,
+        repeat_rate=wilson(repeaters, buyers),
+        previous_repeat_rate=wilson(repeaters_before, buyers_before),
+        cohorts=_cohorts(session, workspace_id, period.end),
+        churn=wilson(churned, base),
+        at_risk_count=risk_n,
+        value_at_risk_cents=round(risk_value),
+        at_risk=at_risk,
+        typical_gap_days=None if typical is None else typical / DAY,
+        at_risk_factor=k,
+        generated_at=datetime.now(UTC),
+    )

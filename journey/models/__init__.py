@@ -1,0 +1,18 @@
+"""The store's tables. Importing this package registers them all on SQLModel.metadata."""
+
+from journey.models.customer import Customer, JourneyEvent
+from journey.models.journey_state import MAX_STAGES, CustomerJourney
+from journey.models.review import ReviewRequest
+from journey.models.source import Source, SyncCursor
+from journey.models.workspace import Workspace
+
+__all__ = [
+    "MAX_STAGES",
+    "Customer",
+    "CustomerJourney",
+    "JourneyEvent",
+    "ReviewRequest",
+    "Source",
+    "SyncCursor",
+    "Workspace",
+]

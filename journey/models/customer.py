@@ -1,0 +1,55 @@
+"""Customers and the raw journey events they leave behind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from journey.models.types import EpochDateTime
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Customer(SQLModel, table=True):
+    __tablename__ = "customer"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source_id", "external_id", name="uq_customer_external"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str = Field(max_length=200)
+    name: str | None = Field(default=None, max_length=300)
+    email: str | None = Field(default=None, max_length=320)
+    first_seen: datetime | None = Field(default=None, sa_type=EpochDateTime)
+    channel: str | None = Field(default=None, max_length=100)
+
+
+class JourneyEvent(SQLModel, table=True):
+    """Something a customer did: a visit, an inquiry, an order, a refund, a review...
+
+    `kind` is what happened in the source's terms; the workspace's stage model
+    maps kinds onto stages, so changing the stages never rewrites events.
+    `external_id` is the source's own id, which makes every re-import an upsert.
+    """
+
+    __tablename__ = "journey_event"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source_id", "external_id", name="uq_event_external"),
+        Index("ix_event_customer_time", "workspace_id", "customer_id", "occurred_at"),
+        Index("ix_event_kind_time", "workspace_id", "kind", "occurred_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", sa_type=BigId)
+    source_id: int = Field(foreign_key="source.id")
+    external_id: str = Field(max_length=200)
+    kind: str = Field(max_length=64)
+    occurred_at: datetime = Field(sa_type=EpochDateTime)
+    channel: str | None = Field(default=None, max_length=100)
+    amount_cents: int | None = Field(default=None, sa_type=BigInteger)

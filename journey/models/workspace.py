@@ -1,0 +1,33 @@
+"""The tenant. Every other row carries a workspace id, and every query filters on it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON
+from sqlmodel import Field, SQLModel
+
+from journey.models.types import EpochDateTime
+
+
+class Workspace(SQLModel, table=True):
+    """One business: a Slack team id, or `local` for the CLI user.
+
+    The per-workspace knobs live here rather than in the environment because a
+    hosted bot serves many businesses with different journeys and buying rhythms.
+    """
+
+    __tablename__ = "workspace"
+
+    id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(default="", max_length=200)
+    timezone: str = Field(default="UTC", max_length=64)
+    currency: str = Field(default="USD", max_length=3)
+    # None means the default six stages and the default event mapping.
+    stages: list[str] | None = Field(default=None, sa_type=JSON)
+    stage_map: dict[str, str] | None = Field(default=None, sa_type=JSON)
+    review_min_days: int = 3
+    review_max_days: int = 14
+    review_cooldown_days: int = 90
+    at_risk_factor: float = 2.0
+    created_at: datetime = Field(sa_type=EpochDateTime)

@@ -1,0 +1,133 @@
+"""The period grammar shared by the CLI and (later) the Slack commands.
+
+    30d, 12w, 6m          the last N days / weeks / months, today included
+    today, this-week, this-month, this-quarter, this-year
+    last-week, last-month, last-quarter, last-year
+    2026-01-01..2026-03-31  an inclusive range of ISO dates
+    2026-03-01             a single ISO date is a one-day period
+
+Calendar words follow the workspace's timezone; periods are half-open
+[start, end) internally, so inclusive user dates end at the next midnight.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from journey.errors import JourneyError
+
+PERIOD_HELP = (
+    "Use a number of days, weeks or months (30d, 12w, 6m), a calendar word "
+    "(today, this-week, this-month, this-quarter, this-year, last-week, last-month, "
+    "last-quarter, last-year), an ISO date (2026-03-01) or a range (2026-01-01..2026-03-31)."
+)
+DEFAULT_PERIOD = "30d"
+_RELATIVE = re.compile(r"^(\d{1,4})([dwm])$")
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime
+    end: datetime  # exclusive
+    label: str
+
+    @property
+    def length(self) -> timedelta:
+        return self.end - self.start
+
+    def previous(self) -> Period:
+        """The period of equal length just before this one."""
+        return Period(self.start - self.length, self.start, f"previous {self.length.days} days")
+
+
+def _midnight(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def parse_date(text: str, what: str = "date") -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise JourneyError(
+            f"{what} {text!r} is not a date: use YYYY-MM-DD, e.g. 2026-03-31."
+        ) from exc
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
+    """Turn the user's words into a Period, or raise a JourneyError that lists the grammar."""
+    tz = ZoneInfo(timezone)
+    today = now.astimezone(tz).date()
+    tomorrow = _midnight(today + timedelta(days=1), tz)
+    word = text.strip().lower()
+    if match := _RELATIVE.match(word):
+        n, unit = int(match.group(1)), match.group(2)
+        if n == 0:
+            raise JourneyError(f"Period {text!r} is empty. {PERIOD_HELP}")
+        if unit == "m":
+            back = _add_months(today.replace(day=1), -n)
+            start = _midnight(back.replace(day=min(today.day, 28)) + timedelta(days=1), tz)
+        else:
+            days = n * (7 if unit == "w" else 1)
+            start = _midnight(today - timedelta(days=days - 1), tz)
+        return Period(start, tomorrow, f"last {n}{unit}")
+    month_start = today.replace(day=1)
+    quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    week_start = today - timedelta(days=today.weekday())
+    calendar: dict[str, tuple[date, date]] = {
+        "today": (today, today + timedelta(days=1)),
+        "this-week": (week_start, week_start + timedelta(days=7)),
+        "last-week": (week_start - timedelta(days=7), week_start),
+        "this-month": (month_start, _add_months(month_start, 1)),
+        "last-month": (_add_months(month_start, -1), month_start),
+        "this-quarter": (quarter_start, _add_months(quarter_start, 3)),
+        "last-quarter": (_add_months(quarter_start, -3), quarter_start),
+        "this-year": (date(today.year, 1, 1), date(today.year + 1, 1, 1)),
+        "last-year": (date(today.year - 1, 1, 1), date(today.year, 1, 1)),
+    }
+    if word in calendar:
+        first, after = calendar[word]
+        return Period(_midnight(first, tz), _midnight(after, tz), word)
+    if ".." in word:
+        left, _, right = word.partition("..")
+        first, last = parse_date(left, "Start date"), parse_date(right, "End date")
+        return range_period(first, last, timezone)
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", word):
+        day = parse_date(word)
+        return range_period(day, day, timezone)
+    raise JourneyError(f"I don't understand the period {text!r}. {PERIOD_HELP}")
+
+
+def range_period(first: date, last: date, timezone: str = "UTC") -> Period:
+    """An inclusive range of dates as a half-open Period."""
+    if last < first:
+        raise JourneyError(f"The period ends ({last}) before it starts ({first}).")
+    tz = ZoneInfo(timezone)
+    return Period(_midnight(first, tz), _midnight(last + timedelta(days=1), tz), f"{first}..{last}")
+
+
+def resolve_period(
+    now: datetime,
+    timezone: str = "UTC",
+    period: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Period:
+    """Combine the CLI's --period / --since / --until into one Period.
+
+    --since/--until win over --period; a lone --until keeps the default length
+    ending on that date, a lone --since runs to today.
+    """
+    if since is None and until is None:
+        return parse_period(period or DEFAULT_PERIOD, now, timezone)
+    tz = ZoneInfo(timezone)
+    last = parse_date(until, "--until") if until else now.astimezone(tz).date()
+    first = parse_date(since, "--since") if since else last - timedelta(days=29)
+    return range_period(first, last, timezone)

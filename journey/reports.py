@@ -1,0 +1,156 @@
+"""The report objects: plain typed data, no formatting.
+
+Metrics build these; renderers (terminal text, JSON, later Slack blocks and
+charts) only read them. Anything a renderer needs, including the caveats a
+reader must see (inferred stages, heuristics), is a field here, so every
+renderer can say the same thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from journey.periods import Period
+from journey.playbooks import Playbook
+from journey.stats import Rate
+
+
+@dataclass(frozen=True)
+class StageStep:
+    """One stage of the funnel for the period's cohort."""
+
+    stage: str
+    reached: int
+    # Customers counted at this stage only because they reached a later one.
+    inferred: int
+    overall: Rate  # reached / entered
+    step: Rate | None  # reached / reached at the previous stage (None for the first)
+    median_hours_from_previous: float | None
+
+
+@dataclass(frozen=True)
+class StepChange:
+    """A step's conversion now against the previous period of equal length."""
+
+    from_stage: str
+    to_stage: str
+    current: Rate
+    previous: Rate
+    delta_points: float | None
+    p_value: float | None
+    significant: bool
+
+
+@dataclass(frozen=True)
+class ChannelFunnel:
+    channel: str
+    entered: int
+    reached: list[int]
+    overall: Rate  # entered -> last stage reached by a purchase, or the final stage
+
+
+@dataclass(frozen=True)
+class Insight:
+    """The weakest stage and what to do about it; the sentence is the renderer's job."""
+
+    stage: str
+    reason: str  # "largest_drop" | "largest_decline"
+    from_stage: str
+    rate: Rate
+    previous: Rate | None
+    delta_points: float | None
+    lost: int
+    playbook: Playbook | None
+
+
+@dataclass(frozen=True)
+class FunnelReport:
+    workspace_id: str
+    period: Period
+    previous_period: Period
+    channel_filter: str | None
+    stages: list[StageStep]
+    entered: int
+    previous_entered: int
+    biggest_drop: StepChange | None  # the step with the lowest conversion
+    changes: list[StepChange]
+    channels: list[ChannelFunnel]
+    purchase_stage: str | None
+    insight: Insight | None
+    generated_at: datetime
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    month: str  # YYYY-MM of the first purchase
+    customers: int
+    retained: list[Rate | None]  # month +1, +2, ...; None where the month has not happened yet
+
+
+@dataclass(frozen=True)
+class AtRiskCustomer:
+    customer_id: int
+    external_id: str
+    name: str | None
+    email: str | None
+    last_purchase: datetime
+    days_since_purchase: float
+    usual_gap_days: float
+    gap_is_typical: bool  # one-time buyer: the workspace's typical gap was used
+    purchases: int
+    revenue_cents: int
+    value_at_risk_cents: int
+
+
+@dataclass(frozen=True)
+class RetentionReport:
+    workspace_id: str
+    period: Period
+    currency: str
+    repeat_rate: Rate  # buyers with a second purchase day / buyers, as of the period end
+    previous_repeat_rate: Rate
+    cohorts: list[CohortRow]
+    churn: Rate  # active customers at the start who lapsed during the period
+    at_risk_count: int
+    value_at_risk_cents: int
+    at_risk: list[AtRiskCustomer]
+    typical_gap_days: float | None
+    at_risk_factor: float
+    method: str = "heuristic"
+    generated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ReviewCandidate:
+    customer_id: int
+    external_id: str
+    name: str | None
+    email: str | None
+    last_purchase: datetime
+    days_since_purchase: float
+    purchases: int
+    last_order_cents: int | None
+    revenue_cents: int
+
+
+@dataclass(frozen=True)
+class ReviewTracking:
+    asked: int
+    skipped: int
+    answered: int
+    conversion: Rate  # answered / asked
+
+
+@dataclass(frozen=True)
+class ReviewReport:
+    workspace_id: str
+    period: Period
+    currency: str
+    window_days: tuple[int, int]
+    cooldown_days: int
+    total_candidates: int
+    candidates: list[ReviewCandidate]
+    tracking: ReviewTracking
+    generated_at: datetime
+    notes: list[str] = field(default_factory=list)

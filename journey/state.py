@@ -1,0 +1,175 @@
+"""Refreshes the per-customer journey state (table `customer_journey`) from events.
+
+Reports never aggregate raw events: they read one row per customer. This module
+recomputes those rows in SQL, either for the customers an import or sync just
+touched, or for a whole workspace (after its stage model changed). The work runs
+inside the database, so even the 10M-event rebuild never pulls events into Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+from itertools import islice
+
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from journey.models import MAX_STAGES
+from journey.stages import PURCHASE_KINDS, REFUND_KINDS, REVIEW_KINDS, StageModel
+from journey.workspaces import stage_model
+
+_CHUNK = 500
+
+
+def _month_index(dialect: str, column: str) -> str:
+    """SQL for the UTC calendar month of an epoch column, as year * 12 + month - 1."""
+    if dialect == "postgresql":
+        ts = f"(to_timestamp({column}) AT TIME ZONE 'UTC')"
+        return f"(CAST(EXTRACT(YEAR FROM {ts}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {ts}) AS INTEGER) - 1)"
+    return (
+        f"(CAST(strftime('%Y', {column}, 'unixepoch') AS INTEGER) * 12"
+        f" + CAST(strftime('%m', {column}, 'unixepoch') AS INTEGER) - 1)"
+    )
+
+
+def _in_list(values: Collection[str]) -> str:
+    return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
+
+
+def _refresh_sql(model: StageModel, dialect: str, subset: bool) -> str:
+    positions = model.kind_positions()
+    pos_case = " ".join(
+        f"WHEN '{kind}' THEN {pos}" for kind, pos in sorted(positions.items()) if "'" not in kind
+    )
+    retention = model.retention_position
+    buy = _in_list(PURCHASE_KINDS)
+    only = " AND {alias}.customer_id IN :ids" if subset else ""
+    only_c = " AND c.id IN :ids" if subset else ""
+    second_point = (
+        f"UNION ALL SELECT customer_id, {retention} AS pos, second_ts AS ts, 1 AS rec FROM second"
+        if retention is not None
+        else ""
+    )
+    reached = ", ".join(f"r.reached_{i}" for i in range(MAX_STAGES))
+    reached_cols = ",\n    ".join(
+        (
+            f"MIN(CASE WHEN pos >= {i} THEN ts END) AS reached_{i}"
+            if i < len(model.stages)
+            else f"CAST(NULL AS BIGINT) AS reached_{i}"
+        )
+        for i in range(MAX_STAGES)
+    )
+    one = "CAST(1 AS BIGINT)"
+    month_ts = _month_index(dialect, "ev.ts")
+    month_first = _month_index(dialect, "b.first_ts")
+    return f"""
+INSERT INTO customer_journey (
+  workspace_id, customer_id, channel,
+  {", ".join(f"reached_{i}" for i in range(MAX_STAGES))},
+  recorded_mask, first_purchase_at, second_purchase_at, last_purchase_at, purchase_days,
+  revenue_cents, last_order_cents, first_purchase_month, purchase_month_mask,
+  last_refund_at, last_review_at
+)
+WITH ev AS (
+  SELECT e.customer_id, e.occurred_at AS ts, e.kind, e.amount_cents,
+         CASE e.kind {pos_case} ELSE NULL END AS pos,
+         CASE WHEN e.kind IN ({buy}) THEN 1 ELSE 0 END AS is_buy
+  FROM journey_event e
+  WHERE e.workspace_id = :ws{only.format(alias="e")}
+),
+buys AS (
+  SELECT customer_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
+         COUNT(DISTINCT ts / 86400) AS days
+  FROM ev WHERE is_buy = 1 GROUP BY customer_id
+),
+second AS (
+  SELECT ev.customer_id, MIN(ev.ts) AS second_ts
+  FROM ev JOIN buys b ON b.customer_id = ev.customer_id
+  WHERE ev.is_buy = 1 AND ev.ts / 86400 > b.first_ts / 86400
+  GROUP BY ev.customer_id
+),
+months AS (
+  SELECT customer_id, SUM(bit) AS mask FROM (
+    SELECT DISTINCT ev.customer_id, {one} << ({month_ts} - {month_first}) AS bit
+    FROM ev JOIN buys b ON b.customer_id = ev.customer_id
+    WHERE ev.is_buy = 1 AND {month_ts} - {month_first} BETWEEN 0 AND 62
+  ) m GROUP BY customer_id
+),
+facts AS (
+  SELECT customer_id,
+         SUM(CASE WHEN is_buy = 1 THEN COALESCE(amount_cents, 0)
+                  WHEN kind IN ({_in_list(REFUND_KINDS)}) THEN -COALESCE(amount_cents, 0)
+                  ELSE 0 END) AS revenue,
+         MAX(CASE WHEN kind IN ({_in_list(REFUND_KINDS)}) THEN ts END) AS last_refund,
+         MAX(CASE WHEN kind IN ({_in_list(REVIEW_KINDS)}) THEN ts END) AS last_review
+  FROM ev GROUP BY customer_id
+),
+points AS (
+  SELECT customer_id, pos, ts, 1 AS rec FROM ev WHERE pos IS NOT NULL
+  {second_point}
+  UNION ALL SELECT c.id AS customer_id, 0 AS pos, c.first_seen AS ts, 0 AS rec
+  FROM customer c WHERE c.workspace_id = :ws AND c.first_seen IS NOT NULL{only_c}
+),
+firsts AS (
+  SELECT customer_id, pos, MIN(ts) AS ts, MAX(rec) AS rec FROM points GROUP BY customer_id, pos
+),
+r AS (
+  SELECT customer_id,
+    {reached_cols},
+    SUM(CASE WHEN rec = 1 THEN {one} << pos ELSE 0 END) AS recorded_mask
+  FROM firsts GROUP BY customer_id
+)
+SELECT c.workspace_id, c.id,
+  COALESCE(c.channel, (
+    SELECT x.channel FROM journey_event x
+    WHERE x.workspace_id = :ws AND x.customer_id = c.id AND x.channel IS NOT NULL
+    ORDER BY x.occurred_at, x.id LIMIT 1)),
+  {reached},
+  COALESCE(r.recorded_mask, 0), b.first_ts, s.second_ts, b.last_ts, COALESCE(b.days, 0),
+  COALESCE(f.revenue, 0),
+  (SELECT x.amount_cents FROM journey_event x
+   WHERE x.workspace_id = :ws AND x.customer_id = c.id AND x.kind IN ({buy})
+   ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1),
+  {_month_index(dialect, "b.first_ts")}, COALESCE(m.mask, 0),
+  f.last_refund, f.last_review
+FROM customer c
+LEFT JOIN r ON r.customer_id = c.id
+LEFT JOIN buys b ON b.customer_id = c.id
+LEFT JOIN second s ON s.customer_id = c.id
+LEFT JOIN months m ON m.customer_id = c.id
+LEFT JOIN facts f ON f.customer_id = c.id
+WHERE c.workspace_id = :ws{only_c}
+"""
+
+
+def _chunks(ids: Collection[int]) -> Iterator[list[int]]:
+    it = iter(sorted(set(ids)))
+    while chunk := list(islice(it, _CHUNK)):
+        yield chunk
+
+
+def refresh_journeys(
+    session: Session, workspace_id: str, customer_ids: Collection[int] | None = None
+) -> None:
+    """Recompute the journey state of some customers (or all, when `customer_ids` is None).
+
+    Runs in the caller's transaction, so an import and the state it implies
+    commit together.
+    """
+    model = stage_model(session, workspace_id)
+    dialect = session.get_bind().dialect.name
+    if customer_ids is None:
+        session.execute(
+            text("DELETE FROM customer_journey WHERE workspace_id = :ws"), {"ws": workspace_id}
+        )
+        session.execute(text(_refresh_sql(model, dialect, subset=False)), {"ws": workspace_id})
+        return
+    delete = text(
+        "DELETE FROM customer_journey WHERE workspace_id = :ws AND customer_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    insert = text(_refresh_sql(model, dialect, subset=True)).bindparams(
+        bindparam("ids", expanding=True)
+    )
+    for chunk in _chunks(customer_ids):
+        session.execute(delete, {"ws": workspace_id, "ids": chunk})
+        session.execute(insert, {"ws": workspace_id, "ids": chunk})
