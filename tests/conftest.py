@@ -1,0 +1,86 @@
+"""Shared fixtures: every store test runs on SQLite and, when
+JOURNEY_TEST_DATABASE_URL is set, on PostgreSQL too.
+
+For PostgreSQL a throw-away database is created once per test session (so the
+server's own `test` database is never altered), migrated with Alembic, and
+emptied between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from journey.db import make_engine, upgrade
+
+PG_ENV = "JOURNEY_TEST_DATABASE_URL"
+NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
+TABLES = (
+    "review_request",
+    "customer_journey",
+    "journey_event",
+    "customer",
+    "sync_cursor",
+    "source",
+    "workspace",
+)
+
+
+def _pg_url() -> str | None:
+    url = os.environ.get(PG_ENV, "").strip()
+    if not url:
+        return None
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_engine() -> Iterator[Engine]:
+    url = _pg_url()
+    if url is None:
+        pytest.skip(
+            f"PostgreSQL tests need {PG_ENV} (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    admin_url = make_url(url)
+    name = f"journey_test_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(admin_url.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
+    """A migrated, empty database of each kind."""
+    if request.param == "sqlite":
+        eng = make_engine(f"sqlite:///{tmp_path / 'journey.db'}")
+        upgrade(eng)
+        yield eng
+        eng.dispose()
+        return
+    eng = request.getfixturevalue("pg_engine")
+    with eng.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    yield eng
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
