@@ -73,7 +73,7 @@ class FunnelReport:
     stages: list[StageStep]
     entered: int
     previous_entered: int
-    biggest_drop: StepChange | None  # the step with the lowest conversion
+    biggest_drop: StepChange | None  # lowest conversion among the steps up to the purchase
     changes: list[StepChange]
     channels: list[ChannelFunnel]
     purchase_stage: str | None
@@ -112,6 +112,8 @@ class RetentionReport:
     previous_repeat_rate: Rate
     cohorts: list[CohortRow]
     churn: Rate  # active customers at the start who lapsed during the period
+    returning: int  # customers who bought again (not their first purchase day) in the period
+    previous_returning: int  # the same in the previous period of equal length
     at_risk_count: int
     value_at_risk_cents: int
     at_risk: list[AtRiskCustomer]

@@ -148,19 +148,30 @@ def _channels(by_channel: dict[str, _Counts], n: int, goal: int) -> list[Channel
     ]
 
 
-def _insight(changes: list[StepChange], now: _Counts) -> Insight | None:
+def _largest_drop(changes: list[StepChange], last_step: int) -> StepChange | None:
+    """The step with the lowest conversion, up to the purchase.
+
+    Steps after the purchase (retention, advocacy) are left out: a cohort that
+    entered this month has not had time to come back, so those steps are always
+    the "lowest" and say nothing; their declines still count in the insight, and
+    the retention report measures them properly.
+    """
+    measurable = [c for c in changes[:last_step] if c.current.value is not None]
+    return min(measurable, key=lambda c: c.current.value or 0) if measurable else None
+
+
+def _insight(changes: list[StepChange], biggest_drop: StepChange | None) -> Insight | None:
     """The weakest step: a significant decline beats a merely low conversion,
     because a drop against last period is news the team can act on."""
     declines = [c for c in changes if c.significant and (c.delta_points or 0) < 0]
     if declines:
         worst = min(declines, key=lambda c: c.delta_points or 0)
         reason = "largest_decline"
-    else:
-        measurable = [c for c in changes if c.current.value is not None]
-        if not measurable:
-            return None
-        worst = min(measurable, key=lambda c: c.current.value or 0)
+    elif biggest_drop is not None:
+        worst = biggest_drop
         reason = "largest_drop"
+    else:
+        return None
     lost = worst.current.denominator - worst.current.numerator
     return Insight(
         stage=worst.to_stage,
@@ -198,10 +209,9 @@ def funnel_report(
         for i in range(n)
     ]
     changes = _changes(stages, now, before)
-    measurable = [c for c in changes if c.current.value is not None]
-    biggest_drop = min(measurable, key=lambda c: c.current.value or 0) if measurable else None
     purchase = model.purchase_position
     goal = purchase if purchase is not None else n - 1
+    biggest_drop = _largest_drop(changes, goal)
     return FunnelReport(
         workspace_id=workspace_id,
         period=period,
@@ -214,6 +224,6 @@ def funnel_report(
         changes=changes,
         channels=[] if channel else _channels(by_channel, n, goal),
         purchase_stage=stages[purchase] if purchase is not None else None,
-        insight=_insight(changes, now),
+        insight=_insight(changes, biggest_drop),
         generated_at=datetime.now(UTC),
     )

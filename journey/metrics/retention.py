@@ -9,7 +9,9 @@ Until the statistical churn model lands, "at risk" is this documented heuristic
 - at risk: no purchase for more than k x usual gap, but not more than 2k x
   (k = the workspace's `at_risk_factor`, default 2);
 - lapsed (churned): no purchase for more than 2k x usual gap;
-- value at risk: their average purchase x the purchases a year at their usual gap.
+- value at risk: a year of their purchases at their usual gap (average purchase x
+  365 / usual gap) for repeat buyers; one purchase (their average) for one-time
+  buyers, who have not shown a rhythm worth extrapolating.
 
 All of it is evaluated as of the period's end, on the purchases known today.
 """
@@ -24,6 +26,7 @@ from sqlmodel import Session
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
 from journey.reports import AtRiskCustomer, CohortRow, RetentionReport
+from journey.stages import PURCHASE_KINDS
 from journey.stats import median_from_histogram, wilson
 from journey.workspaces import get_workspace
 
@@ -36,8 +39,8 @@ AT_RISK_LIST = 25
 _GAP = "(CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1))"
 _GAP_OR_TYPICAL = f"(CASE WHEN purchase_days >= 2 THEN {_GAP} ELSE :typical END)"
 _VALUE = (
-    f"(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
-    f" * 365.0 * {DAY} / {_GAP_OR_TYPICAL})"
+    "(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
+    f" * CASE WHEN purchase_days >= 2 THEN 365.0 * {DAY} / {_GAP} ELSE 1 END)"
 )
 
 
@@ -89,6 +92,29 @@ def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortR
         ]
         cohorts.append(CohortRow(month_label(month), customers, retained))
     return cohorts
+
+
+def returning_customers(session: Session, workspace_id: str, start: int, end: int) -> int:
+    """Customers with a purchase in [start, end) on a later day than their first.
+
+    Read from the events (an index range on kind and time), because the state
+    keeps only first, second and last purchases; this is the number that drops
+    first when loyal customers stop coming back.
+    """
+    buy = ", ".join(f"'{k}'" for k in sorted(PURCHASE_KINDS))
+    return int(
+        session.execute(
+            text(
+                "SELECT COUNT(DISTINCT e.customer_id) FROM journey_event e "
+                "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
+                "AND cj.customer_id = e.customer_id "
+                f"WHERE e.workspace_id = :ws AND e.kind IN ({buy}) "
+                "AND e.occurred_at >= :start AND e.occurred_at < :end "
+                f"AND e.occurred_at / {DAY} > cj.first_purchase_at / {DAY}"
+            ),
+            {"ws": workspace_id, "start": start, "end": end},
+        ).scalar_one()
+    )
 
 
 def retention_report(session: Session, workspace_id: str, period: Period) -> RetentionReport:
@@ -162,6 +188,8 @@ def retention_report(session: Session, workspace_id: str, period: Period) -> Ret
         previous_repeat_rate=wilson(repeaters_before, buyers_before),
         cohorts=_cohorts(session, workspace_id, period.end),
         churn=wilson(churned, base),
+        returning=returning_customers(session, workspace_id, start, end),
+        previous_returning=returning_customers(session, workspace_id, previous_start, start),
         at_risk_count=risk_n,
         value_at_risk_cents=round(risk_value),
         at_risk=at_risk,

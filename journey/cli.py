@@ -1,0 +1,510 @@
+"""The `journey` command: the operator's interface to the store and the reports.
+
+A thin shell over journey's functions (the Slack bot is another): it parses
+arguments, opens a session, calls a metric, hands the report to a renderer.
+Errors a user can fix are printed as one plain sentence with exit status 2;
+nothing prints a traceback unless JOURNEY_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from journey.config import Settings, load_settings
+from journey.db import (
+    current_revision,
+    ensure_schema,
+    head_revision,
+    make_engine,
+    session_scope,
+    upgrade,
+)
+from journey.errors import JourneyError
+from journey.metrics.funnel import funnel_report
+from journey.metrics.retention import retention_report
+from journey.metrics.reviews import CANDIDATE_LIST, review_report
+from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
+from journey.periods import PERIOD_HELP, Period, parse_date, resolve_period
+from journey.render.json import render_json
+from journey.render.sentences import insight_sentence
+from journey.render.text import (
+    render_funnel_text,
+    render_overview_text,
+    render_retention_text,
+    render_review_text,
+)
+from journey.stages import DEFAULT_STAGES, StageModel
+from journey.state import refresh_journeys
+from journey.workspaces import get_workspace
+
+log = logging.getLogger("journey")
+app = typer.Typer(
+    help="journey: where your customers are in their journey, and where you lose them.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+stages_app = typer.Typer(
+    help="The workspace's journey stages and event mapping.", no_args_is_help=True
+)
+reviews_app = typer.Typer(help="Record review requests (asked or skipped).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(stages_app, name="stages")
+app.add_typer(reviews_app, name="reviews")
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    str | None,
+    typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
+
+
+class ReportKind(StrEnum):
+    funnel = "funnel"
+    retention = "retention"
+    reviews = "reviews"
+    insights = "insights"
+
+
+class _State:
+    settings: Settings | None = None
+    engine: Engine | None = None
+
+
+_state = _State()
+
+
+def _settings() -> Settings:
+    if _state.settings is None:
+        _state.settings = load_settings()
+    return _state.settings
+
+
+def _engine() -> Engine:
+    if _state.engine is None:
+        _state.engine = make_engine(_settings().database_url)
+        ensure_schema(_state.engine)
+    return _state.engine
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    with session_scope(_engine()) as session:
+        yield session
+
+
+def _workspace(workspace: str | None) -> str:
+    return workspace or _settings().workspace
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _period(
+    session: Session, workspace_id: str, period: str | None, since: str | None, until: str | None
+) -> Period:
+    tz = get_workspace(session, workspace_id).timezone
+    return resolve_period(_now(), tz, period, since, until)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+# --- main job ----------------------------------------------------------------
+
+
+@app.command()
+def start(workspace: WorkspaceOpt = None) -> None:
+    """The main job. Today: load the demo store if the workspace is empty, then print the overview."""
+    ws = _workspace(workspace)
+    with _session() as session:
+        has_data = (
+            session.get(Workspace, ws) is not None
+            and session.exec(
+                select(func.count()).select_from(Customer).where(Customer.workspace_id == ws)
+            ).one()[0]
+        )
+    if not has_data:
+        err.print(
+            f"Workspace {ws!r} is empty: building the demo store (a year of a small vet clinic)."
+        )
+        _build_demo(ws, None)
+    _print_overview(ws)
+
+
+def _build_demo(ws: str, end: datetime | None, seed: int | None = None) -> None:
+    from journey.demo import DEFAULT_SEED, load_demo
+
+    with _progress() as progress, _session() as session:
+        task = progress.add_task("Building the demo store", total=None)
+
+        def tick(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        stats = load_demo(
+            session,
+            ws,
+            end.date() if end else None,
+            seed if seed is not None else DEFAULT_SEED,
+            tick,
+        )
+    err.print(f"Demo store ready in workspace {ws!r}: {stats.inserted} records.")
+
+
+def _print_overview(ws: str) -> None:
+    with _session() as session:
+        period = _period(session, ws, None, None, None)
+        funnel = funnel_report(session, ws, period)
+        retention = retention_report(session, ws, period)
+        reviews = review_report(session, ws, period, now=_now())
+    typer.echo(render_overview_text(funnel, retention, reviews))
+    typer.echo(
+        "\nMore: `journey report funnel|retention|reviews|insights [--period 90d] [--json]`; "
+        "`journey --help` for everything."
+    )
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceOpt = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Random seed; the same seed gives the same store.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last day of the demo year (YYYY-MM-DD), default today.")
+    ] = None,
+) -> None:
+    """Build (or rebuild) the demo store in a workspace and print a short overview."""
+    ws = _workspace(workspace)
+    end = None
+    if until:
+        end = datetime.combine(
+            parse_date(until, "--until"), datetime.min.time(), tzinfo=UTC
+        ) + timedelta(days=1)
+    _build_demo(ws, end, seed)
+    _print_overview(ws)
+
+
+# --- reports -------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    kind: Annotated[ReportKind, typer.Argument(help="funnel, retention, reviews or insights.")],
+    workspace: WorkspaceOpt = None,
+    period: Annotated[str | None, typer.Option("--period", "-p", help=PERIOD_HELP)] = None,
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Only customers acquired through this channel (funnel).")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=1000, help="Rows in customer lists.")
+    ] = CANDIDATE_LIST,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a report for a workspace and period (default: the last 30 days)."""
+    ws = _workspace(workspace)
+    with _session() as session:
+        p = _period(session, ws, period, since, until)
+        if kind in (ReportKind.funnel, ReportKind.insights):
+            result: Any = funnel_report(session, ws, p, channel=channel)
+        elif kind is ReportKind.retention:
+            result = retention_report(session, ws, p)
+        else:
+            result = review_report(session, ws, p, now=_now(), limit=limit)
+    if kind is ReportKind.insights:
+        insight = result.insight
+        if as_json:
+            typer.echo(
+                render_json(insight) if insight else '{"report": "Insight", "insight": null}'
+            )
+        elif insight is None:
+            typer.echo("No insight yet: no customers entered the journey in this period.")
+        else:
+            typer.echo(insight_sentence(insight))
+            if insight.playbook:
+                typer.echo(f"Playbook for {insight.playbook.stage}: {insight.playbook.goal}")
+                for action in insight.playbook.actions:
+                    typer.echo(f"  - {action}")
+        return
+    if as_json:
+        typer.echo(render_json(result))
+        return
+    render: dict[ReportKind, Callable[[Any], str]] = {
+        ReportKind.funnel: render_funnel_text,
+        ReportKind.retention: render_retention_text,
+        ReportKind.reviews: render_review_text,
+    }
+    typer.echo(render[kind](result))
+
+
+# --- data in ---------------------------------------------------------------------
+
+
+class FileKind(StrEnum):
+    customers = "customers"
+    orders = "orders"
+    events = "events"
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="CSV files of customers, orders or events.")],
+    workspace: WorkspaceOpt = None,
+    kind: Annotated[
+        FileKind | None, typer.Option(help="File kind, if the header does not make it clear.")
+    ] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Source name the ids belong to (default: csv).")
+    ] = None,
+    skip_bad: Annotated[
+        bool, typer.Option("--skip-bad", help="Import the good rows even when some rows are bad.")
+    ] = False,
+) -> None:
+    """Import CSV files. By default a file with any bad row imports nothing; see --skip-bad."""
+    from journey.importer import import_csv
+    from journey.workspaces import ensure_workspace
+
+    ws = _workspace(workspace)
+    failed = False
+    for path in files:
+        with _progress() as progress, _session() as session:
+            ensure_workspace(session, ws)
+            task = progress.add_task(f"Importing {path.name}", total=None)
+
+            def tick(
+                rows: int, done: int, total: int, task: Any = task, progress: Progress = progress
+            ) -> None:
+                progress.update(task, completed=done, total=total)
+
+            result = import_csv(
+                session,
+                ws,
+                path,
+                kind=kind.value if kind else None,
+                source_name=source,
+                all_or_nothing=not skip_bad,
+                progress=tick,
+            )
+        for error in result.errors[:50]:
+            err.print(f"{error.file}:{error.line}: {error.reason}", markup=False, highlight=False)
+        if len(result.errors) > 50:
+            err.print(f"... and {len(result.errors) - 50} more bad rows in {path}.")
+        typer.echo(_import_summary(path, result, skip_bad))
+        failed = failed or bool(result.errors)
+    if failed:
+        raise typer.Exit(1)
+
+
+def _import_summary(path: Path, result: Any, skip_bad: bool) -> str:
+    if result.errors and not skip_bad:
+        return (
+            f"{path}: nothing imported, {len(result.errors)} bad rows of {result.rows}. "
+            "Fix them, or rerun with --skip-bad to import the good rows."
+        )
+    summary = (
+        f"{path}: {result.kind}, {result.rows} rows: {result.inserted} new, {result.updated} changed, "
+        f"{result.unchanged} unchanged"
+    )
+    if result.errors:
+        summary += f", {len(result.errors)} bad rows skipped"
+    return summary + "."
+
+
+@reviews_app.command("ask")
+def reviews_ask(
+    customer: Annotated[
+        str, typer.Argument(help="The customer's id in its source (as shown in reports).")
+    ],
+    workspace: WorkspaceOpt = None,
+    skip: Annotated[
+        bool, typer.Option("--skip", help="Record a deliberate skip instead of a request.")
+    ] = False,
+    via: Annotated[str | None, typer.Option(help="How you asked: email, sms, in person...")] = None,
+) -> None:
+    """Record that a customer was asked for a review (or skipped), so they leave the candidate list."""
+    ws = _workspace(workspace)
+    with _session() as session:
+        get_workspace(session, ws)
+        ids = session.exec(
+            select(Customer.id).where(Customer.workspace_id == ws, Customer.external_id == customer)
+        ).all()
+        if not ids:
+            raise JourneyError(
+                f"No customer {customer!r} in workspace {ws!r}: use the id a report shows."
+            )
+        if len(ids) > 1:
+            raise JourneyError(
+                f"Customer id {customer!r} exists in several sources of {ws!r}; ask by email instead."
+            )
+        session.add(
+            ReviewRequest(
+                workspace_id=ws,
+                customer_id=ids[0][0],
+                asked_at=_now(),
+                status="skipped" if skip else "asked",
+                via=via,
+                asked_by="cli",
+            )
+        )
+    typer.echo(f"Recorded: {customer} {'skipped' if skip else 'asked for a review'}.")
+
+
+# --- workspace settings ------------------------------------------------------------
+
+
+@stages_app.command("show")
+def stages_show(workspace: WorkspaceOpt = None) -> None:
+    """Show the workspace's stages and which event kinds reach each one."""
+    ws = _workspace(workspace)
+    with _session() as session:
+        w = get_workspace(session, ws)
+        model = StageModel.from_workspace(w.stages, w.stage_map)
+    by_stage: dict[int, list[str]] = {}
+    for kind_name, pos in sorted(model.kind_positions().items()):
+        by_stage.setdefault(pos, []).append(kind_name)
+    for i, stage in enumerate(model.stages):
+        extra = " (+ a second purchase day)" if stage == "retention" else ""
+        typer.echo(f"{i + 1}. {stage}: {', '.join(by_stage.get(i, []))}{extra}")
+
+
+@stages_app.command("set")
+def stages_set(
+    stages: Annotated[
+        str,
+        typer.Argument(
+            help="Ordered, comma-separated, e.g. awareness,consideration,decision,retention."
+        ),
+    ],
+    workspace: WorkspaceOpt = None,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="kind=stage, e.g. --map booking=consideration (repeatable)."),
+    ] = None,
+) -> None:
+    """Choose the workspace's stages (and mapping), then rebuild its journey state."""
+    ws = _workspace(workspace)
+    names = [s.strip() for s in stages.split(",") if s.strip()]
+    overrides: dict[str, str] = {}
+    for item in map_ or []:
+        kind_name, sep, stage = item.partition("=")
+        if not sep or not kind_name.strip() or not stage.strip():
+            raise JourneyError(
+                f"--map {item!r} should look like kind=stage, e.g. booking=decision."
+            )
+        overrides[kind_name.strip()] = stage.strip()
+    model = StageModel(tuple(names), overrides)  # validates before anything is written
+    with _session() as session:
+        w = get_workspace(session, ws)
+        w.stages = None if model.stages == DEFAULT_STAGES else list(model.stages)
+        w.stage_map = overrides or None
+        session.add(w)
+        session.flush()
+        refresh_journeys(session, ws)
+    typer.echo(f"Workspace {ws!r} now uses: {' -> '.join(model.stages)}; journey state rebuilt.")
+
+
+# --- database ------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the database to the current schema, keeping every row."""
+    engine = make_engine(_settings().database_url)
+    before = current_revision(engine)
+    upgrade(engine)
+    after = current_revision(engine)
+    if before == after:
+        typer.echo(f"Database already at the current schema ({after}).")
+    else:
+        typer.echo(f"Database upgraded from {before or 'empty'} to {after}.")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision of the database and of this code."""
+    engine = make_engine(_settings().database_url)
+    typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")
+
+
+@app.command()
+def workspaces() -> None:
+    """List the workspaces in the database with their customer and event counts."""
+    with _session() as session:
+        rows = session.exec(select(Workspace.id, Workspace.name)).all()
+        if not rows:
+            typer.echo("No workspaces yet: `journey demo` builds one.")
+        for ws_id, name in rows:
+            customers = session.exec(
+                select(func.count()).select_from(Customer).where(Customer.workspace_id == ws_id)
+            ).one()[0]
+            events = session.exec(
+                select(func.count())
+                .select_from(JourneyEvent)
+                .where(JourneyEvent.workspace_id == ws_id)
+            ).one()[0]
+            typer.echo(f"{ws_id}  {name}  {customers} customers, {events} events")
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning errors into one clear line instead of a traceback."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except JourneyError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("Aborted.")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so plainly, keep the details for debugging
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if _settings_debug():
+            traceback.print_exc()
+        else:
+            err.print(
+                f"journey hit an unexpected error ({type(exc).__name__}). "
+                "Rerun with JOURNEY_DEBUG=1 to see the details, and please report it.",
+                markup=False,
+            )
+        sys.exit(1)
+
+
+def _settings_debug() -> bool:
+    try:
+        return _settings().debug
+    except Exception:
+        return False

@@ -1,0 +1,248 @@
+"""The built-in demo store: a year of a believable small vet clinic.
+
+Deterministic for a seed and an end date, so tests and screenshots agree. It is
+shaped so every report has something true to say:
+
+- six channels that convert differently (referrals and walk-ins convert best,
+  social the worst) and some walk-ins who book directly without a recorded
+  visit or inquiry (the funnel's inferred stages);
+- spring-and-summer seasonality in new clients;
+- one-time clients and loyal ones who come back for check-ups and vaccines;
+- some refunds, review requests and the reviews and referrals that follow;
+- a retention drop in the last five weeks: fewer loyal clients come back, so the
+  alerts of a later issue have a real drop to find.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+
+from journey.ingest import CustomerRecord, EventRecord, Ingestor, IngestStats
+from journey.models import Customer, CustomerJourney, JourneyEvent, ReviewRequest, Source
+from journey.workspaces import ensure_source, ensure_workspace
+
+DEMO_SOURCE = "demo"
+DEFAULT_SEED = 7
+DAYS = 365
+DROP_DAYS = 35  # the last five weeks, where returning clients fall off
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    share: float
+    p_inquiry: float  # awareness -> consideration
+    p_booking: float  # consideration -> decision
+    p_visit: float  # decision -> purchase (a paid visit)
+    p_direct: float  # books without a recorded visit or inquiry
+
+
+CHANNELS = (
+    Channel("google_search", 0.30, 0.45, 0.55, 0.80, 0.05),
+    Channel("google_maps", 0.20, 0.55, 0.60, 0.85, 0.10),
+    Channel("facebook", 0.15, 0.25, 0.40, 0.70, 0.02),
+    Channel("instagram", 0.10, 0.20, 0.35, 0.65, 0.02),
+    Channel("referral", 0.15, 0.70, 0.75, 0.90, 0.30),
+    Channel("walk_in", 0.10, 0.90, 0.90, 0.95, 0.70),
+)
+FIRST = (
+    "Ava",
+    "Liam",
+    "Mia",
+    "Noah",
+    "Emma",
+    "Lucas",
+    "Zoe",
+    "Omar",
+    "Lena",
+    "Ravi",
+    "Sofia",
+    "Mateo",
+    "Hana",
+    "Theo",
+    "Nora",
+    "Ivan",
+    "Chloe",
+    "Kofi",
+    "Maya",
+    "Jonas",
+)
+LAST = (
+    "Smith",
+    "Garcia",
+    "Chen",
+    "Okafor",
+    "Novak",
+    "Rossi",
+    "Patel",
+    "Kim",
+    "Müller",
+    "Dubois",
+    "Silva",
+    "Haddad",
+    "Larsen",
+    "Moreau",
+    "Tanaka",
+    "Brown",
+    "Ivanova",
+    "Nguyen",
+)
+
+
+@dataclass
+class DemoData:
+    customers: list[CustomerRecord] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    review_requests: list[tuple[str, datetime]] = field(default_factory=list)  # (customer, asked)
+
+
+def _arrivals_per_day(day_of_year: int) -> float:
+    # About 7 new clients a day, 30% more in late spring and summer.
+    return 7.0 * (1 + 0.3 * math.sin(2 * math.pi * (day_of_year - 80) / 365))
+
+
+def generate(end: date, seed: int = DEFAULT_SEED) -> DemoData:
+    """The clinic's year up to `end` (exclusive), as records ready to ingest."""
+    rng = random.Random(seed)
+    end_at = datetime.combine(end, time(0), tzinfo=UTC)
+    start_at = end_at - timedelta(days=DAYS)
+    drop_from = end_at - timedelta(days=DROP_DAYS)
+    data = DemoData()
+    n = 0
+    for offset in range(DAYS):
+        day_start = start_at + timedelta(days=offset)
+        arrivals = rng.gauss(_arrivals_per_day(day_start.timetuple().tm_yday), 1.5)
+        for _ in range(max(0, round(arrivals))):
+            n += 1
+            _client(
+                rng,
+                data,
+                f"C{n:05d}",
+                day_start + timedelta(hours=rng.uniform(7, 20)),
+                end_at,
+                drop_from,
+            )
+    return data
+
+
+def _client(
+    rng: random.Random, data: DemoData, cid: str, seen: datetime, end: datetime, drop_from: datetime
+) -> None:
+    ch = rng.choices(CHANNELS, weights=[c.share for c in CHANNELS])[0]
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    email = f"{first.lower()}.{last.lower().replace('ü', 'ue')}{cid[-3:]}@example.com"
+    data.customers.append(CustomerRecord(cid, f"{first} {last}", email, None, ch.name))
+    events = data.events
+    t = seen
+    direct = rng.random() < ch.p_direct
+    if not direct:
+        events.append(EventRecord(f"{cid}-visit", cid, "visit", t, ch.name))
+        if rng.random() > ch.p_inquiry:
+            return
+        t += timedelta(hours=rng.expovariate(1 / 30))
+        if t >= end:
+            return
+        events.append(EventRecord(f"{cid}-inquiry", cid, "inquiry", t, ch.name))
+        if rng.random() > ch.p_booking:
+            return
+        t += timedelta(hours=rng.expovariate(1 / 40))
+    if t >= end:
+        return
+    events.append(EventRecord(f"{cid}-booking", cid, "booking", t, ch.name))
+    if rng.random() > ch.p_visit:
+        return
+    t += timedelta(days=rng.uniform(1, 6))
+    loyal = rng.random() < (0.55 if ch.name in ("referral", "walk_in") else 0.4)
+    gap_days = rng.uniform(60, 150)
+    visit = 0
+    while t < end:
+        visit += 1
+        amount = round(rng.lognormvariate(math.log(140), 0.5) * 100)
+        oid = f"{cid}-v{visit}"
+        events.append(EventRecord(oid, cid, "order", t, ch.name, amount))
+        if rng.random() < 0.03:
+            refund_at = t + timedelta(days=rng.uniform(1, 7))
+            if refund_at < end:
+                events.append(
+                    EventRecord(f"{oid}-refund", cid, "refund", refund_at, ch.name, amount)
+                )
+        elif rng.random() < 0.5:
+            asked = t + timedelta(days=rng.uniform(3, 7))
+            if asked < end:
+                data.review_requests.append((cid, asked))
+                if rng.random() < 0.3:
+                    reviewed = asked + timedelta(days=rng.uniform(0.5, 10))
+                    if reviewed < end:
+                        events.append(
+                            EventRecord(f"{oid}-review", cid, "review", reviewed, ch.name)
+                        )
+        if loyal and visit == 2 and rng.random() < 0.2:
+            referred = t + timedelta(days=rng.uniform(1, 20))
+            if referred < end:
+                events.append(EventRecord(f"{cid}-referral", cid, "referral", referred, ch.name))
+        if not loyal:
+            break
+        t += timedelta(days=max(20.0, rng.gauss(gap_days, gap_days / 5)))
+        # The drop: from five weeks ago, most loyal clients due back do not come.
+        if t >= drop_from and rng.random() < 0.6:
+            break
+
+
+def load_demo(
+    session: Session,
+    workspace_id: str,
+    end: date | None = None,
+    seed: int = DEFAULT_SEED,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestStats:
+    """Replace the workspace's demo data with a fresh year ending at `end` (default today)."""
+    end = end or datetime.now(UTC).date() + timedelta(days=1)
+    ensure_workspace(session, workspace_id, name="Maple Street Vet (demo)")
+    source = ensure_source(session, workspace_id, "demo", DEMO_SOURCE)
+    _clear(session, workspace_id, source)
+    data = generate(end, seed)
+    ingest = Ingestor(session, workspace_id, source.id or 0)
+    stats = ingest.customers(data.customers)
+    total = len(data.events)
+    step = 2000
+    for i in range(0, total, step):
+        stats.add(ingest.events(data.events[i : i + step]))
+        if progress:
+            progress(min(i + step, total), total)
+    ids = ingest.customer_ids(c for c, _ in data.review_requests)
+    session.add_all(
+        ReviewRequest(workspace_id=workspace_id, customer_id=ids[c], asked_at=asked, via="email")
+        for c, asked in data.review_requests
+    )
+    ingest.refresh(stats)
+    return stats
+
+
+def _clear(session: Session, workspace_id: str, source: Source) -> None:
+    """Remove an earlier demo so re-running on another day does not stack two years."""
+    demo_customers = select(Customer.id).where(
+        Customer.workspace_id == workspace_id, Customer.source_id == source.id
+    )
+    for model in (ReviewRequest, CustomerJourney):
+        session.execute(
+            delete(model).where(
+                model.workspace_id == workspace_id, model.customer_id.in_(demo_customers)
+            )
+        )
+    session.execute(
+        delete(JourneyEvent).where(
+            JourneyEvent.workspace_id == workspace_id, JourneyEvent.source_id == source.id
+        )
+    )
+    session.execute(
+        delete(Customer).where(
+            Customer.workspace_id == workspace_id, Customer.source_id == source.id
+        )
+    )

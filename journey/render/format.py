@@ -1,0 +1,57 @@
+"""How numbers read to a person, shared by every text-like renderer (terminal, Slack)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from journey.periods import Period
+from journey.stats import Rate
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "CAD": "CA$", "AUD": "A$", "JPY": "¥"}
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    return "n/a" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def rate(r: Rate | None, interval: bool = True) -> str:
+    """`42.0% (38.1-46.0%)`: the value and its 95% interval."""
+    if r is None or r.value is None:
+        return "n/a"
+    if not interval or r.low is None or r.high is None:
+        return pct(r.value)
+    return f"{pct(r.value)} ({r.low * 100:.1f}-{r.high * 100:.1f}%)"
+
+
+def points(delta: float | None) -> str:
+    if delta is None:
+        return "n/a"
+    return f"{delta:+.1f} pts"
+
+
+def money(cents: int | float | None, currency: str = "USD") -> str:
+    if cents is None:
+        return "n/a"
+    amount = cents / 100
+    symbol = _SYMBOLS.get(currency.upper())
+    text = f"{abs(amount):,.0f}" if abs(amount) >= 100 else f"{abs(amount):,.2f}"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {currency.upper()}"
+
+
+def hours(value: float | None) -> str:
+    """A duration in the unit a person would use: hours under two days, then days."""
+    if value is None:
+        return "n/a"
+    if value < 48:
+        return f"{value:.0f} h"
+    return f"{value / 24:.1f} days"
+
+
+def day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def period(p: Period) -> str:
+    last_day = p.end - timedelta(seconds=1)
+    return f"{day(p.start)} to {day(last_day)}"

@@ -1,0 +1,34 @@
+"""The sentences reports speak in, shared by the terminal and (later) Slack renderers."""
+
+from __future__ import annotations
+
+from journey.render.format import pct, points
+from journey.reports import FunnelReport, Insight
+
+
+def insight_sentence(insight: Insight) -> str:
+    """One sentence of what happened, in numbers."""
+    step = f"{insight.from_stage} to {insight.stage}"
+    if insight.reason == "largest_decline" and insight.previous is not None:
+        return (
+            f"Conversion from {step} fell from {pct(insight.previous.value)} to "
+            f"{pct(insight.rate.value)} ({points(insight.delta_points)}, unlikely to be noise) "
+            "against the previous period."
+        )
+    return (
+        f"Only {pct(insight.rate.value)} of customers who reached {insight.from_stage} went on to "
+        f"{insight.stage} ({insight.lost} of {insight.rate.denominator} lost): "
+        "the largest drop-off in the funnel."
+    )
+
+
+def inferred_note(report: FunnelReport) -> str | None:
+    """Say how many stage counts were inferred from a later stage, if any."""
+    inferred = [(s.stage, s.inferred) for s in report.stages if s.inferred]
+    if not inferred:
+        return None
+    parts = ", ".join(f"{n} at {stage}" for stage, n in inferred)
+    return (
+        "Customers who reached a later stage without a recorded earlier one are counted "
+        f"as having passed it ({parts})."
+    )

@@ -1,0 +1,222 @@
+"""Report objects as plain terminal text: aligned columns, numbers searchable as text."""
+
+from __future__ import annotations
+
+from journey.playbooks import Playbook
+from journey.render.format import day, hours, money, pct, period, points, rate
+from journey.render.sentences import inferred_note, insight_sentence
+from journey.reports import FunnelReport, RetentionReport, ReviewReport
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        first = cells[0].ljust(widths[0])
+        rest = [c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    return [line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _playbook(playbook: Playbook | None) -> list[str]:
+    if playbook is None:
+        return []
+    return [
+        f"Playbook for {playbook.stage}: {playbook.goal}",
+        *(f"  - {a}" for a in playbook.actions),
+    ]
+
+
+def render_funnel_text(report: FunnelReport) -> str:
+    title = f"Funnel for {report.workspace_id}, {period(report.period)}"
+    if report.channel_filter:
+        title += f", channel {report.channel_filter}"
+    out = [title, ""]
+    if report.entered == 0:
+        out.append(
+            "No customers entered the journey in this period "
+            f"({report.previous_entered} in the previous one). Try a longer period, e.g. 90d."
+        )
+        return "\n".join(out)
+    change = report.entered - report.previous_entered
+    out.append(
+        f"{report.entered} customers entered the journey "
+        f"({change:+d} against the previous {report.period.length.days} days)."
+    )
+    out.append("")
+    rows = []
+    for i, step in enumerate(report.stages):
+        delta = report.changes[i - 1] if i > 0 else None
+        rows.append(
+            [
+                step.stage,
+                str(step.reached),
+                rate(step.step) if step.step else "",
+                rate(step.overall),
+                hours(step.median_hours_from_previous) if i > 0 else "",
+                ""
+                if delta is None
+                else points(delta.delta_points) + (" *" if delta.significant else ""),
+            ]
+        )
+    out += _table(
+        ["stage", "customers", "step conversion", "overall", "median time", "vs prev"], rows
+    )
+    out.append("(95% intervals in brackets; * = change unlikely to be noise, p < 0.05)")
+    if note := inferred_note(report):
+        out += ["", note]
+    if report.biggest_drop is not None:
+        d = report.biggest_drop
+        out += [
+            "",
+            f"Biggest drop-off: {d.from_stage} -> {d.to_stage}, {pct(d.current.value)} continue "
+            f"({d.current.denominator - d.current.numerator} lost).",
+        ]
+    if report.channels:
+        goal = report.purchase_stage or report.stages[-1].stage
+        out += ["", f"By acquisition channel (conversion to {goal}):"]
+        rows = [[c.channel, str(c.entered), rate(c.overall)] for c in report.channels]
+        out += _table(["channel", "entered", "conversion"], rows)
+    if report.insight is not None:
+        out += [
+            "",
+            "Insight: " + insight_sentence(report.insight),
+            *_playbook(report.insight.playbook),
+        ]
+    return "\n".join(out)
+
+
+def render_retention_text(report: RetentionReport) -> str:
+    c = report.currency
+    out = [f"Retention for {report.workspace_id}, {period(report.period)}", ""]
+    out.append(
+        f"Repeat-purchase rate: {rate(report.repeat_rate)} of "
+        f"{report.repeat_rate.denominator} buyers bought again "
+        f"(at the period start: {pct(report.previous_repeat_rate.value)})."
+    )
+    if report.previous_returning:
+        change = (report.returning - report.previous_returning) / report.previous_returning
+        versus = f"{change * 100:+.0f}% against the previous {report.period.length.days} days"
+    else:
+        versus = f"{report.previous_returning} in the previous {report.period.length.days} days"
+    out.append(f"Returning customers: {report.returning} bought again in the period ({versus}).")
+    out.append(
+        f"Churn in the period: {rate(report.churn)} of {report.churn.denominator} active "
+        "customers lapsed."
+    )
+    gap = "n/a" if report.typical_gap_days is None else f"{report.typical_gap_days:.0f} days"
+    out.append(
+        f"At risk now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
+        f"of expected purchases at risk (typical gap between purchases: {gap})."
+    )
+    if report.cohorts:
+        months = max(len(r.retained) for r in report.cohorts)
+        shown = min(months, 6)
+        out += [
+            "",
+            "Cohort retention (share of each first-purchase month buying again in month +k):",
+        ]
+        rows = [
+            [r.month, str(r.customers)]
+            + [("" if cell is None else pct(cell.value, 0)) for cell in r.retained[:shown]]
+            for r in report.cohorts
+        ]
+        out += _table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)
+    if report.at_risk:
+        out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
+        rows = [
+            [
+                a.name or a.external_id,
+                day(a.last_purchase),
+                f"{a.days_since_purchase:.0f}",
+                f"{a.usual_gap_days:.0f}" + ("*" if a.gap_is_typical else ""),
+                str(a.purchases),
+                money(a.value_at_risk_cents, c),
+            ]
+            for a in report.at_risk
+        ]
+        out += _table(
+            ["customer", "last purchase", "days ago", "usual gap", "purchases", "at risk"], rows
+        )
+        out.append("(* one-time buyer: the workspace's typical gap is used)")
+    out += [
+        "",
+        f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
+        f"(lapsed beyond {2 * report.at_risk_factor:g}x); a heuristic until the churn model lands.",
+    ]
+    return "\n".join(out)
+
+
+def render_review_text(report: ReviewReport) -> str:
+    c = report.currency
+    lo, hi = report.window_days
+    out = [f"Review candidates for {report.workspace_id}", ""]
+    if report.total_candidates == 0:
+        out.append(
+            f"Nobody to ask right now: no purchase {lo}-{hi} days ago from a customer not asked, "
+            f"refunded or reviewing in the last {report.cooldown_days} days."
+        )
+    else:
+        out.append(
+            f"{report.total_candidates} customers bought {lo}-{hi} days ago and can be asked "
+            "for a review (happiest first: repeat customers, then order value):"
+        )
+        rows = [
+            [
+                x.name or x.external_id,
+                x.email or "",
+                day(x.last_purchase),
+                str(x.purchases),
+                money(x.last_order_cents, c),
+            ]
+            for x in report.candidates
+        ]
+        out += _table(["customer", "email", "purchased", "purchases", "last order"], rows)
+        if report.total_candidates > len(report.candidates):
+            out.append(
+                f"... and {report.total_candidates - len(report.candidates)} more (--limit N)."
+            )
+    t = report.tracking
+    out += [
+        "",
+        f"Review requests {period(report.period)}: {t.asked} asked, {t.answered} answered "
+        f"({rate(t.conversion)}), {t.skipped} skipped.",
+    ]
+    return "\n".join(out)
+
+
+def render_overview_text(
+    funnel: FunnelReport, retention: RetentionReport, reviews: ReviewReport
+) -> str:
+    """The short overview `journey demo` and `journey start` print: one screen, the headlines."""
+    c = retention.currency
+    purchase = next((s for s in funnel.stages if s.stage == funnel.purchase_stage), None)
+    out = [f"journey overview for {funnel.workspace_id}, {period(funnel.period)}", ""]
+    line = f"- Funnel: {funnel.entered} new customers"
+    if purchase is not None:
+        line += f", {purchase.reached} bought ({pct(purchase.overall.value)})"
+    out.append(line + ".")
+    if funnel.biggest_drop is not None:
+        d = funnel.biggest_drop
+        out.append(
+            f"- Biggest drop-off: {d.from_stage} -> {d.to_stage} ({pct(d.current.value)} continue)."
+        )
+    out.append(
+        f"- Retention: {pct(retention.repeat_rate.value)} of buyers came back; "
+        f"{retention.returning} returning customers ({retention.previous_returning} the period before)."
+    )
+    out.append(
+        f"- At risk: {retention.at_risk_count} customers, {money(retention.value_at_risk_cents, c)} "
+        "of expected purchases."
+    )
+    out.append(f"- Reviews: {reviews.total_candidates} customers to ask now.")
+    if funnel.insight is not None:
+        out += [
+            "",
+            "Insight: " + insight_sentence(funnel.insight),
+            *_playbook(funnel.insight.playbook),
+        ]
+    return "\n".join(out)
