@@ -35,14 +35,15 @@ from journey.db import (
 )
 from journey.errors import JourneyError
 from journey.metrics.funnel import funnel_report
+from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.metrics.reviews import CANDIDATE_LIST, review_report
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
 from journey.periods import PERIOD_HELP, Period, parse_date, resolve_period
 from journey.render.json import render_json
-from journey.render.sentences import insight_sentence
 from journey.render.text import (
     render_funnel_text,
+    render_insight_text,
     render_overview_text,
     render_retention_text,
     render_review_text,
@@ -183,7 +184,7 @@ def _print_overview(ws: str) -> None:
         funnel = funnel_report(session, ws, period)
         retention = retention_report(session, ws, period)
         reviews = review_report(session, ws, period, now=_now())
-    typer.echo(render_overview_text(funnel, retention, reviews))
+    typer.echo(render_overview_text(funnel, retention, reviews, weakest_stage(funnel, retention)))
     typer.echo(
         "\nMore: `journey report funnel|retention|reviews|insights [--period 90d] [--json]`; "
         "`journey --help` for everything."
@@ -233,26 +234,22 @@ def report(
     ws = _workspace(workspace)
     with _session() as session:
         p = _period(session, ws, period, since, until)
-        if kind in (ReportKind.funnel, ReportKind.insights):
+        if kind is ReportKind.funnel:
             result: Any = funnel_report(session, ws, p, channel=channel)
         elif kind is ReportKind.retention:
             result = retention_report(session, ws, p)
-        else:
+        elif kind is ReportKind.reviews:
             result = review_report(session, ws, p, now=_now(), limit=limit)
+        else:
+            funnel = funnel_report(session, ws, p, channel=channel)
+            insight = weakest_stage(funnel, None if channel else retention_report(session, ws, p))
     if kind is ReportKind.insights:
-        insight = result.insight
         if as_json:
             typer.echo(
                 render_json(insight) if insight else '{"report": "Insight", "insight": null}'
             )
-        elif insight is None:
-            typer.echo("No insight yet: no customers entered the journey in this period.")
         else:
-            typer.echo(insight_sentence(insight))
-            if insight.playbook:
-                typer.echo(f"Playbook for {insight.playbook.stage}: {insight.playbook.goal}")
-                for action in insight.playbook.actions:
-                    typer.echo(f"  - {action}")
+            typer.echo(render_insight_text(insight))
         return
     if as_json:
         typer.echo(render_json(result))

@@ -52,16 +52,25 @@ class ChannelFunnel:
 
 @dataclass(frozen=True)
 class Insight:
-    """The weakest stage and what to do about it; the sentence is the renderer's job."""
+    """The weakest stage and what to do about it; the sentence is the renderer's job.
+
+    reason: "largest_drop" (lowest step conversion), "largest_decline" (a step's
+    conversion fell, significantly) or "returning_decline" (fewer customers came
+    back than in the previous period, significantly; then `rate` is None and the
+    counts say it).
+    """
 
     stage: str
-    reason: str  # "largest_drop" | "largest_decline"
-    from_stage: str
-    rate: Rate
+    reason: str
+    from_stage: str | None
+    rate: Rate | None
     previous: Rate | None
     delta_points: float | None
     lost: int
     playbook: Playbook | None
+    current_count: int | None = None
+    previous_count: int | None = None
+    p_value: float | None = None
 
 
 @dataclass(frozen=True)

@@ -58,3 +58,25 @@ def median_from_histogram(buckets: dict[int, int]) -> int | None:
         if seen >= target:
             return bucket
     return None  # pragma: no cover - unreachable, the loop always reaches total
+
+
+def poisson_rate_p_value(k1: int, k2: int) -> float | None:
+    """Two-sided p-value that two counts over periods of equal length share one rate.
+
+    Conditional on the total n = k1 + k2, k1 ~ Binomial(n, 1/2) under the null;
+    the exact test for small n, the normal approximation (with continuity
+    correction) beyond, where the exact sum would cost O(n).
+    """
+    n = k1 + k2
+    if n == 0:
+        return None
+    if n > 5000:
+        z = (abs(k1 - n / 2) - 0.5) / math.sqrt(n / 4)
+        return min(1.0, math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+    def log_pmf(k: int) -> float:
+        return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) - n * math.log(2)
+
+    observed = log_pmf(k1)
+    total = sum(math.exp(log_pmf(k)) for k in range(n + 1) if log_pmf(k) <= observed + 1e-9)
+    return min(1.0, total)

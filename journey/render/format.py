@@ -29,6 +29,13 @@ def points(delta: float | None) -> str:
     return f"{delta:+.1f} pts"
 
 
+def relative_change(now: int | None, before: int | None) -> str:
+    """`-43%`, or `n/a` when there is nothing to compare with."""
+    if now is None or not before:
+        return "n/a"
+    return f"{(now - before) / before * 100:+.0f}%"
+
+
 def money(cents: int | float | None, currency: str = "USD") -> str:
     if cents is None:
         return "n/a"

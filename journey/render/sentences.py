@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from journey.render.format import pct, points
+from journey.render.format import pct, points, relative_change
 from journey.reports import FunnelReport, Insight
 
 
 def insight_sentence(insight: Insight) -> str:
     """One sentence of what happened, in numbers."""
+    if insight.reason == "returning_decline":
+        return (
+            f"Only {insight.current_count} customers came back to buy again, against "
+            f"{insight.previous_count} in the previous period of the same length "
+            f"({relative_change(insight.current_count, insight.previous_count)}, "
+            "unlikely to be noise)."
+        )
     step = f"{insight.from_stage} to {insight.stage}"
     if insight.reason == "largest_decline" and insight.previous is not None:
         return (
             f"Conversion from {step} fell from {pct(insight.previous.value)} to "
-            f"{pct(insight.rate.value)} ({points(insight.delta_points)}, unlikely to be noise) "
+            f"{pct(insight.rate.value if insight.rate else None)} ({points(insight.delta_points)}, unlikely to be noise) "
             "against the previous period."
         )
     return (
-        f"Only {pct(insight.rate.value)} of customers who reached {insight.from_stage} went on to "
-        f"{insight.stage} ({insight.lost} of {insight.rate.denominator} lost): "
+        f"Only {pct(insight.rate.value if insight.rate else None)} of customers who reached {insight.from_stage} went on to "
+        f"{insight.stage} ({insight.lost} of {insight.rate.denominator if insight.rate else 0} lost): "
         "the largest drop-off in the funnel."
     )
 

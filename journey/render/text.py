@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from journey.playbooks import Playbook
-from journey.render.format import day, hours, money, pct, period, points, rate
+from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
 from journey.render.sentences import inferred_note, insight_sentence
-from journey.reports import FunnelReport, RetentionReport, ReviewReport
+from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -97,11 +97,11 @@ def render_retention_text(report: RetentionReport) -> str:
         f"{report.repeat_rate.denominator} buyers bought again "
         f"(at the period start: {pct(report.previous_repeat_rate.value)})."
     )
+    days = report.period.length.days
     if report.previous_returning:
-        change = (report.returning - report.previous_returning) / report.previous_returning
-        versus = f"{change * 100:+.0f}% against the previous {report.period.length.days} days"
+        versus = f"{relative_change(report.returning, report.previous_returning)} against the previous {days} days"
     else:
-        versus = f"{report.previous_returning} in the previous {report.period.length.days} days"
+        versus = f"none in the previous {days} days"
     out.append(f"Returning customers: {report.returning} bought again in the period ({versus}).")
     out.append(
         f"Churn in the period: {rate(report.churn)} of {report.churn.denominator} active "
@@ -188,8 +188,14 @@ def render_review_text(report: ReviewReport) -> str:
     return "\n".join(out)
 
 
+def render_insight_text(insight: Insight | None) -> str:
+    if insight is None:
+        return "No insight yet: no customers entered the journey in this period."
+    return "\n".join(["Insight: " + insight_sentence(insight), *_playbook(insight.playbook)])
+
+
 def render_overview_text(
-    funnel: FunnelReport, retention: RetentionReport, reviews: ReviewReport
+    funnel: FunnelReport, retention: RetentionReport, reviews: ReviewReport, insight: Insight | None
 ) -> str:
     """The short overview `journey demo` and `journey start` print: one screen, the headlines."""
     c = retention.currency
@@ -213,10 +219,6 @@ def render_overview_text(
         "of expected purchases."
     )
     out.append(f"- Reviews: {reviews.total_candidates} customers to ask now.")
-    if funnel.insight is not None:
-        out += [
-            "",
-            "Insight: " + insight_sentence(funnel.insight),
-            *_playbook(funnel.insight.playbook),
-        ]
+    if insight is not None:
+        out += ["", render_insight_text(insight)]
     return "\n".join(out)
