@@ -13,6 +13,7 @@ Calendar words follow the workspace's timezone; periods are half-open
 from __future__ import annotations
 
 import re
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -73,7 +74,8 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
             raise JourneyError(f"Period {text!r} is empty. {PERIOD_HELP}")
         if unit == "m":
             back = _add_months(today.replace(day=1), -n)
-            start = _midnight(back.replace(day=min(today.day, 28)) + timedelta(days=1), tz)
+            last_day = monthrange(back.year, back.month)[1]
+            start = _midnight(back.replace(day=min(today.day, last_day)) + timedelta(days=1), tz)
         else:
             days = n * (7 if unit == "w" else 1)
             start = _midnight(today - timedelta(days=days - 1), tz)
