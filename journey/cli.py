@@ -471,24 +471,18 @@ def workspaces() -> None:
 
 
 def main() -> None:
-    """Entry point: run the CLI, turning errors into one clear line instead of a traceback."""
+    """Entry point: run the CLI, turning errors into one clear line instead of a traceback.
+
+    Usage errors (unknown command, bad option) are Typer's: it prints the usage
+    and exits with 2. JourneyErrors are the user's to fix and exit with 2 too.
+    """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        app()
     except JourneyError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err.print("Aborted.")
-        sys.exit(130)
     except Exception as exc:  # a bug: say so plainly, keep the details for debugging
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
         if _settings_debug():
             traceback.print_exc()
         else:

@@ -1,0 +1,128 @@
+"""The `journey` command as a user meets it: clear output, clear errors, no tracebacks."""
+
+import json
+
+import pytest
+
+from journey import cli
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
+    monkeypatch.delenv("JOURNEY_DEBUG", raising=False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        cli._state.settings = None
+        cli._state.engine = None
+        monkeypatch.setattr("sys.argv", ["journey", *args])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def test_start_builds_the_demo_once_and_prints_the_overview(run):
+    code, out, err = run("start")
+    assert code == 0
+    assert "building the demo store" in err
+    assert "journey overview for local" in out and "Insight:" in out
+    code, out, err = run("start")
+    assert code == 0 and "building the demo store" not in err
+
+
+def test_reports_in_text_and_json(run):
+    run("demo", "--until", "2026-06-14")
+    code, out, _ = run("report", "funnel", "--since", "2026-03-01", "--until", "2026-05-31")
+    assert code == 0
+    assert "Funnel for local, 2026-03-01 to 2026-05-31" in out
+    assert "By acquisition channel" in out
+    code, out, _ = run(
+        "report", "funnel", "--since", "2026-03-01", "--until", "2026-05-31", "--json"
+    )
+    data = json.loads(out)
+    assert data["report"] == "FunnelReport"
+    assert [s["stage"] for s in data["stages"]][:2] == ["awareness", "consideration"]
+    assert data["period"]["start"].startswith("2026-03-01")
+    for kind in ("retention", "reviews", "insights"):
+        code, out, _ = run("report", kind, "--until", "2026-06-14", "--json")
+        assert code == 0, kind
+        assert json.loads(out)["report"] in {"RetentionReport", "ReviewReport", "Insight"}
+    code, out, _ = run("report", "funnel", "--channel", "referral", "-p", "90d")
+    assert code == 0 and "channel referral" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["report", "funnel", "--period", "fortnight"],
+            "I don't understand the period 'fortnight'",
+        ),
+        (["report", "funnel", "--since", "2026-13-01"], "is not a date: use YYYY-MM-DD"),
+        (
+            ["report", "funnel", "--since", "2026-05-01", "--until", "2026-04-01"],
+            "ends (2026-04-01) before it starts",
+        ),
+        (["report", "funnel", "--workspace", "nobody"], "There is no workspace 'nobody'"),
+        (["stages", "set", "awareness"], "between 2 and 8 stages"),
+        (["stages", "set", "a,b", "--map", "visit"], "should look like kind=stage"),
+        (["reviews", "ask", "C99999"], "No customer 'C99999'"),
+    ],
+)
+def test_bad_input_gets_a_clear_message_and_no_traceback(run, args, expected):
+    run("demo", "--until", "2026-06-14")
+    code, out, err = run(*args)
+    assert code == 2
+    assert expected in err
+    assert "Traceback" not in out + err
+
+
+def test_unknown_report_kind_is_a_usage_error(run):
+    code, _, err = run("report", "funel")
+    assert code == 2
+    assert "funnel" in err and "Traceback" not in err
+
+
+def test_bad_database_url_is_explained(run, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    code, _, err = run("report", "funnel")
+    assert code == 2
+    assert "Cannot reach the database" in err and "DATABASE_URL" in err
+
+
+def test_db_upgrade_reports_what_it_did(run):
+    code, out, _ = run("db", "upgrade")
+    assert code == 0 and "upgraded from empty" in out
+    code, out, _ = run("db", "upgrade")
+    assert "already at the current schema" in out
+
+
+def test_stages_set_rebuilds_state_with_the_shorter_journey(run):
+    run("demo", "--until", "2026-06-14")
+    code, out, _ = run("stages", "set", "awareness,consideration,decision,retention")
+    assert code == 0 and "awareness -> consideration -> decision -> retention" in out
+    code, out, _ = run("report", "funnel", "-p", "90d", "--json")
+    stages = [s["stage"] for s in json.loads(out)["stages"]]
+    assert stages == ["awareness", "consideration", "decision", "retention"]
+
+
+def test_recording_a_review_request_removes_the_candidate(run):
+    run("demo", "--until", "2026-06-14")
+    _, out, _ = run("report", "reviews", "--until", "2026-06-14", "--json")
+    before = json.loads(out)
+    assert before["candidates"], "the demo always has customers who bought 3-14 days before its end"
+    first = before["candidates"][0]["external_id"]
+    code, out, _ = run("reviews", "ask", first, "--via", "email")
+    assert code == 0 and "asked for a review" in out
+    _, out, _ = run("report", "reviews", "--until", "2026-06-14", "--json")
+    after = json.loads(out)
+    assert first not in [c["external_id"] for c in after["candidates"]]
+    assert after["total_candidates"] == before["total_candidates"] - 1

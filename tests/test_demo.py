@@ -1,0 +1,66 @@
+"""The demo store: deterministic, and shaped so the reports have true things to say."""
+
+from datetime import date
+
+from journey.demo import CHANNELS, generate, load_demo
+from journey.metrics.funnel import funnel_report
+from journey.metrics.insights import weakest_stage
+from journey.metrics.retention import retention_report
+from journey.metrics.reviews import review_report
+from journey.periods import range_period
+
+END = date(2026, 6, 15)
+
+
+def test_same_seed_same_store_and_other_seed_differs():
+    a, b, c = generate(END, seed=3), generate(END, seed=3), generate(END, seed=4)
+    assert a.events == b.events and a.customers == b.customers
+    assert a.events != c.events
+
+
+def test_demo_has_the_shape_the_reports_need():
+    data = generate(END)
+    kinds = {e.kind for e in data.events}
+    assert {"visit", "inquiry", "booking", "order", "refund", "review", "referral"} <= kinds
+    assert data.review_requests
+    assert {c.channel for c in data.customers} == {ch.name for ch in CHANNELS}
+    # Seasonality: more new clients in spring and summer than in winter.
+    first: dict[str, int] = {}
+    for e in data.events:
+        first[e.customer_external_id] = min(
+            first.get(e.customer_external_id, 13), e.occurred_at.month
+        )
+    summer = sum(1 for m in first.values() if m in (4, 5, 6))
+    winter = sum(1 for m in first.values() if m in (10, 11, 12))
+    assert summer > 1.2 * winter
+    # Direct bookings (no recorded visit) exist, so the funnel has inferred stages.
+    visited = {e.customer_external_id for e in data.events if e.kind == "visit"}
+    booked = {e.customer_external_id for e in data.events if e.kind == "booking"}
+    assert booked - visited
+
+
+def test_loaded_demo_shows_channels_converting_differently_and_the_retention_drop(session):
+    load_demo(session, "demo", END)
+    session.commit()
+    year = range_period(date(2025, 6, 16), date(2026, 6, 14))
+    funnel = funnel_report(session, "demo", year)
+    conversion = {c.channel: c.overall.value for c in funnel.channels}
+    assert conversion["referral"] > 2 * conversion["facebook"]
+    assert any(s.inferred for s in funnel.stages)
+
+    last_30 = range_period(date(2026, 5, 16), date(2026, 6, 14))
+    retention = retention_report(session, "demo", last_30)
+    assert retention.returning < 0.8 * retention.previous_returning
+    insight = weakest_stage(funnel_report(session, "demo", last_30), retention)
+    assert insight is not None and insight.stage == "retention"
+    assert review_report(session, "demo", last_30).tracking.asked > 0
+
+
+def test_reloading_the_demo_replaces_it_instead_of_stacking(session):
+    load_demo(session, "demo", END)
+    session.commit()
+    first = funnel_report(session, "demo", range_period(date(2025, 6, 16), date(2026, 6, 14)))
+    load_demo(session, "demo", END)
+    session.commit()
+    again = funnel_report(session, "demo", range_period(date(2025, 6, 16), date(2026, 6, 14)))
+    assert [s.reached for s in again.stages] == [s.reached for s in first.stages]
