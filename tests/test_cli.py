@@ -1,10 +1,33 @@
 """The `journey` command as a user meets it: clear output, clear errors, no tracebacks."""
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
 from journey import cli
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory) -> Path:
+    """One demo store for the CLI tests, built once through the CLI itself and copied per test."""
+    path = tmp_path_factory.mktemp("demo") / "demo.db"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATABASE_URL", f"sqlite:///{path}")
+        mp.setattr("sys.argv", ["journey", "demo", "--until", "2026-06-14"])
+        cli._state.settings = None
+        cli._state.engine = None
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main()
+        assert exit_info.value.code in (0, None)
+        cli._state.engine.dispose()
+    return path
+
+
+@pytest.fixture
+def with_demo(tmp_path, demo_db):
+    shutil.copy(demo_db, tmp_path / "cli.db")
 
 
 @pytest.fixture
@@ -38,8 +61,7 @@ def test_start_builds_the_demo_once_and_prints_the_overview(run):
     assert code == 0 and "building the demo store" not in err
 
 
-def test_reports_in_text_and_json(run):
-    run("demo", "--until", "2026-06-14")
+def test_reports_in_text_and_json(with_demo, run):
     code, out, _ = run("report", "funnel", "--since", "2026-03-01", "--until", "2026-05-31")
     assert code == 0
     assert "Funnel for local, 2026-03-01 to 2026-05-31" in out
@@ -77,8 +99,7 @@ def test_reports_in_text_and_json(run):
         (["reviews", "ask", "C99999"], "No customer 'C99999'"),
     ],
 )
-def test_bad_input_gets_a_clear_message_and_no_traceback(run, args, expected):
-    run("demo", "--until", "2026-06-14")
+def test_bad_input_gets_a_clear_message_and_no_traceback(with_demo, run, args, expected):
     code, out, err = run(*args)
     assert code == 2
     assert expected in err
@@ -105,8 +126,7 @@ def test_db_upgrade_reports_what_it_did(run):
     assert "already at the current schema" in out
 
 
-def test_stages_set_rebuilds_state_with_the_shorter_journey(run):
-    run("demo", "--until", "2026-06-14")
+def test_stages_set_rebuilds_state_with_the_shorter_journey(with_demo, run):
     code, out, _ = run("stages", "set", "awareness,consideration,decision,retention")
     assert code == 0 and "awareness -> consideration -> decision -> retention" in out
     code, out, _ = run("report", "funnel", "-p", "90d", "--json")
@@ -114,8 +134,7 @@ def test_stages_set_rebuilds_state_with_the_shorter_journey(run):
     assert stages == ["awareness", "consideration", "decision", "retention"]
 
 
-def test_recording_a_review_request_removes_the_candidate(run):
-    run("demo", "--until", "2026-06-14")
+def test_recording_a_review_request_removes_the_candidate(with_demo, run):
     _, out, _ = run("report", "reviews", "--until", "2026-06-14", "--json")
     before = json.loads(out)
     assert before["candidates"], "the demo always has customers who bought 3-14 days before its end"
