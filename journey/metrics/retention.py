@@ -57,7 +57,9 @@ def typical_gap_seconds(session: Session, workspace_id: str, end: int) -> float 
     """Median usual gap of the repeat buyers, to the day (histogram in SQL)."""
     rows = session.execute(
         text(
-            f"SELECT CAST({_GAP} / {DAY} AS INTEGER) AS d, COUNT(*) FROM customer_journey "
+            # Integer division floors on both databases (CAST AS INTEGER rounds on PostgreSQL).
+            "SELECT (last_purchase_at - first_purchase_at) / (purchase_days - 1) / "
+            f"{DAY} AS d, COUNT(*) FROM customer_journey "
             "WHERE workspace_id = :ws AND purchase_days >= 2 AND first_purchase_at < :end "
             "GROUP BY 1"
         ),
