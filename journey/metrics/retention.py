@@ -153,9 +153,10 @@ def retention_report(session: Session, workspace_id: str, period: Period) -> Ret
         ),
         params,
     ).one()
-    buyers, repeaters, buyers_before, repeaters_before, base, churned, risk_n, risk_value = (
-        int(v or 0) for v in summary
+    buyers, repeaters, buyers_before, repeaters_before, base, churned, risk_n = (
+        int(v or 0) for v in summary[:-1]
     )
+    risk_value = float(summary[-1] or 0)  # rounded below, like each customer's value
     rows = session.execute(
         text(
             "SELECT cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
