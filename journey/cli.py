@@ -34,12 +34,9 @@ from journey.db import (
     upgrade,
 )
 from journey.errors import JourneyError
-from journey.metrics.funnel import funnel_report
-from journey.metrics.insights import weakest_stage
-from journey.metrics.retention import retention_report
-from journey.metrics.reviews import CANDIDATE_LIST, review_report
+from journey.metrics.reviews import CANDIDATE_LIST
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
-from journey.periods import PERIOD_HELP, Period, parse_date, resolve_period
+from journey.periods import PERIOD_HELP, parse_date
 from journey.render.json import render_json
 from journey.render.text import (
     render_funnel_text,
@@ -48,6 +45,7 @@ from journey.render.text import (
     render_retention_text,
     render_review_text,
 )
+from journey.reporting import build_insight, build_overview, build_report, workspace_period
 from journey.stages import DEFAULT_STAGES, StageModel
 from journey.state import refresh_journeys
 from journey.workspaces import get_workspace
@@ -118,13 +116,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _period(
-    session: Session, workspace_id: str, period: str | None, since: str | None, until: str | None
-) -> Period:
-    tz = get_workspace(session, workspace_id).timezone
-    return resolve_period(_now(), tz, period, since, until)
-
-
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -180,11 +171,8 @@ def _build_demo(ws: str, end: datetime | None, seed: int | None = None) -> None:
 
 def _print_overview(ws: str) -> None:
     with _session() as session:
-        period = _period(session, ws, None, None, None)
-        funnel = funnel_report(session, ws, period)
-        retention = retention_report(session, ws, period)
-        reviews = review_report(session, ws, period, now=_now())
-    typer.echo(render_overview_text(funnel, retention, reviews, weakest_stage(funnel, retention)))
+        o = build_overview(session, ws, workspace_period(session, ws, now=_now()), now=_now())
+    typer.echo(render_overview_text(o.funnel, o.retention, o.reviews, o.insight))
     typer.echo(
         "\nMore: `journey report funnel|retention|reviews|insights [--period 90d] [--json]`; "
         "`journey --help` for everything."
@@ -233,16 +221,13 @@ def report(
     """Print a report for a workspace and period (default: the last 30 days)."""
     ws = _workspace(workspace)
     with _session() as session:
-        p = _period(session, ws, period, since, until)
-        if kind is ReportKind.funnel:
-            result: Any = funnel_report(session, ws, p, channel=channel)
-        elif kind is ReportKind.retention:
-            result = retention_report(session, ws, p)
-        elif kind is ReportKind.reviews:
-            result = review_report(session, ws, p, now=_now(), limit=limit)
+        p = workspace_period(session, ws, period, since, until, now=_now())
+        if kind is ReportKind.insights:
+            insight = build_insight(session, ws, p, channel=channel)
         else:
-            funnel = funnel_report(session, ws, p, channel=channel)
-            insight = weakest_stage(funnel, None if channel else retention_report(session, ws, p))
+            result = build_report(
+                session, ws, kind.value, p, channel=channel, now=_now(), limit=limit
+            )
     if kind is ReportKind.insights:
         if as_json:
             typer.echo(

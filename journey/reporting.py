@@ -1,0 +1,79 @@
+"""One call from "which report, for whom, when" to a report object.
+
+The CLI, the Slack bot and the local console are thin shells over this, so a
+report means the same thing wherever it is asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlmodel import Session
+
+from journey.metrics.funnel import funnel_report
+from journey.metrics.insights import weakest_stage
+from journey.metrics.retention import retention_report
+from journey.metrics.reviews import CANDIDATE_LIST, review_report
+from journey.periods import Period, resolve_period
+from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.workspaces import get_workspace
+
+Report = FunnelReport | RetentionReport | ReviewReport
+
+
+@dataclass(frozen=True)
+class Overview:
+    funnel: FunnelReport
+    retention: RetentionReport
+    reviews: ReviewReport
+    insight: Insight | None
+
+
+def workspace_period(
+    session: Session,
+    workspace_id: str,
+    period: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    now: datetime | None = None,
+) -> Period:
+    """The period in the workspace's own timezone (raises NotFound for an unknown workspace)."""
+    tz = get_workspace(session, workspace_id).timezone
+    return resolve_period(now or datetime.now(UTC), tz, period, since, until)
+
+
+def build_report(
+    session: Session,
+    workspace_id: str,
+    kind: str,
+    period: Period,
+    channel: str | None = None,
+    now: datetime | None = None,
+    limit: int = CANDIDATE_LIST,
+) -> Report:
+    """funnel, retention (churn is its at-risk view) or reviews."""
+    if kind == "funnel":
+        return funnel_report(session, workspace_id, period, channel=channel)
+    if kind in ("retention", "churn"):
+        return retention_report(session, workspace_id, period)
+    if kind == "reviews":
+        return review_report(session, workspace_id, period, now=now, limit=limit)
+    raise ValueError(f"unknown report kind {kind!r}")
+
+
+def build_insight(
+    session: Session, workspace_id: str, period: Period, channel: str | None = None
+) -> Insight | None:
+    funnel = funnel_report(session, workspace_id, period, channel=channel)
+    retention = None if channel else retention_report(session, workspace_id, period)
+    return weakest_stage(funnel, retention)
+
+
+def build_overview(
+    session: Session, workspace_id: str, period: Period, now: datetime | None = None
+) -> Overview:
+    funnel = funnel_report(session, workspace_id, period)
+    retention = retention_report(session, workspace_id, period)
+    reviews = review_report(session, workspace_id, period, now=now)
+    return Overview(funnel, retention, reviews, weakest_stage(funnel, retention))
