@@ -119,7 +119,9 @@ def returning_customers(session: Session, workspace_id: str, start: int, end: in
     )
 
 
-def retention_report(session: Session, workspace_id: str, period: Period) -> RetentionReport:
+def retention_report(
+    session: Session, workspace_id: str, period: Period, limit: int = AT_RISK_LIST
+) -> RetentionReport:
     workspace = get_workspace(session, workspace_id)
     k = workspace.at_risk_factor
     start, end = to_epoch(period.start), to_epoch(period.end)
@@ -165,7 +167,7 @@ def retention_report(session: Session, workspace_id: str, period: Period) -> Ret
             f"WHERE cj.workspace_id = :ws AND cj.last_purchase_at < :end AND {at_risk_cond} "
             "ORDER BY value DESC, cj.customer_id LIMIT :limit"
         ),
-        {**params, "limit": AT_RISK_LIST},
+        {**params, "limit": limit},
     ).all()
     at_risk = [
         AtRiskCustomer(
