@@ -6,7 +6,7 @@ version below) into `.venv-bootstrap/`, lets uv build `.venv/` from the lock
 file, and then hands over to the installed `journey` command or to pytest, so a
 fresh clone and CI take the same path.
 
-    python3 run.py            run the main job (today: the demo overview)
+    python3 run.py            the main job: `journey bot` (local console without Slack tokens)
     python3 run.py test [..]  ruff, then the whole pytest suite (extra args go to pytest)
     python3 run.py journey .. any `journey` subcommand inside the project environment
 """
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
         return subprocess.run([str(_bin(VENV, "pytest")), *argv[1:]], cwd=ROOT).returncode
     if command == "start":
         _sync(dev=False)
-        return subprocess.run([str(_bin(VENV, "journey")), "start", *argv[1:]], cwd=ROOT).returncode
+        return subprocess.run([str(_bin(VENV, "journey")), "bot", *argv[1:]], cwd=ROOT).returncode
     if command == "journey":
         _sync(dev=False)
         return subprocess.run([str(_bin(VENV, "journey")), *argv[1:]], cwd=ROOT).returncode

@@ -455,6 +455,20 @@ def workspaces() -> None:
             typer.echo(f"{ws_id}  {name}  {customers} customers, {events} events")
 
 
+def _load_plugins() -> None:
+    """Commands other packages add (the Slack bot adds `bot` and `serve`).
+
+    Found through the `journey.plugins` entry point so journey never imports them.
+    """
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="journey.plugins"):
+        try:
+            entry.load()(app)
+        except ImportError as exc:  # a plugin whose dependencies are missing
+            log.warning("journey plugin %s not loaded: %s", entry.name, exc)
+
+
 def main() -> None:
     """Entry point: run the CLI, turning errors into one clear line instead of a traceback.
 
@@ -463,6 +477,7 @@ def main() -> None:
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        _load_plugins()
         app()
     except JourneyError as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)

@@ -1,0 +1,81 @@
+"""Builds the Bolt app: one AsyncApp for Socket Mode and HTTP mode alike.
+
+The Web API client gets `SLACK_API_URL` as its base URL (tests point it at a
+local fake Slack) and slack_sdk's retry handlers, so rate limits and passing
+server errors are retried by the library, not by hand-made loops. Bolt copies
+this client into every listener's `client`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.response import BoltResponse
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+
+from bot.config import BotSettings
+from bot.deps import Deps
+from bot.listeners import register_listeners
+from bot.service import ReportService
+
+log = logging.getLogger("journey.bot")
+
+
+def web_client(settings: BotSettings, token: str | None = None) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=settings.api_url,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(
+    settings: BotSettings,
+    engine: Engine,
+    *,
+    authorize: Any = None,
+    oauth_settings: Any = None,
+    deps: Deps | None = None,
+) -> AsyncApp:
+    """An AsyncApp with every listener registered.
+
+    Single workspace: SLACK_BOT_TOKEN. Multi-workspace: pass `authorize` (tokens
+    from the encrypted installation store) and `oauth_settings` (install pages).
+    """
+    client = web_client(settings)
+    kwargs: dict[str, Any] = {
+        "client": client,
+        "signing_secret": settings.signing_secret or "",
+        # Socket Mode has no HTTP requests to sign; HTTP mode always verifies.
+        "request_verification_enabled": settings.mode != "socket",
+        "process_before_response": False,
+    }
+    if authorize is not None:
+        kwargs["authorize"] = authorize
+        if oauth_settings is not None:
+            kwargs["oauth_settings"] = oauth_settings
+    else:
+        kwargs["token"] = settings.bot_token
+    app = AsyncApp(**kwargs)
+    register_listeners(app, deps or Deps(service=ReportService(engine), settings=settings))
+
+    @app.error
+    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
+        ref = uuid.uuid4().hex[:8]
+        log.error("listener failed (ref %s, type %s)", ref, body.get("type"), exc_info=error)
+        return BoltResponse(status=500, body="")
+
+    return app

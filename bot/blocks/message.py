@@ -1,0 +1,105 @@
+"""A Slack message that is guaranteed to fit Slack's limits.
+
+slack_sdk's block models validate each block (section text 3,000, header 150,
+button label 75...) but nothing checks the whole message: 50 blocks, and the
+undocumented total near 12,000 characters that fails with `msg_blocks_too_long`.
+`Message.payload()` enforces both, so a long report degrades to a shorter one
+instead of an error the user never sees.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    SectionBlock,
+)
+
+MAX_BLOCKS = 50
+MAX_BLOCKS_CHARS = 11_000  # Slack fails near 12,000; keep a margin
+SECTION_TEXT = 3000
+HEADER_TEXT = 150
+BUTTON_TEXT = 75
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def header(text: str) -> HeaderBlock:
+    return HeaderBlock(text=clip(text, HEADER_TEXT))
+
+
+def section(text: str, block_id: str | None = None) -> SectionBlock:
+    return SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_TEXT)), block_id=block_id)
+
+
+def code(lines: list[str]) -> SectionBlock:
+    """A monospace table: numbers stay text people can search and copy."""
+    body = "\n".join(lines)
+    if len(body) + 6 > SECTION_TEXT:
+        kept: list[str] = []
+        for line in lines:
+            if sum(len(k) + 1 for k in kept) + len(line) + 40 > SECTION_TEXT:
+                kept.append(f"… and {len(lines) - len(kept)} more rows")
+                break
+            kept.append(line)
+        body = "\n".join(kept)
+    return section(f"```\n{body}\n```")
+
+
+def context(*texts: str) -> ContextBlock:
+    return ContextBlock(
+        elements=[MarkdownTextObject(text=clip(t, SECTION_TEXT)) for t in texts[:10]]
+    )
+
+
+def button(
+    text: str, action_id: str, value: dict[str, Any] | str, style: str | None = None
+) -> ButtonElement:
+    raw = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+    return ButtonElement(text=clip(text, BUTTON_TEXT), action_id=action_id, value=raw, style=style)
+
+
+def actions(*elements: ButtonElement, block_id: str | None = None) -> ActionsBlock:
+    return ActionsBlock(elements=list(elements[:25]), block_id=block_id)
+
+
+@dataclass
+class Message:
+    """Fallback text plus blocks; `payload()` returns what chat.postMessage / respond take."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+    # Blocks that must survive trimming (the buttons), kept at the end.
+    footer: list[Block] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        body = [b.to_dict() for b in self.blocks]
+        tail = [b.to_dict() for b in self.footer]
+        trimmed = 0
+        while body and (
+            len(body) + len(tail) > MAX_BLOCKS or _size(body + tail) > MAX_BLOCKS_CHARS
+        ):
+            body.pop()
+            trimmed += 1
+        if trimmed:
+            note = context(
+                f"_{trimmed} more blocks left out to fit Slack's message size._"
+            ).to_dict()
+            if len(body) + len(tail) + 1 > MAX_BLOCKS:
+                body.pop()
+            body.append(note)
+        return {"text": clip(self.text, 3000), "blocks": body + tail}
+
+
+def _size(blocks: list[dict[str, Any]]) -> int:
+    return len(json.dumps(blocks, ensure_ascii=False))

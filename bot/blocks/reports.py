@@ -1,0 +1,271 @@
+"""Funnel, retention/churn and review reports as Slack messages.
+
+Text first: every number is text (tables in code blocks), so it can be searched
+and copied; the chart image, when the app may upload files, is added later by
+the listener. Buttons carry the request (kind, period, channel) so an action can
+rebuild the same report.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import Block, DividerBlock
+
+from bot.blocks.message import Message, actions, button, code, context, header, section
+from journey.playbooks import Playbook
+from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
+from journey.render.sentences import inferred_note, insight_sentence
+from journey.render.text import table
+from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
+
+LIST_ROWS = 10
+
+A_BY_CHANNEL = "journey_by_channel"
+A_COMPARE = "journey_compare"
+A_SHARE = "journey_share"
+A_EXPORT = "journey_export_csv"
+A_REVIEW_ASKED = "journey_review_asked"
+A_REVIEW_SKIP = "journey_review_skip"
+
+
+def request_value(
+    kind: str, period_word: str | None, channel: str | None = None, view: str = ""
+) -> dict[str, Any]:
+    return {"k": kind, "p": period_word, "c": channel, "v": view}
+
+
+def _playbook_blocks(playbook: Playbook | None) -> list[Block]:
+    if playbook is None:
+        return []
+    bullets = "\n".join(f"• {a}" for a in playbook.actions)
+    return [section(f"*Playbook for {playbook.stage}:* {playbook.goal}\n{bullets}")]
+
+
+def _report_buttons(
+    kind: str, period_word: str | None, channel: str | None, shared: bool
+) -> list[Block]:
+    if shared:
+        return []
+    value = request_value(kind, period_word, channel)
+    buttons = []
+    if kind == "funnel":
+        buttons += [
+            button("By channel", A_BY_CHANNEL, value),
+            button("Compare with previous period", A_COMPARE, value),
+        ]
+    if kind in ("retention", "churn"):
+        buttons.append(button("All customers at risk (CSV)", A_EXPORT, value))
+    buttons.append(button("Share to channel", A_SHARE, {**value, "v": ""}, style="primary"))
+    return [actions(*buttons, block_id=f"{kind}_actions")]
+
+
+def insight_blocks(insight: Insight | None) -> list[Block]:
+    if insight is None:
+        return []
+    return [
+        section(f":bulb: *Insight:* {insight_sentence(insight)}"),
+        *_playbook_blocks(insight.playbook),
+    ]
+
+
+def funnel_message(
+    report: FunnelReport,
+    period_word: str | None = None,
+    view: str = "",
+    shared: bool = False,
+    insight: Insight | None = None,
+) -> Message:
+    title = f"Funnel · {period(report.period)}"
+    if report.channel_filter:
+        title += f" · {report.channel_filter}"
+    if report.entered == 0:
+        text = (
+            f"No customers entered the journey from {period(report.period)} "
+            f"({report.previous_entered} in the previous period). Try a longer period: `/journey funnel 90d`."
+        )
+        return Message(text, [header(title), section(text)])
+    purchase = next((s for s in report.stages if s.stage == report.purchase_stage), None)
+    change = report.entered - report.previous_entered
+    summary = f"*{report.entered}* customers entered the journey ({change:+d} against the previous {report.period.length.days} days)"
+    if purchase is not None:
+        summary += (
+            f"; *{purchase.reached}* reached {purchase.stage} ({pct(purchase.overall.value)})"
+        )
+    summary += "."
+    rows = [
+        [
+            s.stage,
+            str(s.reached),
+            rate(s.step, interval=False) if s.step else "",
+            rate(s.overall, interval=False),
+            hours(s.median_hours_from_previous) if i else "",
+        ]
+        for i, s in enumerate(report.stages)
+    ]
+    blocks: list[Block] = [
+        header(title),
+        section(summary),
+        code(table(["stage", "customers", "step", "overall", "median time"], rows)),
+    ]
+    notes = []
+    if note := inferred_note(report):
+        notes.append(note)
+    if report.biggest_drop is not None:
+        d = report.biggest_drop
+        blocks.append(
+            section(
+                f":small_red_triangle_down: *Biggest drop-off:* {d.from_stage} → {d.to_stage}: "
+                f"{rate(d.current)} continue, {d.current.denominator - d.current.numerator} lost."
+            )
+        )
+    if view == "compare":
+        rows = [
+            [
+                f"{c.from_stage} → {c.to_stage}",
+                rate(c.current, interval=False),
+                rate(c.previous, interval=False),
+                points(c.delta_points) + (" *" if c.significant else ""),
+            ]
+            for c in report.changes
+        ]
+        blocks += [
+            section(f"*Against the previous period* ({period(report.previous_period)}):"),
+            code(table(["step", "now", "before", "change"], rows)),
+        ]
+        notes.append("* = change unlikely to be noise (two-proportion test, p < 0.05)")
+    if view == "by_channel" and report.channels:
+        goal = report.purchase_stage or report.stages[-1].stage
+        rows = [[c.channel, str(c.entered), rate(c.overall)] for c in report.channels]
+        blocks += [
+            section(f"*By acquisition channel* (conversion to {goal}):"),
+            code(table(["channel", "entered", "conversion (95% interval)"], rows)),
+        ]
+    blocks += insight_blocks(insight or report.insight)
+    if notes:
+        blocks.append(context(*notes))
+    text = f"Funnel {period(report.period)}: {report.entered} customers entered" + (
+        f", {purchase.reached} reached {purchase.stage} ({pct(purchase.overall.value)})."
+        if purchase
+        else "."
+    )
+    return Message(
+        text, blocks, _report_buttons("funnel", period_word, report.channel_filter, shared)
+    )
+
+
+def retention_message(
+    report: RetentionReport,
+    kind: str = "retention",
+    period_word: str | None = None,
+    shared: bool = False,
+) -> Message:
+    c = report.currency
+    days = report.period.length.days
+    versus = (
+        f"{relative_change(report.returning, report.previous_returning)} against the previous {days} days"
+        if report.previous_returning
+        else f"none in the previous {days} days"
+    )
+    summary = (
+        f"*Repeat-purchase rate:* {rate(report.repeat_rate)} of {report.repeat_rate.denominator} buyers\n"
+        f"*Returning customers:* {report.returning} ({versus})\n"
+        f"*Churn in the period:* {rate(report.churn)} of {report.churn.denominator} active customers lapsed\n"
+        f"*At risk now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of expected purchases"
+    )
+    title = ("Churn" if kind == "churn" else "Retention") + f" · {period(report.period)}"
+    blocks: list[Block] = [header(title), section(summary)]
+    if kind != "churn" and report.cohorts:
+        shown = min(6, max(len(r.retained) for r in report.cohorts))
+        rows = [
+            [r.month, str(r.customers)]
+            + ["" if x is None else pct(x.value, 0) for x in r.retained[:shown]]
+            for r in report.cohorts
+        ]
+        blocks += [
+            section(
+                "*Cohort retention* (share of each first-purchase month buying again in month +k):"
+            ),
+            code(table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)),
+        ]
+    if report.at_risk:
+        rows = [
+            [
+                a.name or a.external_id,
+                day(a.last_purchase),
+                f"{a.usual_gap_days:.0f}d" + ("*" if a.gap_is_typical else ""),
+                money(a.value_at_risk_cents, c),
+            ]
+            for a in report.at_risk[:LIST_ROWS]
+        ]
+        blocks += [
+            section("*Most valuable customers at risk:*"),
+            code(table(["customer", "last purchase", "usual gap", "at risk"], rows)),
+        ]
+        more = report.at_risk_count - min(len(report.at_risk), LIST_ROWS)
+        if more > 0:
+            blocks.append(
+                context(f"… and {more} more: *All customers at risk (CSV)* below lists them.")
+            )
+    blocks.append(
+        context(
+            f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
+            "(* one-time buyer: the workspace's typical gap). A heuristic until the churn model lands."
+        )
+    )
+    text = (
+        f"{title}: repeat rate {pct(report.repeat_rate.value)}, {report.returning} returning customers, "
+        f"{report.at_risk_count} at risk ({money(report.value_at_risk_cents, c)})."
+    )
+    return Message(text, blocks, _report_buttons(kind, period_word, None, shared))
+
+
+def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
+    c = report.currency
+    lo, hi = report.window_days
+    t = report.tracking
+    tracking = (
+        f"Review requests {period(report.period)}: {t.asked} asked, {t.answered} answered "
+        f"({rate(t.conversion)}), {t.skipped} skipped."
+    )
+    blocks: list[Block] = [header("Whom to ask for a review")]
+    if report.total_candidates == 0:
+        text = (
+            f"Nobody to ask right now: no purchase {lo}-{hi} days ago from a customer not asked, "
+            f"refunded or reviewing in the last {report.cooldown_days} days."
+        )
+        return Message(text, [*blocks, section(text), context(tracking)])
+    blocks.append(
+        section(
+            f"*{report.total_candidates}* customers bought {lo}-{hi} days ago: ask them now, "
+            "while the visit is fresh (happiest first: repeat customers, then order value)."
+        )
+    )
+    for cand in report.candidates[:LIST_ROWS]:
+        who = cand.name or cand.external_id
+        email = f" · {cand.email}" if cand.email else ""
+        blocks.append(
+            section(
+                f"*{who}*{email}\nBought {day(cand.last_purchase)} · {cand.purchases} purchases · "
+                f"last order {money(cand.last_order_cents, c)}"
+            )
+        )
+        if not shared:
+            value = {"id": cand.customer_id, "n": who[:80]}
+            blocks.append(
+                actions(
+                    button("Asked", A_REVIEW_ASKED, value, style="primary"),
+                    button("Skip", A_REVIEW_SKIP, value),
+                    block_id=f"review_{cand.customer_id}",
+                )
+            )
+    more = report.total_candidates - min(len(report.candidates), LIST_ROWS)
+    if more > 0:
+        blocks.append(
+            context(
+                f"… and {more} more. Mark these asked or skipped and run `/journey reviews` again."
+            )
+        )
+    blocks += [DividerBlock(), context(tracking)]
+    text = f"{report.total_candidates} customers to ask for a review. {tracking}"
+    return Message(text, blocks, _report_buttons("reviews", None, None, shared))

@@ -1,0 +1,54 @@
+"""Slack messages rendered for a terminal: the local console shows the very reply
+Slack would get, block by block, so trying journey locally is trying the bot."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_EMOJI = {
+    ":warning:": "!",
+    ":bulb:": "*",
+    ":small_red_triangle_down:": "v",
+    ":white_check_mark:": "ok",
+    ":hourglass_flowing_sand:": "...",
+    ":construction:": "(soon)",
+}
+
+
+def _plain(text: str) -> str:
+    for code, sign in _EMOJI.items():
+        text = text.replace(code, sign)
+    text = text.replace("```", "")
+    text = re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
+    text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)
+    return text.replace("`", "")
+
+
+def _text(obj: dict[str, Any] | None) -> str:
+    return _plain(obj.get("text", "")) if obj else ""
+
+
+def render_terminal(payload: dict[str, Any]) -> str:
+    blocks = payload.get("blocks") or []
+    if not blocks:
+        return _plain(payload.get("text", ""))
+    out: list[str] = []
+    for block in blocks:
+        kind = block.get("type")
+        if kind == "header":
+            title = _text(block.get("text"))
+            out += ["", title, "=" * len(title)]
+        elif kind == "section":
+            out.append(_text(block.get("text")).strip("\n"))
+            out += [_text(f) for f in block.get("fields") or []]
+        elif kind == "context":
+            out.append("  " + " ".join(_text(e) for e in block.get("elements") or []))
+        elif kind == "actions":
+            labels = [_text(e.get("text")) for e in block.get("elements") or []]
+            out.append("  " + "  ".join(f"[{label}]" for label in labels))
+        elif kind == "divider":
+            out.append("-" * 40)
+        elif kind == "image":
+            out.append(f"  (chart: {block.get('alt_text', '')})")
+    return "\n".join(out).strip("\n")

@@ -1,0 +1,20 @@
+"""What listeners need, handed to every `register(app, deps)` from one place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from bot.config import BotSettings
+from bot.service import ReportService
+
+
+@dataclass
+class Deps:
+    service: ReportService
+    settings: BotSettings
+    # Called with a team id when Slack says its token was revoked or the app uninstalled.
+    deactivate: Callable[[str], Awaitable[None]] | None = None
+    # Seconds before a "working on it" message is shown for a slow report.
+    working_after: float = 1.0
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,599 @@
+"""Slack installations and OAuth states in journey's own database.
+
+slack_sdk ships SQL stores, but they keep bot tokens in plain text, and its
+file stores live on one machine's disk. These keep everything in the shared
+database (SQLite locally, PostgreSQL when several replicas run), with tokens
+encrypted by journey.secrets.Cipher, and without in-process caches: every
+replica reads the row, so a token refreshed or revoked by one is seen by all at
+once.
+
+The database engine is synchronous (the core library's); each call runs on a
+worker thread via asyncio.to_thread so Bolt's event loop never blocks on I/O.
+A file-based SQLite URL is required for SQLite (an in-memory database is per
+thread).
+
+The app needs bot tokens only. User tokens of an installation (if user scopes
+were ever requested) are not stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from slack_sdk.oauth.installation_store import Bot, Installation
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from journey.errors import JourneyError
+from journey.models.installation import SlackInstallation, SlackOAuthState
+from journey.secrets import Cipher
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+INSTALLATIONS: Table = SlackInstallation.__table__  # type: ignore[attr-defined]
+STATES: Table = SlackOAuthState.__table__  # type: ignore[attr-defined]
+
+# How long a waiter may queue for a row another replica is refreshing (PostgreSQL).
+# The refresher holds it for one HTTP call, which the client bounds well below this.
+LOCK_TIMEOUT_SECONDS = 30
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def installation_key(
+    enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None = False
+) -> str | None:
+    """The row id: the enterprise id for org-wide installs, the team id otherwise."""
+    if is_enterprise_install or not team_id:
+        return enterprise_id or None
+    return team_id
+
+
+def _candidate_keys(
+    enterprise_id: str | None, team_id: str | None, is_enterprise_install: bool | None
+) -> list[str]:
+    """Keys to try, best first.
+
+    A workspace request (is_enterprise_install false or unknown) prefers the
+    workspace's own install and falls back to an org-wide install of its
+    enterprise; calls that do not say (deletes, revocations) resolve the same way.
+    """
+    if is_enterprise_install:
+        return [enterprise_id] if enterprise_id else []
+    return [key for key in (team_id, enterprise_id) if key]
+
+
+class StaleInstallation(JourneyError):
+    """The row changed under a compare-and-swap (someone wrote without the lock)."""
+
+
+@dataclass(frozen=True)
+class StoredInstallation:
+    """A decrypted installation row. Tokens are kept out of repr so logs stay clean."""
+
+    key: str
+    enterprise_id: str | None
+    enterprise_name: str | None
+    team_id: str | None
+    team_name: str | None
+    is_enterprise_install: bool
+    app_id: str | None
+    bot_id: str | None
+    bot_user_id: str | None
+    bot_scopes: list[str]
+    bot_token: str | None = field(repr=False)
+    bot_refresh_token: str | None = field(repr=False)
+    bot_token_expires_at: datetime | None
+    installer_user_id: str | None
+    installed_at: datetime
+    updated_at: datetime
+    is_active: bool
+    token_version: int
+
+    @property
+    def usable(self) -> bool:
+        """Active and holding a bot token."""
+        return self.is_active and self.bot_token is not None
+
+    def expires_within(self, window: timedelta, now: datetime) -> bool:
+        """True when token rotation is on and the token expires before now + window."""
+        if self.bot_refresh_token is None or self.bot_token_expires_at is None:
+            return False
+        return self.bot_token_expires_at <= now + window
+
+    def to_bot(self) -> Bot:
+        return Bot(
+            app_id=self.app_id,
+            enterprise_id=self.enterprise_id,
+            enterprise_name=self.enterprise_name,
+            team_id=self.team_id,
+            team_name=self.team_name,
+            bot_token=self.bot_token or "",
+            bot_id=self.bot_id or "",
+            bot_user_id=self.bot_user_id or "",
+            bot_scopes=self.bot_scopes,
+            bot_refresh_token=self.bot_refresh_token,
+            bot_token_expires_at=_epoch(self.bot_token_expires_at),
+            is_enterprise_install=self.is_enterprise_install,
+            installed_at=self.installed_at.timestamp(),
+        )
+
+    def to_installation(self) -> Installation:
+        return Installation(
+            app_id=self.app_id,
+            enterprise_id=self.enterprise_id,
+            enterprise_name=self.enterprise_name,
+            team_id=self.team_id,
+            team_name=self.team_name,
+            bot_token=self.bot_token,
+            bot_id=self.bot_id,
+            bot_user_id=self.bot_user_id,
+            bot_scopes=self.bot_scopes,
+            bot_refresh_token=self.bot_refresh_token,
+            bot_token_expires_at=_epoch(self.bot_token_expires_at),
+            user_id=self.installer_user_id or "",
+            is_enterprise_install=self.is_enterprise_install,
+            token_type="bot",
+            installed_at=self.installed_at.timestamp(),
+        )
+
+
+def _epoch(value: datetime | None) -> int | None:
+    return None if value is None else int(value.timestamp())
+
+
+def _insert_for(conn: Connection) -> Callable[[Table], Any]:
+    # Both dialects spell upsert as INSERT ... ON CONFLICT DO UPDATE.
+    return postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+
+
+class DatabaseInstallationStore(AsyncInstallationStore):
+    """slack_sdk's AsyncInstallationStore over journey's database, tokens encrypted.
+
+    One row per workspace (or org, for org-wide installs); reinstalling
+    overwrites it. Deleting the bot (Slack's `tokens_revoked`) keeps the row but
+    marks it inactive and drops the ciphertext; uninstalling deletes the row.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        cipher: Cipher,
+        *,
+        clock: Clock = utcnow,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.clock = clock
+        self._logger = logger or logging.getLogger(__name__)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    # ---- slack_sdk interface -------------------------------------------------
+
+    async def async_save(self, installation: Installation) -> None:
+        """Store (or replace) the installation's bot token, encrypted."""
+        if installation.user_token is not None:
+            self._logger.info("not storing the user token of an installation (bot tokens only)")
+        if installation.bot_token is None:
+            self._logger.warning(
+                "installation for %s has no bot token; nothing stored",
+                installation_key(
+                    installation.enterprise_id,
+                    installation.team_id,
+                    installation.is_enterprise_install,
+                ),
+            )
+            return
+        await self._save(installation.to_bot(), installer_user_id=installation.user_id)
+
+    async def async_save_bot(self, bot: Bot) -> None:
+        await self._save(bot, installer_user_id=None)
+
+    async def async_find_bot(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> Bot | None:
+        found = await self.find(enterprise_id, team_id, is_enterprise_install)
+        return found.to_bot() if found is not None and found.usable else None
+
+    async def async_find_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+        is_enterprise_install: bool | None = False,
+    ) -> Installation | None:
+        """The installation; with `user_id`, only if that user installed it.
+
+        Only the latest installer's row is kept, and no user tokens, so asking
+        for any other user's installation finds nothing (as the interface expects).
+        """
+        found = await self.find(enterprise_id, team_id, is_enterprise_install)
+        if found is None or not found.usable:
+            return None
+        if user_id is not None and user_id != found.installer_user_id:
+            return None
+        return found.to_installation()
+
+    async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """The bot token was revoked: keep the row, inactive and without ciphertext."""
+        await self._deactivate(enterprise_id, team_id)
+
+    async def async_delete_installation(
+        self,
+        *,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None = None,
+    ) -> None:
+        """Delete the installation. With `user_id` (a user's tokens were revoked)
+        there is nothing to delete: user tokens are never stored."""
+        if user_id is not None:
+            return
+        await asyncio.to_thread(self._delete_sync, enterprise_id, team_id)
+
+    async def async_delete_all(self, *, enterprise_id: str | None, team_id: str | None) -> None:
+        """The app was uninstalled: forget the installation entirely."""
+        await asyncio.to_thread(self._delete_sync, enterprise_id, team_id)
+
+    # ---- journey additions ---------------------------------------------------
+
+    async def mark_inactive(self, team_id: str | None, *, enterprise_id: str | None = None) -> None:
+        """Stop using a workspace's token (Slack said it was revoked or invalid).
+
+        The ciphertext is dropped too: a revoked token is worth nothing, and
+        reinstalling the app stores a new one and reactivates the row.
+        """
+        await self._deactivate(enterprise_id, team_id)
+
+    async def find(
+        self,
+        enterprise_id: str | None,
+        team_id: str | None,
+        is_enterprise_install: bool | None = False,
+    ) -> StoredInstallation | None:
+        """The decrypted row, active or not (None if never installed)."""
+        keys = _candidate_keys(enterprise_id, team_id, is_enterprise_install)
+        if not keys:
+            return None
+        return await asyncio.to_thread(self._find_sync, keys)
+
+    @asynccontextmanager
+    async def refresh_lock(self, key: str) -> AsyncIterator[RefreshLock]:
+        """Hold the installation row exclusively for one token refresh.
+
+        PostgreSQL: a transaction with `SELECT ... FOR UPDATE` on the row (other
+        replicas queue on the row, reads elsewhere are not blocked). SQLite:
+        `BEGIN IMMEDIATE`, the database's write lock (readers carry on under
+        WAL). The row is read after the lock is granted, so a waiter sees what
+        the previous holder committed. Commits when the block ends normally,
+        rolls back otherwise.
+        """
+        conn, row = await _to_thread_owning(
+            lambda: self._lock_sync(key), cleanup=lambda got: _finish(got[0], commit=False)
+        )
+        try:
+            yield RefreshLock(self, conn, self._stored(row) if row is not None else None)
+        except BaseException:
+            await asyncio.to_thread(_finish, conn, commit=False)
+            raise
+        await asyncio.to_thread(_finish, conn, commit=True)
+
+    # ---- synchronous parts (run on worker threads) ---------------------------
+
+    async def _save(self, bot: Bot, *, installer_user_id: str | None) -> None:
+        key = installation_key(bot.enterprise_id, bot.team_id, bot.is_enterprise_install)
+        if key is None:
+            raise JourneyError("Cannot store an installation without a team or enterprise id.")
+        now = self.clock()
+        values: dict[str, Any] = {
+            "id": key,
+            "enterprise_id": bot.enterprise_id,
+            "enterprise_name": bot.enterprise_name,
+            "team_id": bot.team_id,
+            "team_name": bot.team_name,
+            "is_enterprise_install": bool(bot.is_enterprise_install),
+            "app_id": bot.app_id,
+            "bot_id": bot.bot_id,
+            "bot_user_id": bot.bot_user_id,
+            "bot_scopes": ",".join(bot.bot_scopes or []),
+            "bot_token": self.cipher.encrypt(bot.bot_token),
+            "bot_refresh_token": (
+                self.cipher.encrypt(bot.bot_refresh_token) if bot.bot_refresh_token else None
+            ),
+            "bot_token_expires_at": bot.bot_token_expires_at,
+            "installed_at": datetime.fromtimestamp(bot.installed_at, UTC),
+            "updated_at": now,
+            "is_active": True,
+            "token_version": 1,
+        }
+        if installer_user_id:
+            values["installer_user_id"] = installer_user_id
+        await asyncio.to_thread(self._upsert_sync, values)
+
+    def _upsert_sync(self, values: Mapping[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            stmt = _insert_for(conn)(INSTALLATIONS).values(**values)
+            changes = {
+                name: stmt.excluded[name] for name in values if name not in ("id", "token_version")
+            }
+            changes["token_version"] = INSTALLATIONS.c.token_version + 1
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=changes))
+
+    def _find_sync(self, keys: list[str]) -> StoredInstallation | None:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(INSTALLATIONS).where(INSTALLATIONS.c.id.in_(keys))).all()
+        by_key = {row.id: row._mapping for row in rows}
+        for key in keys:
+            if key in by_key:
+                return self._stored(by_key[key])
+        return None
+
+    def _resolve_sync(self, conn: Connection, keys: list[str]) -> str | None:
+        found = set(
+            conn.execute(select(INSTALLATIONS.c.id).where(INSTALLATIONS.c.id.in_(keys))).scalars()
+        )
+        return next((key for key in keys if key in found), None)
+
+    def _delete_sync(self, enterprise_id: str | None, team_id: str | None) -> None:
+        keys = _candidate_keys(enterprise_id, team_id, None)
+        if not keys:
+            return
+        with self.engine.begin() as conn:
+            key = self._resolve_sync(conn, keys)
+            if key is not None:
+                conn.execute(delete(INSTALLATIONS).where(INSTALLATIONS.c.id == key))
+
+    async def _deactivate(self, enterprise_id: str | None, team_id: str | None) -> None:
+        keys = _candidate_keys(enterprise_id, team_id, None)
+        if keys:
+            await asyncio.to_thread(self._deactivate_sync, keys)
+
+    def _deactivate_sync(self, keys: list[str]) -> None:
+        with self.engine.begin() as conn:
+            key = self._resolve_sync(conn, keys)
+            if key is None:
+                return
+            conn.execute(_deactivate_stmt(key, self.clock()))
+        self._logger.warning("installation %s marked inactive (token revoked)", key)
+
+    def _lock_sync(self, key: str) -> tuple[Connection, Mapping[str, Any] | None]:
+        conn = self.engine.connect()
+        try:
+            query = select(INSTALLATIONS).where(INSTALLATIONS.c.id == key)
+            if conn.dialect.name == "sqlite":
+                # pysqlite would otherwise open its own deferred transaction; take
+                # control of BEGIN so the write lock is held before the row is read.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_SECONDS}s'")
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            return conn, (row._mapping if row is not None else None)
+        except BaseException:
+            _finish(conn, commit=False)
+            raise
+
+    def _stored(self, row: Mapping[str, Any]) -> StoredInstallation:
+        def plain(value: bytes | None) -> str | None:
+            return None if value is None else self.cipher.decrypt(value)
+
+        scopes = row["bot_scopes"] or ""
+        return StoredInstallation(
+            key=row["id"],
+            enterprise_id=row["enterprise_id"],
+            enterprise_name=row["enterprise_name"],
+            team_id=row["team_id"],
+            team_name=row["team_name"],
+            is_enterprise_install=bool(row["is_enterprise_install"]),
+            app_id=row["app_id"],
+            bot_id=row["bot_id"],
+            bot_user_id=row["bot_user_id"],
+            bot_scopes=[s for s in scopes.split(",") if s],
+            bot_token=plain(row["bot_token"]),
+            bot_refresh_token=plain(row["bot_refresh_token"]),
+            bot_token_expires_at=row["bot_token_expires_at"],
+            installer_user_id=row["installer_user_id"],
+            installed_at=row["installed_at"],
+            updated_at=row["updated_at"],
+            is_active=bool(row["is_active"]),
+            token_version=row["token_version"],
+        )
+
+
+def _deactivate_stmt(key: str, now: datetime) -> Any:
+    return (
+        update(INSTALLATIONS)
+        .where(INSTALLATIONS.c.id == key)
+        .values(
+            is_active=False,
+            bot_token=None,
+            bot_refresh_token=None,
+            bot_token_expires_at=None,
+            token_version=INSTALLATIONS.c.token_version + 1,
+            updated_at=now,
+        )
+    )
+
+
+class RefreshLock:
+    """The installation row as read under the lock, and the writes allowed under it."""
+
+    def __init__(
+        self, store: DatabaseInstallationStore, conn: Connection, current: StoredInstallation | None
+    ) -> None:
+        self._store = store
+        self._conn = conn
+        self.current = current
+
+    async def replace_tokens(
+        self, *, bot_token: str, bot_refresh_token: str | None, expires_at: datetime
+    ) -> StoredInstallation:
+        """Save a refreshed pair (encrypted) and bump the version, compare-and-swap."""
+        current = self.current
+        if current is None:
+            raise StaleInstallation("The installation was deleted during a token refresh.")
+        cipher = self._store.cipher
+        now = self._store.clock()
+        stmt = (
+            update(INSTALLATIONS)
+            .where(
+                INSTALLATIONS.c.id == current.key,
+                INSTALLATIONS.c.token_version == current.token_version,
+            )
+            .values(
+                bot_token=cipher.encrypt(bot_token),
+                bot_refresh_token=cipher.encrypt(bot_refresh_token) if bot_refresh_token else None,
+                bot_token_expires_at=expires_at,
+                token_version=INSTALLATIONS.c.token_version + 1,
+                updated_at=now,
+            )
+        )
+        result = await asyncio.to_thread(self._conn.execute, stmt)
+        if result.rowcount != 1:
+            raise StaleInstallation(
+                f"Installation {current.key} changed during a token refresh "
+                f"(expected version {current.token_version})."
+            )
+        self.current = replace(
+            current,
+            bot_token=bot_token,
+            bot_refresh_token=bot_refresh_token,
+            bot_token_expires_at=expires_at,
+            token_version=current.token_version + 1,
+            updated_at=now,
+        )
+        return self.current
+
+    async def deactivate(self) -> None:
+        """Mark the locked installation inactive (its refresh token is dead)."""
+        if self.current is None:
+            return
+        await asyncio.to_thread(
+            self._conn.execute, _deactivate_stmt(self.current.key, self._store.clock())
+        )
+        self.current = replace(
+            self.current,
+            is_active=False,
+            bot_token=None,
+            bot_refresh_token=None,
+            bot_token_expires_at=None,
+            token_version=self.current.token_version + 1,
+        )
+
+
+def _finish(conn: Connection, *, commit: bool) -> None:
+    """End the locked transaction and give the connection back to the pool."""
+    try:
+        if conn.dialect.name == "sqlite":
+            # We issued BEGIN ourselves, so we end it ourselves; after a failed
+            # BEGIN there is nothing to roll back.
+            if commit:
+                conn.exec_driver_sql("COMMIT")
+            elif conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                conn.exec_driver_sql("ROLLBACK")
+        elif commit:
+            conn.commit()
+        else:
+            conn.rollback()
+    finally:
+        conn.close()
+
+
+async def _to_thread_owning(fn: Callable[[], T], *, cleanup: Callable[[T], None]) -> T:
+    """asyncio.to_thread for calls that acquire something (a connection holding a lock).
+
+    If the awaiting task is cancelled the thread still finishes; its result is
+    then released by `cleanup` instead of leaking a held lock until garbage
+    collection.
+    """
+    future = asyncio.ensure_future(asyncio.to_thread(fn))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+
+        def release(done: asyncio.Future[T]) -> None:
+            if not done.cancelled() and done.exception() is None:
+                asyncio.get_running_loop().run_in_executor(None, cleanup, done.result())
+
+        future.add_done_callback(release)
+        raise
+
+
+class DatabaseOAuthStateStore(AsyncOAuthStateStore):
+    """OAuth `state` values in the shared database: expiring and single-use.
+
+    Issuing inserts a random state; consuming deletes it and succeeds only if
+    the delete removed an unexpired row, so a state is accepted at most once
+    even when two replicas receive the same redirect.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        expiration_seconds: int = 600,
+        clock: Clock = utcnow,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.engine = engine
+        self.expiration_seconds = expiration_seconds
+        self.clock = clock
+        self._logger = logger or logging.getLogger(__name__)
+
+    @property
+    def logger(self) -> logging.Logger:
+        return self._logger
+
+    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
+        state = secrets.token_urlsafe(32)
+        await asyncio.to_thread(self._issue_sync, state)
+        return state
+
+    async def async_consume(self, state: str) -> bool:
+        if not state or len(state) > 100:
+            return False
+        return await asyncio.to_thread(self._consume_sync, state)
+
+    def _issue_sync(self, state: str) -> None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            # Abandoned install attempts leave states behind; sweep them here,
+            # where it is cheap (indexed) and needs no scheduler.
+            conn.execute(delete(STATES).where(STATES.c.expires_at <= now))
+            conn.execute(
+                insert(STATES).values(
+                    state=state, expires_at=now + timedelta(seconds=self.expiration_seconds)
+                )
+            )
+
+    def _consume_sync(self, state: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(STATES).where(STATES.c.state == state, STATES.c.expires_at > self.clock())
+            )
+        if result.rowcount != 1:
+            self._logger.info("OAuth state rejected: unknown, expired or already used")
+            return False
+        return True

@@ -1,0 +1,94 @@
+"""Buttons on reports: by channel, compare with previous period, share, CSV of customers at risk."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.help import error_message
+from bot.blocks.reports import A_BY_CHANNEL, A_COMPARE, A_EXPORT, A_SHARE
+from bot.deps import Deps
+from bot.listeners.actions.values import action_value, command_from, team_of, user_of
+from bot.listeners.replies import reply_when_ready, safe_respond
+
+STALE = "This button is from an older message; run the command again."
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def change_view(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        value = action_value(body)
+        cmd = command_from(value)
+        if cmd is None:
+            await safe_respond(respond, error_message(STALE).payload())
+            return
+        view = "by_channel" if body["actions"][0]["action_id"] == A_BY_CHANNEL else "compare"
+        await reply_when_ready(
+            respond,
+            lambda: deps.service.command_reply(team_of(body), cmd, view=view),
+            cmd.name,
+            deps.working_after,
+            replace_original=True,
+        )
+
+    async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        """Post the same report in the channel, without buttons, through the response URL
+        (which works in channels the bot has not joined)."""
+        await ack()
+        cmd = command_from(action_value(body))
+        if cmd is None:
+            await safe_respond(respond, error_message(STALE).payload())
+            return
+        reply = await asyncio.to_thread(deps.service.command_reply, team_of(body), cmd, "", True)
+        payload = reply.message.payload()
+        payload["text"] = f"<@{user_of(body)}> shared: {payload['text']}"
+        await safe_respond(
+            respond, {**payload, "response_type": "in_channel", "replace_original": False}
+        )
+
+    async def export_csv(
+        ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
+    ) -> None:
+        """Send every customer at risk as a CSV file in a direct message to the person who asked."""
+        await ack()
+        value = action_value(body)
+        user = user_of(body)
+        csv_text, rows = await asyncio.to_thread(
+            deps.service.at_risk_csv, team_of(body), value.get("p")
+        )
+        try:
+            dm = await client.conversations_open(users=user)
+            await client.files_upload_v2(
+                channel=dm["channel"]["id"],
+                content=csv_text.encode(),
+                filename="customers-at-risk.csv",
+                title="Customers at risk",
+                initial_comment=f"All {rows} customers at risk, most valuable first.",
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            if error == "missing_scope":
+                needed = exc.response.get("needed") or "files:write, im:write"
+                text = f"I can't send files yet: the app needs the `{needed}` scope. Ask an admin to add it and reinstall."
+            else:
+                text = f"I couldn't send the file ({error}). Please try again in a minute."
+            await safe_respond(respond, error_message(text).payload())
+            return
+        await safe_respond(
+            respond,
+            {
+                "text": f"Sent you {rows} customers at risk as a CSV file in a direct message.",
+                "replace_original": False,
+            },
+        )
+
+    app.action(A_BY_CHANNEL)(change_view)
+    app.action(A_COMPARE)(change_view)
+    app.action(A_SHARE)(share)
+    app.action(A_EXPORT)(export_csv)

@@ -1,0 +1,54 @@
+"""The "Asked" and "Skip" buttons on review candidates."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+
+from bot.blocks.help import error_message
+from bot.blocks.message import Message, context
+from bot.blocks.reports import A_REVIEW_ASKED, A_REVIEW_SKIP
+from bot.commands import Command
+from bot.deps import Deps
+from bot.listeners.actions.values import action_value, team_of, user_of
+from bot.listeners.replies import safe_respond
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    async def mark(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+        await ack()
+        value = action_value(body)
+        status = "asked" if body["actions"][0]["action_id"] == A_REVIEW_ASKED else "skipped"
+        customer = value.get("id")
+        team, user = team_of(body), user_of(body)
+        if not isinstance(customer, int):
+            await safe_respond(
+                respond,
+                error_message(
+                    "This button is not valid any more; run `/journey reviews` again."
+                ).payload(),
+            )
+            return
+        recorded = await asyncio.to_thread(
+            deps.service.record_review_request, team, customer, status, user
+        )
+        if not recorded:
+            await safe_respond(
+                respond, error_message("That customer is not in this workspace.").payload()
+            )
+            return
+        # The list without that customer, with a line saying what was recorded.
+        reply = await asyncio.to_thread(deps.service.command_reply, team, Command("reviews"))
+        name = str(value.get("n") or "the customer")
+        done = f":white_check_mark: {name}: {'asked for a review' if status == 'asked' else 'skipped'} (recorded by <@{user}>)."
+        message = Message(
+            reply.message.text, [context(done), *reply.message.blocks], reply.message.footer
+        )
+        await safe_respond(respond, {**message.payload(), "replace_original": True})
+
+    app.action(A_REVIEW_ASKED)(mark)
+    app.action(A_REVIEW_SKIP)(mark)

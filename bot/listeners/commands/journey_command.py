@@ -1,0 +1,60 @@
+"""`/journey ...`: acknowledge at once, answer after.
+
+Help and parse errors need no database and go out with the acknowledgement
+itself; reports are computed after it, in a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.help import error_message, help_message
+from bot.commands import CommandError, parse
+from bot.deps import Deps
+from bot.listeners.replies import attach_chart, reply_when_ready
+from bot.permissions import REFUSAL, may_change_settings
+
+SETTINGS_WORDS = ("connect", "alerts", "digest", "sync")
+
+
+def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
+    async def journey_command(
+        ack: AsyncAck,
+        command: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
+        team_id = context.team_id or command.get("team_id") or ""
+        try:
+            cmd = parse(command.get("text") or "")
+        except CommandError as exc:
+            await ack(**help_message(prefix=str(exc)).payload())
+            return
+        if cmd.name == "help":
+            await ack(**help_message().payload())
+            return
+        if cmd.name == "connect" or (cmd.name in SETTINGS_WORDS and cmd.args):
+            await ack()
+            user = command.get("user_id") or ""
+            if not await may_change_settings(client, user, deps.settings.admin_user_ids):
+                await respond(**error_message(REFUSAL).payload())
+                return
+        else:
+            await ack()
+        reply, _ = await reply_when_ready(
+            respond,
+            lambda: deps.service.command_reply(team_id, cmd),
+            cmd.name,
+            deps.working_after,
+        )
+        scopes = context.authorize_result.bot_scopes if context.authorize_result else None
+        await attach_chart(client, respond, reply, scopes)
+
+    return journey_command

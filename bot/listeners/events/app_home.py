@@ -1,0 +1,30 @@
+"""The Home tab, published each time someone opens it (so it is always current)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.deps import Deps
+
+log = logging.getLogger("journey.bot")
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    @app.event("app_home_opened")
+    async def app_home_opened(
+        event: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        if event.get("tab") not in (None, "home"):
+            return
+        view = await asyncio.to_thread(deps.service.home, context.team_id or "")
+        try:
+            await client.views_publish(user_id=event["user"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed: %s", exc.response.get("error"))

@@ -1,0 +1,94 @@
+"""Starts journey in the mode the environment asks for.
+
+    no Slack tokens        -> the local console on the demo store (the embedded default)
+    SLACK_APP_TOKEN        -> Socket Mode (no public URL needed)
+    SLACK_BOT_TOKEN/OAuth  -> HTTP mode on PORT (default 3000), Slack's endpoint at /slack/events
+
+These functions are registered as `journey bot` and `journey serve` through the
+`journey.plugins` entry point, so the journey package itself never imports Slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from bot.config import BotSettings, load_bot_settings
+from journey.config import load_settings
+from journey.db import ensure_schema, make_engine
+
+log = logging.getLogger("journey.bot")
+
+
+def _engine():  # noqa: ANN202 - sqlalchemy Engine
+    engine = make_engine(load_settings().database_url)
+    ensure_schema(engine)
+    return engine
+
+
+def _app(settings: BotSettings, engine):  # noqa: ANN001, ANN202
+    from bot.app import build_app
+
+    if settings.client_id:
+        from bot.oauth import oauth_app
+
+        return oauth_app(settings, engine)
+    return build_app(settings, engine)
+
+
+def run(mode: str | None = None, port: int | None = None) -> None:
+    settings = load_bot_settings()
+    chosen = mode or settings.mode
+    if chosen != "console":
+        settings.check()
+    engine = _engine()
+    if chosen == "console":
+        from bot.console import run_console
+
+        run_console(engine, load_settings().workspace)
+        return
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = _app(settings, engine)
+    if chosen == "socket":
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        from bot.app import web_client
+
+        handler = AsyncSocketModeHandler(app, settings.app_token, web_client=web_client(settings))
+        log.info("journey bot connecting to Slack in Socket Mode")
+        asyncio.run(handler.start_async())
+        return
+    from bot.server import run_http
+
+    log.info(
+        "journey bot serving Slack's requests on port %s at /slack/events", port or settings.port
+    )
+    run_http(app, port or settings.port)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the bot's commands to the `journey` CLI."""
+
+    @app.command("bot")
+    def bot_command(
+        mode: Annotated[
+            str | None,
+            typer.Option(help="console, socket or http (default: chosen from the environment)."),
+        ] = None,
+    ) -> None:
+        """Run journey for Slack: console without tokens, Socket Mode with SLACK_APP_TOKEN, else HTTP."""
+        if mode not in (None, "console", "socket", "http"):
+            raise typer.BadParameter("use console, socket or http", param_hint="--mode")
+        run(mode)
+
+    @app.command("serve")
+    def serve_command(
+        port: Annotated[int | None, typer.Option(help="Port (default: PORT, then 3000).")] = None,
+    ) -> None:
+        """Serve Slack's HTTP requests (production): /slack/events, /slack/install, /healthz."""
+        run("http", port)

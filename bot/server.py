@@ -1,0 +1,43 @@
+"""HTTP mode: the Bolt app behind a real ASGI server (uvicorn).
+
+Bolt's own `app.start()` is a development server that drops requests under
+concurrency; uvicorn serves `/slack/events` (and the OAuth pages) through
+Bolt's ASGI adapter, plus `/healthz` for load balancers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    handler = AsyncSlackRequestHandler(app, path="/slack/events")
+
+    async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") == "/healthz":
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        await handler(scope, receive, send)
+
+    return serve
+
+
+def run_http(app: AsyncApp, port: int, host: str = "0.0.0.0") -> None:
+    import uvicorn
+
+    uvicorn.run(asgi_app(app), host=host, port=port, log_level="info", access_log=False)

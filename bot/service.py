@@ -1,0 +1,197 @@
+"""The bridge from a Slack (or console) request to journey's reports.
+
+Everything here is synchronous database work and pure rendering; listeners run
+it in a worker thread after acknowledging, so the 3-second acknowledgement never
+waits on a query. Every call is scoped to the workspace of the team that asked.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlmodel import select
+
+from bot.blocks.help import error_message, help_message, reserved_message
+from bot.blocks.home import home_view
+from bot.blocks.message import Message
+from bot.blocks.reports import funnel_message, retention_message, reviews_message
+from bot.commands import Command
+from journey.db import session_scope
+from journey.errors import JourneyError, NotFound
+from journey.metrics.insights import weakest_stage
+from journey.metrics.retention import retention_report
+from journey.models import Customer, ReviewRequest, Source
+from journey.reporting import build_overview, build_report, workspace_period
+from journey.reports import FunnelReport, RetentionReport, ReviewReport
+
+log = logging.getLogger("journey.bot")
+EXPORT_LIMIT = 5000
+
+
+def no_data_message(workspace_id: str) -> Message:
+    return error_message(
+        "There is no data for this workspace yet. An admin can load some on the server with "
+        f"`journey import --workspace {workspace_id} customers.csv orders.csv`, or try the demo with "
+        f"`journey demo --workspace {workspace_id}`."
+    )
+
+
+def unexpected_message(exc: BaseException) -> Message:
+    """Log the failure with a reference the user can quote; show no details."""
+    ref = uuid.uuid4().hex[:8]
+    log.error("unexpected error (ref %s)", ref, exc_info=exc)
+    return error_message(
+        f"Something went wrong on our side (reference `{ref}`). Please try again in a minute; "
+        "if it keeps happening, give your admin this reference."
+    )
+
+
+Report = FunnelReport | RetentionReport | ReviewReport
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The message to send and, when there is one, the report behind it (for the chart)."""
+
+    message: Message
+    report: Report | None = None
+
+
+@dataclass
+class ReportService:
+    engine: Engine
+
+    def command_message(
+        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+    ) -> Message:
+        return self.command_reply(workspace_id, command, view, shared).message
+
+    def command_reply(
+        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+    ) -> Reply:
+        """The reply to a parsed command, with every failure turned into a helpful message."""
+        try:
+            return self._command_reply(workspace_id, command, view, shared)
+        except NotFound:
+            return Reply(no_data_message(workspace_id))
+        except JourneyError as exc:
+            return Reply(error_message(str(exc)))
+        except Exception as exc:
+            return Reply(unexpected_message(exc))
+
+    def _command_reply(self, workspace_id: str, command: Command, view: str, shared: bool) -> Reply:
+        if command.name == "help":
+            return Reply(help_message())
+        if command.name in ("digest", "alerts", "connect", "sources", "sync"):
+            return Reply(reserved_message(command.name))
+        now = datetime.now(UTC)
+        with session_scope(self.engine) as session:
+            period = workspace_period(session, workspace_id, command.period, now=now)
+            report = build_report(
+                session, workspace_id, command.name, period, channel=command.channel, now=now
+            )
+            insight = None
+            if isinstance(report, FunnelReport) and not command.channel:
+                insight = weakest_stage(report, retention_report(session, workspace_id, period))
+        if isinstance(report, FunnelReport):
+            view = "by_channel" if command.by_channel else view
+            return Reply(funnel_message(report, command.period, view, shared, insight), report)
+        if isinstance(report, RetentionReport):
+            return Reply(retention_message(report, command.name, command.period, shared), report)
+        return Reply(reviews_message(report, shared), report)
+
+    def at_risk_csv(self, workspace_id: str, period_word: str | None) -> tuple[str, int]:
+        """All customers at risk as CSV text, most valuable first, and how many rows."""
+        now = datetime.now(UTC)
+        with session_scope(self.engine) as session:
+            period = workspace_period(session, workspace_id, period_word, now=now)
+            report = retention_report(session, workspace_id, period, limit=EXPORT_LIMIT)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(
+            [
+                "customer_id",
+                "name",
+                "email",
+                "last_purchase",
+                "days_since",
+                "usual_gap_days",
+                "purchases",
+                "revenue",
+                "value_at_risk",
+            ]
+        )
+        for a in report.at_risk:
+            writer.writerow(
+                [
+                    a.external_id,
+                    a.name or "",
+                    a.email or "",
+                    a.last_purchase.date().isoformat(),
+                    f"{a.days_since_purchase:.0f}",
+                    f"{a.usual_gap_days:.0f}",
+                    a.purchases,
+                    f"{a.revenue_cents / 100:.2f}",
+                    f"{a.value_at_risk_cents / 100:.2f}",
+                ]
+            )
+        return out.getvalue(), len(report.at_risk)
+
+    def record_review_request(
+        self, workspace_id: str, customer_id: int, status: str, user_id: str
+    ) -> bool:
+        """Record asked/skipped; False when the customer is not this workspace's (never write across)."""
+        with session_scope(self.engine) as session:
+            owner = session.execute(
+                select(Customer.id).where(
+                    Customer.id == customer_id, Customer.workspace_id == workspace_id
+                )
+            ).first()
+            if owner is None:
+                return False
+            session.add(
+                ReviewRequest(
+                    workspace_id=workspace_id,
+                    customer_id=customer_id,
+                    asked_at=datetime.now(UTC),
+                    status=status,
+                    via="slack",
+                    asked_by=user_id,
+                )
+            )
+        return True
+
+    def home(self, workspace_id: str) -> dict[str, Any]:
+        """The App Home view for a workspace (an empty-state view when it has no data)."""
+        now = datetime.now(UTC)
+        try:
+            with session_scope(self.engine) as session:
+                sources = [
+                    (
+                        src.kind,
+                        src.name,
+                        src.last_sync_at.strftime("%Y-%m-%d %H:%M UTC")
+                        if src.last_sync_at
+                        else None,
+                        src.last_error,
+                    )
+                    for src in session.exec(
+                        select(Source).where(Source.workspace_id == workspace_id)
+                    ).all()
+                ]
+                try:
+                    period = workspace_period(session, workspace_id, None, now=now)
+                    overview = build_overview(session, workspace_id, period, now=now)
+                except NotFound:
+                    overview = None
+            return home_view(overview, sources)
+        except Exception as exc:
+            unexpected_message(exc)
+            return home_view(None, [])
