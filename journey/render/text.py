@@ -8,7 +8,7 @@ from journey.render.sentences import inferred_note, insight_sentence
 from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+def table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
@@ -62,7 +62,7 @@ def render_funnel_text(report: FunnelReport) -> str:
                 else points(delta.delta_points) + (" *" if delta.significant else ""),
             ]
         )
-    out += _table(
+    out += table(
         ["stage", "customers", "step conversion", "overall", "median time", "vs prev"], rows
     )
     out.append("(95% intervals in brackets; * = change unlikely to be noise, p < 0.05)")
@@ -79,7 +79,7 @@ def render_funnel_text(report: FunnelReport) -> str:
         goal = report.purchase_stage or report.stages[-1].stage
         out += ["", f"By acquisition channel (conversion to {goal}):"]
         rows = [[c.channel, str(c.entered), rate(c.overall)] for c in report.channels]
-        out += _table(["channel", "entered", "conversion"], rows)
+        out += table(["channel", "entered", "conversion"], rows)
     if report.insight is not None:
         out += [
             "",
@@ -124,7 +124,7 @@ def render_retention_text(report: RetentionReport) -> str:
             + [("" if cell is None else pct(cell.value, 0)) for cell in r.retained[:shown]]
             for r in report.cohorts
         ]
-        out += _table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)
+        out += table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)
     if report.at_risk:
         out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
         rows = [
@@ -138,7 +138,7 @@ def render_retention_text(report: RetentionReport) -> str:
             ]
             for a in report.at_risk
         ]
-        out += _table(
+        out += table(
             ["customer", "last purchase", "days ago", "usual gap", "purchases", "at risk"], rows
         )
         out.append("(* one-time buyer: the workspace's typical gap is used)")
@@ -174,7 +174,7 @@ def render_review_text(report: ReviewReport) -> str:
             ]
             for x in report.candidates
         ]
-        out += _table(["customer", "email", "purchased", "purchases", "last order"], rows)
+        out += table(["customer", "email", "purchased", "purchases", "last order"], rows)
         if report.total_candidates > len(report.candidates):
             out.append(
                 f"... and {report.total_candidates - len(report.candidates)} more (--limit N)."
