@@ -24,7 +24,9 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("reviews", "/journey reviews"),
     ("digest weekly [DAY] [HH:MM] | digest off | digest now", "coming soon: weekly digests"),
     ("alerts [list|on|off]", "coming soon: retention and funnel alerts"),
-    ("connect | sources | sync", "coming soon: Shopify, HubSpot, Stripe, WooCommerce"),
+    ("connect", "coming soon: connect Shopify, HubSpot, Stripe or WooCommerce"),
+    ("sources", "coming soon: connected sources and their last sync"),
+    ("sync", "coming soon: sync sources now"),
     ("help", "/journey help"),
 )
 
