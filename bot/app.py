@@ -55,7 +55,8 @@ def build_app(
     Single workspace: SLACK_BOT_TOKEN. Multi-workspace: pass `authorize` (tokens
     from the encrypted installation store) and `oauth_settings` (install pages).
     """
-    client = web_client(settings)
+    # Bolt ignores `token` when given a client: a single-workspace token goes into the client.
+    client = web_client(settings, token=None if authorize is not None else settings.bot_token)
     kwargs: dict[str, Any] = {
         "client": client,
         "signing_secret": settings.signing_secret or "",
@@ -67,8 +68,6 @@ def build_app(
         kwargs["authorize"] = authorize
         if oauth_settings is not None:
             kwargs["oauth_settings"] = oauth_settings
-    else:
-        kwargs["token"] = settings.bot_token
     app = AsyncApp(**kwargs)
     register_listeners(app, deps or Deps(service=ReportService(engine), settings=settings))
 

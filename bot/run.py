@@ -15,6 +15,8 @@ import logging
 from typing import Annotated
 
 import typer
+from slack_bolt.async_app import AsyncApp
+from sqlalchemy import Engine
 
 from bot.config import BotSettings, load_bot_settings
 from journey.config import load_settings
@@ -23,13 +25,20 @@ from journey.db import ensure_schema, make_engine
 log = logging.getLogger("journey.bot")
 
 
-def _engine():  # noqa: ANN202 - sqlalchemy Engine
+def _engine() -> Engine:
     engine = make_engine(load_settings().database_url)
     ensure_schema(engine)
     return engine
 
 
-def _app(settings: BotSettings, engine):  # noqa: ANN001, ANN202
+def build_from_env() -> AsyncApp:
+    """The app as configured by the environment (uvicorn's factory in multi-worker mode)."""
+    settings = load_bot_settings()
+    settings.check()
+    return _app(settings, _engine())
+
+
+def _app(settings: BotSettings, engine: Engine) -> AsyncApp:
     from bot.app import build_app
 
     if settings.client_id:
@@ -39,7 +48,7 @@ def _app(settings: BotSettings, engine):  # noqa: ANN001, ANN202
     return build_app(settings, engine)
 
 
-def run(mode: str | None = None, port: int | None = None) -> None:
+def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> None:
     settings = load_bot_settings()
     chosen = mode or settings.mode
     if chosen != "console":
@@ -53,6 +62,12 @@ def run(mode: str | None = None, port: int | None = None) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if chosen == "http" and workers > 1:
+        from bot.server import run_http_workers
+
+        log.info("journey bot serving on port %s with %s workers", port or settings.port, workers)
+        run_http_workers(port or settings.port, workers)
+        return
     app = _app(settings, engine)
     if chosen == "socket":
         from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -89,6 +104,7 @@ def register(app: typer.Typer) -> None:
     @app.command("serve")
     def serve_command(
         port: Annotated[int | None, typer.Option(help="Port (default: PORT, then 3000).")] = None,
+        workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
     ) -> None:
         """Serve Slack's HTTP requests (production): /slack/events, /slack/install, /healthz."""
-        run("http", port)
+        run("http", port, workers)

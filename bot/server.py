@@ -40,4 +40,25 @@ def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]
 def run_http(app: AsyncApp, port: int, host: str = "0.0.0.0") -> None:
     import uvicorn
 
-    uvicorn.run(asgi_app(app), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(asgi_app(app), host=host, port=port, log_level="warning", access_log=False)
+
+
+def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """uvicorn factory: each worker process builds its own app from the environment."""
+    from bot.run import build_from_env
+
+    return asgi_app(build_from_env())
+
+
+def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
+    import uvicorn
+
+    uvicorn.run(
+        "bot.server:asgi_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+    )

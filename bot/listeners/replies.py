@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.help import working_message
 from bot.blocks.message import Message, context
 from bot.service import Reply, unexpected_message
+from bot.workers import in_worker
 from journey.reports import FunnelReport, RetentionReport
 
 log = logging.getLogger("journey.bot")
@@ -40,7 +41,7 @@ async def reply_when_ready(
     Returns the reply and whether the working message was shown (then the reply
     replaced it).
     """
-    task = asyncio.ensure_future(asyncio.to_thread(work))
+    task = asyncio.ensure_future(in_worker(work))
     done, _ = await asyncio.wait({task}, timeout=working_after)
     working = not done
     if working:
@@ -98,7 +99,7 @@ async def attach_chart(
     if not can_upload(scopes):
         await safe_respond(respond, _with(message, context(CHARTS_HINT), replace=True))
         return
-    rendered = await asyncio.to_thread(chart_png, reply)
+    rendered = await in_worker(chart_png, reply)
     if rendered is None:
         return
     png, title = rendered

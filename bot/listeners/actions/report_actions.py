@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,6 +15,7 @@ from bot.blocks.reports import A_BY_CHANNEL, A_COMPARE, A_EXPORT, A_SHARE
 from bot.deps import Deps
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
 from bot.listeners.replies import reply_when_ready, safe_respond
+from bot.workers import in_worker
 
 STALE = "This button is from an older message; run the command again."
 
@@ -45,7 +45,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if cmd is None:
             await safe_respond(respond, error_message(STALE).payload())
             return
-        reply = await asyncio.to_thread(deps.service.command_reply, team_of(body), cmd, "", True)
+        reply = await in_worker(deps.service.command_reply, team_of(body), cmd, "", True)
         payload = reply.message.payload()
         payload["text"] = f"<@{user_of(body)}> shared: {payload['text']}"
         await safe_respond(
@@ -59,9 +59,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         value = action_value(body)
         user = user_of(body)
-        csv_text, rows = await asyncio.to_thread(
-            deps.service.at_risk_csv, team_of(body), value.get("p")
-        )
+        csv_text, rows = await in_worker(deps.service.at_risk_csv, team_of(body), value.get("p"))
         try:
             dm = await client.conversations_open(users=user)
             await client.files_upload_v2(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -16,6 +15,7 @@ from bot.commands import Command
 from bot.deps import Deps
 from bot.listeners.actions.values import action_value, team_of, user_of
 from bot.listeners.replies import safe_respond
+from bot.workers import in_worker
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -33,16 +33,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ).payload(),
             )
             return
-        recorded = await asyncio.to_thread(
-            deps.service.record_review_request, team, customer, status, user
-        )
+        recorded = await in_worker(deps.service.record_review_request, team, customer, status, user)
         if not recorded:
             await safe_respond(
                 respond, error_message("That customer is not in this workspace.").payload()
             )
             return
         # The list without that customer, with a line saying what was recorded.
-        reply = await asyncio.to_thread(deps.service.command_reply, team, Command("reviews"))
+        reply = await in_worker(deps.service.command_reply, team, Command("reviews"))
         name = str(value.get("n") or "the customer")
         done = f":white_check_mark: {name}: {'asked for a review' if status == 'asked' else 'skipped'} (recorded by <@{user}>)."
         message = Message(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -12,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.deps import Deps
+from bot.workers import in_worker
 
 log = logging.getLogger("journey.bot")
 
@@ -23,7 +23,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        view = await asyncio.to_thread(deps.service.home, context.team_id or "")
+        view = await in_worker(deps.service.home, context.team_id or "")
         try:
             await client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as exc:
