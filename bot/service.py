@@ -99,7 +99,9 @@ class ReportService:
             )
             insight = None
             if isinstance(report, FunnelReport) and not command.channel:
-                insight = weakest_stage(report, retention_report(session, workspace_id, period))
+                insight = weakest_stage(
+                    report, retention_report(session, workspace_id, period, now=now)
+                )
         if isinstance(report, FunnelReport):
             view = "by_channel" if command.by_channel else view
             return Reply(funnel_message(report, command.period, view, shared, insight), report)
@@ -112,7 +114,7 @@ class ReportService:
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
             period = workspace_period(session, workspace_id, period_word, now=now)
-            report = retention_report(session, workspace_id, period, limit=EXPORT_LIMIT)
+            report = retention_report(session, workspace_id, period, limit=EXPORT_LIMIT, now=now)
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(

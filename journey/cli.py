@@ -223,7 +223,7 @@ def report(
     with _session() as session:
         p = workspace_period(session, ws, period, since, until, now=_now())
         if kind is ReportKind.insights:
-            insight = build_insight(session, ws, p, channel=channel)
+            insight = build_insight(session, ws, p, channel=channel, now=_now())
         else:
             result = build_report(
                 session, ws, kind.value, p, channel=channel, now=_now(), limit=limit

@@ -16,7 +16,7 @@ import re
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journey.errors import JourneyError
 
@@ -44,6 +44,15 @@ class Period:
         return Period(self.start - self.length, self.start, f"previous {self.length.days} days")
 
 
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise JourneyError(
+            f"Unknown timezone {name!r}: use an IANA name such as Europe/Paris or America/New_York."
+        ) from exc
+
+
 def _midnight(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz)
 
@@ -64,7 +73,7 @@ def _add_months(day: date, months: int) -> date:
 
 def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
     """Turn the user's words into a Period, or raise a JourneyError that lists the grammar."""
-    tz = ZoneInfo(timezone)
+    tz = zone(timezone)
     today = now.astimezone(tz).date()
     tomorrow = _midnight(today + timedelta(days=1), tz)
     word = text.strip().lower()
@@ -111,7 +120,7 @@ def range_period(first: date, last: date, timezone: str = "UTC") -> Period:
     """An inclusive range of dates as a half-open Period."""
     if last < first:
         raise JourneyError(f"The period ends ({last}) before it starts ({first}).")
-    tz = ZoneInfo(timezone)
+    tz = zone(timezone)
     return Period(_midnight(first, tz), _midnight(last + timedelta(days=1), tz), f"{first}..{last}")
 
 
@@ -129,7 +138,7 @@ def resolve_period(
     """
     if since is None and until is None:
         return parse_period(period or DEFAULT_PERIOD, now, timezone)
-    tz = ZoneInfo(timezone)
+    tz = zone(timezone)
     last = parse_date(until, "--until") if until else now.astimezone(tz).date()
     first = parse_date(since, "--since") if since else last - timedelta(days=29)
     return range_period(first, last, timezone)

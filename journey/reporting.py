@@ -56,17 +56,21 @@ def build_report(
     if kind == "funnel":
         return funnel_report(session, workspace_id, period, channel=channel)
     if kind in ("retention", "churn"):
-        return retention_report(session, workspace_id, period)
+        return retention_report(session, workspace_id, period, now=now)
     if kind == "reviews":
         return review_report(session, workspace_id, period, now=now, limit=limit)
     raise ValueError(f"unknown report kind {kind!r}")
 
 
 def build_insight(
-    session: Session, workspace_id: str, period: Period, channel: str | None = None
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    channel: str | None = None,
+    now: datetime | None = None,
 ) -> Insight | None:
     funnel = funnel_report(session, workspace_id, period, channel=channel)
-    retention = None if channel else retention_report(session, workspace_id, period)
+    retention = None if channel else retention_report(session, workspace_id, period, now=now)
     return weakest_stage(funnel, retention)
 
 
@@ -74,6 +78,6 @@ def build_overview(
     session: Session, workspace_id: str, period: Period, now: datetime | None = None
 ) -> Overview:
     funnel = funnel_report(session, workspace_id, period)
-    retention = retention_report(session, workspace_id, period)
+    retention = retention_report(session, workspace_id, period, now=now)
     reviews = review_report(session, workspace_id, period, now=now)
     return Overview(funnel, retention, reviews, weakest_stage(funnel, retention))

@@ -98,7 +98,7 @@ months AS (
 facts AS (
   SELECT customer_id,
          SUM(CASE WHEN is_buy = 1 THEN COALESCE(amount_cents, 0)
-                  WHEN kind IN ({_in_list(REFUND_KINDS)}) THEN -COALESCE(amount_cents, 0)
+                  WHEN kind IN ({_in_list(REFUND_KINDS)}) THEN -ABS(COALESCE(amount_cents, 0))
                   ELSE 0 END) AS revenue,
          MAX(CASE WHEN kind IN ({_in_list(REFUND_KINDS)}) THEN ts END) AS last_refund,
          MAX(CASE WHEN kind IN ({_in_list(REVIEW_KINDS)}) THEN ts END) AS last_review

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import text
 from sqlmodel import Session
 
+from journey.errors import JourneyError
 from journey.models.types import to_epoch
 from journey.periods import Period
 from journey.playbooks import playbook_for_step
@@ -37,6 +38,19 @@ class _Counts:
         self.recorded = [a + b for a, b in zip(self.recorded, other.recorded, strict=True)]
 
 
+def _channel_filter(channel: str | None) -> str:
+    """SQL for the channel filter; `unknown` is the breakdown's name for no channel."""
+    if not channel:
+        return ""
+    if channel == UNKNOWN_CHANNEL:
+        return " AND channel IS NULL"
+    if channel == OTHER_CHANNEL:
+        raise JourneyError(
+            "`other` groups the smaller channels of the breakdown; name one of them instead."
+        )
+    return " AND channel = :channel"
+
+
 def _cohort_by_channel(
     session: Session, workspace_id: str, n: int, period: Period, channel: str | None
 ) -> dict[str, _Counts]:
@@ -45,7 +59,7 @@ def _cohort_by_channel(
         f"SUM(CASE WHEN reached_{i} < :end AND (recorded_mask & {1 << i}) <> 0 THEN 1 ELSE 0 END)"
         for i in range(n)
     )
-    channel_filter = " AND channel = :channel" if channel else ""
+    channel_filter = _channel_filter(channel)
     rows = session.execute(
         text(
             f"SELECT channel, COUNT(*), {reached}, {recorded} FROM customer_journey "
@@ -74,18 +88,28 @@ def _cohort_by_channel(
     return out
 
 
+def _both(i: int) -> int:
+    """recorded_mask bits that must be set to time the step into stage i."""
+    return (1 << i) | (1 << (i - 1) if i > 1 else 0)
+
+
 def _median_hours(
     session: Session, workspace_id: str, n: int, period: Period, channel: str | None
 ) -> list[float | None]:
     """Median time from stage i-1 to stage i, exact to the hour, computed from an
-    hourly histogram in SQL because SQLite has no percentile function."""
+    hourly histogram in SQL because SQLite has no percentile function.
+
+    Only customers with both stages recorded count (the first stage's time may be
+    the customer's first-seen date): an inferred stage has no time of its own, and
+    its zero duration would drag the median down."""
     if n < 2:
         return []
-    channel_filter = " AND channel = :channel" if channel else ""
+    channel_filter = _channel_filter(channel)
     parts = [
         f"SELECT {i} AS step, (reached_{i} - reached_{i - 1}) / 3600 AS hours, COUNT(*) AS n "
         "FROM customer_journey WHERE workspace_id = :ws AND reached_0 >= :start "
-        f"AND reached_0 < :end AND reached_{i} < :end{channel_filter} GROUP BY 2"
+        f"AND reached_0 < :end AND reached_{i} < :end "
+        f"AND (recorded_mask & {_both(i)}) = {_both(i)}{channel_filter} GROUP BY 2"
         for i in range(1, n)
     ]
     rows = session.execute(

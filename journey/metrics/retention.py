@@ -36,7 +36,10 @@ COHORT_MONTHS = 12
 AT_RISK_LIST = 25
 
 # Usual gap in seconds; NULL for one-time buyers (the caller substitutes the typical gap).
-_GAP = "(CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1))"
+_RAW_GAP = "(CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1))"
+# At least a day: purchases at 23:59 and 00:01 are two purchase days two minutes apart,
+# which must not make a customer "at risk" within minutes.
+_GAP = f"(CASE WHEN {_RAW_GAP} < {DAY} THEN {DAY} ELSE {_RAW_GAP} END)"
 _GAP_OR_TYPICAL = f"(CASE WHEN purchase_days >= 2 THEN {_GAP} ELSE :typical END)"
 _VALUE = (
     "(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
@@ -120,11 +123,18 @@ def returning_customers(session: Session, workspace_id: str, start: int, end: in
 
 
 def retention_report(
-    session: Session, workspace_id: str, period: Period, limit: int = AT_RISK_LIST
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    limit: int = AT_RISK_LIST,
+    now: datetime | None = None,
 ) -> RetentionReport:
+    """Retention for the period, with churn and risk evaluated as of its end or now,
+    whichever is earlier (a period running into the future is judged as of today)."""
     workspace = get_workspace(session, workspace_id)
     k = workspace.at_risk_factor
-    start, end = to_epoch(period.start), to_epoch(period.end)
+    period_end = to_epoch(period.end)
+    start, end = to_epoch(period.start), min(period_end, to_epoch(now or datetime.now(UTC)))
     previous_start = to_epoch(period.previous().start)
     typical = typical_gap_seconds(session, workspace_id, end)
     typical_s = typical if typical is not None else float(DEFAULT_GAP_DAYS * DAY)
@@ -193,7 +203,7 @@ def retention_report(
         previous_repeat_rate=wilson(repeaters_before, buyers_before),
         cohorts=_cohorts(session, workspace_id, period.end),
         churn=wilson(churned, base),
-        returning=returning_customers(session, workspace_id, start, end),
+        returning=returning_customers(session, workspace_id, start, period_end),
         previous_returning=returning_customers(session, workspace_id, previous_start, start),
         at_risk_count=risk_n,
         value_at_risk_cents=round(risk_value),
