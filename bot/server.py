@@ -7,6 +7,7 @@ Bolt's ASGI adapter, plus `/healthz` for load balancers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from slack_bolt.async_app import AsyncApp
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+log = logging.getLogger("journey.bot")
 
 
 def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -32,7 +34,20 @@ def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]
             )
             await send({"type": "http.response.body", "body": b"ok"})
             return
-        await handler(scope, receive, send)
+        try:
+            await handler(scope, receive, send)
+        except ValueError:
+            # Bolt parses the body before it checks the signature; a body that is
+            # not Slack's shape (JSON that does not parse) is refused, not a 500.
+            log.warning("refused a request whose body could not be parsed")
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 400,
+                    "headers": [(b"content-type", b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": b"bad request"})
 
     return serve
 

@@ -104,6 +104,7 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     "users.info": ("users:read",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.join": ("channels:join",),
+    "conversations.open": ("im:write", "mpim:write"),
 }
 
 KNOWN_BLOCK_TYPES = frozenset(
@@ -750,6 +751,7 @@ class FakeSlack:
             "users.info": self._users_info,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
+            "conversations.open": self._conversations_open,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -1680,6 +1682,21 @@ class FakeSlack:
         channel.is_member = True
         out["channel"] = channel.to_api()
         return out
+
+    def _conversations_open(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
+        """A direct message with one user (the only use the bot has for it)."""
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if not users:
+            raise _ApiError("users_list_not_supplied")
+        if users[0] not in self.users:
+            raise _ApiError("user_not_found")
+        channel_id = "D" + users[0].removeprefix("U")
+        with self._lock:
+            if channel_id not in self.channels:
+                self.channels[channel_id] = FakeChannel(
+                    id=channel_id, is_member=True, is_im=True, im_user=users[0]
+                )
+        return {"channel": {"id": channel_id}}
 
     # -- files
 

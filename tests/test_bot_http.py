@@ -1,0 +1,400 @@
+"""The bot in HTTP mode, driven by signed requests, answering into a fake Slack.
+
+Requests go through the real ASGI app (signature check, Bolt routing, the
+listeners); everything the bot says arrives at the fake Slack server over HTTP,
+where Slack's block limits are checked. Only the transport to the bot is
+in-process (httpx's ASGI transport) so tests need no free port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fakes.signing import (
+    app_home_opened,
+    block_actions,
+    event_callback,
+    signed_headers,
+    slash_command,
+)
+from fakes.slack_api import DEFAULT_BOT_TOKEN, RESPONSE_URL, FakeSlack
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from bot.app import build_app
+from bot.config import BotSettings
+from bot.deps import Deps
+from bot.server import asgi_app
+from bot.service import ReportService
+from journey.db import make_engine, session_scope, upgrade
+from journey.demo import load_demo
+from journey.ingest import CustomerRecord, EventRecord, Ingestor
+from journey.models import ReviewRequest
+from journey.workspaces import ensure_source, ensure_workspace
+
+SECRET = "test-signing-secret"
+OTHER = "T0OTHERTEAM"
+
+
+@dataclass
+class Bot:
+    fake: FakeSlack
+    engine: Engine
+    http: httpx.AsyncClient
+    team: str
+
+    async def post(
+        self, body: bytes, content_type: str, *, timestamp: int | None = None, secret: str = SECRET
+    ) -> httpx.Response:
+        headers = signed_headers(body, content_type, secret, timestamp)
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def command(
+        self, text: str, name: str, team: str | None = None, user: str = "U0ALICE"
+    ) -> httpx.Response:
+        body, ctype = slash_command(
+            text,
+            team_id=team or self.team,
+            user_id=user,
+            channel_id="C0GENERAL",
+            response_url=self.fake.response_url(name),
+        )
+        return await self.post(body, ctype)
+
+    async def click(
+        self, action_id: str, value: dict | str, name: str, team: str | None = None
+    ) -> httpx.Response:
+        raw = value if isinstance(value, str) else json.dumps(value)
+        body, ctype = block_actions(
+            action_id,
+            raw,
+            team_id=team or self.team,
+            user_id="U0ALICE",
+            channel_id="C0GENERAL",
+            response_url=self.fake.response_url(name),
+        )
+        return await self.post(body, ctype)
+
+    async def responses(self, name: str, count: int = 1, timeout: float = 15) -> list:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            posts = self.fake.responses.get(name, [])
+            if len(posts) >= count:
+                await asyncio.sleep(0.05)
+                return self.fake.responses.get(name, [])
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"expected {count} responses at {name}, got {self.fake.responses.get(name)}"
+        )
+
+    def rejected(self) -> list:
+        """Anything the fake Slack refused (bad blocks, too long...)."""
+        return [c for c in self.fake.calls if not c.ok and c.method == RESPONSE_URL]
+
+
+def _other_workspace(engine: Engine) -> None:
+    """A second business with three recent customers and made-up names."""
+    now = datetime.now(UTC)
+    with session_scope(engine) as session:
+        ensure_workspace(session, OTHER)
+        source = ensure_source(session, OTHER, "csv", "csv")
+        ingest = Ingestor(session, OTHER, source.id or 0)
+        stats = ingest.customers(
+            [
+                CustomerRecord(f"C{i:05d}", f"Other Person {i}", channel="other_ads")
+                for i in range(1, 4)
+            ]
+        )
+        stats.add(
+            ingest.events(
+                [
+                    EventRecord(
+                        f"o{i}",
+                        f"C{i:05d}",
+                        "order",
+                        now - timedelta(days=5 + i),
+                        amount_cents=999_00,
+                    )
+                    for i in range(1, 4)
+                ]
+            )
+        )
+        ingest.refresh(stats)
+
+
+@pytest.fixture(scope="module")
+def data_engine(tmp_path_factory) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('bot') / 'bot.db'}")
+    upgrade(engine)
+    with FakeSlack() as fake, session_scope(engine) as session:
+        load_demo(session, fake.team_id)
+    _other_workspace(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+async def bot(data_engine):
+    with FakeSlack() as fake:
+        fake.add_user("U0ALICE", is_admin=False)
+        fake.add_user("U0ADMIN", is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(service=ReportService(data_engine), settings=settings, working_after=10)
+        app = build_app(settings, data_engine, deps=deps)
+        transport = httpx.ASGITransport(app=asgi_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+            yield Bot(fake, data_engine, http, fake.team_id)
+
+
+def _text(posts) -> str:
+    return json.dumps([p.payload for p in posts], ensure_ascii=False)
+
+
+async def test_help_and_empty_command_are_answered_in_the_acknowledgement(bot):
+    for text in ("help", ""):
+        response = await bot.command(text, f"help-{text}")
+        assert response.status_code == 200
+        body = response.json()
+        assert "/journey funnel" in json.dumps(body["blocks"])
+        assert body["text"]
+
+
+async def test_misspelt_subcommand_gets_did_you_mean(bot):
+    response = await bot.command("fnnel 30d", "typo")
+    assert response.status_code == 200
+    assert "Did you mean `/journey funnel`?" in json.dumps(response.json())
+
+
+async def test_bad_period_is_explained_not_a_traceback(bot):
+    response = await bot.command("funnel fortnight", "badperiod")
+    body = json.dumps(response.json())
+    assert "I don't understand the period `fortnight`" in body and "Traceback" not in body
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("funnel", ["Funnel ·", "awareness", "Share to channel", "By channel"]),
+        ("funnel 90d by channel", ["By acquisition channel", "google_search"]),
+        ("funnel channel referral", ["· referral"]),
+        ("retention last-quarter", ["Cohort retention", "Repeat-purchase rate"]),
+        ("churn 90d", ["Churn ·", "At risk now"]),
+        ("reviews", ["Whom to ask for a review"]),
+        ("sources", ["not available yet"]),
+    ],
+)
+async def test_every_report_command_answers_after_the_ack(bot, text, expected):
+    name = "cmd-" + text.replace(" ", "-")
+    response = await bot.command(text, name)
+    assert response.status_code == 200
+    assert response.content in (b"", b"{}") or "blocks" not in response.json()
+    posts = await bot.responses(name)
+    dumped = _text(posts)
+    for fragment in expected:
+        assert fragment in dumped, fragment
+    assert all(p.response_type == "ephemeral" for p in posts)
+    assert not bot.rejected()
+
+
+async def test_charts_are_uploaded_privately_and_shown_under_the_report(bot):
+    await bot.command("funnel 90d", "chart")
+    posts = await bot.responses("chart", count=2)
+    assert posts[-1].replace_original
+    images = [b for b in posts[-1].blocks if b["type"] == "image"]
+    assert images and "slack_file" in images[0]
+    (upload,) = bot.fake.calls_to("files.completeUploadExternal")
+    assert "channel_id" not in upload.params  # private: not shared into the channel
+    file_id = images[0]["slack_file"]["id"]
+    assert bot.fake.files[file_id].data.startswith(b"\x89PNG")
+
+
+async def test_without_files_write_the_reply_is_text_and_says_how_to_enable_charts(bot):
+    bot.fake.add_token(
+        DEFAULT_BOT_TOKEN,
+        team_id=bot.team,
+        scopes=["commands", "chat:write", "users:read"],
+        bot_id="B0JBOT",
+        user_id="U0JBOT",
+    )
+    await bot.command("funnel 90d", "nocharts")
+    posts = await bot.responses("nocharts", count=2)
+    assert "files:write" in _text(posts[-1:])
+    assert not bot.fake.calls_to("files.getUploadURLExternal")
+
+
+async def test_by_channel_and_compare_buttons_replace_the_report(bot):
+    value = {"k": "funnel", "p": "90d", "c": None, "v": ""}
+    assert (await bot.click("journey_by_channel", value, "bychan")).status_code == 200
+    (post,) = await bot.responses("bychan")
+    assert post.replace_original and "By acquisition channel" in _text([post])
+    await bot.click("journey_compare", value, "compare")
+    (post,) = await bot.responses("compare")
+    assert "Against the previous period" in _text([post])
+
+
+async def test_share_posts_the_same_report_in_the_channel_without_buttons(bot):
+    await bot.click("journey_share", {"k": "churn", "p": "30d", "c": None, "v": ""}, "share")
+    (post,) = await bot.responses("share")
+    assert post.response_type == "in_channel" and not post.replace_original
+    assert "shared" in post.text and "Churn ·" in _text([post])
+    assert not any(b["type"] == "actions" for b in post.blocks)
+
+
+async def test_csv_of_customers_at_risk_arrives_in_a_direct_message(bot):
+    await bot.click("journey_export_csv", {"k": "retention", "p": "30d", "c": None, "v": ""}, "csv")
+    (post,) = await bot.responses("csv")
+    assert "CSV file" in post.text
+    (upload,) = bot.fake.calls_to("files.completeUploadExternal")
+    assert upload.params["channel_id"].startswith("D")
+    (file,) = bot.fake.files.values()
+    lines = file.data.decode().splitlines()
+    assert lines[0].startswith("customer_id,name,email")
+    assert len(lines) > 26  # more than the 25 the message shows
+
+
+async def test_marking_a_candidate_asked_records_it_and_removes_them(bot):
+    await bot.command("reviews", "rev")
+    (post,) = await bot.responses("rev")
+    asked = next(
+        e
+        for b in post.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "journey_review_asked"
+    )
+    customer = json.loads(asked["value"])["id"]
+    with session_scope(bot.engine) as session:
+        before = session.exec(select(func.count()).select_from(ReviewRequest)).one()
+    await bot.click("journey_review_asked", asked["value"], "mark")
+    (post,) = await bot.responses("mark")
+    assert post.replace_original and "asked for a review" in post.blocks[0]["elements"][0]["text"]
+    with session_scope(bot.engine) as session:
+        rows = session.exec(
+            select(ReviewRequest).where(ReviewRequest.customer_id == customer)
+        ).all()
+        after = session.exec(select(func.count()).select_from(ReviewRequest)).one()
+    assert after == before + 1
+    assert rows[-1].workspace_id == bot.team and rows[-1].asked_by == "U0ALICE"
+    assert f'"id":{customer},' not in json.dumps(post.blocks).replace(" ", "")
+
+
+async def test_a_button_cannot_touch_another_workspaces_customer(bot):
+    await bot.command("reviews", "rev-b", team=OTHER)
+    (post,) = await bot.responses("rev-b")
+    other_customer = next(
+        json.loads(e["value"])["id"]
+        for b in post.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "journey_review_skip"
+    )
+    await bot.click("journey_review_asked", {"id": other_customer, "n": "x"}, "cross")
+    (post,) = await bot.responses("cross")
+    assert "not in this workspace" in post.text
+
+
+async def test_workspace_b_never_sees_workspace_a(bot):
+    await bot.command("reviews", "iso-a")
+    await bot.command("reviews", "iso-b", team=OTHER)
+    a = _text(await bot.responses("iso-a"))
+    b = _text(await bot.responses("iso-b"))
+    assert "Other Person" in b and "Other Person" not in a
+    assert "@example.com" in a and "@example.com" not in b  # the demo's emails
+    assert "3* customers bought" in b
+
+
+async def test_unknown_workspace_is_told_how_to_load_data(bot):
+    await bot.command("funnel", "nodata", team="T0NOBODY")
+    (post,) = await bot.responses("nodata")
+    assert "no data for this workspace yet" in post.text.lower() and "journey import" in post.text
+
+
+async def test_settings_words_are_for_admins(bot):
+    await bot.command("alerts on", "alerts-user", user="U0ALICE")
+    (post,) = await bot.responses("alerts-user")
+    assert "Only workspace admins and owners" in post.text
+    await bot.command("alerts on", "alerts-admin", user="U0ADMIN")
+    (post,) = await bot.responses("alerts-admin")
+    assert "not available yet" in post.text
+
+
+@pytest.mark.parametrize("problem", ["wrong_secret", "replayed", "unsigned", "tampered"])
+async def test_forged_unsigned_or_replayed_requests_get_401_and_do_nothing(bot, problem):
+    body, ctype = slash_command(
+        "funnel",
+        team_id=bot.team,
+        user_id="U0ALICE",
+        channel_id="C0GENERAL",
+        response_url=bot.fake.response_url("forged"),
+    )
+    if problem == "wrong_secret":
+        response = await bot.post(body, ctype, secret="not-the-secret")
+    elif problem == "replayed":
+        response = await bot.post(body, ctype, timestamp=int(time.time()) - 6 * 60)
+    elif problem == "unsigned":
+        response = await bot.http.post(
+            "/slack/events", content=body, headers={"Content-Type": ctype}
+        )
+    else:
+        headers = signed_headers(body, ctype, SECRET)
+        response = await bot.http.post(
+            "/slack/events", content=body.replace(b"funnel", b"churn"), headers=headers
+        )
+    assert response.status_code == 401
+    await asyncio.sleep(0.3)
+    assert "forged" not in bot.fake.responses
+    assert not [c for c in bot.fake.calls if c.method != "auth.test"]
+
+
+async def test_malformed_bodies_do_not_crash_the_bot(bot):
+    for body in (b"", b"payload=not-json", b"payload=%7B%7D", b"garbage=%ZZ"):
+        response = await bot.post(body, "application/x-www-form-urlencoded")
+        assert response.status_code in (200, 400, 404)
+    forged_value = await bot.click("journey_by_channel", "{not json", "stale")
+    assert forged_value.status_code == 200
+    (post,) = await bot.responses("stale")
+    assert "older message" in post.text
+
+
+async def test_app_home_shows_the_workspace_at_a_glance(bot):
+    body, ctype = event_callback(app_home_opened("U0ALICE"), bot.team)
+    assert (await bot.post(body, ctype)).status_code == 200
+    deadline = time.monotonic() + 15
+    while not bot.fake.calls_to("views.publish") and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    view = bot.fake.home_views["U0ALICE"]
+    dumped = json.dumps(view)
+    assert "Funnel:" in dumped and "Connected sources" in dumped and "Digests and alerts" in dumped
+
+
+async def test_slow_reports_show_working_then_replace_it(bot, monkeypatch):
+    service = ReportService(bot.engine)
+    original = service.command_reply
+
+    def slow(*args, **kwargs):
+        time.sleep(0.6)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(service, "command_reply", slow)
+    settings = BotSettings(
+        bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=bot.fake.api_url
+    )
+    app = build_app(
+        settings, bot.engine, deps=Deps(service=service, settings=settings, working_after=0.1)
+    )
+    transport = httpx.ASGITransport(app=asgi_app(app))
+    async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+        bot.http = http
+        await bot.command("retention", "slow")
+        posts = await bot.responses("slow", count=2)
+    assert "Working on your retention" in posts[0].text
+    assert posts[1].replace_original and "Retention ·" in _text(posts[1:2])
