@@ -13,8 +13,7 @@ with a dead one.
 expiring takes the lock, re-reads the row, calls `oauth.v2.access` only if the
 row is still expiring, and commits the new encrypted pair with a version bump
 before releasing the lock. Everyone who queued behind it re-reads the row,
-finds a fresh token, and uses it. Within one process an asyncio lock keeps
-concurrent requests from each parking a worker thread on the database lock.
+finds a fresh token, and uses it.
 
 It also skips Bolt's per-request `auth.test`: the bot id, bot user id and
 team come from the stored installation.
@@ -24,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -85,9 +83,6 @@ class DatabaseAuthorize(AsyncAuthorize):
         # twice. A failed refresh is retried by the next request instead.
         self.client = client or AsyncWebClient(
             base_url=base_url, timeout=http_timeout, retry_handlers=[]
-        )
-        self._local_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
         )
 
     async def __call__(
@@ -167,16 +162,6 @@ class DatabaseAuthorize(AsyncAuthorize):
             return found
         return None
 
-    def _local_lock(self, key: str) -> asyncio.Lock:
-        # SQLite locks the whole database, so one refresher per process is all
-        # it can use; PostgreSQL locks rows, so one per installation.
-        name = "*" if self.store.engine.dialect.name == "sqlite" else key
-        lock = self._local_locks.get(name)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._local_locks[name] = lock
-        return lock
-
     async def _refresh(self, found: StoredInstallation) -> StoredInstallation | None:
         if self.client_id is None or self.client_secret is None:
             log.error(
@@ -185,7 +170,7 @@ class DatabaseAuthorize(AsyncAuthorize):
                 found.key,
             )
             return self._still_valid(found)
-        async with self._local_lock(found.key), self.store.refresh_lock(found.key) as locked:
+        async with self.store.refresh_lock(found.key) as locked:
             current = locked.current
             if current is None or not current.usable:
                 return None

@@ -21,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from slack_sdk.oauth.installation_store import Bot, Installation
@@ -43,6 +46,8 @@ T = TypeVar("T")
 INSTALLATIONS: Table = SlackInstallation.__table__  # type: ignore[attr-defined]
 STATES: Table = SlackOAuthState.__table__  # type: ignore[attr-defined]
 
+# Threads per store for the lock path (see DatabaseInstallationStore.__init__).
+LOCK_THREADS = 8
 # How long a waiter may queue for a row another replica is refreshing (PostgreSQL).
 # The refresher holds it for one HTTP call, which the client bounds well below this.
 LOCK_TIMEOUT_SECONDS = 30
@@ -179,6 +184,15 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         self.cipher = cipher
         self.clock = clock
         self._logger = logger or logging.getLogger(__name__)
+        # The lock path runs on its own threads: a lock holder must always get a
+        # thread to write and commit, even when the shared to_thread pool is full
+        # of callers waiting (on SQLite, for the very write lock it holds).
+        self._lock_threads = ThreadPoolExecutor(
+            max_workers=LOCK_THREADS, thread_name_prefix="journey-token-lock"
+        )
+        self._process_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
 
     @property
     def logger(self) -> logging.Logger:
@@ -282,22 +296,56 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     async def refresh_lock(self, key: str) -> AsyncIterator[RefreshLock]:
         """Hold the installation row exclusively for one token refresh.
 
-        PostgreSQL: a transaction with `SELECT ... FOR UPDATE` on the row (other
-        replicas queue on the row, reads elsewhere are not blocked). SQLite:
-        `BEGIN IMMEDIATE`, the database's write lock (readers carry on under
-        WAL). The row is read after the lock is granted, so a waiter sees what
-        the previous holder committed. Commits when the block ends normally,
-        rolls back otherwise.
+        Across replicas the database does it. PostgreSQL: a transaction with
+        `SELECT ... FOR UPDATE` on the row (other refreshers queue on the row;
+        plain reads are not blocked). SQLite: `BEGIN IMMEDIATE`, the database's
+        write lock (readers carry on under WAL). The row is read after the lock
+        is granted, so a waiter sees what the previous holder committed. Commits
+        when the block ends normally, rolls back otherwise.
+
+        Within this process an asyncio lock queues callers first (per row on
+        PostgreSQL, one for the whole file on SQLite, matching what the database
+        locks), so concurrent requests do not each park a thread on the database.
         """
-        conn, row = await _to_thread_owning(
-            lambda: self._lock_sync(key), cleanup=lambda got: _finish(got[0], commit=False)
-        )
+        async with self._process_lock(key):
+            conn, row = await self._owning(lambda: self._lock_sync(key))
+            try:
+                yield RefreshLock(self, conn, self._stored(row) if row is not None else None)
+            except BaseException:
+                await self._on_lock_thread(_finish, conn, commit=False)
+                raise
+            await self._on_lock_thread(_finish, conn, commit=True)
+
+    def _process_lock(self, key: str) -> asyncio.Lock:
+        name = "*" if self.engine.dialect.name == "sqlite" else key
+        lock = self._process_locks.get(name)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._process_locks[name] = lock
+        return lock
+
+    async def _on_lock_thread(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._lock_threads, partial(fn, *args, **kwargs))
+
+    async def _owning(
+        self, acquire: Callable[[], tuple[Connection, Mapping[str, Any] | None]]
+    ) -> tuple[Connection, Mapping[str, Any] | None]:
+        """Run `acquire` on a lock thread; if the caller is cancelled meanwhile, the
+        thread still finishes, and the connection (and lock) it got is released
+        rather than held until garbage collection."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._lock_threads, acquire)
         try:
-            yield RefreshLock(self, conn, self._stored(row) if row is not None else None)
-        except BaseException:
-            await asyncio.to_thread(_finish, conn, commit=False)
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+
+            def release(done: asyncio.Future[tuple[Connection, Any]]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    loop.run_in_executor(self._lock_threads, partial(_finish, done.result()[0]))
+
+            future.add_done_callback(release)
             raise
-        await asyncio.to_thread(_finish, conn, commit=True)
 
     # ---- synchronous parts (run on worker threads) ---------------------------
 
@@ -470,7 +518,7 @@ class RefreshLock:
                 updated_at=now,
             )
         )
-        result = await asyncio.to_thread(self._conn.execute, stmt)
+        result = await self._store._on_lock_thread(self._conn.execute, stmt)
         if result.rowcount != 1:
             raise StaleInstallation(
                 f"Installation {current.key} changed during a token refresh "
@@ -490,7 +538,7 @@ class RefreshLock:
         """Mark the locked installation inactive (its refresh token is dead)."""
         if self.current is None:
             return
-        await asyncio.to_thread(
+        await self._store._on_lock_thread(
             self._conn.execute, _deactivate_stmt(self.current.key, self._store.clock())
         )
         self.current = replace(
@@ -503,7 +551,7 @@ class RefreshLock:
         )
 
 
-def _finish(conn: Connection, *, commit: bool) -> None:
+def _finish(conn: Connection, *, commit: bool = False) -> None:
     """End the locked transaction and give the connection back to the pool."""
     try:
         if conn.dialect.name == "sqlite":
@@ -519,26 +567,6 @@ def _finish(conn: Connection, *, commit: bool) -> None:
             conn.rollback()
     finally:
         conn.close()
-
-
-async def _to_thread_owning(fn: Callable[[], T], *, cleanup: Callable[[T], None]) -> T:
-    """asyncio.to_thread for calls that acquire something (a connection holding a lock).
-
-    If the awaiting task is cancelled the thread still finishes; its result is
-    then released by `cleanup` instead of leaking a held lock until garbage
-    collection.
-    """
-    future = asyncio.ensure_future(asyncio.to_thread(fn))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-
-        def release(done: asyncio.Future[T]) -> None:
-            if not done.cancelled() and done.exception() is None:
-                asyncio.get_running_loop().run_in_executor(None, cleanup, done.result())
-
-        future.add_done_callback(release)
-        raise
 
 
 class DatabaseOAuthStateStore(AsyncOAuthStateStore):

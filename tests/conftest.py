@@ -23,6 +23,8 @@ from journey.db import make_engine, upgrade
 PG_ENV = "JOURNEY_TEST_DATABASE_URL"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TABLES = (
+    "slack_installation",
+    "slack_oauth_state",
     "review_request",
     "customer_journey",
     "journey_event",

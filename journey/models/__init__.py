@@ -1,6 +1,7 @@
 """The store's tables. Importing this package registers them all on SQLModel.metadata."""
 
 from journey.models.customer import Customer, JourneyEvent
+from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.journey_state import MAX_STAGES, CustomerJourney
 from journey.models.review import ReviewRequest
 from journey.models.source import Source, SyncCursor
@@ -12,6 +13,8 @@ __all__ = [
     "CustomerJourney",
     "JourneyEvent",
     "ReviewRequest",
+    "SlackInstallation",
+    "SlackOAuthState",
     "Source",
     "SyncCursor",
     "Workspace",
