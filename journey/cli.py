@@ -34,6 +34,7 @@ from journey.db import (
     upgrade,
 )
 from journey.errors import JourneyError
+from journey.importer import ImportResult, import_csv
 from journey.metrics.reviews import CANDIDATE_LIST
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
 from journey.periods import PERIOD_HELP, parse_date
@@ -271,7 +272,6 @@ def import_(
     ] = False,
 ) -> None:
     """Import CSV files. By default a file with any bad row imports nothing; see --skip-bad."""
-    from journey.importer import import_csv
     from journey.workspaces import ensure_workspace
 
     ws = _workspace(workspace)
@@ -297,27 +297,32 @@ def import_(
             )
         for error in result.errors[:50]:
             err.print(f"{error.file}:{error.line}: {error.reason}", markup=False, highlight=False)
-        if len(result.errors) > 50:
-            err.print(f"... and {len(result.errors) - 50} more bad rows in {path}.")
+        if result.rejected > 50:
+            err.print(f"... and {result.rejected - 50} more bad rows in {path}.")
         typer.echo(_import_summary(path, result, skip_bad))
-        failed = failed or bool(result.errors)
+        failed = failed or bool(result.rejected)
     if failed:
         raise typer.Exit(1)
 
 
-def _import_summary(path: Path, result: Any, skip_bad: bool) -> str:
-    if result.errors and not skip_bad:
+def _import_summary(path: Path, result: ImportResult, skip_bad: bool) -> str:
+    if result.rejected and not skip_bad:
         return (
-            f"{path}: nothing imported, {len(result.errors)} bad rows of {result.rows}. "
+            f"{path}: nothing imported, {result.rejected} bad rows of {result.rows}. "
             "Fix them, or rerun with --skip-bad to import the good rows."
         )
     summary = (
-        f"{path}: {result.kind}, {result.rows} rows: {result.inserted} new, {result.updated} changed, "
-        f"{result.unchanged} unchanged"
+        f"{path}: {result.kind}, {result.rows} rows: {result.inserted} new, "
+        f"{result.updated} changed, {result.unchanged} unchanged"
     )
-    if result.errors:
-        summary += f", {len(result.errors)} bad rows skipped"
-    return summary + "."
+    if result.duplicates:
+        summary += f", {result.duplicates} repeated rows skipped"
+    if result.rejected:
+        summary += f", {result.rejected} bad rows skipped"
+    summary += "."
+    if result.ignored_columns:
+        summary += f" Ignored columns: {', '.join(result.ignored_columns)}."
+    return summary
 
 
 @reviews_app.command("ask")

@@ -622,6 +622,8 @@ class _Writer:
         self.source_name = source_name
         self.stats = IngestStats()
         self._ingestor: Ingestor | None = None
+        # Customer fields the file has columns for; the others keep their stored values.
+        self.customer_fields: frozenset[str] | None = None
         self._customers: list[CustomerRecord] = []
         self._events: list[_Event] = []
 
@@ -647,7 +649,9 @@ class _Writer:
 
     def flush(self) -> None:
         if self._customers:
-            self.stats.add(self._get_ingestor().customers(self._customers))
+            self.stats.add(
+                self._get_ingestor().customers(self._customers, fields=self.customer_fields)
+            )
             self._customers = []
         if self._events:
             ingestor = self._get_ingestor()
@@ -795,6 +799,8 @@ def _pass(
                     "(quote values that contain the delimiter)",
                 )
                 continue
+            if writer is not None and header.kind == "customers":
+                writer.customer_fields = _customer_fields(header)
             cells = _Cells(header, values)
             parsed: tuple[str, _Parsed] | None
             if header.kind == "customers":
@@ -823,6 +829,15 @@ def _pass(
         if progress is not None:
             progress(result.rows, offset + reader.bytes_done, total)
     return result
+
+
+def _customer_fields(header: _Header) -> frozenset[str]:
+    """Which CustomerRecord fields a customers file actually provides."""
+    present = set(header.index)
+    fields = {f for f in ("email", "first_seen", "channel") if f in present}
+    if present & {"name", "first_name", "last_name"}:
+        fields.add("name")
+    return frozenset(fields)
 
 
 def _duplicate_reason(cells: _Cells, key: str, first_line: int) -> str:

@@ -8,12 +8,12 @@ arrived yet, and refreshes the journey state of exactly the customers touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -58,13 +58,18 @@ class IngestStats:
 
 
 def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """INSERT ... ON CONFLICT DO UPDATE, one fixed statement executed for many rows.
+
+    A fixed statement with the rows as parameters (not a new 1,000-row VALUES
+    statement per batch) is what keeps large imports fast on SQLite.
+    """
     if not rows:
         return
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(table).values(rows)
+    stmt = insert(table)
     update_cols = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update_cols))
+    session.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update_cols), rows)
 
 
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
@@ -79,6 +84,24 @@ class Ingestor:
         self.session = session
         self.workspace_id = workspace_id
         self.source_id = source_id
+        self._written = 0
+        self._analyze_at = 2 * BATCH
+
+    def _wrote(self, rows: int) -> None:
+        """Refresh PostgreSQL's statistics as a large import grows.
+
+        A first import runs in one transaction, so the planner keeps believing the
+        tables are empty and stops using the external-id index: each batch's
+        look-up then scans every earlier row. ANALYZE at growing intervals
+        (2k, 8k, 32k... rows) keeps the plans right for a few cheap samples.
+        """
+        self._written += rows
+        if self._written < self._analyze_at:
+            return
+        self._analyze_at *= 4
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("ANALYZE customer"))
+            self.session.execute(text("ANALYZE journey_event"))
 
     def _existing(
         self, table: Table, external_ids: Iterable[str], columns: list[str]
@@ -96,9 +119,15 @@ class Ingestor:
             found.update({r[0]: tuple(r[1:]) for r in rows})
         return found
 
-    def customers(self, records: Sequence[CustomerRecord]) -> IngestStats:
+    def customers(
+        self, records: Sequence[CustomerRecord], fields: Collection[str] | None = None
+    ) -> IngestStats:
+        """Upsert customers. `fields` limits which of name, email, first_seen and
+        channel the records carry: the others keep their stored values (a CSV
+        without a channel column must not erase the channels already known)."""
         table = Customer.__table__  # type: ignore[attr-defined]
         columns = ["name", "email", "first_seen", "channel"]
+        kept = [c for c in columns if fields is not None and c not in fields]
         stats = IngestStats()
         for chunk in _chunks(records):
             latest = {r.external_id: r for r in chunk}  # last one wins within a batch
@@ -116,6 +145,7 @@ class Ingestor:
                     old_values = dict(zip(columns, old[1:], strict=True))
                     if old_values["first_seen"] is not None:
                         old_values["first_seen"] = to_epoch(old_values["first_seen"])
+                    values.update({c: old_values[c] for c in kept})
                     if old_values == values:
                         stats.unchanged += 1
                         continue
@@ -132,6 +162,7 @@ class Ingestor:
                     }
                 )
             _upsert(self.session, table, rows, ["workspace_id", "source_id", "external_id"])
+            self._wrote(len(rows))
             if rows:
                 ids = self._existing(table, [r["external_id"] for r in rows], [])
                 stats.touched_customers |= {int(v[0]) for v in ids.values()}
@@ -186,6 +217,7 @@ class Ingestor:
                     }
                 )
             _upsert(self.session, table, rows, ["workspace_id", "source_id", "external_id"])
+            self._wrote(len(rows))
         return stats
 
     def refresh(self, stats: IngestStats) -> None:

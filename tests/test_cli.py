@@ -145,3 +145,21 @@ def test_recording_a_review_request_removes_the_candidate(with_demo, run):
     after = json.loads(out)
     assert first not in [c["external_id"] for c in after["candidates"]]
     assert after["total_candidates"] == before["total_candidates"] - 1
+
+
+def test_import_reports_each_file_and_refuses_a_file_with_bad_rows(run, tmp_path):
+    good = tmp_path / "customers.csv"
+    good.write_text("id,name,channel\nc1,Ann,ads\nc2,Bob,ads\n")
+    bad = tmp_path / "orders.csv"
+    bad.write_text(
+        "order_id,customer_id,ordered_at,amount\no1,c1,2026-05-01,10.00\no2,c2,yesterday,5\n"
+    )
+    code, out, err = run("import", str(good), str(bad))
+    assert code == 1
+    assert "customers, 2 rows: 2 new, 0 changed, 0 unchanged." in out
+    assert "orders.csv: nothing imported, 1 bad rows of 2" in out and "--skip-bad" in out
+    assert "orders.csv:3:" in err
+    code, out, _ = run("import", "--skip-bad", str(bad))
+    assert "1 new" in out and "1 bad rows skipped" in out
+    code, out, _ = run("import", str(good))
+    assert code == 0 and "0 new, 0 changed, 2 unchanged" in out

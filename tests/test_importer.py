@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from journey.errors import JourneyError
 from journey.importer import (
@@ -24,7 +24,7 @@ from journey.importer import (
     parse_cents,
     parse_time,
 )
-from journey.models import Workspace
+from journey.models import Customer, Workspace
 from journey.models.types import to_epoch
 from journey.workspaces import ensure_workspace
 
@@ -603,3 +603,17 @@ def test_parse_time(value, expected):
 def test_parse_time_rejects(value):
     with pytest.raises(ValueError, match="is not a date"):
         parse_time(value)
+
+
+def test_a_customers_file_without_a_column_keeps_the_stored_values(session, tmp_path):
+    first = tmp_path / "customers.csv"
+    first.write_text("id,name,email,channel\nc1,Ann,ann@example.com,ads\n")
+    import_csv(session, "ws", first)
+    second = tmp_path / "customers_update.csv"
+    second.write_text("id,name\nc1,Ann Smith\n")
+    result = import_csv(session, "ws", second)
+    assert (result.updated, result.unchanged) == (1, 0)
+    row = session.exec(select(Customer).where(Customer.external_id == "c1")).one()
+    assert (row.name, row.email, row.channel) == ("Ann Smith", "ann@example.com", "ads")
+    again = import_csv(session, "ws", second)
+    assert (again.updated, again.unchanged) == (0, 1)
