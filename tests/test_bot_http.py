@@ -398,3 +398,36 @@ async def test_slow_reports_show_working_then_replace_it(bot, monkeypatch):
         posts = await bot.responses("slow", count=2)
     assert "Working on your retention" in posts[0].text
     assert posts[1].replace_original and "Retention ·" in _text(posts[1:2])
+
+
+async def test_missing_scope_for_the_csv_is_explained_with_the_scope_name(bot):
+    bot.fake.add_token(
+        DEFAULT_BOT_TOKEN,
+        team_id=bot.team,
+        scopes=["commands", "chat:write", "files:write"],
+        bot_id="B0JBOT",
+        user_id="U0JBOT",
+    )
+    await bot.click(
+        "journey_export_csv", {"k": "retention", "p": "30d", "c": None, "v": ""}, "csv-scope"
+    )
+    (post,) = await bot.responses("csv-scope")
+    assert "`im:write" in post.text and "reinstall" in post.text
+
+
+async def test_a_revoked_token_answers_with_reinstall_and_no_data(data_engine):
+    with FakeSlack() as fake:
+        fake.revoke(DEFAULT_BOT_TOKEN)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        app = build_app(settings, data_engine)
+        transport = httpx.ASGITransport(app=asgi_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+            harness = Bot(fake, data_engine, http, fake.team_id)
+            response = await harness.command("funnel", "revoked")
+            await asyncio.sleep(0.3)
+    # Bolt answers in the acknowledgement itself; nothing else is sent.
+    assert response.status_code == 200
+    assert "reinstall" in response.text.lower() and "Traceback" not in response.text
+    assert "revoked" not in fake.responses

@@ -15,6 +15,7 @@ from bot.blocks.reports import A_BY_CHANNEL, A_COMPARE, A_EXPORT, A_SHARE
 from bot.deps import Deps
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
 from bot.listeners.replies import reply_when_ready, safe_respond
+from bot.slack_errors import explain
 from bot.workers import in_worker
 
 STALE = "This button is from an older message; run the command again."
@@ -70,12 +71,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 initial_comment=f"All {rows} customers at risk, most valuable first.",
             )
         except SlackApiError as exc:
-            error = exc.response.get("error")
-            if error == "missing_scope":
-                needed = exc.response.get("needed") or "files:write, im:write"
-                text = f"I can't send files yet: the app needs the `{needed}` scope. Ask an admin to add it and reinstall."
-            else:
-                text = f"I couldn't send the file ({error}). Please try again in a minute."
+            text = f"I couldn't send you the file. {explain(exc)}"
             await safe_respond(respond, error_message(text).payload())
             return
         await safe_respond(
