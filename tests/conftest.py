@@ -23,6 +23,11 @@ from journey.db import make_engine, upgrade
 PG_ENV = "JOURNEY_TEST_DATABASE_URL"
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TABLES = (
+    "alert_notification",
+    "alert_state",
+    "alert_rule",
+    "digest_delivery",
+    "digest_subscription",
     "slack_installation",
     "slack_oauth_state",
     "review_request",

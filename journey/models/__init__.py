@@ -1,5 +1,6 @@
 """The store's tables. Importing this package registers them all on SQLModel.metadata."""
 
+from journey.models import schedule  # noqa: F401  (digests and alerts: journey/models/schedule.py)
 from journey.models.customer import Customer, JourneyEvent
 from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.journey_state import MAX_STAGES, CustomerJourney
