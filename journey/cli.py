@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from journey.cli_sources import sources_app, sync
 from journey.config import Settings, load_settings
 from journey.db import (
     current_revision,
@@ -40,6 +41,7 @@ from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
 from journey.periods import PERIOD_HELP, parse_date
 from journey.render.json import render_json
 from journey.render.text import (
+    render_churn_text,
     render_funnel_text,
     render_insight_text,
     render_overview_text,
@@ -66,6 +68,8 @@ reviews_app = typer.Typer(help="Record review requests (asked or skipped).", no_
 app.add_typer(db_app, name="db")
 app.add_typer(stages_app, name="stages")
 app.add_typer(reviews_app, name="reviews")
+app.add_typer(sources_app, name="sources")
+app.command("sync")(sync)
 err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
@@ -78,6 +82,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.
 class ReportKind(StrEnum):
     funnel = "funnel"
     retention = "retention"
+    churn = "churn"
     reviews = "reviews"
     insights = "insights"
 
@@ -175,7 +180,7 @@ def _print_overview(ws: str) -> None:
         o = build_overview(session, ws, workspace_period(session, ws, now=_now()), now=_now())
     typer.echo(render_overview_text(o.funnel, o.retention, o.reviews, o.insight))
     typer.echo(
-        "\nMore: `journey report funnel|retention|reviews|insights [--period 90d] [--json]`; "
+        "\nMore: `journey report funnel|retention|churn|reviews|insights [--period 90d] [--json]`; "
         "`journey --help` for everything."
     )
 
@@ -206,7 +211,9 @@ def demo(
 
 @app.command()
 def report(
-    kind: Annotated[ReportKind, typer.Argument(help="funnel, retention, reviews or insights.")],
+    kind: Annotated[
+        ReportKind, typer.Argument(help="funnel, retention, churn, reviews or insights.")
+    ],
     workspace: WorkspaceOpt = None,
     period: Annotated[str | None, typer.Option("--period", "-p", help=PERIOD_HELP)] = None,
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
@@ -244,6 +251,7 @@ def report(
         ReportKind.funnel: render_funnel_text,
         ReportKind.retention: render_retention_text,
         ReportKind.reviews: render_review_text,
+        ReportKind.churn: render_churn_text,
     }
     typer.echo(render[kind](result))
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from journey.metrics.churn import churn_report
 from journey.metrics.funnel import funnel_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
@@ -52,11 +53,13 @@ def build_report(
     now: datetime | None = None,
     limit: int = CANDIDATE_LIST,
 ) -> Report:
-    """funnel, retention (churn is its at-risk view) or reviews."""
+    """funnel, retention, churn (the BG/NBD model, or the heuristic it falls back to) or reviews."""
     if kind == "funnel":
         return funnel_report(session, workspace_id, period, channel=channel)
-    if kind in ("retention", "churn"):
+    if kind == "retention":
         return retention_report(session, workspace_id, period, now=now)
+    if kind == "churn":
+        return churn_report(session, workspace_id, period, now=now, limit=limit)
     if kind == "reviews":
         return review_report(session, workspace_id, period, now=now, limit=limit)
     raise ValueError(f"unknown report kind {kind!r}")

@@ -165,3 +165,63 @@ class ReviewReport:
     tracking: ReviewTracking
     generated_at: datetime
     notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChurnCustomer:
+    """A customer at risk of churning, with what the model (or the heuristic) says about them."""
+
+    customer_id: int
+    external_id: str
+    name: str | None
+    email: str | None
+    last_purchase: datetime
+    days_since_purchase: float
+    purchases: int  # distinct purchase days
+    revenue_cents: int
+    # Expected revenue lost if they have gone: (1 - P(alive)) x a year of their purchases
+    # were they still active, at their average order (the heuristic's value at risk otherwise).
+    value_at_risk_cents: int
+    p_alive: float | None = None  # None under the heuristic
+    expected_purchases: float | None = None  # in the next `horizon_days`
+    expected_value_cents: int | None = None  # revenue the model expects in the next `value_days`
+
+
+@dataclass(frozen=True)
+class ChurnReport:
+    """Who is likely to have stopped buying, as of the period's end (or now, if earlier).
+
+    method is "bg_nbd" (the fitted model, see journey/metrics/churn_model.py) or
+    "heuristic" (the retention report's documented rule), with `fallback_reason`
+    saying in words why the model was not used. r, alpha, a, b are the fitted
+    BG/NBD parameters, alpha in `time_unit`.
+    """
+
+    workspace_id: str
+    period: Period
+    as_of: datetime
+    currency: str
+    method: str
+    fallback_reason: str | None
+    time_unit: str
+    r: float | None
+    alpha: float | None
+    a: float | None
+    b: float | None
+    log_likelihood: float | None
+    customers: int  # buyers before the as-of time
+    repeat_buyers: int  # of those, buyers on two or more distinct days
+    at_risk_count: int
+    value_at_risk_cents: int
+    likely_lost_count: (
+        int | None
+    )  # P(alive) below `lost_below` (not counted at risk); None: heuristic
+    expected_active: float | None  # sum of P(alive) over the buyers
+    expected_purchases: float | None  # all buyers, in the next `horizon_days`
+    at_risk: list[ChurnCustomer]  # most value at risk first
+    at_risk_below: float | None  # at risk: lost_below <= P(alive) < at_risk_below
+    lost_below: float | None
+    horizon_days: int = 90
+    value_days: int = 365
+    at_risk_factor: float | None = None  # the heuristic's k, when it was used
+    generated_at: datetime | None = None

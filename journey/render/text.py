@@ -5,7 +5,7 @@ from __future__ import annotations
 from journey.playbooks import Playbook
 from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
 from journey.render.sentences import inferred_note, insight_sentence
-from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
 
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -147,6 +147,97 @@ def render_retention_text(report: RetentionReport) -> str:
         f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
         f"(lapsed beyond {2 * report.at_risk_factor:g}x); a heuristic until the churn model lands.",
     ]
+    return "\n".join(out)
+
+
+def churn_method_note(report: ChurnReport) -> str:
+    """How the churn report decided who is at risk, in one or two sentences (text and Slack)."""
+    if report.method == "bg_nbd":
+        return (
+            f"BG/NBD model fitted on {report.customers} buyers ({report.repeat_buyers} repeat): "
+            f"r={report.r:.4g}, alpha={report.alpha:.4g} {report.time_unit}, a={report.a:.4g}, "
+            f"b={report.b:.4g}. At risk = repeat buyers with P(alive) from "
+            f"{pct(report.lost_below, 0)} to under {pct(report.at_risk_below, 0)} (below: likely lost); "
+            f"value at risk = (1 - P(alive)) x {report.value_days} days of purchases were they still "
+            "active x their average order."
+        )
+    k = report.at_risk_factor if report.at_risk_factor is not None else 2
+    return (
+        f"The churn model was not used: {report.fallback_reason}. At risk = no purchase for more "
+        f"than {k:g}x the customer's usual gap (lapsed beyond {2 * k:g}x), the documented heuristic."
+    )
+
+
+def render_churn_text(report: ChurnReport) -> str:
+    c = report.currency
+    as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
+    out = [f"Churn for {report.workspace_id}, as of {as_of}", ""]
+    headline = (
+        f"At risk now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
+        "of expected revenue at risk"
+    )
+    if report.method == "bg_nbd":
+        headline += (
+            f"; {report.likely_lost_count} more are likely lost "
+            f"(P(alive) under {pct(report.lost_below, 0)})."
+        )
+        out += [
+            headline,
+            f"Expected active customers: {report.expected_active:.0f} of {report.customers} buyers; "
+            f"expected purchases in the next {report.horizon_days} days: "
+            f"{report.expected_purchases:.0f}.",
+        ]
+    else:
+        out.append(headline + ".")
+    if report.at_risk:
+        out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
+        if report.method == "bg_nbd":
+            rows = [
+                [
+                    a.name or a.external_id,
+                    day(a.last_purchase),
+                    f"{a.days_since_purchase:.0f}",
+                    str(a.purchases),
+                    pct(a.p_alive, 0),
+                    f"{a.expected_purchases or 0:.2f}",
+                    money(a.expected_value_cents, c),
+                    money(a.value_at_risk_cents, c),
+                ]
+                for a in report.at_risk
+            ]
+            out += table(
+                [
+                    "customer",
+                    "last purchase",
+                    "days ago",
+                    "purchases",
+                    "P(alive)",
+                    f"next {report.horizon_days}d",
+                    "expected value",
+                    "at risk",
+                ],
+                rows,
+            )
+        else:
+            rows = [
+                [
+                    a.name or a.external_id,
+                    day(a.last_purchase),
+                    f"{a.days_since_purchase:.0f}",
+                    str(a.purchases),
+                    money(a.value_at_risk_cents, c),
+                ]
+                for a in report.at_risk
+            ]
+            out += table(["customer", "last purchase", "days ago", "purchases", "at risk"], rows)
+        if report.at_risk_count > len(report.at_risk):
+            out.append(f"... and {report.at_risk_count - len(report.at_risk)} more (--limit N).")
+        if report.method == "bg_nbd":
+            out.append(
+                f"(next {report.horizon_days}d: expected purchases; expected value: "
+                f"the model's expected revenue over {report.value_days} days)"
+            )
+    out += ["", churn_method_note(report)]
     return "\n".join(out)
 
 

@@ -1,0 +1,274 @@
+"""The churn report: the BG/NBD model fitted per workspace, or the heuristic when it cannot be.
+
+As of the report's as-of time (the period's end, or now if that is earlier):
+
+1. One SQL query reads each buyer's summary from `customer_journey`: first and
+   last purchase, purchase days, net revenue. A customer who also bought on or
+   after the as-of time (a past `--until`) is recounted from their purchase
+   events before it, in the same query, so the model never sees the future.
+2. Day resolution, in UTC days like the journey state: each purchase is placed
+   at the start of its day, so x = purchase days - 1, recency t_x = last - first
+   purchase day, and age T = as-of time - first purchase day, in days.
+3. `fit_bg_nbd` fits r, alpha, a, b; `score` gives every buyer P(alive) and the
+   expected purchases in the next 90 days (`HORIZON_DAYS`).
+4. At risk: repeat buyers with `LOST_BELOW` <= P(alive) < `AT_RISK_BELOW`
+   (more likely gone than not, but not yet written off). Below `LOST_BELOW`
+   they are counted as likely lost and left out of the list and the value at
+   risk: a win-back list full of customers gone for years is noise. One-time
+   buyers are never at risk under BG/NBD (it lets customers stop only after a
+   repeat purchase); their expected purchases fall with silence instead.
+5. Value at risk of a customer = (1 - P(alive)) x E[purchases in the next 365
+   days | still active] x their average order (net revenue / purchase days).
+   That is the value they would bring were they surely still a customer, minus
+   the value the model expects from them: the expected revenue lost to churn,
+   which a win-back that works would recover. The report's value at risk is the
+   sum over the customers at risk.
+
+When the model refuses (too few buyers or repeat buyers, or no convergence) the
+report carries the retention heuristic's at-risk list and value instead, with
+method "heuristic" and the reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from journey.metrics.churn_model import (
+    TIME_UNIT,
+    FitRefused,
+    check_histories,
+    fit_bg_nbd,
+    group_histories,
+    score,
+)
+from journey.metrics.retention import retention_report
+from journey.models.types import from_epoch, to_epoch
+from journey.periods import Period
+from journey.reports import ChurnCustomer, ChurnReport
+from journey.stages import PURCHASE_KINDS, REFUND_KINDS
+from journey.workspaces import get_workspace
+
+DAY = 86400
+AT_RISK_BELOW = 0.5
+LOST_BELOW = 0.1
+HORIZON_DAYS = 90
+VALUE_DAYS = 365
+AT_RISK_LIST = 25
+
+
+def _in_list(values: frozenset[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+_BUY = _in_list(PURCHASE_KINDS)
+_SUMMARY_SQL = f"""
+SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_cents
+FROM customer_journey
+WHERE workspace_id = :ws AND first_purchase_at < :end AND last_purchase_at < :end
+UNION ALL
+SELECT e.customer_id,
+       MIN(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
+       MAX(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
+       COUNT(DISTINCT CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at / {DAY} END),
+       SUM(CASE WHEN e.kind IN ({_BUY}) THEN COALESCE(e.amount_cents, 0)
+                ELSE -ABS(COALESCE(e.amount_cents, 0)) END)
+FROM customer_journey cj
+JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = cj.customer_id
+WHERE cj.workspace_id = :ws AND cj.first_purchase_at < :end AND cj.last_purchase_at >= :end
+  AND e.occurred_at < :end AND e.kind IN ({_in_list(PURCHASE_KINDS | REFUND_KINDS)})
+GROUP BY e.customer_id
+"""
+
+
+@dataclass(frozen=True)
+class BuyerSummary:
+    """One row per buyer before the as-of time, as numpy columns (time in days)."""
+
+    customer_id: NDArray[np.int64]
+    first_at: NDArray[np.int64]  # epoch seconds
+    last_at: NDArray[np.int64]
+    purchase_days: NDArray[np.int64]
+    revenue_cents: NDArray[np.int64]
+    x: NDArray[np.float64]
+    t_x: NDArray[np.float64]
+    T: NDArray[np.float64]
+
+    @property
+    def size(self) -> int:
+        return int(self.customer_id.size)
+
+
+def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummary:
+    """The (x, t_x, T, revenue) summary of every buyer before `as_of`, in one query."""
+    rows = session.execute(text(_SUMMARY_SQL), {"ws": workspace_id, "end": as_of}).all()
+    table = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
+    customer_id, first_at, last_at, days, revenue = table.T
+    first_day = first_at // DAY
+    x = (days - 1).astype(np.float64)
+    t_x = (last_at // DAY - first_day).astype(np.float64)
+    T = as_of / DAY - first_day.astype(np.float64)
+    return BuyerSummary(customer_id, first_at, last_at, days, revenue, x, t_x, T)
+
+
+def churn_report(
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    limit: int = AT_RISK_LIST,
+    now: datetime | None = None,
+) -> ChurnReport:
+    """The churn report as of the period's end or now, whichever is earlier."""
+    workspace = get_workspace(session, workspace_id)
+    as_of = min(to_epoch(period.end), to_epoch(now or datetime.now(UTC)))
+    summary = read_summary(session, workspace_id, as_of)
+    check_histories(summary.x, summary.t_x, summary.T)
+    try:
+        fit = fit_bg_nbd(summary.x, summary.t_x, summary.T)
+    except FitRefused as refused:
+        return _heuristic(session, workspace_id, period, limit, now, summary, refused.reason)
+
+    histories = group_histories(summary.x, summary.t_x, summary.T)
+    scores = score(
+        fit.params,
+        summary.x,
+        summary.t_x,
+        summary.T,
+        horizon_days=HORIZON_DAYS,
+        value_days=VALUE_DAYS,
+        histories=histories,
+    )
+    order_value = np.where(
+        summary.revenue_cents > 0,
+        summary.revenue_cents / np.maximum(summary.purchase_days, 1),
+        0.0,
+    )
+    alive = scores.p_alive
+    value_at_risk = (1.0 - alive) * scores.expected_purchases_if_alive * order_value
+    repeat = summary.x > 0
+    at_risk = repeat & (alive < AT_RISK_BELOW) & (alive >= LOST_BELOW)
+    lost = repeat & (alive < LOST_BELOW)
+    risk_index = np.flatnonzero(at_risk)
+    # Most value at risk first; ties by customer id so the list is stable.
+    ranked = risk_index[np.lexsort((summary.customer_id[risk_index], -value_at_risk[risk_index]))]
+    top = ranked[:limit]
+    people = _people(session, workspace_id, [int(summary.customer_id[i]) for i in top])
+    customers = [
+        ChurnCustomer(
+            customer_id=int(summary.customer_id[i]),
+            external_id=people[int(summary.customer_id[i])][0],
+            name=people[int(summary.customer_id[i])][1],
+            email=people[int(summary.customer_id[i])][2],
+            last_purchase=from_epoch(int(summary.last_at[i])),
+            days_since_purchase=(as_of - int(summary.last_at[i])) / DAY,
+            purchases=int(summary.purchase_days[i]),
+            revenue_cents=int(summary.revenue_cents[i]),
+            value_at_risk_cents=round(float(value_at_risk[i])),
+            p_alive=float(alive[i]),
+            expected_purchases=float(scores.expected_purchases[i]),
+            expected_value_cents=round(float(scores.expected_purchases_value[i] * order_value[i])),
+        )
+        for i in top
+    ]
+    p = fit.params
+    return ChurnReport(
+        workspace_id=workspace_id,
+        period=period,
+        as_of=from_epoch(as_of),
+        currency=workspace.currency,
+        method="bg_nbd",
+        fallback_reason=None,
+        time_unit=TIME_UNIT,
+        r=p.r,
+        alpha=p.alpha,
+        a=p.a,
+        b=p.b,
+        log_likelihood=fit.log_likelihood,
+        customers=summary.size,
+        repeat_buyers=int(np.count_nonzero(repeat)),
+        at_risk_count=int(risk_index.size),
+        value_at_risk_cents=round(float(value_at_risk[at_risk].sum())),
+        likely_lost_count=int(np.count_nonzero(lost)),
+        expected_active=float(alive.sum()),
+        expected_purchases=float(scores.expected_purchases.sum()),
+        at_risk=customers,
+        at_risk_below=AT_RISK_BELOW,
+        lost_below=LOST_BELOW,
+        horizon_days=HORIZON_DAYS,
+        value_days=VALUE_DAYS,
+        generated_at=datetime.now(UTC),
+    )
+
+
+def _people(
+    session: Session, workspace_id: str, ids: list[int]
+) -> dict[int, tuple[str, str | None, str | None]]:
+    """External id, name and email of the listed customers (one query for the page shown)."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT id, external_id, name, email FROM customer "
+            "WHERE workspace_id = :ws AND id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ws": workspace_id, "ids": ids},
+    ).all()
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+
+
+def _heuristic(
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    limit: int,
+    now: datetime | None,
+    summary: BuyerSummary,
+    reason: str,
+) -> ChurnReport:
+    """The retention report's documented at-risk rule, in the churn report's shape."""
+    retention = retention_report(session, workspace_id, period, limit=limit, now=now)
+    as_of = min(to_epoch(period.end), to_epoch(now or datetime.now(UTC)))
+    return ChurnReport(
+        workspace_id=workspace_id,
+        period=period,
+        as_of=from_epoch(as_of),
+        currency=retention.currency,
+        method="heuristic",
+        fallback_reason=reason,
+        time_unit=TIME_UNIT,
+        r=None,
+        alpha=None,
+        a=None,
+        b=None,
+        log_likelihood=None,
+        customers=summary.size,
+        repeat_buyers=int(np.count_nonzero(summary.x > 0)),
+        at_risk_count=retention.at_risk_count,
+        value_at_risk_cents=retention.value_at_risk_cents,
+        likely_lost_count=None,
+        expected_active=None,
+        expected_purchases=None,
+        at_risk=[
+            ChurnCustomer(
+                customer_id=c.customer_id,
+                external_id=c.external_id,
+                name=c.name,
+                email=c.email,
+                last_purchase=c.last_purchase,
+                days_since_purchase=c.days_since_purchase,
+                purchases=c.purchases,
+                revenue_cents=c.revenue_cents,
+                value_at_risk_cents=c.value_at_risk_cents,
+            )
+            for c in retention.at_risk
+        ],
+        at_risk_below=None,
+        lost_below=None,
+        at_risk_factor=retention.at_risk_factor,
+        generated_at=datetime.now(UTC),
+    )
