@@ -21,15 +21,16 @@ from sqlmodel import select
 from bot.blocks.help import error_message, help_message, reserved_message
 from bot.blocks.home import home_view
 from bot.blocks.message import Message
-from bot.blocks.reports import funnel_message, retention_message, reviews_message
+from bot.blocks.reports import churn_message, funnel_message, retention_message, reviews_message
 from bot.commands import Command
 from journey.db import session_scope
 from journey.errors import JourneyError, NotFound
+from journey.metrics.churn import churn_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.models import Customer, ReviewRequest, Source
 from journey.reporting import build_overview, build_report, workspace_period
-from journey.reports import FunnelReport, RetentionReport, ReviewReport
+from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
 
 log = logging.getLogger("journey.bot")
 EXPORT_LIMIT = 5000
@@ -53,7 +54,7 @@ def unexpected_message(exc: BaseException) -> Message:
     )
 
 
-Report = FunnelReport | RetentionReport | ReviewReport
+Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport
 
 
 @dataclass(frozen=True)
@@ -105,18 +106,67 @@ class ReportService:
         if isinstance(report, FunnelReport):
             view = "by_channel" if command.by_channel else view
             return Reply(funnel_message(report, command.period, view, shared, insight), report)
+        if isinstance(report, ChurnReport):
+            return Reply(churn_message(report, command.period, shared), report)
         if isinstance(report, RetentionReport):
             return Reply(retention_message(report, command.name, command.period, shared), report)
         return Reply(reviews_message(report, shared), report)
 
-    def at_risk_csv(self, workspace_id: str, period_word: str | None) -> tuple[str, int]:
-        """All customers at risk as CSV text, most valuable first, and how many rows."""
+    def at_risk_csv(
+        self, workspace_id: str, period_word: str | None, kind: str | None = None
+    ) -> tuple[str, int]:
+        """All customers at risk as CSV text, most valuable first, and how many rows.
+
+        From the churn report (the model, or its heuristic fallback) when the
+        button was on a churn reply, so the file lists the customers it counted;
+        from the retention heuristic otherwise.
+        """
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
             period = workspace_period(session, workspace_id, period_word, now=now)
-            report = retention_report(session, workspace_id, period, limit=EXPORT_LIMIT, now=now)
+            if kind == "churn":
+                churn = churn_report(session, workspace_id, period, limit=EXPORT_LIMIT, now=now)
+            else:
+                report = retention_report(
+                    session, workspace_id, period, limit=EXPORT_LIMIT, now=now
+                )
         out = io.StringIO()
         writer = csv.writer(out)
+        if kind == "churn":
+            writer.writerow(
+                [
+                    "customer_id",
+                    "name",
+                    "email",
+                    "last_purchase",
+                    "days_since",
+                    "purchases",
+                    "revenue",
+                    "p_alive",
+                    f"expected_purchases_{churn.horizon_days}d",
+                    f"expected_value_{churn.value_days}d",
+                    "value_at_risk",
+                ]
+            )
+            for c in churn.at_risk:
+                writer.writerow(
+                    [
+                        c.external_id,
+                        c.name or "",
+                        c.email or "",
+                        c.last_purchase.date().isoformat(),
+                        f"{c.days_since_purchase:.0f}",
+                        c.purchases,
+                        f"{c.revenue_cents / 100:.2f}",
+                        "" if c.p_alive is None else f"{c.p_alive:.4f}",
+                        "" if c.expected_purchases is None else f"{c.expected_purchases:.3f}",
+                        ""
+                        if c.expected_value_cents is None
+                        else f"{c.expected_value_cents / 100:.2f}",
+                        f"{c.value_at_risk_cents / 100:.2f}",
+                    ]
+                )
+            return out.getvalue(), len(churn.at_risk)
         writer.writerow(
             [
                 "customer_id",

@@ -1,4 +1,4 @@
-"""Funnel, retention/churn and review reports as Slack messages.
+"""Funnel, retention, churn and review reports as Slack messages.
 
 Text first: every number is text (tables in code blocks), so it can be searched
 and copied; the chart image, when the app may upload files, is added later by
@@ -16,8 +16,8 @@ from bot.blocks.message import Message, actions, button, code, context, header, 
 from journey.playbooks import Playbook
 from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
 from journey.render.sentences import inferred_note, insight_sentence
-from journey.render.text import table
-from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.render.text import churn_method_note, table
+from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
 
 LIST_ROWS = 10
 
@@ -218,6 +218,73 @@ def retention_message(
         f"{report.at_risk_count} at risk ({money(report.value_at_risk_cents, c)})."
     )
     return Message(text, blocks, _report_buttons(kind, period_word, None, shared))
+
+
+def churn_message(
+    report: ChurnReport, period_word: str | None = None, shared: bool = False
+) -> Message:
+    """Who is likely to have stopped buying: the model's (or the heuristic's) at-risk list."""
+    c = report.currency
+    as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
+    title = f"Churn · as of {as_of}"
+    risk = (
+        f"*At risk now:* {report.at_risk_count} customers, "
+        f"{money(report.value_at_risk_cents, c)} of expected revenue at risk"
+    )
+    if report.method == "bg_nbd":
+        summary = (
+            f"{risk}\n"
+            f"*Likely lost:* {report.likely_lost_count} customers "
+            f"(P(alive) under {pct(report.lost_below, 0)})\n"
+            f"*Expected active:* {report.expected_active:.0f} of {report.customers} buyers\n"
+            f"*Expected purchases, next {report.horizon_days} days:* {report.expected_purchases:.0f}"
+        )
+    else:
+        summary = f"{risk}\n*Buyers:* {report.customers} ({report.repeat_buyers} bought again)"
+    blocks: list[Block] = [header(title), section(summary)]
+    if report.at_risk:
+        shown = report.at_risk[:LIST_ROWS]
+        if report.method == "bg_nbd":
+            rows = [
+                [
+                    a.name or a.external_id,
+                    day(a.last_purchase),
+                    pct(a.p_alive, 0),
+                    money(a.expected_value_cents, c),
+                    money(a.value_at_risk_cents, c),
+                ]
+                for a in shown
+            ]
+            headers = ["customer", "last purchase", "P(alive)", "expected value", "at risk"]
+        else:
+            rows = [
+                [
+                    a.name or a.external_id,
+                    day(a.last_purchase),
+                    str(a.purchases),
+                    money(a.value_at_risk_cents, c),
+                ]
+                for a in shown
+            ]
+            headers = ["customer", "last purchase", "purchases", "at risk"]
+        blocks += [
+            section("*Most valuable customers at risk:*"),
+            code(table(headers, rows)),
+        ]
+        more = report.at_risk_count - len(shown)
+        if more > 0:
+            blocks.append(
+                context(f"… and {more} more: *All customers at risk (CSV)* below lists them.")
+            )
+    notes = [churn_method_note(report)]
+    if report.method == "bg_nbd":
+        notes.append(f"Expected value: the model's expected revenue over {report.value_days} days.")
+    blocks.append(context(*notes))
+    text = (
+        f"{title}: {report.at_risk_count} customers at risk "
+        f"({money(report.value_at_risk_cents, c)})."
+    )
+    return Message(text, blocks, _report_buttons("churn", period_word, None, shared))
 
 
 def reviews_message(report: ReviewReport, shared: bool = False) -> Message:

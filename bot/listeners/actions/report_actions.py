@@ -60,7 +60,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         value = action_value(body)
         user = user_of(body)
-        csv_text, rows = await in_worker(deps.service.at_risk_csv, team_of(body), value.get("p"))
+        csv_text, rows = await in_worker(
+            deps.service.at_risk_csv, team_of(body), value.get("p"), value.get("k")
+        )
         try:
             dm = await client.conversations_open(users=user)
             await client.files_upload_v2(
