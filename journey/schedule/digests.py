@@ -1,0 +1,418 @@
+"""The digest: what a channel reads on Monday morning, as plain data.
+
+A Digest holds numbers and lists, never text layout, so the Slack adapter (and
+any other renderer) decides how it looks while the numbers mean the same thing
+everywhere. Everything is computed in SQL over the workspace's own rows
+(customer_journey and journey_event), like the reports.
+
+The period is the complete local days before the send, in the workspace's
+timezone (the business's day, like every report): yesterday for a daily digest,
+the 7 days to yesterday for a weekly one, the month to yesterday for a monthly
+one, each compared with the period of equal length just before it.
+"""
+
+from __future__ import annotations
+
+import math
+from calendar import monthrange
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import text
+from sqlmodel import Session
+
+from journey.metrics.funnel import funnel_report
+from journey.metrics.retention import DEFAULT_GAP_DAYS, typical_gap_seconds
+from journey.metrics.reviews import review_report
+from journey.models.schedule import DigestSubscription
+from journey.models.types import from_epoch, to_epoch
+from journey.periods import Period, range_period, zone
+from journey.playbooks import Playbook, playbook_for_step
+from journey.reports import AtRiskCustomer, StepChange
+from journey.schedule.calendar import Schedule, next_send_after
+from journey.stages import PURCHASE_KINDS, REFUND_KINDS
+from journey.stats import Rate, wilson
+from journey.workspaces import get_workspace
+
+DAY = 86400
+# "Valuable" customers: the top fifth by net revenue (at least one customer).
+VALUABLE_SHARE = 0.2
+AT_RISK_LIST = 5
+REVIEW_LIST = 5
+
+
+def _in(values: frozenset[str]) -> str:
+    return ", ".join(f"'{v}'" for v in sorted(values))
+
+
+_BUY = _in(PURCHASE_KINDS)
+_REFUND = _in(REFUND_KINDS)
+# A customer's usual gap in seconds (at least a day); the typical gap for one-time buyers.
+_GAP = (
+    "(CASE WHEN purchase_days >= 2 THEN (CASE WHEN "
+    "CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1) < 86400 "
+    "THEN 86400 ELSE CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1) "
+    "END) ELSE :typical END)"
+)
+# Same value at risk as the retention report: a year of purchases at the usual gap for
+# repeat buyers, one average purchase for one-time buyers.
+_VALUE = (
+    "(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
+    f" * CASE WHEN purchase_days >= 2 THEN 365.0 * {DAY} / {_GAP} ELSE 1 END)"
+)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One number of the period against the previous period.
+
+    unit: "count", "cents" or "share" (a fraction; `rate` then has its counts).
+    change: relative change against the previous period (0.25 = +25%), None when
+    the previous value is zero or missing; delta_points: for shares, the change
+    in percentage points.
+    """
+
+    key: str
+    label: str
+    unit: str
+    current: float
+    previous: float
+    change: float | None
+    delta_points: float | None = None
+    rate: Rate | None = None
+    previous_rate: Rate | None = None
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Everything one digest says. `has_data` False: the workspace has no data yet,
+    and `notes` says so (the headlines are then empty)."""
+
+    workspace_id: str
+    subscription_id: int | None
+    cadence: str
+    period: Period
+    previous_period: Period
+    currency: str
+    has_data: bool
+    headlines: list[Headline]
+    biggest_drop: StepChange | None
+    biggest_drop_playbook: Playbook | None
+    funnel_entered: int
+    valuable_at_risk: list[AtRiskCustomer]
+    valuable_at_risk_count: int
+    valuable_at_risk_value_cents: int
+    review_candidates: int
+    review_names: list[str]
+    scheduled_at: datetime
+    next_send_at: datetime | None
+    timezone: str  # the subscriber's: next_send_at is shown in it
+    generated_at: datetime
+    notes: list[str] = field(default_factory=list)
+
+
+def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
+    """The complete local days before the send, in `timezone` (the workspace's)."""
+    today = scheduled_at.astimezone(zone(timezone)).date()
+    last = today - timedelta(days=1)
+    if cadence == "daily":
+        first = last
+        label = f"{last.isoformat()}"
+    elif cadence == "weekly":
+        first = today - timedelta(days=7)
+        label = f"the 7 days to {last.isoformat()}"
+    else:
+        index = today.year * 12 + today.month - 2
+        year, month = index // 12, index % 12 + 1
+        first = date(year, month, min(today.day, monthrange(year, month)[1]))
+        label = f"the month to {last.isoformat()}"
+    period = range_period(first, last, timezone)
+    return Period(period.start, period.end, label)
+
+
+def _change(current: float, previous: float) -> float | None:
+    return None if not previous else (current - previous) / previous
+
+
+def _headlines(session: Session, workspace_id: str, period: Period) -> list[Headline]:
+    previous = period.previous()
+    params = {
+        "ws": workspace_id,
+        "ps": to_epoch(previous.start),
+        "s": to_epoch(period.start),
+        "e": to_epoch(period.end),
+    }
+    money = (
+        f"CASE WHEN kind IN ({_BUY}) THEN COALESCE(amount_cents, 0) "
+        "ELSE -ABS(COALESCE(amount_cents, 0)) END"
+    )
+    events = session.execute(
+        text(
+            f"SELECT SUM(CASE WHEN kind IN ({_BUY}) AND occurred_at >= :s THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN kind IN ({_BUY}) AND occurred_at < :s THEN 1 ELSE 0 END), "
+            f"SUM(CASE WHEN occurred_at >= :s THEN {money} ELSE 0 END), "
+            f"SUM(CASE WHEN occurred_at < :s THEN {money} ELSE 0 END) "
+            f"FROM journey_event WHERE workspace_id = :ws AND kind IN ({_BUY}, {_REFUND}) "
+            "AND occurred_at >= :ps AND occurred_at < :e"
+        ),
+        params,
+    ).one()
+    purchases, prev_purchases, revenue, prev_revenue = (int(v or 0) for v in events)
+    new = session.execute(
+        text(
+            "SELECT SUM(CASE WHEN first_purchase_at >= :s THEN 1 ELSE 0 END), "
+            "SUM(CASE WHEN first_purchase_at < :s THEN 1 ELSE 0 END) FROM customer_journey "
+            "WHERE workspace_id = :ws AND first_purchase_at >= :ps AND first_purchase_at < :e"
+        ),
+        params,
+    ).one()
+    new_now, new_before = int(new[0] or 0), int(new[1] or 0)
+    # Buyers of each period, and those of them buying on a later day than their first
+    # purchase: the share of the period's business that came from returning customers.
+    buyers = {0: (0, 0), 1: (0, 0)}
+    for current, total, repeat in session.execute(
+        text(
+            "SELECT CASE WHEN e.occurred_at >= :s THEN 1 ELSE 0 END, "
+            "COUNT(DISTINCT e.customer_id), COUNT(DISTINCT CASE WHEN "
+            f"e.occurred_at / {DAY} > cj.first_purchase_at / {DAY} THEN e.customer_id END) "
+            "FROM journey_event e JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
+            f"AND cj.customer_id = e.customer_id WHERE e.workspace_id = :ws AND e.kind IN ({_BUY}) "
+            "AND e.occurred_at >= :ps AND e.occurred_at < :e GROUP BY 1"
+        ),
+        params,
+    ).all():
+        buyers[int(current)] = (int(total), int(repeat or 0))
+    rate, prev_rate = wilson(buyers[1][1], buyers[1][0]), wilson(buyers[0][1], buyers[0][0])
+    share, prev_share = rate.value or 0.0, prev_rate.value or 0.0
+    return [
+        Headline(
+            "new_customers",
+            "New customers",
+            "count",
+            new_now,
+            new_before,
+            _change(new_now, new_before),
+        ),
+        Headline(
+            "purchases",
+            "Purchases",
+            "count",
+            purchases,
+            prev_purchases,
+            _change(purchases, prev_purchases),
+        ),
+        Headline(
+            "revenue",
+            "Revenue (net of refunds)",
+            "cents",
+            revenue,
+            prev_revenue,
+            _change(revenue, prev_revenue),
+        ),
+        Headline(
+            "repeat_rate",
+            "Repeat rate (buyers who had bought before)",
+            "share",
+            share,
+            prev_share,
+            _change(share, prev_share) if rate.value is not None else None,
+            delta_points=(
+                (share - prev_share) * 100
+                if rate.value is not None and prev_rate.value is not None
+                else None
+            ),
+            rate=rate,
+            previous_rate=prev_rate,
+        ),
+    ]
+
+
+def valuable_cut(session: Session, workspace_id: str) -> int | None:
+    """Net revenue (cents) from which a customer counts as valuable: the top
+    VALUABLE_SHARE of buyers with positive revenue. None when nobody has spent yet."""
+    n = int(
+        session.execute(
+            text(
+                "SELECT COUNT(*) FROM customer_journey WHERE workspace_id = :ws "
+                "AND revenue_cents > 0"
+            ),
+            {"ws": workspace_id},
+        ).scalar_one()
+    )
+    if n == 0:
+        return None
+    offset = max(0, math.ceil(n * VALUABLE_SHARE) - 1)
+    return int(
+        session.execute(
+            text(
+                "SELECT revenue_cents FROM customer_journey WHERE workspace_id = :ws "
+                "AND revenue_cents > 0 ORDER BY revenue_cents DESC LIMIT 1 OFFSET :o"
+            ),
+            {"ws": workspace_id, "o": offset},
+        ).scalar_one()
+    )
+
+
+def valuable_newly_at_risk(
+    session: Session, workspace_id: str, period: Period, limit: int = AT_RISK_LIST
+) -> tuple[list[AtRiskCustomer], int, int]:
+    """Valuable customers who crossed into "at risk" during the period (the retention
+    report's rule: no purchase for k x their usual gap) and had not lapsed by its end.
+
+    Returns the most valuable few, how many there are and their value at risk.
+    """
+    cut = valuable_cut(session, workspace_id)
+    if cut is None:
+        return [], 0, 0
+    workspace = get_workspace(session, workspace_id)
+    end = to_epoch(period.end)
+    typical = typical_gap_seconds(session, workspace_id, end) or float(DEFAULT_GAP_DAYS * DAY)
+    params = {
+        "ws": workspace_id,
+        "cut": cut,
+        "start": to_epoch(period.start),
+        "end": end,
+        "k": workspace.at_risk_factor,
+        "typical": typical,
+        "limit": limit,
+    }
+    cond = (
+        "cj.workspace_id = :ws AND cj.revenue_cents >= :cut AND cj.last_purchase_at < :end "
+        f"AND cj.last_purchase_at + :k * {_GAP} >= :start "
+        f"AND cj.last_purchase_at + :k * {_GAP} < :end "
+        f"AND :end - cj.last_purchase_at <= 2 * :k * {_GAP}"
+    )
+    count, value = session.execute(
+        text(f"SELECT COUNT(*), SUM({_VALUE}) FROM customer_journey cj WHERE {cond}"), params
+    ).one()
+    rows = session.execute(
+        text(
+            "SELECT cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
+            f"cj.purchase_days, cj.revenue_cents, {_GAP} AS gap, {_VALUE} AS value "
+            f"FROM customer_journey cj JOIN customer c ON c.id = cj.customer_id WHERE {cond} "
+            "ORDER BY cj.revenue_cents DESC, cj.customer_id LIMIT :limit"
+        ),
+        params,
+    ).all()
+    customers = [
+        AtRiskCustomer(
+            customer_id=int(r[0]),
+            external_id=r[1],
+            name=r[2],
+            email=r[3],
+            last_purchase=from_epoch(r[4]),
+            days_since_purchase=(end - r[4]) / DAY,
+            usual_gap_days=float(r[7]) / DAY,
+            gap_is_typical=int(r[5]) < 2,
+            purchases=int(r[5]),
+            revenue_cents=int(r[6]),
+            value_at_risk_cents=round(r[8] or 0),
+        )
+        for r in rows
+    ]
+    return customers, int(count or 0), round(float(value or 0))
+
+
+def _has_data(session: Session, workspace_id: str) -> bool:
+    row = session.execute(
+        text("SELECT 1 FROM journey_event WHERE workspace_id = :ws LIMIT 1"), {"ws": workspace_id}
+    ).first()
+    return row is not None
+
+
+def build_digest(
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    *,
+    cadence: str = "weekly",
+    timezone: str = "UTC",
+    scheduled_at: datetime | None = None,
+    next_send_at: datetime | None = None,
+    subscription_id: int | None = None,
+    now: datetime | None = None,
+) -> Digest:
+    """The digest of one workspace for one period (raises NotFound for an unknown workspace)."""
+    now = now or datetime.now(UTC)
+    workspace = get_workspace(session, workspace_id)
+    base = {
+        "workspace_id": workspace_id,
+        "subscription_id": subscription_id,
+        "cadence": cadence,
+        "period": period,
+        "previous_period": period.previous(),
+        "currency": workspace.currency,
+        "scheduled_at": scheduled_at or now,
+        "next_send_at": next_send_at,
+        "timezone": timezone,
+        "generated_at": now,
+    }
+    if not _has_data(session, workspace_id):
+        return Digest(
+            **base,
+            has_data=False,
+            headlines=[],
+            biggest_drop=None,
+            biggest_drop_playbook=None,
+            funnel_entered=0,
+            valuable_at_risk=[],
+            valuable_at_risk_count=0,
+            valuable_at_risk_value_cents=0,
+            review_candidates=0,
+            review_names=[],
+            notes=[
+                "No customer data yet: import customers, orders or events (CSV) or connect "
+                "a store, and the next digest will have numbers."
+            ],
+        )
+    headlines = _headlines(session, workspace_id, period)
+    notes = []
+    if all(h.current == 0 and h.previous == 0 for h in headlines):
+        notes.append("No purchases in this period or the one before it.")
+    funnel = funnel_report(session, workspace_id, period)
+    drop = funnel.biggest_drop
+    at_risk, at_risk_n, at_risk_value = valuable_newly_at_risk(session, workspace_id, period)
+    # Review candidates as of now: who to ask today, not who could have been asked.
+    reviews = review_report(
+        session,
+        workspace_id,
+        Period(period.start, max(period.end, now), period.label),
+        now=now,
+        limit=REVIEW_LIST,
+    )
+    return Digest(
+        **base,
+        has_data=True,
+        headlines=headlines,
+        biggest_drop=drop,
+        biggest_drop_playbook=playbook_for_step(drop.to_stage) if drop else None,
+        funnel_entered=funnel.entered,
+        valuable_at_risk=at_risk,
+        valuable_at_risk_count=at_risk_n,
+        valuable_at_risk_value_cents=at_risk_value,
+        review_candidates=reviews.total_candidates,
+        review_names=[c.name or c.external_id for c in reviews.candidates],
+        notes=notes,
+    )
+
+
+def digest_for_subscription(
+    session: Session,
+    subscription: DigestSubscription,
+    scheduled_at: datetime,
+    now: datetime | None = None,
+) -> Digest:
+    """The digest a subscription's slot at `scheduled_at` sends, with its next send time."""
+    workspace = get_workspace(session, subscription.workspace_id)
+    period = digest_period(subscription.cadence, scheduled_at, workspace.timezone)
+    return build_digest(
+        session,
+        subscription.workspace_id,
+        period,
+        cadence=subscription.cadence,
+        timezone=subscription.timezone,
+        scheduled_at=scheduled_at,
+        next_send_at=next_send_after(Schedule.of(subscription), scheduled_at).at,
+        subscription_id=subscription.id,
+        now=now,
+    )

@@ -1,0 +1,141 @@
+"""The Digest object: headline numbers against the previous period, the funnel's biggest
+drop and its playbook, valuable customers newly at risk, review candidates, next send."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from builders import NOW, make_shop, utc
+
+from journey.metrics.funnel import funnel_report
+from journey.playbooks import playbook_for_step
+from journey.schedule.digests import build_digest, digest_for_subscription, digest_period
+from journey.schedule.subscriptions import subscribe
+
+# Monday 15 June 2026 09:00 in Paris; the week before is 8-14 June (workspace in UTC).
+SENT = datetime(2026, 6, 15, 7, 0, tzinfo=UTC)
+
+
+def fill(session):
+    shop = make_shop(session, "shop")
+    shop.customer("c1", ("order", utc(2026, 6, 2, 10), 5000), ("order", utc(2026, 6, 10, 10), 3000))
+    shop.customer("c2", ("order", utc(2026, 6, 9, 10), 2000), ("refund", utc(2026, 6, 11, 10), 500))
+    shop.customer("c3", ("order", utc(2026, 6, 10, 9), 1000), ("order", utc(2026, 6, 10, 15), 1000))
+    shop.customer("c4", ("order", utc(2026, 6, 3, 10), 4000))
+    shop.customer("c5", ("visit", utc(2026, 6, 12, 10)))
+    # Valuable (top fifth by revenue), buying every 31 days: at risk from 9 June (k = 2).
+    shop.customer(
+        "v1",
+        ("order", utc(2026, 3, 8, 10), 50000),
+        ("order", utc(2026, 4, 8, 10), 50000),
+        name="Vera",
+    )
+    # Another workspace buying in the same days must not count.
+    other = make_shop(session, "other")
+    other.customer("x1", ("order", utc(2026, 6, 10, 10), 99900), ("order", utc(2026, 6, 12), 100))
+    session.commit()
+    return shop
+
+
+def headline(digest, key):
+    return next(h for h in digest.headlines if h.key == key)
+
+
+def test_digest_period_is_the_complete_local_days_before_the_send():
+    week = digest_period("weekly", SENT, "UTC")
+    assert (week.start, week.end) == (utc(2026, 6, 8), utc(2026, 6, 15))
+    assert week.label == "the 7 days to 2026-06-14"
+    day = digest_period("daily", SENT, "UTC")
+    assert (day.start, day.end) == (utc(2026, 6, 14), utc(2026, 6, 15))
+    # 03:00 in New York on the 15th: the 14th is the last complete local day there.
+    ny = digest_period("weekly", SENT, "America/New_York")
+    assert ny.start == datetime(2026, 6, 8, 4, tzinfo=UTC) and ny.end == datetime(
+        2026, 6, 15, 4, tzinfo=UTC
+    )
+    month = digest_period("monthly", utc(2026, 3, 31, 8), "UTC")
+    assert (month.start.date(), month.end.date()) == (date(2026, 2, 28), date(2026, 3, 31))
+
+
+def test_headlines_against_the_previous_period(session):
+    fill(session)
+    digest = build_digest(session, "shop", digest_period("weekly", SENT, "UTC"), now=NOW)
+    assert digest.has_data and digest.notes == []
+    new = headline(digest, "new_customers")
+    assert (new.current, new.previous, new.change) == (2, 2, 0.0)
+    purchases = headline(digest, "purchases")
+    assert (purchases.current, purchases.previous, purchases.change) == (4, 2, 1.0)
+    revenue = headline(digest, "revenue")
+    assert (revenue.current, revenue.previous, revenue.unit) == (6500, 9000, "cents")
+    assert revenue.change == pytest.approx(-2500 / 9000)
+    repeat = headline(digest, "repeat_rate")
+    assert repeat.rate is not None and (repeat.rate.numerator, repeat.rate.denominator) == (1, 3)
+    assert repeat.previous_rate is not None and repeat.previous_rate.denominator == 2
+    assert repeat.current == pytest.approx(1 / 3) and repeat.previous == 0
+    assert repeat.change is None and repeat.delta_points == pytest.approx(100 / 3)
+    assert digest.currency == "USD"
+
+
+def test_biggest_drop_with_its_playbook(session):
+    fill(session)
+    period = digest_period("weekly", SENT, "UTC")
+    digest = build_digest(session, "shop", period, now=NOW)
+    funnel = funnel_report(session, "shop", period)
+    assert digest.biggest_drop == funnel.biggest_drop
+    assert digest.biggest_drop is not None
+    assert (digest.biggest_drop.from_stage, digest.biggest_drop.to_stage) == (
+        "awareness",
+        "consideration",
+    )
+    assert digest.biggest_drop_playbook == playbook_for_step("consideration")
+    assert digest.funnel_entered == 3  # c2, c3, c5 were first seen in the week
+
+
+def test_valuable_customers_newly_at_risk_and_review_candidates(session):
+    fill(session)
+    digest = build_digest(session, "shop", digest_period("weekly", SENT, "UTC"), now=NOW)
+    assert [c.external_id for c in digest.valuable_at_risk] == ["v1"]
+    vera = digest.valuable_at_risk[0]
+    assert vera.name == "Vera" and vera.usual_gap_days == pytest.approx(31)
+    assert vera.value_at_risk_cents == round(50000 * 365 / 31)
+    assert (digest.valuable_at_risk_count, digest.valuable_at_risk_value_cents) == (
+        1,
+        vera.value_at_risk_cents,
+    )
+    # 3 to 14 days since the last purchase, c2 excluded by its refund: repeat buyers first.
+    assert digest.review_candidates == 3
+    assert digest.review_names == ["c1", "c4", "c3"]
+    # The week before, Vera was not yet at risk.
+    before = build_digest(session, "shop", digest_period("weekly", SENT - timedelta(days=7), "UTC"))
+    assert before.valuable_at_risk == []
+
+
+def test_next_send_in_the_subscribers_timezone(session):
+    fill(session)
+    sub = subscribe(
+        session, "shop", "C1", timezone="Europe/Paris", day_of_week=0, now=SENT - timedelta(days=1)
+    )
+    digest = digest_for_subscription(session, sub, SENT, now=SENT)
+    assert digest.timezone == "Europe/Paris" and digest.cadence == "weekly"
+    assert digest.scheduled_at == SENT
+    assert digest.next_send_at == SENT + timedelta(days=7)
+    assert digest.subscription_id == sub.id
+    assert (digest.period.start, digest.period.end) == (utc(2026, 6, 8), utc(2026, 6, 15))
+
+
+def test_a_workspace_without_data_gets_a_digest_that_says_so(session):
+    make_shop(session, "empty")
+    session.commit()
+    digest = build_digest(session, "empty", digest_period("weekly", SENT, "UTC"), now=NOW)
+    assert digest.has_data is False
+    assert digest.headlines == [] and digest.biggest_drop is None
+    assert digest.notes and digest.notes[0].startswith("No customer data yet")
+
+
+def test_a_quiet_period_says_there_were_no_purchases(session):
+    fill(session)
+    quiet = digest_period("weekly", utc(2026, 1, 12, 8), "UTC")
+    digest = build_digest(session, "shop", quiet, now=NOW)
+    assert digest.has_data
+    assert all(h.current == 0 for h in digest.headlines)
+    assert digest.notes == ["No purchases in this period or the one before it."]
