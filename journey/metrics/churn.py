@@ -86,6 +86,9 @@ GROUP BY e.customer_id
 """
 
 
+_ROW = np.dtype([(name, np.int64) for name in ("customer_id", "first", "last", "days", "revenue")])
+
+
 @dataclass(frozen=True)
 class BuyerSummary:
     """One row per buyer before the as-of time, as numpy columns (time in days)."""
@@ -106,9 +109,11 @@ class BuyerSummary:
 
 def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummary:
     """The (x, t_x, T, revenue) summary of every buyer before `as_of`, in one query."""
-    rows = session.execute(text(_SUMMARY_SQL), {"ws": workspace_id, "end": as_of}).all()
-    table = np.array(rows, dtype=np.int64).reshape(len(rows), 5)
-    customer_id, first_at, last_at, days, revenue = table.T
+    result = session.execute(text(_SUMMARY_SQL), {"ws": workspace_id, "end": as_of})
+    # Straight from the rows into one int64 table: np.array() on a list of Row
+    # objects inspects each one and took 25 s for a million rows, this under one.
+    table = np.fromiter(map(tuple, result), dtype=_ROW)
+    customer_id, first_at, last_at, days, revenue = (table[name] for name in _ROW.names or ())
     first_day = first_at // DAY
     x = (days - 1).astype(np.float64)
     t_x = (last_at // DAY - first_day).astype(np.float64)
