@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -77,7 +78,7 @@ def test_a_year_of_daily_sends_is_one_per_local_day(tz, at):
     local_days = [s.local.date() for s in slots]
     assert len(slots) == 365
     assert local_days == [date(2026, 1, 1) + timedelta(days=i) for i in range(365)]
-    assert all(b.at > a.at for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b.at > a.at for a, b in pairwise(slots))
     for s in slots:
         wall = s.at.astimezone(zone).replace(tzinfo=None)
         # The wall time asked for, or (only in a spring-forward gap) a little after it.
@@ -91,10 +92,7 @@ def test_weekly_sends_across_a_year_keep_the_wall_time(tz):
     slots = walk(weekly(2, "09:00", tz), utc(2026, 1, 1), 52)
     assert [s.at.astimezone(zone).time() for s in slots] == [time(9, 0)] * 52
     assert {s.at.astimezone(zone).weekday() for s in slots} == {2}
-    gaps = {
-        round((b.at - a.at).total_seconds() / 3600, 1)
-        for a, b in zip(slots, slots[1:], strict=False)
-    }
+    gaps = {round((b.at - a.at).total_seconds() / 3600, 1) for a, b in pairwise(slots)}
     # A week is 168 hours, or one DST shift more or less (half an hour on Lord Howe).
     assert gaps <= {168.0, 167.0, 169.0, 167.5, 168.5}
 

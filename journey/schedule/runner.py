@@ -1,0 +1,393 @@
+"""One tick of the scheduler: check alert rules, claim what is due, hand it to a delivery port.
+
+`run_due` is meant to be called every minute or so by every replica (a loop in
+the bot process, a cron job, anything). Calling it too often is harmless: work
+is claimed in the database (journey.schedule.leases), so each digest slot and
+each alert event is handed to `deliver` once, whichever replica gets there
+first. It knows nothing about Slack: `deliver` is a port the Slack adapter
+implements (post the digest, DM the subscriber...) and answers with a
+DeliveryResult.
+
+Catch-up after downtime: a digest less than a day late is sent once, marked
+late; older missed digests are not sent but recorded as skipped with a note,
+one row per outage; when several missed digests are less than a day old (a
+daily digest after 23 hours down), only the newest goes out.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from journey.errors import JourneyError
+from journey.models.schedule import AlertRule, DigestSubscription
+from journey.schedule import leases
+from journey.schedule.alerts import CHECK_INTERVAL, AlertNotice, Transition, check_due_rules
+from journey.schedule.calendar import Schedule, slots_between
+from journey.schedule.digests import Digest, digest_for_subscription
+from journey.schedule.leases import (
+    ALERTS,
+    DIGESTS,
+    LEASE,
+    MAX_ATTEMPTS,
+    Claim,
+    is_stale,
+)
+
+log = logging.getLogger(__name__)
+
+# How far back a subscription's schedule is scanned after a long outage.
+LOOKBACK = timedelta(days=400)
+
+
+@dataclass(frozen=True)
+class PauseNotice:
+    """Tells a subscriber their digest stopped, and why (sent to them directly)."""
+
+    subscription_id: int
+    channel_id: str  # the channel whose digest was paused
+    reason: str
+    schedule: str  # "every Monday at 09:00 (Europe/Paris)"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One thing to post, handed to the delivery port.
+
+    `channel_id` is where: a channel for digests and alerts, the subscriber's
+    user id for a pause notice (a direct message). `idempotency_key` is the same
+    on every attempt: tag the message with it. When `may_have_been_sent` is set,
+    an earlier attempt started posting and never confirmed: look for a message
+    with this key before posting again, and answer ok if it is there.
+    """
+
+    kind: str  # digest | alert | pause_notice
+    idempotency_key: str
+    workspace_id: str
+    channel_id: str
+    attempt: int
+    may_have_been_sent: bool
+    late: bool
+    scheduled_at: datetime
+    digest: Digest | None = None
+    alert: AlertNotice | None = None
+    notice: PauseNotice | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What the port did.
+
+    ok: posted (or found already posted); `external_ref` is kept (a message ts).
+    permanent: it can never work as things are (archived channel, app removed,
+    not in channel): the digest subscription is paused and its subscriber told,
+    an alert rule is disabled. retryable: try again later (rate limit, timeout,
+    Slack down); `posted` False when the port knows nothing was posted.
+    """
+
+    status: str  # ok | permanent | retryable
+    reason: str | None = None
+    external_ref: str | None = None
+    posted: bool | None = None
+
+    @classmethod
+    def ok(cls, external_ref: str | None = None) -> DeliveryResult:
+        return cls("ok", external_ref=external_ref)
+
+    @classmethod
+    def permanent(cls, reason: str) -> DeliveryResult:
+        return cls("permanent", reason=reason)
+
+    @classmethod
+    def retryable(cls, reason: str, posted: bool | None = None) -> DeliveryResult:
+        return cls("retryable", reason=reason, posted=posted)
+
+
+class DeliveryPort(Protocol):
+    """What the chat adapter implements: post one delivery, say how it went."""
+
+    def __call__(self, delivery: Delivery, /) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class PausedSubscription:
+    subscription_id: int
+    workspace_id: str
+    channel_id: str
+    subscriber_user_id: str | None
+    reason: str
+
+
+@dataclass
+class RunReport:
+    """What one tick did (for logs and tests); keys are idempotency keys."""
+
+    replica_id: str
+    now: datetime
+    sent: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    retrying: list[tuple[str, str]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)  # lease taken over by another replica
+    paused: list[PausedSubscription] = field(default_factory=list)
+    disabled_rules: list[tuple[int, str]] = field(default_factory=list)
+    alerts: list[Transition] = field(default_factory=list)
+
+
+def _clock(now: datetime) -> Callable[[], datetime]:
+    """`now` advanced by the real time elapsed since the tick began, so a long tick's
+    later leases start when they are actually taken; tests pass a fixed `now` and see
+    it move by milliseconds only."""
+    start = time.monotonic()
+    return lambda: now + timedelta(seconds=time.monotonic() - start)
+
+
+def _missed_note(stale: list, now: datetime) -> str:
+    first, last = stale[0], stale[-1]
+    span = first.key if len(stale) == 1 else f"{first.key} to {last.key}"
+    return (
+        f"{len(stale)} digest(s) due {span} (local time) not sent: the scheduler was not "
+        "running; skipped because more than a day late."
+    )
+
+
+def _due_digest_claims(
+    engine: Engine,
+    now: datetime,
+    clock: Callable[[], datetime],
+    replica_id: str,
+    lease: timedelta,
+    report: RunReport,
+) -> Iterator[Claim]:
+    """Claim the due slot of every active subscription, one at a time (the caller delivers
+    each before the next is claimed, so no lease ages while others are worked on);
+    record missed ones as skipped."""
+    with Session(engine) as session:
+        subs = list(
+            session.exec(select(DigestSubscription).where(DigestSubscription.status == "active"))
+        )
+    last = leases.last_scheduled(engine)
+    for sub in subs:
+        assert sub.id is not None
+        try:
+            schedule = Schedule.of(sub)
+        except JourneyError as exc:
+            log.warning("digest subscription %s has a bad schedule: %s", sub.id, exc)
+            continue
+        anchors = [sub.created_at, now - LOOKBACK]
+        anchors += [t for t in (sub.resumed_at, last.get(sub.id)) if t is not None]
+        slots = slots_between(schedule, max(anchors), now)
+        if not slots:
+            continue
+        stale = [s for s in slots if is_stale(s.at, now)]
+        fresh = [s for s in slots if not is_stale(s.at, now)]
+        common = {"workspace_id": sub.workspace_id, "subscription_id": sub.id, "now": clock()}
+        if stale:
+            note = _missed_note(stale, now)
+            if leases.record_skipped(
+                engine, **common, period_key=stale[-1].key, scheduled_at=stale[-1].at, note=note
+            ):
+                report.skipped.append((f"digest:{sub.id}:{stale[-1].key}", note))
+        for older in fresh[:-1]:
+            note = f"superseded by the digest of {fresh[-1].key}, due less than a day later."
+            if leases.record_skipped(
+                engine, **common, period_key=older.key, scheduled_at=older.at, note=note
+            ):
+                report.skipped.append((f"digest:{sub.id}:{older.key}", note))
+        if fresh:
+            claim = leases.claim_slot(
+                engine,
+                workspace_id=sub.workspace_id,
+                subscription_id=sub.id,
+                period_key=fresh[-1].key,
+                scheduled_at=fresh[-1].at,
+                now=clock(),
+                replica_id=replica_id,
+                lease=lease,
+            )
+            if claim is not None:
+                yield claim
+
+
+def _build(engine: Engine, claim: Claim, now: datetime) -> Delivery | str:
+    """The Delivery for a claim, or the reason it must be skipped."""
+    common = {
+        "idempotency_key": claim.idempotency_key,
+        "workspace_id": claim.workspace_id,
+        "attempt": claim.token,
+        "may_have_been_sent": claim.may_have_been_sent,
+        "late": claim.late,
+        "scheduled_at": claim.scheduled_at,
+    }
+    with Session(engine) as session:
+        if claim.table == ALERTS:
+            rule = session.get(AlertRule, claim.rule_id)
+            if rule is None or not rule.enabled or not rule.channel_id:
+                return "the alert rule was disabled or has no channel"
+            alert = AlertNotice.from_payload(claim.payload or {})
+            return Delivery(kind="alert", channel_id=rule.channel_id, alert=alert, **common)
+        sub = session.get(DigestSubscription, claim.subscription_id)
+        if sub is None:
+            return "the subscription no longer exists"
+        if claim.kind == "pause_notice":
+            if not sub.subscriber_user_id:
+                return "the subscription has no subscriber to tell"
+            notice = PauseNotice(
+                sub.id or 0,
+                sub.channel_id,
+                sub.pause_reason or "unknown",
+                Schedule.of(sub).describe(),
+            )
+            return Delivery(
+                kind="pause_notice", channel_id=sub.subscriber_user_id, notice=notice, **common
+            )
+        if sub.status != "active":
+            return f"the subscription is {sub.status}"
+        digest = digest_for_subscription(session, sub, claim.scheduled_at, now=now)
+        return Delivery(kind="digest", channel_id=sub.channel_id, digest=digest, **common)
+
+
+def _deliver(
+    engine: Engine,
+    claim: Claim,
+    clock: Callable[[], datetime],
+    deliver: DeliveryPort,
+    report: RunReport,
+    lease: timedelta,
+) -> None:
+    key = claim.idempotency_key
+    now = clock()
+    if claim.token > MAX_ATTEMPTS:
+        note = f"gave up after {MAX_ATTEMPTS} attempts"
+        if leases.mark_skipped(engine, claim, now, note):
+            report.skipped.append((key, note))
+        return
+    if claim.kind != "pause_notice" and is_stale(claim.scheduled_at, now):
+        note = "more than a day late, not sent"
+        if claim.may_have_been_sent:
+            note += " (an earlier attempt may have posted it)"
+        if leases.mark_skipped(engine, claim, now, note):
+            report.skipped.append((key, note))
+        return
+    try:
+        built = _build(engine, claim, now)
+    except Exception as exc:
+        log.exception("could not build %s", key)
+        reason = f"could not build it: {exc}"
+        if leases.release_for_retry(
+            engine, claim, now + leases.retry_delay(claim.token), reason, posted=False
+        ):
+            report.retrying.append((key, reason))
+        return
+    if isinstance(built, str):
+        if leases.mark_skipped(engine, claim, now, built):
+            report.skipped.append((key, built))
+        return
+    if not leases.begin_posting(engine, claim, clock()):
+        report.lost.append(key)
+        return
+    try:
+        result = deliver(built)
+    except Exception as exc:  # an adapter bug must not stop the other deliveries
+        log.exception("delivery port failed on %s", key)
+        result = DeliveryResult.retryable(f"delivery port error: {exc}")
+    now = clock()
+    if result.status == "ok":
+        if leases.mark_sent(engine, claim, now, result.external_ref):
+            report.sent.append(key)
+        else:
+            log.warning("%s was posted after its lease was taken over", key)
+            report.lost.append(key)
+        return
+    reason = result.reason or result.status
+    if result.status == "permanent":
+        _fail(engine, claim, built, reason, clock, deliver, report, lease)
+        return
+    if claim.token >= MAX_ATTEMPTS:
+        note = f"gave up after {claim.token} attempts: {reason}"
+        if leases.mark_skipped(engine, claim, now, note):
+            report.skipped.append((key, note))
+        return
+    retry_at = now + leases.retry_delay(claim.token)
+    if leases.release_for_retry(engine, claim, retry_at, reason, posted=result.posted):
+        report.retrying.append((key, reason))
+    else:
+        report.lost.append(key)
+
+
+def _fail(
+    engine: Engine,
+    claim: Claim,
+    delivery: Delivery,
+    reason: str,
+    clock: Callable[[], datetime],
+    deliver: DeliveryPort,
+    report: RunReport,
+    lease: timedelta,
+) -> None:
+    key = claim.idempotency_key
+    is_digest = claim.table == DIGESTS and claim.kind == "digest"
+    subscriber = None
+    if is_digest:
+        with Session(engine) as session:
+            sub = session.get(DigestSubscription, claim.subscription_id)
+            subscriber = sub.subscriber_user_id if sub else None
+    held, notice = leases.fail_permanently(
+        engine,
+        claim,
+        clock(),
+        reason,
+        pause_subscription=is_digest,
+        notify_user=subscriber,
+        lease=lease,
+    )
+    if not held:
+        report.lost.append(key)
+        return
+    report.skipped.append((key, f"not delivered: {reason}"))
+    if is_digest:
+        report.paused.append(
+            PausedSubscription(
+                claim.subscription_id or 0,
+                claim.workspace_id,
+                delivery.channel_id,
+                subscriber,
+                reason,
+            )
+        )
+        if notice is not None:
+            _deliver(engine, notice, clock, deliver, report, lease)
+    elif claim.table == ALERTS and claim.rule_id is not None:
+        leases.disable_rule(engine, claim.rule_id, reason)
+        report.disabled_rules.append((claim.rule_id, reason))
+
+
+def run_due(
+    engine: Engine,
+    now: datetime,
+    deliver: DeliveryPort | Callable[[Delivery], DeliveryResult],
+    replica_id: str,
+    *,
+    lease: timedelta = LEASE,
+    alert_interval: timedelta = CHECK_INTERVAL,
+) -> RunReport:
+    """Check due alert rules, then claim and deliver what is due as of `now`.
+
+    Safe to run on any number of replicas at once, and again after a crash: see
+    journey.schedule.leases for what is guaranteed and what is not.
+    """
+    clock = _clock(now)
+    report = RunReport(replica_id, now)
+    report.alerts = check_due_rules(engine, now, alert_interval)
+    for claim in _due_digest_claims(engine, now, clock, replica_id, lease, report):
+        _deliver(engine, claim, clock, deliver, report, lease)
+    for table in (DIGESTS, ALERTS):
+        for claim in leases.reclaim(engine, table, clock(), replica_id, lease, clock=clock):
+            _deliver(engine, claim, clock, deliver, report, lease)
+    return report
