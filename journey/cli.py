@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from journey.cli_sources import sources_app, sync
 from journey.config import Settings, load_settings
 from journey.db import (
     current_revision,
@@ -67,6 +68,8 @@ reviews_app = typer.Typer(help="Record review requests (asked or skipped).", no_
 app.add_typer(db_app, name="db")
 app.add_typer(stages_app, name="stages")
 app.add_typer(reviews_app, name="reviews")
+app.add_typer(sources_app, name="sources")
+app.command("sync")(sync)
 err = Console(stderr=True)
 
 WorkspaceOpt = Annotated[
