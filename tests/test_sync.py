@@ -140,6 +140,9 @@ def test_a_resync_with_nothing_new_reads_one_page_per_resource(engine, fake, sou
     assert lists.count("/v1/events") == 2  # the change feed, before and after the lists
     assert len(calls) == 7
     assert result.inserted == 0 and result.updated == 0
+    # the change feed counts from the first sync on, not from Stripe's 30 days of events
+    events = next(c for c in calls if c.path == "/v1/events")
+    assert int(events.param("created[gte]")) > datetime.now(UTC).timestamp() - 400
     # each list asked only for the last few minutes before its watermark
     charges = next(c for c in calls if c.path == "/v1/charges")
     newest = max(c["created"] for c in fake.all("charges"))

@@ -20,9 +20,9 @@ sleeps, retries or parses error bodies itself:
   `Stripe-Should-Retry` and restricted-key permissions; Shopify's GraphQL
   throttling (HTTP 200 with THROTTLED in the body) fits the same hook.
 
-Nothing here logs a header, a query string or a body: credentials travel in
-headers (or, for some APIs, query strings), so only the method and path are
-ever logged.
+Nothing here logs a header, a query string or a body: only the method and path
+are logged. Send credentials in headers (or `auth=`), never in the query string:
+httpx itself logs each request's full URL at INFO level.
 """
 
 from __future__ import annotations

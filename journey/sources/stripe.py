@@ -174,14 +174,14 @@ class StripeConnector(Connector):
         now = int(self.clock())
         if not mark.in_pass and mark.checked_at is None:
             # First sync: the lists read everything; changes count from now on.
-            mark.since = now
+            mark.high = now
             yield Page([], mark.end(now))
             return
         if not mark.in_pass and mark.checked_at < now - int(EVENT_RETENTION.total_seconds()):
             # Events older than 30 days are gone: changes in the gap cannot be
             # read, so read the lists again in full.
             log.warning("Stripe: last change check is older than Stripe keeps events; full re-read")
-            mark.since = now
+            mark.high = now
             lists = tuple(r.name for r in self.resources if not r.changes)
             yield Page([], mark.end(now), reset=lists)
             return
