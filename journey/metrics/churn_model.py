@@ -197,7 +197,6 @@ class _Data:
     w0: Array
     ux: Array  # distinct x values
     uw: Array  # customers per distinct x
-    x_index: NDArray[np.intp]  # group -> index into ux
     total: float
 
 
@@ -214,7 +213,6 @@ def _prepare(h: Histories, scale: float) -> _Data:
         w0=h.count[~rep],
         ux=ux,
         uw=uw,
-        x_index=x_index.astype(np.intp),
         total=float(h.count.sum()),
     )
 
@@ -312,6 +310,7 @@ def fit_bg_nbd(
     T: ArrayLike,
     *,
     group: bool = True,
+    histories: Histories | None = None,
     min_customers: int = MIN_CUSTOMERS,
     min_repeat_buyers: int = MIN_REPEAT_BUYERS,
 ) -> BgNbdFit:
@@ -320,7 +319,8 @@ def fit_bg_nbd(
     Raises FitRefused (with the reason in words) on thin data or when the
     optimiser does not converge; ValueError on impossible histories.
     `group=False` evaluates the likelihood customer by customer (the same
-    optimum, only slower: kept to show that grouping changes nothing).
+    optimum, only slower: kept to show that grouping changes nothing). Pass
+    `histories` from `group_histories` of the same data to reuse a grouping.
     """
     xs, ts, Ts = _as_float(x), _as_float(t_x), _as_float(T)
     check_histories(xs, ts, Ts)
@@ -339,11 +339,12 @@ def fit_bg_nbd(
         raise FitRefused(
             "no customer has bought again on a later day, so there is no rhythm to fit"
         )
-    histories = (
-        group_histories(xs, ts, Ts)
-        if group
-        else Histories(xs, ts, Ts, np.ones_like(xs), np.arange(customers))
-    )
+    if histories is None:
+        histories = (
+            group_histories(xs, ts, Ts)
+            if group
+            else Histories(xs, ts, Ts, np.ones_like(xs), np.arange(customers))
+        )
     scale = 1.0 / float(Ts.max())
     data = _prepare(histories, scale)
 
