@@ -20,7 +20,7 @@ from rich.progress import Progress, TaskID
 from journey.errors import JourneyError
 from journey.secrets import Cipher
 from journey.sources import CONNECTORS, connector_class
-from journey.sources.http import SourceError
+from journey.sources.http import HttpOptions, RetryPolicy, SourceError
 from journey.sources.manage import (
     PAUSED,
     Credential,
@@ -81,7 +81,8 @@ def add(
     secret = _secret(key_env, cls.secret_prompt)
     credential = Credential(secret, settings, base_url)
     if check:
-        with cls(secret, settings, base_url=base_url) as connector:
+        quick = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0))
+        with cls(secret, settings, base_url=base_url, http=quick) as connector:
             try:
                 connector.check()
             except SourceError as exc:

@@ -233,5 +233,5 @@ def _finish(
         source = session.get(Source, source_id)
         if source is not None:
             _record(session, source, error=error, paused=paused, synced_at=synced_at)
-    if error:
-        log.warning("sync of source %s: %s", source_id, error)
+    if error:  # the CLI prints it, and `journey sources list` and the bot read it from the row
+        log.info("sync of source %s: %s", source_id, error)

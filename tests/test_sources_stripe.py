@@ -96,6 +96,9 @@ def test_retries_are_bounded_and_end_in_plain_words(fake_stripe):
     fake_stripe.fail("429-type", times=10)
     with pytest.raises(RateLimited):
         connector(fake_stripe).check()
+    nowhere = StripeConnector(DEFAULT_KEY, base_url="http://127.0.0.1:1", http=FAST)
+    with pytest.raises(Unreachable, match="Stripe could not be reached"):
+        nowhere.check()
 
 
 def test_slow_answers_time_out_and_are_retried(fake_stripe):

@@ -272,6 +272,10 @@ class HttpClient:
             response = self._client.request(method, path, params=params, json=body)
         except httpx.TimeoutException:
             raise Retryable("did not answer in time", kind="timeout") from None
+        except httpx.ConnectError:
+            raise Retryable(
+                "could not be reached (connection refused or no route)", kind="network"
+            ) from None
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError):
             raise Retryable("dropped the connection", kind="network") from None
         if self._interpret is not None:
@@ -339,7 +343,7 @@ class HttpClient:
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.upcoming_sleep
-            log.warning(
+            log.info(
                 "%s %s %s %s; retry %d in %.1f s",
                 self.service,
                 method,
