@@ -238,6 +238,10 @@ class HttpClient:
     def get_json(self, path: str, params: Params = None) -> Any:
         return self.request_json("GET", path, params=params)
 
+    def get_json_and_headers(self, path: str, params: Params = None) -> tuple[Any, httpx.Headers]:
+        """Like `get_json`, with the answer's headers (paging counts such as X-WP-TotalPages)."""
+        return self._retried("GET", path, params, None)
+
     def request_json(
         self, method: str, path: str, *, params: Params = None, json: Any = None
     ) -> Any:
@@ -247,6 +251,11 @@ class HttpClient:
         that timed out may have happened, and it is sent again (GraphQL queries
         and search endpoints are reads, so they are safe).
         """
+        return self._retried(method, path, params, json)[0]
+
+    def _retried(
+        self, method: str, path: str, params: Params, json: Any
+    ) -> tuple[Any, httpx.Headers]:
         policy = self.options.retry
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(max(1, policy.attempts))
@@ -266,7 +275,7 @@ class HttpClient:
             raise self._gave_up(exc, retrying.statistics.get("attempt_number", 1)) from None
         raise AssertionError("unreachable")  # pragma: no cover (tenacity returns or raises)
 
-    def _once(self, method: str, path: str, params: Params, body: Any) -> Any:
+    def _once(self, method: str, path: str, params: Params, body: Any) -> tuple[Any, httpx.Headers]:
         self.requests += 1
         try:
             response = self._client.request(method, path, params=params, json=body)
@@ -284,7 +293,7 @@ class HttpClient:
                 raise verdict
         self._check_status(response)
         try:
-            return response.json()
+            return response.json(), response.headers
         except ValueError:
             raise Retryable("sent a broken (truncated or malformed) answer", kind="body") from None
 
