@@ -112,6 +112,24 @@ def test_grouping_gives_the_same_fit():
     )
 
 
+def test_packed_key_and_general_sort_group_alike(monkeypatch):
+    x, t_x, T = simulated(3000, seed=9, days=True)
+    T = T + 0.37  # an as-of time in the middle of a day, as with "now"
+    packed = group_histories(x, t_x, T)
+    monkeypatch.setattr(churn_model, "_packed_key", lambda *_: None)
+    general = group_histories(x, t_x, T)
+    for field in ("x", "t_x", "T", "count", "inverse"):
+        np.testing.assert_array_equal(getattr(packed, field), getattr(general, field))
+    # Continuous times cannot be packed; they still group exactly.
+    monkeypatch.undo()
+    xc, tc, Tc = simulated(500, seed=9)
+    assert churn_model._packed_key(xc, tc, Tc) is None
+    h = group_histories(
+        np.concatenate([xc, xc]), np.concatenate([tc, tc]), np.concatenate([Tc, Tc])
+    )
+    assert (h.count == 2).all() and h.x.size == 500
+
+
 @pytest.mark.parametrize(
     "point", [(0.25, 4.0, 0.8, 2.5), (1.7, 60.0, 0.05, 9.0), (0.05, 0.3, 3.0, 0.6)]
 )
