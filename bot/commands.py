@@ -7,6 +7,7 @@ the same sentences; the period words are journey's own (journey.periods).
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -14,21 +15,67 @@ from journey.errors import JourneyError
 from journey.periods import PERIOD_HELP
 
 REPORTS = ("funnel", "retention", "churn", "reviews")
-RESERVED = ("digest", "alerts", "connect", "sources", "sync")
-WORDS = (*REPORTS, *RESERVED, "help")
+SCHEDULE_WORDS = ("digest", "alerts")
+RESERVED = ("connect", "sources", "sync")
+WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "help")
 
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("funnel [period] [by channel] [channel NAME]", "/journey funnel 30d by channel"),
     ("retention [period]", "/journey retention last-quarter"),
     ("churn [period]", "/journey churn 90d"),
     ("reviews", "/journey reviews"),
-    ("digest weekly [DAY] [HH:MM] | digest off | digest now", "coming soon: weekly digests"),
-    ("alerts [list|on|off]", "coming soon: retention and funnel alerts"),
+    ("digest", "/journey digest (this channel's digest and its next send)"),
+    (
+        "digest weekly [DAY] [HH:MM] | daily [HH:MM] | monthly [DAY-OF-MONTH] [HH:MM]",
+        "/journey digest weekly monday 09:00 (your Slack timezone)",
+    ),
+    ("digest off | digest now", "/journey digest now (a preview, only you see it)"),
+    ("alerts", "/journey alerts (the rules and whether they are firing)"),
+    (
+        "alerts on|off [KIND] | alerts channel | alerts threshold KIND PERCENT",
+        "/journey alerts threshold retention 15",
+    ),
     ("connect", "coming soon: connect Shopify, HubSpot, Stripe or WooCommerce"),
     ("sources", "coming soon: connected sources and their last sync"),
     ("sync", "coming soon: sync sources now"),
     ("help", "/journey help"),
 )
+
+
+ALERT_KINDS = ("retention_drop", "funnel_step_drop", "high_value_churn")
+ALERT_ALIASES = {
+    "retention": "retention_drop",
+    "retention_drop": "retention_drop",
+    "repeat": "retention_drop",
+    "funnel": "funnel_step_drop",
+    "funnel_step_drop": "funnel_step_drop",
+    "step": "funnel_step_drop",
+    "churn": "high_value_churn",
+    "high_value_churn": "high_value_churn",
+    "high-value": "high_value_churn",
+    "valuable": "high_value_churn",
+}
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+@dataclass(frozen=True)
+class DigestRequest:
+    """`/journey digest ...`: show, set (a cadence with its day and time), off or now."""
+
+    action: str  # show | set | off | now
+    cadence: str | None = None
+    day_of_week: int | None = None  # weekly: 0 = Monday
+    day_of_month: int | None = None  # monthly: 1..31
+    local_time: str = "09:00"
+
+
+@dataclass(frozen=True)
+class AlertsRequest:
+    """`/journey alerts ...`: list, on/off (one kind or all), channel, threshold."""
+
+    action: str  # list | on | off | channel | threshold
+    kind: str | None = None  # one of ALERT_KINDS; None means all
+    percent: float | None = None  # threshold: relative drop in percent
 
 
 @dataclass(frozen=True)
@@ -38,6 +85,18 @@ class Command:
     by_channel: bool = False
     channel: str | None = None
     args: tuple[str, ...] = field(default_factory=tuple)
+    setting: DigestRequest | AlertsRequest | None = None
+
+    @property
+    def changes_settings(self) -> bool:
+        """Whether only admins and owners may run it (see bot.permissions)."""
+        if self.name == "connect":
+            return True
+        if isinstance(self.setting, DigestRequest):
+            return self.setting.action in ("set", "off")
+        if isinstance(self.setting, AlertsRequest):
+            return self.setting.action != "list"
+        return self.name == "sync" and bool(self.args)
 
 
 class CommandError(JourneyError):
@@ -68,6 +127,10 @@ def parse(text: str) -> Command:
         guess = suggest(head)
         hint = f" Did you mean `/journey {guess}`?" if guess else ""
         raise CommandError(f"I don't know `{words[0]}`.{hint}", guess)
+    if head == "digest":
+        return Command(head, args=tuple(rest), setting=parse_digest(rest))
+    if head == "alerts":
+        return Command(head, args=tuple(rest), setting=parse_alerts(rest))
     if head in RESERVED:
         return Command(head, args=tuple(rest))
     if head == "reviews":
@@ -75,6 +138,137 @@ def parse(text: str) -> Command:
             raise CommandError("`/journey reviews` takes no options: try `/journey reviews`.")
         return Command(head)
     return _report_options(head, rest)
+
+
+DIGEST_USAGE = (
+    "`/journey digest weekly [DAY] [HH:MM]`, `/journey digest daily [HH:MM]`, "
+    "`/journey digest monthly [DAY-OF-MONTH] [HH:MM]`, `/journey digest off` or "
+    "`/journey digest now`"
+)
+ALERTS_USAGE = (
+    "`/journey alerts`, `/journey alerts on|off [KIND]`, `/journey alerts channel` or "
+    "`/journey alerts threshold KIND PERCENT` (KIND: retention, funnel or churn)"
+)
+
+
+def _time(word: str) -> str | None:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", word)
+    return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
+
+
+def _weekday(word: str) -> int | None:
+    w = word.lower()
+    if len(w) < 3:
+        return None
+    return next((i for i, name in enumerate(WEEKDAY_NAMES) if name.startswith(w)), None)
+
+
+def _day_of_month(word: str) -> int | None:
+    w = word.lower()
+    for suffix in ("st", "nd", "rd", "th"):
+        w = w.removesuffix(suffix)
+    return int(w) if w.isdigit() else None
+
+
+def parse_digest(words: list[str]) -> DigestRequest:
+    """The words after `/journey digest`, or a CommandError that shows the usage."""
+    if not words:
+        return DigestRequest("show")
+    head, rest = words[0].lower(), words[1:]
+    if head in ("off", "now", "show", "status"):
+        if rest:
+            raise CommandError(f"`/journey digest {head}` takes nothing after it.")
+        return DigestRequest("show" if head == "status" else head)
+    if head not in ("daily", "weekly", "monthly"):
+        raise CommandError(f"I don't understand `digest {words[0]}`. Use {DIGEST_USAGE}.")
+    at: str | None = None
+    dow: int | None = None
+    dom: int | None = None
+    for word in rest:
+        if (t := _time(word)) is not None and at is None:
+            at = t
+        elif ":" in word or word.lower().endswith(("am", "pm")):
+            raise CommandError(
+                f"`{word}` is not a time I can read: use HH:MM, 24-hour, e.g. 09:00 or 17:30."
+            )
+        elif head == "weekly" and dow is None and (d := _weekday(word)) is not None:
+            dow = d
+        elif head == "monthly" and dom is None and (m := _day_of_month(word)) is not None:
+            if not 1 <= m <= 31:
+                raise CommandError(
+                    f"`{word}` is not a day of the month: use 1 to 31 (31 means the last day "
+                    "in shorter months)."
+                )
+            dom = m
+        else:
+            what = {
+                "weekly": "a day (monday to sunday) and a time HH:MM",
+                "daily": "a time HH:MM",
+                "monthly": "a day of the month (1 to 31) and a time HH:MM",
+            }[head]
+            raise CommandError(
+                f"I don't understand `{word}` in `/journey digest {head}`: it takes {what}, "
+                f"e.g. `/journey digest {_digest_example(head)}`."
+            )
+    return DigestRequest(
+        "set",
+        head,
+        day_of_week=(0 if dow is None else dow) if head == "weekly" else None,
+        day_of_month=(1 if dom is None else dom) if head == "monthly" else None,
+        local_time=at or "09:00",
+    )
+
+
+def _digest_example(cadence: str) -> str:
+    return {"weekly": "weekly monday 09:00", "daily": "daily 08:30", "monthly": "monthly 1 09:00"}[
+        cadence
+    ]
+
+
+def alert_kind(word: str) -> str:
+    kind = ALERT_ALIASES.get(word.lower().replace("-", "_")) or ALERT_ALIASES.get(word.lower())
+    if kind is None:
+        raise CommandError(
+            f"There is no `{word}` alert: the kinds are retention (repeat purchases), "
+            "funnel (a step's conversion) and churn (valuable customers not coming back)."
+        )
+    return kind
+
+
+def parse_alerts(words: list[str]) -> AlertsRequest:
+    """The words after `/journey alerts`, or a CommandError that shows the usage."""
+    if not words:
+        return AlertsRequest("list")
+    head, rest = words[0].lower(), words[1:]
+    if head in ("list", "status", "channel"):
+        if rest:
+            raise CommandError(f"`/journey alerts {head}` takes nothing after it.")
+        return AlertsRequest("list" if head == "status" else head)
+    if head in ("on", "off"):
+        if len(rest) > 1:
+            raise CommandError(
+                f"`/journey alerts {head}` takes at most one kind. Use {ALERTS_USAGE}."
+            )
+        return AlertsRequest(head, alert_kind(rest[0]) if rest else None)
+    if head == "threshold":
+        if len(rest) != 2:
+            raise CommandError(
+                "`/journey alerts threshold` needs a kind and a percentage, e.g. "
+                "`/journey alerts threshold retention 15` (alert when it drops 15% or more)."
+            )
+        kind = alert_kind(rest[0])
+        raw = rest[1].removesuffix("%")
+        try:
+            percent = float(raw)
+        except ValueError:
+            percent = -1.0
+        if not 1 <= percent <= 90:
+            raise CommandError(
+                f"`{rest[1]}` is not a threshold I can use: give a percentage from 1 to 90, "
+                "e.g. 15 for a drop of 15% or more."
+            )
+        return AlertsRequest("threshold", kind, percent)
+    raise CommandError(f"I don't understand `alerts {words[0]}`. Use {ALERTS_USAGE}.")
 
 
 def _report_options(name: str, words: list[str]) -> Command:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -36,6 +37,20 @@ def build_from_env() -> AsyncApp:
     settings = load_bot_settings()
     settings.check()
     return _app(settings, _engine())
+
+
+def scheduler_starter(
+    settings: BotSettings | None = None, engine: Engine | None = None
+) -> Callable[[], asyncio.Task[None] | None]:
+    """What starts the digests-and-alerts loop once the event loop runs (bot/scheduler.py)."""
+
+    def start() -> asyncio.Task[None] | None:
+        from bot.scheduler import start_scheduler
+
+        s = settings or load_bot_settings()
+        return start_scheduler(s, engine or _engine())
+
+    return start
 
 
 def _app(settings: BotSettings, engine: Engine) -> AsyncApp:
@@ -76,14 +91,24 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
 
         handler = AsyncSocketModeHandler(app, settings.app_token, web_client=web_client(settings))
         log.info("journey bot connecting to Slack in Socket Mode")
-        asyncio.run(handler.start_async())
+        start = scheduler_starter(settings, engine)
+
+        async def main() -> None:
+            task = start()
+            try:
+                await handler.start_async()
+            finally:
+                if task is not None:
+                    task.cancel()
+
+        asyncio.run(main())
         return
     from bot.server import run_http
 
     log.info(
         "journey bot serving Slack's requests on port %s at /slack/events", port or settings.port
     )
-    run_http(app, port or settings.port)
+    run_http(app, port or settings.port, background=scheduler_starter(settings, engine))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,6 +7,7 @@ Bolt's ASGI adapter, plus `/healthz` for load balancers.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,10 +21,39 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 log = logging.getLogger("journey.bot")
 
 
-def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+Background = Callable[[], "asyncio.Task[None] | None"]
+
+
+async def _lifespan(receive: Receive, send: Send, background: Background | None) -> None:
+    """Start the background task (the scheduler) with the server, cancel it at shutdown."""
+    task: asyncio.Task[None] | None = None
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                task = background() if background is not None else None
+            except Exception as exc:
+                log.exception("could not start the scheduler")
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if task is not None:
+                task.cancel()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def asgi_app(
+    app: AsyncApp, background: Background | None = None
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """The ASGI app; `background` starts a task when the server starts (the scheduler)."""
     handler = AsyncSlackRequestHandler(app, path="/slack/events")
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send, background)
+            return
         if scope["type"] == "http" and scope.get("path") == "/healthz":
             await send(
                 {
@@ -52,17 +82,22 @@ def asgi_app(app: AsyncApp) -> Callable[[Scope, Receive, Send], Awaitable[None]]
     return serve
 
 
-def run_http(app: AsyncApp, port: int, host: str = "0.0.0.0") -> None:
+def run_http(
+    app: AsyncApp, port: int, host: str = "0.0.0.0", background: Background | None = None
+) -> None:
     import uvicorn
 
-    uvicorn.run(asgi_app(app), host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(
+        asgi_app(app, background), host=host, port=port, log_level="warning", access_log=False
+    )
 
 
 def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """uvicorn factory: each worker process builds its own app from the environment."""
-    from bot.run import build_from_env
+    from bot.run import build_from_env, scheduler_starter
 
-    return asgi_app(build_from_env())
+    app, starter = build_from_env(), scheduler_starter()
+    return asgi_app(app, starter)
 
 
 def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:

@@ -90,7 +90,14 @@ class ReportService:
     def _command_reply(self, workspace_id: str, command: Command, view: str, shared: bool) -> Reply:
         if command.name == "help":
             return Reply(help_message())
-        if command.name in ("digest", "alerts", "connect", "sources", "sync"):
+        if command.name in ("digest", "alerts"):
+            return Reply(
+                error_message(
+                    f"`/journey {command.name}` works in Slack: run it in the channel that "
+                    "should get the digest or the alerts."
+                )
+            )
+        if command.name in ("connect", "sources", "sync"):
             return Reply(reserved_message(command.name))
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
@@ -111,6 +118,37 @@ class ReportService:
         if isinstance(report, RetentionReport):
             return Reply(retention_message(report, command.name, command.period, shared), report)
         return Reply(reviews_message(report, shared), report)
+
+    def schedule_reply(
+        self,
+        workspace_id: str,
+        command: Command,
+        channel_id: str,
+        user_id: str,
+        timezone: str = "UTC",
+    ) -> Reply:
+        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py)."""
+        from bot.commands import AlertsRequest, DigestRequest
+        from bot.schedules import alerts_reply, digest_reply
+
+        try:
+            if isinstance(command.setting, DigestRequest):
+                return Reply(
+                    digest_reply(
+                        self.engine, workspace_id, channel_id, user_id, timezone, command.setting
+                    )
+                )
+            if isinstance(command.setting, AlertsRequest):
+                return Reply(
+                    alerts_reply(self.engine, workspace_id, channel_id, user_id, command.setting)
+                )
+            return self.command_reply(workspace_id, command)
+        except NotFound:
+            return Reply(no_data_message(workspace_id))
+        except JourneyError as exc:
+            return Reply(error_message(str(exc)))
+        except Exception as exc:
+            return Reply(unexpected_message(exc))
 
     def at_risk_csv(
         self, workspace_id: str, period_word: str | None, kind: str | None = None

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.commands import Command, CommandError, parse
+from bot.commands import AlertsRequest, Command, CommandError, DigestRequest, parse
 
 
 @pytest.mark.parametrize(
@@ -25,8 +25,15 @@ from bot.commands import Command, CommandError, parse
         ("retention this-month", Command("retention", period="this-month")),
         ("churn 90d", Command("churn", period="90d")),
         ("reviews", Command("reviews")),
-        ("digest weekly monday 09:00", Command("digest", args=("weekly", "monday", "09:00"))),
-        ("alerts", Command("alerts")),
+        (
+            "digest weekly monday 09:00",
+            Command(
+                "digest",
+                args=("weekly", "monday", "09:00"),
+                setting=DigestRequest("set", "weekly", day_of_week=0, local_time="09:00"),
+            ),
+        ),
+        ("alerts", Command("alerts", setting=AlertsRequest("list"))),
         ("sync", Command("sync")),
     ],
 )
@@ -46,6 +53,17 @@ def test_parse(text, expected):
         ("funnel by", "`by` needs `channel`", None),
         ("funnel channel", "`channel` needs a name", None),
         ("reviews 30d", "takes no options", None),
+        ("digest hourly", "I don't understand `digest hourly`", None),
+        ("digest weekly blursday", "I don't understand `blursday`", None),
+        ("digest daily 25:00", "`25:00` is not a time I can read", None),
+        ("digest daily 9am", "`9am` is not a time I can read", None),
+        ("digest monthly 32", "`32` is not a day of the month", None),
+        ("digest off now", "takes nothing after it", None),
+        ("alerts on sometimes", "There is no `sometimes` alert", None),
+        ("alerts threshold retention", "needs a kind and a percentage", None),
+        ("alerts threshold funnel lots", "`lots` is not a threshold", None),
+        ("alerts threshold funnel 95", "from 1 to 90", None),
+        ("alerts loud", "I don't understand `alerts loud`", None),
     ],
 )
 def test_bad_commands_say_what_to_do(text, message, suggestion):
@@ -57,3 +75,28 @@ def test_bad_commands_say_what_to_do(text, message, suggestion):
 
 def test_unbalanced_quotes_do_not_crash():
     assert parse('funnel channel "google').channel == '"google'
+
+
+@pytest.mark.parametrize(
+    ("text", "setting", "admin_only"),
+    [
+        ("digest", DigestRequest("show"), False),
+        ("digest now", DigestRequest("now"), False),
+        ("digest off", DigestRequest("off"), True),
+        ("digest weekly", DigestRequest("set", "weekly", day_of_week=0), True),
+        ("digest weekly fri 17:30", DigestRequest("set", "weekly", 4, None, "17:30"), True),
+        ("digest Weekly 7:05 Sunday", DigestRequest("set", "weekly", 6, None, "07:05"), True),
+        ("digest daily 8:30", DigestRequest("set", "daily", local_time="08:30"), True),
+        ("digest monthly", DigestRequest("set", "monthly", day_of_month=1), True),
+        ("digest monthly 15th 10:00", DigestRequest("set", "monthly", None, 15, "10:00"), True),
+        ("alerts list", AlertsRequest("list"), False),
+        ("alerts on", AlertsRequest("on"), True),
+        ("alerts off churn", AlertsRequest("off", "high_value_churn"), True),
+        ("alerts channel", AlertsRequest("channel"), True),
+        ("alerts threshold funnel 15%", AlertsRequest("threshold", "funnel_step_drop", 15), True),
+    ],
+)
+def test_digest_and_alerts_forms(text, setting, admin_only):
+    cmd = parse(text)
+    assert cmd.setting == setting
+    assert cmd.changes_settings is admin_only

@@ -324,7 +324,7 @@ async def test_settings_words_are_for_admins(bot):
     assert "Only workspace admins and owners" in post.text
     await bot.command("alerts on", "alerts-admin", user="U0ADMIN")
     (post,) = await bot.responses("alerts-admin")
-    assert "not available yet" in post.text
+    assert "Alerts on:" in post.text
 
 
 @pytest.mark.parametrize("problem", ["wrong_secret", "replayed", "unsigned", "tampered"])

@@ -25,8 +25,6 @@ def error_message(text: str) -> Message:
 
 def reserved_message(word: str) -> Message:
     what = {
-        "digest": "Weekly digests",
-        "alerts": "Retention and funnel alerts",
         "connect": "Connecting Shopify, HubSpot, Stripe or WooCommerce",
         "sources": "The list of connected sources",
         "sync": "Syncing sources",

@@ -58,6 +58,7 @@ DEFAULT_BOT_SCOPES: tuple[str, ...] = (
     "groups:read",
     "channels:join",
     "im:write",
+    "channels:history",
 )
 
 # Limits Slack enforces (see /work/shared/notes/slack.md). Module constants so tests can
@@ -105,6 +106,7 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.join": ("channels:join",),
     "conversations.open": ("im:write", "mpim:write"),
+    "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
 }
 
 KNOWN_BLOCK_TYPES = frozenset(
@@ -310,6 +312,17 @@ class Message:
         if self.thread_ts:
             out["thread_ts"] = self.thread_ts
         return out
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The message `metadata` ({event_type, event_payload}) it was posted with."""
+        raw = self.params.get("metadata")
+        if isinstance(raw, str):
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                return None
+        return raw if isinstance(raw, dict) else None
 
 
 @dataclass
@@ -752,6 +765,7 @@ class FakeSlack:
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
         }
@@ -1697,6 +1711,29 @@ class FakeSlack:
                     id=channel_id, is_member=True, is_im=True, im_user=users[0]
                 )
         return {"channel": {"id": channel_id}}
+
+    def _conversations_history(
+        self, params: dict[str, Any], info: TokenInfo | None
+    ) -> dict[str, Any]:
+        """Newest first, `limit` (default 100) at a time; `metadata` only with
+        include_all_metadata, as Slack does. The bot must be a member (else not_in_channel)."""
+        assert info is not None
+        channel = self._channel(info, params.get("channel"), posting=False)
+        if not channel.is_member and not channel.is_im:
+            raise _ApiError("not_in_channel")
+        try:
+            limit = max(1, min(999, int(params.get("limit") or 100)))
+        except (TypeError, ValueError):
+            limit = 100
+        with_metadata = _truthy(params.get("include_all_metadata"))
+        found = [m for m in reversed(self.messages) if m.channel == channel.id and not m.deleted]
+        out = []
+        for m in found[:limit]:
+            item = m.to_api()
+            if with_metadata and m.metadata is not None:
+                item["metadata"] = m.metadata
+            out.append(item)
+        return {"messages": out, "has_more": len(found) > limit, "pin_count": 0}
 
     # -- files
 

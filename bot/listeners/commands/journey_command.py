@@ -15,12 +15,10 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.help import error_message, help_message
-from bot.commands import CommandError, parse
+from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
 from bot.deps import Deps
 from bot.listeners.replies import attach_chart, reply_when_ready
-from bot.permissions import REFUSAL, may_change_settings
-
-SETTINGS_WORDS = ("connect", "alerts", "digest", "sync")
+from bot.permissions import REFUSAL, may_change_settings, user_timezone
 
 
 def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -40,14 +38,25 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
         if cmd.name == "help":
             await ack(**help_message().payload())
             return
-        if cmd.name == "connect" or (cmd.name in SETTINGS_WORDS and cmd.args):
-            await ack()
-            user = command.get("user_id") or ""
-            if not await may_change_settings(client, user, deps.settings.admin_user_ids):
-                await respond(**error_message(REFUSAL).payload())
-                return
-        else:
-            await ack()
+        await ack()
+        user = command.get("user_id") or ""
+        if cmd.changes_settings and not await may_change_settings(
+            client, user, deps.settings.admin_user_ids
+        ):
+            await respond(**error_message(REFUSAL).payload())
+            return
+        if cmd.name in SCHEDULE_WORDS:
+            channel = command.get("channel_id") or ""
+            timezone = "UTC"
+            if isinstance(cmd.setting, DigestRequest) and cmd.setting.action in ("set", "now"):
+                timezone = await user_timezone(client, user)
+            await reply_when_ready(
+                respond,
+                lambda: deps.service.schedule_reply(team_id, cmd, channel, user, timezone),
+                cmd.name,
+                deps.working_after,
+            )
+            return
         reply, _ = await reply_when_ready(
             respond,
             lambda: deps.service.command_reply(team_id, cmd),

@@ -1,0 +1,259 @@
+"""Digests, alerts and pause notices as Slack messages.
+
+Numbers are text first (searchable, copyable, readable in a notification and
+by screen readers); every message goes through `Message.payload()`, so it fits
+Slack's limits whatever the data. The buttons (acknowledge an alert, open the
+full report) are footer blocks, kept when a long message is trimmed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from slack_sdk.models.blocks import Block
+
+from bot.blocks.message import Message, actions, button, clip, context, header, section
+from journey.periods import zone
+from journey.playbooks import Playbook
+from journey.render.format import money, pct, period, points
+from journey.schedule.alerts import AlertNotice
+from journey.schedule.digests import Digest, Headline
+from journey.schedule.runner import PauseNotice
+
+A_ALERT_ACK = "journey_alert_ack"
+A_OPEN_REPORT = "journey_open_report"
+
+CADENCE_TITLE = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}
+ALERT_NAMES = {
+    "retention_drop": "retention (repeat purchases)",
+    "funnel_step_drop": "funnel (a step's conversion)",
+    "high_value_churn": "churn (valuable customers not coming back)",
+}
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    """`Mon 22 Jun 2026, 09:00 (Europe/Paris)`."""
+    try:
+        here = moment.astimezone(zone(timezone))
+    except Exception:  # an unknown zone must not break a message
+        here, timezone = moment, "UTC"
+    return f"{here.strftime('%a %d %b %Y, %H:%M')} ({timezone})"
+
+
+def period_word(start: datetime, end: datetime) -> str:
+    """An inclusive ISO date range for /journey commands: `2026-06-08..2026-06-14`.
+
+    The period's bounds are local midnights of the workspace; noon of a local day
+    falls on the same UTC date for every zone within 11 hours of UTC.
+    """
+    first = (start + timedelta(hours=12)).date()
+    last = (end - timedelta(hours=12)).date()
+    return f"{first.isoformat()}..{last.isoformat()}"
+
+
+def _headline(h: Headline, currency: str) -> str:
+    if h.unit == "cents":
+        now, before = money(h.current, currency), money(h.previous, currency)
+    elif h.unit == "share":
+        now, before = pct(h.current), pct(h.previous)
+    else:
+        now, before = f"{h.current:,.0f}", f"{h.previous:,.0f}"
+    if h.unit == "share":
+        change = points(h.delta_points)
+    elif h.change is None:
+        change = "new" if h.current and not h.previous else "no change"
+    else:
+        change = f"{h.change * 100:+.0f}%"
+    arrow = ""
+    if h.change is not None and h.change != 0:
+        arrow = ":arrow_up_small: " if h.change > 0 else ":arrow_down_small: "
+    return f"{arrow}*{h.label}:* {now} ({change}; {before} the period before)"
+
+
+def _playbook(playbook: Playbook, limit: int = 3) -> str:
+    steps = "\n".join(f"• {a}" for a in playbook.actions[:limit])
+    return f"*What to try ({playbook.stage}):* {playbook.goal}\n{steps}"
+
+
+def _names(names: list[str], total: int) -> str:
+    shown = ", ".join(names)
+    more = total - len(names)
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def digest_message(digest: Digest, *, late: bool = False, preview: bool = False) -> Message:
+    """A digest as a channel message: headlines, biggest drop and what to do, who to
+    call, who to ask for a review, and when the next one comes."""
+    title = f"{CADENCE_TITLE.get(digest.cadence, 'Digest')} · {period(digest.period)}"
+    blocks: list[Block] = [header(title)]
+    lines = [f"{title}."]
+    if preview:
+        blocks.append(context(":eyes: Preview: only you can see this."))
+    if late:
+        due = local_time(digest.scheduled_at, digest.timezone)
+        blocks.append(
+            context(f":hourglass: Late: this digest was due {due}; journey was not running then.")
+        )
+        lines.append("(late)")
+    if not digest.has_data:
+        text = " ".join(digest.notes) or "No customer data yet."
+        blocks.append(section(text))
+        lines.append(text)
+    else:
+        heads = [_headline(h, digest.currency) for h in digest.headlines]
+        blocks.append(section("\n".join(heads)))
+        lines += [
+            f"{h.label}: {h.current:,.0f}" if h.unit == "count" else "" for h in digest.headlines
+        ]
+        drop = digest.biggest_drop
+        if drop is not None:
+            was = pct(drop.previous.value) if drop.previous.value is not None else "n/a"
+            text = (
+                f"*Biggest drop-off:* {drop.from_stage} → {drop.to_stage}: "
+                f"{pct(drop.current.value)} continue ({drop.current.numerator} of "
+                f"{drop.current.denominator}; {was} the period before)."
+            )
+            if digest.biggest_drop_playbook is not None:
+                text += "\n" + _playbook(digest.biggest_drop_playbook)
+            blocks.append(section(text))
+        if digest.valuable_at_risk_count:
+            names = [c.name or c.external_id for c in digest.valuable_at_risk]
+            blocks.append(
+                section(
+                    f"*Valuable customers newly at risk:* {digest.valuable_at_risk_count} "
+                    f"({money(digest.valuable_at_risk_value_cents, digest.currency)} a year "
+                    f"at stake): {_names(names, digest.valuable_at_risk_count)}. "
+                    "`/journey churn` for the list."
+                )
+            )
+        if digest.review_candidates:
+            blocks.append(
+                section(
+                    f"*Ask for a review:* {digest.review_candidates} happy customers waiting: "
+                    f"{_names(digest.review_names, digest.review_candidates)}. "
+                    "`/journey reviews` to mark them."
+                )
+            )
+        if digest.notes:
+            blocks.append(context(" ".join(digest.notes)))
+    nxt = (
+        f"Next digest {local_time(digest.next_send_at, digest.timezone)}"
+        if digest.next_send_at
+        else "No next digest scheduled"
+    )
+    footer: list[Block] = [context(f"{nxt} · `/journey digest` to change or stop it.")]
+    word = period_word(digest.period.start, digest.period.end)
+    footer.append(
+        actions(
+            button("Open funnel report", A_OPEN_REPORT, {"k": "funnel", "p": word}),
+            button("Open retention report", A_OPEN_REPORT, {"k": "retention", "p": word}),
+            block_id="journey_digest_actions",
+        )
+    )
+    text = " ".join(x for x in lines if x)
+    return Message(clip(text, 3000), blocks, footer)
+
+
+def _window(a: datetime, b: datetime) -> str:
+    return f"{a.date().isoformat()} to {(b - timedelta(seconds=1)).date().isoformat()}"
+
+
+def alert_message(notice: AlertNotice, *, late: bool = False) -> Message:
+    """An alert as a channel message: what dropped, by how much, against what, how sure,
+    and what to do; with buttons to acknowledge it and open the report."""
+    fired = notice.event == "fired"
+    icon = ":rotating_light:" if fired else ":white_check_mark:"
+    blocks: list[Block] = [header(f"{notice.title}")]
+    blocks.append(section(f"{icon} {notice.summary}"))
+    drop = "n/a" if notice.relative_drop is None else f"{notice.relative_drop * 100:.0f}%"
+    p = "n/a" if notice.p_value is None else f"{notice.p_value:.3f}"
+    blocks.append(
+        section(
+            f"*Recent:* {pct(notice.recent.value)} ({notice.recent.numerator} of "
+            f"{notice.recent.denominator}) of {notice.recent_group} {notice.outcome}, "
+            f"{_window(*notice.recent_window)}.\n"
+            f"*Baseline:* {pct(notice.baseline.value)} ({notice.baseline.numerator} of "
+            f"{notice.baseline.denominator}) of {notice.baseline_group}, "
+            f"{_window(*notice.baseline_window)}.\n"
+            f"*Relative drop:* {drop} · *p-value:* {p} (one-sided test: how likely a drop "
+            "this size is by chance alone)."
+        )
+    )
+    if notice.customers:
+        blocks.append(section(f"*Customers to call first:* {', '.join(notice.customers)}"))
+    if fired and notice.playbook is not None:
+        blocks.append(section(_playbook(notice.playbook)))
+    if late:
+        blocks.append(context(":hourglass: Posted late: journey was not running when it fired."))
+    kind = ALERT_NAMES.get(notice.kind, notice.kind)
+    footer: list[Block] = [
+        context(f"Alert: {kind}. `/journey alerts` to change thresholds or turn it off.")
+    ]
+    report = "funnel" if notice.kind == "funnel_step_drop" else "retention"
+    buttons = []
+    if fired:
+        buttons.append(
+            button(
+                "Acknowledge",
+                A_ALERT_ACK,
+                {"r": notice.rule_id, "key": notice.key[:100]},
+                style="primary",
+            )
+        )
+    buttons.append(button(f"Open {report} report", A_OPEN_REPORT, {"k": report, "p": "90d"}))
+    footer.append(actions(*buttons, block_id="journey_alert_actions"))
+    return Message(clip(notice.summary, 3000), blocks, footer)
+
+
+def pause_notice_message(notice: PauseNotice) -> Message:
+    """The direct message telling a subscriber their digest stopped, why and how to fix it."""
+    where = f"<#{notice.channel_id}>"
+    text = (
+        f"I paused the digest in {where} ({notice.schedule}): {notice.reason} "
+        f"Once that is fixed, run `/journey digest` with its schedule in {where} to turn it "
+        "back on (e.g. `/journey digest weekly monday 09:00`)."
+    )
+    return Message(
+        clip(text, 3000),
+        [
+            header("Your journey digest is paused"),
+            section(f":pause_button: {text}"),
+            context(
+                "Nothing is lost: the numbers are all still there; digests missed while "
+                "paused are not sent afterwards."
+            ),
+        ],
+    )
+
+
+def alerts_list_message(
+    rows: list[tuple[str, bool, str | None, float, str | None, list[str]]],
+    prefix: str | None = None,
+) -> Message:
+    """rows: (kind, enabled, channel id, relative threshold, disabled reason, firing keys)."""
+    lines = []
+    for kind, enabled, channel, threshold, reason, firing in rows:
+        state = "on" if enabled and channel else "off"
+        where = f" in <#{channel}>" if channel else " (no channel: `/journey alerts channel`)"
+        line = f"• *{ALERT_NAMES.get(kind, kind)}*: {state}{where if enabled else ''}, "
+        line += f"alerts on a drop of {threshold * 100:.0f}% or more"
+        if firing:
+            line += f" · :rotating_light: firing: {', '.join(firing)}"
+        if reason and not enabled:
+            line += f" · stopped: {reason}"
+        lines.append(line)
+    text = "Alerts for this workspace:\n" + "\n".join(lines)
+    if prefix:
+        text = f"{prefix}\n{text}"
+    return Message(
+        clip(text, 3000),
+        [
+            section(text),
+            context(
+                "Checked once a day. An alert fires only on a drop at least that large, on "
+                "enough customers, that is unlikely to be chance (p < 0.04). "
+                "`/journey alerts on|off [KIND]`, `/journey alerts channel`, "
+                "`/journey alerts threshold KIND PERCENT`."
+            ),
+        ],
+    )

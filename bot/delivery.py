@@ -1,0 +1,304 @@
+"""The Slack side of digests and alerts: journey.schedule's DeliveryPort over the Web API.
+
+`run_due` is synchronous and runs in a worker thread (bot/scheduler.py), so this
+port uses slack_sdk's synchronous WebClient, with the same base URL and the same
+kind of retry handlers as the listeners' client (bot/app.py): a 429 is waited
+out for its Retry-After by slack_sdk's RateLimitErrorRetryHandler, connection
+errors and 5xx answers are retried by the library.
+
+What one delivery does:
+
+1. Find the workspace's bot token (`TokenLookup`: SLACK_BOT_TOKEN in single-
+   workspace mode, the installation store in OAuth mode).
+2. A pause notice goes to the subscriber's DM (conversations.open).
+3. When an earlier attempt may have posted (`may_have_been_sent`), look for the
+   delivery's idempotency key in the channel's recent history (message metadata,
+   conversations.history with include_all_metadata) and answer ok if it is there.
+   If the history cannot be read, post anyway: the core's choice is at-least-once.
+4. Pace posts to one message per second per channel (Slack's chat.postMessage
+   limit), then chat.postMessage with the key in the message's `metadata`.
+5. `not_in_channel`: join the channel once (public channels; needs
+   channels:join) and post again.
+6. Map the outcome: ok (with the message ts), permanent (the channel or the app
+   is gone: the core pauses the subscription and DMs its subscriber), or
+   retryable (rate limits, timeouts, Slack errors).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.blocks.digest import alert_message, digest_message, pause_notice_message
+from bot.blocks.message import Message, clip
+from bot.slack_errors import explain
+from journey.schedule.runner import Delivery, DeliveryResult
+
+log = logging.getLogger("journey.bot.delivery")
+
+EVENT_TYPE = "journey_delivery"
+# How far back a "may have been sent" check looks: the bot's recent messages in the
+# channel (a retry comes minutes after the attempt it checks for).
+HISTORY_LIMIT = 200
+# Well under the core's 5-minute lease (see journey.schedule.leases).
+HTTP_TIMEOUT = 20
+MIN_INTERVAL = 1.0  # seconds between two posts in one channel
+
+# The channel or the app is gone: retrying cannot help until a person acts.
+PERMANENT = frozenset(
+    {
+        "is_archived",
+        "channel_not_found",
+        "not_in_channel",
+        "account_inactive",
+        "token_revoked",
+        "invalid_auth",
+        "not_authed",
+        "missing_scope",
+        "team_access_not_granted",
+        "ekm_access_denied",
+        "restricted_action",
+        "user_not_found",
+        "user_disabled",
+        "cannot_dm_bot",
+        "app_uninstalled",
+        "no_installation",
+    }
+)
+# Our message was refused as too big or malformed: post it again as plain text.
+BAD_BLOCKS = frozenset({"invalid_blocks", "msg_blocks_too_long", "invalid_blocks_format"})
+
+TokenLookup = Callable[[str], "str | None"]
+NO_INSTALL = (
+    "journey is not installed in this workspace any more (or its access was revoked): "
+    "an admin needs to reinstall the app."
+)
+
+
+def static_token(token: str) -> TokenLookup:
+    """Single-workspace mode: SLACK_BOT_TOKEN for every delivery."""
+    return lambda _workspace_id: token
+
+
+def async_token_lookup(
+    find: Callable[[str], Awaitable[str | None]],
+    loop: asyncio.AbstractEventLoop,
+    timeout: float = 60,
+) -> TokenLookup:
+    """OAuth mode: run an async lookup (the installation store, with token rotation)
+    on the bot's event loop from the scheduler's worker thread."""
+
+    def lookup(workspace_id: str) -> str | None:
+        future = asyncio.run_coroutine_threadsafe(find(workspace_id), loop)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise
+
+    return lookup
+
+
+def authorize_lookup(authorize: Any) -> Callable[[str], Awaitable[str | None]]:
+    """The bot token of a workspace through bot.authorize.DatabaseAuthorize, which reads
+    the encrypted installation and refreshes a rotating token under the database lock."""
+
+    async def find(workspace_id: str) -> str | None:
+        result = await authorize.authorize(enterprise_id=None, team_id=workspace_id)
+        return None if result is None else result.bot_token
+
+    return find
+
+
+class Pacer:
+    """At most one post per `interval` seconds per (workspace, channel), across threads."""
+
+    def __init__(
+        self,
+        interval: float = MIN_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
+        self._next: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, workspace_id: str, channel_id: str) -> float:
+        """Reserve the channel's next slot and sleep until it; returns the seconds slept."""
+        key = (workspace_id, channel_id)
+        with self._lock:
+            now = self.clock()
+            at = max(now, self._next.get(key, now))
+            self._next[key] = at + self.interval
+        wait = at - now
+        if wait > 0:
+            self.sleep(wait)
+        return wait
+
+
+def message_for(delivery: Delivery) -> Message:
+    if delivery.kind == "digest" and delivery.digest is not None:
+        return digest_message(delivery.digest, late=delivery.late)
+    if delivery.kind == "alert" and delivery.alert is not None:
+        return alert_message(delivery.alert, late=delivery.late)
+    if delivery.kind == "pause_notice" and delivery.notice is not None:
+        return pause_notice_message(delivery.notice)
+    raise ValueError(f"nothing to post in a {delivery.kind} delivery")
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or "unknown_error")
+
+
+class SlackDelivery:
+    """The DeliveryPort: call it with a Delivery, get a DeliveryResult."""
+
+    def __init__(
+        self,
+        tokens: TokenLookup,
+        *,
+        base_url: str = WebClient.BASE_URL,
+        pacer: Pacer | None = None,
+        timeout: int = HTTP_TIMEOUT,
+        rate_limit_retries: int = 2,
+    ) -> None:
+        self.tokens = tokens
+        self.base_url = base_url
+        self.pacer = pacer or Pacer()
+        self.timeout = timeout
+        self.rate_limit_retries = rate_limit_retries
+
+    def client(self, token: str) -> WebClient:
+        return WebClient(
+            token=token,
+            base_url=self.base_url,
+            timeout=self.timeout,
+            retry_handlers=[
+                ConnectionErrorRetryHandler(max_retry_count=1),
+                RateLimitErrorRetryHandler(max_retry_count=self.rate_limit_retries),
+                ServerErrorRetryHandler(max_retry_count=1),
+            ],
+        )
+
+    def __call__(self, delivery: Delivery) -> DeliveryResult:
+        try:
+            token = self.tokens(delivery.workspace_id)
+        except Exception as exc:
+            log.warning("no token for %s: %s", delivery.workspace_id, type(exc).__name__)
+            return DeliveryResult.retryable(f"could not read the workspace's token: {exc}", False)
+        if not token:
+            return DeliveryResult.permanent(NO_INSTALL)
+        client = self.client(token)
+        try:
+            return self._deliver(client, delivery)
+        except SlackApiError as exc:
+            return self._failed(exc, delivery)
+        except Exception as exc:  # timeouts, connection errors: the post may have landed
+            log.warning("delivery %s failed: %s", delivery.idempotency_key, type(exc).__name__)
+            return DeliveryResult.retryable(f"could not reach Slack ({type(exc).__name__})")
+
+    # ---- the steps ------------------------------------------------------------
+
+    def _deliver(self, client: WebClient, delivery: Delivery) -> DeliveryResult:
+        channel = delivery.channel_id
+        if delivery.kind == "pause_notice":
+            channel = client.conversations_open(users=delivery.channel_id)["channel"]["id"]
+        if delivery.may_have_been_sent:
+            found = self._find(client, channel, delivery.idempotency_key)
+            if found is not None:
+                log.info("%s was already posted (ts %s)", delivery.idempotency_key, found)
+                return DeliveryResult.ok(found)
+        payload = message_for(delivery).payload()
+        try:
+            ts = self._post(client, delivery, channel, payload)
+        except SlackApiError as exc:
+            error = _error(exc)
+            if error == "not_in_channel" and self._join(client, channel):
+                ts = self._post(client, delivery, channel, payload)
+            elif error in BAD_BLOCKS:
+                log.error(
+                    "Slack refused the blocks of %s (%s); posting text only",
+                    delivery.idempotency_key,
+                    error,
+                )
+                ts = self._post(client, delivery, channel, {"text": payload["text"]})
+            else:
+                raise
+        return DeliveryResult.ok(ts)
+
+    def _post(
+        self, client: WebClient, delivery: Delivery, channel: str, payload: dict[str, Any]
+    ) -> str:
+        self.pacer.wait(delivery.workspace_id, channel)
+        response = client.chat_postMessage(
+            channel=channel,
+            unfurl_links=False,
+            unfurl_media=False,
+            metadata={
+                "event_type": EVENT_TYPE,
+                "event_payload": {"key": delivery.idempotency_key, "kind": delivery.kind},
+            },
+            **payload,
+        )
+        return str(response.get("ts") or "")
+
+    def _find(self, client: WebClient, channel: str, key: str) -> str | None:
+        """The ts of a message tagged with `key` among the channel's recent messages."""
+        try:
+            response = client.conversations_history(
+                channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True
+            )
+        except SlackApiError as exc:
+            log.warning(
+                "could not read the history of %s to check for %s (%s); posting again "
+                "(at-least-once)",
+                channel,
+                key,
+                _error(exc),
+            )
+            return None
+        for message in response.get("messages") or []:
+            meta = message.get("metadata") or {}
+            if (
+                meta.get("event_type") == EVENT_TYPE
+                and (meta.get("event_payload") or {}).get("key") == key
+            ):
+                return str(message.get("ts") or "") or "found"
+        return None
+
+    def _join(self, client: WebClient, channel: str) -> bool:
+        """Join a public channel once; False for private channels or without channels:join."""
+        try:
+            client.conversations_join(channel=channel)
+        except SlackApiError as exc:
+            log.info("could not join %s to post: %s", channel, _error(exc))
+            return False
+        log.info("joined %s to post a digest or alert", channel)
+        return True
+
+    def _failed(self, exc: SlackApiError, delivery: Delivery) -> DeliveryResult:
+        error = _error(exc)
+        status = getattr(exc.response, "status_code", 200)
+        if error in PERMANENT:
+            reason = clip(explain(exc), 290)
+            log.warning("delivery %s failed for good: %s", delivery.idempotency_key, error)
+            return DeliveryResult.permanent(reason)
+        # Slack answered with an error: nothing was posted by this call.
+        if status == 429 or error == "ratelimited":
+            return DeliveryResult.retryable("rate limited by Slack", posted=False)
+        return DeliveryResult.retryable(f"Slack answered {error} (HTTP {status})", posted=False)

@@ -1,0 +1,224 @@
+"""`/journey digest ...` and `/journey alerts ...`: thin shells over journey.schedule.
+
+Synchronous database work, run in a worker thread by the listener like the
+reports. Slack-specific inputs (the channel, the user, their timezone from
+users.info) come in as arguments; the answer is a Message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.blocks.digest import ALERT_NAMES, alerts_list_message, digest_message, local_time
+from bot.blocks.message import Message, context, section
+from bot.commands import AlertsRequest, DigestRequest
+from journey.db import session_scope
+from journey.models.schedule import AlertRule, AlertState, DigestSubscription
+from journey.schedule import (
+    Schedule,
+    digest_for_subscription,
+    ensure_default_rules,
+    next_send_after,
+    pause_subscription,
+    subscribe,
+)
+from journey.workspaces import get_workspace
+
+SET_EXAMPLE = "`/journey digest weekly monday 09:00`"
+
+
+def _note(text: str, *more: str) -> Message:
+    return Message(text, [section(text), *(context(m) for m in more)])
+
+
+def _sub(session: Session, workspace_id: str, channel_id: str) -> DigestSubscription | None:
+    return session.exec(
+        select(DigestSubscription).where(
+            DigestSubscription.workspace_id == workspace_id,
+            DigestSubscription.channel_id == channel_id,
+        )
+    ).first()
+
+
+def _cadence_words(sub: DigestSubscription) -> str:
+    """The command that sets this schedule again, e.g. `weekly monday 09:00`."""
+    from journey.schedule.calendar import WEEKDAYS
+
+    if sub.cadence == "weekly":
+        return f"weekly {WEEKDAYS[sub.day_of_week or 0]} {sub.local_time}"
+    if sub.cadence == "monthly":
+        return f"monthly {sub.day_of_month or 1} {sub.local_time}"
+    return f"daily {sub.local_time}"
+
+
+def digest_reply(
+    engine: Engine,
+    workspace_id: str,
+    channel_id: str,
+    user_id: str,
+    timezone: str,
+    request: DigestRequest,
+    now: datetime | None = None,
+) -> Message:
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as session:
+        get_workspace(session, workspace_id)  # NotFound: the "no data yet" answer
+        sub = _sub(session, workspace_id, channel_id)
+        if request.action == "set":
+            assert request.cadence is not None
+            sub = subscribe(
+                session,
+                workspace_id,
+                channel_id,
+                cadence=request.cadence,
+                local_time=request.local_time,
+                timezone=timezone,
+                day_of_week=request.day_of_week,
+                day_of_month=request.day_of_month,
+                subscriber_user_id=user_id,
+                now=now,
+            )
+            rules = ensure_default_rules(session, workspace_id, now=now)
+            schedule = Schedule.of(sub)
+            first = next_send_after(schedule, now).at
+            hint = (
+                "Alerts (retention, funnel, churn) are off until they have a channel: "
+                "`/journey alerts channel` sends them here."
+                if not any(r.channel_id for r in rules)
+                else "`/journey digest now` shows a preview; `/journey digest off` stops it."
+            )
+            return _note(
+                f":white_check_mark: This channel gets a digest {schedule.describe()}, in "
+                f"<@{user_id}>'s Slack timezone. The first one comes "
+                f"{local_time(first, sub.timezone)}.",
+                hint,
+            )
+        if request.action == "off":
+            if sub is None or sub.status != "active":
+                return _note("This channel has no digest running, so there is nothing to stop.")
+            assert sub.id is not None
+            pause_subscription(session, workspace_id, sub.id, f"turned off by <@{user_id}>", now)
+            return _note(
+                f"Digest stopped in this channel (it was {Schedule.of(sub).describe()}). "
+                f"Start it again with `/journey digest {_cadence_words(sub)}`."
+            )
+        if request.action == "now":
+            if sub is None:
+                sub = DigestSubscription(
+                    workspace_id=workspace_id,
+                    channel_id=channel_id,
+                    cadence="weekly",
+                    day_of_week=0,
+                    local_time="09:00",
+                    timezone=timezone,
+                    created_at=now,
+                )
+            digest = digest_for_subscription(session, sub, now, now=now)
+            return digest_message(digest, preview=True)
+        # show
+        others = [
+            s.channel_id
+            for s in session.exec(
+                select(DigestSubscription).where(
+                    DigestSubscription.workspace_id == workspace_id,
+                    DigestSubscription.status == "active",
+                    DigestSubscription.channel_id != channel_id,
+                )
+            )
+        ]
+        elsewhere = (
+            "Digests also go to " + ", ".join(f"<#{c}>" for c in others[:20]) + "."
+            if others
+            else ""
+        )
+        if sub is None:
+            return _note(
+                f"This channel gets no digest. An admin can start one with {SET_EXAMPLE} "
+                "(also `daily [HH:MM]` or `monthly [DAY] [HH:MM]`; times are in your Slack "
+                "timezone).",
+                *([elsewhere] if elsewhere else []),
+            )
+        schedule = Schedule.of(sub)
+        if sub.status != "active":
+            return _note(
+                f":pause_button: The digest here ({schedule.describe()}) is paused: "
+                f"{sub.pause_reason or 'no reason recorded'}. Turn it back on with "
+                f"`/journey digest {_cadence_words(sub)}`.",
+                *([elsewhere] if elsewhere else []),
+            )
+        nxt = next_send_after(schedule, now).at
+        return _note(
+            f"This channel gets a digest {schedule.describe()}. Next: "
+            f"{local_time(nxt, sub.timezone)}.",
+            "`/journey digest now` for a preview, `/journey digest off` to stop it"
+            + (f". {elsewhere}" if elsewhere else "."),
+        )
+
+
+def alerts_reply(
+    engine: Engine,
+    workspace_id: str,
+    channel_id: str,
+    user_id: str,
+    request: AlertsRequest,
+    now: datetime | None = None,
+) -> Message:
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as session:
+        get_workspace(session, workspace_id)
+        rules = ensure_default_rules(session, workspace_id, now=now)
+        chosen = [r for r in rules if request.kind is None or r.kind == request.kind]
+        names = ", ".join(ALERT_NAMES.get(r.kind, r.kind).split(" (")[0] for r in chosen)
+        done = ""
+        if request.action == "on":
+            for rule in chosen:
+                rule.enabled, rule.disabled_reason = True, None
+                rule.channel_id = rule.channel_id or channel_id
+                session.add(rule)
+            done = f":white_check_mark: Alerts on: {names}."
+        elif request.action == "off":
+            for rule in chosen:
+                rule.enabled, rule.disabled_reason = False, f"turned off by <@{user_id}>"
+                session.add(rule)
+            done = f"Alerts off: {names}."
+        elif request.action == "channel":
+            for rule in rules:
+                rule.channel_id = channel_id
+                session.add(rule)
+            done = ":white_check_mark: Alerts now post in this channel."
+        elif request.action == "threshold":
+            assert request.percent is not None
+            for rule in chosen:
+                rule.min_relative_drop = request.percent / 100
+                session.add(rule)
+            done = (
+                f":white_check_mark: The {names} alert now needs a drop of "
+                f"{request.percent:g}% or more."
+            )
+        session.flush()
+        firing: dict[int, list[str]] = {}
+        for state in session.exec(
+            select(AlertState).where(
+                AlertState.workspace_id == workspace_id, AlertState.state == "firing"
+            )
+        ):
+            firing.setdefault(state.rule_id, []).append(state.key)
+        rows = [
+            (
+                r.kind,
+                r.enabled,
+                r.channel_id,
+                r.min_relative_drop,
+                r.disabled_reason,
+                firing.get(r.id or 0, []),
+            )
+            for r in session.exec(
+                select(AlertRule)
+                .where(AlertRule.workspace_id == workspace_id)
+                .order_by(AlertRule.id)
+            )
+        ]
+    return alerts_list_message(rows, prefix=done or None)
