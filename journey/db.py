@@ -46,7 +46,11 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
             return engine
         # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
-        return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+        # JIT compilation costs 50-220 ms per report query here and never pays back on
+        # queries that already run in well under a second (bench/README.md).
+        return create_engine(
+            url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC -c jit=off"}
+        )
     except ArgumentError as exc:
         raise JourneyError(
             f"DATABASE_URL is not a database URL I understand: {exc}. "

@@ -88,6 +88,8 @@ class FunnelReport:
     purchase_stage: str | None
     insight: Insight | None
     generated_at: datetime
+    # 1: medians over every customer; k > 1: over an even 1-in-k sample (large cohorts).
+    median_sample_every: int = 1
 
 
 @dataclass(frozen=True)

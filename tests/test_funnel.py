@@ -313,3 +313,12 @@ def test_empty_funnel(session):
     assert report.biggest_drop is None
     assert report.insight is None
     assert report.channels == []
+
+
+def test_medians_of_large_cohorts_use_an_even_sample():
+    from journey.metrics.funnel import MEDIAN_SAMPLE, median_sample_every
+
+    assert median_sample_every(10) == 1
+    assert median_sample_every(MEDIAN_SAMPLE) == 1
+    assert median_sample_every(MEDIAN_SAMPLE + 1) == 2
+    assert median_sample_every(1_000_000) == 5

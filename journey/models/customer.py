@@ -40,8 +40,12 @@ class JourneyEvent(SQLModel, table=True):
     __tablename__ = "journey_event"
     __table_args__ = (
         UniqueConstraint("workspace_id", "source_id", "external_id", name="uq_event_external"),
-        Index("ix_event_customer_time", "workspace_id", "customer_id", "occurred_at"),
-        Index("ix_event_kind_time", "workspace_id", "kind", "occurred_at"),
+        # One customer's events of a kind in time order: the state refresh, the
+        # "answered review" check and the per-customer look-ups.
+        Index("ix_event_customer_kind_time", "workspace_id", "customer_id", "kind", "occurred_at"),
+        # Events of a kind in a period, covering the customer id so "who bought in
+        # this period" never reads the table itself.
+        Index("ix_event_kind_time_customer", "workspace_id", "kind", "occurred_at", "customer_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)

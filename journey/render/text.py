@@ -66,6 +66,10 @@ def render_funnel_text(report: FunnelReport) -> str:
         ["stage", "customers", "step conversion", "overall", "median time", "vs prev"], rows
     )
     out.append("(95% intervals in brackets; * = change unlikely to be noise, p < 0.05)")
+    if report.median_sample_every > 1:
+        out.append(
+            f"(median times from a 1-in-{report.median_sample_every} sample of this large cohort)"
+        )
     if note := inferred_note(report):
         out += ["", note]
     if report.biggest_drop is not None:
