@@ -52,6 +52,16 @@ DEFAULT_KIND_STAGE: dict[str, str] = {
     "review": "advocacy",
     "referral": "advocacy",
     "advocacy": "advocacy",
+    # HubSpot lifecycle stages (journey/sources/hubspot.py): one event per stage a
+    # contact entered. Custom stages (`hubspot_stage:<internal id>`) reach no stage
+    # until the workspace maps them (`journey stages set ... --map hubspot_stage:<id>=decision`).
+    "hubspot_stage:subscriber": "awareness",
+    "hubspot_stage:lead": "awareness",
+    "hubspot_stage:marketingqualifiedlead": "consideration",
+    "hubspot_stage:salesqualifiedlead": "consideration",
+    "hubspot_stage:opportunity": "decision",
+    "hubspot_stage:customer": "purchase",
+    "hubspot_stage:evangelist": "advocacy",
 }
 
 # Kinds that are purchases (revenue, purchase days, retention). Refunds and

@@ -14,6 +14,7 @@ from journey.sources.base import Connector
 
 CONNECTORS: dict[str, str] = {
     "stripe": "journey.sources.stripe:StripeConnector",
+    "hubspot": "journey.sources.hubspot:HubSpotConnector",
     "woocommerce": "journey.sources.woocommerce:WooCommerceConnector",
 }
 

@@ -1,0 +1,589 @@
+"""HubSpot CRM: contacts and their lifecycle stages, closed-won deals as orders.
+
+How HubSpot records become store records (README, "HubSpot: what becomes what"):
+
+| HubSpot record | journey record |
+| --- | --- |
+| contact | a customer (its HubSpot id): name = firstname lastname, email, first seen = `createdate`, channel = `hs_analytics_source` in lower case (`organic_search`, `paid_social`...) |
+| each lifecycle stage date of a contact (`hs_lifecyclestage_<stage>_date`, or `hs_v2_date_entered_<stage>`) | an event `lifecycle:<contact>:<stage>` of kind `hubspot_stage:<stage>` at that date |
+| deal in a closed-won stage, with associated contacts | an `order` event `deal:<deal>:<contact>` per associated contact at `closedate`; `amount` (a decimal string) in cents, split evenly among the contacts so the deal's money is counted once |
+
+Lifecycle stages. The account's own list is read from
+`GET /crm/v3/properties/contacts/lifecyclestage` at every sync, so stages an
+account added (whose internal ids are numbers such as `1234567`) are read too.
+Each stage is a kind of its own; journey.stages maps the default ones (subscriber
+and lead: awareness; marketing and sales qualified lead: consideration;
+opportunity: decision; customer: purchase; evangelist: advocacy; `other`: no
+stage). A custom stage reaches no stage until the workspace maps it, e.g.
+`journey stages set <stages> --map hubspot_stage:1234567=decision`.
+
+Closed won. A deal counts when its stage is a won stage of its pipeline
+(`GET /crm/v3/pipelines/deals`: a stage with probability 1.0, HubSpot's mark of
+a won stage, which custom pipelines keep) or its `hs_is_closed_won` is true.
+
+Incremental reads. Both lists come from the search API (`POST
+/crm/v3/objects/{contacts,deals}/search`), sorted by last-modified time
+ascending. Search paging (`after`) is an offset: a record changed while a pass
+runs moves to the end and shifts every later page, so offset paging skips
+records; and a query can never page past its 10,000th result (HTTP 400). So no
+request here pages with `after`: every page is a new query from the highest
+modification time read so far (`>= high`, skipping the ids already read at
+exactly that time), bounded above by the time the pass began. A result set of
+any size is read in windows that each start at offset 0, so the cap is never
+reached; a run of more than a page of records sharing one millisecond (a bulk
+import) is read by id (`hs_object_id > last`) within that millisecond. A pass
+starts 10 minutes below the previous watermark, because search lags writes by
+a few seconds; re-read records are upserts.
+
+Rate limits. HubSpot answers 429 with `policyName` SECONDLY or
+TEN_SECONDLY_ROLLING (or only `"category": "RATE_LIMITS"` and a message): both
+are retried after a pause (the interval HubSpot names in
+`X-HubSpot-RateLimit-Interval-Milliseconds`, else 1 s or 10 s). DAILY means
+the account's daily allowance is spent: the sync stops at once, says so, and
+resumes where it stopped on the next sync. Search requests are also spaced
+(at most about 4 a second, HubSpot's search limit). 401: the token is wrong or
+was deleted or rotated; 403 `MISSING_SCOPES`: the private app lacks the scopes
+named in the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+import httpx
+
+from journey.ingest import CustomerRecord, EventRecord
+from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
+from journey.sources.http import (
+    AuthError,
+    BadRequest,
+    HttpClient,
+    HttpOptions,
+    RateLimited,
+    Retryable,
+    ScopeError,
+    Unreachable,
+)
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 200  # the search API's maximum
+ASSOCIATION_BATCH = 100
+SEARCH_INTERVAL = 0.25  # seconds between search requests (HubSpot allows about 4-5 a second)
+DEFAULT_LIFECYCLE = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+    "other",
+)
+CONTACT_PROPERTIES = (
+    "email",
+    "firstname",
+    "lastname",
+    "createdate",
+    "lastmodifieddate",
+    "lifecyclestage",
+    "hs_analytics_source",
+)
+DEAL_PROPERTIES = (
+    "dealname",
+    "amount",
+    "dealstage",
+    "pipeline",
+    "closedate",
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_is_closed_won",
+)
+SCOPES = (
+    "crm.objects.contacts.read",
+    "crm.objects.deals.read",
+    "crm.schemas.contacts.read",
+)
+STAGE_KIND = "hubspot_stage:"
+MAX_KIND = 64
+MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
+_TOKEN = re.compile(r"\bpat-[A-Za-z0-9-]+")
+
+
+class HubSpotConnector(Connector):
+    kind: ClassVar[str] = "hubspot"
+    service: ClassVar[str] = "HubSpot"
+    default_base_url: ClassVar[str] = "https://api.hubapi.com"
+    secret_prompt: ClassVar[str] = "HubSpot private app access token (pat-...)"
+    resources: ClassVar[tuple[Resource, ...]] = (
+        Resource(
+            "contacts",
+            "/crm/v3/objects/contacts/search",
+            cursor_field="lastmodifieddate",
+            paging="keyset",
+            overlap=timedelta(minutes=10),
+        ),
+        Resource(
+            "deals",
+            "/crm/v3/objects/deals/search",
+            cursor_field="hs_lastmodifieddate",
+            paging="keyset",
+            overlap=timedelta(minutes=10),
+        ),
+    )
+
+    def __init__(
+        self,
+        secret: str,
+        settings: Mapping[str, str] | None = None,
+        *,
+        base_url: str | None = None,
+        http: HttpOptions | None = None,
+        page_size: int = PAGE_SIZE,
+        search_interval: float = SEARCH_INTERVAL,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(secret, settings, base_url=base_url, http=http)
+        self.page_size = page_size
+        self.search_interval = search_interval
+        self.clock = clock
+        self.sleep = sleep
+        self._last_search: float | None = None
+        self._stages: tuple[str, ...] | None = None
+        self._won: set[str] | None = None
+        self.http = HttpClient(
+            self.service,
+            self.base_url,
+            headers={"Authorization": f"Bearer {secret}"},
+            options=self.http_options,
+            interpret=interpret,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def check(self) -> None:
+        """The token works and can read contacts, their lifecycle stages and deals."""
+        self.http.get_json("/crm/v3/objects/contacts", {"limit": 1})
+        self.lifecycle_stages()
+        self.won_stages()
+
+    # --- the account's definitions ---
+
+    def lifecycle_stages(self) -> tuple[str, ...]:
+        """Internal values of the account's lifecycle stages, in the account's order."""
+        if self._stages is None:
+            body = self.http.get_json("/crm/v3/properties/contacts/lifecyclestage")
+            options = body.get("options") if isinstance(body, dict) else None
+            if not isinstance(options, list):
+                raise Unreachable(
+                    "HubSpot answered the lifecycle stage definition with something unexpected; "
+                    "try again later.",
+                    service=self.service,
+                )
+            ordered = sorted(
+                (o for o in options if isinstance(o, dict) and isinstance(o.get("value"), str)),
+                key=lambda o: (
+                    o.get("displayOrder") if isinstance(o.get("displayOrder"), int) else 0
+                ),
+            )
+            self._stages = tuple(o["value"] for o in ordered if o["value"].strip())
+        return self._stages
+
+    def won_stages(self) -> set[str]:
+        """Ids of the deal stages that mean closed won, across every deal pipeline."""
+        if self._won is None:
+            body = self.http.get_json("/crm/v3/pipelines/deals")
+            won: set[str] = set()
+            for pipeline in _results(body, "/crm/v3/pipelines/deals"):
+                for stage in pipeline.get("stages") or []:
+                    if isinstance(stage, dict) and _won(stage.get("metadata")):
+                        won.add(str(stage.get("id")))
+            self._won = won
+        return self._won
+
+    def _contact_properties(self) -> list[str]:
+        props = list(CONTACT_PROPERTIES)
+        for stage in self.lifecycle_stages():
+            props += [f"hs_lifecyclestage_{stage}_date", f"hs_v2_date_entered_{stage}"]
+        return props
+
+    # --- reading ---
+
+    def fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        if resource.name == "contacts":
+            properties = self._contact_properties()
+        else:
+            self.won_stages()
+            properties = list(DEAL_PROPERTIES)
+        return self._search(resource, properties, cursor)
+
+    def _search(
+        self, resource: Resource, properties: list[str], cursor: str | None
+    ) -> Iterator[Page]:
+        """Pages of one object type in last-modified order, by keyset (see the module docstring).
+
+        Watermark keys are epoch milliseconds; `position` holds the pass's upper
+        bound, the ids read at exactly `high`, and the last id of a tie run read by id.
+        """
+        key = resource.cursor_field
+        mark = Watermark.load(cursor)
+        if not mark.in_pass:
+            mark.in_pass = True
+            overlap = int(resource.overlap.total_seconds() * 1000)
+            mark.floor = None if mark.since is None else mark.since - overlap
+            mark.high = mark.floor
+            mark.position = json.dumps({"until": int(self.clock() * 1000), "seen": []})
+        state = json.loads(mark.position or "{}")
+        until = int(state.get("until") or self.clock() * 1000)
+        seen: list[str] = list(state.get("seen") or [])
+        tie_after: str | None = state.get("tie_after")
+        while True:
+            if tie_after is not None and mark.high is not None:
+                filters = [
+                    _filter(key, "EQ", mark.high),
+                    _filter("hs_object_id", "GT", tie_after),
+                ]
+                sort = "hs_object_id"
+            else:
+                filters = [_filter(key, "LTE", until)]
+                if mark.high is not None:
+                    filters.insert(0, _filter(key, "GTE", mark.high))
+                sort = key
+            body = {
+                "filterGroups": [{"filters": filters}],
+                "sorts": [{"propertyName": sort, "direction": "ASCENDING"}],
+                "properties": properties,
+                "limit": self.page_size,
+            }
+            answer = self._post_search(resource.path, body)
+            rows = _results(answer, resource.path)
+            total = answer.get("total")
+            # More match than this page holds (`total` also covers a page cut short by the cap).
+            full = len(rows) >= self.page_size or (isinstance(total, int) and total > len(rows))
+            if tie_after is not None:
+                # A run of records sharing `high`, read by id; then on past it.
+                pages = self._with_associations(resource, rows)
+                if full:
+                    tie_after = str(rows[-1]["id"])
+                    yield Page(pages, mark.step(_state(until, [], tie_after)))
+                    continue
+                tie_after, seen = None, []
+                assert mark.high is not None
+                mark.high += 1  # everything at the tied millisecond is read
+                yield Page(pages, mark.step(_state(until, seen, None)))
+                continue
+            times = [_millis(_prop(r, key)) for r in rows]
+            if full and times and times[0] is not None and times[0] == times[-1]:
+                # A whole page at one millisecond: keyset on time cannot move past it.
+                mark.high = times[0]
+                tie_after = "0"
+                yield Page(
+                    self._with_associations(resource, rows),
+                    mark.step(_state(until, [], tie_after)),
+                )
+                continue
+            # `seen` holds the ids read at exactly `high`; one modified since sits later.
+            fresh = [
+                r
+                for r, t in zip(rows, times, strict=True)
+                if not (t == mark.high and str(r["id"]) in seen)
+            ]
+            before = mark.high
+            mark.saw([_millis(_prop(r, key)) for r in fresh])
+            at_high = [str(r["id"]) for r in fresh if _millis(_prop(r, key)) == mark.high]
+            seen = seen + at_high if mark.high == before else at_high
+            records = self._with_associations(resource, fresh)
+            if not full:
+                if mark.since is not None and (mark.high is None or mark.high < mark.since):
+                    mark.high = mark.since  # a pass that read nothing new keeps its watermark
+                yield Page(records, mark.end())
+                return
+            yield Page(records, mark.step(_state(until, seen, None)))
+
+    def _post_search(self, path: str, body: dict[str, Any]) -> Any:
+        if self.search_interval > 0 and self._last_search is not None:
+            wait = self._last_search + self.search_interval - time.monotonic()
+            if wait > 0:
+                self.sleep(wait)
+        try:
+            return self.http.request_json("POST", path, json=body)
+        finally:
+            self._last_search = time.monotonic()
+
+    def _with_associations(self, resource: Resource, rows: list[Raw]) -> list[Raw]:
+        """Deals that are closed won get `_contacts`: the ids of their associated contacts."""
+        if resource.name != "deals":
+            return rows
+        won = [r for r in rows if self._is_won(r)]
+        contacts = self._deal_contacts([str(r["id"]) for r in won])
+        for deal in won:
+            deal["_contacts"] = contacts.get(str(deal["id"]), [])
+        return rows
+
+    def _is_won(self, deal: Raw) -> bool:
+        props = deal.get("properties") or {}
+        if str(props.get("hs_is_closed_won") or "").lower() == "true":
+            return True
+        return str(props.get("dealstage") or "") in (self._won or set())
+
+    def _deal_contacts(self, deal_ids: list[str]) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {d: [] for d in deal_ids}
+        path = "/crm/v4/associations/deals/contacts/batch/read"
+        pending: list[dict[str, str]] = [{"id": d} for d in deal_ids]
+        while pending:
+            batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
+            body = self.http.request_json("POST", path, json={"inputs": batch})
+            for result in _results(body, path):
+                deal = str((result.get("from") or {}).get("id") or "")
+                if deal not in found:
+                    continue
+                for to in result.get("to") or []:
+                    if isinstance(to, dict) and to.get("toObjectId") is not None:
+                        found[deal].append(str(to["toObjectId"]))
+                after = ((result.get("paging") or {}).get("next") or {}).get("after")
+                if after:
+                    pending.append({"id": deal, "after": str(after)})
+        return {d: sorted(set(c), key=_id_order) for d, c in found.items()}
+
+    # --- mapping ---
+
+    def to_records(self, resource: Resource, raw: Sequence[Raw]) -> Records:
+        records = Records()
+        for obj in raw:
+            if resource.name == "contacts":
+                records.extend(contact_records(obj, self.lifecycle_stages()))
+            elif "_contacts" in obj:
+                records.extend(deal_records(obj))
+        return records
+
+
+# --- HTTP answers ------------------------------------------------------------------
+
+
+def interpret(response: httpx.Response) -> Exception | None:
+    """HubSpot's rules for an answer, before the generic ones (see the module docstring)."""
+    status = response.status_code
+    if status < 400:
+        return None
+    body = _body(response)
+    category = str(body.get("category") or "")
+    message = str(body.get("message") or "")
+    if status == 429 or category == "RATE_LIMITS" or body.get("errorType") == "RATE_LIMIT":
+        policy = str(body.get("policyName") or "").upper()
+        if policy == "DAILY" or (not policy and "daily" in message.lower()):
+            return RateLimited(
+                "HubSpot's daily API limit for this account is used up (it resets at midnight "
+                "in the account's time zone). The sync stopped where it was and resumes from "
+                "there on the next sync after the reset.",
+                retry_after=None,
+                service="HubSpot",
+            )
+        interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+        if policy == "TEN_SECONDLY_ROLLING" or "ten_secondly" in message.lower():
+            wait = 10.0
+        else:
+            wait = 1.0
+        with contextlib.suppress(ValueError):
+            wait = max(0.0, min(float(interval) / 1000.0, wait)) if interval else wait
+        return Retryable("said too many requests", kind="rate_limit", retry_after=wait)
+    if status == 401:
+        return AuthError(
+            "HubSpot refused the access token: it is wrong, or the private app was deleted or "
+            "its token rotated (HubSpot: Settings > Integrations > Private apps).",
+            service="HubSpot",
+            status=401,
+        )
+    if status == 403:
+        scopes = _missing_scopes(body)
+        if category == "MISSING_SCOPES" or scopes:
+            named = ", ".join(scopes) if scopes else "a scope this sync needs"
+            return ScopeError(
+                f"The HubSpot private app lacks the scope {named}. Give it "
+                f"{', '.join(SCOPES)} (Settings > Integrations > Private apps > Scopes), "
+                "then store its token again.",
+                scope=scopes[0] if scopes else None,
+                service="HubSpot",
+            )
+        return AuthError(
+            "HubSpot refused access for this token (HTTP 403); check the private app.",
+            service="HubSpot",
+            status=403,
+        )
+    if 400 <= status < 500 and status != 408:
+        text = _TOKEN.sub("[token]", message or f"HTTP {status}")
+        return BadRequest(
+            f"HubSpot rejected a request: {text}",
+            status=status,
+            code=category or None,
+            service="HubSpot",
+        )
+    return None  # 5xx and 408: the generic rules retry them
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _missing_scopes(body: dict[str, Any]) -> list[str]:
+    scopes: list[str] = []
+    for error in body.get("errors") or []:
+        context = error.get("context") if isinstance(error, dict) else None
+        if not isinstance(context, dict):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes", "missingScopes"):
+            values = context.get(key)
+            if isinstance(values, list):
+                scopes += [str(v) for v in values if str(v) not in scopes]
+    return scopes
+
+
+def _results(body: Any, path: str) -> list[Raw]:
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise Unreachable(
+            f"HubSpot answered {path} with something that is not a list; try again later.",
+            service="HubSpot",
+        )
+    return [r for r in body["results"] if isinstance(r, dict) and ("id" in r or "from" in r)]
+
+
+def _filter(name: str, operator: str, value: int | str) -> dict[str, str]:
+    return {"propertyName": name, "operator": operator, "value": str(value)}
+
+
+def _state(until: int, seen: list[str], tie_after: str | None) -> str:
+    state: dict[str, Any] = {"until": until, "seen": seen}
+    if tie_after is not None:
+        state["tie_after"] = tie_after
+    return json.dumps(state, separators=(",", ":"))
+
+
+def _won(metadata: Any) -> bool:
+    if not isinstance(metadata, dict):
+        return False
+    try:
+        return float(metadata.get("probability")) >= 1.0
+    except (TypeError, ValueError):
+        return False
+
+
+def _id_order(value: str) -> tuple[int, str]:
+    return (int(value), "") if value.isdigit() else (0, value)
+
+
+# --- records to store records ------------------------------------------------------
+
+
+def _prop(obj: Raw, name: str) -> Any:
+    props = obj.get("properties")
+    return props.get(name) if isinstance(props, dict) else None
+
+
+def _millis(value: Any) -> int | None:
+    """A HubSpot datetime (ISO 8601, or epoch milliseconds as text) in epoch milliseconds."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
+
+
+def _when(value: Any) -> datetime | None:
+    ms = _millis(value)
+    return None if ms is None else datetime.fromtimestamp(ms // 1000, tz=UTC)
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return value.strip()[:limit]
+
+
+def _cents(value: Any) -> int | None:
+    """A deal amount ("1500", "1499.99", "1,500.00") in cents; None when absent or not a number."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(str(value).replace(",", "").strip())
+    except InvalidOperation:
+        return None
+    if not amount.is_finite():
+        return None
+    return int((amount * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def contact_records(obj: Raw, stages: Sequence[str] = DEFAULT_LIFECYCLE) -> Records:
+    """A contact and one event per lifecycle stage it has a date for."""
+    cid = str(obj.get("id") or "")
+    if not cid or obj.get("archived"):
+        return Records()
+    props = obj.get("properties") or {}
+    name = " ".join(
+        p for p in (_text(props.get("firstname"), 150), _text(props.get("lastname"), 150)) if p
+    )
+    source = _text(props.get("hs_analytics_source"), MAX_CHANNEL)
+    customer = CustomerRecord(
+        external_id=cid,
+        name=name[:MAX_NAME] or None,
+        email=_text(props.get("email"), MAX_EMAIL),
+        first_seen=_when(props.get("createdate")) or _when(obj.get("createdAt")),
+        channel=source.lower() if source else None,
+    )
+    events: list[EventRecord] = []
+    for stage in stages:
+        kind = f"{STAGE_KIND}{stage}"
+        if len(kind) > MAX_KIND:
+            continue
+        at = _when(props.get(f"hs_lifecyclestage_{stage}_date")) or _when(
+            props.get(f"hs_v2_date_entered_{stage}")
+        )
+        if at is not None:
+            events.append(EventRecord(f"lifecycle:{cid}:{stage}", cid, kind, at))
+    return Records(customers=[customer], events=events)
+
+
+def deal_records(obj: Raw) -> Records:
+    """A closed-won deal (with `_contacts`): an order per associated contact, the amount split."""
+    contacts = [str(c) for c in obj.get("_contacts") or []]
+    props = obj.get("properties") or {}
+    closed = _when(props.get("closedate"))
+    if not contacts or closed is None or obj.get("archived"):
+        return Records()
+    total = _cents(props.get("amount"))
+    shares: list[int | None]
+    if total is None:
+        shares = [None] * len(contacts)
+    else:
+        base, extra = divmod(total, len(contacts))
+        shares = [base + (1 if i < extra else 0) for i in range(len(contacts))]
+    did = str(obj["id"])
+    return Records(
+        events=[
+            EventRecord(f"deal:{did}:{cid}", cid, "order", closed, None, share)
+            for cid, share in zip(contacts, shares, strict=True)
+        ]
+    )

@@ -1,0 +1,465 @@
+"""The HubSpot connector and journey.sync against the fake HubSpot over real HTTP,
+on SQLite and PostgreSQL. Sync tests end by comparing the whole store with what the
+fake account should give (tests/fakes/hubspot_api.py: expected_store)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, select, text
+from sqlmodel import Session
+
+from journey import cli
+from journey.models import Customer, CustomerJourney, JourneyEvent, Source, SyncCursor, Workspace
+from journey.models.types import to_epoch
+from journey.secrets import Cipher
+from journey.sources.base import Watermark
+from journey.sources.http import NO_WAIT, HttpOptions, RateLimited, RetryPolicy, ScopeError
+from journey.sources.hubspot import HubSpotConnector, contact_records, deal_records, interpret
+from journey.sources.manage import Credential, add_source
+from journey.state import refresh_journeys
+from journey.sync import sync_source
+from tests.fakes.hubspot_api import (
+    ALL_FAULTS,
+    ALL_SCOPES,
+    DAY_MS,
+    DEFAULT_TOKEN,
+    START_MS,
+    FakeHubSpot,
+    expected_store,
+    populate,
+)
+
+KEY = Cipher.generate_key()
+FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
+PAGE = 7
+
+
+@pytest.fixture
+def cipher() -> Cipher:
+    return Cipher([KEY])
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeHubSpot]:
+    with FakeHubSpot(search_cap=25) as f:  # HubSpot's 10,000, small enough to reach here
+        populate(f)
+        yield f
+
+
+@pytest.fixture
+def source_id(engine: Engine, fake: FakeHubSpot, cipher: Cipher) -> int:
+    with Session(engine) as session:
+        source, _ = add_source(
+            session, "acme", "hubspot", "crm", Credential(DEFAULT_TOKEN, base_url=fake.url), cipher
+        )
+        session.commit()
+        return int(source.id or 0)
+
+
+def connector(fake: FakeHubSpot, token: str = DEFAULT_TOKEN, **kw: Any) -> HubSpotConnector:
+    kw.setdefault("http", FAST)
+    kw.setdefault("page_size", PAGE)
+    kw.setdefault("search_interval", 0.0)
+    return HubSpotConnector(token, base_url=fake.url, **kw)
+
+
+def run(engine: Engine, source_id: int, cipher: Cipher, fake: FakeHubSpot, **kw: Any):
+    progress = kw.pop("progress", None)
+    return sync_source(
+        engine, source_id, cipher=cipher, connector=connector(fake, **kw), progress=progress
+    )
+
+
+def store(engine: Engine, source_id: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
+    with Session(engine) as session:
+        rows = session.exec(select(Customer).where(Customer.source_id == source_id)).scalars()
+        people = list(rows.all())
+        customers = {
+            c.external_id: (
+                c.name,
+                c.email,
+                to_epoch(c.first_seen) if c.first_seen else None,
+                c.channel,
+            )
+            for c in people
+        }
+        ids = {c.id: c.external_id for c in people}
+        events = {
+            e.external_id: (ids[e.customer_id], e.kind, to_epoch(e.occurred_at), e.amount_cents)
+            for e in session.exec(select(JourneyEvent).where(JourneyEvent.source_id == source_id))
+            .scalars()
+            .all()
+        }
+    return customers, events
+
+
+def assert_store_matches(engine: Engine, source_id: int, fake: FakeHubSpot) -> None:
+    want_customers, want_events = expected_store(fake)
+    got_customers, got_events = store(engine, source_id)
+    assert got_customers == want_customers
+    assert got_events == want_events
+
+
+def source_row(engine: Engine, source_id: int) -> Source:
+    with Session(engine) as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        return source
+
+
+def reached(engine: Engine, contact: str) -> list[bool]:
+    """Which of the workspace's stages the contact's journey reached."""
+    with Session(engine) as session:
+        cid = session.execute(
+            select(Customer.id).where(Customer.external_id == contact)
+        ).scalar_one()
+        row = session.get(CustomerJourney, ("acme", cid))
+        assert row is not None
+        return [getattr(row, f"reached_{i}") is not None for i in range(6)]
+
+
+# --- the whole account ---------------------------------------------------------------------
+
+
+def test_full_sync_makes_the_store_equal_to_the_account(engine, fake, source_id, cipher):
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+    assert result.pages_by_resource["contacts"] > 40 // PAGE
+    # more contacts than one search may return: no request ever paged with `after`
+    assert len(fake.all("contacts")) > fake.search_cap
+    assert not [c for c in fake.calls if c.status == 400]
+    assert all("after" not in (c.body or {}) for c in fake.searches("contacts"))
+    source = source_row(engine, source_id)
+    assert source.status == "active" and source.last_error is None and source.last_sync_at
+
+
+def test_lifecycle_stages_reach_the_default_journey_stages(engine, fake, source_id, cipher):
+    t = START_MS + 300 * DAY_MS
+    lead = fake.add_contact(t, email="lead@example.com", stages={"lead": t})
+    sql = fake.add_contact(t, stages={"subscriber": t, "salesqualifiedlead": t + DAY_MS})
+    won = fake.add_contact(t, stages={"opportunity": t, "customer": t + DAY_MS})
+    fan = fake.add_contact(t, stages={"evangelist": t + 5 * DAY_MS})
+    other = fake.add_contact(t, stages={"other": t})
+    assert run(engine, source_id, cipher, fake).ok
+    # awareness, consideration, decision, purchase, retention, advocacy
+    assert reached(engine, lead["id"]) == [True, False, False, False, False, False]
+    assert reached(engine, sql["id"]) == [True, True, False, False, False, False]
+    assert reached(engine, won["id"]) == [True, True, True, True, False, False]
+    assert reached(engine, fan["id"]) == [True, True, True, True, True, True]
+    # every customer is aware from first seen on; `other` adds nothing
+    assert reached(engine, other["id"]) == [True, False, False, False, False, False]
+
+
+def test_a_custom_lifecycle_stage_is_read_and_reaches_a_stage_once_mapped(
+    engine, fake, source_id, cipher
+):
+    fake.add_stage("1234567", "Onboarding")
+    t = START_MS + 300 * DAY_MS
+    onboarding = fake.add_contact(t, email="new@example.com", stages={"1234567": t + DAY_MS})
+    assert run(engine, source_id, cipher, fake).ok
+    assert_store_matches(engine, source_id, fake)
+    _, events = store(engine, source_id)
+    assert events[f"lifecycle:{onboarding['id']}:1234567"][1] == "hubspot_stage:1234567"
+    # unknown: no stage (a customer is only aware from first seen on)
+    assert reached(engine, onboarding["id"]) == [True, False, False, False, False, False]
+    with Session(engine) as session:  # what `journey stages set ... --map` stores
+        workspace = session.get(Workspace, "acme")
+        workspace.stage_map = {"hubspot_stage:1234567": "decision"}
+        session.add(workspace)
+        session.flush()
+        refresh_journeys(session, "acme")
+        session.commit()
+    assert reached(engine, onboarding["id"]) == [True, True, True, False, False, False]
+
+
+def test_a_resync_with_nothing_new_reads_one_page_per_object(engine, fake, source_id, cipher):
+    assert run(engine, source_id, cipher, fake).ok
+    before = len(fake.calls)
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok and result.inserted == 0 and result.updated == 0
+    paths = [c.path for c in fake.calls[before:]]
+    assert paths.count("/crm/v3/objects/contacts/search") == 1
+    assert paths.count("/crm/v3/objects/deals/search") == 1
+    assert paths.count("/crm/v3/properties/contacts/lifecyclestage") == 1
+    # each search starts 10 minutes below the last modification read
+    newest = max(int(c["updatedAt"] and _ms(c["updatedAt"])) for c in fake.all("contacts"))
+    contacts = fake.searches("contacts")[-1].body["filterGroups"][0]["filters"]
+    gte = next(f for f in contacts if f["operator"] == "GTE")
+    assert int(gte["value"]) == newest - 600_000
+    assert_store_matches(engine, source_id, fake)
+
+
+def _ms(value: str) -> int:
+    from tests.fakes.hubspot_api import parse_ms
+
+    return int(parse_ms(value) or 0)
+
+
+def test_new_records_and_changes_arrive_incrementally(engine, fake, source_id, cipher):
+    assert run(engine, source_id, cipher, fake).ok
+    contacts = sorted(fake.all("contacts"), key=lambda c: int(c["id"]))
+    old = contacts[0]["id"]
+    fake.enter_stage(old, "evangelist")
+    fake.update_contact(contacts[1]["id"], email="moved@example.com", firstname="Renamed")
+    new = fake.add_contact(fake.now_ms(), email="new@example.com", stages={"lead": fake.now_ms()})
+    fake.add_deal("42.00", "closedwon", contacts=[new["id"], old], created=fake.now_ms(),
+                  closed=fake.now_ms())  # fmt: skip
+    open_deal = next(
+        d for d in fake.all("deals") if d["properties"]["dealstage"] == "qualifiedtobuy"
+    )
+    fake.move_deal(open_deal["id"], "closedwon", closed=fake.now_ms())
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+    _, events = store(engine, source_id)
+    assert events[f"lifecycle:{old}:evangelist"][1] == "hubspot_stage:evangelist"
+    assert any(k.startswith(f"deal:{open_deal['id']}:") for k in events)
+
+
+def test_deals_count_their_money_once_across_contacts():
+    deal = {"id": "9", "properties": {"amount": "100.01", "closedate": "2026-03-01T10:00:00Z",
+            "dealstage": "closedwon"}, "_contacts": ["5", "7", "8"]}  # fmt: skip
+    events = deal_records(deal).events
+    assert [e.amount_cents for e in events] == [3334, 3334, 3333]
+    assert {e.kind for e in events} == {"order"}
+    assert [e.external_id for e in events] == ["deal:9:5", "deal:9:7", "deal:9:8"]
+    assert not deal_records({**deal, "_contacts": []}).events
+    assert (
+        deal_records({**deal, "properties": {**deal["properties"], "amount": None}})
+        .events[0]
+        .amount_cents
+        is None
+    )
+    contact = {"id": "5", "properties": {"firstname": "Ada", "lastname": None,
+               "createdate": "1767225600000", "hs_analytics_source": "PAID_SOCIAL",
+               "hs_lifecyclestage_lead_date": "2026-01-02T00:00:00.000Z",
+               "hs_v2_date_entered_555": "2026-01-03T00:00:00Z"}}  # fmt: skip
+    records = contact_records(contact, ("lead", "customer", "555"))
+    (customer,) = records.customers
+    assert (customer.name, customer.channel) == ("Ada", "paid_social")
+    assert [e.kind for e in records.events] == ["hubspot_stage:lead", "hubspot_stage:555"]
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+def test_a_fault_at_every_request_still_gives_the_whole_account(engine, fake, source_id, cipher):
+    fake.fail_each_request_once()
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert {c.fault for c in fake.calls if c.fault} == set(ALL_FAULTS)
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_both_429_shapes_are_retried_after_hubspots_pause(fake):
+    sleeps: list[float] = []
+    options = HttpOptions(retry=RetryPolicy(sleep=sleeps.append), timeout=httpx.Timeout(0.25))
+    for kind in ("429-secondly", "429-ten", "429-plain"):
+        fake.fail(kind)
+    c = connector(fake, http=options)
+    c.check()
+    assert sleeps == [1.0, 10.0, 1.0]
+
+
+def test_the_daily_limit_stops_the_sync_and_says_so(engine, fake, source_id, cipher):
+    fake.fail("429-daily", path="/crm/v3/objects/deals/search")
+    calls = len(fake.calls)
+    result = run(engine, source_id, cipher, fake)
+    assert not result.ok and not result.paused
+    assert "HubSpot's daily API limit for this account is used up" in (result.error or "")
+    assert len([c for c in fake.calls[calls:] if c.status == 429]) == 1  # not retried
+    assert source_row(engine, source_id).status == "active"
+    assert run(engine, source_id, cipher, fake).ok
+    assert source_row(engine, source_id).last_error is None
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_a_revoked_token_pauses_the_source_once(engine, fake, source_id, cipher):
+    fake.revoked.add(DEFAULT_TOKEN)
+    result = run(engine, source_id, cipher, fake)
+    assert result.paused and not result.ok
+    assert "HubSpot refused the access token" in (result.error or "")
+    assert "journey sources add hubspot --name crm" in (result.error or "")
+    assert DEFAULT_TOKEN not in (result.error or "")
+    assert source_row(engine, source_id).status == "paused"
+    calls = len(fake.calls)
+    again = run(engine, source_id, cipher, fake)
+    assert again.skipped and len(fake.calls) == calls
+    new = "pat-na1-99999999-2222-3333-4444-555555555555"
+    fake.tokens[new] = ALL_SCOPES
+    with Session(engine) as session:
+        add_source(session, "acme", "hubspot", "crm", Credential(new, base_url=fake.url), cipher)
+        session.commit()
+    result = sync_source(engine, source_id, cipher=cipher, http=FAST)  # built from the store
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_a_missing_scope_is_named_and_pauses_the_source(engine, fake, source_id, cipher):
+    limited = "pat-na1-00000000-2222-3333-4444-555555555555"
+    fake.tokens[limited] = ALL_SCOPES - {"crm.objects.deals.read"}
+    with pytest.raises(ScopeError) as info:
+        connector(fake, limited).check()
+    assert info.value.scope == "crm.objects.deals.read"
+    result = run(engine, source_id, cipher, fake, token=limited)
+    assert result.paused
+    assert "lacks the scope crm.objects.deals.read" in (result.error or "")
+
+
+def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source_id, cipher):
+    class Killed(BaseException):
+        pass
+
+    def kill_after(n: int):
+        def progress(resource: str, pages: int, records: int) -> None:
+            nonlocal n
+            n -= 1
+            if n == 0:
+                raise Killed
+
+        return progress
+
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_after(3))
+    with Session(engine) as session:
+        row = session.get(SyncCursor, (source_id, "contacts"))
+        assert row is not None and Watermark.load(row.cursor).in_pass
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_after(7))
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+    # the resumed runs went on where the killed ones stopped: each first-pass page once
+    first_pass = fake.searches("contacts")
+    assert len(first_pass) <= -(-len(fake.all("contacts")) // PAGE) + 2
+
+
+def test_records_changed_between_pages_are_not_lost(engine, fake, source_id, cipher):
+    done: list[str] = []
+
+    def between(f: FakeHubSpot, kind: str, call) -> None:
+        if kind == "contacts" and not done:
+            # the oldest contact (on the page just read) changes and jumps to the end
+            oldest = min(f.all("contacts"), key=lambda c: _ms(c["updatedAt"]))
+            f.update_contact(oldest["id"], firstname="Changed")
+            done.append(oldest["id"])
+
+    fake.between_pages = between
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok and done
+    want_customers, want_events = expected_store(fake)
+    got_customers, got_events = store(engine, source_id)
+    assert set(got_customers) == set(want_customers)  # nobody skipped
+    assert {k: v for k, v in got_customers.items() if k != done[0]} == {
+        k: v for k, v in want_customers.items() if k != done[0]
+    }
+    assert got_events == want_events
+    assert run(engine, source_id, cipher, fake).ok  # the change itself: next sync
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_more_records_at_one_millisecond_than_the_cap_are_all_read(engine, fake, source_id, cipher):
+    at = START_MS + 310 * DAY_MS
+    for n in range(fake.search_cap + 15):  # a bulk import: one modification time
+        fake.add_contact(at - DAY_MS, email=f"bulk{n}@example.com", modified=at)
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert not [c for c in fake.calls if c.status == 400]
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_the_fake_refuses_to_page_past_the_cap(fake):
+    r = httpx.post(
+        f"{fake.url}/crm/v3/objects/contacts/search",
+        json={"limit": 10, "after": str(fake.search_cap)},
+        headers={"Authorization": f"Bearer {DEFAULT_TOKEN}"},
+    )
+    assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"
+    r = httpx.post(f"{fake.url}/crm/v3/objects/contacts/search", json={"limit": 10})
+    assert r.status_code == 401 and r.json()["category"] == "INVALID_AUTHENTICATION"
+
+
+def test_interpret_reads_hubspots_error_bodies():
+    def answer(status: int, body: dict, **headers: str) -> Exception | None:
+        return interpret(httpx.Response(status, json=body, headers=headers))
+
+    daily = answer(429, {"errorType": "RATE_LIMIT", "policyName": "DAILY", "message": "x"})
+    assert isinstance(daily, RateLimited) and "daily API limit" in str(daily)
+    plain_daily = answer(
+        429, {"category": "RATE_LIMITS", "message": "You have reached your daily limit."}
+    )
+    assert isinstance(plain_daily, RateLimited)
+    assert answer(200, {}) is None and answer(503, {}) is None
+
+
+# --- the commands and the credential ---------------------------------------------------------
+
+
+@pytest.fixture
+def run_cli(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", KEY)
+    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        cli._state.settings = None
+        cli._state.engine = None
+        monkeypatch.setattr("sys.argv", ["journey", *args])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield invoke
+    if cli._state.engine is not None:
+        cli._state.engine.dispose()
+
+
+def test_sources_add_hubspot_then_sync(run_cli, fake, monkeypatch, tmp_path, caplog):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-wrong")
+    code, _, err = run_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
+                           "HUBSPOT_TOKEN", "--base-url", fake.url)  # fmt: skip
+    assert code == 2 and "The key was not stored: HubSpot refused the access token" in err
+    monkeypatch.setenv("HUBSPOT_TOKEN", DEFAULT_TOKEN)
+    code, out, err = run_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
+                             "HUBSPOT_TOKEN", "--base-url", fake.url)  # fmt: skip
+    assert code == 0, err
+    assert "Connected hubspot source 'crm'" in out
+    code, out, err = run_cli("sync", "crm")
+    assert code == 0, err
+    assert "crm (hubspot):" in out and "new" in out
+    code, out, _ = run_cli("sources", "list")
+    assert "crm (hubspot): active, last success" in out
+    everything = out + err + caplog.text + (tmp_path / "cli.db").read_bytes().decode("latin-1")
+    assert DEFAULT_TOKEN not in everything
+
+
+def test_the_token_is_stored_encrypted(engine, fake, source_id, cipher):
+    assert run(engine, source_id, cipher, fake).ok
+    with engine.connect() as conn:
+        raw = conn.execute(
+            text("SELECT credentials FROM source WHERE id = :id"), {"id": source_id}
+        ).scalar_one()
+        assert DEFAULT_TOKEN.encode() not in bytes(raw)
+        for table in ("source", "sync_cursor", "customer", "journey_event"):
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
+                assert DEFAULT_TOKEN not in repr(tuple(row)), table
+    assert Credential.open(cipher, bytes(raw)).secret == DEFAULT_TOKEN
+    with Session(engine) as session:
+        row = session.get(SyncCursor, (source_id, "deals"))
+        assert row is not None
+        cursor = json.loads(row.cursor or "{}")
+    assert cursor["in_pass"] is False and cursor["since"] > 0
