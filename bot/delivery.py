@@ -150,6 +150,13 @@ class Pacer:
             self.sleep(wait)
         return wait
 
+    def posted(self, workspace_id: str, channel_id: str) -> None:
+        """Count the interval from when Slack answered: the post reached Slack after
+        the slot was reserved, so the next one must not follow it more closely."""
+        key = (workspace_id, channel_id)
+        with self._lock:
+            self._next[key] = max(self._next.get(key, 0.0), self.clock() + self.interval)
+
 
 def message_for(delivery: Delivery) -> Message:
     if delivery.kind == "digest" and delivery.digest is not None:
@@ -245,16 +252,19 @@ class SlackDelivery:
         self, client: WebClient, delivery: Delivery, channel: str, payload: dict[str, Any]
     ) -> str:
         self.pacer.wait(delivery.workspace_id, channel)
-        response = client.chat_postMessage(
-            channel=channel,
-            unfurl_links=False,
-            unfurl_media=False,
-            metadata={
-                "event_type": EVENT_TYPE,
-                "event_payload": {"key": delivery.idempotency_key, "kind": delivery.kind},
-            },
-            **payload,
-        )
+        try:
+            response = client.chat_postMessage(
+                channel=channel,
+                unfurl_links=False,
+                unfurl_media=False,
+                metadata={
+                    "event_type": EVENT_TYPE,
+                    "event_payload": {"key": delivery.idempotency_key, "kind": delivery.kind},
+                },
+                **payload,
+            )
+        finally:
+            self.pacer.posted(delivery.workspace_id, channel)
         return str(response.get("ts") or "")
 
     def _find(self, client: WebClient, channel: str, key: str) -> str | None:

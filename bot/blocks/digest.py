@@ -21,7 +21,13 @@ from journey.schedule.digests import Digest, Headline
 from journey.schedule.runner import PauseNotice
 
 A_ALERT_ACK = "journey_alert_ack"
+# One id per report (action ids must differ within a block); the listener matches the prefix.
 A_OPEN_REPORT = "journey_open_report"
+
+
+def open_report_id(kind: str) -> str:
+    return f"{A_OPEN_REPORT}:{kind}"
+
 
 CADENCE_TITLE = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}
 ALERT_NAMES = {
@@ -145,8 +151,12 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
     word = period_word(digest.period.start, digest.period.end)
     footer.append(
         actions(
-            button("Open funnel report", A_OPEN_REPORT, {"k": "funnel", "p": word}),
-            button("Open retention report", A_OPEN_REPORT, {"k": "retention", "p": word}),
+            button("Open funnel report", open_report_id("funnel"), {"k": "funnel", "p": word}),
+            button(
+                "Open retention report",
+                open_report_id("retention"),
+                {"k": "retention", "p": word},
+            ),
             block_id="journey_digest_actions",
         )
     )
@@ -200,7 +210,9 @@ def alert_message(notice: AlertNotice, *, late: bool = False) -> Message:
                 style="primary",
             )
         )
-    buttons.append(button(f"Open {report} report", A_OPEN_REPORT, {"k": report, "p": "90d"}))
+    buttons.append(
+        button(f"Open {report} report", open_report_id(report), {"k": report, "p": "90d"})
+    )
     footer.append(actions(*buttons, block_id="journey_alert_actions"))
     return Message(clip(notice.summary, 3000), blocks, footer)
 

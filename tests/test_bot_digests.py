@@ -1,0 +1,612 @@
+"""Digests and alerts on Slack: the commands over signed requests, and run_due with the
+Slack delivery port against the fake Slack (which checks Block Kit limits, channel
+membership, archival and rate limits, and records every call).
+
+Time is passed to run_due, never read: a digest is "due" because `now` says so.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from builders import make_shop
+from fakes.signing import block_actions, signed_headers, slash_command
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from sqlalchemy import Engine
+from sqlmodel import Session, select
+
+from bot.app import build_app
+from bot.blocks.digest import (
+    A_ALERT_ACK,
+    A_OPEN_REPORT,
+    alert_message,
+    digest_message,
+    open_report_id,
+)
+from bot.config import BotSettings
+from bot.delivery import EVENT_TYPE, Pacer, SlackDelivery, static_token
+from bot.deps import Deps
+from bot.scheduler import scheduler_interval
+from bot.server import asgi_app
+from bot.service import ReportService
+from journey.db import make_engine, session_scope, upgrade
+from journey.demo import load_demo
+from journey.errors import JourneyError
+from journey.models.schedule import AlertRule, DigestDelivery, DigestSubscription
+from journey.reports import AtRiskCustomer
+from journey.schedule import AlertNotice, digest_for_subscription, subscribe
+from journey.schedule.runner import Delivery, run_due
+
+SECRET = "test-signing-secret"
+MIN = timedelta(minutes=1)
+# Monday 15 June 2026, 09:00 in Paris.
+MONDAY_9_PARIS = datetime(2026, 6, 15, 7, 0, tzinfo=UTC)
+
+
+class Crash(BaseException):
+    """The process dies here (like kill -9): nothing after it runs."""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def no_sleep_pacer() -> tuple[Pacer, list[float]]:
+    slept: list[float] = []
+    return Pacer(sleep=slept.append), slept
+
+
+def port_for(fake: FakeSlack, pacer: Pacer | None = None) -> SlackDelivery:
+    return SlackDelivery(
+        static_token(DEFAULT_BOT_TOKEN),
+        base_url=fake.api_url,
+        pacer=pacer or no_sleep_pacer()[0],
+    )
+
+
+@pytest.fixture
+def store(tmp_path) -> Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'journey.db'}")
+    upgrade(engine)
+    return engine
+
+
+def shop_with_subscription(
+    engine: Engine,
+    channel: str = "C0DIGEST",
+    subscriber: str = "U0OWNER",
+    workspace: str = "T0JOURNEY",
+) -> int:
+    """A small shop with sales this week and last, and a Monday 09:00 Paris digest."""
+    with Session(engine) as session:
+        shop = make_shop(session, workspace)
+        for i in range(12):
+            when = MONDAY_9_PARIS - timedelta(days=1 + i % 12, hours=3)
+            shop.customer(
+                f"c{i}",
+                ("visit", when - timedelta(days=2)),
+                ("order", when, 4000 + 100 * i),
+                channel="ads",
+                name=f"Customer {i}",
+            )
+        sub = subscribe(
+            session,
+            workspace,
+            channel,
+            cadence="weekly",
+            local_time="09:00",
+            timezone="Europe/Paris",
+            day_of_week=0,
+            subscriber_user_id=subscriber,
+            now=MONDAY_9_PARIS - timedelta(days=7) + timedelta(hours=3),
+        )
+        session.commit()
+        assert sub.id is not None
+        return sub.id
+
+
+def sub_row(engine: Engine, sub_id: int) -> DigestSubscription:
+    with Session(engine) as session:
+        sub = session.get(DigestSubscription, sub_id)
+        assert sub is not None
+        return sub
+
+
+def dumped(message) -> str:
+    return json.dumps({"text": message.text, "blocks": message.blocks}, ensure_ascii=False)
+
+
+def notice(**overrides) -> AlertNotice:
+    payload = {
+        "rule_id": 1,
+        "workspace_id": "T0JOURNEY",
+        "kind": "retention_drop",
+        "key": "repeat_rate",
+        "event": "fired",
+        "title": "Repeat purchases dropped",
+        "summary": (
+            "Repeat purchases dropped: 21% of the 240 customers who first bought between "
+            "2026-04-18 and 2026-05-15 bought again within 30 days, against 33% of 1400 first "
+            "buyers of the 24 weeks before (36% lower, p = 0.001)."
+        ),
+        "stage": "retention",
+        "playbook_stage": "retention",
+        "recent": [50, 240],
+        "baseline": [462, 1400],
+        "relative_drop": 0.36,
+        "p_value": 0.001,
+        "recent_group": "customers who first bought between 2026-04-18 and 2026-05-15",
+        "baseline_group": "first buyers of the 24 weeks before",
+        "outcome": "bought again within 30 days",
+        "recent_window": [1776470400, 1778889600],
+        "baseline_window": [1761955200, 1776470400],
+        "fired_at": 1781600000,
+        "resolved_at": None,
+        "customers": [],
+    }
+    payload.update(overrides)
+    return AlertNotice.from_payload(payload)
+
+
+def alert_delivery(channel: str = "C0ALERTS", **overrides) -> Delivery:
+    return Delivery(
+        kind="alert",
+        idempotency_key="alert:1:fired:1781600000",
+        workspace_id="T0JOURNEY",
+        channel_id=channel,
+        attempt=1,
+        may_have_been_sent=False,
+        late=False,
+        scheduled_at=MONDAY_9_PARIS,
+        alert=notice(**overrides),
+    )
+
+
+# ----------------------------------------------------------------- run_due + the port
+
+
+def test_a_digest_is_posted_once_at_its_time_with_the_numbers_and_buttons(store):
+    sub_id = shop_with_subscription(store)
+    with FakeSlack() as fake:
+        port = port_for(fake)
+        early = run_due(store, MONDAY_9_PARIS - MIN, port, "r1")
+        assert not early.sent and not fake.posted()
+        report = run_due(store, MONDAY_9_PARIS + timedelta(seconds=30), port, "r1")
+        assert report.sent == [f"digest:{sub_id}:2026-06-15T09:00"]
+        again = run_due(store, MONDAY_9_PARIS + 2 * MIN, port, "r1")
+        assert not again.sent
+        (message,) = fake.posted("C0DIGEST")
+        assert message.metadata == {
+            "event_type": EVENT_TYPE,
+            "event_payload": {"key": f"digest:{sub_id}:2026-06-15T09:00", "kind": "digest"},
+        }
+        text = dumped(message)
+        assert message.blocks[0]["type"] == "header"
+        assert "Weekly digest · 2026-06-08 to 2026-06-14" in text
+        for label in ("New customers", "Purchases", "Revenue (net of refunds)", "Repeat rate"):
+            assert label in text
+        assert "Next digest Mon 22 Jun 2026, 09:00 (Europe/Paris)" in text
+        assert "Late" not in text
+        actions = [b for b in message.blocks if b["type"] == "actions"]
+        assert [e["action_id"] for e in actions[0]["elements"]] == [
+            open_report_id("funnel"),
+            open_report_id("retention"),
+        ]
+        assert json.loads(actions[0]["elements"][0]["value"]) == {
+            "k": "funnel",
+            "p": "2026-06-08..2026-06-14",
+        }
+        with Session(store) as session:
+            (row,) = session.exec(select(DigestDelivery)).all()
+        assert row.state == "sent" and row.external_ref == message.ts
+
+
+def test_a_late_digest_says_so(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        run_due(store, MONDAY_9_PARIS + timedelta(minutes=40), port_for(fake), "r1")
+        (message,) = fake.posted("C0DIGEST")
+        assert "Late: this digest was due Mon 15 Jun 2026, 09:00 (Europe/Paris)" in dumped(message)
+
+
+def test_an_archived_channel_pauses_the_digest_and_tells_the_subscriber(store):
+    sub_id = shop_with_subscription(store, channel="C0ARCHIVED")
+    with FakeSlack() as fake:
+        fake.add_user("U0OWNER", tz="Europe/Paris")
+        fake.add_channel("C0ARCHIVED", is_archived=True)
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert not fake.posted("C0ARCHIVED")
+        assert [p.subscription_id for p in report.paused] == [sub_id]
+        sub = sub_row(store, sub_id)
+        assert sub.status == "paused" and "archived" in (sub.pause_reason or "")
+        (dm,) = fake.posted("D0OWNER")
+        assert fake.last("conversations.open").params["users"] == "U0OWNER"
+        text = dumped(dm)
+        assert "paused the digest in <#C0ARCHIVED>" in text
+        assert "unarchive it or pick another channel" in text
+        assert "/journey digest" in text
+        # Paused: the next Monday sends nothing.
+        run_due(store, MONDAY_9_PARIS + timedelta(days=7, minutes=1), port_for(fake), "r1")
+        assert not fake.posted("C0ARCHIVED") and len(fake.posted("D0OWNER")) == 1
+
+
+def test_not_in_a_public_channel_joins_it_then_posts(store):
+    sub_id = shop_with_subscription(store, channel="C0OUTSIDE")
+    with FakeSlack() as fake:
+        fake.add_channel("C0OUTSIDE", is_member=False)
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert report.sent
+        assert [c.params["channel"] for c in fake.calls_to("conversations.join")] == ["C0OUTSIDE"]
+        assert len(fake.posted("C0OUTSIDE")) == 1
+        assert sub_row(store, sub_id).status == "active"
+
+
+def test_not_in_channel_and_unable_to_join_pauses_with_the_invite_hint(store):
+    sub_id = shop_with_subscription(store, channel="C0OUTSIDE")
+    with FakeSlack() as fake:
+        fake.add_user("U0OWNER")
+        fake.add_channel("C0OUTSIDE", is_member=False)
+        # An install without channels:join: the join is tried and refused.
+        fake.add_token(
+            DEFAULT_BOT_TOKEN,
+            team_id=fake.team_id,
+            scopes=["commands", "chat:write", "users:read", "im:write", "channels:history"],
+            bot_id="B0JBOT",
+            user_id="U0JBOT",
+        )
+        run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        (join,) = fake.calls_to("conversations.join")
+        assert join.error == "missing_scope"
+        assert not fake.posted("C0OUTSIDE")
+        sub = sub_row(store, sub_id)
+        assert sub.status == "paused" and "/invite @journey" in (sub.pause_reason or "")
+        (dm,) = fake.posted("D0OWNER")
+        assert "/invite @journey" in dumped(dm)
+
+
+def test_a_429_is_waited_out_for_its_retry_after(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        fake.rate_limit("chat.postMessage", retry_after=1, times=1)
+        started = time.monotonic()
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert time.monotonic() - started >= 1.0
+        assert report.sent
+        calls = fake.calls_to("chat.postMessage")
+        assert [c.status for c in calls] == [429, 200]
+        assert len(fake.posted("C0DIGEST")) == 1
+
+
+def test_a_lasting_rate_limit_is_retried_on_a_later_tick(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        fake.rate_limit("chat.postMessage", retry_after=0, times=10)
+        port = SlackDelivery(
+            static_token(DEFAULT_BOT_TOKEN),
+            base_url=fake.api_url,
+            pacer=no_sleep_pacer()[0],
+            rate_limit_retries=1,
+        )
+        report = run_due(store, MONDAY_9_PARIS + MIN, port, "r1")
+        assert not report.sent and report.retrying
+        assert "rate limited" in report.retrying[0][1]
+        assert not fake.posted()
+        fake.clear_faults()
+        later = run_due(store, MONDAY_9_PARIS + 5 * MIN, port, "r1")
+        assert later.sent and len(fake.posted("C0DIGEST")) == 1
+
+
+def test_posts_to_one_channel_are_paced_to_one_a_second(store):
+    """Two messages to one channel in one tick: the port waits, so Slack never says 429."""
+    shop_with_subscription(store)
+    with FakeSlack(channel_rate_limit=True, channel_burst=1) as fake:
+        port = port_for(fake, Pacer())  # real sleeps
+        started = time.monotonic()
+        assert port(alert_delivery("C0DIGEST")).status == "ok"
+        report = run_due(store, MONDAY_9_PARIS + MIN, port, "r1")
+        assert report.sent
+        assert time.monotonic() - started >= 0.9
+        assert [c.status for c in fake.calls_to("chat.postMessage")] == [200, 200]
+        assert len(fake.posted("C0DIGEST")) == 2
+
+
+def test_two_replicas_racing_post_one_message(store, tmp_path):
+    shop_with_subscription(store)
+    url = f"sqlite:///{tmp_path / 'journey.db'}"
+    with FakeSlack() as fake:
+        barrier = threading.Barrier(2)
+        reports = []
+
+        def replica(name: str) -> None:
+            engine = make_engine(url)
+            port = port_for(fake)
+            barrier.wait()
+            reports.append(run_due(engine, MONDAY_9_PARIS + MIN, port, name))
+            engine.dispose()
+
+        threads = [threading.Thread(target=replica, args=(f"r{i}",)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert len(reports) == 2
+        assert sum(len(r.sent) for r in reports) == 1
+        assert len(fake.posted("C0DIGEST")) == 1
+
+
+def test_after_a_crash_between_post_and_record_the_history_check_prevents_a_repeat(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        port = port_for(fake)
+
+        def crashing(delivery: Delivery):
+            port(delivery)
+            raise Crash()
+
+        with pytest.raises(Crash):
+            run_due(store, MONDAY_9_PARIS + MIN, crashing, "r1")
+        assert len(fake.posted("C0DIGEST")) == 1
+        # The lease (5 minutes) lapses; another replica takes over and checks first.
+        report = run_due(store, MONDAY_9_PARIS + 7 * MIN, port, "r2")
+        assert report.sent
+        (history,) = fake.calls_to("conversations.history")
+        assert history.params["channel"] == "C0DIGEST"
+        assert len(fake.posted("C0DIGEST")) == 1
+
+
+def test_an_alert_is_posted_with_its_explanation_and_buttons(store):
+    with FakeSlack() as fake:
+        result = port_for(fake)(alert_delivery())
+        assert result.status == "ok"
+        (message,) = fake.posted("C0ALERTS")
+        text = dumped(message)
+        assert message.text.startswith("Repeat purchases dropped: 21% of the 240")
+        assert "*Recent:* 20.8% (50 of 240)" in text and "*Baseline:* 33.0% (462 of 1400)" in text
+        assert "*Relative drop:* 36%" in text and "p-value:* 0.001" in text
+        assert "What to try (retention)" in text
+        (row,) = [b for b in message.blocks if b["type"] == "actions"]
+        assert [e["action_id"] for e in row["elements"]] == [
+            A_ALERT_ACK,
+            open_report_id("retention"),
+        ]
+        assert message.metadata["event_payload"]["key"] == "alert:1:fired:1781600000"
+
+
+def test_a_resolved_alert_has_no_acknowledge_button():
+    payload = alert_message(notice(event="resolved", title="Resolved: repeat purchases")).payload()
+    assert A_ALERT_ACK not in json.dumps(payload)
+
+
+def test_huge_digests_and_alerts_still_fit_slacks_limits(store):
+    sub_id = shop_with_subscription(store)
+    with session_scope(store) as session:
+        sub = session.get(DigestSubscription, sub_id)
+        digest = digest_for_subscription(session, sub, MONDAY_9_PARIS, now=MONDAY_9_PARIS)
+    someone = AtRiskCustomer(1, "x", "N" * 500, None, MONDAY_9_PARIS, 40, 20, False, 3, 10, 10)
+    huge = replace(
+        digest,
+        valuable_at_risk=[someone] * 50,
+        valuable_at_risk_count=5000,
+        review_candidates=900,
+        review_names=["R" * 400] * 50,
+        notes=["a long note " * 400] * 5,
+    )
+    with FakeSlack() as fake:
+        port = port_for(fake)
+        delivery = alert_delivery("C0BIG", customers=["C" * 300] * 40, summary="S" * 5000)
+        assert port(delivery).status == "ok"
+        digest_delivery = replace(delivery, kind="digest", alert=None, digest=huge, late=True)
+        assert port(digest_delivery).status == "ok"
+        assert all(c.ok for c in fake.calls_to("chat.postMessage"))
+        assert len(fake.posted("C0BIG")) == 2
+    payload = digest_message(huge).payload()
+    assert payload["blocks"][-1]["type"] == "actions"  # the buttons survive trimming
+
+
+def test_a_workspace_without_a_token_is_a_permanent_failure(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        port = SlackDelivery(lambda _ws: None, base_url=fake.api_url)
+        report = run_due(store, MONDAY_9_PARIS + MIN, port, "r1")
+        assert report.paused and "reinstall" in report.paused[0].reason
+
+
+def test_scheduler_interval_comes_from_the_environment():
+    assert scheduler_interval({}) == 60
+    assert scheduler_interval({"JOURNEY_SCHEDULER_INTERVAL": "0"}) == 0
+    assert scheduler_interval({"JOURNEY_SCHEDULER_INTERVAL": "15"}) == 15
+    with pytest.raises(JourneyError, match="number of seconds"):
+        scheduler_interval({"JOURNEY_SCHEDULER_INTERVAL": "soon"})
+
+
+# ------------------------------------------------------------- commands, signed requests
+
+
+@pytest.fixture(scope="module")
+def demo_engine(tmp_path_factory):
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('digests') / 'bot.db'}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        load_demo(session, "T0JOURNEY")
+    yield engine
+    engine.dispose()
+
+
+class SlackClient:
+    def __init__(self, fake: FakeSlack, http: httpx.AsyncClient) -> None:
+        self.fake = fake
+        self.http = http
+
+    async def post(self, body: bytes, ctype: str) -> httpx.Response:
+        return await self.http.post(
+            "/slack/events", content=body, headers=signed_headers(body, ctype, SECRET)
+        )
+
+    async def command(self, text: str, name: str, user: str, channel: str) -> httpx.Response:
+        body, ctype = slash_command(
+            text,
+            team_id=self.fake.team_id,
+            user_id=user,
+            channel_id=channel,
+            response_url=self.fake.response_url(name),
+        )
+        return await self.post(body, ctype)
+
+    async def click(self, action_id: str, value: str, name: str, message: dict) -> None:
+        body, ctype = block_actions(
+            action_id,
+            value,
+            team_id=self.fake.team_id,
+            user_id="U0ALICE",
+            channel_id="C0ALERTS",
+            response_url=self.fake.response_url(name),
+            message=message,
+        )
+        assert (await self.post(body, ctype)).status_code == 200
+
+    async def responses(self, name: str, count: int = 1) -> list:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            posts = self.fake.responses.get(name, [])
+            if len(posts) >= count:
+                return posts
+            await _sleep()
+        raise AssertionError(f"no response at {name}")
+
+
+async def _sleep() -> None:
+    import asyncio
+
+    await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def slack(demo_engine):
+    with FakeSlack() as fake:
+        fake.add_user("U0ALICE", tz="Europe/London")
+        fake.add_user("U0ADMIN", is_admin=True, tz="America/New_York")
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(service=ReportService(demo_engine), settings=settings, working_after=10)
+        app = build_app(settings, demo_engine, deps=deps)
+        transport = httpx.ASGITransport(app=asgi_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+            yield SlackClient(fake, http)
+
+
+def _sub(engine: Engine, channel: str) -> DigestSubscription | None:
+    with Session(engine) as session:
+        return session.exec(
+            select(DigestSubscription).where(DigestSubscription.channel_id == channel)
+        ).first()
+
+
+async def test_subscribe_show_preview_and_stop_a_digest(slack, demo_engine):
+    await slack.command("digest weekly friday 17:30", "set", "U0ADMIN", "C0SALES")
+    (post,) = await slack.responses("set")
+    assert "every Friday at 17:30 (America/New_York)" in post.text
+    sub = _sub(demo_engine, "C0SALES")
+    assert sub is not None and sub.timezone == "America/New_York"
+    assert (sub.cadence, sub.day_of_week, sub.local_time) == ("weekly", 4, "17:30")
+    assert sub.subscriber_user_id == "U0ADMIN"
+
+    await slack.command("digest", "show", "U0ALICE", "C0SALES")
+    (post,) = await slack.responses("show")
+    assert "This channel gets a digest every Friday at 17:30 (America/New_York)" in post.text
+    assert "Next: Fri" in post.text and "17:30 (America/New_York)" in post.text
+
+    await slack.command("digest now", "preview", "U0ALICE", "C0SALES")
+    (post,) = await slack.responses("preview")
+    assert post.response_type == "ephemeral"
+    body = json.dumps(post.payload)
+    assert "Preview: only you can see this" in body and "Weekly digest" in body
+    assert "New customers" in body and A_OPEN_REPORT in body
+
+    await slack.command("digest off", "off", "U0ADMIN", "C0SALES")
+    (post,) = await slack.responses("off")
+    assert "Digest stopped" in post.text
+    assert _sub(demo_engine, "C0SALES").status == "paused"
+    await slack.command("digest", "show-off", "U0ALICE", "C0SALES")
+    (post,) = await slack.responses("show-off")
+    assert "is paused" in post.text and "/journey digest weekly friday 17:30" in post.text
+    assert all(c.ok for c in slack.fake.calls if c.method == "response_url")
+
+
+async def test_daily_and_monthly_defaults(slack, demo_engine):
+    await slack.command("digest daily", "daily", "U0ADMIN", "C0DAILY")
+    await slack.responses("daily")
+    sub = _sub(demo_engine, "C0DAILY")
+    assert (sub.cadence, sub.local_time, sub.day_of_week) == ("daily", "09:00", None)
+    await slack.command("digest monthly 31 07:15", "monthly", "U0ADMIN", "C0MONTHLY")
+    (post,) = await slack.responses("monthly")
+    assert "on day 31 of every month" in post.text
+    assert _sub(demo_engine, "C0MONTHLY").day_of_month == 31
+
+
+async def test_non_admins_cannot_change_digests_or_alerts(slack, demo_engine):
+    for i, text in enumerate(
+        ("digest weekly", "digest off", "alerts on", "alerts threshold funnel 20")
+    ):
+        await slack.command(text, f"refused-{i}", "U0ALICE", "C0NOPE")
+        (post,) = await slack.responses(f"refused-{i}")
+        assert "Only workspace admins and owners" in post.text
+    assert _sub(demo_engine, "C0NOPE") is None
+
+
+async def test_a_malformed_digest_command_is_explained_in_the_ack(slack):
+    response = await slack.command("digest weekly blursday", "bad", "U0ADMIN", "C0X")
+    assert "I don't understand `blursday`" in json.dumps(response.json())
+
+
+async def test_alerts_list_channel_threshold_and_off(slack, demo_engine):
+    await slack.command("alerts", "list", "U0ALICE", "C0ALERTS")
+    (post,) = await slack.responses("list")
+    for kind in ("retention", "funnel", "churn"):
+        assert kind in post.text
+    assert "no channel" in post.text  # default rules exist, nowhere to post yet
+
+    await slack.command("alerts channel", "channel", "U0ADMIN", "C0ALERTS")
+    await slack.command("alerts threshold funnel 20", "threshold", "U0ADMIN", "C0ALERTS")
+    await slack.command("alerts off churn", "off", "U0ADMIN", "C0ALERTS")
+    for name in ("channel", "threshold", "off"):
+        await slack.responses(name)
+    with Session(demo_engine) as session:
+        rules = {r.kind: r for r in session.exec(select(AlertRule))}
+    assert {r.channel_id for r in rules.values()} == {"C0ALERTS"}
+    assert rules["funnel_step_drop"].min_relative_drop == pytest.approx(0.20)
+    assert not rules["high_value_churn"].enabled and rules["retention_drop"].enabled
+    (post,) = slack.fake.responses["off"]
+    assert "Alerts off: churn" in post.text
+
+
+async def test_acknowledge_replaces_the_button_and_open_report_answers_privately(slack):
+    with FakeSlack() as other:
+        port_for(other)(alert_delivery())
+        (posted,) = other.posted("C0ALERTS")
+    message = posted.to_api()
+    ack_value = next(
+        e["value"]
+        for b in posted.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == A_ALERT_ACK
+    )
+    await slack.click(A_ALERT_ACK, ack_value, "ack", message)
+    (post,) = await slack.responses("ack")
+    assert post.replace_original
+    assert A_ALERT_ACK not in json.dumps(post.blocks)
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(post.blocks)
+    assert A_OPEN_REPORT in json.dumps(post.blocks)
+
+    await slack.click(
+        open_report_id("retention"), json.dumps({"k": "retention", "p": "90d"}), "open", message
+    )
+    (post,) = await slack.responses("open")
+    assert not post.replace_original and post.response_type == "ephemeral"
+    assert "Cohort retention" in json.dumps(post.payload)
