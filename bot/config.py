@@ -16,7 +16,18 @@ from dotenv import load_dotenv
 
 from journey.errors import JourneyError
 
-DEFAULT_SCOPES = ("commands", "chat:write", "files:write", "users:read", "im:write")
+# channels:join and channels:history/groups:history are for digests and alerts: join a
+# public channel to post, and look for an earlier post before retrying (bot/delivery.py).
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "files:write",
+    "users:read",
+    "im:write",
+    "channels:join",
+    "channels:history",
+    "groups:history",
+)
 
 
 def _env(name: str) -> str | None:

@@ -610,3 +610,47 @@ async def test_acknowledge_replaces_the_button_and_open_report_answers_privately
     (post,) = await slack.responses("open")
     assert not post.replace_original and post.response_type == "ephemeral"
     assert "Cohort retention" in json.dumps(post.payload)
+
+
+async def test_the_scheduler_loop_delivers_due_digests_once(store):
+    import asyncio
+
+    from bot.scheduler import run_scheduler
+
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        task = asyncio.create_task(
+            run_scheduler(store, port_for(fake), 0.05, "loop", clock=lambda: MONDAY_9_PARIS + MIN)
+        )
+        deadline = time.monotonic() + 20
+        while not fake.posted("C0DIGEST") and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # several more ticks
+        task.cancel()
+        assert len(fake.posted("C0DIGEST")) == 1
+
+
+async def test_the_http_server_starts_the_scheduler_and_stops_it(demo_engine):
+    import asyncio
+
+    started: list[asyncio.Task] = []
+
+    def background() -> asyncio.Task:
+        started.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))
+        return started[-1]
+
+    settings = BotSettings(bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET)
+    app = asgi_app(build_app(settings, demo_engine), background)
+    inbox: asyncio.Queue = asyncio.Queue()
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    server = asyncio.create_task(app({"type": "lifespan"}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await inbox.put({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(server, 5)
+    await asyncio.sleep(0)
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert len(started) == 1 and started[0].cancelled()

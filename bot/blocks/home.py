@@ -65,7 +65,8 @@ def home_view(
         DividerBlock(),
         section("*Digests and alerts*"),
         context(
-            "Weekly digests and retention alerts are not set up yet: they come in a later release."
+            "`/journey digest weekly monday 09:00` in a channel sends it a digest; "
+            "`/journey alerts` lists the retention, funnel and churn alerts and where they post."
         ),
     ]
     return View(type="home", blocks=blocks[:HOME_BLOCKS]).to_dict()
