@@ -67,6 +67,10 @@ def add(
     base_url: Annotated[
         str | None, typer.Option("--base-url", help="The API's base URL (default: the vendor's).")
     ] = None,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="The store's address, e.g. https://shop.example (WooCommerce)."),
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="Try the key before storing it.")
     ] = True,
@@ -76,7 +80,7 @@ def add(
     cli = _cli()
     cli._settings()  # reads .env, where JOURNEY_SECRET_KEY may live
     cls = connector_class(kind)
-    settings = _settings(setting or [], cls.settings)
+    settings = _settings([*(setting or []), *([f"url={url}"] if url else [])], cls.settings)
     cipher = Cipher.from_env()  # fail on a missing JOURNEY_SECRET_KEY before asking for the key
     secret = _secret(key_env, cls.secret_prompt)
     credential = Credential(secret, settings, base_url)
@@ -106,9 +110,8 @@ def _settings(items: list[str], required: tuple[str, ...]) -> dict[str, str]:
         settings[key.strip()] = value.strip()
     missing = [k for k in required if not settings.get(k)]
     if missing:
-        raise JourneyError(
-            "This connector needs " + ", ".join(f"--setting {k}=..." for k in missing) + "."
-        )
+        flags = ("--url https://..." if k == "url" else f"--setting {k}=..." for k in missing)
+        raise JourneyError("This connector needs " + ", ".join(flags) + ".")
     return settings
 
 

@@ -39,9 +39,11 @@ sent with HTTP Basic auth, which WooCommerce accepts over HTTPS only. The store'
 address is the `url` setting.
 
 Errors: `{"code": "woocommerce_rest_...", "message": ..., "data": {"status": 401}}`.
-`woocommerce_rest_cannot_view` means the key works but lacks Read permission;
-other 401s (`woocommerce_rest_authentication_error`...) mean it is wrong or
-revoked. WooCommerce documents no rate limit, but hosts and firewalls answer
+A 401 `woocommerce_rest_authentication_error` says the key is wrong or revoked
+("Consumer key is invalid.") or lacks Read permission ("The API key provided
+does not have read permissions."); `woocommerce_rest_cannot_view` is what an
+anonymous request gets: the key never arrived (a host stripping the
+Authorization header) or its user lost access. All of them pause the source. WooCommerce documents no rate limit, but hosts and firewalls answer
 429 (with `Retry-After` on some): retried like 5xx, timeouts and broken bodies.
 """
 
@@ -308,18 +310,29 @@ def interpret(response: httpx.Response) -> Exception | None:
         return None  # success, or retried by the generic rules
     error = _error_body(response)
     code = str(error.get("code") or "")
-    if status in (401, 403) and code == "woocommerce_rest_cannot_view":
+    text = str(error.get("message") or "")
+    if status in (401, 403) and "read permission" in text.lower():
         return ScopeError(
-            "The WooCommerce key works but may not read orders and customers: give it Read "
-            "permission (WooCommerce > Settings > Advanced > REST API), or make a new one.",
+            "The WooCommerce key may not read: give it Read permission (WooCommerce > "
+            "Settings > Advanced > REST API), or make a new key with it.",
             scope="read",
             service="WooCommerce",
+        )
+    if status in (401, 403) and code == "woocommerce_rest_cannot_view":
+        # Answered as if nobody had logged in: the key did not arrive (some hosts strip
+        # the Authorization header) or its user may no longer read the shop.
+        return AuthError(
+            f"WooCommerce did not accept the key (HTTP {status}, {code}): the key's user may "
+            "not read the shop any more, or the host strips the Authorization header before "
+            "WordPress sees it. Check the key under WooCommerce > Settings > Advanced > "
+            "REST API.",
+            service="WooCommerce",
+            status=status,
         )
     if status in (401, 403):
         return AuthError(
             f"WooCommerce refused the key (HTTP {status}{', ' + code if code else ''}): it is "
-            "wrong or was revoked (WooCommerce > Settings > Advanced > REST API). If the key "
-            "is right, the host may be stripping the Authorization header.",
+            "wrong or was revoked (WooCommerce > Settings > Advanced > REST API).",
             service="WooCommerce",
             status=status,
         )
