@@ -210,7 +210,7 @@ def retention_message(
     blocks.append(
         context(
             f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
-            "(* one-time buyer: the workspace's typical gap). A heuristic until the churn model lands."
+            "(* one-time buyer: the workspace's typical gap). A heuristic: `/journey churn` uses the statistical model."
         )
     )
     text = (

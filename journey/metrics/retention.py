@@ -1,7 +1,8 @@
 """Retention: repeat purchases, monthly cohorts, churn and customers at risk.
 
-Until the statistical churn model lands, "at risk" is this documented heuristic
-(the README repeats it):
+The retention report's "at risk" is this documented heuristic, repeated in the
+README (the churn report, journey.metrics.churn, uses the BG/NBD model and falls
+back to this heuristic when the model cannot be fitted):
 
 - a customer's usual gap is (last purchase - first purchase) / (purchase days - 1);
   one-time buyers get the workspace's typical gap, the median usual gap of its

@@ -149,7 +149,8 @@ def render_retention_text(report: RetentionReport) -> str:
     out += [
         "",
         f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
-        f"(lapsed beyond {2 * report.at_risk_factor:g}x); a heuristic until the churn model lands.",
+        f"(lapsed beyond {2 * report.at_risk_factor:g}x), a heuristic; `journey report churn` uses the "
+        "statistical model.",
     ]
     return "\n".join(out)
 
