@@ -36,8 +36,8 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         "/journey alerts threshold retention 15",
     ),
     ("connect", "coming soon: connect Shopify, HubSpot, Stripe or WooCommerce"),
-    ("sources", "coming soon: connected sources and their last sync"),
-    ("sync", "coming soon: sync sources now"),
+    ("sources", "/journey sources (connected stores and CRMs, their last sync and errors)"),
+    ("sync [NAME]", "/journey sync (admins: fetch what changed at every source now)"),
     ("help", "/journey help"),
 )
 
@@ -96,7 +96,8 @@ class Command:
             return self.setting.action in ("set", "off")
         if isinstance(self.setting, AlertsRequest):
             return self.setting.action != "list"
-        return self.name == "sync" and bool(self.args)
+        # A sync spends the source's API quota: admins decide when.
+        return self.name == "sync"
 
 
 class CommandError(JourneyError):

@@ -18,7 +18,13 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from bot.blocks.help import error_message, help_message, reserved_message
+from bot.blocks.help import (
+    error_message,
+    help_message,
+    reserved_message,
+    sources_message,
+    sync_message,
+)
 from bot.blocks.home import home_view
 from bot.blocks.message import Message
 from bot.blocks.reports import churn_message, funnel_message, retention_message, reviews_message
@@ -31,6 +37,8 @@ from journey.metrics.retention import retention_report
 from journey.models import Customer, ReviewRequest, Source
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
+from journey.sources.manage import api_sources, source_health
+from journey.sync import SyncResult, sync_source
 
 log = logging.getLogger("journey.bot")
 EXPORT_LIMIT = 5000
@@ -97,8 +105,15 @@ class ReportService:
                     "should get the digest or the alerts."
                 )
             )
-        if command.name in ("connect", "sources", "sync"):
+        if command.name == "connect":
             return Reply(reserved_message(command.name))
+        if command.name == "sources":
+            with session_scope(self.engine) as session:
+                return Reply(sources_message(source_health(session, workspace_id)))
+        if command.name == "sync":
+            return Reply(
+                sync_message(self.sync(workspace_id, command.args[0] if command.args else None))
+            )
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
             period = workspace_period(session, workspace_id, command.period, now=now)
@@ -285,3 +300,9 @@ class ReportService:
         except Exception as exc:
             unexpected_message(exc)
             return home_view(None, [])
+
+    def sync(self, workspace_id: str, name: str | None) -> list[SyncResult]:
+        """Sync this workspace's connected sources (or one by name) now, in this thread."""
+        with session_scope(self.engine) as session:
+            ids = [s.id for s in api_sources(session, workspace_id, name) if s.id is not None]
+        return [sync_source(self.engine, source_id) for source_id in ids]

@@ -189,7 +189,7 @@ async def test_bad_period_is_explained_not_a_traceback(bot):
         ("retention last-quarter", ["Cohort retention", "Repeat-purchase rate"]),
         ("churn 90d", ["Churn ·", "At risk now"]),
         ("reviews", ["Whom to ask for a review"]),
-        ("sources", ["not available yet"]),
+        ("sources", ["Connected sources", "*demo* (demo): active", "customers"]),
     ],
 )
 async def test_every_report_command_answers_after_the_ack(bot, text, expected):
@@ -431,3 +431,15 @@ async def test_a_revoked_token_answers_with_reinstall_and_no_data(data_engine):
     assert response.status_code == 200
     assert "reinstall" in response.text.lower() and "Traceback" not in response.text
     assert "revoked" not in fake.responses
+
+
+async def test_sync_is_for_admins_and_says_when_there_is_nothing_to_sync(bot):
+    await bot.command("sync", "sync-user", user="U0ALICE")
+    (post,) = await bot.responses("sync-user")
+    assert "Only workspace admins and owners" in post.text
+    await bot.command("sync", "sync-admin", user="U0ADMIN")
+    (post,) = await bot.responses("sync-admin")
+    assert "no connected store or CRM to sync" in post.text
+    await bot.command("connect", "connect-admin", user="U0ADMIN")
+    (post,) = await bot.responses("connect-admin")
+    assert "not available yet" in post.text and "journey sources add" in post.text

@@ -5,6 +5,8 @@ from __future__ import annotations
 from bot.blocks.message import Message, context, header, section
 from bot.commands import EXAMPLES
 from journey.periods import PERIOD_HELP
+from journey.sources.manage import SourceHealth
+from journey.sync import SyncResult
 
 
 def help_message(prefix: str | None = None) -> Message:
@@ -24,15 +26,15 @@ def error_message(text: str) -> Message:
 
 
 def reserved_message(word: str) -> Message:
-    what = {
-        "connect": "Connecting Shopify, HubSpot, Stripe or WooCommerce",
-        "sources": "The list of connected sources",
-        "sync": "Syncing sources",
-    }[word]
-    text = (
-        f"{what} are not available yet: they come in a later release. Meanwhile, import CSV "
-        "exports with `journey import` on the server."
-    )
+    """Words whose Slack side is not built yet, with what to do meanwhile."""
+    if word == "connect":
+        text = (
+            "Connecting a store or CRM from Slack is not available yet. An admin connects one on "
+            "the server: `journey sources add stripe|hubspot|woocommerce --name NAME` "
+            "(the credential is read from an environment variable or a prompt, never typed here)."
+        )
+    else:
+        text = f"`/journey {word}` is not available yet."
     return Message(text, [section(f":construction: {text}")])
 
 
@@ -40,3 +42,46 @@ def working_message(what: str) -> Message:
     return Message(
         f"Working on your {what}…", [context(f":hourglass_flowing_sand: Working on your {what}…")]
     )
+
+
+def sources_message(sources: list[SourceHealth]) -> Message:
+    """Each source's health: status, last sync, rows, and its last error in words."""
+    title = "Connected sources"
+    if not sources:
+        text = (
+            "No sources yet. An admin connects one on the server, e.g. "
+            "`journey sources add stripe --name shop --key-env STRIPE_API_KEY`, "
+            "or imports CSV exports with `journey import`."
+        )
+        return Message(text, [header(title), section(text)])
+    blocks = [header(title)]
+    lines = []
+    for h in sources[:40]:
+        when = h.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_sync_at else "never synced"
+        status = ":double_vertical_bar: paused" if h.status == "paused" else h.status
+        line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {h.customers} customers, {h.events} events"
+        if h.last_error:
+            line += f"\n   last error: {h.last_error}"
+        lines.append(line)
+        blocks.append(section(line))
+    text = f"{len(sources)} sources: " + "; ".join(f"{h.name} ({h.status})" for h in sources[:10])
+    return Message(text, blocks)
+
+
+def sync_message(results: list[SyncResult]) -> Message:
+    """What an on-demand sync did, source by source, errors in plain words."""
+    if not results:
+        return error_message("There is no connected store or CRM to sync: see `/journey sources`.")
+    lines = []
+    for r in results:
+        if r.ok:
+            lines.append(
+                f":white_check_mark: *{r.source}* ({r.kind}): {r.inserted} new, {r.updated} changed, "
+                f"{r.unchanged} unchanged records from {r.pages} pages."
+            )
+        elif r.paused:
+            lines.append(f":double_vertical_bar: *{r.source}* ({r.kind}) is paused: {r.error}")
+        else:
+            lines.append(f":warning: *{r.source}* ({r.kind}): {r.error}")
+    text = "Sync finished. " + " ".join(line.replace("*", "") for line in lines)
+    return Message(text, [header("Sync"), *(section(line) for line in lines)])

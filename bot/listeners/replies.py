@@ -34,14 +34,19 @@ async def reply_when_ready(
     work: Any,
     what: str,
     working_after: float,
+    *,
+    own_thread: bool = False,
     **extra: Any,
 ) -> tuple[Reply, bool]:
     """Run `work` in a thread; show a working state if it is slow; send the reply.
 
+    Reports run in the small report pool; `own_thread` is for long jobs (a sync
+    that may take minutes) that must not hold the report pool up.
     Returns the reply and whether the working message was shown (then the reply
     replaced it).
     """
-    task = asyncio.ensure_future(in_worker(work))
+    runner = asyncio.to_thread(work) if own_thread else in_worker(work)
+    task = asyncio.ensure_future(runner)
     done, _ = await asyncio.wait({task}, timeout=working_after)
     working = not done
     if working:

@@ -62,6 +62,7 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             lambda: deps.service.command_reply(team_id, cmd),
             cmd.name,
             deps.working_after,
+            own_thread=cmd.name == "sync",
         )
         scopes = context.authorize_result.bot_scopes if context.authorize_result else None
         await attach_chart(client, respond, reply, scopes)
