@@ -19,9 +19,11 @@ All of it is evaluated as of the period's end, on the purchases known today.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Row, text
 from sqlmodel import Session
 
 from journey.models.types import from_epoch, to_epoch
@@ -46,6 +48,36 @@ _VALUE = (
     "(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
     f" * CASE WHEN purchase_days >= 2 THEN 365.0 * {DAY} / {_GAP} ELSE 1 END)"
 )
+
+
+# The same rules under public names, for other reports that speak of "at risk"
+# (the digests' valuable customers newly at risk) and must not drift from these.
+USUAL_GAP_SQL = _GAP_OR_TYPICAL
+VALUE_AT_RISK_SQL = _VALUE
+AT_RISK_COLUMNS = (
+    "cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
+    f"cj.purchase_days, cj.revenue_cents, {_GAP_OR_TYPICAL} AS gap, {_VALUE} AS value"
+)
+
+
+def at_risk_customers(rows: Sequence[Row[Any]], end: int) -> list[AtRiskCustomer]:
+    """AtRiskCustomer objects from rows selected with AT_RISK_COLUMNS, as of `end`."""
+    return [
+        AtRiskCustomer(
+            customer_id=int(r[0]),
+            external_id=r[1],
+            name=r[2],
+            email=r[3],
+            last_purchase=from_epoch(r[4]),
+            days_since_purchase=(end - r[4]) / DAY,
+            usual_gap_days=float(r[7]) / DAY,
+            gap_is_typical=int(r[5]) < 2,
+            purchases=int(r[5]),
+            revenue_cents=int(r[6]),
+            value_at_risk_cents=round(r[8] or 0),
+        )
+        for r in rows
+    ]
 
 
 def month_index(moment: datetime) -> int:
@@ -172,30 +204,14 @@ def retention_report(
     risk_value = float(summary[-1] or 0)  # rounded below, like each customer's value
     rows = session.execute(
         text(
-            "SELECT cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
-            f"cj.purchase_days, cj.revenue_cents, {_GAP_OR_TYPICAL} AS gap, {_VALUE} AS value "
+            f"SELECT {AT_RISK_COLUMNS} "
             "FROM customer_journey cj JOIN customer c ON c.id = cj.customer_id "
             f"WHERE cj.workspace_id = :ws AND cj.last_purchase_at < :end AND {at_risk_cond} "
             "ORDER BY value DESC, cj.customer_id LIMIT :limit"
         ),
         {**params, "limit": limit},
     ).all()
-    at_risk = [
-        AtRiskCustomer(
-            customer_id=int(r[0]),
-            external_id=r[1],
-            name=r[2],
-            email=r[3],
-            last_purchase=from_epoch(r[4]),
-            days_since_purchase=(end - r[4]) / DAY,
-            usual_gap_days=float(r[7]) / DAY,
-            gap_is_typical=int(r[5]) < 2,
-            purchases=int(r[5]),
-            revenue_cents=int(r[6]),
-            value_at_risk_cents=round(r[8] or 0),
-        )
-        for r in rows
-    ]
+    at_risk = at_risk_customers(rows, end)
     return RetentionReport(
         workspace_id=workspace_id,
         period=period,

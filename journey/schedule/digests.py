@@ -22,10 +22,17 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from journey.metrics.funnel import funnel_report
-from journey.metrics.retention import DEFAULT_GAP_DAYS, typical_gap_seconds
+from journey.metrics.retention import (
+    AT_RISK_COLUMNS,
+    DEFAULT_GAP_DAYS,
+    USUAL_GAP_SQL,
+    VALUE_AT_RISK_SQL,
+    at_risk_customers,
+    typical_gap_seconds,
+)
 from journey.metrics.reviews import review_report
 from journey.models.schedule import DigestSubscription
-from journey.models.types import from_epoch, to_epoch
+from journey.models.types import to_epoch
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
 from journey.reports import AtRiskCustomer, StepChange
@@ -47,19 +54,9 @@ def _in(values: frozenset[str]) -> str:
 
 _BUY = _in(PURCHASE_KINDS)
 _REFUND = _in(REFUND_KINDS)
-# A customer's usual gap in seconds (at least a day); the typical gap for one-time buyers.
-_GAP = (
-    "(CASE WHEN purchase_days >= 2 THEN (CASE WHEN "
-    "CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1) < 86400 "
-    "THEN 86400 ELSE CAST(last_purchase_at - first_purchase_at AS FLOAT) / (purchase_days - 1) "
-    "END) ELSE :typical END)"
-)
-# Same value at risk as the retention report: a year of purchases at the usual gap for
-# repeat buyers, one average purchase for one-time buyers.
-_VALUE = (
-    "(CASE WHEN revenue_cents > 0 THEN CAST(revenue_cents AS FLOAT) / purchase_days ELSE 0 END"
-    f" * CASE WHEN purchase_days >= 2 THEN 365.0 * {DAY} / {_GAP} ELSE 1 END)"
-)
+# The retention report's rules, so "at risk" means the same in a digest.
+_GAP = USUAL_GAP_SQL
+_VALUE = VALUE_AT_RISK_SQL
 
 
 @dataclass(frozen=True)
@@ -287,29 +284,13 @@ def valuable_newly_at_risk(
     ).one()
     rows = session.execute(
         text(
-            "SELECT cj.customer_id, c.external_id, c.name, c.email, cj.last_purchase_at, "
-            f"cj.purchase_days, cj.revenue_cents, {_GAP} AS gap, {_VALUE} AS value "
+            f"SELECT {AT_RISK_COLUMNS} "
             f"FROM customer_journey cj JOIN customer c ON c.id = cj.customer_id WHERE {cond} "
             "ORDER BY cj.revenue_cents DESC, cj.customer_id LIMIT :limit"
         ),
         params,
     ).all()
-    customers = [
-        AtRiskCustomer(
-            customer_id=int(r[0]),
-            external_id=r[1],
-            name=r[2],
-            email=r[3],
-            last_purchase=from_epoch(r[4]),
-            days_since_purchase=(end - r[4]) / DAY,
-            usual_gap_days=float(r[7]) / DAY,
-            gap_is_typical=int(r[5]) < 2,
-            purchases=int(r[5]),
-            revenue_cents=int(r[6]),
-            value_at_risk_cents=round(r[8] or 0),
-        )
-        for r in rows
-    ]
+    customers = at_risk_customers(rows, end)
     return customers, int(count or 0), round(float(value or 0))
 
 
