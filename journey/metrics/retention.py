@@ -132,27 +132,31 @@ def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortR
     return cohorts
 
 
-def returning_customers(session: Session, workspace_id: str, start: int, end: int) -> int:
-    """Customers with a purchase in [start, end) on a later day than their first.
+def returning_customers(
+    session: Session, workspace_id: str, previous_start: int, start: int, end: int
+) -> tuple[int, int]:
+    """Customers with a purchase on a later day than their first, in [start, end)
+    and in the period before it, [previous_start, start), in one pass.
 
-    Read from the events (an index range on kind and time), because the state
-    keeps only first, second and last purchases; this is the number that drops
-    first when loyal customers stop coming back.
+    Read from the events (a covering index range on kind and time), because the
+    state keeps only first, second and last purchases; this is the number that
+    drops first when loyal customers stop coming back.
     """
     buy = ", ".join(f"'{k}'" for k in sorted(PURCHASE_KINDS))
-    return int(
-        session.execute(
-            text(
-                "SELECT COUNT(DISTINCT e.customer_id) FROM journey_event e "
-                "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
-                "AND cj.customer_id = e.customer_id "
-                f"WHERE e.workspace_id = :ws AND e.kind IN ({buy}) "
-                "AND e.occurred_at >= :start AND e.occurred_at < :end "
-                f"AND e.occurred_at / {DAY} > cj.first_purchase_at / {DAY}"
-            ),
-            {"ws": workspace_id, "start": start, "end": end},
-        ).scalar_one()
-    )
+    now, before = session.execute(
+        text(
+            "SELECT COUNT(DISTINCT CASE WHEN e.occurred_at >= :start THEN e.customer_id END), "
+            "COUNT(DISTINCT CASE WHEN e.occurred_at < :start THEN e.customer_id END) "
+            "FROM journey_event e "
+            "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
+            "AND cj.customer_id = e.customer_id "
+            f"WHERE e.workspace_id = :ws AND e.kind IN ({buy}) "
+            "AND e.occurred_at >= :prev AND e.occurred_at < :end "
+            f"AND e.occurred_at / {DAY} > cj.first_purchase_at / {DAY}"
+        ),
+        {"ws": workspace_id, "prev": previous_start, "start": start, "end": end},
+    ).one()
+    return int(now or 0), int(before or 0)
 
 
 def retention_report(
@@ -212,6 +216,9 @@ def retention_report(
         {**params, "limit": limit},
     ).all()
     at_risk = at_risk_customers(rows, end)
+    returning, previous_returning = returning_customers(
+        session, workspace_id, previous_start, start, period_end
+    )
     return RetentionReport(
         workspace_id=workspace_id,
         period=period,
@@ -220,8 +227,8 @@ def retention_report(
         previous_repeat_rate=wilson(repeaters_before, buyers_before),
         cohorts=_cohorts(session, workspace_id, period.end),
         churn=wilson(churned, base),
-        returning=returning_customers(session, workspace_id, start, period_end),
-        previous_returning=returning_customers(session, workspace_id, previous_start, start),
+        returning=returning,
+        previous_returning=previous_returning,
         at_risk_count=risk_n,
         value_at_risk_cents=round(risk_value),
         at_risk=at_risk,
