@@ -43,24 +43,22 @@ search page is served, to change records while a sync pages through them.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import random
-import socket
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.http_fake import FakeHandler, FakeHttpServer, Fault, FaultQueue, json_bytes
 
 DEFAULT_TOKEN = "pat-na1-11111111-2222-3333-4444-555555555555"
 ALL_SCOPES = frozenset(
@@ -170,14 +168,7 @@ class Call:
 
 
 @dataclass
-class _Fault:
-    kind: str
-    path: str | None
-    times: int
-
-
-@dataclass
-class FakeHubSpot:
+class FakeHubSpot(FakeHttpServer):
     tokens: dict[str, frozenset[str]] = field(default_factory=lambda: {DEFAULT_TOKEN: ALL_SCOPES})
     search_cap: int = 10_000
     association_page: int = 500
@@ -201,71 +192,20 @@ class FakeHubSpot:
         ]  # fmt: skip
         self._ids = itertools.count(101)
         self._last_ms = 0
-        self._faults: deque[_Fault] = deque()
-        self._each_cycle: Iterator[str] | None = None
-        self._seen: set[str] = set()
         self._rng = random.Random(5)
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- server ---
-
-    def start(self) -> FakeHubSpot:
-        fake = self
-
-        class Handler(_Handler):
-            hubspot = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeHubSpot:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._faults = FaultQueue(FAULTS, self.lock)
 
     # --- faults ---
 
     def fail(self, kind: str, *, path: str | None = None, times: int = 1) -> None:
-        assert kind in FAULTS, kind
-        with self.lock:
-            self._faults.append(_Fault(kind, path, times))
+        self._faults.add(kind, path, times)
 
     def fail_each_request_once(self, kinds: tuple[str, ...] = ALL_FAULTS) -> None:
-        with self.lock:
-            self._each_cycle = itertools.cycle(kinds)
-            self._seen.clear()
+        self._faults.each_request_once(kinds)
 
-    def _fault_for(self, path: str, key: str) -> _Fault | None:
-        with self.lock:
-            for fault in list(self._faults):
-                if fault.path is None or path.startswith(fault.path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-            if self._each_cycle is not None and key not in self._seen:
-                self._seen.add(key)
-                return _Fault(next(self._each_cycle), None, 1)
-        return None
+    def _fault_for(self, path: str, key: str) -> Fault | None:
+        return self._faults.next_for(path, key)
 
     # --- data ---
 
@@ -630,16 +570,8 @@ ROUTES: dict[tuple[str, str], str] = {
 }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    hubspot: FakeHubSpot
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
+class _Handler(FakeHandler):
+    fake: FakeHubSpot
 
     def do_GET(self) -> None:
         self._handle("GET")
@@ -648,7 +580,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("POST")
 
     def _handle(self, method: str) -> None:
-        fake = self.hubspot
+        fake = self.fake
         parts = urlsplit(self.path)
         params = parse_qsl(parts.query, keep_blank_values=True)
         length = int(self.headers.get("Content-Length") or 0)
@@ -692,7 +624,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and parts.path.endswith("/search") and fake.between_pages is not None:
             fake.between_pages(fake, parts.path.split("/")[4], call)
 
-    def _fault(self, fault: _Fault, call: Call) -> bool:
+    def _fault(self, fault: Fault, call: Call) -> bool:
         policy = {"429-secondly": "SECONDLY", "429-ten": "TEN_SECONDLY_ROLLING",
                   "429-daily": "DAILY", "429-plain": None}  # fmt: skip
         if fault.kind in policy:
@@ -706,16 +638,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "502":
             call.status = 502
             self._send_raw(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
-        elif fault.kind == "drop":
-            call.status = -1
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-        elif fault.kind == "slow":
-            time.sleep(self.hubspot.slow_seconds)
-            return False
-        else:  # truncate: answered by the normal path, cut in half
-            return False
+        else:  # drop, slow, truncate
+            return self.transport_fault(fault, call)
         return True
 
     def _send(
@@ -726,29 +650,25 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         truncate: bool = False,
     ) -> None:
-        data = json.dumps(body).encode()
-        if truncate:
-            data = data[: len(data) // 2]
-        self._send_raw(status, data, "application/json;charset=utf-8", headers)
+        self._send_raw(
+            status, json_bytes(body, truncate), "application/json;charset=utf-8", headers
+        )
 
     def _send_raw(
         self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None
     ) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-HubSpot-Correlation-Id", str(uuid.uuid4()))
-            self.send_header("X-HubSpot-RateLimit-Max", "190")
-            self.send_header("X-HubSpot-RateLimit-Remaining", "189")
-            self.send_header("X-HubSpot-RateLimit-Daily", "650000")
-            self.send_header("X-HubSpot-RateLimit-Daily-Remaining", "649000")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        extra = [
+            ("X-HubSpot-Correlation-Id", str(uuid.uuid4())),
+            ("X-HubSpot-RateLimit-Max", "190"),
+            ("X-HubSpot-RateLimit-Remaining", "189"),
+            ("X-HubSpot-RateLimit-Daily", "650000"),
+            ("X-HubSpot-RateLimit-Daily-Remaining", "649000"),
+            *(headers or {}).items(),
+        ]
+        self.write_answer(status, data, ctype, extra)
+
+
+FakeHubSpot.handler = _Handler
 
 
 # --- an account to sync --------------------------------------------------------------------

@@ -34,21 +34,19 @@ change records while a sync pages through them.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import random
-import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.http_fake import FakeHandler, FakeHttpServer, Fault, FaultQueue, json_bytes
 
 DEFAULT_KEY = "sk_test_journeyfakekey0001"
 RESOURCES = ("customers", "charges", "refunds", "invoices", "subscriptions", "events")
@@ -115,15 +113,7 @@ class Call:
 
 
 @dataclass
-class _Fault:
-    kind: str
-    path: str | None
-    times: int
-    retry_after: str | None = None
-
-
-@dataclass
-class FakeStripe:
+class FakeStripe(FakeHttpServer):
     keys: set[str] = field(default_factory=lambda: {DEFAULT_KEY})
     slow_seconds: float = 0.4
     clock: Callable[[], float] = time.time
@@ -139,78 +129,21 @@ class FakeStripe:
         self._order: dict[str, int] = {}
         self._seq = itertools.count()
         self._ids = itertools.count(1)
-        self._faults: deque[_Fault] = deque()
-        self._each_once: tuple[str, ...] = ()
-        self._each_cycle: Iterator[str] | None = None
-        self._seen: set[str] = set()
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- server ---
-
-    def start(self) -> FakeStripe:
-        fake = self
-
-        class Handler(_Handler):
-            stripe = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._faults = FaultQueue(FAULTS, self.lock)
 
     # --- faults ---
 
     def fail(
         self, kind: str, *, path: str | None = None, times: int = 1, retry_after: str | None = None
     ) -> None:
-        assert kind in FAULTS, kind
-        with self.lock:
-            self._faults.append(_Fault(kind, path, times, retry_after))
+        self._faults.add(kind, path, times, retry_after)
 
     def fail_each_request_once(self, kinds: tuple[str, ...] = FAULTS) -> None:
-        with self.lock:
-            self._each_once = kinds
-            self._each_cycle = itertools.cycle(kinds)
-            self._seen.clear()
+        self._faults.each_request_once(kinds)
 
-    def _fault_for(self, path: str, raw_query: str) -> _Fault | None:
-        with self.lock:
-            for fault in list(self._faults):
-                if fault.path is None or path.startswith(fault.path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-            if self._each_cycle is not None:
-                url = f"{path}?{raw_query}"
-                if url not in self._seen:
-                    self._seen.add(url)
-                    return _Fault(next(self._each_cycle), None, 1)
-        return None
+    def _fault_for(self, path: str, raw_query: str) -> Fault | None:
+        return self._faults.next_for(path, f"{path}?{raw_query}")
 
     # --- data ---
 
@@ -533,21 +466,11 @@ def _invalid(param: str, message: str, code: str | None = None) -> dict[str, Any
     return {"error": error}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    stripe: FakeStripe
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body go out as two writes: without this, Nagle's algorithm and
-        # the client's delayed ACK add ~40 ms to every answer.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
+class _Handler(FakeHandler):
+    fake: FakeStripe
 
     def do_GET(self) -> None:
-        fake = self.stripe
+        fake = self.fake
         parts = urlsplit(self.path)
         params = parse_qsl(parts.query, keep_blank_values=True)
         segments = [s for s in parts.path.split("/") if s]
@@ -577,7 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and len(segments) == 2 and fake.between_pages is not None:
             fake.between_pages(fake, resource, call)
 
-    def _fault(self, fault: _Fault, call: Call) -> bool:
+    def _fault(self, fault: Fault, call: Call) -> bool:
         """Serve the fault; True when the request is answered (or dropped) by it."""
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
@@ -594,16 +517,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind == "409-retry":
             call.status = 409
             self._send(409, LOCK_BODY, headers={"Stripe-Should-Retry": "true", **headers})
-        elif fault.kind == "drop":
-            call.status = -1
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-        elif fault.kind == "slow":
-            time.sleep(self.stripe.slow_seconds)
-            return False
-        else:  # truncate: answered by the normal path, cut in half
-            return False
+        else:  # drop, slow, truncate
+            return self.transport_fault(fault, call)
         return True
 
     def _send(
@@ -614,20 +529,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         truncate: bool = False,
     ) -> None:
-        data = json.dumps(body).encode()
-        if truncate:
-            data = data[: len(data) // 2]
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("Request-Id", f"req_{random.randrange(16**12):012x}")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        request_id = ("Request-Id", f"req_{random.randrange(16**12):012x}")
+        extra = [request_id, *(headers or {}).items()]
+        self.write_answer(status, json_bytes(body, truncate), "application/json", extra)
+
+
+FakeStripe.handler = _Handler
 
 
 # --- a store to sync ---------------------------------------------------------------------

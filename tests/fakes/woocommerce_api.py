@@ -37,22 +37,20 @@ called after each list page is served, to change records while a sync pages.
 from __future__ import annotations
 
 import base64
-import contextlib
 import itertools
 import json
 import random
-import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
+
+from tests.fakes.http_fake import FakeHandler, FakeHttpServer, Fault, FaultQueue, json_bytes
 
 API = "/wp-json/wc/v3"
 KEY = "ck_0123456789abcdef0123456789abcdef01234567"
@@ -85,14 +83,6 @@ class Call:
         return next((v for k, v in self.params if k == name), None)
 
 
-@dataclass
-class _Fault:
-    kind: str
-    path: str | None
-    times: int
-    retry_after: str | None = None
-
-
 def gmt(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
@@ -109,7 +99,7 @@ def error(code: str, message: str, status: int, **data: Any) -> tuple[int, dict[
 
 
 @dataclass
-class FakeWoo:
+class FakeWoo(FakeHttpServer):
     keys: dict[str, tuple[str, str]] = field(
         default_factory=lambda: {KEY: (SECRET, "read")}
     )  # consumer key -> (secret, permissions: read | write | read_write)
@@ -125,75 +115,21 @@ class FakeWoo:
     def __post_init__(self) -> None:
         self.revoked: set[str] = set()
         self._ids = itertools.count(1)  # WordPress ids: users and posts share nothing, fine
-        self._faults: deque[_Fault] = deque()
-        self._each_cycle: Iterator[str] | None = None
-        self._seen: set[str] = set()
         self.lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-
-    # --- server ---
-
-    def start(self) -> FakeWoo:
-        fake = self
-
-        class Handler(_Handler):
-            woo = fake
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        self._server = server
-        threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the fake first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeWoo:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self._faults = FaultQueue(FAULTS, self.lock, each_retry_after={"429": "0"})
 
     # --- faults ---
 
     def fail(
         self, kind: str, *, path: str | None = None, times: int = 1, retry_after: str | None = None
     ) -> None:
-        assert kind in FAULTS, kind
-        with self.lock:
-            self._faults.append(_Fault(kind, path, times, retry_after))
+        self._faults.add(kind, path, times, retry_after)
 
     def fail_each_request_once(self, kinds: tuple[str, ...] = FAULTS) -> None:
-        with self.lock:
-            self._each_cycle = itertools.cycle(kinds)
-            self._seen.clear()
+        self._faults.each_request_once(kinds)
 
-    def _fault_for(self, path: str, raw_query: str) -> _Fault | None:
-        with self.lock:
-            for fault in list(self._faults):
-                if fault.path is None or path.startswith(fault.path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-            if self._each_cycle is not None:
-                url = f"{path}?{raw_query}"
-                if url not in self._seen:
-                    self._seen.add(url)
-                    kind = next(self._each_cycle)
-                    return _Fault(kind, None, 1, "0" if kind == "429" else None)
-        return None
+    def _fault_for(self, path: str, raw_query: str) -> Fault | None:
+        return self._faults.next_for(path, f"{path}?{raw_query}")
 
     # --- data ---
 
@@ -537,19 +473,11 @@ class FakeWoo:
         return [c for c in self.calls if c.path == f"{API}/{resource}" and c.status == 200]
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    woo: FakeWoo
-
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
+class _Handler(FakeHandler):
+    fake: FakeWoo
 
     def do_GET(self) -> None:
-        fake = self.woo
+        fake = self.fake
         parts = urlsplit(self.path)
         params = parse_qsl(parts.query, keep_blank_values=True)
         if not parts.path.startswith(API + "/"):
@@ -576,7 +504,7 @@ class _Handler(BaseHTTPRequestHandler):
         if status == 200 and len(segments) == 1 and fake.between_pages is not None:
             fake.between_pages(fake, segments[0], call)
 
-    def _fault(self, fault: _Fault, call: Call) -> bool:
+    def _fault(self, fault: Fault, call: Call) -> bool:
         headers: dict[str, str] = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
@@ -602,16 +530,8 @@ class _Handler(BaseHTTPRequestHandler):
                 },
                 headers=headers,
             )
-        elif fault.kind == "drop":
-            call.status = -1
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-        elif fault.kind == "slow":
-            time.sleep(self.woo.slow_seconds)
-            return False
-        else:  # truncate: answered by the normal path, cut in half
-            return False
+        else:  # drop, slow, truncate
+            return self.transport_fault(fault, call)
         return True
 
     def _send(
@@ -622,20 +542,12 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         truncate: bool = False,
     ) -> None:
-        data = json.dumps(body).encode()
-        if truncate:
-            data = data[: len(data) // 2]
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
-            self.send_header("Content-Length", str(len(data)))
-            self.send_header("X-Robots-Tag", "noindex")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        extra = [("X-Robots-Tag", "noindex"), *(headers or {}).items()]
+        ctype = "application/json; charset=UTF-8"
+        self.write_answer(status, json_bytes(body, truncate), ctype, extra)
+
+
+FakeWoo.handler = _Handler
 
 
 # --- a store to sync ---------------------------------------------------------------------
