@@ -9,8 +9,9 @@ shaped so every report has something true to say:
 - spring-and-summer seasonality in new clients;
 - one-time clients and loyal ones who come back for check-ups and vaccines;
 - some refunds, review requests and the reviews and referrals that follow;
-- a retention drop in the last five weeks: fewer loyal clients come back, so the
-  alerts of a later issue have a real drop to find.
+- a retention drop: in the last five weeks fewer loyal clients come back, and of
+  the clients who first came in the last four months far fewer become regulars,
+  so the alerts have a real drop to find.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ DEMO_SOURCE = "demo"
 DEFAULT_SEED = 7
 DAYS = 365
 DROP_DAYS = 35  # the last five weeks, where returning clients fall off
+RECENT_COHORT_DAYS = 130  # first visits this recent rarely turn into regulars
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,10 @@ def _client(
         return
     t += timedelta(days=rng.uniform(1, 6))
     loyal = rng.random() < (0.55 if ch.name in ("referral", "walk_in") else 0.4)
+    # The drop also hits new clients: of those whose first visit falls in the last
+    # four months, far fewer become regulars (the alerts' retention rule finds it).
+    if t >= end - timedelta(days=RECENT_COHORT_DAYS) and rng.random() < 0.75:
+        loyal = False
     gap_days = rng.uniform(60, 150)
     visit = 0
     while t < end:

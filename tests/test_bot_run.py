@@ -57,6 +57,7 @@ def test_socket_mode_uses_the_configured_api_url(monkeypatch, tmp_path):
     monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
     monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
     monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("JOURNEY_SCHEDULER_INTERVAL", "0")
     started = {}
 
     class FakeHandler:

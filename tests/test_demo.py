@@ -64,3 +64,27 @@ def test_reloading_the_demo_replaces_it_instead_of_stacking(session):
     session.commit()
     again = funnel_report(session, "demo", range_period(date(2025, 6, 16), date(2026, 6, 14)))
     assert [s.reached for s in again.stages] == [s.reached for s in first.stages]
+
+
+def test_the_demos_retention_drop_raises_one_alert_and_the_rest_stays_quiet(session):
+    # The demo ends 2026-06-14; new clients of its last four months rarely come back.
+    from datetime import UTC, datetime
+
+    from journey.schedule.alerts import ensure_default_rules, evaluate_rule
+
+    load_demo(session, "demo", END)
+    session.commit()
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    rules = ensure_default_rules(session, "demo", channel_id="C0DIGEST", now=now)
+    fired = [t for rule in rules for t in evaluate_rule(session, rule, now)]
+    assert [(t.kind, t.event) for t in fired] == [("retention_drop", "fired")]
+    notice = fired[0].notice
+    assert notice.recent.value < 0.5 * notice.baseline.value
+    assert "bought again within" in notice.summary
+    # Checked again the next day, the alert stays quiet while the drop lasts.
+    later = [
+        t
+        for rule in rules
+        for t in evaluate_rule(session, rule, datetime(2026, 6, 16, 12, tzinfo=UTC))
+    ]
+    assert later == []
