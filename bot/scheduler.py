@@ -8,6 +8,12 @@ interval, and the exactly-once part lives in the database, so a scheduler
 library's job stores and misfire policies would add a dependency and no
 guarantee. The tick runs on its own thread (not the report pool), so a slow
 digest never delays a report, and a tick never overlaps the next one.
+
+Beside it, every JOURNEY_SYNC_INTERVAL seconds (3600 by default, 0 turns it off)
+a second loop runs journey.schedule.syncs.run_due_syncs: each active connected
+source not synced within the interval is claimed by one replica and synced.
+It has its own loop and thread so that a long sync never delays a digest.
+Both loops live in the one task `start_scheduler` returns.
 """
 
 from __future__ import annotations
@@ -16,8 +22,10 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -31,26 +39,38 @@ from bot.delivery import (
 )
 from journey.errors import JourneyError
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
+from journey.schedule.syncs import SyncRun, run_due_syncs
+from journey.sync import ConnectorFactory
 
 log = logging.getLogger("journey.bot.scheduler")
 
 DEFAULT_INTERVAL = 60.0
+DEFAULT_SYNC_INTERVAL = 3600.0
 
 
-def scheduler_interval(env: dict[str, str] | None = None) -> float:
-    """JOURNEY_SCHEDULER_INTERVAL in seconds; 0 turns the scheduler off."""
-    raw = ((env if env is not None else os.environ).get("JOURNEY_SCHEDULER_INTERVAL") or "").strip()
+def _seconds(name: str, default: float, env: dict[str, str] | None) -> float:
+    raw = ((env if env is not None else os.environ).get(name) or "").strip()
     if not raw:
-        return DEFAULT_INTERVAL
+        return default
     try:
         value = float(raw)
     except ValueError as exc:
         raise JourneyError(
-            f"JOURNEY_SCHEDULER_INTERVAL must be a number of seconds (0 turns it off), got {raw!r}."
+            f"{name} must be a number of seconds (0 turns it off), got {raw!r}."
         ) from exc
     if value < 0:
-        raise JourneyError("JOURNEY_SCHEDULER_INTERVAL cannot be negative (0 turns it off).")
+        raise JourneyError(f"{name} cannot be negative (0 turns it off).")
     return value
+
+
+def scheduler_interval(env: dict[str, str] | None = None) -> float:
+    """JOURNEY_SCHEDULER_INTERVAL in seconds; 0 turns the scheduler off."""
+    return _seconds("JOURNEY_SCHEDULER_INTERVAL", DEFAULT_INTERVAL, env)
+
+
+def sync_interval(env: dict[str, str] | None = None) -> float:
+    """JOURNEY_SYNC_INTERVAL in seconds (an hour by default); 0 turns scheduled syncs off."""
+    return _seconds("JOURNEY_SYNC_INTERVAL", DEFAULT_SYNC_INTERVAL, env)
 
 
 def replica_id() -> str:
@@ -116,12 +136,74 @@ async def run_scheduler(
         await asyncio.sleep(interval)
 
 
+def sync_tick(
+    engine: Engine,
+    interval: float,
+    replica: str,
+    now: datetime | None = None,
+    connector: ConnectorFactory | None = None,
+) -> SyncRun:
+    run = run_due_syncs(
+        engine,
+        now or datetime.now(UTC),
+        timedelta(seconds=interval),
+        replica,
+        connector=connector,
+    )
+    if run.results or run.failed:
+        log.info(
+            "scheduled sync: %d synced, %d failed, %d taken by another replica",
+            len(run.synced),
+            len(run.results) - len(run.synced) + len(run.failed),
+            len(run.lost),
+        )
+    return run
+
+
+async def run_sync_loop(
+    engine: Engine,
+    interval: float,
+    replica: str | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    connector: ConnectorFactory | None = None,
+) -> None:
+    """Sync due sources every `interval` seconds (until cancelled); a failed tick is logged.
+
+    The sleep comes after the tick, so a source synced by this replica at one tick
+    (its last_sync_at is the sync's finish) is due again at the next."""
+    replica = replica or replica_id()
+    log.info("scheduled syncs every %ss as %s", interval, replica)
+    while True:
+        try:
+            await asyncio.to_thread(sync_tick, engine, interval, replica, clock(), connector)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("scheduled sync tick failed; trying again in %ss", interval)
+        await asyncio.sleep(interval)
+
+
+async def _run_all(*loops: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    # Coroutines made here, not by the caller: a task cancelled before it starts
+    # then leaves no coroutine never awaited.
+    await asyncio.gather(*(start() for start in loops))
+
+
 def start_scheduler(settings: BotSettings, engine: Engine) -> asyncio.Task[None] | None:
-    """Start the loop on the running event loop, unless JOURNEY_SCHEDULER_INTERVAL is 0."""
-    interval = scheduler_interval()
+    """Start the digests-and-alerts loop and the sync loop on the running event loop, in
+    one task; each is off when its interval is 0 (None when both are)."""
+    interval, syncs = scheduler_interval(), sync_interval()
+    loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
+    loop = asyncio.get_running_loop()
     if interval <= 0:
         log.info("scheduler off (JOURNEY_SCHEDULER_INTERVAL=0): no digests or alerts from here")
+    else:
+        port = SlackDelivery(token_lookup(settings, engine, loop), base_url=settings.api_url)
+        loops.append(partial(run_scheduler, engine, port, interval))
+    if syncs <= 0:
+        log.info("scheduled syncs off (JOURNEY_SYNC_INTERVAL=0)")
+    else:
+        loops.append(partial(run_sync_loop, engine, syncs))
+    if not loops:
         return None
-    loop = asyncio.get_running_loop()
-    port = SlackDelivery(token_lookup(settings, engine, loop), base_url=settings.api_url)
-    return loop.create_task(run_scheduler(engine, port, interval), name="journey-scheduler")
+    return loop.create_task(_run_all(*loops), name="journey-scheduler")

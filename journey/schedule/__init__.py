@@ -8,6 +8,7 @@ each is delivered exactly once by many replicas. The chat adapter (bot/) impleme
     alerts.py        rule evaluation, statistics and the alert lifecycle
     leases.py        claims and leases in the database (the exactly-once part)
     runner.py        run_due: one scheduler tick
+    syncs.py         run_due_syncs: each connected source synced once per interval
 """
 
 from journey.schedule.alerts import (
