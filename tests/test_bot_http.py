@@ -440,6 +440,3 @@ async def test_sync_is_for_admins_and_says_when_there_is_nothing_to_sync(bot):
     await bot.command("sync", "sync-admin", user="U0ADMIN")
     (post,) = await bot.responses("sync-admin")
     assert "no connected store or CRM to sync" in post.text
-    await bot.command("connect", "connect-admin", user="U0ADMIN")
-    (post,) = await bot.responses("connect-admin")
-    assert "not available yet" in post.text and "journey sources add" in post.text

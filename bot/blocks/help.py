@@ -29,8 +29,9 @@ def reserved_message(word: str) -> Message:
     """Words whose Slack side is not built yet, with what to do meanwhile."""
     if word == "connect":
         text = (
-            "Connecting a store or CRM from Slack is not available yet. An admin connects one on "
-            "the server: `journey sources add stripe|hubspot|woocommerce --name NAME` "
+            "In Slack, `/journey connect` opens a form where an admin enters the key (never in a "
+            "channel). Here, connect one on the server: "
+            "`journey sources add stripe|hubspot|woocommerce --name NAME` "
             "(the credential is read from an environment variable or a prompt, never typed here)."
         )
     else:

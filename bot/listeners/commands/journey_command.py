@@ -18,6 +18,7 @@ from bot.blocks.help import error_message, help_message
 from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
 from bot.deps import Deps
 from bot.listeners.replies import attach_chart, reply_when_ready
+from bot.listeners.views.connect import open_connect_modal
 from bot.permissions import REFUSAL, may_change_settings, user_timezone
 
 
@@ -44,6 +45,14 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             client, user, deps.settings.admin_user_ids
         ):
             await respond(**error_message(REFUSAL).payload())
+            return
+        if cmd.name == "connect":
+            # Right after the ack: the trigger id expires 3 seconds after the command.
+            problem = await open_connect_modal(
+                client, command.get("trigger_id") or "", command.get("channel_id") or ""
+            )
+            if problem:
+                await respond(**error_message(problem).payload())
             return
         if cmd.name in SCHEDULE_WORDS:
             channel = command.get("channel_id") or ""

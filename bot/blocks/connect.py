@@ -1,0 +1,192 @@
+"""The `/journey connect` modal: pick a connector, name the source, enter its settings and key.
+
+The key is a plain_text_input inside a modal, so it never lands in a channel's
+history. Nothing built here carries the key: the modal is opened empty, its
+private_metadata holds only the channel the command came from, and
+`read_submission` hands the key back in a `Credential` whose repr hides it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlparse
+
+from journey.sources import CONNECTORS, connector_class
+from journey.sources.manage import Credential
+
+CALLBACK_ID = "journey_connect"
+B_KIND, A_KIND = "connect_kind", "kind"
+B_NAME, A_NAME = "connect_name", "name"
+B_SECRET, A_SECRET = "connect_secret", "secret"
+A_SETTING = "value"
+
+LABELS = {"stripe": "Stripe", "hubspot": "HubSpot", "woocommerce": "WooCommerce"}
+# How each non-secret setting is asked for: (label, placeholder, hint).
+SETTING_FIELDS = {
+    "url": (
+        "Store URL (WooCommerce)",
+        "https://shop.example",
+        "The address of the WooCommerce store, starting with https://. Only WooCommerce needs it.",
+    ),
+}
+
+
+def setting_block(name: str) -> str:
+    return f"connect_setting_{name}"
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def _all_settings() -> list[str]:
+    names: list[str] = []
+    for kind in CONNECTORS:
+        for name in connector_class(kind).settings:
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def _input(
+    block_id: str,
+    action_id: str,
+    label: str,
+    *,
+    placeholder: str | None = None,
+    hint: str | None = None,
+    optional: bool = False,
+) -> dict[str, Any]:
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": action_id}
+    if placeholder:
+        element["placeholder"] = _plain(placeholder)
+    block: dict[str, Any] = {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": element,
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = _plain(hint)
+    return block
+
+
+def connect_modal(channel_id: str = "") -> dict[str, Any]:
+    """The modal `views.open` shows. Opened empty: no field is ever pre-filled."""
+    prompts = "; ".join(
+        f"{LABELS.get(k, k)}: {connector_class(k).secret_prompt}" for k in sorted(CONNECTORS)
+    )
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "section",
+            "text": {
+                "type": "mrkdwn",
+                "text": "Connect a store or CRM. The key is checked with its API, then stored "
+                "encrypted; it is never posted in a channel. I'll send you the result in a "
+                "direct message.",
+            },
+        },
+        {
+            "type": "input",
+            "block_id": B_KIND,
+            "label": _plain("Connector"),
+            "element": {
+                "type": "static_select",
+                "action_id": A_KIND,
+                "placeholder": _plain("Choose a connector"),
+                "options": [
+                    {"text": _plain(LABELS.get(k, k)), "value": k} for k in sorted(CONNECTORS)
+                ],
+            },
+        },
+        _input(
+            B_NAME,
+            A_NAME,
+            "Source name",
+            placeholder="shop",
+            hint="A short name for this source, used by `/journey sync NAME`.",
+        ),
+    ]
+    for name in _all_settings():
+        label, placeholder, hint = SETTING_FIELDS.get(name, (name, "", ""))
+        blocks.append(
+            _input(
+                setting_block(name),
+                A_SETTING,
+                label,
+                placeholder=placeholder or None,
+                hint=hint or None,
+                optional=True,
+            )
+        )
+    blocks.append(_input(B_SECRET, A_SECRET, "API key or token", hint=prompts[:2000]))
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "title": _plain("Connect a source"),
+        "submit": _plain("Connect"),
+        "close": _plain("Cancel"),
+        "private_metadata": json.dumps({"channel": channel_id}) if channel_id else "",
+        "blocks": blocks,
+    }
+
+
+@dataclass
+class Submission:
+    kind: str = ""
+    name: str = ""
+    credential: Credential | None = field(default=None, repr=False)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _value(values: dict[str, Any], block_id: str, action_id: str) -> str:
+    state = (values.get(block_id) or {}).get(action_id) or {}
+    if state.get("type") == "static_select":
+        return str((state.get("selected_option") or {}).get("value") or "")
+    return str(state.get("value") or "").strip()
+
+
+def valid_url(url: str) -> bool:
+    parsed = urlparse(url)
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname) and " " not in url
+
+
+def read_submission(view: dict[str, Any]) -> Submission:
+    """The submitted fields, or `errors` keyed by block id (for `response_action: errors`).
+    Error texts never repeat what was typed."""
+    values = (view.get("state") or {}).get("values") or {}
+    out = Submission()
+    kind = _value(values, B_KIND, A_KIND)
+    if kind not in CONNECTORS:
+        out.errors[B_KIND] = "Choose one of the connectors."
+        return out
+    out.kind = kind
+    cls = connector_class(kind)
+    name = _value(values, B_NAME, A_NAME)
+    if not name or len(name) > 200:
+        out.errors[B_NAME] = "A source name needs 1 to 200 characters, e.g. shop."
+    elif any(c.isspace() for c in name):
+        out.errors[B_NAME] = "Use one word without spaces, e.g. shop or eu-store."
+    out.name = name
+    settings: dict[str, str] = {}
+    for setting in cls.settings:
+        value = _value(values, setting_block(setting), A_SETTING)
+        label = SETTING_FIELDS.get(setting, (setting, "", ""))[0]
+        if not value:
+            out.errors[setting_block(setting)] = f"{LABELS.get(kind, kind)} needs this: {label}."
+        elif setting == "url" and not valid_url(value):
+            out.errors[setting_block(setting)] = (
+                "That is not a web address: it should look like https://shop.example."
+            )
+        settings[setting] = value.rstrip("/") if setting == "url" else value
+    secret = _value(values, B_SECRET, A_SECRET)
+    if not secret:
+        out.errors[B_SECRET] = "Paste the key or token here."
+    elif any(c.isspace() for c in secret):
+        out.errors[B_SECRET] = "A key has no spaces: paste it again without them."
+    if not out.errors:
+        out.credential = Credential(secret, settings)
+    return out

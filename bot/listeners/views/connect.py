@@ -1,0 +1,189 @@
+"""`/journey connect`: the modal's submission, checked and stored off the event loop.
+
+The command listener opens the modal (bot.blocks.connect). On submission the
+fields are validated within Slack's 3 seconds (field errors go back with
+`response_action: errors`), then a thread checks the key against the API and
+stores it encrypted, exactly as `journey sources add` does, and the person is
+told the outcome in a direct message. The key is never logged, posted or
+stored in plain text: only `Credential` carries it, and only
+`journey.sources.manage.add_source` writes it, sealed.
+
+Tests point a connector at a fake API through `deps.extra["connect_base_urls"]`
+({kind: base URL}) and `deps.extra["connect_http"]` (HttpOptions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
+
+from bot.blocks.connect import CALLBACK_ID, LABELS, Submission, connect_modal, read_submission
+from bot.blocks.help import error_message
+from bot.blocks.message import Message, section
+from bot.deps import Deps
+from bot.permissions import REFUSAL, may_change_settings
+from bot.slack_errors import explain
+from journey.db import session_scope
+from journey.errors import JourneyError
+from journey.secrets import Cipher
+from journey.sources import connector_class
+from journey.sources.http import (
+    AuthError,
+    HttpOptions,
+    RateLimited,
+    RetryPolicy,
+    ScopeError,
+    SourceError,
+    Unreachable,
+)
+from journey.sources.manage import Credential, add_source
+
+log = logging.getLogger("journey.bot")
+CHECK_HTTP = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0))
+
+
+async def open_connect_modal(
+    client: AsyncWebClient, trigger_id: str, channel_id: str
+) -> str | None:
+    """Open the modal; None when it opened, else what went wrong in words."""
+    try:
+        await client.views_open(trigger_id=trigger_id, view=connect_modal(channel_id))
+    except SlackApiError as exc:
+        if exc.response.get("error") in ("expired_trigger_id", "exchanged_trigger_id"):
+            return "Slack took too long to open the form; please run `/journey connect` again."
+        return f"I couldn't open the form. {explain(exc)}"
+    return None
+
+
+def connect_source(
+    engine: Engine,
+    team_id: str,
+    kind: str,
+    name: str,
+    credential: Credential,
+    base_url: str | None = None,
+    http: HttpOptions | None = None,
+) -> tuple[bool, str]:
+    """Check the credential with the API, then store it encrypted. Returns (ok, words).
+    Runs in a thread. The words never contain the credential."""
+    label = LABELS.get(kind, kind)
+    try:
+        cipher = Cipher.from_env()
+    except JourneyError:
+        return False, (
+            f"The {label} key was not stored: the journey server has no encryption key "
+            "(JOURNEY_SECRET_KEY). Ask your journey operator to set it, then try again."
+        )
+    if base_url:
+        credential = Credential(credential.secret, credential.settings, base_url)
+    cls = connector_class(kind)
+    try:
+        with cls(
+            credential.secret,
+            credential.settings,
+            base_url=credential.base_url,
+            http=http or CHECK_HTTP,
+        ) as connector:
+            connector.check()
+    except ScopeError as exc:
+        scope = f" It needs the `{exc.scope}` permission." if exc.scope else ""
+        return False, (
+            f"The {label} key works but is missing a permission (scope), so it was not "
+            f"stored.{scope} Give the key read access and connect again."
+        )
+    except AuthError as exc:
+        if exc.status == 403:
+            return False, (
+                f"{label} refused access with this key: it lacks a permission (scope) or was "
+                "revoked. Nothing was stored; check the key's permissions and connect again."
+            )
+        return False, (
+            f"{label} refused the key: it is wrong, expired or was revoked. Nothing was "
+            "stored; copy the key again from its dashboard and connect again."
+        )
+    except (Unreachable, RateLimited) as exc:
+        return False, f"I couldn't reach {label}, so nothing was stored. {exc}"
+    except SourceError as exc:
+        return False, f"{label} did not accept the check, so nothing was stored. {exc}"
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        # No exc_info: a connector's traceback could carry the credential in its locals' reprs.
+        log.error("connect: checking a %s key failed unexpectedly (ref %s)", kind, ref)
+        return False, f"Something went wrong checking the key (reference `{ref}`); nothing stored."
+    try:
+        with session_scope(engine) as session:
+            _, created = add_source(session, team_id, kind, name, credential, cipher)
+    except JourneyError as exc:
+        return False, f"The {label} source was not stored: {exc}"
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.error("connect: storing a %s source failed (ref %s)", kind, ref)
+        return False, f"Something went wrong storing the source (reference `{ref}`)."
+    verb = "Connected" if created else "Updated the key of"
+    return True, (
+        f"{verb} {label} source *{name}*: the key was checked and is stored encrypted. "
+        f"Import its data with `/journey sync {name}`."
+    )
+
+
+def result_message(ok: bool, text: str) -> Message:
+    if not ok:
+        return error_message(text)
+    return Message(text.replace("*", ""), [section(f":white_check_mark: {text}")])
+
+
+async def _dm(client: AsyncWebClient, user: str, message: Message) -> None:
+    try:
+        dm = await client.conversations_open(users=user)
+        await client.chat_postMessage(channel=dm["channel"]["id"], **message.payload())
+    except SlackApiError as exc:
+        log.warning("connect: could not DM the result: %s", exc.response.get("error"))
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    raw_urls = deps.extra.get("connect_base_urls")
+    base_urls: dict[str, str] = dict(raw_urls) if isinstance(raw_urls, dict) else {}
+    http = deps.extra.get("connect_http")
+    http_options = http if isinstance(http, HttpOptions) else None
+
+    async def connect_submitted(
+        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        submission: Submission = read_submission(view)
+        if submission.errors:
+            await ack(response_action="errors", errors=submission.errors)
+            return
+        await ack()
+        team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
+        user = (body.get("user") or {}).get("id") or ""
+        if not await may_change_settings(client, user, deps.settings.admin_user_ids):
+            await _dm(client, user, error_message(REFUSAL))
+            return
+        assert submission.credential is not None
+        ok, text = await asyncio.to_thread(
+            connect_source,
+            deps.service.engine,
+            team_id,
+            submission.kind,
+            submission.name,
+            submission.credential,
+            base_urls.get(submission.kind),
+            http_options,
+        )
+        log.info(
+            "connect: %s source for team %s: %s",
+            submission.kind,
+            team_id,
+            "ok" if ok else "refused",
+        )
+        await _dm(client, user, result_message(ok, text))
+
+    app.view(CALLBACK_ID)(connect_submitted)

@@ -1,0 +1,236 @@
+"""`/journey connect`: the modal, its validation, and the key checked and stored encrypted.
+
+Driven by signed requests through the real ASGI app, as in test_bot_http.py; the
+key is checked against the fake Stripe over real HTTP, and everything the bot
+says to Slack is recorded by the fake Slack, where the key must never appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from fakes.signing import signed_headers, slash_command, view_submission
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from sqlalchemy import Engine, text
+
+from bot.app import build_app
+from bot.blocks.connect import (
+    A_KIND,
+    A_NAME,
+    A_SECRET,
+    A_SETTING,
+    B_KIND,
+    B_NAME,
+    B_SECRET,
+    CALLBACK_ID,
+    setting_block,
+)
+from bot.config import BotSettings
+from bot.deps import Deps
+from bot.server import asgi_app
+from bot.service import ReportService
+from journey.db import make_engine, session_scope, upgrade
+from journey.secrets import Cipher
+from journey.sources.http import NO_WAIT, HttpOptions
+from journey.sources.manage import Credential, api_sources
+from tests.fakes.stripe_api import DEFAULT_KEY, FakeStripe
+
+SECRET = "test-signing-secret"
+FERNET_KEY = "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k="
+FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.5))
+
+
+@dataclass
+class Bot:
+    fake: FakeSlack
+    stripe: FakeStripe
+    engine: Engine
+    http: httpx.AsyncClient
+    team: str
+
+    async def post(self, body: bytes, content_type: str) -> httpx.Response:
+        headers = signed_headers(body, content_type, SECRET)
+        return await self.http.post("/slack/events", content=body, headers=headers)
+
+    async def command(self, name: str, user: str) -> tuple[httpx.Response, str]:
+        trigger = f"1.{int(time.time())}.{name}"
+        body, ctype = slash_command(
+            "connect",
+            team_id=self.team,
+            user_id=user,
+            channel_id="C0GENERAL",
+            response_url=self.fake.response_url(name),
+            trigger_id=trigger,
+        )
+        return await self.post(body, ctype), trigger
+
+    async def submit(
+        self, kind: str | None, name: str, secret: str, url: str = "", user: str = "U0ADMIN"
+    ) -> httpx.Response:
+        values: dict = {
+            B_KIND: {
+                A_KIND: {
+                    "type": "static_select",
+                    "selected_option": (
+                        {"text": {"type": "plain_text", "text": kind}, "value": kind}
+                        if kind
+                        else None
+                    ),
+                }
+            },
+            B_NAME: {A_NAME: {"type": "plain_text_input", "value": name}},
+            setting_block("url"): {A_SETTING: {"type": "plain_text_input", "value": url or None}},
+            B_SECRET: {A_SECRET: {"type": "plain_text_input", "value": secret}},
+        }
+        body, ctype = view_submission(CALLBACK_ID, values, team_id=self.team, user_id=user)
+        return await self.post(body, ctype)
+
+    async def dms(self, user: str, count: int = 1, timeout: float = 15) -> list:
+        channel = "D" + user.removeprefix("U")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            posts = self.fake.posted(channel)
+            if len(posts) >= count:
+                return posts
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"expected {count} DMs to {user}, got {self.fake.posted(channel)}")
+
+    def recorded(self) -> str:
+        """Everything sent to the fake Slack, requests and answers."""
+        return json.dumps([(c.method, c.params, c.response) for c in self.fake.calls], default=str)
+
+
+@pytest.fixture
+async def bot(tmp_path, monkeypatch) -> Iterator[Bot]:
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", FERNET_KEY)
+    engine = make_engine(f"sqlite:///{tmp_path / 'connect.db'}")
+    upgrade(engine)
+    with FakeSlack() as fake, FakeStripe() as stripe:
+        fake.add_user("U0ALICE", is_admin=False)
+        fake.add_user("U0ADMIN", is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(
+            service=ReportService(engine),
+            settings=settings,
+            working_after=10,
+            extra={"connect_base_urls": {"stripe": stripe.url}, "connect_http": FAST},
+        )
+        app = build_app(settings, engine, deps=deps)
+        transport = httpx.ASGITransport(app=asgi_app(app))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+            yield Bot(fake, stripe, engine, http, fake.team_id)
+    engine.dispose()
+
+
+async def test_non_admin_is_refused_and_no_modal_opens(bot):
+    response, _ = await bot.command("connect-alice", "U0ALICE")
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    while not bot.fake.responses.get("connect-alice") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    (post,) = bot.fake.responses["connect-alice"]
+    assert "Only workspace admins and owners" in post.text
+    assert bot.fake.calls_to("views.open") == []
+
+
+async def test_admin_gets_the_modal_opened_with_the_commands_trigger(bot):
+    response, trigger = await bot.command("connect-admin", "U0ADMIN")
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10
+    while not bot.fake.calls_to("views.open") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    (call,) = bot.fake.calls_to("views.open")
+    assert call.ok, call.response
+    assert call.params["trigger_id"] == trigger
+    view = call.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["type"] == "modal" and view["callback_id"] == CALLBACK_ID
+    by_id = {b.get("block_id"): b for b in view["blocks"]}
+    kinds = [o["value"] for o in by_id[B_KIND]["element"]["options"]]
+    assert by_id[B_KIND]["element"]["type"] == "static_select"
+    assert sorted(kinds) == ["hubspot", "stripe", "woocommerce"]
+    assert by_id[B_SECRET]["element"]["type"] == "plain_text_input"
+    assert by_id[B_NAME]["element"]["type"] == "plain_text_input"
+    assert setting_block("url") in by_id
+    assert "secret" not in view["private_metadata"]
+    assert not bot.fake.responses.get("connect-admin")  # no "not available" reply
+
+
+async def test_bad_url_and_missing_fields_come_back_as_field_errors(bot):
+    response = await bot.submit("woocommerce", "shop", "ck_1:cs_2", url="not a url")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["response_action"] == "errors"
+    assert set(body["errors"]) == {setting_block("url")}
+    assert "https://" in body["errors"][setting_block("url")]
+    response = await bot.submit("woocommerce", "shop", "ck_1:cs_2")
+    assert setting_block("url") in response.json()["errors"]
+    response = await bot.submit(None, "", "")
+    assert set(response.json()["errors"]) == {B_KIND}
+    response = await bot.submit("stripe", "", "")
+    assert set(response.json()["errors"]) == {B_NAME, B_SECRET}
+    assert api_sources_of(bot) == []
+
+
+def api_sources_of(bot: Bot) -> list:
+    with session_scope(bot.engine) as session:
+        return [(s.kind, s.name, s.credentials) for s in api_sources(session, bot.team)]
+
+
+async def test_stripe_key_is_checked_stored_encrypted_and_success_is_dmed(bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    response = await bot.submit("stripe", "shop", DEFAULT_KEY)
+    assert response.status_code == 200
+    assert response.content in (b"", b"{}") or "errors" not in response.json()
+    (dm,) = await bot.dms("U0ADMIN")
+    assert "Connected Stripe source shop" in dm.text and "encrypted" in dm.text
+    assert bot.stripe.calls, "the key was not checked with the API"
+    ((kind, name, blob),) = api_sources_of(bot)
+    assert (kind, name) == ("stripe", "shop")
+    assert DEFAULT_KEY.encode() not in blob
+    credential = Credential.open(Cipher([FERNET_KEY]), blob)
+    assert credential.secret == DEFAULT_KEY and credential.base_url == bot.stripe.url
+    with bot.engine.connect() as conn:
+        raw = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM source"))], default=str)
+    assert DEFAULT_KEY not in raw
+    assert DEFAULT_KEY not in bot.recorded()
+    assert DEFAULT_KEY not in caplog.text
+
+
+async def test_revoked_key_dms_a_clear_error_and_stores_nothing(bot, caplog):
+    caplog.set_level(logging.DEBUG)
+    revoked = "sk_test_revokedkey000000099"
+    bot.stripe.keys.add(revoked)
+    bot.stripe.revoked.add(revoked)
+    await bot.submit("stripe", "shop", revoked)
+    (dm,) = await bot.dms("U0ADMIN")
+    assert "refused the key" in dm.text and "wrong, expired or was revoked" in dm.text
+    assert "Nothing was stored" in dm.text
+    assert api_sources_of(bot) == []
+    assert revoked not in bot.recorded() and revoked[-8:] not in bot.recorded()
+    assert revoked not in caplog.text
+
+
+async def test_non_admin_submission_is_refused_in_a_dm(bot):
+    await bot.submit("stripe", "shop", DEFAULT_KEY, user="U0ALICE")
+    (dm,) = await bot.dms("U0ALICE")
+    assert "Only workspace admins and owners" in dm.text
+    assert api_sources_of(bot) == [] and bot.stripe.calls == []
+    assert DEFAULT_KEY not in bot.recorded()
+
+
+async def test_unreachable_api_is_said_in_words(bot):
+    bot.stripe.fail("drop", times=50)
+    await bot.submit("stripe", "shop", DEFAULT_KEY)
+    (dm,) = await bot.dms("U0ADMIN")
+    assert "couldn't reach Stripe" in dm.text
+    assert api_sources_of(bot) == []
