@@ -15,8 +15,7 @@ from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
 from journey import cli
-from journey.models import Customer, CustomerJourney, JourneyEvent, Source, SyncCursor, Workspace
-from journey.models.types import to_epoch
+from journey.models import Customer, CustomerJourney, SyncCursor, Workspace
 from journey.secrets import Cipher
 from journey.sources.base import Watermark
 from journey.sources.http import NO_WAIT, HttpOptions, RateLimited, RetryPolicy, ScopeError
@@ -34,6 +33,7 @@ from tests.fakes.hubspot_api import (
     expected_store,
     populate,
 )
+from tests.source_store import assert_store_equals, source_row, store
 
 KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -76,41 +76,8 @@ def run(engine: Engine, source_id: int, cipher: Cipher, fake: FakeHubSpot, **kw:
     )
 
 
-def store(engine: Engine, source_id: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
-    with Session(engine) as session:
-        rows = session.exec(select(Customer).where(Customer.source_id == source_id)).scalars()
-        people = list(rows.all())
-        customers = {
-            c.external_id: (
-                c.name,
-                c.email,
-                to_epoch(c.first_seen) if c.first_seen else None,
-                c.channel,
-            )
-            for c in people
-        }
-        ids = {c.id: c.external_id for c in people}
-        events = {
-            e.external_id: (ids[e.customer_id], e.kind, to_epoch(e.occurred_at), e.amount_cents)
-            for e in session.exec(select(JourneyEvent).where(JourneyEvent.source_id == source_id))
-            .scalars()
-            .all()
-        }
-    return customers, events
-
-
 def assert_store_matches(engine: Engine, source_id: int, fake: FakeHubSpot) -> None:
-    want_customers, want_events = expected_store(fake)
-    got_customers, got_events = store(engine, source_id)
-    assert got_customers == want_customers
-    assert got_events == want_events
-
-
-def source_row(engine: Engine, source_id: int) -> Source:
-    with Session(engine) as session:
-        source = session.get(Source, source_id)
-        assert source is not None
-        return source
+    assert_store_equals(engine, source_id, expected_store(fake))
 
 
 def reached(engine: Engine, contact: str) -> list[bool]:

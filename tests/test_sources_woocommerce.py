@@ -19,8 +19,7 @@ from sqlmodel import Session
 
 from journey import cli
 from journey.errors import JourneyError
-from journey.models import Customer, JourneyEvent, Source, SyncCursor
-from journey.models.types import to_epoch
+from journey.models import JourneyEvent, SyncCursor
 from journey.secrets import Cipher
 from journey.sources import connector_class
 from journey.sources.http import NO_WAIT, AuthError, HttpOptions, RetryPolicy, ScopeError
@@ -43,6 +42,7 @@ from tests.fakes.woocommerce_api import (
     gmt,
     populate,
 )
+from tests.source_store import assert_store_equals, source_row, store
 
 CIPHER_KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -88,40 +88,8 @@ def run(engine: Engine, source_id: int, cipher: Cipher, fake: FakeWoo, **kwargs:
     return sync_source(engine, source_id, cipher=cipher, connector=made, **kwargs)
 
 
-def store(engine: Engine, source_id: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
-    with Session(engine) as session:
-        rows = session.exec(select(Customer).where(Customer.source_id == source_id)).scalars().all()
-        customers = {
-            c.external_id: (
-                c.name,
-                c.email,
-                to_epoch(c.first_seen) if c.first_seen else None,
-                c.channel,
-            )
-            for c in rows
-        }
-        ids = {c.id: c.external_id for c in rows}
-        events = {
-            e.external_id: (ids[e.customer_id], e.kind, to_epoch(e.occurred_at), e.amount_cents)
-            for e in session.exec(select(JourneyEvent).where(JourneyEvent.source_id == source_id))
-            .scalars()
-            .all()
-        }
-    return customers, events
-
-
 def assert_store_matches(engine: Engine, source_id: int, fake: FakeWoo) -> None:
-    want_customers, want_events = expected_store(fake)
-    got_customers, got_events = store(engine, source_id)
-    assert got_customers == want_customers
-    assert got_events == want_events
-
-
-def source_row(engine: Engine, source_id: int) -> Source:
-    with Session(engine) as session:
-        source = session.get(Source, source_id)
-        assert source is not None
-        return source
+    assert_store_equals(engine, source_id, expected_store(fake))
 
 
 # --- the whole store ---------------------------------------------------------------------

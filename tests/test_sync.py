@@ -18,8 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlmodel import Session
 
 from journey.ingest import CustomerRecord
-from journey.models import Customer, JourneyEvent, Source, SyncCursor
-from journey.models.types import to_epoch
+from journey.models import Customer, SyncCursor
 from journey.secrets import Cipher
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import NO_WAIT, HttpOptions
@@ -27,6 +26,7 @@ from journey.sources.manage import Credential, add_source
 from journey.sources.stripe import StripeConnector
 from journey.sync import sync_source
 from tests.fakes.stripe_api import DAY, DEFAULT_KEY, FakeStripe, expected_store, populate
+from tests.source_store import assert_store_equals, source_row, store
 
 KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -64,46 +64,8 @@ def run(engine: Engine, source_id: int, cipher: Cipher, fake: FakeStripe, **kwar
     return sync_source(engine, source_id, cipher=cipher, connector=connector, **kwargs)
 
 
-def store(engine: Engine, source_id: int) -> tuple[dict[str, tuple], dict[str, tuple]]:
-    with Session(engine) as session:
-        customers = {
-            c.external_id: (
-                c.name,
-                c.email,
-                to_epoch(c.first_seen) if c.first_seen else None,
-                c.channel,
-            )
-            for c in session.exec(select(Customer).where(Customer.source_id == source_id))
-            .scalars()
-            .all()
-        }
-        ids = {
-            c.id: c.external_id
-            for c in session.exec(select(Customer).where(Customer.source_id == source_id))
-            .scalars()
-            .all()
-        }
-        events = {
-            e.external_id: (ids[e.customer_id], e.kind, to_epoch(e.occurred_at), e.amount_cents)
-            for e in session.exec(select(JourneyEvent).where(JourneyEvent.source_id == source_id))
-            .scalars()
-            .all()
-        }
-    return customers, events
-
-
 def assert_store_matches(engine: Engine, source_id: int, fake: FakeStripe) -> None:
-    want_customers, want_events = expected_store(fake)
-    got_customers, got_events = store(engine, source_id)
-    assert got_customers == want_customers
-    assert got_events == want_events
-
-
-def source_row(engine: Engine, source_id: int) -> Source:
-    with Session(engine) as session:
-        source = session.get(Source, source_id)
-        assert source is not None
-        return source
+    assert_store_equals(engine, source_id, expected_store(fake))
 
 
 # --- the whole account ---------------------------------------------------------------
