@@ -7,8 +7,6 @@ waits on a query. Every call is scoped to the workspace of the team that asked.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import uuid
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from journey.metrics.churn import churn_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.models import Customer, ReviewRequest, Source
+from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
 from journey.sources.manage import api_sources, source_health
@@ -177,77 +176,14 @@ class ReportService:
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
             period = workspace_period(session, workspace_id, period_word, now=now)
+            report: RetentionReport | ChurnReport
             if kind == "churn":
-                churn = churn_report(session, workspace_id, period, limit=EXPORT_LIMIT, now=now)
+                report = churn_report(session, workspace_id, period, limit=EXPORT_LIMIT, now=now)
             else:
                 report = retention_report(
                     session, workspace_id, period, limit=EXPORT_LIMIT, now=now
                 )
-        out = io.StringIO()
-        writer = csv.writer(out)
-        if kind == "churn":
-            writer.writerow(
-                [
-                    "customer_id",
-                    "name",
-                    "email",
-                    "last_purchase",
-                    "days_since",
-                    "purchases",
-                    "revenue",
-                    "p_alive",
-                    f"expected_purchases_{churn.horizon_days}d",
-                    f"expected_value_{churn.value_days}d",
-                    "value_at_risk",
-                ]
-            )
-            for c in churn.at_risk:
-                writer.writerow(
-                    [
-                        c.external_id,
-                        c.name or "",
-                        c.email or "",
-                        c.last_purchase.date().isoformat(),
-                        f"{c.days_since_purchase:.0f}",
-                        c.purchases,
-                        f"{c.revenue_cents / 100:.2f}",
-                        "" if c.p_alive is None else f"{c.p_alive:.4f}",
-                        "" if c.expected_purchases is None else f"{c.expected_purchases:.3f}",
-                        ""
-                        if c.expected_value_cents is None
-                        else f"{c.expected_value_cents / 100:.2f}",
-                        f"{c.value_at_risk_cents / 100:.2f}",
-                    ]
-                )
-            return out.getvalue(), len(churn.at_risk)
-        writer.writerow(
-            [
-                "customer_id",
-                "name",
-                "email",
-                "last_purchase",
-                "days_since",
-                "usual_gap_days",
-                "purchases",
-                "revenue",
-                "value_at_risk",
-            ]
-        )
-        for a in report.at_risk:
-            writer.writerow(
-                [
-                    a.external_id,
-                    a.name or "",
-                    a.email or "",
-                    a.last_purchase.date().isoformat(),
-                    f"{a.days_since_purchase:.0f}",
-                    f"{a.usual_gap_days:.0f}",
-                    a.purchases,
-                    f"{a.revenue_cents / 100:.2f}",
-                    f"{a.value_at_risk_cents / 100:.2f}",
-                ]
-            )
-        return out.getvalue(), len(report.at_risk)
+        return render_at_risk_csv(report), len(report.at_risk)
 
     def record_review_request(
         self, workspace_id: str, customer_id: int, status: str, user_id: str
