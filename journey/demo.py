@@ -34,6 +34,13 @@ DEFAULT_SEED = 7
 DAYS = 365
 DROP_DAYS = 35  # the last five weeks, where returning clients fall off
 RECENT_COHORT_DAYS = 130  # first visits this recent rarely turn into regulars
+RECENT_RATE_FACTOR = 0.3  # ...: they come back at this fraction of the usual pace
+DROP_SHARE = 0.6  # share of the visits due in the last five weeks that never happen
+MEAN_GAP_DAYS = 120.0  # a typical client's mean time between visits
+LOYAL_GAP_DAYS = 75.0  # referrals and walk-ins come back sooner
+RATE_SHAPE = 2.0  # gamma shape of the visit rate across clients (lower: more varied)
+STOP_BETA = (1.5, 3.5)  # beta(a, b) of the chance to stop after a return visit (mean 30%)
+MIN_GAP_DAYS = 3.0
 
 
 @dataclass(frozen=True)
@@ -161,12 +168,17 @@ def _client(
     if rng.random() > ch.p_visit:
         return
     t += timedelta(days=rng.uniform(1, 6))
-    loyal = rng.random() < (0.55 if ch.name in ("referral", "walk_in") else 0.4)
-    # The drop also hits new clients: of those whose first visit falls in the last
-    # four months, far fewer become regulars (the alerts' retention rule finds it).
-    if t >= end - timedelta(days=RECENT_COHORT_DAYS) and rng.random() < 0.75:
-        loyal = False
-    gap_days = rng.uniform(60, 150)
+    # Coming back follows the "buy till you die" story the churn model assumes:
+    # each client has their own pace (a gamma-distributed visit rate, faster for
+    # referrals and walk-ins) and their own chance to stop coming after each
+    # return visit (beta-distributed: they move, switch clinics, lose the pet).
+    mean_gap = LOYAL_GAP_DAYS if ch.name in ("referral", "walk_in") else MEAN_GAP_DAYS
+    rate = rng.gammavariate(RATE_SHAPE, 1 / (RATE_SHAPE * mean_gap))
+    p_stop = rng.betavariate(*STOP_BETA)
+    # The drop also hits new clients: those whose first visit falls in the last
+    # four months come back far less (the alerts' retention rule finds it).
+    if t >= end - timedelta(days=RECENT_COHORT_DAYS):
+        rate *= RECENT_RATE_FACTOR
     visit = 0
     while t < end:
         visit += 1
@@ -189,15 +201,15 @@ def _client(
                         events.append(
                             EventRecord(f"{oid}-review", cid, "review", reviewed, ch.name)
                         )
-        if loyal and visit == 2 and rng.random() < 0.2:
+        if visit == 2 and rng.random() < 0.15:
             referred = t + timedelta(days=rng.uniform(1, 20))
             if referred < end:
                 events.append(EventRecord(f"{cid}-referral", cid, "referral", referred, ch.name))
-        if not loyal:
+        if visit > 1 and rng.random() < p_stop:
             break
-        t += timedelta(days=max(20.0, rng.gauss(gap_days, gap_days / 5)))
-        # The drop: from five weeks ago, most loyal clients due back do not come.
-        if t >= drop_from and rng.random() < 0.6:
+        t += timedelta(days=max(MIN_GAP_DAYS, rng.expovariate(rate)))
+        # The drop: from five weeks ago, most clients due back do not come.
+        if t >= drop_from and rng.random() < DROP_SHARE:
             break
 
 

@@ -1,8 +1,11 @@
 """The demo store: deterministic, and shaped so the reports have true things to say."""
 
-from datetime import date
+from datetime import date, timedelta
+
+import pytest
 
 from journey.demo import CHANNELS, generate, load_demo
+from journey.metrics.churn import churn_report
 from journey.metrics.funnel import funnel_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
@@ -88,3 +91,20 @@ def test_the_demos_retention_drop_raises_one_alert_and_the_rest_stays_quiet(sess
         for t in evaluate_rule(session, rule, datetime(2026, 6, 16, 12, tzinfo=UTC))
     ]
     assert later == []
+
+
+@pytest.mark.parametrize("end", [END, date(2026, 11, 25), date(2027, 2, 1)])
+def test_the_demos_churn_comes_from_a_fitted_model_not_the_heuristic(session, end):
+    """The demo ends "today" whenever it is built, so the model must fit on any end date."""
+    load_demo(session, "demo", end)
+    session.commit()
+    report = churn_report(session, "demo", range_period(end - timedelta(days=90), end))
+    assert report.method == "bg_nbd", report.fallback_reason
+    assert report.fallback_reason is None
+    assert report.at_risk, "a demo store should have regulars at risk to show"
+    assert all(0.0 < c.p_alive < report.at_risk_below for c in report.at_risk)
+    # Most valuable first, as the issue asks.
+    values = [c.value_at_risk_cents for c in report.at_risk]
+    assert values == sorted(values, reverse=True)
+    # Some repeat buyers are judged lost or at risk, but not all of them.
+    assert 0 < report.at_risk_count + report.likely_lost_count < report.repeat_buyers
