@@ -28,6 +28,7 @@ from journey.schedule.alerts import (
     drop_p_value,
     ensure_default_rules,
     judge,
+    request_check,
 )
 from journey.schedule.runner import run_due
 from journey.stats import wilson
@@ -328,6 +329,35 @@ def test_stable_data_does_not_alert(engine):
         assert states == []
         checked = {r.kind: r.last_checked_at for r in session.exec(select(AlertRule))}
         assert set(checked.values()) == {NOW}
+
+
+def test_new_data_makes_the_rules_due_before_the_daily_check(engine):
+    """ "Checked after every sync and at least daily": a sync that changed the store asks
+    for a check, and only the rules of its own workspace run early."""
+    with Session(engine) as session:
+        build_retention_drop(session)
+        make_shop(session, "other")
+        for ws in ("shop", "other"):
+            ensure_default_rules(session, ws, channel_id="C-ALERTS", now=NOW)
+        session.commit()
+    run_due(engine, NOW, FakeChat(), "r1")
+    hour = NOW + timedelta(hours=1)
+    run_due(engine, hour, FakeChat(), "r1")
+
+    def checked() -> dict[tuple[str, str], object]:
+        with Session(engine) as session:
+            return {
+                (r.workspace_id, r.kind): r.last_checked_at for r in session.exec(select(AlertRule))
+            }
+
+    assert set(checked().values()) == {NOW}  # not due again within the day
+    with Session(engine) as session:
+        assert request_check(session, "shop") == 3
+        session.commit()
+    run_due(engine, hour, FakeChat(), "r1")
+    after = checked()
+    assert {v for (ws, _), v in after.items() if ws == "shop"} == {hour}
+    assert {v for (ws, _), v in after.items() if ws == "other"} == {NOW}
 
 
 def test_rules_without_a_channel_or_disabled_are_not_checked(session):

@@ -647,6 +647,25 @@ def check_due_rules(
     return transitions
 
 
+def request_check(session: Session, workspace_id: str) -> int:
+    """Make the workspace's rules due at the next scheduler tick: new data has arrived.
+
+    Called after a sync that changed the store, so a drop is announced within a
+    tick of the data that shows it rather than up to a day later. Clearing the
+    claim is enough: `check_due_rules` takes rules whose last check is unset, and
+    the lifecycle (fire once, quiet, cooldown) keeps extra checks from repeating
+    an alert. Returns the number of rules made due.
+    """
+    result = session.execute(
+        text(
+            "UPDATE alert_rule SET last_checked_at = NULL "
+            "WHERE workspace_id = :ws AND enabled = :yes AND channel_id IS NOT NULL"
+        ),
+        {"ws": workspace_id, "yes": True},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
 def ensure_default_rules(
     session: Session, workspace_id: str, channel_id: str | None = None, now: datetime | None = None
 ) -> list[AlertRule]:
