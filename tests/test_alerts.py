@@ -7,6 +7,7 @@ six such windows (what the rules use).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -21,12 +22,14 @@ from journey.schedule.alerts import (
     ALPHA,
     BASELINE_WINDOWS,
     DEFAULT_RULES,
+    MEASURES,
     AlertNotice,
     Comparison,
     Judgement,
     apply_judgement,
     drop_p_value,
     ensure_default_rules,
+    evaluate_rule,
     judge,
     request_check,
 )
@@ -149,6 +152,27 @@ def rule(session) -> AlertRule:
 
 def notifications(session) -> list[AlertNotification]:
     return list(session.exec(select(AlertNotification).order_by(AlertNotification.id)))
+
+
+@pytest.mark.parametrize(("others", "fires"), [((10, 20), True), ((100, 200), False)])
+def test_funnel_steps_too_small_to_test_spend_no_alpha(session, monkeypatch, others, fires):
+    """p = 0.025 on the first step: under ALPHA, over ALPHA / 3. It fires when the other
+    two steps are too small to be tested, not when all three share alpha."""
+    assert ALPHA / 3 < drop_p_value(85, 200, 600, 1200) < ALPHA
+    steps = [
+        replace(comparison((85, 200)), key="step:a->b"),
+        replace(comparison(others), key="step:b->c"),
+        replace(comparison(others), key="step:c->d"),
+    ]
+    monkeypatch.setitem(MEASURES, "funnel_step_drop", lambda *_: steps)
+    make_shop(session, "shop")
+    [funnel] = [
+        r
+        for r in ensure_default_rules(session, "shop", channel_id="C-ALERTS", now=NOW)
+        if r.kind == "funnel_step_drop"
+    ]
+    fired = [t.key for t in evaluate_rule(session, funnel, NOW) if t.event == "fired"]
+    assert fired == (["step:a->b"] if fires else [])
 
 
 def test_fire_once_stay_quiet_resolve_and_rearm(session, rule):
