@@ -95,6 +95,13 @@ def test_a_25_percent_drop_is_caught_more_than_90_percent_of_the_time_at_200_cus
     assert firing_rate(rng, 0.3, 0.25, 1000) > 0.95
 
 
+def test_a_25_percent_drop_in_one_of_three_funnel_steps():
+    """The funnel's shortfall, measured rather than hidden: three steps share alpha."""
+    rng = np.random.default_rng(26)
+    assert 0.8 < firing_rate(rng, 0.5, 0.25, 200, steps=3) < 0.9
+    assert firing_rate(rng, 0.7, 0.25, 200, steps=3) > 0.95
+
+
 def test_drop_p_value_is_one_sided():
     assert drop_p_value(30, 100, 50, 100) < 0.01
     assert drop_p_value(50, 100, 30, 100) > 0.99  # a rise is not a drop
