@@ -17,11 +17,13 @@ from typing import Annotated
 
 import typer
 from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.config import BotSettings, load_bot_settings
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
+from journey.errors import JourneyError
 
 log = logging.getLogger("journey.bot")
 
@@ -85,23 +87,8 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
         return
     app = _app(settings, engine)
     if chosen == "socket":
-        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-        from bot.app import web_client
-
-        handler = AsyncSocketModeHandler(app, settings.app_token, web_client=web_client(settings))
         log.info("journey bot connecting to Slack in Socket Mode")
-        start = scheduler_starter(settings, engine)
-
-        async def main() -> None:
-            task = start()
-            try:
-                await handler.start_async()
-            finally:
-                if task is not None:
-                    task.cancel()
-
-        asyncio.run(main())
+        asyncio.run(serve_socket_mode(app, settings, engine))
         return
     from bot.server import run_http
 
@@ -109,6 +96,41 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
         "journey bot serving Slack's requests on port %s at /slack/events", port or settings.port
     )
     run_http(app, port or settings.port, background=scheduler_starter(settings, engine))
+
+
+async def serve_socket_mode(
+    app: AsyncApp, settings: BotSettings, engine: Engine, stop: asyncio.Event | None = None
+) -> None:
+    """Connect to Slack over Socket Mode and serve until `stop` is set (forever without one).
+
+    Bolt's handler acknowledges envelopes, answers Slack's `disconnect` by
+    reconnecting with a fresh URL, and pings to notice a dead link; the
+    scheduler loop runs beside it on the same event loop.
+    """
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    from bot.app import web_client
+
+    client = web_client(settings)
+    # The handler retries a refused token forever, logging a traceback each time: ask
+    # once first, so a wrong or revoked token stops the start with what to do.
+    try:
+        await client.apps_connections_open(app_token=settings.app_token)
+    except SlackApiError as exc:
+        raise JourneyError(
+            f"Slack refused SLACK_APP_TOKEN ({exc.response.get('error', 'error')}): make an "
+            "app-level token with the connections:write scope (your app's settings, Basic "
+            "Information > App-Level Tokens), put it in .env and start again."
+        ) from None
+    handler = AsyncSocketModeHandler(app, settings.app_token, web_client=client)
+    task = scheduler_starter(settings, engine)()
+    try:
+        await handler.connect_async()
+        await (stop or asyncio.Event()).wait()
+    finally:
+        if task is not None:
+            task.cancel()
+        await handler.close_async()
 
 
 def register(app: typer.Typer) -> None:

@@ -1,6 +1,7 @@
 """Mode selection: the README's one command does the right thing for each .env."""
 
 import pytest
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
 
 from bot import run as bot_run
 from bot.config import BotSettings, load_bot_settings
@@ -51,25 +52,20 @@ def test_half_configured_apps_fail_early_in_words(settings, message):
         settings.check()
 
 
-def test_socket_mode_uses_the_configured_api_url(monkeypatch, tmp_path):
+def test_socket_mode_asks_the_configured_api_and_stops_in_words_on_a_refused_token(
+    monkeypatch, tmp_path
+):
+    """run() in Socket Mode talks to SLACK_API_URL with the app-level token; a token Slack
+    does not know ends the start with what to do (the full protocol is in
+    test_bot_socket_mode.py)."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'j.db'}")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1")
-    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1")
-    monkeypatch.setenv("SLACK_API_URL", "http://127.0.0.1:9/api")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", DEFAULT_BOT_TOKEN)
+    monkeypatch.setenv("SLACK_APP_TOKEN", "xapp-1-unknown")
     monkeypatch.setenv("JOURNEY_SCHEDULER_INTERVAL", "0")
-    started = {}
-
-    class FakeHandler:
-        def __init__(self, app, app_token, web_client):
-            started.update(app=app, token=app_token, base_url=web_client.base_url)
-
-        async def start_async(self):
-            started["started"] = True
-
-    monkeypatch.setattr(
-        "slack_bolt.adapter.socket_mode.async_handler.AsyncSocketModeHandler", FakeHandler
-    )
-    bot_run.run()
-    assert started["started"] and started["token"] == "xapp-1"
-    assert started["base_url"] == "http://127.0.0.1:9/api/"
+    with FakeSlack() as fake:
+        monkeypatch.setenv("SLACK_API_URL", fake.api_url)
+        with pytest.raises(JourneyError, match=r"Slack refused SLACK_APP_TOKEN \(invalid_auth\)"):
+            bot_run.run()
+        [call] = [c for c in fake.calls if c.method == "apps.connections.open"]
+        assert call.token == "xapp-1-unknown"

@@ -107,6 +107,7 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     "conversations.join": ("channels:join",),
     "conversations.open": ("im:write", "mpim:write"),
     "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    "apps.connections.open": ("connections:write",),
 }
 
 KNOWN_BLOCK_TYPES = frozenset(
@@ -768,7 +769,11 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "apps.connections.open": self._apps_connections_open,
         }
+        #: Where `apps.connections.open` sends Socket Mode clients (tests/fakes/socket_mode.py
+        #: sets it); None answers as if Socket Mode were off for the app.
+        self.socket_mode_url: str | None = None
         # Methods that take no bearer token (client credentials instead).
         self._tokenless = {"api.test", "oauth.v2.access"}
 
@@ -1402,6 +1407,18 @@ class FakeSlack:
             raise _ApiError("invalid_client_id")
         if client_secret != self.client_secret:
             raise _ApiError("bad_client_secret")
+
+    def _apps_connections_open(
+        self, params: dict[str, Any], info: TokenInfo | None
+    ) -> dict[str, Any]:
+        """A Socket Mode WebSocket URL, for an app-level token (xapp-) only."""
+        assert info is not None
+        if not info.token.startswith("xapp-"):
+            raise _ApiError("not_allowed_token_type")
+        if self.socket_mode_url is None:
+            raise _ApiError("not_allowed", detail="Socket Mode is not turned on for this app")
+        ticket = secrets.token_hex(8)
+        return {"url": f"{self.socket_mode_url}?ticket={ticket}&app_id={info.app_id}"}
 
     def _apps_uninstall(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
         assert info is not None
