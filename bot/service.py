@@ -140,8 +140,15 @@ class ReportService:
         channel_id: str,
         user_id: str,
         timezone: str = "UTC",
+        *,
+        zone_words: str | None = None,
+        now: datetime | None = None,
     ) -> Reply:
-        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py)."""
+        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py).
+
+        Slack and the local console both come here, each with its own channel, user and
+        timezone, so both set up digests and alerts in exactly the same way; `now` is the
+        console's clock (its tests move it)."""
         from bot.commands import AlertsRequest, DigestRequest
         from bot.schedules import alerts_reply, digest_reply
 
@@ -149,12 +156,21 @@ class ReportService:
             if isinstance(command.setting, DigestRequest):
                 return Reply(
                     digest_reply(
-                        self.engine, workspace_id, channel_id, user_id, timezone, command.setting
+                        self.engine,
+                        workspace_id,
+                        channel_id,
+                        user_id,
+                        timezone,
+                        command.setting,
+                        now=now,
+                        zone_words=zone_words,
                     )
                 )
             if isinstance(command.setting, AlertsRequest):
                 return Reply(
-                    alerts_reply(self.engine, workspace_id, channel_id, user_id, command.setting)
+                    alerts_reply(
+                        self.engine, workspace_id, channel_id, user_id, command.setting, now=now
+                    )
                 )
             return self.command_reply(workspace_id, command)
         except NotFound:

@@ -614,17 +614,22 @@ def _claim_check(session: Session, rule_id: int, now: datetime, interval: timede
 
 
 def check_due_rules(
-    engine: Engine, now: datetime, interval: timedelta = CHECK_INTERVAL
+    engine: Engine,
+    now: datetime,
+    interval: timedelta = CHECK_INTERVAL,
+    workspace_id: str | None = None,
 ) -> list[Transition]:
-    """Evaluate every enabled rule with a channel whose check is due, each in its own
-    transaction (claim, measure, change state, queue notifications, commit)."""
+    """Evaluate every enabled rule with a channel whose check is due (of one workspace when
+    given), each in its own transaction (claim, measure, change state, queue
+    notifications, commit)."""
+    scope = "" if workspace_id is None else "AND workspace_id = :ws "
     with Session(engine) as session:
         due = session.execute(
             text(
                 "SELECT id FROM alert_rule WHERE enabled = :yes AND channel_id IS NOT NULL "
-                "AND (last_checked_at IS NULL OR last_checked_at <= :due) ORDER BY id"
+                f"AND (last_checked_at IS NULL OR last_checked_at <= :due) {scope}ORDER BY id"
             ),
-            {"due": to_epoch(now - interval), "yes": True},
+            {"due": to_epoch(now - interval), "yes": True, "ws": workspace_id},
         ).all()
     transitions: list[Transition] = []
     for (rule_id,) in due:

@@ -253,13 +253,15 @@ def reclaim(
     lease: timedelta = LEASE,
     limit: int = RECLAIM_BATCH,
     clock: Callable[[], datetime] | None = None,
+    workspace_id: str | None = None,
 ) -> Iterator[Claim]:
     """Take over rows nobody holds: queued (`pending`) ones and claims whose lease expired
     (a crashed replica, or a retry whose backoff is over). One conditional UPDATE per
     row, so of several replicas reclaiming the same row exactly one wins. A generator:
     each row is taken only when the caller asks for the next, so its lease starts when
-    it is about to be worked on."""
+    it is about to be worked on. `workspace_id` limits it to one workspace's rows."""
     _check_table(table)
+    scope = "" if workspace_id is None else " AND workspace_id = :ws"
     extra = (
         "subscription_id, kind, period_key"
         if table == DIGESTS
@@ -269,10 +271,10 @@ def reclaim(
         rows = conn.execute(
             text(
                 f"SELECT id, workspace_id, scheduled_at, attempts, posting_started_at, {extra} "
-                f"FROM {table} WHERE state = 'pending' OR (state = 'claimed' "
-                "AND lease_expires_at <= :now) ORDER BY scheduled_at, id LIMIT :limit"
+                f"FROM {table} WHERE (state = 'pending' OR (state = 'claimed' "
+                f"AND lease_expires_at <= :now)){scope} ORDER BY scheduled_at, id LIMIT :limit"
             ),
-            {"now": to_epoch(now), "limit": limit},
+            {"now": to_epoch(now), "limit": limit, "ws": workspace_id},
         ).all()
     for row in rows:
         at = clock() if clock else now
