@@ -36,6 +36,7 @@ from journey.models import Customer, ReviewRequest, Source
 from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
+from journey.schedule.acks import AckResult, acknowledge
 from journey.sources.manage import api_sources, source_health
 from journey.sync import SyncResult, sync_source
 
@@ -224,6 +225,23 @@ class ReportService:
                 )
             )
         return True
+
+    def acknowledge_alert(
+        self, workspace_id: str, rule_id: int, key: str, user_id: str, message_ts: str | None
+    ) -> AckResult | Message:
+        """Store who acknowledged the alert a button was on (journey.schedule.acks); a
+        failure becomes a message with a reference, never a stack trace."""
+        try:
+            return acknowledge(
+                self.engine,
+                workspace_id,
+                rule_id=rule_id,
+                key=key,
+                user_id=user_id,
+                message_ref=message_ts,
+            )
+        except Exception as exc:
+            return unexpected_message(exc)
 
     def home(self, workspace_id: str) -> dict[str, Any]:
         """The App Home view for a workspace (an empty-state view when it has no data)."""
