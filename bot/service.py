@@ -37,6 +37,7 @@ from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
 from journey.schedule.acks import AckResult, acknowledge
+from journey.schedule.status import schedule_status
 from journey.sources.manage import api_sources, source_health
 from journey.sync import SyncResult, sync_source
 
@@ -243,9 +244,11 @@ class ReportService:
         except Exception as exc:
             return unexpected_message(exc)
 
-    def home(self, workspace_id: str) -> dict[str, Any]:
-        """The App Home view for a workspace (an empty-state view when it has no data)."""
-        now = datetime.now(UTC)
+    def home(self, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """The App Home view for a workspace (an empty-state view when it has no data):
+        the numbers at a glance, the sources, and the digests and alerts with how to
+        change them."""
+        now = now or datetime.now(UTC)
         try:
             with session_scope(self.engine) as session:
                 sources = [
@@ -266,7 +269,8 @@ class ReportService:
                     overview = build_overview(session, workspace_id, period, now=now)
                 except NotFound:
                     overview = None
-            return home_view(overview, sources)
+                schedule = schedule_status(session, workspace_id, now)
+            return home_view(overview, sources, schedule)
         except Exception as exc:
             unexpected_message(exc)
             return home_view(None, [])
