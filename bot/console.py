@@ -33,6 +33,7 @@ from bot.service import ReportService
 from journey.db import session_scope
 from journey.models import Customer
 from journey.periods import zone
+from journey.schedule.leases import Scope
 from journey.schedule.runner import Delivery, DeliveryResult, RunReport, run_due
 
 log = logging.getLogger("journey.bot.console")
@@ -191,7 +192,11 @@ class ConsoleScheduler:
 
     def step(self) -> RunReport:
         return run_due(
-            self.engine, self.clock(), self.port, self.replica, workspace_id=self.workspace
+            self.engine,
+            self.clock(),
+            self.port,
+            self.replica,
+            scope=Scope(workspace_id=self.workspace),
         )
 
     def _safe_step(self) -> None:

@@ -41,6 +41,7 @@ from journey.errors import JourneyError
 from journey.models.schedule import AlertAck, AlertRule, DigestDelivery, DigestSubscription
 from journey.reports import AtRiskCustomer
 from journey.schedule import AlertNotice, digest_for_subscription, subscribe
+from journey.schedule.leases import Scope
 from journey.schedule.runner import Delivery, run_due
 
 SECRET = "test-signing-secret"
@@ -602,7 +603,7 @@ def _fire_and_post_an_alert(engine: Engine, fake: FakeSlack) -> dict:
         session.add(rule)
         apply_judgement(session, rule, comparison(), FIRING, now)
         session.commit()
-    run_due(engine, now, port_for(fake), "r1", workspace_id="T0JOURNEY")
+    run_due(engine, now, port_for(fake), "r1", scope=Scope(workspace_id="T0JOURNEY"))
     (posted,) = fake.posted("C0ALERTS")
     return posted.to_api()
 

@@ -24,6 +24,7 @@ from journey.db import make_engine, upgrade
 from journey.demo import load_demo
 from journey.models.schedule import AlertRule, DigestDelivery, DigestSubscription
 from journey.schedule import Schedule, next_send_after, subscribe
+from journey.schedule.runner import Delivery, DeliveryResult
 
 MIN = timedelta(minutes=1)
 
@@ -252,3 +253,43 @@ def test_scheduled_output_is_printed_above_the_prompt(monkeypatch):
     out.say("--- digest in #console ---")
     assert screen.getvalue().startswith("a reply\n")
     assert screen.getvalue().endswith(f"\r\x1b[2K--- digest in #console ---\n{PROMPT}")
+
+
+def test_a_slack_bot_on_the_same_database_leaves_the_consoles_digests_and_alerts_alone(
+    console_db,
+):
+    """`python3 run.py` first without tokens (the console), later with them (Slack), on the
+    same journey.db: the Slack scheduler must not post #console's digest or alerts to
+    Slack (it would fail and pause them); the console still gets them."""
+    from bot.scheduler import tick
+
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    service = ReportService(console_db)
+    answer(service, "local", "/journey digest daily 09:00", timezone=TZ, now=clock())
+    answer(service, "local", "/journey alerts channel", timezone=TZ, now=clock())
+    with Session(console_db) as session:
+        sub = session.exec(select(DigestSubscription)).one()
+        slack_sub = subscribe(
+            session, "local", "C0SLACK", cadence="daily", timezone=TZ, now=clock()
+        )
+        due = next_send_after(Schedule.of(sub), clock()).at
+        session.commit()
+        slack_sub_id = slack_sub.id
+    clock.now = due + MIN
+
+    to_slack: list[Delivery] = []
+
+    def slack_port(delivery: Delivery) -> DeliveryResult:
+        to_slack.append(delivery)
+        return DeliveryResult.ok("1700000000.000001")
+
+    report = tick(console_db, slack_port, "slack-1", clock())
+    assert [d.channel_id for d in to_slack] == ["C0SLACK"]  # Slack's own, nothing else
+    assert report.alerts == [] and report.paused == []
+    with Session(console_db) as session:
+        assert {d.subscription_id for d in session.exec(select(DigestDelivery))} == {slack_sub_id}
+        assert all(r.last_checked_at is None for r in session.exec(select(AlertRule)))
+
+    said: list[str] = []
+    ConsoleScheduler(console_db, "local", said.append, clock, "console-1", TZ).step()
+    assert len(printed(said, "digest")) == 1 and len(printed(said, "alert")) == 1

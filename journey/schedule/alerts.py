@@ -55,6 +55,7 @@ from journey.models.schedule import ALERT_KINDS, AlertNotification, AlertRule, A
 from journey.models.types import from_epoch, to_epoch
 from journey.playbooks import Playbook, playbook_for, playbook_for_step
 from journey.schedule.digests import VALUABLE_SHARE, valuable_cut
+from journey.schedule.leases import EVERYTHING, Scope
 from journey.stages import PURCHASE_KINDS
 from journey.stats import Rate, wilson
 from journey.workspaces import get_workspace, stage_model
@@ -617,19 +618,18 @@ def check_due_rules(
     engine: Engine,
     now: datetime,
     interval: timedelta = CHECK_INTERVAL,
-    workspace_id: str | None = None,
+    scope: Scope = EVERYTHING,
 ) -> list[Transition]:
-    """Evaluate every enabled rule with a channel whose check is due (of one workspace when
-    given), each in its own transaction (claim, measure, change state, queue
-    notifications, commit)."""
-    scope = "" if workspace_id is None else "AND workspace_id = :ws "
+    """Evaluate every enabled rule with a channel whose check is due (and in `scope`), each
+    in its own transaction (claim, measure, change state, queue notifications, commit)."""
+    where, params = scope.sql("alert_rule")
     with Session(engine) as session:
         due = session.execute(
             text(
                 "SELECT id FROM alert_rule WHERE enabled = :yes AND channel_id IS NOT NULL "
-                f"AND (last_checked_at IS NULL OR last_checked_at <= :due) {scope}ORDER BY id"
+                f"AND (last_checked_at IS NULL OR last_checked_at <= :due){where} ORDER BY id"
             ),
-            {"due": to_epoch(now - interval), "yes": True, "ws": workspace_id},
+            {"due": to_epoch(now - interval), "yes": True, **params},
         ).all()
     transitions: list[Transition] = []
     for (rule_id,) in due:

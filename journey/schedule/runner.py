@@ -35,9 +35,11 @@ from journey.schedule.digests import Digest, digest_for_subscription
 from journey.schedule.leases import (
     ALERTS,
     DIGESTS,
+    EVERYTHING,
     LEASE,
     MAX_ATTEMPTS,
     Claim,
+    Scope,
     is_stale,
 )
 
@@ -164,16 +166,16 @@ def _due_digest_claims(
     replica_id: str,
     lease: timedelta,
     report: RunReport,
-    workspace_id: str | None = None,
+    scope: Scope = EVERYTHING,
 ) -> Iterator[Claim]:
-    """Claim the due slot of every active subscription (of one workspace when given), one
-    at a time (the caller delivers each before the next is claimed, so no lease ages while
-    others are worked on); record missed ones as skipped."""
+    """Claim the due slot of every active subscription in `scope`, one at a time (the
+    caller delivers each before the next is claimed, so no lease ages while others are
+    worked on); record missed ones as skipped."""
     query = select(DigestSubscription).where(DigestSubscription.status == "active")
-    if workspace_id is not None:
-        query = query.where(DigestSubscription.workspace_id == workspace_id)
+    if scope.workspace_id is not None:
+        query = query.where(DigestSubscription.workspace_id == scope.workspace_id)
     with Session(engine) as session:
-        subs = list(session.exec(query))
+        subs = [s for s in session.exec(query) if scope.includes(s.workspace_id, s.channel_id)]
     last = leases.last_scheduled(engine)
     for sub in subs:
         assert sub.id is not None
@@ -378,25 +380,24 @@ def run_due(
     *,
     lease: timedelta = LEASE,
     alert_interval: timedelta = CHECK_INTERVAL,
-    workspace_id: str | None = None,
+    scope: Scope = EVERYTHING,
 ) -> RunReport:
     """Check due alert rules, then claim and deliver what is due as of `now`.
 
     Safe to run on any number of replicas at once, and again after a crash: see
-    journey.schedule.leases for what is guaranteed and what is not. `workspace_id`
-    limits the tick to one workspace: the local console delivers its own workspace's
-    digests and alerts and must never claim (and so take away) another's.
+    journey.schedule.leases for what is guaranteed and what is not. `scope` limits
+    what the tick takes (leases.Scope): the local console takes only its own
+    workspace's digests and alerts, the Slack bot all but the console's, so neither
+    claims (and so takes away) the other's.
     """
     clock = _clock(now)
     report = RunReport(replica_id, now)
-    report.alerts = check_due_rules(engine, now, alert_interval, workspace_id=workspace_id)
-    for claim in _due_digest_claims(
-        engine, now, clock, replica_id, lease, report, workspace_id=workspace_id
-    ):
+    report.alerts = check_due_rules(engine, now, alert_interval, scope=scope)
+    for claim in _due_digest_claims(engine, now, clock, replica_id, lease, report, scope=scope):
         _deliver(engine, claim, clock, deliver, report, lease)
     for table in (DIGESTS, ALERTS):
         for claim in leases.reclaim(
-            engine, table, clock(), replica_id, lease, clock=clock, workspace_id=workspace_id
+            engine, table, clock(), replica_id, lease, clock=clock, scope=scope
         ):
             _deliver(engine, claim, clock, deliver, report, lease)
     return report
