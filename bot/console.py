@@ -3,26 +3,78 @@
 It runs the same parser and the same report service as the Slack listeners on
 the embedded default (SQLite + the demo store in workspace `local`), which is
 what the README's main command starts when no Slack tokens are configured.
+
+The console is also a channel, `#console`: `/journey digest weekly monday 09:00`
+and `/journey alerts channel` subscribe it exactly as they would a Slack channel
+(same parser, same journey.schedule core, the computer's timezone instead of the
+user's Slack one). While the console runs, a thread ticks the same `run_due` as
+the Slack scheduler, scoped to the console's workspace, with a delivery port that
+prints into the terminal instead of calling Slack: the database leases make each
+digest and alert appear once, across restarts too.
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
+import sys
+import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from bot.blocks.help import help_message
 from bot.blocks.terminal import render_terminal
-from bot.commands import CommandError, parse
+from bot.commands import AlertsRequest, CommandError, DigestRequest, parse
 from bot.service import ReportService
 from journey.db import session_scope
 from journey.models import Customer
+from journey.periods import zone
+from journey.schedule.leases import Scope
+from journey.schedule.runner import Delivery, DeliveryResult, RunReport, run_due
+
+log = logging.getLogger("journey.bot.console")
+
+# The console's channel and user: lowercase words, so they can never be Slack ids.
+CONSOLE_CHANNEL = "console"
+CONSOLE_USER = "console"
+PROMPT = "/journey> "
+ZONE_WORDS = "this computer's timezone"
 
 BANNER = """journey console: the Slack bot's replies, in your terminal, for workspace {ws}.
 Type a command as you would in Slack, e.g. /journey funnel 30d by channel, /journey churn,
 /journey reviews, /journey help. Buttons are shown as [labels]; type the command instead.
+This console is the channel #{channel} (timezone {tz}): /journey digest weekly monday 09:00
+sends it a digest, /journey alerts channel its alerts; they appear here while it runs.
 Quit with exit or Ctrl-D. (With Slack tokens in .env the same command connects to Slack.)"""
+
+Clock = Callable[[], datetime]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def console_timezone() -> str:
+    """The computer's IANA timezone (tzlocal reads TZ, then the system's setting), or UTC
+    when it cannot be told: a digest at "09:00" must mean nine o'clock on this clock."""
+    try:
+        from tzlocal import get_localzone_name
+
+        name = get_localzone_name()
+    except Exception as exc:  # no zone configured, or one tzlocal cannot read
+        log.info("could not read the computer's timezone (%s); using UTC", exc)
+        return "UTC"
+    if not name:
+        return "UTC"
+    try:
+        zone(name)
+    except Exception:
+        return "UTC"
+    return name
 
 
 def ensure_demo(engine: Engine, workspace: str, say: Callable[[str], None]) -> None:
@@ -42,38 +94,208 @@ def ensure_demo(engine: Engine, workspace: str, say: Callable[[str], None]) -> N
         load_demo(session, workspace)
 
 
-def answer(service: ReportService, workspace: str, line: str) -> str:
-    """One console line in, the rendered reply out."""
+def _command_text(line: str) -> str:
     text = line.strip()
     for prefix in ("/journey", "journey"):
         if text.lower().startswith(prefix):
-            text = text[len(prefix) :]
-            break
+            return text[len(prefix) :]
+    return text
+
+
+def answer(
+    service: ReportService,
+    workspace: str,
+    line: str,
+    *,
+    timezone: str = "UTC",
+    now: datetime | None = None,
+) -> str:
+    """One console line in, the rendered reply out. Digest and alert commands act on the
+    console's channel, with the console's timezone and clock."""
     try:
-        cmd = parse(text)
+        cmd = parse(_command_text(line))
     except CommandError as exc:
         return render_terminal(help_message(prefix=str(exc)).payload())
+    if isinstance(cmd.setting, DigestRequest | AlertsRequest):
+        reply = service.schedule_reply(
+            workspace,
+            cmd,
+            CONSOLE_CHANNEL,
+            CONSOLE_USER,
+            timezone,
+            zone_words=ZONE_WORDS,
+            now=now,
+        )
+        return render_terminal(reply.message.payload())
     return render_terminal(service.command_message(workspace, cmd).payload())
+
+
+class ConsoleDelivery:
+    """journey.schedule's DeliveryPort for the terminal: print the digest, alert or pause
+    notice as Slack would show it (bot/delivery.py's messages, text-rendered).
+
+    Printing cannot fail the way a Slack post can (no archived channel, no rate
+    limit), so every delivery is ok, unless writing to the terminal itself fails,
+    which is retried by the core like a timeout.
+    """
+
+    def __init__(self, say: Callable[[str], None], timezone: str = "UTC") -> None:
+        self.say = say
+        self.timezone = timezone
+        self.printed: list[str] = []  # idempotency keys, for tests and the curious
+
+    def __call__(self, delivery: Delivery) -> DeliveryResult:
+        from bot.blocks.digest import local_time
+        from bot.delivery import message_for
+
+        text = render_terminal(message_for(delivery).payload())
+        where = "to you" if delivery.kind == "pause_notice" else f"in #{delivery.channel_id}"
+        tz = delivery.digest.timezone if delivery.digest is not None else self.timezone
+        what = {"digest": "digest", "alert": "alert", "pause_notice": "notice"}[delivery.kind]
+        banner = f"--- {what} {where}, due {local_time(delivery.scheduled_at, tz)} ---"
+        try:
+            self.say(f"\n{banner}\n{text}\n{'-' * len(banner)}")
+        except Exception as exc:
+            return DeliveryResult.retryable(f"could not print: {type(exc).__name__}", posted=None)
+        self.printed.append(delivery.idempotency_key)
+        return DeliveryResult.ok(f"console:{delivery.idempotency_key}"[:100])
+
+
+def console_replica() -> str:
+    return f"console:{socket.gethostname()}:{os.getpid()}"[-64:]
+
+
+class ConsoleScheduler:
+    """The Slack scheduler's tick for the console: `run_due` for one workspace, printing.
+
+    `step()` runs one tick at the clock's time; `start(interval)` runs it in a
+    daemon thread every `interval` seconds until `stop()`.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        workspace: str,
+        say: Callable[[str], None],
+        clock: Clock = _utc_now,
+        replica: str | None = None,
+        timezone: str = "UTC",
+    ) -> None:
+        self.engine = engine
+        self.workspace = workspace
+        self.say = say
+        self.clock = clock
+        self.replica = replica or console_replica()
+        self.port = ConsoleDelivery(say, timezone)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> RunReport:
+        return run_due(
+            self.engine,
+            self.clock(),
+            self.port,
+            self.replica,
+            scope=Scope(workspace_id=self.workspace),
+        )
+
+    def _safe_step(self) -> None:
+        try:
+            report = self.step()
+        except Exception as exc:
+            log.debug("console scheduler tick failed", exc_info=exc)
+            self.say(
+                f"(digests and alerts could not be checked just now: {type(exc).__name__}; "
+                "trying again at the next tick)"
+            )
+            return
+        for key, note in report.skipped:
+            if key.startswith("digest:"):
+                self.say(f"(a digest was not shown: {note})")
+
+    def start(self, interval: float) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval):
+                self._safe_step()
+
+        self._thread = threading.Thread(target=loop, name="journey-console-scheduler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+class TerminalOutput:
+    """Prints replies, and prints scheduled messages above the prompt while the user is
+    typing: the prompt and what was typed so far (readline's buffer) are drawn again
+    below, so a digest arriving mid-command garbles nothing."""
+
+    def __init__(self, write: Callable[[str], None] | None = None) -> None:
+        self._lock = threading.Lock()
+        self.waiting = False  # True while input() is waiting at the prompt
+        self._write = write
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            if self._write is not None:
+                self._write(text)
+                return
+            if not (self.waiting and sys.stdout.isatty()):
+                print(text, flush=True)
+                return
+            try:
+                import readline
+
+                typed = readline.get_line_buffer()
+            except Exception:
+                typed = ""
+            # Clear the prompt line, print above it, then draw prompt + typed text again.
+            sys.stdout.write(f"\r\x1b[2K{text}\n{PROMPT}{typed}")
+            sys.stdout.flush()
 
 
 def run_console(
     engine: Engine,
     workspace: str,
     read: Callable[[str], str] = input,
-    say: Callable[[str], None] = print,
+    say: Callable[[str], None] | None = None,
+    *,
+    clock: Clock = _utc_now,
+    timezone: str | None = None,
+    interval: float | None = None,
 ) -> None:
-    ensure_demo(engine, workspace, say)
+    """The console loop. `interval` is the scheduler's (JOURNEY_SCHEDULER_INTERVAL by
+    default, 0 turns it off); the first tick runs before the prompt, so what fell due
+    while the console was closed (less than a day ago) is shown first, marked late."""
+    from bot.scheduler import scheduler_interval
+
+    out = TerminalOutput(say)
+    tz = timezone or console_timezone()
+    ensure_demo(engine, workspace, out.say)
     service = ReportService(engine)
-    say(BANNER.format(ws=workspace))
-    say(answer(service, workspace, "/journey funnel"))
-    while True:
-        try:
-            line = read("\n/journey> ")
-        except (EOFError, KeyboardInterrupt):
-            say("")
-            return
-        if line.strip().lower() in ("exit", "quit", "q"):
-            return
-        if not line.strip():
-            continue
-        say(answer(service, workspace, line))
+    out.say(BANNER.format(ws=workspace, channel=CONSOLE_CHANNEL, tz=tz))
+    out.say(answer(service, workspace, "/journey funnel", timezone=tz, now=clock()))
+    every = scheduler_interval() if interval is None else interval
+    scheduler = ConsoleScheduler(engine, workspace, out.say, clock, timezone=tz)
+    if every > 0:
+        scheduler._safe_step()
+        scheduler.start(every)
+    try:
+        while True:
+            try:
+                out.waiting = True
+                line = read("\n" + PROMPT)
+            except (EOFError, KeyboardInterrupt):
+                out.say("")
+                return
+            finally:
+                out.waiting = False
+            if line.strip().lower() in ("exit", "quit", "q"):
+                return
+            if not line.strip():
+                continue
+            out.say(answer(service, workspace, line, timezone=tz, now=clock()))
+    finally:
+        scheduler.stop()

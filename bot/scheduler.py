@@ -38,6 +38,7 @@ from bot.delivery import (
     static_token,
 )
 from journey.errors import JourneyError
+from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
 from journey.schedule.syncs import SyncRun, run_due_syncs
 from journey.sync import ConnectorFactory
@@ -100,10 +101,22 @@ def token_lookup(
     return async_token_lookup(authorize_lookup(authorize), loop)
 
 
+def slack_scope() -> Scope:
+    """Everything but what the local console delivers: its channel (`#console`) is no Slack
+    channel, so a Slack bot started on the console's database must leave it alone."""
+    from bot.console import CONSOLE_CHANNEL
+
+    return Scope(exclude_channel=CONSOLE_CHANNEL)
+
+
 def tick(
-    engine: Engine, port: DeliveryPort, replica: str, now: datetime | None = None
+    engine: Engine,
+    port: DeliveryPort,
+    replica: str,
+    now: datetime | None = None,
+    scope: Scope | None = None,
 ) -> RunReport:
-    report = run_due(engine, now or datetime.now(UTC), port, replica)
+    report = run_due(engine, now or datetime.now(UTC), port, replica, scope=scope or slack_scope())
     if report.sent or report.skipped or report.paused or report.retrying or report.alerts:
         log.info(
             "scheduler: %d sent, %d skipped, %d retrying, %d paused, %d alert changes",

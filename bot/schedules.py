@@ -62,8 +62,12 @@ def digest_reply(
     timezone: str,
     request: DigestRequest,
     now: datetime | None = None,
+    zone_words: str | None = None,
 ) -> Message:
+    """`zone_words` says whose clock the times are on ("<@U1>'s Slack timezone" in Slack,
+    "this computer's timezone" in the local console)."""
     now = now or datetime.now(UTC)
+    whose = zone_words or f"<@{user_id}>'s Slack timezone"
     with session_scope(engine) as session:
         get_workspace(session, workspace_id)  # NotFound: the "no data yet" answer
         sub = _sub(session, workspace_id, channel_id)
@@ -92,7 +96,7 @@ def digest_reply(
             )
             return _note(
                 f":white_check_mark: This channel gets a digest {schedule.describe()}, in "
-                f"<@{user_id}>'s Slack timezone. The first one comes "
+                f"{whose}. The first one comes "
                 f"{local_time(first, sub.timezone)}.",
                 hint,
             )
@@ -137,8 +141,8 @@ def digest_reply(
         if sub is None:
             return _note(
                 f"This channel gets no digest. An admin can start one with {SET_EXAMPLE} "
-                "(also `daily [HH:MM]` or `monthly [DAY] [HH:MM]`; times are in your Slack "
-                "timezone).",
+                "(also `daily [HH:MM]` or `monthly [DAY] [HH:MM]`; times are in "
+                f"{zone_words or 'your Slack timezone'}).",
                 *([elsewhere] if elsewhere else []),
             )
         schedule = Schedule.of(sub)

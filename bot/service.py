@@ -36,6 +36,8 @@ from journey.models import Customer, ReviewRequest, Source
 from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
+from journey.schedule.acks import AckResult, acknowledge
+from journey.schedule.status import schedule_status
 from journey.sources.manage import api_sources, source_health
 from journey.sync import SyncResult, sync_source
 
@@ -140,8 +142,15 @@ class ReportService:
         channel_id: str,
         user_id: str,
         timezone: str = "UTC",
+        *,
+        zone_words: str | None = None,
+        now: datetime | None = None,
     ) -> Reply:
-        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py)."""
+        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py).
+
+        Slack and the local console both come here, each with its own channel, user and
+        timezone, so both set up digests and alerts in exactly the same way; `now` is the
+        console's clock (its tests move it)."""
         from bot.commands import AlertsRequest, DigestRequest
         from bot.schedules import alerts_reply, digest_reply
 
@@ -149,12 +158,21 @@ class ReportService:
             if isinstance(command.setting, DigestRequest):
                 return Reply(
                     digest_reply(
-                        self.engine, workspace_id, channel_id, user_id, timezone, command.setting
+                        self.engine,
+                        workspace_id,
+                        channel_id,
+                        user_id,
+                        timezone,
+                        command.setting,
+                        now=now,
+                        zone_words=zone_words,
                     )
                 )
             if isinstance(command.setting, AlertsRequest):
                 return Reply(
-                    alerts_reply(self.engine, workspace_id, channel_id, user_id, command.setting)
+                    alerts_reply(
+                        self.engine, workspace_id, channel_id, user_id, command.setting, now=now
+                    )
                 )
             return self.command_reply(workspace_id, command)
         except NotFound:
@@ -209,9 +227,28 @@ class ReportService:
             )
         return True
 
-    def home(self, workspace_id: str) -> dict[str, Any]:
-        """The App Home view for a workspace (an empty-state view when it has no data)."""
-        now = datetime.now(UTC)
+    def acknowledge_alert(
+        self, workspace_id: str, rule_id: int, key: str, user_id: str, message_ts: str | None
+    ) -> AckResult | Message:
+        """Store who acknowledged the alert a button was on (journey.schedule.acks); a
+        failure becomes a message with a reference, never a stack trace."""
+        try:
+            return acknowledge(
+                self.engine,
+                workspace_id,
+                rule_id=rule_id,
+                key=key,
+                user_id=user_id,
+                message_ref=message_ts,
+            )
+        except Exception as exc:
+            return unexpected_message(exc)
+
+    def home(self, workspace_id: str, now: datetime | None = None) -> dict[str, Any]:
+        """The App Home view for a workspace (an empty-state view when it has no data):
+        the numbers at a glance, the sources, and the digests and alerts with how to
+        change them."""
+        now = now or datetime.now(UTC)
         try:
             with session_scope(self.engine) as session:
                 sources = [
@@ -232,7 +269,8 @@ class ReportService:
                     overview = build_overview(session, workspace_id, period, now=now)
                 except NotFound:
                     overview = None
-            return home_view(overview, sources)
+                schedule = schedule_status(session, workspace_id, now)
+            return home_view(overview, sources, schedule)
         except Exception as exc:
             unexpected_message(exc)
             return home_view(None, [])

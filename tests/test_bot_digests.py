@@ -38,9 +38,10 @@ from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.errors import JourneyError
-from journey.models.schedule import AlertRule, DigestDelivery, DigestSubscription
+from journey.models.schedule import AlertAck, AlertRule, DigestDelivery, DigestSubscription
 from journey.reports import AtRiskCustomer
 from journey.schedule import AlertNotice, digest_for_subscription, subscribe
+from journey.schedule.leases import Scope
 from journey.schedule.runner import Delivery, run_due
 
 SECRET = "test-signing-secret"
@@ -457,12 +458,14 @@ class SlackClient:
         )
         return await self.post(body, ctype)
 
-    async def click(self, action_id: str, value: str, name: str, message: dict) -> None:
+    async def click(
+        self, action_id: str, value: str, name: str, message: dict, user: str = "U0ALICE"
+    ) -> None:
         body, ctype = block_actions(
             action_id,
             value,
             team_id=self.fake.team_id,
-            user_id="U0ALICE",
+            user_id=user,
             channel_id="C0ALERTS",
             response_url=self.fake.response_url(name),
             message=message,
@@ -585,14 +588,39 @@ async def test_alerts_list_channel_threshold_and_off(slack, demo_engine):
     assert "Alerts off: churn" in post.text
 
 
-async def test_acknowledge_replaces_the_button_and_open_report_answers_privately(slack):
+def _fire_and_post_an_alert(engine: Engine, fake: FakeSlack) -> dict:
+    """A retention alert of the demo workspace through the real lifecycle and delivery:
+    fired (apply_judgement), posted to #C0ALERTS by run_due over the fake Slack."""
+    from test_alerts import FIRING, comparison
+
+    from journey.schedule.alerts import apply_judgement, ensure_default_rules
+
+    now = datetime.now(UTC)
+    with Session(engine, expire_on_commit=False) as session:
+        rules = ensure_default_rules(session, "T0JOURNEY", now=now)
+        rule = next(r for r in rules if r.kind == "retention_drop")
+        rule.channel_id, rule.enabled, rule.last_checked_at = "C0ALERTS", True, now
+        session.add(rule)
+        apply_judgement(session, rule, comparison(), FIRING, now)
+        session.commit()
+    run_due(engine, now, port_for(fake), "r1", scope=Scope(workspace_id="T0JOURNEY"))
+    (posted,) = fake.posted("C0ALERTS")
+    return posted.to_api()
+
+
+def _acks(engine: Engine) -> list[AlertAck]:
+    with Session(engine) as session:
+        return list(session.exec(select(AlertAck)))
+
+
+async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers_privately(
+    slack, demo_engine
+):
     with FakeSlack() as other:
-        port_for(other)(alert_delivery())
-        (posted,) = other.posted("C0ALERTS")
-    message = posted.to_api()
+        message = _fire_and_post_an_alert(demo_engine, other)
     ack_value = next(
         e["value"]
-        for b in posted.blocks
+        for b in message["blocks"]
         if b["type"] == "actions"
         for e in b["elements"]
         if e["action_id"] == A_ALERT_ACK
@@ -603,6 +631,27 @@ async def test_acknowledge_replaces_the_button_and_open_report_answers_privately
     assert A_ALERT_ACK not in json.dumps(post.blocks)
     assert "Acknowledged by <@U0ALICE>" in json.dumps(post.blocks)
     assert A_OPEN_REPORT in json.dumps(post.blocks)
+    (stored,) = _acks(demo_engine)
+    assert (stored.workspace_id, stored.user_id) == ("T0JOURNEY", "U0ALICE")
+
+    # Someone who still had the button on screen clicks it: told who it was, privately;
+    # the message keeps the first acknowledgement; nothing more is stored.
+    await slack.click(A_ALERT_ACK, ack_value, "ack-again", message, user="U0ADMIN")
+    posts = await slack.responses("ack-again", count=2)
+    replaced = next(p for p in posts if p.replace_original)
+    told = next(p for p in posts if not p.replace_original)
+    assert "Acknowledged by <@U0ALICE>" in json.dumps(replaced.blocks)
+    assert "U0ADMIN" not in json.dumps(replaced.blocks)
+    assert told.response_type == "ephemeral"
+    assert "<@U0ALICE> already acknowledged this alert" in told.text
+    assert len(_acks(demo_engine)) == 1
+
+    # A button whose alert is not this workspace's: said so, nothing stored or replaced.
+    forged = json.dumps({"r": 987654, "key": "repeat_rate"})
+    await slack.click(A_ALERT_ACK, forged, "ack-forged", message)
+    (post,) = await slack.responses("ack-forged")
+    assert not post.replace_original and "can't find this alert" in post.text
+    assert len(_acks(demo_engine)) == 1
 
     await slack.click(
         open_report_id("retention"), json.dumps({"k": "retention", "p": "90d"}), "open", message

@@ -1,29 +1,157 @@
-"""The App Home tab: the workspace at a glance."""
+"""The App Home tab: the workspace at a glance, and its digests and alerts.
+
+Lists are one section each (one line per item) rather than a block per item, so
+the view stays far under Slack's 100 blocks whatever the workspace has set up;
+long lists end with "and N more" and the command that shows the rest.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.models.blocks import Block, DividerBlock
 from slack_sdk.models.views import View
 
-from bot.blocks.message import context, header, section
+from bot.blocks.digest import ALERT_NAMES, local_time
+from bot.blocks.message import SECTION_TEXT, context, header, section
 from journey.render.format import money, pct, period, rate
 from journey.reporting import Overview
+from journey.schedule.acks import FiringAlert
+from journey.schedule.calendar import WEEKDAYS
+from journey.schedule.status import DigestStatus, RuleStatus, ScheduleStatus
 
 HOME_BLOCKS = 100
+SOURCES_SHOWN = 20
+LINES_SHOWN = 15  # per list: keeps each section well under Slack's 3,000 characters
+
+
+def _lines(lines: list[str], total: int, rest: str) -> str:
+    """Bullet lines that fit one section; "and N more" (with where to see them) after."""
+    shown: list[str] = []
+    for line in lines[:LINES_SHOWN]:
+        if sum(len(s) + 1 for s in shown) + len(line) + 200 > SECTION_TEXT:
+            break
+        shown.append(line)
+    more = total - len(shown)
+    if more > 0:
+        shown.append(f"…and {more} more: {rest}")
+    return "\n".join(shown)
+
+
+def _day(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d")
+
+
+def cadence_words(d: DigestStatus) -> str:
+    """What to type after `/journey digest` to set this schedule again."""
+    if d.cadence == "weekly":
+        return f"weekly {WEEKDAYS[d.day_of_week or 0]} {d.local_time}"
+    if d.cadence == "monthly":
+        return f"monthly {d.day_of_month or 1} {d.local_time}"
+    return f"daily {d.local_time}"
+
+
+def _digest_line(d: DigestStatus) -> str:
+    where = f"<#{d.channel_id}>"
+    if d.active:
+        nxt = f"next {local_time(d.next_send_at, d.timezone)}" if d.next_send_at else "no next send"
+        return f"• {where}: {d.schedule}; {nxt}"
+    since = f" since {_day(d.paused_at)}" if d.paused_at else ""
+    return (
+        f"• {where}: :pause_button: paused{since} ({d.schedule}): "
+        f"{d.pause_reason or 'no reason recorded'}. Restart: "
+        f"`/journey digest {cadence_words(d)}` there"
+    )
+
+
+def _rule_line(r: RuleStatus) -> str:
+    name = ALERT_NAMES.get(r.kind, r.kind)
+    limits = (
+        f"fires on a drop of {r.min_relative_drop * 100:.0f}% or more, with at least "
+        f"{r.min_sample} in each group; cooldown {r.cooldown_hours} h"
+    )
+    if not r.enabled:
+        why = f": {r.disabled_reason}" if r.disabled_reason else ""
+        return f"• *{name}*: off{why} ({limits})"
+    if not r.channel_id:
+        return f"• *{name}*: on, but no channel yet ({limits})"
+    return f"• *{name}*: on in <#{r.channel_id}> ({limits})"
+
+
+def _firing_line(f: FiringAlert) -> str:
+    since = f" since {_day(f.fired_at)}" if f.fired_at else ""
+    where = f" in <#{f.channel_id}>" if f.channel_id else ""
+    kind = ALERT_NAMES.get(f.kind, f.kind).split(" (")[0]
+    line = f"• :rotating_light: *{f.title}* ({kind}){since}{where}: "
+    if f.ack is not None:
+        return line + f"acknowledged by <@{f.ack.user_id}> on {_day(f.ack.acked_at)}"
+    if not f.announced:
+        return line + "not announced (within the cooldown of an earlier alert)"
+    return line + "*not acknowledged yet* (the Acknowledge button on the alert)"
+
+
+def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
+    """Digests, alert rules and firing alerts, with the commands that change them."""
+    blocks: list[Block] = [section("*Digests*")]
+    if status is None or not status.digest_count:
+        blocks.append(
+            context(
+                "No digests yet. `/journey digest weekly monday 09:00` in a channel sends it "
+                "one (also `daily [HH:MM]`, `monthly [DAY] [HH:MM]`; in your Slack timezone)."
+            )
+        )
+    else:
+        lines = [_digest_line(d) for d in status.digests]
+        blocks.append(section(_lines(lines, status.digest_count, "`/journey digest` in a channel")))
+        blocks.append(
+            context(
+                "In a channel: `/journey digest` shows its digest, `/journey digest weekly|daily|"
+                "monthly ...` sets it, `/journey digest off` stops it, `/journey digest now` "
+                "previews it."
+            )
+        )
+    blocks.append(section("*Alerts*"))
+    if status is None or not status.rules:
+        blocks.append(
+            context(
+                "Not set up yet. `/journey alerts channel` in a channel sends it the retention, "
+                "funnel and churn alerts; `/journey alerts` lists them."
+            )
+        )
+    else:
+        blocks.append(section("\n".join(_rule_line(r) for r in status.rules)))
+        firing = [_firing_line(f) for f in status.firing]
+        blocks.append(
+            section(
+                _lines(firing, len(firing), "`/journey alerts`")
+                if firing
+                else "Nothing is firing now."
+            )
+        )
+        blocks.append(
+            context(
+                "Checked once a day. `/journey alerts on|off [KIND]`, `/journey alerts channel` "
+                "(in the channel that should get them), `/journey alerts threshold KIND "
+                "PERCENT` (KIND: retention, funnel or churn)."
+            )
+        )
+    return blocks
 
 
 def home_view(
-    overview: Overview | None, sources: list[tuple[str, str, str | None, str | None]]
+    overview: Overview | None,
+    sources: list[tuple[str, str, str | None, str | None]],
+    schedule: ScheduleStatus | None = None,
 ) -> dict[str, Any]:
     """sources: (kind, name, last sync as ISO text or None, last error or None)."""
     blocks: list[Block] = [header("journey")]
     if overview is None:
         blocks.append(
             section(
-                "No data for this workspace yet. An admin can import CSV exports with "
-                "`journey import`, or try the demo store with `journey demo`. Then type `/journey help`."
+                "No data for this workspace yet. An admin can connect a store or CRM with "
+                "`/journey connect`, import CSV exports with `journey import`, or try the demo "
+                "store with `journey demo`. Then type `/journey help`."
             )
         )
     else:
@@ -53,20 +181,20 @@ def home_view(
     if not sources:
         blocks.append(
             context(
-                "None yet. Store and CRM connections (Shopify, HubSpot, Stripe, WooCommerce) come in a later release."
+                "None yet. An admin can connect Stripe, HubSpot or WooCommerce with "
+                "`/journey connect`; `/journey sources` shows each source's health."
             )
         )
-    for kind, name, last_sync, last_error in sources[:20]:
+    for kind, name, last_sync, last_error in sources[:SOURCES_SHOWN]:
         status = f"last sync {last_sync}" if last_sync else "never synced"
         if last_error:
             status += f" · last error: {last_error}"
         blocks.append(context(f"*{name}* ({kind}): {status}"))
-    blocks += [
-        DividerBlock(),
-        section("*Digests and alerts*"),
-        context(
-            "`/journey digest weekly monday 09:00` in a channel sends it a digest; "
-            "`/journey alerts` lists the retention, funnel and churn alerts and where they post."
-        ),
-    ]
+    if len(sources) > SOURCES_SHOWN:
+        blocks.append(
+            context(f"…and {len(sources) - SOURCES_SHOWN} more: `/journey sources` lists them all.")
+        )
+    elif sources:
+        blocks.append(context("`/journey sources` for their health, `/journey sync` to sync now."))
+    blocks += [DividerBlock(), header("Digests and alerts"), *schedule_blocks(schedule)]
     return View(type="home", blocks=blocks[:HOME_BLOCKS]).to_dict()

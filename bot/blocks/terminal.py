@@ -13,12 +13,27 @@ _EMOJI = {
     ":white_check_mark:": "ok",
     ":hourglass_flowing_sand:": "...",
     ":construction:": "(soon)",
+    ":rotating_light:": "(!)",
+    ":pause_button:": "(paused)",
+    ":arrow_up_small:": "^",
+    ":arrow_down_small:": "v",
+    ":hourglass:": "(late)",
+    ":eyes:": "",
 }
+# Slack's mrkdwn references: <#C123> a channel, <@U123> a person, <url|label> a link.
+_CHANNEL = re.compile(r"<#([^>|]+)(?:\|([^>]*))?>")
+_USER = re.compile(r"<@([^>|]+)(?:\|([^>]*))?>")
+_LINK = re.compile(r"<(https?://[^>|]+)\|([^>]*)>")
+_OTHER_EMOJI = re.compile(r"(?<!\S):[a-z0-9_+-]+:(?!\S)")
 
 
 def _plain(text: str) -> str:
     for code, sign in _EMOJI.items():
         text = text.replace(code, sign)
+    text = _OTHER_EMOJI.sub("", text)
+    text = _CHANNEL.sub(lambda m: "#" + (m.group(2) or m.group(1)), text)
+    text = _USER.sub(lambda m: "@" + (m.group(2) or m.group(1)), text)
+    text = _LINK.sub(r"\2 (\1)", text)
     text = text.replace("```", "")
     text = re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
     text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)

@@ -1,4 +1,5 @@
-"""Digest subscriptions, their deliveries, alert rules, alert state and alert notifications.
+"""Digest subscriptions, their deliveries, alert rules, alert state, alert notifications and
+their acknowledgements.
 
 Transport-agnostic rows: channel and user ids are opaque strings the chat
 adapter understands (Slack ids today); nothing here knows how a message is
@@ -180,3 +181,27 @@ class AlertNotification(SQLModel, table=True):
     note: str | None = Field(default=None, max_length=500)
     external_ref: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(sa_type=EpochDateTime)
+
+
+class AlertAck(SQLModel, table=True):
+    """Who acknowledged one alert notification, and when.
+
+    An acknowledgement belongs to the notification (one announcement of a firing),
+    not to the alert: the alert still resolves when the data says so, and a firing
+    after recovery is a new notification that needs its own acknowledgement. The
+    unique notification id makes the first click win, on every replica; later
+    clicks read who it was. `user_id` is the chat adapter's opaque user id.
+    """
+
+    __tablename__ = "alert_ack"
+    __table_args__ = (
+        UniqueConstraint("notification_id", name="uq_alert_ack_notification"),
+        Index("ix_alert_ack_state", "workspace_id", "alert_state_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    notification_id: int = Field(foreign_key="alert_notification.id")
+    alert_state_id: int = Field(foreign_key="alert_state.id")
+    user_id: str = Field(max_length=32)
+    acked_at: datetime = Field(sa_type=EpochDateTime)

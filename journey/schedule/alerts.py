@@ -61,6 +61,7 @@ from journey.models.schedule import ALERT_KINDS, AlertNotification, AlertRule, A
 from journey.models.types import from_epoch, to_epoch
 from journey.playbooks import Playbook, playbook_for, playbook_for_step
 from journey.schedule.digests import VALUABLE_SHARE, valuable_cut
+from journey.schedule.leases import EVERYTHING, Scope
 from journey.stages import PURCHASE_KINDS
 from journey.stats import Rate, wilson
 from journey.workspaces import get_workspace, stage_model
@@ -634,17 +635,21 @@ def _claim_check(session: Session, rule_id: int, now: datetime, interval: timede
 
 
 def check_due_rules(
-    engine: Engine, now: datetime, interval: timedelta = CHECK_INTERVAL
+    engine: Engine,
+    now: datetime,
+    interval: timedelta = CHECK_INTERVAL,
+    scope: Scope = EVERYTHING,
 ) -> list[Transition]:
-    """Evaluate every enabled rule with a channel whose check is due, each in its own
-    transaction (claim, measure, change state, queue notifications, commit)."""
+    """Evaluate every enabled rule with a channel whose check is due (and in `scope`), each
+    in its own transaction (claim, measure, change state, queue notifications, commit)."""
+    where, params = scope.sql("alert_rule")
     with Session(engine) as session:
         due = session.execute(
             text(
                 "SELECT id FROM alert_rule WHERE enabled = :yes AND channel_id IS NOT NULL "
-                "AND (last_checked_at IS NULL OR last_checked_at <= :due) ORDER BY id"
+                f"AND (last_checked_at IS NULL OR last_checked_at <= :due){where} ORDER BY id"
             ),
-            {"due": to_epoch(now - interval), "yes": True},
+            {"due": to_epoch(now - interval), "yes": True, **params},
         ).all()
     transitions: list[Transition] = []
     for (rule_id,) in due:

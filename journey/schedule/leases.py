@@ -106,6 +106,45 @@ class Claim:
         return f"alert:{self.alert_state_id}:{self.key}"
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which deliveries one tick may take, so two kinds of process can share a database
+    without taking each other's work: the local console takes only its own workspace's
+    (`workspace_id`), the Slack bot everything except what is addressed to the console's
+    channel (`exclude_channel`). The default takes everything."""
+
+    workspace_id: str | None = None
+    exclude_channel: str | None = None
+
+    def includes(self, workspace_id: str, channel_id: str | None) -> bool:
+        if self.workspace_id is not None and workspace_id != self.workspace_id:
+            return False
+        return self.exclude_channel is None or channel_id != self.exclude_channel
+
+    def sql(self, table: str) -> tuple[str, dict[str, Any]]:
+        """` AND ...` conditions on `table` (a delivery table or alert_rule), and params."""
+        parts: list[str] = []
+        params: dict[str, Any] = {}
+        if self.workspace_id is not None:
+            parts.append("workspace_id = :scope_ws")
+            params["scope_ws"] = self.workspace_id
+        if self.exclude_channel is not None:
+            params["scope_channel"] = self.exclude_channel
+            parts.append(
+                {
+                    DIGESTS: "subscription_id NOT IN (SELECT id FROM digest_subscription "
+                    "WHERE channel_id = :scope_channel)",
+                    ALERTS: "rule_id NOT IN (SELECT id FROM alert_rule "
+                    "WHERE channel_id = :scope_channel)",
+                    "alert_rule": "channel_id <> :scope_channel",
+                }[table]
+            )
+        return "".join(f" AND {p}" for p in parts), params
+
+
+EVERYTHING = Scope()
+
+
 def is_late(scheduled_at: datetime, now: datetime) -> bool:
     return now - scheduled_at > LATE_AFTER
 
@@ -253,13 +292,15 @@ def reclaim(
     lease: timedelta = LEASE,
     limit: int = RECLAIM_BATCH,
     clock: Callable[[], datetime] | None = None,
+    scope: Scope = EVERYTHING,
 ) -> Iterator[Claim]:
     """Take over rows nobody holds: queued (`pending`) ones and claims whose lease expired
     (a crashed replica, or a retry whose backoff is over). One conditional UPDATE per
     row, so of several replicas reclaiming the same row exactly one wins. A generator:
     each row is taken only when the caller asks for the next, so its lease starts when
-    it is about to be worked on."""
+    it is about to be worked on. Only rows in `scope` are taken."""
     _check_table(table)
+    where, scope_params = scope.sql(table)
     extra = (
         "subscription_id, kind, period_key"
         if table == DIGESTS
@@ -269,10 +310,10 @@ def reclaim(
         rows = conn.execute(
             text(
                 f"SELECT id, workspace_id, scheduled_at, attempts, posting_started_at, {extra} "
-                f"FROM {table} WHERE state = 'pending' OR (state = 'claimed' "
-                "AND lease_expires_at <= :now) ORDER BY scheduled_at, id LIMIT :limit"
+                f"FROM {table} WHERE (state = 'pending' OR (state = 'claimed' "
+                f"AND lease_expires_at <= :now)){where} ORDER BY scheduled_at, id LIMIT :limit"
             ),
-            {"now": to_epoch(now), "limit": limit},
+            {"now": to_epoch(now), "limit": limit, **scope_params},
         ).all()
     for row in rows:
         at = clock() if clock else now

@@ -35,9 +35,11 @@ from journey.schedule.digests import Digest, digest_for_subscription
 from journey.schedule.leases import (
     ALERTS,
     DIGESTS,
+    EVERYTHING,
     LEASE,
     MAX_ATTEMPTS,
     Claim,
+    Scope,
     is_stale,
 )
 
@@ -164,14 +166,16 @@ def _due_digest_claims(
     replica_id: str,
     lease: timedelta,
     report: RunReport,
+    scope: Scope = EVERYTHING,
 ) -> Iterator[Claim]:
-    """Claim the due slot of every active subscription, one at a time (the caller delivers
-    each before the next is claimed, so no lease ages while others are worked on);
-    record missed ones as skipped."""
+    """Claim the due slot of every active subscription in `scope`, one at a time (the
+    caller delivers each before the next is claimed, so no lease ages while others are
+    worked on); record missed ones as skipped."""
+    query = select(DigestSubscription).where(DigestSubscription.status == "active")
+    if scope.workspace_id is not None:
+        query = query.where(DigestSubscription.workspace_id == scope.workspace_id)
     with Session(engine) as session:
-        subs = list(
-            session.exec(select(DigestSubscription).where(DigestSubscription.status == "active"))
-        )
+        subs = [s for s in session.exec(query) if scope.includes(s.workspace_id, s.channel_id)]
     last = leases.last_scheduled(engine)
     for sub in subs:
         assert sub.id is not None
@@ -376,18 +380,24 @@ def run_due(
     *,
     lease: timedelta = LEASE,
     alert_interval: timedelta = CHECK_INTERVAL,
+    scope: Scope = EVERYTHING,
 ) -> RunReport:
     """Check due alert rules, then claim and deliver what is due as of `now`.
 
     Safe to run on any number of replicas at once, and again after a crash: see
-    journey.schedule.leases for what is guaranteed and what is not.
+    journey.schedule.leases for what is guaranteed and what is not. `scope` limits
+    what the tick takes (leases.Scope): the local console takes only its own
+    workspace's digests and alerts, the Slack bot all but the console's, so neither
+    claims (and so takes away) the other's.
     """
     clock = _clock(now)
     report = RunReport(replica_id, now)
-    report.alerts = check_due_rules(engine, now, alert_interval)
-    for claim in _due_digest_claims(engine, now, clock, replica_id, lease, report):
+    report.alerts = check_due_rules(engine, now, alert_interval, scope=scope)
+    for claim in _due_digest_claims(engine, now, clock, replica_id, lease, report, scope=scope):
         _deliver(engine, claim, clock, deliver, report, lease)
     for table in (DIGESTS, ALERTS):
-        for claim in leases.reclaim(engine, table, clock(), replica_id, lease, clock=clock):
+        for claim in leases.reclaim(
+            engine, table, clock(), replica_id, lease, clock=clock, scope=scope
+        ):
             _deliver(engine, claim, clock, deliver, report, lease)
     return report

@@ -1,10 +1,12 @@
 """Buttons on digests and alerts: acknowledge an alert, open the full report.
 
-Acknowledging is recorded in the message itself: the core keeps no
-acknowledgement state (an alert stays firing until the data says it resolved),
-so the button is replaced, for everyone in the channel, by who acknowledged it
-and when. "Open report" answers the person who clicked, privately, with the
-funnel or retention report of the digest's period (or the last 90 days).
+Acknowledging is stored (journey.schedule.acks: who, when, for which announcement)
+and shown in the message itself: the button is replaced, for everyone in the
+channel, by who acknowledged it and when. A second click (someone who still saw the
+button) is told privately who had already acknowledged it. The alert itself stays
+firing until the data says it resolved. "Open report" answers the person who
+clicked, privately, with the funnel or retention report of the digest's period
+(or the last 90 days).
 """
 
 from __future__ import annotations
@@ -19,29 +21,43 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.blocks.digest import A_ALERT_ACK, A_OPEN_REPORT
 from bot.blocks.help import error_message
-from bot.blocks.message import MAX_BLOCKS, context
+from bot.blocks.message import MAX_BLOCKS, Message, context
 from bot.deps import Deps
 from bot.listeners.actions.report_actions import STALE
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
 from bot.listeners.replies import reply_when_ready, safe_respond
+from bot.workers import in_worker
+
+ACK_BLOCK = "journey_acknowledged"
+NOT_FOUND = (
+    "I can't find this alert in journey's records (it may come from another installation "
+    "of journey), so the acknowledgement was not stored. `/journey alerts` shows what is "
+    "firing now."
+)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def acknowledged_blocks(
-    blocks: list[dict[str, Any]], user: str, when: datetime
+    blocks: list[dict[str, Any]], user: str, when: datetime, resolved: bool = False
 ) -> list[dict[str, Any]]:
     """The message's blocks without the Acknowledge button, plus who acknowledged it."""
     out: list[dict[str, Any]] = []
     for block in blocks:
+        if block.get("block_id") == ACK_BLOCK:
+            continue
         if block.get("type") == "actions":
             kept = [e for e in block.get("elements", []) if e.get("action_id") != A_ALERT_ACK]
             if not kept:
                 continue
             block = {**block, "elements": kept}
         out.append(block)
-    note = context(
-        f":white_check_mark: Acknowledged by <@{user}> on {when.strftime('%Y-%m-%d %H:%M')} UTC."
-    ).to_dict()
-    return [*out[: MAX_BLOCKS - 1], note]
+    since = " It has resolved since (or fired again: see the newer alert)." if resolved else ""
+    note = context(f":white_check_mark: Acknowledged by <@{user}> on {_when(when)} UTC.{since}")
+    note.block_id = ACK_BLOCK
+    return [*out[: MAX_BLOCKS - 1], note.to_dict()]
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -49,16 +65,39 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         message = body.get("message") or {}
         blocks = message.get("blocks")
-        if not isinstance(blocks, list):
+        value = action_value(body)
+        rule_id, key = value.get("r"), value.get("key")
+        if not isinstance(blocks, list) or not isinstance(rule_id, int) or not key:
             await safe_respond(respond, error_message(STALE).payload())
             return
-        user = user_of(body)
+        ts = (body.get("container") or {}).get("message_ts") or message.get("ts")
+        outcome = await in_worker(
+            deps.service.acknowledge_alert, team_of(body), rule_id, str(key), user_of(body), ts
+        )
+        if isinstance(outcome, Message):
+            await safe_respond(respond, {**outcome.payload(), "replace_original": False})
+            return
+        if outcome.status == "not_found" or outcome.ack is None:
+            await safe_respond(
+                respond, {**error_message(NOT_FOUND).payload(), "replace_original": False}
+            )
+            return
+        first = outcome.ack
         payload = {
             "text": message.get("text") or "Alert acknowledged",
-            "blocks": acknowledged_blocks(blocks, user, datetime.now(UTC)),
+            "blocks": acknowledged_blocks(blocks, first.user_id, first.acked_at, outcome.resolved),
             "replace_original": True,
         }
         await safe_respond(respond, payload)
+        if outcome.status == "already":
+            text = (
+                f"<@{first.user_id}> already acknowledged this alert on "
+                f"{_when(first.acked_at)} UTC."
+            )
+            await safe_respond(
+                respond,
+                {"text": text, "response_type": "ephemeral", "replace_original": False},
+            )
 
     async def open_report(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
         await ack()
