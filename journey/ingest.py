@@ -260,6 +260,7 @@ class Ingestor:
         events: Sequence[str] = (),
         forgotten: Sequence[str] = (),
         erased: Sequence[str] = (),
+        derived: Sequence[str] = (),
     ) -> IngestStats:
         """Delete what the source no longer implies (see the module docstring).
 
@@ -273,6 +274,9 @@ class Ingestor:
         imply their events (Stripe keeps a deleted customer's charges): the
         name, email, first-seen and channel are erased, the events stay, and the
         row goes once no event or review request refers to it.
+        `derived`: customers that exist only through their events (a guest made
+        from an order's email): removed, profile and all, once no event or
+        review request refers to them; kept untouched otherwise.
         """
         table = JourneyEvent.__table__  # type: ignore[attr-defined]
         keep = set(carried)
@@ -329,6 +333,9 @@ class Ingestor:
         if gone:
             gone_ids = self._customer_ids(gone)
             stats.touched_customers |= self._drop_customers(sorted(set(gone_ids.values())))
+        if derived:
+            ids = self._customer_ids(list(dict.fromkeys(derived)))
+            stats.touched_customers |= self._drop_customers(sorted(set(ids.values())), erase=False)
         return stats
 
     def _customer_ids(self, external_ids: Sequence[str]) -> dict[str, int]:
@@ -336,8 +343,9 @@ class Ingestor:
         table = Customer.__table__  # type: ignore[attr-defined]
         return {k: int(v[0]) for k, v in self._existing(table, external_ids, []).items()}
 
-    def _drop_customers(self, ids: Sequence[int]) -> set[int]:
-        """Erase these customers' profiles, then delete the rows nothing refers to.
+    def _drop_customers(self, ids: Sequence[int], erase: bool = True) -> set[int]:
+        """Erase these customers' profiles (with `erase`), then delete the rows nothing
+        refers to.
 
         A row an event or a review request still refers to stays as an empty
         stub: the events are the source's to remove, the review requests are
@@ -353,11 +361,12 @@ class Ingestor:
                 customer.c.source_id == self.source_id,
                 customer.c.id.in_(chunk),
             )
-            self.session.execute(
-                update(customer)
-                .where(*scope)
-                .values(name=None, email=None, first_seen=None, channel=None)
-            )
+            if erase:
+                self.session.execute(
+                    update(customer)
+                    .where(*scope)
+                    .values(name=None, email=None, first_seen=None, channel=None)
+                )
             unused = select(customer.c.id).where(
                 *scope,
                 ~exists().where(

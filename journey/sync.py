@@ -185,6 +185,7 @@ def _sync_resource(
                         events=records.retracted,
                         forgotten=records.forgotten,
                         erased=records.erased,
+                        derived=records.derived,
                     )
                 )
             ingestor.refresh(stats)

@@ -119,6 +119,8 @@ class Records:
     - `forgotten`: customers the source deleted with everything it knew of them.
     - `erased`: customers the source deleted while it keeps the records that
       imply their events: the profile goes, the events stay.
+    - `derived`: customers that exist only through their events (a guest made
+      from an order's email): removed once no event refers to them.
     """
 
     customers: list[CustomerRecord] = field(default_factory=list)
@@ -128,6 +130,7 @@ class Records:
     retracted: list[str] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
     erased: list[str] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:
         self.customers.extend(other.customers)
@@ -136,10 +139,13 @@ class Records:
         self.retracted.extend(other.retracted)
         self.forgotten.extend(other.forgotten)
         self.erased.extend(other.erased)
+        self.derived.extend(other.derived)
 
     @property
     def retracts(self) -> bool:
-        return bool(self.families or self.retracted or self.forgotten or self.erased)
+        return bool(
+            self.families or self.retracted or self.forgotten or self.erased or self.derived
+        )
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events)
