@@ -67,10 +67,16 @@ class EventFamily:
     look-up stays on indexes however large the store is. A child event of a
     customer the record no longer names is not found: name that customer too
     when the connector knows it.
+
+    `anywhere`: no customer is known (an archived CRM deal, whose contacts the
+    API no longer gives), so the events are looked for across the source's
+    events by id pattern. On PostgreSQL that scans the source's ids (LIKE
+    cannot use the index under a non-C collation): keep it for rare records.
     """
 
     prefix: str
     customers: tuple[str, ...] = ()
+    anywhere: bool = False
 
 
 @dataclass
@@ -107,6 +113,10 @@ def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: li
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Ingestor:
@@ -315,6 +325,22 @@ class Ingestor:
                 if int(customer_id) in whole or external_id.startswith(
                     wanted.get(int(customer_id), ())
                 ):
+                    doomed[int(event_id)] = int(customer_id)
+
+        for family in families:
+            if not family.anywhere:
+                continue
+            pattern = _like_escape(family.prefix + ":") + "%"
+            rows = self.session.execute(
+                select(table.c.id, table.c.customer_id, table.c.external_id).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.external_id.like(pattern, escape="\\"),
+                )
+            ).all()
+            for event_id, customer_id, external_id in rows:
+                # SQLite's LIKE ignores ASCII case: the exact test is here.
+                if external_id.startswith(family.prefix + ":") and external_id not in keep:
                     doomed[int(event_id)] = int(customer_id)
 
         stats = IngestStats()
