@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,15 @@ def unexpected_message(exc: BaseException) -> Message:
 
 
 Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport
+# (source id, resource, pages read in that resource, records read in the sync)
+SourceProgressFn = Callable[[int, str, int, int], None]
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    id: int
+    name: str
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -275,8 +285,59 @@ class ReportService:
             unexpected_message(exc)
             return home_view(None, [])
 
-    def sync(self, workspace_id: str, name: str | None) -> list[SyncResult]:
-        """Sync this workspace's connected sources (or one by name) now, in this thread."""
+    def sync(
+        self,
+        workspace_id: str,
+        name: str | None,
+        progress: SourceProgressFn | None = None,
+    ) -> list[SyncResult]:
+        """Sync this workspace's connected sources (or one by name) now, in this thread.
+
+        `progress(source_id, resource, pages, records)` is called after every
+        committed page (bot/sync_progress.py turns it into a Slack message
+        edited in place). A source that fails unexpectedly gets a result with a
+        reference in words, and the next source still syncs.
+        """
+        return [
+            self.sync_one(source.id, source.name, source.kind, progress)
+            for source in self.sources_to_sync(workspace_id, name)
+        ]
+
+    def sources_to_sync(self, workspace_id: str, name: str | None) -> list[SyncTarget]:
+        """The workspace's connected sources (or the one of that name), in sync order."""
         with session_scope(self.engine) as session:
-            ids = [s.id for s in api_sources(session, workspace_id, name) if s.id is not None]
-        return [sync_source(self.engine, source_id) for source_id in ids]
+            return [
+                SyncTarget(s.id, s.name, s.kind)
+                for s in api_sources(session, workspace_id, name)
+                if s.id is not None
+            ]
+
+    def sync_one(
+        self,
+        source_id: int,
+        name: str,
+        kind: str,
+        progress: SourceProgressFn | None = None,
+    ) -> SyncResult:
+        """One source's sync; never raises (an unexpected failure is logged with a reference)."""
+        tick = None
+        if progress is not None:
+
+            def tick(resource: str, pages: int, records: int) -> None:
+                progress(source_id, resource, pages, records)
+
+        try:
+            return sync_source(self.engine, source_id, progress=tick)
+        except Exception as exc:
+            ref = uuid.uuid4().hex[:8]
+            log.error(
+                "sync of source %s failed unexpectedly (ref %s)", source_id, ref, exc_info=exc
+            )
+            return SyncResult(
+                source=name,
+                kind=kind,
+                error=(
+                    f"the sync stopped on an unexpected error (reference `{ref}`); what arrived "
+                    "before it is kept, and the next sync resumes from there."
+                ),
+            )

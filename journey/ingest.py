@@ -1,9 +1,17 @@
 """Writing customers and events into the store: the one path every source uses.
 
-CSV imports, the demo generator and (later) the API connectors all hand records
-to `Ingestor`, which upserts them keyed on the source's own ids (so a re-import
+CSV imports, the demo generator and the API connectors all hand records to
+`Ingestor`, which upserts them keyed on the source's own ids (so a re-import
 changes nothing), creates a stub customer for an event whose customer has not
 arrived yet, and refreshes the journey state of exactly the customers touched.
+
+A sync must also *remove* what the source no longer says: a refund that failed,
+an order moved back to pending, a deal archived, a customer deleted.
+`Ingestor.retract` does that, in the caller's transaction, from what a page
+declares (see `EventFamily` and journey.sources.base.Records): events are
+deleted by their source ids, never by a guess, and only within one workspace
+and one source. Journey's own data (review requests) is never deleted: a
+customer it refers to stays as an empty stub.
 """
 
 from __future__ import annotations
@@ -13,11 +21,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, delete, exists, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from journey.models import Customer, JourneyEvent
+from journey.models import Customer, CustomerJourney, JourneyEvent, ReviewRequest
 from journey.models.types import to_epoch
 from journey.state import refresh_journeys
 
@@ -43,17 +51,47 @@ class EventRecord:
     amount_cents: int | None = None
 
 
+@dataclass(frozen=True)
+class EventFamily:
+    """Every event one source record implies now: the page carries all of them.
+
+    A record's events share an id prefix (`subscription:sub_1` and
+    `subscription:sub_1:cancellation`; `order:17`, `order:17:cancellation` and
+    `order:17:refund:20`). Each stored event of the source whose id is `prefix`,
+    or starts with `prefix:`, and that the page does not carry is deleted: the
+    record stopped implying it (a refund that failed, an order moved back to
+    pending, a deal no longer won).
+
+    They are found by id (`prefix` itself, whoever its customer) and among the
+    events of `customers` (the record's customers, as source ids), so the
+    look-up stays on indexes however large the store is. A child event of a
+    customer the record no longer names is not found: name that customer too
+    when the connector knows it.
+
+    `anywhere`: no customer is known (an archived CRM deal, whose contacts the
+    API no longer gives), so the events are looked for across the source's
+    events by id pattern. On PostgreSQL that scans the source's ids (LIKE
+    cannot use the index under a non-C collation): keep it for rare records.
+    """
+
+    prefix: str
+    customers: tuple[str, ...] = ()
+    anywhere: bool = False
+
+
 @dataclass
 class IngestStats:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0  # events removed because the source no longer implies them
     touched_customers: set[int] = field(default_factory=set)
 
     def add(self, other: IngestStats) -> None:
         self.inserted += other.inserted
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.deleted += other.deleted
         self.touched_customers |= other.touched_customers
 
 
@@ -75,6 +113,10 @@ def _upsert(session: Session, table: Table, rows: list[dict[str, Any]], keys: li
 def _chunks(items: Sequence[Any], size: int = BATCH) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class Ingestor:
@@ -219,6 +261,165 @@ class Ingestor:
             _upsert(self.session, table, rows, ["workspace_id", "source_id", "external_id"])
             self._wrote(len(rows))
         return stats
+
+    def retract(
+        self,
+        *,
+        carried: Collection[str] = (),
+        families: Sequence[EventFamily] = (),
+        events: Sequence[str] = (),
+        forgotten: Sequence[str] = (),
+        erased: Sequence[str] = (),
+        derived: Sequence[str] = (),
+    ) -> IngestStats:
+        """Delete what the source no longer implies (see the module docstring).
+
+        `carried`: the event ids this page upserts (never deleted here).
+        `families`: records whose events the page carries in full.
+        `events`: event ids the source no longer implies, outright.
+        `forgotten`: customers the source deleted with everything it knew of
+        them (an archived CRM contact): their events of this source go, and the
+        customer row too unless journey's own data refers to it.
+        `erased`: customers the source deleted while keeping the records that
+        imply their events (Stripe keeps a deleted customer's charges): the
+        name, email, first-seen and channel are erased, the events stay, and the
+        row goes once no event or review request refers to it.
+        `derived`: customers that exist only through their events (a guest made
+        from an order's email): removed, profile and all, once no event or
+        review request refers to them; kept untouched otherwise.
+        """
+        table = JourneyEvent.__table__  # type: ignore[attr-defined]
+        keep = set(carried)
+        doomed: dict[int, int] = {}  # event id -> customer id
+
+        exact = list(dict.fromkeys([*events, *(f.prefix for f in families)]))
+        for chunk in _chunks([e for e in exact if e not in keep]):
+            rows = self.session.execute(
+                select(table.c.id, table.c.customer_id).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.external_id.in_(chunk),
+                )
+            ).all()
+            doomed.update({int(r[0]): int(r[1]) for r in rows})
+
+        prefixes: dict[str, list[str]] = {}
+        for family in families:
+            for customer in family.customers:
+                prefixes.setdefault(customer, []).append(family.prefix + ":")
+        everything = list(dict.fromkeys(forgotten))
+        ids = self._customer_ids(list(dict.fromkeys([*prefixes, *everything])))
+        wanted = {ids[c]: tuple(prefixes.get(c, ())) for c in prefixes if c in ids}
+        whole = {ids[c] for c in everything if c in ids}
+        for chunk in _chunks(sorted(set(wanted) | whole)):
+            rows = self.session.execute(
+                select(table.c.id, table.c.customer_id, table.c.external_id).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.customer_id.in_(chunk),
+                )
+            ).all()
+            for event_id, customer_id, external_id in rows:
+                if external_id in keep:
+                    continue
+                if int(customer_id) in whole or external_id.startswith(
+                    wanted.get(int(customer_id), ())
+                ):
+                    doomed[int(event_id)] = int(customer_id)
+
+        for family in families:
+            if not family.anywhere:
+                continue
+            pattern = _like_escape(family.prefix + ":") + "%"
+            rows = self.session.execute(
+                select(table.c.id, table.c.customer_id, table.c.external_id).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.external_id.like(pattern, escape="\\"),
+                )
+            ).all()
+            for event_id, customer_id, external_id in rows:
+                # SQLite's LIKE ignores ASCII case: the exact test is here.
+                if external_id.startswith(family.prefix + ":") and external_id not in keep:
+                    doomed[int(event_id)] = int(customer_id)
+
+        stats = IngestStats()
+        for chunk in _chunks(sorted(doomed)):
+            self.session.execute(
+                delete(table).where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == self.source_id,
+                    table.c.id.in_(chunk),
+                )
+            )
+        stats.deleted = len(doomed)
+        stats.touched_customers |= set(doomed.values())
+
+        gone = list(dict.fromkeys([*everything, *erased]))
+        if gone:
+            gone_ids = self._customer_ids(gone)
+            stats.touched_customers |= self._drop_customers(sorted(set(gone_ids.values())))
+        if derived:
+            ids = self._customer_ids(list(dict.fromkeys(derived)))
+            stats.touched_customers |= self._drop_customers(sorted(set(ids.values())), erase=False)
+        return stats
+
+    def _customer_ids(self, external_ids: Sequence[str]) -> dict[str, int]:
+        """Ids of the customers of this source that exist (no stubs are made)."""
+        table = Customer.__table__  # type: ignore[attr-defined]
+        return {k: int(v[0]) for k, v in self._existing(table, external_ids, []).items()}
+
+    def _drop_customers(self, ids: Sequence[int], erase: bool = True) -> set[int]:
+        """Erase these customers' profiles (with `erase`), then delete the rows nothing
+        refers to.
+
+        A row an event or a review request still refers to stays as an empty
+        stub: the events are the source's to remove, the review requests are
+        journey's own history. Returns the ids whose state needs refreshing.
+        """
+        customer = Customer.__table__  # type: ignore[attr-defined]
+        event = JourneyEvent.__table__  # type: ignore[attr-defined]
+        review = ReviewRequest.__table__  # type: ignore[attr-defined]
+        journey = CustomerJourney.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(ids):
+            scope = (
+                customer.c.workspace_id == self.workspace_id,
+                customer.c.source_id == self.source_id,
+                customer.c.id.in_(chunk),
+            )
+            if erase:
+                self.session.execute(
+                    update(customer)
+                    .where(*scope)
+                    .values(name=None, email=None, first_seen=None, channel=None)
+                )
+            unused = select(customer.c.id).where(
+                *scope,
+                ~exists().where(
+                    event.c.workspace_id == self.workspace_id,
+                    event.c.customer_id == customer.c.id,
+                ),
+                ~exists().where(
+                    review.c.workspace_id == self.workspace_id,
+                    review.c.customer_id == customer.c.id,
+                ),
+            )
+            dropped = [int(r[0]) for r in self.session.execute(unused).all()]
+            if dropped:
+                self.session.execute(
+                    delete(journey).where(
+                        journey.c.workspace_id == self.workspace_id,
+                        journey.c.customer_id.in_(dropped),
+                    )
+                )
+                self.session.execute(
+                    delete(customer).where(
+                        customer.c.workspace_id == self.workspace_id,
+                        customer.c.source_id == self.source_id,
+                        customer.c.id.in_(dropped),
+                    )
+                )
+        return set(ids)
 
     def refresh(self, stats: IngestStats) -> None:
         """Bring the journey state of every touched customer up to date."""

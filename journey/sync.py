@@ -5,6 +5,8 @@ again last, see `Resource.changes`), the sync reads pages from the resource's
 saved cursor on and writes each page as it arrives, in its own transaction:
 
     records of the page  -> Ingestor (upserts keyed on the API's ids)
+    what the page retracts -> Ingestor.retract (events and customers the source
+                            no longer has, scoped to this workspace and source)
     journey state        -> refreshed for the customers the page touched
     cursor after the page -> SyncCursor (source, resource)
     COMMIT
@@ -60,12 +62,14 @@ class SyncResult:
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0  # events the source no longer implies, removed
     pages_by_resource: dict[str, int] = field(default_factory=dict)
 
     def add(self, stats: IngestStats) -> None:
         self.inserted += stats.inserted
         self.updated += stats.updated
         self.unchanged += stats.unchanged
+        self.deleted += stats.deleted
 
 
 def sync_source(
@@ -173,6 +177,17 @@ def _sync_resource(
                 stats.add(ingestor.customers(records.customers, fields=records.customer_fields))
             if records.events:
                 stats.add(ingestor.events(records.events))
+            if records.retracts:
+                stats.add(
+                    ingestor.retract(
+                        carried=[e.external_id for e in records.events],
+                        families=records.families,
+                        events=records.retracted,
+                        forgotten=records.forgotten,
+                        erased=records.erased,
+                        derived=records.derived,
+                    )
+                )
             ingestor.refresh(stats)
             if page.reset:
                 session.execute(

@@ -191,7 +191,7 @@ async def test_stripe_key_is_checked_stored_encrypted_and_success_is_dmed(bot, c
     response = await bot.submit("stripe", "shop", DEFAULT_KEY)
     assert response.status_code == 200
     assert response.content in (b"", b"{}") or "errors" not in response.json()
-    (dm,) = await bot.dms("U0ADMIN")
+    dm, *_ = await bot.dms("U0ADMIN")  # then the first sync's progress (test_bot_sync.py)
     assert "Connected Stripe source shop" in dm.text and "encrypted" in dm.text
     assert bot.stripe.calls, "the key was not checked with the API"
     ((kind, name, blob),) = api_sources_of(bot)

@@ -190,6 +190,41 @@ def test_new_records_and_changes_arrive_incrementally(engine, fake, source_id, c
     assert any(k.startswith(f"deal:{open_deal['id']}:") for k in events)
 
 
+def test_what_the_crm_takes_back_leaves_the_store(engine, fake, source_id, cipher):
+    """Deals moved out of closed won or archived, contacts archived or merged, a lifecycle
+    date cleared: after the next sync the store equals the account again."""
+    assert run(engine, source_id, cipher, fake).ok
+    _, before = store(engine, source_id)
+    won = [
+        d
+        for d in fake.all("deals")
+        if d["properties"]["dealstage"] == "closedwon" and fake.associations[d["id"]]
+    ]
+    lost, archived_deal = won[0], won[1]
+    fake.move_deal(lost["id"], "closedlost")
+    fake.archive("deals", archived_deal["id"])
+    on_deals = {c for d in fake.all("deals") for c in fake.associations[d["id"]]}
+    alone = [c["id"] for c in fake.all("contacts") if c["id"] not in on_deals]
+    staged = [c for c in alone if any(k.startswith(f"lifecycle:{c}:") for k in before)]
+    archived, merged, primary, cleared = staged[0], staged[1], staged[2], staged[3]
+    fake.archive("contacts", archived)
+    fake.merge_contacts(primary, merged)
+    stage = next(k.split(":")[2] for k in before if k.startswith(f"lifecycle:{cleared}:"))
+    fake.update_contact(cleared, **{fake.stage_date_property(stage): None})
+
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+    customers, events = store(engine, source_id)
+    for deal in (lost, archived_deal):
+        assert not any(k.startswith(f"deal:{deal['id']}:") for k in events)
+    assert archived not in customers and merged not in customers
+    assert f"lifecycle:{cleared}:{stage}" not in events
+    assert result.deleted > 3
+    again = run(engine, source_id, cipher, fake)
+    assert again.ok and again.deleted == 0 and again.inserted == 0
+
+
 def test_deals_count_their_money_once_across_contacts():
     deal = {"id": "9", "properties": {"amount": "100.01", "closedate": "2026-03-01T10:00:00Z",
             "dealstage": "closedwon"}, "_contacts": ["5", "7", "8"]}  # fmt: skip

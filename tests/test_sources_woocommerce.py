@@ -132,8 +132,10 @@ def test_a_resync_with_nothing_new_reads_one_page_per_resource(engine, fake, sou
     assert result.ok, result.error
     lists = [c for c in fake.calls[before:] if c.path in (f"{API}/orders", f"{API}/customers")]
     assert [c.path for c in lists].count(f"{API}/customers") == 1
-    assert [c.path for c in lists].count(f"{API}/orders") == 1
-    assert result.inserted == 0 and result.updated == 0
+    # one request for the orders, one for the trash
+    assert [(c.path, c.param("status")) for c in lists].count((f"{API}/orders", "any")) == 1
+    assert [(c.path, c.param("status")) for c in lists].count((f"{API}/orders", "trash")) == 1
+    assert result.inserted == 0 and result.updated == 0 and result.deleted == 0
     orders = next(c for c in lists if c.path == f"{API}/orders")
     newest = max(to_epoch_str(o["date_modified_gmt"]) for o in fake.orders.values())
     assert orders.param("modified_after") == gmt(newest - 300 - 1)  # 5 minutes of overlap
@@ -162,11 +164,70 @@ def test_new_orders_and_changes_to_old_ones_arrive_incrementally(engine, fake, s
     fake.set_status(gone["id"], "cancelled", later + 50)
     result = run(engine, source_id, cipher, fake, clock=fake.clock)
     assert result.ok, result.error
-    assert result.pages_by_resource == {"customers": 1, "orders": 1}
+    assert result.pages_by_resource == {"customers": 1, "orders": 1, "trashed_orders": 1}
     assert_store_matches(engine, source_id, fake)
     _, events = store(engine, source_id)
     assert events[f"order:{pending['id']}"][1] == "order"
     assert events[f"order:{gone['id']}:cancellation"][1] == "cancellation"
+
+
+def test_orders_taken_back_at_the_shop_leave_the_store(engine, fake, source_id, cipher):
+    """Trashed orders, orders moved back to pending or failed, deleted refunds: after the
+    next sync the store equals the shop, and guests with nothing left are gone."""
+    assert run(engine, source_id, cipher, fake).ok
+    _, before = store(engine, source_id)
+    later = max(to_epoch_str(o["date_modified_gmt"]) for o in fake.orders.values()) + DAY
+    fake.clock = lambda: later + 500
+    paid = [o for o in fake.orders.values() if o["status"] == "completed" and o["customer_id"]]
+    fake.trash_order(paid[0]["id"], later)
+    fake.set_status(paid[1]["id"], "pending", later + 10)
+    fake.set_status(paid[2]["id"], "failed", later + 20)
+    refunded = next(o for o in fake.orders.values() if o["refunds"])
+    gone_refund = refunded["refunds"][0]["id"]
+    fake.delete_refund(gone_refund, later + 30)
+    # a guest whose only order is trashed disappears with it
+    guests: dict[str, list[dict]] = {}
+    for o in fake.orders.values():
+        if not o["customer_id"] and o["billing"]["email"]:
+            guests.setdefault(o["billing"]["email"].lower(), []).append(o)
+    email, (lone,) = next((e, os) for e, os in guests.items() if len(os) == 1)
+    fake.trash_order(lone["id"], later + 40)
+
+    result = run(engine, source_id, cipher, fake, clock=fake.clock)
+    assert result.ok, result.error
+    assert_store_matches(engine, source_id, fake)
+    customers, events = store(engine, source_id)
+    for order in paid[:3]:
+        assert f"order:{order['id']}" in before and f"order:{order['id']}" not in events
+    assert f"order:{refunded['id']}:refund:{gone_refund}" not in events
+    assert f"guest:{email}" not in customers
+    assert result.deleted >= 5
+    again = run(engine, source_id, cipher, fake, clock=fake.clock)
+    assert again.deleted == 0 and again.inserted == 0
+    # an order restored from the trash comes back
+    fake.set_status(paid[0]["id"], "completed", later + 600)
+    fake.clock = lambda: later + 1200
+    assert run(engine, source_id, cipher, fake, clock=fake.clock).ok
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_refunds_stored_under_their_old_ids_are_replaced(engine, fake, source_id, cipher):
+    from journey.ingest import EventRecord, Ingestor
+    from journey.models.types import from_epoch
+
+    order = next(o for o in fake.orders.values() if o["refunds"] and o["customer_id"])
+    rid = order["refunds"][0]["id"]
+    with Session(engine) as session:
+        Ingestor(session, "acme", source_id).events(
+            [
+                EventRecord(
+                    f"refund:{rid}", str(order["customer_id"]), "refund", from_epoch(1), None, 1
+                )
+            ]
+        )
+        session.commit()
+    assert run(engine, source_id, cipher, fake).ok
+    assert_store_matches(engine, source_id, fake)  # no refund counted twice
 
 
 # --- failures ----------------------------------------------------------------------------

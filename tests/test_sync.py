@@ -97,10 +97,10 @@ def test_a_resync_with_nothing_new_reads_one_page_per_resource(engine, fake, sou
     assert result.ok
     calls = fake.calls[before:]
     lists = [c.path for c in calls]
-    for resource in ("customers", "charges", "refunds", "invoices", "subscriptions"):
+    for resource in ("customers", "charges", "refunds", "invoices", "subscriptions", "disputes"):
         assert lists.count(f"/v1/{resource}") == 1, resource
     assert lists.count("/v1/events") == 2  # the change feed, before and after the lists
-    assert len(calls) == 7
+    assert len(calls) == 8
     assert result.inserted == 0 and result.updated == 0
     # the change feed counts from the first sync on, not from Stripe's 30 days of events
     events = next(c for c in calls if c.path == "/v1/events")
@@ -142,6 +142,56 @@ def test_new_records_and_changes_to_old_ones_arrive_incrementally(engine, fake, 
     assert_store_matches(engine, source_id, fake)
 
 
+def test_what_the_account_takes_back_leaves_the_store(engine, fake, source_id, cipher):
+    """Refunds that fail or are canceled, disputes won, customers deleted: after the next
+    sync the store equals the account again, and the journey state follows."""
+    run(engine, source_id, cipher, fake)
+    _, before = store(engine, source_id)
+    assert any(k.startswith("dispute:") for k in before)
+    late = int(datetime(2026, 9, 1, tzinfo=UTC).timestamp())
+    refunded = next(
+        r
+        for r in fake.all("refunds")
+        if r["status"] == "succeeded" and f"refund:{r['id']}" in before
+    )
+    fake.update_refund(refunded["id"], "failed")  # the refund failed: the money stayed
+    pending = fake.refund(refunded["charge"], late, 10, status="pending")
+    fake.update_refund(pending["id"], "canceled")
+    open_dispute = next(d for d in fake.all("disputes") if d["status"] == "needs_response")
+    fake.close_dispute(open_dispute["id"], "won")  # funds reinstated
+    # a customer with charges and a live subscription, and one with nothing at all
+    sub = next(s for s in fake.all("subscriptions") if s["status"] == "active")
+    fake.delete_customer(sub["customer"], late + 60)
+    empty = next(c for c in fake.all("customers") if c["email"] is None)
+    fake.delete_customer(empty["id"], late + 60)
+
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert result.deleted == 2  # the failed refund and the won dispute
+    assert_store_matches(engine, source_id, fake)
+    customers, events = store(engine, source_id)
+    assert f"refund:{refunded['id']}" not in events
+    assert f"dispute:{open_dispute['id']}" not in events
+    assert customers[sub["customer"]] == (None, None, None, None)  # its charges stay
+    assert empty["id"] not in customers
+    assert events[f"subscription:{sub['id']}:cancellation"][2] == late + 60
+    # the journey state of the customer whose refund failed has its money back
+    payer = before[f"refund:{refunded['id']}"][0]
+    with Session(engine) as session:
+        revenue = session.execute(
+            text(
+                "SELECT cj.revenue_cents FROM customer_journey cj JOIN customer c "
+                "ON c.id = cj.customer_id WHERE c.source_id = :s AND c.external_id = :e"
+            ),
+            {"s": source_id, "e": payer},
+        ).scalar_one()
+    money = [v for v in events.values() if v[0] == payer]
+    spent = sum(v[3] or 0 for v in money if v[1] in ("order", "renewal"))
+    back = sum(v[3] or 0 for v in money if v[1] == "refund")
+    assert revenue == spent - back
+    assert run(engine, source_id, cipher, fake).deleted == 0  # and again changes nothing
+
+
 # --- failures ----------------------------------------------------------------------------
 
 
@@ -179,7 +229,7 @@ def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source
     assert_store_matches(engine, source_id, fake)
     # the resumed runs went on where the killed ones stopped: the first full pass of
     # each list (the calls without a created[gte] floor) read every page exactly once
-    for resource in ("customers", "charges", "refunds", "invoices", "subscriptions"):
+    for resource in ("customers", "charges", "refunds", "invoices", "subscriptions", "disputes"):
         first_pass = [c for c in fake.list_calls(resource) if c.param("created[gte]") is None]
         assert len(first_pass) == -(-len(fake.all(resource)) // 7), resource
     assert source_row(engine, source_id).last_error is None

@@ -15,7 +15,11 @@ holds one `Connector` subclass and nothing else that a sync needs. It:
   SyncCursor in the same transaction as the page's records);
 - implements `to_records(resource, raw)`: maps raw records to the CustomerRecord
   and EventRecord that journey.ingest upserts (keyed on the API's own ids, so
-  reading a record twice changes nothing);
+  reading a record twice changes nothing), and says what the page retracts
+  (`Records.families`, `retracted`, `forgotten`, `erased`): a sync must leave
+  the store equal to the source, so a record that stopped implying an event
+  (a refund that failed, a deal archived) takes the event away. A connector
+  that says nothing retracts nothing;
 - implements `check()`: one cheap authenticated call, so `journey sources add`
   can refuse a wrong credential at once.
 
@@ -53,7 +57,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any, ClassVar
 
-from journey.ingest import CustomerRecord, EventRecord
+from journey.ingest import CustomerRecord, EventFamily, EventRecord
 from journey.sources.http import HttpOptions
 
 Raw = dict[str, Any]
@@ -103,15 +107,45 @@ class Records:
     `customer_fields` limits which of name, email, first_seen and channel the
     customer records carry (the others keep their stored values), as in
     `Ingestor.customers`; None means all of them.
+
+    What the page takes away, in the same transaction as what it writes (see
+    `journey.ingest.Ingestor.retract`):
+
+    - `families`: records whose events the page carries in full ("this charge
+      now implies exactly these events"): the record's other stored events go.
+      The usual way: every record read declares its family, even when it now
+      implies nothing.
+    - `retracted`: event ids the source no longer implies, outright.
+    - `forgotten`: customers the source deleted with everything it knew of them.
+    - `erased`: customers the source deleted while it keeps the records that
+      imply their events: the profile goes, the events stay.
+    - `derived`: customers that exist only through their events (a guest made
+      from an order's email): removed once no event refers to them.
     """
 
     customers: list[CustomerRecord] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     customer_fields: frozenset[str] | None = None
+    families: list[EventFamily] = field(default_factory=list)
+    retracted: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)
 
     def extend(self, other: Records) -> None:
         self.customers.extend(other.customers)
         self.events.extend(other.events)
+        self.families.extend(other.families)
+        self.retracted.extend(other.retracted)
+        self.forgotten.extend(other.forgotten)
+        self.erased.extend(other.erased)
+        self.derived.extend(other.derived)
+
+    @property
+    def retracts(self) -> bool:
+        return bool(
+            self.families or self.retracted or self.forgotten or self.erased or self.derived
+        )
 
     def __len__(self) -> int:
         return len(self.customers) + len(self.events)

@@ -17,6 +17,17 @@ opportunity: decision; customer: purchase; evangelist: advocacy; `other`: no
 stage). A custom stage reaches no stage until the workspace maps it, e.g.
 `journey stages set <stages> --map hubspot_stage:1234567=decision`.
 
+What takes records away (the store stays equal to the account): every contact
+and deal read says which events it implies now (`Records.families`), so a deal
+moved out of closed won loses its orders, and a contact's lifecycle events
+follow its dates. Archived contacts and deals are read from the archived lists
+(`GET /crm/v3/objects/{contacts,deals}?archived=true`, every sync, from the
+archive time of the last one on): an archived contact is removed with all its
+events (deal shares included), an archived deal loses its orders. A merged
+contact's primary lists the merged ids in `hs_merged_object_ids`: those
+contacts are removed with their events the same way. A won deal whose contacts
+changed is split again when the deal itself is modified.
+
 Closed won. A deal counts when its stage is a won stage of its pipeline
 (`GET /crm/v3/pipelines/deals`: a stage with probability 1.0, HubSpot's mark of
 a won stage, which custom pipelines keep) or its `hs_is_closed_won` is true.
@@ -60,7 +71,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from journey.ingest import CustomerRecord, EventRecord
+from journey.ingest import CustomerRecord, EventFamily, EventRecord
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
     AuthError,
@@ -96,6 +107,7 @@ CONTACT_PROPERTIES = (
     "lastmodifieddate",
     "lifecyclestage",
     "hs_analytics_source",
+    "hs_merged_object_ids",
 )
 DEAL_PROPERTIES = (
     "dealname",
@@ -137,6 +149,22 @@ class HubSpotConnector(Connector):
             cursor_field="hs_lastmodifieddate",
             paging="keyset",
             overlap=timedelta(minutes=10),
+        ),
+        Resource(
+            "archived_contacts",
+            "/crm/v3/objects/contacts",
+            cursor_field="archivedAt",
+            paging="after",
+            overlap=timedelta(minutes=10),
+            params={"archived": "true"},
+        ),
+        Resource(
+            "archived_deals",
+            "/crm/v3/objects/deals",
+            cursor_field="archivedAt",
+            paging="after",
+            overlap=timedelta(minutes=10),
+            params={"archived": "true"},
         ),
     )
 
@@ -220,6 +248,8 @@ class HubSpotConnector(Connector):
     # --- reading ---
 
     def fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        if resource.name.startswith("archived_"):
+            return self._archived(resource, cursor)
         if resource.name == "contacts":
             properties = self._contact_properties()
         else:
@@ -310,6 +340,36 @@ class HubSpotConnector(Connector):
                 return
             yield Page(records, mark.step(_state(until, seen, None)))
 
+    def _archived(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        """Archived records, from the archive time of the last pass on (less the overlap).
+
+        The list endpoint has no time filter, so every pass pages through the whole
+        archived list (`after`, stable: ordered by id) and keeps only the records
+        archived since; HubSpot empties it 90 days after archiving.
+        """
+        mark = Watermark.load(cursor)
+        mark.begin(resource.overlap)  # floor in milliseconds: the overlap is scaled below
+        if mark.floor is not None and mark.since is not None:
+            mark.floor = mark.since - int(resource.overlap.total_seconds() * 1000)
+        while True:
+            params: list[tuple[str, Any]] = [("limit", 100), *resource.params.items()]
+            if mark.position:
+                params.append(("after", mark.position))
+            body = self.http.get_json(resource.path, params)
+            rows = _results(body, resource.path)
+            fresh = [
+                r
+                for r in rows
+                if mark.floor is None or (_millis(r.get("archivedAt")) or 0) >= mark.floor
+            ]
+            mark.saw([_millis(r.get("archivedAt")) for r in rows])
+            after = (((body.get("paging") or {}).get("next") or {}).get("after")) or None
+            if after and rows:
+                yield Page(fresh, mark.step(str(after)))
+            else:
+                yield Page(fresh, mark.end())
+                return
+
     def _post_search(self, path: str, body: dict[str, Any]) -> Any:
         if self.search_interval > 0 and self._last_search is not None:
             wait = self._last_search + self.search_interval - time.monotonic()
@@ -321,12 +381,13 @@ class HubSpotConnector(Connector):
             self._last_search = time.monotonic()
 
     def _with_associations(self, resource: Resource, rows: list[Raw]) -> list[Raw]:
-        """Deals that are closed won get `_contacts`: the ids of their associated contacts."""
+        """Deals get `_won` and `_contacts`, the ids of their associated contacts: a won
+        deal's buyers, and for any other deal the contacts whose orders it takes back."""
         if resource.name != "deals":
             return rows
-        won = [r for r in rows if self._is_won(r)]
-        contacts = self._deal_contacts([str(r["id"]) for r in won])
-        for deal in won:
+        contacts = self._deal_contacts([str(r["id"]) for r in rows])
+        for deal in rows:
+            deal["_won"] = self._is_won(deal)
             deal["_contacts"] = contacts.get(str(deal["id"]), [])
         return rows
 
@@ -360,8 +421,10 @@ class HubSpotConnector(Connector):
     def to_records(self, resource: Resource, raw: Sequence[Raw]) -> Records:
         records = Records()
         for obj in raw:
-            if resource.name == "contacts":
+            if resource.name in ("contacts", "archived_contacts"):
                 records.extend(contact_records(obj, self.lifecycle_stages()))
+            elif resource.name == "archived_deals" or obj.get("archived"):
+                records.families.append(EventFamily(f"deal:{obj['id']}", anywhere=True))
             elif "_contacts" in obj:
                 records.extend(deal_records(obj))
         return records
@@ -539,9 +602,16 @@ def _cents(value: Any) -> int | None:
 def contact_records(obj: Raw, stages: Sequence[str] = DEFAULT_LIFECYCLE) -> Records:
     """A contact and one event per lifecycle stage it has a date for."""
     cid = str(obj.get("id") or "")
-    if not cid or obj.get("archived"):
+    if not cid:
         return Records()
+    if obj.get("archived"):
+        return Records(forgotten=[cid])
     props = obj.get("properties") or {}
+    merged = [
+        m.strip()
+        for m in str(props.get("hs_merged_object_ids") or "").split(";")
+        if m.strip() and m.strip() != cid
+    ]
     name = " ".join(
         p for p in (_text(props.get("firstname"), 150), _text(props.get("lastname"), 150)) if p
     )
@@ -563,16 +633,24 @@ def contact_records(obj: Raw, stages: Sequence[str] = DEFAULT_LIFECYCLE) -> Reco
         )
         if at is not None:
             events.append(EventRecord(f"lifecycle:{cid}:{stage}", cid, kind, at))
-    return Records(customers=[customer], events=events)
+    return Records(
+        customers=[customer],
+        events=events,
+        families=[EventFamily(f"lifecycle:{cid}", (cid,))],
+        forgotten=merged,
+    )
 
 
 def deal_records(obj: Raw) -> Records:
-    """A closed-won deal (with `_contacts`): an order per associated contact, the amount split."""
+    """A closed-won deal (with `_contacts`): an order per associated contact, the amount split.
+
+    Any other deal implies no order (any more)."""
     contacts = [str(c) for c in obj.get("_contacts") or []]
     props = obj.get("properties") or {}
     closed = _when(props.get("closedate"))
-    if not contacts or closed is None or obj.get("archived"):
-        return Records()
+    family = EventFamily(f"deal:{obj['id']}", tuple(contacts), anywhere=bool(obj.get("archived")))
+    if not contacts or closed is None or obj.get("archived") or not obj.get("_won", True):
+        return Records(families=[family])
     total = _cents(props.get("amount"))
     shares: list[int | None]
     if total is None:
@@ -585,5 +663,6 @@ def deal_records(obj: Raw) -> Records:
         events=[
             EventRecord(f"deal:{did}:{cid}", cid, "order", closed, None, share)
             for cid, share in zip(contacts, shares, strict=True)
-        ]
+        ],
+        families=[family],
     )

@@ -9,6 +9,18 @@ How each Stripe object becomes store records (README, "Stripe"):
 | refund: succeeded | `refund` event `refund:<id>` at `created`, for its amount (subtracted from revenue) |
 | invoice: paid, amount paid > 0 | `renewal` event `invoice:<id>` for a subscription's later cycles (`billing_reason` `subscription_cycle`), else `order`; at `status_transitions.paid_at`, for `amount_paid` |
 | subscription (`status=all`) | `subscribe` event `subscription:<id>` at `created` (consideration: a sign-up or trial, not money), and once canceled a `cancellation` event `subscription:<id>:cancellation` at `ended_at` (else `canceled_at`), no amount, so churn is visible |
+| dispute: funds withdrawn (`needs_response`, `under_review`, `lost`) | `refund` event `dispute:<id>` at `created`, for its amount (a chargeback takes the money back) |
+
+What takes records away (the store stays equal to the account): every object
+read says which events it implies *now*, and its other events go
+(`Records.families`). A refund that failed or was canceled loses its `refund`
+event; a dispute won by the merchant (funds reinstated) or an inquiry closed
+(`won`, `warning_*`, `charge_refunded`) loses its `dispute` event. A deleted
+customer (`customer.deleted`; the API then answers `"deleted": true`) loses its
+name, email, first-seen time and channel; its charges, invoices and
+subscriptions stay in Stripe, so their events stay too (on an empty customer),
+and a customer with no events left is removed. Stripe cancels a deleted
+customer's subscriptions, which arrive as cancellations.
 
 Money is counted once: the charges that pay invoices carry an `invoice` id and are
 left to the invoice (the API version is pinned so those fields exist), and a
@@ -51,7 +63,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from journey.ingest import CustomerRecord, EventRecord
+from journey.ingest import CustomerRecord, EventFamily, EventRecord
 from journey.models.types import from_epoch
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
@@ -79,13 +91,21 @@ CHANGE_TYPES = (
     "charge.succeeded",
     "charge.captured",
     "charge.refund.updated",
+    "customer.deleted",
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
 )
+DISPUTE_WITHDRAWN = frozenset({"needs_response", "under_review", "lost"})
 PLURAL = {
     "customer": "customers",
     "charge": "charges",
     "refund": "refunds",
     "invoice": "invoices",
     "subscription": "subscriptions",
+    "dispute": "disputes",
 }
 CHANNEL_KEYS = ("channel", "utm_source", "source", "acquisition_channel")
 _PERMISSION = re.compile(r"Having the '([\w.:-]+)' permission")
@@ -105,6 +125,7 @@ class StripeConnector(Connector):
         Resource("refunds", "/v1/refunds", params={"expand[]": "data.charge"}),
         Resource("invoices", "/v1/invoices"),
         Resource("subscriptions", "/v1/subscriptions", params={"status": "all"}),
+        Resource("disputes", "/v1/disputes", params={"expand[]": "data.charge"}),
     )
 
     def __init__(
@@ -213,15 +234,15 @@ class StripeConnector(Connector):
                 wanted[(kind, oid)] = None
         current: list[Raw] = []
         for kind, oid in wanted:
-            params = {"expand[]": "charge"} if kind == "refund" else None
+            params = {"expand[]": "charge"} if kind in ("refund", "dispute") else None
             try:
                 obj = self.http.get_json(f"/v1/{PLURAL[kind]}/{oid}", params)
             except BadRequest as exc:
                 if exc.status == 404:  # deleted since: nothing to update
                     continue
                 raise
-            if isinstance(obj, dict) and not obj.get("deleted"):
-                current.append(obj)
+            if isinstance(obj, dict):
+                current.append(obj)  # a deleted customer too: {"deleted": true}
         return current
 
     # --- mapping ---
@@ -271,7 +292,8 @@ def interpret(response: httpx.Response) -> Exception | None:
             scope = permission.group(1)
             return ScopeError(
                 f"The Stripe key lacks the '{scope}' permission. Give the restricted key read "
-                "access to customers, charges, refunds, invoices, subscriptions and events "
+                "access to customers, charges, refunds, invoices, subscriptions, disputes and "
+                "events "
                 "(Developers > API keys), or use a key that has it.",
                 scope=scope,
                 service="Stripe",
@@ -373,7 +395,9 @@ def _payer(charge: Raw) -> tuple[str | None, Records]:
 
 
 def customer_records(obj: Raw) -> Records:
-    if obj.get("deleted") or _int(obj.get("created")) is None:
+    if obj.get("deleted"):
+        return Records(erased=[str(obj["id"])])
+    if _int(obj.get("created")) is None:
         return Records()
     return Records(
         customers=[
@@ -388,64 +412,71 @@ def customer_records(obj: Raw) -> Records:
     )
 
 
+def _family(prefix: str, customer: str | None) -> Records:
+    """No events: the object implies none now, so any it implied before go."""
+    return Records(families=[EventFamily(prefix, (customer,) if customer else ())])
+
+
 def charge_records(obj: Raw) -> Records:
+    prefix = f"charge:{obj['id']}"
     paid = obj.get("status") == "succeeded" and obj.get("paid", True)
     if not paid or obj.get("captured") is False or _id_of(obj.get("invoice")):
-        return Records()
+        return _family(prefix, _id_of(obj.get("customer")))
     created = _int(obj.get("created"))
     customer, records = _payer(obj)
     if customer is None or created is None:
-        return Records()
+        return _family(prefix, customer)
     amount = _int(obj.get("amount_captured")) or _int(obj.get("amount"))
-    records.events.append(
-        EventRecord(f"charge:{obj['id']}", customer, "order", from_epoch(created), None, amount)
-    )
+    records.events.append(EventRecord(prefix, customer, "order", from_epoch(created), None, amount))
+    records.families.append(EventFamily(prefix, (customer,)))
     return records
 
 
 def refund_records(obj: Raw) -> Records:
+    """A succeeded refund; one pending, failed or canceled implies nothing (any more)."""
+    return _money_back(obj, f"refund:{obj['id']}", obj.get("status") == "succeeded")
+
+
+def dispute_records(obj: Raw) -> Records:
+    """A dispute whose funds are withdrawn; won (reinstated) or an inquiry implies nothing."""
+    return _money_back(obj, f"dispute:{obj['id']}", obj.get("status") in DISPUTE_WITHDRAWN)
+
+
+def _money_back(obj: Raw, prefix: str, counts: bool) -> Records:
     charge = obj.get("charge")
     created = _int(obj.get("created"))
-    if obj.get("status") != "succeeded" or not isinstance(charge, dict) or created is None:
-        return Records()
-    customer, records = _payer(charge)
-    if customer is None:
-        return Records()
+    customer, records = _payer(charge) if isinstance(charge, dict) else (None, Records())
+    if not counts or customer is None or created is None:
+        return _family(prefix, customer)
     records.events.append(
-        EventRecord(
-            f"refund:{obj['id']}",
-            customer,
-            "refund",
-            from_epoch(created),
-            None,
-            _int(obj.get("amount")),
-        )
+        EventRecord(prefix, customer, "refund", from_epoch(created), None, _int(obj.get("amount")))
     )
+    records.families.append(EventFamily(prefix, (customer,)))
     return records
 
 
 def invoice_records(obj: Raw) -> Records:
+    prefix = f"invoice:{obj['id']}"
     customer = _id_of(obj.get("customer"))
     amount = _int(obj.get("amount_paid")) or 0
     if obj.get("status") != "paid" or amount <= 0 or not customer:
-        return Records()
+        return _family(prefix, customer)
     paid_at = _int((obj.get("status_transitions") or {}).get("paid_at")) or _int(obj.get("created"))
     if paid_at is None:
-        return Records()
+        return _family(prefix, customer)
     kind = "renewal" if obj.get("billing_reason") == "subscription_cycle" else "order"
     return Records(
-        events=[
-            EventRecord(f"invoice:{obj['id']}", customer, kind, from_epoch(paid_at), None, amount)
-        ]
+        events=[EventRecord(prefix, customer, kind, from_epoch(paid_at), None, amount)],
+        families=[EventFamily(prefix, (customer,))],
     )
 
 
 def subscription_records(obj: Raw) -> Records:
     customer = _id_of(obj.get("customer"))
     created = _int(obj.get("created"))
-    if not customer or created is None:
-        return Records()
     sid = obj["id"]
+    if not customer or created is None:
+        return _family(f"subscription:{sid}", customer)
     events = [EventRecord(f"subscription:{sid}", customer, "subscribe", from_epoch(created))]
     if obj.get("status") == "canceled":
         ended = _int(obj.get("ended_at")) or _int(obj.get("canceled_at")) or created
@@ -454,7 +485,7 @@ def subscription_records(obj: Raw) -> Records:
                 f"subscription:{sid}:cancellation", customer, "cancellation", from_epoch(ended)
             )
         )
-    return Records(events=events)
+    return Records(events=events, families=[EventFamily(f"subscription:{sid}", (customer,))])
 
 
 _MAPPERS: dict[str, Callable[[Raw], Records]] = {
@@ -463,4 +494,5 @@ _MAPPERS: dict[str, Callable[[Raw], Records]] = {
     "refund": refund_records,
     "invoice": invoice_records,
     "subscription": subscription_records,
+    "dispute": dispute_records,
 }

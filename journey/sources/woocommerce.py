@@ -6,13 +6,22 @@ How each WooCommerce record becomes store records (README, "WooCommerce"):
 | --- | --- |
 | customer (role `customer`) | a customer (its user id, e.g. `17`): name from first and last name, email, first seen = `date_created_gmt` |
 | order: completed or processing (or refunded, once paid) | `order` event `order:<id>` at `date_created_gmt`, for `total` |
-| a refund of an order (`refunds[]`) | `refund` event `refund:<id>` at the refund's `date_created_gmt`, for its amount |
+| a refund of an order (`refunds[]`) | `refund` event `order:<order id>:refund:<id>` at the refund's `date_created_gmt`, for its amount |
 | order: cancelled | `cancellation` event `order:<id>:cancellation` at `date_modified_gmt`, no amount |
 
 Orders of guests (`customer_id` 0) belong to a customer `guest:<billing email>`;
 a guest order without an email is skipped. Orders in other statuses (pending,
 on-hold, failed, draft, trash) make nothing. Amounts are in the currency's
 smallest unit (`total` "12.50" in EUR is 1250), like Stripe's.
+
+What takes records away (the store stays equal to the shop): every order read
+says which events it implies now (`Records.families`, prefix `order:<id>`), so
+an order moved back from completed or processing to pending, on-hold or failed
+loses its `order` event, a refund deleted loses its `refund` event, and an
+order moved to the trash loses all of them: trashed orders are read too
+(`status=trash`, which `status=any` leaves out). A guest customer with no
+events left is removed. Refunds were keyed `refund:<id>` before; reading their
+order again replaces those ids.
 
 Incremental reads.
 
@@ -61,7 +70,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from journey.errors import JourneyError
-from journey.ingest import CustomerRecord, EventRecord
+from journey.ingest import CustomerRecord, EventFamily, EventRecord
 from journey.models.types import from_epoch
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
@@ -113,6 +122,13 @@ class WooCommerceConnector(Connector):
     resources: ClassVar[tuple[Resource, ...]] = (
         Resource("customers", f"{API}/customers", cursor_field="id", paging="page"),
         Resource("orders", f"{API}/orders", cursor_field="date_modified_gmt", paging="page"),
+        Resource(
+            "trashed_orders",
+            f"{API}/orders",
+            cursor_field="date_modified_gmt",
+            paging="page",
+            params={"status": "trash"},
+        ),
     )
 
     def __init__(
@@ -228,7 +244,7 @@ class WooCommerceConnector(Connector):
                 ("per_page", self.page_size),
                 ("orderby", "modified"),
                 ("order", "asc"),
-                ("status", "any"),
+                ("status", resource.params.get("status", "any")),
             ]
             if lo is not None:  # "after" is strict: a second earlier means "at or after"
                 params += [("modified_after", _iso(lo - 1)), ("dates_are_gmt", "true")]
@@ -259,7 +275,7 @@ class WooCommerceConnector(Connector):
         """The refunds of orders that have any, with their dates (the order only lists
         their ids and totals): `GET /orders/<id>/refunds`."""
         for order in orders:
-            if not order.get("refunds"):
+            if not order.get("refunds") or order.get("status") == "trash":
                 continue
             try:
                 body = self.http.get_json(f"{API}/orders/{order['id']}/refunds", {"per_page": 100})
@@ -477,9 +493,16 @@ def order_records(obj: Raw) -> Records:
     status = obj.get("status")
     if oid is None:
         return Records()
+    # Refunds were keyed by their own id before; the order's family now holds them.
+    legacy = [f"refund:{r['id']}" for r in obj.get("refunds") or [] if _id(r) is not None]
     customer, records = _buyer(obj)
     if customer is None:
-        return Records()
+        return Records(families=[EventFamily(f"order:{oid}")], retracted=legacy)
+    if status == "trash":  # implies nothing, refunds included
+        guest = [customer] if customer.startswith("guest:") else []
+        return Records(
+            families=[EventFamily(f"order:{oid}", (customer,))], retracted=legacy, derived=guest
+        )
     currency = obj.get("currency")
     created = _epoch(obj.get("date_created_gmt"))
     paid = status in {"completed", "processing"} or (
@@ -503,7 +526,7 @@ def order_records(obj: Raw) -> Records:
             continue
         records.events.append(
             EventRecord(
-                f"refund:{rid}",
+                f"order:{oid}:refund:{rid}",
                 customer,
                 "refund",
                 from_epoch(at),
@@ -517,6 +540,12 @@ def order_records(obj: Raw) -> Records:
             records.events.append(
                 EventRecord(f"order:{oid}:cancellation", customer, "cancellation", from_epoch(at))
             )
+    family = EventFamily(f"order:{oid}", (customer,))
+    guest = [customer] if customer.startswith("guest:") else []
     if not records.events:
-        return Records()  # nothing happened worth a customer of its own (a pending guest order)
+        # Nothing happened worth a customer of its own (a pending guest order); what
+        # the order implied before goes, and its guest too if nothing else is left.
+        return Records(families=[family], retracted=legacy, derived=guest)
+    records.families.append(family)
+    records.retracted.extend(legacy)
     return records

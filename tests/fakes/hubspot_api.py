@@ -8,6 +8,13 @@ handling; shapes not found in an authoritative text are noted in
 - `GET /crm/v3/objects/{contacts,deals}?limit=&after=&properties=a,b`: by id,
   `{"results": [{"id", "properties", "createdAt", "updatedAt", "archived"}],
   "paging": {"next": {"after", "link"}}}`, no `paging` on the last page.
+  `archived=true` lists only the archived records (with `archivedAt`); without
+  it they are left out, as they are from search and association reads.
+- `archive(kind, id)` archives a record; `merge_contacts(primary, merged)`
+  merges as HubSpot does: the merged contact is gone (in no list), its deal
+  associations move to the primary, whose `hs_merged_object_ids` names it and
+  which keeps the earliest date of each lifecycle stage. Neither touches the
+  deals' modification time (nothing documents that it would).
 - `POST /crm/v3/objects/{contacts,deals}/search` with `filterGroups` (groups ORed,
   filters ANDed; EQ NEQ GT GTE LT LTE BETWEEN IN NOT_IN HAS_PROPERTY
   NOT_HAS_PROPERTY; datetimes compared as epoch milliseconds), one `sorts` entry,
@@ -88,6 +95,7 @@ CONTACT_BASE = (
     "lifecyclestage",
     "hs_analytics_source",
     "hs_object_id",
+    "hs_merged_object_ids",
 )
 CONTACT_DEFAULT = (
     "createdate",
@@ -322,6 +330,30 @@ class FakeHubSpot(FakeHttpServer):
             if float(s["metadata"]["probability"]) >= 1.0
         }
 
+    def archive(self, kind: str, oid: str, at: int | None = None) -> None:
+        with self.lock:
+            obj = self.objects[kind][oid]
+            obj["archived"] = True
+            obj["archivedAt"] = iso(at if at is not None else self.now_ms())
+
+    def merge_contacts(self, primary: str, merged: str, at: int | None = None) -> None:
+        with self.lock:
+            gone = self.objects["contacts"].pop(merged)
+            props = self.objects["contacts"][primary]["properties"]
+            for stage, _label in self.stages:
+                name = self.stage_date_property(stage)
+                dates = [d for d in (props.get(name), gone["properties"].get(name)) if d]
+                if dates:
+                    props[name] = min(dates, key=lambda d: parse_ms(d) or 0)
+            ids = [i for i in (props.get("hs_merged_object_ids") or "").split(";") if i]
+            props["hs_merged_object_ids"] = ";".join([*ids, merged])
+            for contacts in self.associations.values():
+                if merged in contacts:
+                    contacts[:] = [c for c in contacts if c != merged]
+                    if primary not in contacts:
+                        contacts.append(primary)
+            self._touch("contacts", primary, at)
+
     def _touch(self, kind: str, oid: str, at: int | None) -> None:
         at = at if at is not None else self.now_ms()
         obj = self.objects[kind][oid]
@@ -358,13 +390,16 @@ class FakeHubSpot(FakeHttpServer):
         defined = self.contact_properties() if kind == "contacts" else set(DEAL_BASE)
         names = wanted if wanted else list(CONTACT_DEFAULT if kind == "contacts" else DEAL_DEFAULT)
         props = {n: obj["properties"].get(n) for n in names if n in defined}
-        return {
+        out = {
             "id": obj["id"],
             "properties": props,
             "createdAt": obj["createdAt"],
             "updatedAt": obj["updatedAt"],
             "archived": obj["archived"],
         }
+        if obj["archived"]:
+            out["archivedAt"] = obj["archivedAt"]
+        return out
 
     def list_objects(self, kind: str, params: list[tuple[str, str]]) -> tuple[int, Any]:
         one = dict(params)
@@ -373,7 +408,11 @@ class FakeHubSpot(FakeHttpServer):
             return 400, _error("limit must be between 1 and 100", "VALIDATION_ERROR")
         wanted = [p for v in (v for k, v in params if k == "properties") for p in v.split(",") if p]
         with self.lock:
-            items = sorted(self.objects[kind].values(), key=lambda o: int(o["id"]))
+            archived = one.get("archived", "false").lower() == "true"
+            items = sorted(
+                (o for o in self.objects[kind].values() if o["archived"] == archived),
+                key=lambda o: int(o["id"]),
+            )
             after = one.get("after")
             if after:
                 items = [o for o in items if int(o["id"]) > int(after)]
@@ -401,7 +440,9 @@ class FakeHubSpot(FakeHttpServer):
         if len(sorts) > 1:
             return 400, _error("Only one sort is allowed.", "VALIDATION_ERROR")
         with self.lock:
-            items = [o for o in self.objects[kind].values() if _matches(o, body)]
+            items = [
+                o for o in self.objects[kind].values() if not o["archived"] and _matches(o, body)
+            ]
             self._rng.shuffle(items)  # ties come in no promised order
             if sorts:
                 sort = sorts[0]
@@ -427,10 +468,14 @@ class FakeHubSpot(FakeHttpServer):
         with self.lock:
             for item in inputs:
                 did = str(item.get("id"))
-                if did not in self.objects["deals"]:
+                if did not in self.objects["deals"] or self.objects["deals"][did]["archived"]:
                     continue
                 start = int(item.get("after") or 0)
-                contacts = self.associations.get(did, [])
+                contacts = [
+                    c
+                    for c in self.associations.get(did, [])
+                    if c in self.objects["contacts"] and not self.objects["contacts"][c]["archived"]
+                ]
                 chunk = contacts[start : start + self.association_page]
                 result: dict[str, Any] = {
                     "from": {"id": did},
@@ -735,7 +780,10 @@ def expected_store(fake: FakeHubSpot) -> tuple[dict[str, tuple], dict[str, tuple
     events: external id -> (customer id, kind, occurred_at epoch s, amount cents)."""
     customers: dict[str, tuple] = {}
     events: dict[str, tuple] = {}
+    live = {c["id"] for c in fake.all("contacts") if not c["archived"]}
     for c in fake.all("contacts"):
+        if c["archived"]:
+            continue
         p = c["properties"]
         name = " ".join(x for x in (p.get("firstname"), p.get("lastname")) if x) or None
         source = p.get("hs_analytics_source")
@@ -756,8 +804,10 @@ def expected_store(fake: FakeHubSpot) -> tuple[dict[str, tuple], dict[str, tuple
                 )
     won = fake.won_stages()
     for d in fake.all("deals"):
+        if d["archived"]:
+            continue
         p = d["properties"]
-        who = sorted(fake.associations[d["id"]], key=int)
+        who = sorted((c for c in fake.associations[d["id"]] if c in live), key=int)
         if p["dealstage"] not in won or not who or not p.get("closedate"):
             continue
         cents = None if p["amount"] is None else int(Decimal(p["amount"]) * 100)

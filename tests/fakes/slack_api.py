@@ -297,6 +297,7 @@ class Message:
     deleted: bool = False
     updates: int = 0
     files: list[str] = field(default_factory=list)
+    revisions: list[str] = field(default_factory=list)  # the text before each chat.update
 
     def to_api(self) -> dict[str, Any]:
         """The `message` object chat.postMessage/chat.update answer with."""
@@ -1553,6 +1554,7 @@ class FakeSlack:
         if message.team_id != info.team_id or message.user != info.user_id:
             raise _ApiError("cant_update_message")
         text, blocks, truncated, length = self._message_content(params)
+        message.revisions.append(message.text)
         message.text, message.blocks = text, blocks
         message.truncated, message.original_length = truncated, length
         message.updates += 1

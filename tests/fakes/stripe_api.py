@@ -3,23 +3,28 @@
 It answers the way Stripe documents (https://docs.stripe.com/api/pagination,
 /api/errors, /rate-limits, /error-low-level):
 
-- `GET /v1/{customers,charges,refunds,invoices,subscriptions,events}`: lists,
+- `GET /v1/{customers,charges,refunds,invoices,subscriptions,disputes,events}`: lists,
   newest first (`created` descending, ties by creation order), as
   `{"object": "list", "url", "has_more", "data"}`; `limit` 1-100 (default 10,
   else 400), `starting_after` / `ending_before` (object ids; an unknown id is a
   400 `resource_missing` on that param), `created[gte|gt|lte|lt]`.
   Subscriptions leave canceled ones out unless `status=all` (or
-  `status=canceled`); events filter on `types[]` / `type`; refunds expand
-  `data.charge`.
+  `status=canceled`); events filter on `types[]` / `type`; refunds and
+  disputes expand `data.charge`.
 - `GET /v1/{resource}/{id}`: one object (404 `resource_missing` if unknown);
-  `expand[]=charge` on refunds.
+  `expand[]=charge` on refunds and disputes. A deleted customer answers
+  `{"id", "object": "customer", "deleted": true}`, as Stripe does, and is in no list.
 - Auth by `Authorization: Bearer <key>`: a missing, unknown or revoked key gets
   401 with Stripe's error body; a restricted key without a resource's permission
   gets 403 "... Having the 'rak_<x>_read' permission would allow this request to
   continue."
 - Changes through the helpers (`cancel_subscription`, `pay_invoice`,
-  `update_customer`, `refund`...) emit the events Stripe would
-  (`customer.subscription.deleted`, `invoice.paid`, `customer.updated`...).
+  `update_customer`, `refund`, `update_refund`, `dispute`, `close_dispute`,
+  `delete_customer`...) emit the events Stripe would
+  (`customer.subscription.deleted`, `invoice.paid`, `customer.updated`,
+  `charge.refund.updated`, `charge.dispute.closed`, `customer.deleted`...).
+  Deleting a customer cancels its subscriptions at once and keeps its charges
+  and invoices, as Stripe does.
 
 Fault injection: `fail(kind, path=..., times=...)` queues faults for the next
 matching requests; `fail_each_request_once(kinds)` fails the first attempt at
@@ -49,13 +54,14 @@ import pytest
 from tests.fakes.http_fake import FakeHandler, FakeHttpServer, Fault, FaultQueue, json_bytes
 
 DEFAULT_KEY = "sk_test_journeyfakekey0001"
-RESOURCES = ("customers", "charges", "refunds", "invoices", "subscriptions", "events")
+RESOURCES = ("customers", "charges", "refunds", "invoices", "subscriptions", "disputes", "events")
 PREFIX = {
     "customers": "cus",
     "charges": "ch",
     "refunds": "re",
     "invoices": "in",
     "subscriptions": "sub",
+    "disputes": "dp",
     "events": "evt",
 }
 OBJECT = {
@@ -64,6 +70,7 @@ OBJECT = {
     "refunds": "refund",
     "invoices": "invoice",
     "subscriptions": "subscription",
+    "disputes": "dispute",
     "events": "event",
 }
 PERMISSION = {
@@ -72,6 +79,7 @@ PERMISSION = {
     "refunds": "rak_refund_read",
     "invoices": "rak_invoice_read",
     "subscriptions": "rak_subscription_read",
+    "disputes": "rak_dispute_read",
     "events": "rak_event_read",
 }
 RATE_LIMIT_BODY = {
@@ -126,6 +134,7 @@ class FakeStripe(FakeHttpServer):
 
     def __post_init__(self) -> None:
         self.revoked: set[str] = set()
+        self.deleted_customers: set[str] = set()
         self._order: dict[str, int] = {}
         self._seq = itertools.count()
         self._ids = itertools.count(1)
@@ -246,13 +255,60 @@ class FakeStripe(FakeHttpServer):
             return refund
 
     def update_refund(self, refund_id: str, status: str) -> None:
+        """pending -> succeeded, or a refund that fails or is canceled (funds back to the merchant)."""
         with self.lock:
             refund = self.objects["refunds"][refund_id]
+            was = refund["status"]
             refund["status"] = status
-            if status == "succeeded":
-                charge = self.objects["charges"][refund["charge"]]
+            charge = self.objects["charges"][refund["charge"]]
+            if status == "succeeded" and was != "succeeded":
                 charge["amount_refunded"] += refund["amount"]
+            elif was == "succeeded" and status != "succeeded":
+                charge["amount_refunded"] -= refund["amount"]
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
             self._event("charge.refund.updated", refund)
+
+    def dispute(
+        self, charge_id: str, created: int, *, status: str = "needs_response"
+    ) -> dict[str, Any]:
+        with self.lock:
+            charge = self.objects["charges"][charge_id]
+            charge["disputed"] = True
+            dp = self._put(
+                "disputes",
+                {
+                    "created": created,
+                    "amount": charge["amount"],
+                    "charge": charge_id,
+                    "currency": "usd",
+                    "status": status,
+                    "reason": "fraudulent",
+                    "is_charge_refundable": False,
+                },
+            )
+            self._event("charge.dispute.created", dp)
+            return dp
+
+    def close_dispute(self, dispute_id: str, status: str) -> None:
+        """`won` reinstates the funds (charge.dispute.funds_reinstated), `lost` keeps them out."""
+        with self.lock:
+            dp = self.objects["disputes"][dispute_id]
+            dp["status"] = status
+            self._event("charge.dispute.closed", dp)
+            if status == "won":
+                self._event("charge.dispute.funds_reinstated", dp)
+
+    def delete_customer(self, cid: str, at: int | None = None) -> None:
+        """Stripe's DELETE /v1/customers/:id: cancels its subscriptions at once, keeps its
+        charges and invoices; the customer answers `deleted: true` from then on."""
+        with self.lock:
+            when = int(self.clock()) if at is None else at
+            for sub in self.objects["subscriptions"].values():
+                if sub["customer"] == cid and sub["status"] != "canceled":
+                    self.cancel_subscription(sub["id"], when)
+            obj = self.objects["customers"].pop(cid)
+            self.deleted_customers.add(cid)
+            self._event("customer.deleted", obj)
 
     def add_subscription(
         self, created: int, customer: str, *, status: str = "active"
@@ -392,6 +448,8 @@ class FakeStripe(FakeHttpServer):
     ) -> tuple[int, dict[str, Any]]:
         with self.lock:
             obj = self.objects[resource].get(obj_id)
+            if resource == "customers" and obj_id in self.deleted_customers:
+                return 200, {"id": obj_id, "object": "customer", "deleted": True}
             if obj is None:
                 return 404, _invalid(
                     "id", f"No such {OBJECT[resource]}: '{obj_id}'", code="resource_missing"
@@ -403,7 +461,7 @@ class FakeStripe(FakeHttpServer):
         self, resource: str, obj: dict[str, Any], expand: list[str], prefix: str
     ) -> dict[str, Any]:
         out = json.loads(json.dumps(obj))
-        if resource == "refunds" and f"{prefix}charge" in expand:
+        if resource in ("refunds", "disputes") and f"{prefix}charge" in expand:
             out["charge"] = json.loads(json.dumps(self.objects["charges"][obj["charge"]]))
         return out
 
@@ -608,6 +666,15 @@ def populate(
             at, 1500 + g, email=f"guest{g}@example.com" if g else None, name=f"Guest {g}"
         )
     fake.add_customer(start + 3, email=None, name=None)  # a customer with nothing filled in
+    paid = [
+        c
+        for c in fake.all("charges")
+        if c["status"] == "succeeded" and c["captured"] and not c["invoice"] and c["customer"]
+    ]
+    for charge, status in zip(
+        paid, ("needs_response", "lost", "won", "warning_closed"), strict=False
+    ):
+        fake.dispute(charge["id"], charge["created"] + 3 * DAY, status=status)
     first = min(fake.all("subscriptions"), key=lambda s: s["created"])
     fake.add_invoice(  # an invoice still open: paid later, or never
         first["created"] + 250 * DAY,
@@ -660,6 +727,10 @@ def expected_store(fake: FakeStripe) -> tuple[dict[str, tuple], dict[str, tuple]
         who = payer(charges[r["charge"]])
         if r["status"] == "succeeded" and who:
             events[f"refund:{r['id']}"] = (who, "refund", r["created"], r["amount"])
+    for d in fake.all("disputes"):  # funds withdrawn, not (yet) reinstated
+        who = payer(charges[d["charge"]])
+        if d["status"] in {"needs_response", "under_review", "lost"} and who:
+            events[f"dispute:{d['id']}"] = (who, "refund", d["created"], d["amount"])
     for inv in fake.all("invoices"):
         if inv["status"] == "paid" and inv["amount_paid"] > 0:
             kind = "renewal" if inv["billing_reason"] == "subscription_cycle" else "order"
@@ -674,4 +745,7 @@ def expected_store(fake: FakeStripe) -> tuple[dict[str, tuple], dict[str, tuple]
                 sub["ended_at"],
                 None,
             )
+    # A deleted customer whose charges, invoices or subscriptions remain is an empty stub.
+    for who, *_ in list(events.values()):
+        customers.setdefault(who, (None, None, None, None))
     return customers, events

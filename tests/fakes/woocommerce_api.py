@@ -270,6 +270,21 @@ class FakeWoo(FakeHttpServer):
             self._dates(order, "date_modified", at)
             return refund
 
+    def trash_order(self, oid: int, at: int | None = None) -> None:
+        """DELETE /orders/<id> without `force`: the order moves to the trash (modified now)."""
+        self.set_status(oid, "trash", at)
+
+    def delete_refund(self, rid: int, at: int | None = None) -> None:
+        """DELETE /orders/<id>/refunds/<rid>: the refund is gone and the order is saved again
+        (modified now); a fully refunded order goes back to completed."""
+        with self.lock:
+            refund = self.refunds.pop(rid)
+            order = self.orders[refund["order_id"]]
+            order["refunds"] = [r for r in order["refunds"] if r["id"] != rid]
+            if order["status"] == "refunded":
+                order["status"] = "completed"
+            self._dates(order, "date_modified", at or self._now())
+
     # --- HTTP semantics ---
 
     def auth(self, header: str | None, params: dict[str, str]) -> tuple[int, dict[str, Any]] | None:
@@ -640,6 +655,8 @@ def expected_store(fake: FakeWoo) -> tuple[dict[str, tuple], dict[str, tuple]]:
             who = f"guest:{o['billing']['email'].lower()}"
         else:
             continue
+        if status == "trash":
+            continue  # a trashed order implies nothing
         paid = status in {"completed", "processing"} or (
             status == "refunded" and o["date_paid_gmt"]
         )
@@ -652,7 +669,7 @@ def expected_store(fake: FakeWoo) -> tuple[dict[str, tuple], dict[str, tuple]]:
             )
         for r in o["refunds"]:
             refund = fake.refunds[r["id"]]
-            mine[f"refund:{r['id']}"] = (
+            mine[f"order:{o['id']}:refund:{r['id']}"] = (
                 who,
                 "refund",
                 parse(refund["date_created_gmt"]),

@@ -1,7 +1,8 @@
 """`/journey ...`: acknowledge at once, answer after.
 
 Help and parse errors need no database and go out with the acknowledgement
-itself; reports are computed after it, in a worker thread.
+itself; reports are computed after it, in a worker thread. `/journey sync` runs
+in the background with its progress in a DM edited in place (bot/sync_progress.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,16 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import error_message, help_message
+from bot.blocks.help import error_message, help_message, sync_message
+from bot.blocks.message import Message, context
 from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
 from bot.deps import Deps
-from bot.listeners.replies import attach_chart, reply_when_ready
+from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
 from bot.listeners.views.connect import open_connect_modal
 from bot.permissions import REFUSAL, may_change_settings, user_timezone
+from bot.service import unexpected_message
+from bot.sync_progress import INTERVAL, open_dm, start_sync
+from bot.workers import in_worker
 
 
 def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -66,14 +71,65 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
                 deps.working_after,
             )
             return
+        if cmd.name == "sync":
+            await _sync_in_background(deps, respond, client, team_id, user, cmd.args)
+            return
         reply, _ = await reply_when_ready(
             respond,
             lambda: deps.service.command_reply(team_id, cmd),
             cmd.name,
             deps.working_after,
-            own_thread=cmd.name == "sync",
         )
         scopes = context.authorize_result.bot_scopes if context.authorize_result else None
         await attach_chart(client, respond, reply, scopes)
 
     return journey_command
+
+
+async def _sync_in_background(
+    deps: Deps,
+    respond: AsyncRespond,
+    client: AsyncWebClient,
+    team_id: str,
+    user: str,
+    args: tuple[str, ...] | list[str],
+) -> None:
+    """Say where the progress shows, then sync without holding this listener up."""
+    name = args[0] if args else None
+    try:
+        targets = await in_worker(deps.service.sources_to_sync, team_id, name)
+    except Exception as exc:
+        await safe_respond(respond, unexpected_message(exc).payload())
+        return
+    if not targets:
+        if name is not None:
+            message = error_message(
+                f"There is no connected source named {name!r}: see `/journey sources`."
+            )
+        else:
+            message = sync_message([])
+        await safe_respond(respond, message.payload())
+        return
+
+    async def fallback(final: Message) -> None:
+        await safe_respond(respond, final.payload())
+
+    dm = await open_dm(client, user)
+    interval = deps.extra.get("sync_progress_interval", INTERVAL)
+    names = ", ".join(t.name for t in targets)
+    if dm is None:
+        note = f"Syncing {names} in the background; I'll answer here when it is done."
+    else:
+        note = f"Syncing {names} in the background: I'm keeping a message up to date in our DM."
+    note += " Reports answer from what has arrived meanwhile."
+    await safe_respond(
+        respond, Message(note, [context(f":arrows_counterclockwise: {note}")]).payload()
+    )
+    start_sync(
+        client,
+        deps.service,
+        targets,
+        dm or "",
+        interval=float(interval) if isinstance(interval, int | float) else INTERVAL,
+        fallback=fallback,
+    )

@@ -6,7 +6,9 @@ fields are validated within Slack's 3 seconds (field errors go back with
 stores it encrypted, exactly as `journey sources add` does, and the person is
 told the outcome in a direct message. The key is never logged, posted or
 stored in plain text: only `Credential` carries it, and only
-`journey.sources.manage.add_source` writes it, sealed.
+`journey.sources.manage.add_source` writes it, sealed. A source stored this way
+gets its first sync at once, in the background, with its progress in a second
+DM edited in place (bot/sync_progress.py).
 
 Tests point a connector at a fake API through `deps.extra["connect_base_urls"]`
 ({kind: base URL}) and `deps.extra["connect_http"]` (HttpOptions).
@@ -30,7 +32,10 @@ from bot.blocks.help import error_message
 from bot.blocks.message import Message, section
 from bot.deps import Deps
 from bot.permissions import REFUSAL, may_change_settings
+from bot.service import unexpected_message
 from bot.slack_errors import explain
+from bot.sync_progress import INTERVAL, open_dm, start_sync
+from bot.workers import in_worker
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.secrets import Cipher
@@ -130,7 +135,8 @@ def connect_source(
     verb = "Connected" if created else "Updated the key of"
     return True, (
         f"{verb} {label} source *{name}*: the key was checked and is stored encrypted. "
-        f"Import its data with `/journey sync {name}`."
+        "Its data is being imported now (progress below); `/journey sync "
+        f"{name}` imports what is new at any time."
     )
 
 
@@ -146,6 +152,29 @@ async def _dm(client: AsyncWebClient, user: str, message: Message) -> None:
         await client.chat_postMessage(channel=dm["channel"]["id"], **message.payload())
     except SlackApiError as exc:
         log.warning("connect: could not DM the result: %s", exc.response.get("error"))
+
+
+async def _first_sync(
+    deps: Deps, client: AsyncWebClient, team_id: str, user: str, kind: str, name: str
+) -> None:
+    """Start the new source's first sync in the background, its progress in a DM."""
+    try:
+        targets = await in_worker(deps.service.sources_to_sync, team_id, name)
+    except Exception as exc:
+        await _dm(client, user, unexpected_message(exc))
+        return
+    targets = [t for t in targets if t.kind == kind]
+    channel = await open_dm(client, user)
+    if not targets or channel is None:
+        return
+    interval = deps.extra.get("sync_progress_interval", INTERVAL)
+    start_sync(
+        client,
+        deps.service,
+        targets,
+        channel,
+        interval=float(interval) if isinstance(interval, int | float) else INTERVAL,
+    )
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -185,5 +214,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             "ok" if ok else "refused",
         )
         await _dm(client, user, result_message(ok, text))
+        if ok:
+            await _first_sync(deps, client, team_id, user, submission.kind, submission.name)
 
     app.view(CALLBACK_ID)(connect_submitted)

@@ -1,0 +1,178 @@
+"""A sync in the background, its progress in Slack as one message edited in place.
+
+Used by `/journey sync` and by `/journey connect` (a new source's first sync).
+
+Where the message goes: a direct message to the person who asked, posted with
+chat.postMessage and then edited with chat.update. A response URL would keep
+it in the channel but takes only 5 posts in 30 minutes, too few for progress,
+and the bot may not be a member of the channel the command came from; a DM
+always works (the connect flow already uses one) and keeps the business's
+figures private. If the DM cannot be opened, the result still comes through
+the response URL at the end.
+
+Why it never blocks anything: the sync runs in its own small thread pool (not
+the event loop, not the report pool of bot/workers.py), and every page it reads
+is committed as it lands, so a report asked meanwhile answers from what has
+arrived. The sync thread only records progress in `SyncProgress`; a coroutine
+on the event loop edits the message when something changed, at most once per
+`interval` seconds (chat.update is Tier 3, about 50 calls a minute), then
+replaces it with the result of each source. Errors are in plain words; an
+unexpected one shows a reference, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.help import sync_message
+from bot.blocks.message import Message
+from bot.blocks.sync import SourceProgress, progress_message
+from bot.service import ReportService, SyncTarget, unexpected_message
+from journey.sync import SyncResult
+
+log = logging.getLogger("journey.bot")
+INTERVAL = 2.5  # seconds between edits of the progress message
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="journey-sync")
+_running: set[asyncio.Task[Any]] = set()  # keeps background syncs referenced until done
+
+
+@dataclass
+class SyncProgress:
+    """What the sync thread has done so far; read by the coroutine that edits the message."""
+
+    sources: list[SourceProgress]
+    version: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _index: dict[int, int] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, targets: Sequence[SyncTarget]) -> SyncProgress:
+        progress = cls([SourceProgress(t.name, t.kind) for t in targets])
+        progress._index = {t.id: i for i, t in enumerate(targets)}
+        return progress
+
+    def page(self, source_id: int, resource: str, pages: int, records: int) -> None:
+        with self._lock:
+            i = self._index[source_id]
+            self.sources[i] = replace(
+                self.sources[i], state="running", resource=resource, pages=pages, records=records
+            )
+            self.version += 1
+
+    def state(self, source_id: int, state: str) -> None:
+        with self._lock:
+            i = self._index[source_id]
+            self.sources[i] = replace(self.sources[i], state=state)
+            self.version += 1
+
+    def snapshot(self) -> tuple[int, list[SourceProgress]]:
+        with self._lock:
+            return self.version, list(self.sources)
+
+    def message(self) -> Message:
+        _, sources = self.snapshot()
+        return progress_message(sources, time.monotonic() - self.started)
+
+
+def run_all(
+    service: ReportService, targets: Sequence[SyncTarget], progress: SyncProgress
+) -> list[SyncResult]:
+    """The sync thread: each source in turn, reporting every committed page."""
+    results = []
+    for target in targets:
+        progress.state(target.id, "running")
+        results.append(service.sync_one(target.id, target.name, target.kind, progress.page))
+        progress.state(target.id, "done")
+    return results
+
+
+async def open_dm(client: AsyncWebClient, user: str) -> str | None:
+    try:
+        dm = await client.conversations_open(users=user)
+        return str(dm["channel"]["id"])
+    except SlackApiError as exc:
+        log.warning("sync: could not open a DM: %s", exc.response.get("error"))
+        return None
+
+
+async def sync_with_progress(
+    client: AsyncWebClient,
+    service: ReportService,
+    targets: Sequence[SyncTarget],
+    channel: str,
+    *,
+    interval: float = INTERVAL,
+    fallback: Callable[[Message], Awaitable[Any]] | None = None,
+) -> list[SyncResult]:
+    """Post the progress message to `channel`, sync `targets` in the sync pool, edit the
+    message as pages land, and end it with the result. `fallback` gets the final
+    message when the progress message could not be posted or edited."""
+    progress = SyncProgress.of(targets)
+    ts = await _post(client, channel, progress.message()) if channel else None
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(_pool, run_all, service, targets, progress)
+    shown = progress.version
+    while True:
+        done, _ = await asyncio.wait({work}, timeout=interval)
+        if done:
+            break
+        version, _ = progress.snapshot()
+        if ts is not None and version != shown:
+            shown = version
+            await _update(client, channel, ts, progress.message())
+    try:
+        results = work.result()
+        final = sync_message(results)
+    except Exception as exc:  # run_all does not raise; this is the last line of defence
+        results = []
+        final = unexpected_message(exc)
+    if (ts is None or not await _update(client, channel, ts, final)) and fallback is not None:
+        await fallback(final)
+    return results
+
+
+def start_sync(
+    client: AsyncWebClient,
+    service: ReportService,
+    targets: Sequence[SyncTarget],
+    channel: str,
+    *,
+    interval: float = INTERVAL,
+    fallback: Callable[[Message], Awaitable[Any]] | None = None,
+) -> asyncio.Task[list[SyncResult]]:
+    """`sync_with_progress` as a task of its own: the caller's listener returns at once."""
+    task = asyncio.ensure_future(
+        sync_with_progress(client, service, targets, channel, interval=interval, fallback=fallback)
+    )
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+    return task
+
+
+async def _post(client: AsyncWebClient, channel: str, message: Message) -> str | None:
+    try:
+        answer = await client.chat_postMessage(channel=channel, **message.payload())
+        return str(answer["ts"])
+    except SlackApiError as exc:
+        log.warning("sync: could not post the progress message: %s", exc.response.get("error"))
+        return None
+
+
+async def _update(client: AsyncWebClient, channel: str, ts: str, message: Message) -> bool:
+    try:
+        await client.chat_update(channel=channel, ts=ts, **message.payload())
+        return True
+    except SlackApiError as exc:
+        log.warning("sync: could not update the progress message: %s", exc.response.get("error"))
+        return False
