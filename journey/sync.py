@@ -36,6 +36,7 @@ from sqlmodel import Session
 from journey.errors import JourneyError
 from journey.ingest import Ingestor, IngestStats
 from journey.models import Source, SyncCursor
+from journey.schedule.alerts import request_check
 from journey.secrets import Cipher
 from journey.sources import connector_class
 from journey.sources.base import Connector, Resource
@@ -105,6 +106,22 @@ def sync_source(
         workspace_id = source.workspace_id
 
     try:
+        return _run(engine, built, source_id, workspace_id, result, progress, now)
+    finally:
+        if result.inserted or result.updated or result.deleted:
+            _request_alert_check(engine, workspace_id)
+
+
+def _run(
+    engine: Engine,
+    built: Connector,
+    source_id: int,
+    workspace_id: str,
+    result: SyncResult,
+    progress: ProgressFn | None,
+    now: Callable[[], datetime],
+) -> SyncResult:
+    try:
         with built:
             for resource in _plan(built):
                 _sync_resource(engine, built, source_id, workspace_id, resource, result, progress)
@@ -126,6 +143,17 @@ def sync_source(
     _finish(engine, source_id, synced_at=now())
     result.ok = True
     return result
+
+
+def _request_alert_check(engine: Engine, workspace_id: str) -> None:
+    """New data may show a drop: have the workspace's alert rules checked at the next
+    scheduler tick ("checked after every sync"), not only at the daily check."""
+    try:
+        with Session(engine) as session:
+            request_check(session, workspace_id)
+            session.commit()
+    except Exception:  # the sync's own result matters more than an early alert check
+        log.exception("could not ask for an alert check after syncing %s", workspace_id)
 
 
 def _connector(

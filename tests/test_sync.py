@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from journey.ingest import CustomerRecord
 from journey.models import Customer, SyncCursor
+from journey.schedule.alerts import ensure_default_rules
 from journey.secrets import Cipher
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import NO_WAIT, HttpOptions
@@ -110,6 +111,32 @@ def test_a_resync_with_nothing_new_reads_one_page_per_resource(engine, fake, sou
     newest = max(c["created"] for c in fake.all("charges"))
     assert charges.param("created[gte]") == str(newest - 300)
     assert_store_matches(engine, source_id, fake)
+
+
+def test_a_sync_that_changed_the_store_makes_the_alert_rules_due(engine, fake, source_id, cipher):
+    """Alerts are "checked after every sync": new data clears the rules' last check, so the
+    next scheduler tick evaluates them; a sync that changed nothing leaves them alone."""
+    with Session(engine) as session:
+        ensure_default_rules(session, "acme", channel_id="C-ALERTS")
+        session.commit()
+
+    def mark_checked() -> None:
+        with Session(engine) as session:
+            session.execute(text("UPDATE alert_rule SET last_checked_at = 1"))
+            session.commit()
+
+    def unchecked() -> int:
+        with Session(engine) as session:
+            return session.execute(
+                text("SELECT COUNT(*) FROM alert_rule WHERE last_checked_at IS NULL")
+            ).scalar_one()
+
+    mark_checked()
+    assert run(engine, source_id, cipher, fake).inserted > 0
+    assert unchecked() == 3
+    mark_checked()
+    assert run(engine, source_id, cipher, fake).inserted == 0
+    assert unchecked() == 0
 
 
 def test_new_records_and_changes_to_old_ones_arrive_incrementally(engine, fake, source_id, cipher):

@@ -131,7 +131,7 @@ def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
         )
         blocks.append(
             context(
-                "Checked once a day. `/journey alerts on|off [KIND]`, `/journey alerts channel` "
+                "Checked after every sync that brings new data, and at least daily. `/journey alerts on|off [KIND]`, `/journey alerts channel` "
                 "(in the channel that should get them), `/journey alerts threshold KIND "
                 "PERCENT` (KIND: retention, funnel or churn)."
             )
