@@ -35,6 +35,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         "alerts on|off [KIND] | alerts channel | alerts threshold KIND PERCENT",
         "/journey alerts threshold retention 15",
     ),
+    ("alerts ack [KIND]", "/journey alerts ack (you take on the alerts firing now)"),
     ("connect", "/journey connect (admins: a form to connect Stripe, HubSpot or WooCommerce)"),
     ("sources", "/journey sources (connected stores and CRMs, their last sync and errors)"),
     ("sync [NAME]", "/journey sync (admins: fetch what changed at every source now)"),
@@ -73,7 +74,7 @@ class DigestRequest:
 class AlertsRequest:
     """`/journey alerts ...`: list, on/off (one kind or all), channel, threshold."""
 
-    action: str  # list | on | off | channel | threshold
+    action: str  # list | on | off | channel | threshold | ack
     kind: str | None = None  # one of ALERT_KINDS; None means all
     percent: float | None = None  # threshold: relative drop in percent
 
@@ -95,7 +96,8 @@ class Command:
         if isinstance(self.setting, DigestRequest):
             return self.setting.action in ("set", "off")
         if isinstance(self.setting, AlertsRequest):
-            return self.setting.action != "list"
+            # Anyone may take on an alert, as anyone may click its Acknowledge button.
+            return self.setting.action not in ("list", "ack")
         # A sync spends the source's API quota: admins decide when.
         return self.name == "sync"
 
@@ -147,8 +149,9 @@ DIGEST_USAGE = (
     "`/journey digest now`"
 )
 ALERTS_USAGE = (
-    "`/journey alerts`, `/journey alerts on|off [KIND]`, `/journey alerts channel` or "
-    "`/journey alerts threshold KIND PERCENT` (KIND: retention, funnel or churn)"
+    "`/journey alerts`, `/journey alerts on|off [KIND]`, `/journey alerts channel`, "
+    "`/journey alerts threshold KIND PERCENT` or `/journey alerts ack [KIND]` "
+    "(KIND: retention, funnel or churn)"
 )
 
 
@@ -245,7 +248,7 @@ def parse_alerts(words: list[str]) -> AlertsRequest:
         if rest:
             raise CommandError(f"`/journey alerts {head}` takes nothing after it.")
         return AlertsRequest("list" if head == "status" else head)
-    if head in ("on", "off"):
+    if head in ("on", "off", "ack"):
         if len(rest) > 1:
             raise CommandError(
                 f"`/journey alerts {head}` takes at most one kind. Use {ALERTS_USAGE}."

@@ -25,6 +25,7 @@ from journey.schedule import (
     pause_subscription,
     subscribe,
 )
+from journey.schedule.acks import acknowledge, firing_alerts
 from journey.workspaces import get_workspace
 
 SET_EXAMPLE = "`/journey digest weekly monday 09:00`"
@@ -162,6 +163,42 @@ def digest_reply(
         )
 
 
+def _acknowledge_firing(
+    engine: Engine, workspace_id: str, user_id: str, request: AlertsRequest, now: datetime
+) -> str | None:
+    """`/journey alerts ack [KIND]`: the Acknowledge button for every announced alert
+    firing now (of that kind), for where there is no button (the console) or it scrolled
+    away. Each goes through the same first-click-wins record as the button."""
+    if request.action != "ack":
+        return None
+    with session_scope(engine) as session:
+        get_workspace(session, workspace_id)
+        firing = [
+            a
+            for a in firing_alerts(session, workspace_id)
+            if a.announced and (request.kind is None or a.kind == request.kind)
+        ]
+    if not firing:
+        return "No announced alert is firing" + (
+            f" for {ALERT_NAMES.get(request.kind, request.kind).split(' (')[0]}."
+            if request.kind
+            else "."
+        )
+    lines = []
+    for alert in firing:
+        result = acknowledge(
+            engine, workspace_id, rule_id=alert.rule_id, key=alert.key, user_id=user_id, now=now
+        )
+        if result.status == "acknowledged":
+            lines.append(f":white_check_mark: {alert.title}: acknowledged by you.")
+        elif result.status == "already" and result.ack is not None:
+            when = result.ack.acked_at.strftime("%Y-%m-%d %H:%M")
+            lines.append(
+                f"{alert.title}: already acknowledged by <@{result.ack.user_id}> ({when} UTC)."
+            )
+    return "\n".join(lines) or None
+
+
 def alerts_reply(
     engine: Engine,
     workspace_id: str,
@@ -171,12 +208,13 @@ def alerts_reply(
     now: datetime | None = None,
 ) -> Message:
     now = now or datetime.now(UTC)
+    acked = _acknowledge_firing(engine, workspace_id, user_id, request, now)
     with session_scope(engine) as session:
         get_workspace(session, workspace_id)
         rules = ensure_default_rules(session, workspace_id, now=now)
         chosen = [r for r in rules if request.kind is None or r.kind == request.kind]
         names = ", ".join(ALERT_NAMES.get(r.kind, r.kind).split(" (")[0] for r in chosen)
-        done = ""
+        done = acked or ""
         if request.action == "on":
             for rule in chosen:
                 rule.enabled, rule.disabled_reason = True, None

@@ -94,6 +94,8 @@ def test_unbalanced_quotes_do_not_crash():
         ("alerts off churn", AlertsRequest("off", "high_value_churn"), True),
         ("alerts channel", AlertsRequest("channel"), True),
         ("alerts threshold funnel 15%", AlertsRequest("threshold", "funnel_step_drop", 15), True),
+        ("alerts ack", AlertsRequest("ack"), False),
+        ("alerts ack funnel", AlertsRequest("ack", "funnel_step_drop"), False),
     ],
 )
 def test_digest_and_alerts_forms(text, setting, admin_only):

@@ -216,6 +216,14 @@ def test_console_alerts_are_printed_once_and_only_for_its_workspace(console_db):
     ConsoleScheduler(console_db, "local", said.append, clock, "console-2", TZ).step()
     assert len(printed(said, "alert")) == 1
 
+    # No button in a terminal: the command acknowledges, once, as the button would.
+    acked = answer(service, "local", "/journey alerts ack", timezone=TZ, now=clock())
+    assert "Repeat purchases dropped: acknowledged by you" in acked
+    again = answer(service, "local", "/journey alerts ack retention", timezone=TZ, now=clock())
+    assert "already acknowledged by @console" in again
+    nothing = answer(service, "local", "/journey alerts ack funnel", timezone=TZ, now=clock())
+    assert "No announced alert is firing for funnel" in nothing
+
     clock.now += timedelta(days=1, minutes=1)  # both daily digests are due
     first.step()
     assert len(printed(said, "digest")) == 1
