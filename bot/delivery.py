@@ -46,6 +46,7 @@ from bot.blocks.digest import alert_message, digest_message, pause_notice_messag
 from bot.blocks.message import Message, clip
 from bot.slack_errors import explain
 from journey.schedule.runner import Delivery, DeliveryResult
+from journey.schedule.syncs import PausedSource
 
 log = logging.getLogger("journey.bot.delivery")
 
@@ -312,3 +313,37 @@ class SlackDelivery:
         if status == 429 or error == "ratelimited":
             return DeliveryResult.retryable("rate limited by Slack", posted=False)
         return DeliveryResult.retryable(f"Slack answered {error} (HTTP {status})", posted=False)
+
+
+class PauseTeller:
+    """Tells a workspace that a scheduled sync paused one of its sources (called from the
+    sync loop's thread): a direct message to who stored the credential, else a post in
+    the alerts channel. A failure is logged, never raised: the source's row still says
+    what happened, for `/journey sources`."""
+
+    def __init__(self, tokens: TokenLookup, *, base_url: str = WebClient.BASE_URL) -> None:
+        self.delivery = SlackDelivery(tokens, base_url=base_url)
+
+    def __call__(self, notice: PausedSource) -> bool:
+        from bot.blocks.connect import LABELS
+        from bot.blocks.sync import source_paused_message
+
+        if notice.user_id is None and notice.channel_id is None:
+            log.warning("source %s paused; nobody to tell in Slack", notice.name)
+            return False
+        message = source_paused_message(
+            notice.name, LABELS.get(notice.kind, notice.kind), notice.reason
+        )
+        try:
+            token = self.delivery.tokens(notice.workspace_id)
+            if not token:
+                return False
+            client = self.delivery.client(token)
+            channel = notice.channel_id
+            if notice.user_id is not None:
+                channel = client.conversations_open(users=notice.user_id)["channel"]["id"]
+            client.chat_postMessage(channel=channel, **message.payload())
+            return True
+        except Exception as exc:
+            log.warning("could not tell %s about paused source: %s", notice.workspace_id, exc)
+            return False

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 
 from bot.config import BotSettings
 from bot.delivery import (
+    PauseTeller,
     SlackDelivery,
     TokenLookup,
     async_token_lookup,
@@ -40,7 +41,7 @@ from bot.delivery import (
 from journey.errors import JourneyError
 from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
-from journey.schedule.syncs import SyncRun, run_due_syncs
+from journey.schedule.syncs import PausedSource, SyncRun, pause_notices, run_due_syncs
 from journey.sync import ConnectorFactory
 
 log = logging.getLogger("journey.bot.scheduler")
@@ -155,6 +156,7 @@ def sync_tick(
     replica: str,
     now: datetime | None = None,
     connector: ConnectorFactory | None = None,
+    tell: Callable[[PausedSource], object] | None = None,
 ) -> SyncRun:
     run = run_due_syncs(
         engine,
@@ -163,6 +165,9 @@ def sync_tick(
         replica,
         connector=connector,
     )
+    if tell is not None and run.newly_paused:
+        for notice in pause_notices(engine, run):
+            tell(notice)
     if run.results or run.failed:
         log.info(
             "scheduled sync: %d synced, %d failed, %d taken by another replica",
@@ -179,8 +184,10 @@ async def run_sync_loop(
     replica: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     connector: ConnectorFactory | None = None,
+    tell: Callable[[PausedSource], object] | None = None,
 ) -> None:
     """Sync due sources every `interval` seconds (until cancelled); a failed tick is logged.
+    A source a sync pauses is announced once through `tell` (bot.delivery.PauseTeller).
 
     The sleep comes after the tick, so a source synced by this replica at one tick
     (its last_sync_at is the sync's finish) is due again at the next."""
@@ -188,7 +195,7 @@ async def run_sync_loop(
     log.info("scheduled syncs every %ss as %s", interval, replica)
     while True:
         try:
-            await asyncio.to_thread(sync_tick, engine, interval, replica, clock(), connector)
+            await asyncio.to_thread(sync_tick, engine, interval, replica, clock(), connector, tell)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -216,7 +223,8 @@ def start_scheduler(settings: BotSettings, engine: Engine) -> asyncio.Task[None]
     if syncs <= 0:
         log.info("scheduled syncs off (JOURNEY_SYNC_INTERVAL=0)")
     else:
-        loops.append(partial(run_sync_loop, engine, syncs))
+        teller = PauseTeller(token_lookup(settings, engine, loop), base_url=settings.api_url)
+        loops.append(partial(run_sync_loop, engine, syncs, tell=teller))
     if not loops:
         return None
     return loop.create_task(_run_all(*loops), name="journey-scheduler")

@@ -54,6 +54,8 @@ ConnectorFactory = Callable[[Source, Credential], Connector]
 class SyncResult:
     source: str
     kind: str
+    source_id: int = 0
+    workspace_id: str = ""
     ok: bool = False
     paused: bool = False
     skipped: bool = False
@@ -90,7 +92,12 @@ def sync_source(
         source = session.get(Source, source_id)
         if source is None:
             raise JourneyError(f"There is no source with id {source_id}.")
-        result = SyncResult(source=source.name, kind=source.kind)
+        result = SyncResult(
+            source=source.name,
+            kind=source.kind,
+            source_id=source_id,
+            workspace_id=source.workspace_id,
+        )
         if source.status == PAUSED:
             result.paused = result.skipped = True
             result.error = source.last_error

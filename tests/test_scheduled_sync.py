@@ -11,16 +11,19 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.config import BotSettings
-from bot.scheduler import run_sync_loop, start_scheduler, sync_interval
+from bot.delivery import PauseTeller, static_token
+from bot.scheduler import run_sync_loop, start_scheduler, sync_interval, sync_tick
 from journey.db import make_engine
 from journey.errors import JourneyError
 from journey.ingest import CustomerRecord
 from journey.models import Source
-from journey.schedule.syncs import due_sources, run_due_syncs
+from journey.schedule.alerts import ensure_default_rules
+from journey.schedule.syncs import PausedSource, due_sources, pause_notices, run_due_syncs
 from journey.secrets import Cipher
 from journey.sources.base import Connector, Page, Raw, Records, Resource
 from journey.sources.http import AuthError, SourceError
@@ -298,3 +301,59 @@ async def test_the_bot_starts_the_sync_loop_on_its_own_interval(monkeypatch, dem
 @pytest.fixture
 def demo_settings() -> BotSettings:
     return BotSettings(bot_token="xoxb-test", signing_secret="secret")
+
+
+# --- a refused credential is told once ----------------------------------------------
+
+
+def test_a_source_paused_by_a_scheduled_sync_is_told_once_to_who_stored_its_key(
+    engine, cipher, monkeypatch
+):
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", KEY)  # the bot's loop reads it from the environment
+    with Session(engine) as session:
+        add_source(
+            session, "acme", "stripe", "shop", Credential("sk_test"), cipher, added_by="U0ADMIN"
+        )
+        session.commit()
+    connected(engine, cipher, "fine")
+    factory = Factory(fail={"shop": AuthError("Stripe refused the API key (HTTP 401).")})
+    told: list[PausedSource] = []
+
+    sync_tick(engine, 3600, "r1", NOW, connector=factory, tell=told.append)
+    [notice] = told
+    assert (notice.workspace_id, notice.name, notice.kind) == ("acme", "shop", "stripe")
+    assert notice.user_id == "U0ADMIN" and notice.channel_id is None
+    assert "refused the API key" in notice.reason and "paused" in notice.reason
+    assert "sk_test" not in repr(notice)
+
+    # Later ticks skip the paused source without calling Stripe, and say nothing more.
+    sync_tick(engine, 3600, "r1", NOW + 2 * HOUR, connector=factory, tell=told.append)
+    assert len(told) == 1 and factory.synced.count("shop") == 1
+
+
+def test_without_who_stored_the_key_the_alerts_channel_is_told(engine, cipher):
+    connected(engine, cipher, "shop")  # from the CLI: nobody to DM
+    with Session(engine) as session:
+        ensure_default_rules(session, "acme", channel_id="C0ALERTS")
+        session.commit()
+    factory = Factory(fail={"shop": AuthError("Stripe refused the API key (HTTP 401).")})
+    run = run_due_syncs(engine, NOW, HOUR, "r1", cipher=cipher, connector=factory)
+    [notice] = pause_notices(engine, run)
+    assert notice.user_id is None and notice.channel_id == "C0ALERTS"
+
+
+def test_the_pause_notice_reaches_slack_as_a_direct_message(engine, cipher):
+    notice = PausedSource(
+        "T0JOURNEY", "shop", "stripe", "Stripe refused the API key (HTTP 401).", "U0ADMIN", None
+    )
+    with FakeSlack() as fake:
+        fake.add_user("U0ADMIN", is_admin=True)
+        teller = PauseTeller(static_token(DEFAULT_BOT_TOKEN), base_url=fake.api_url)
+        assert teller(notice)
+        [post] = [c for c in fake.calls if c.method == "chat.postMessage"]
+        text = str(post.params)
+        assert "paused the Stripe source *shop*" in text and "/journey connect" in text
+        assert post.params["channel"].startswith("D")
+        # A workspace the bot cannot reach: logged, not raised.
+        fake.revoke(DEFAULT_BOT_TOKEN)
+        assert teller(notice) is False

@@ -45,3 +45,14 @@ def progress_message(sources: Sequence[SourceProgress], elapsed: float) -> Messa
         "this message changes when the sync finishes."
     )
     return Message(text, [header("Sync in progress"), *(section(x) for x in lines), context(note)])
+
+
+def source_paused_message(name: str, label: str, reason: str) -> Message:
+    """Told once, to whoever stored the credential, when a scheduled sync pauses a source."""
+    lines = [
+        f":warning: journey paused the {label} source *{name}*: {reason}",
+        f"Nothing more is read from it until a working key is stored: `/journey connect` "
+        f"(choose {label}, name it `{name}`) replaces the key and resumes it. Reports keep "
+        "what was already imported.",
+    ]
+    return Message(" ".join(lines), [section(x) for x in lines])

@@ -30,6 +30,9 @@ class Source(SQLModel, table=True):
     last_sync_at: datetime | None = Field(default=None, sa_type=EpochDateTime)
     last_error: str | None = None
     created_at: datetime = Field(sa_type=EpochDateTime)
+    # The chat user who stored the credential last (a Slack user id), told when a
+    # sync pauses the source; None for sources added from the CLI.
+    added_by: str | None = Field(default=None, max_length=32)
 
 
 class SyncCursor(SQLModel, table=True):

@@ -50,6 +50,7 @@ from sqlalchemy import Engine, or_, text
 from sqlmodel import Session, select
 
 from journey.models import Source
+from journey.models.schedule import AlertRule
 from journey.models.types import to_epoch
 from journey.secrets import Cipher
 from journey.sources import CONNECTORS
@@ -73,6 +74,58 @@ class SyncRun:
     @property
     def synced(self) -> list[SyncResult]:
         return [r for r in self.results if r.ok]
+
+    @property
+    def newly_paused(self) -> list[SyncResult]:
+        """Sources this tick's syncs paused (a refused credential), not those already paused."""
+        return [r for r in self.results if r.paused and not r.skipped]
+
+
+@dataclass(frozen=True)
+class PausedSource:
+    """A source a scheduled sync just paused, and whom to tell: the person who stored its
+    credential, else the workspace's alerts channel (None, None: nobody to tell; it is
+    still on the source's row for `journey sources list` and `/journey sources`).
+
+    Told once: later syncs skip a paused source without calling its API, so they
+    neither fail again nor produce another notice, until a new credential resumes it.
+    """
+
+    workspace_id: str
+    name: str
+    kind: str
+    reason: str
+    user_id: str | None
+    channel_id: str | None
+
+
+def pause_notices(engine: Engine, run: SyncRun) -> list[PausedSource]:
+    """Whom to tell about each source this run paused."""
+    notices = []
+    with Session(engine) as session:
+        for result in run.newly_paused:
+            source = session.get(Source, result.source_id)
+            if source is None:
+                continue
+            channel = session.exec(
+                select(AlertRule.channel_id)
+                .where(
+                    AlertRule.workspace_id == source.workspace_id,
+                    AlertRule.channel_id.is_not(None),  # type: ignore[union-attr]
+                )
+                .order_by(AlertRule.id)
+            ).first()
+            notices.append(
+                PausedSource(
+                    workspace_id=source.workspace_id,
+                    name=source.name,
+                    kind=source.kind,
+                    reason=result.error or source.last_error or "the credential was refused",
+                    user_id=source.added_by,
+                    channel_id=None if source.added_by else channel,
+                )
+            )
+    return notices
 
 
 def due_sources(session: Session, now: datetime, interval: timedelta) -> list[Source]:

@@ -69,9 +69,11 @@ def add_source(
     name: str,
     credential: Credential,
     cipher: Cipher,
+    added_by: str | None = None,
 ) -> tuple[Source, bool]:
     """Store a source's credential, encrypted. An existing source of that name gets the
-    new credential and is resumed if it was paused. Returns (source, created)."""
+    new credential and is resumed if it was paused. `added_by` (a chat user id) is who
+    is told if a sync later pauses it. Returns (source, created)."""
     connector_class(kind)  # an unknown kind fails before anything is written
     name = name.strip()
     if not name or len(name) > 200:
@@ -88,6 +90,7 @@ def add_source(
     source.credentials = credential.seal(cipher)
     source.status = ACTIVE
     source.last_error = None
+    source.added_by = added_by[:32] if added_by else None
     session.add(source)
     session.flush()
     return source, created

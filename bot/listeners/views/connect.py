@@ -76,9 +76,11 @@ def connect_source(
     credential: Credential,
     base_url: str | None = None,
     http: HttpOptions | None = None,
+    added_by: str | None = None,
 ) -> tuple[bool, str]:
     """Check the credential with the API, then store it encrypted. Returns (ok, words).
-    Runs in a thread. The words never contain the credential."""
+    Runs in a thread. The words never contain the credential. `added_by` is told if a
+    scheduled sync later pauses the source."""
     label = LABELS.get(kind, kind)
     try:
         cipher = Cipher.from_env()
@@ -125,7 +127,9 @@ def connect_source(
         return False, f"Something went wrong checking the key (reference `{ref}`); nothing stored."
     try:
         with session_scope(engine) as session:
-            _, created = add_source(session, team_id, kind, name, credential, cipher)
+            _, created = add_source(
+                session, team_id, kind, name, credential, cipher, added_by=added_by
+            )
     except JourneyError as exc:
         return False, f"The {label} source was not stored: {exc}"
     except Exception:
@@ -206,6 +210,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             submission.credential,
             base_urls.get(submission.kind),
             http_options,
+            user or None,
         )
         log.info(
             "connect: %s source for team %s: %s",
