@@ -178,7 +178,7 @@ def _build_demo(ws: str, end: datetime | None, seed: int | None = None) -> None:
 def _print_overview(ws: str) -> None:
     with _session() as session:
         o = build_overview(session, ws, workspace_period(session, ws, now=_now()), now=_now())
-    typer.echo(render_overview_text(o.funnel, o.retention, o.reviews, o.insight))
+    typer.echo(render_overview_text(o.funnel, o.retention, o.reviews, o.insight, o.churn))
     typer.echo(
         "\nMore: `journey report funnel|retention|churn|reviews|insights [--period 90d] [--json]`; "
         "`journey --help` for everything."

@@ -17,7 +17,7 @@ from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.metrics.reviews import CANDIDATE_LIST, review_report
 from journey.periods import Period, resolve_period
-from journey.reports import FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
 from journey.workspaces import get_workspace
 
 Report = FunnelReport | RetentionReport | ReviewReport
@@ -25,10 +25,14 @@ Report = FunnelReport | RetentionReport | ReviewReport
 
 @dataclass(frozen=True)
 class Overview:
+    """The headlines. Its at-risk numbers come from `churn` (the BG/NBD model, or the
+    heuristic it falls back to), so they are the ones `/journey churn` lists."""
+
     funnel: FunnelReport
     retention: RetentionReport
     reviews: ReviewReport
     insight: Insight | None
+    churn: ChurnReport
 
 
 def workspace_period(
@@ -83,4 +87,5 @@ def build_overview(
     funnel = funnel_report(session, workspace_id, period)
     retention = retention_report(session, workspace_id, period, now=now)
     reviews = review_report(session, workspace_id, period, now=now)
-    return Overview(funnel, retention, reviews, weakest_stage(funnel, retention))
+    churn = churn_report(session, workspace_id, period, limit=0, now=now)
+    return Overview(funnel, retention, reviews, weakest_stage(funnel, retention), churn)

@@ -1,6 +1,7 @@
 """The `journey` command as a user meets it: clear output, clear errors, no tracebacks."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -57,6 +58,11 @@ def test_start_builds_the_demo_once_and_prints_the_overview(run):
     assert code == 0
     assert "building the demo store" in err
     assert "journey overview for local" in out and "Insight:" in out
+    # The overview's at-risk line is the churn report's: the same count, from the model.
+    at_risk = re.search(r"- At risk: (\d+) customers, .* \(churn model;", out)
+    assert at_risk, out
+    code, churn, _ = run("report", "churn", "--json")
+    assert code == 0 and json.loads(churn)["at_risk_count"] == int(at_risk.group(1))
     code, out, err = run("start")
     assert code == 0 and "building the demo store" not in err
 

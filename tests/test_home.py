@@ -132,7 +132,7 @@ def test_the_home_of_a_workspace_without_digests_or_data_says_how_to_start(engin
     view = ReportService(engine).home("nobody", now=NOW)
     text = texts(view)
     assert "No data for this workspace yet" in text and "/journey connect" in text
-    assert "None yet. An admin can connect Stripe, HubSpot or WooCommerce" in text
+    assert "None yet. An admin can connect Shopify, Stripe, HubSpot or WooCommerce" in text
     assert "No digests yet. `/journey digest weekly monday 09:00`" in text
     assert "Not set up yet. `/journey alerts channel`" in text
 
@@ -177,3 +177,19 @@ def test_a_busy_workspace_still_fits_slacks_home_limits(engine):
     assert "…and 107 more: `/journey digest` in a channel" in text
     assert "…and 20 more: `/journey sources` lists them all." in text
     assert len(json.dumps(view)) < 50_000
+
+
+def test_imported_sources_are_not_shown_as_never_synced():
+    """The demo and CSV imports have no API to sync: "never synced" would read as broken."""
+    view = home_view(
+        None,
+        [
+            ("demo", "demo", None, None),
+            ("csv", "csv", None, None),
+            ("stripe", "shop", None, None),
+        ],
+    )
+    text = json.dumps(view)
+    assert "*demo*: the built-in demo store" in text
+    assert "*csv*: imported from CSV files" in text
+    assert "*shop* (stripe): never synced" in text

@@ -16,6 +16,7 @@ from slack_sdk.models.views import View
 from bot.blocks.digest import ALERT_NAMES, local_time
 from bot.blocks.message import SECTION_TEXT, context, header, section
 from journey.render.format import money, pct, period, rate
+from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
 from journey.schedule.acks import FiringAlert
 from journey.schedule.calendar import WEEKDAYS
@@ -139,6 +140,13 @@ def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
     return blocks
 
 
+# Sources that are not connections: what the Home says instead of their sync state.
+IMPORTED = {
+    "demo": "the built-in demo store (`journey demo` rebuilds it)",
+    "csv": "imported from CSV files (`journey import`)",
+}
+
+
 def home_view(
     overview: Overview | None,
     sources: list[tuple[str, str, str | None, str | None]],
@@ -170,7 +178,9 @@ def home_view(
                 )
                 + f"*Retention:* repeat rate {rate(r.repeat_rate)}; {r.returning} returning customers "
                 f"({r.previous_returning} the period before).\n"
-                f"*At risk:* {r.at_risk_count} customers, {money(r.value_at_risk_cents, r.currency)}.\n"
+                f"*At risk:* {overview.churn.at_risk_count} customers, "
+                f"{money(overview.churn.value_at_risk_cents, r.currency)} of expected revenue "
+                f"({AT_RISK_SOURCE[overview.churn.method]}).\n"
                 f"*Reviews:* {v.total_candidates} customers to ask now."
             ),
             context(
@@ -181,11 +191,14 @@ def home_view(
     if not sources:
         blocks.append(
             context(
-                "None yet. An admin can connect Stripe, HubSpot or WooCommerce with "
+                "None yet. An admin can connect Shopify, Stripe, HubSpot or WooCommerce with "
                 "`/journey connect`; `/journey sources` shows each source's health."
             )
         )
     for kind, name, last_sync, last_error in sources[:SOURCES_SHOWN]:
+        if kind in IMPORTED:  # no API to sync: data that arrived once, by file or generator
+            blocks.append(context(f"*{name}*: {IMPORTED[kind]}"))
+            continue
         status = f"last sync {last_sync}" if last_sync else "never synced"
         if last_error:
             status += f" · last error: {last_error}"

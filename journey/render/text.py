@@ -7,6 +7,9 @@ from journey.render.format import day, hours, money, pct, period, points, rate, 
 from journey.render.sentences import inferred_note, insight_sentence
 from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
 
+# How an overview says where its at-risk count comes from, by ChurnReport.method.
+AT_RISK_SOURCE = {"bg_nbd": "churn model", "heuristic": "longer than usual without a purchase"}
+
 
 def table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [len(h) for h in headers]
@@ -291,7 +294,11 @@ def render_insight_text(insight: Insight | None) -> str:
 
 
 def render_overview_text(
-    funnel: FunnelReport, retention: RetentionReport, reviews: ReviewReport, insight: Insight | None
+    funnel: FunnelReport,
+    retention: RetentionReport,
+    reviews: ReviewReport,
+    insight: Insight | None,
+    churn: ChurnReport,
 ) -> str:
     """The short overview `journey demo` and `journey start` print: one screen, the headlines."""
     c = retention.currency
@@ -311,8 +318,8 @@ def render_overview_text(
         f"{retention.returning} returning customers ({retention.previous_returning} the period before)."
     )
     out.append(
-        f"- At risk: {retention.at_risk_count} customers, {money(retention.value_at_risk_cents, c)} "
-        "of expected purchases."
+        f"- At risk: {churn.at_risk_count} customers, {money(churn.value_at_risk_cents, c)} "
+        f"of expected revenue ({AT_RISK_SOURCE[churn.method]}; `journey report churn` lists them)."
     )
     out.append(f"- Reviews: {reviews.total_candidates} customers to ask now.")
     if insight is not None:
