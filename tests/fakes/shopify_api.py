@@ -148,7 +148,7 @@ def _is_list(t: Any) -> bool:
 
 def _args(node: FieldNode, variables: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for arg in node.arguments:
+    for arg in node.arguments or ():
         value = arg.value
         if value.kind == "variable":
             out[arg.name.value] = variables.get(value.name.value)  # type: ignore[attr-defined]
@@ -661,7 +661,7 @@ class FakeShopify(FakeHttpServer):
                         {
                             "field": None,
                             "message": "A bulk query operation for this app and shop is already "
-                            f"in progress: {running[0]['id']}.",
+                            f"in progress: {running[0]['id'] if running else gid('BulkOperation', 1)}.",
                             "code": "OPERATION_IN_PROGRESS",
                         }
                     ],
