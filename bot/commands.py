@@ -35,7 +35,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         "alerts on|off [KIND] | alerts channel | alerts threshold KIND PERCENT",
         "/journey alerts threshold retention 15",
     ),
-    ("connect", "/journey connect (admins: a form to connect Stripe, HubSpot or WooCommerce)"),
+    (
+        "connect",
+        "/journey connect (admins: a form to connect Stripe, HubSpot, WooCommerce or Shopify)",
+    ),
     ("sources", "/journey sources (connected stores and CRMs, their last sync and errors)"),
     ("sync [NAME]", "/journey sync (admins: fetch what changed at every source now)"),
     ("help", "/journey help"),

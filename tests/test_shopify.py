@@ -385,3 +385,94 @@ def test_customers_keep_the_channel_orders_gave_them(engine, fake, source_id, ci
         ).scalar_one()
     assert row.name.endswith("Again")
     assert_store_matches(engine, source_id, fake)
+
+
+# --- connecting it ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli_run(tmp_path, monkeypatch, capsys):
+    from journey import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k=")
+    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        cli._state.settings = None
+        cli._state.engine = None
+        monkeypatch.setattr("sys.argv", ["journey", *args])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield invoke
+    if cli._state.engine is not None:
+        cli._state.engine.dispose()
+
+
+def test_add_and_sync_from_the_command_line(cli_run, fake, monkeypatch, tmp_path):
+    add = ("sources", "add", "shopify", "--name", "shop", "--base-url", fake.url)
+    code, _, err = cli_run(*add, "--key-env", "SHOPIFY_TOKEN")
+    assert code == 2 and "needs --shop my-store" in err
+    code, _, err = cli_run(*add, "--shop", "shop.example.com", "--key-env", "SHOPIFY_TOKEN")
+    assert code == 2 and "myshopify.com name" in err
+    monkeypatch.setenv("SHOPIFY_TOKEN", TOKEN)
+    monkeypatch.setenv("REVOKED", "shpat_revoked")
+    code, _, err = cli_run(*add, "--shop", "example", "--key-env", "REVOKED")
+    assert code == 2 and "The key was not stored: Shopify refused the access token" in err
+    code, out, err = cli_run(
+        *add, "--shop", "https://Example.myshopify.com/admin", "--key-env", "SHOPIFY_TOKEN"
+    )
+    assert code == 0, err
+    assert "Connected shopify source 'shop'" in out
+    code, out, err = cli_run("sync")
+    assert code == 0, err
+    want_customers, want_events = expected_store(fake)
+    code, out, _ = cli_run("sources", "list")
+    assert f"{len(want_customers)} customers, {len(want_events)} events" in out
+    assert TOKEN.encode() not in (tmp_path / "cli.db").read_bytes()
+    assert TOKEN not in out + err
+
+
+def test_the_slack_form_asks_for_the_shop_and_checks_it():
+    from bot.blocks.connect import (
+        A_KIND,
+        A_NAME,
+        A_SECRET,
+        A_SETTING,
+        B_KIND,
+        B_NAME,
+        B_SECRET,
+        connect_modal,
+        read_submission,
+        setting_block,
+    )
+
+    modal = connect_modal("C1")
+    blocks = {b.get("block_id"): b for b in modal["blocks"]}
+    assert blocks[setting_block("shop")]["label"]["text"] == "Shop (Shopify)"
+
+    def view(shop: str) -> dict[str, Any]:
+        values = {
+            B_KIND: {A_KIND: {"type": "static_select", "selected_option": {"value": "shopify"}}},
+            B_NAME: {A_NAME: {"type": "plain_text_input", "value": "shop"}},
+            B_SECRET: {A_SECRET: {"type": "plain_text_input", "value": TOKEN}},
+            setting_block("shop"): {A_SETTING: {"type": "plain_text_input", "value": shop}},
+        }
+        return {"state": {"values": values}}
+
+    good = read_submission(view("https://my-store.myshopify.com/"))
+    assert not good.errors and good.credential is not None
+    assert dict(good.credential.settings) == {"shop": "my-store.myshopify.com"}
+    bad = read_submission(view("shop.example.com"))
+    assert set(bad.errors) == {setting_block("shop")}
+    assert "shop.example.com" not in bad.errors[setting_block("shop")]
+    missing = read_submission(view(""))
+    assert "Shopify needs this" in missing.errors[setting_block("shop")]
