@@ -476,3 +476,21 @@ def test_the_slack_form_asks_for_the_shop_and_checks_it():
     assert "shop.example.com" not in bad.errors[setting_block("shop")]
     missing = read_submission(view(""))
     assert "Shopify needs this" in missing.errors[setting_block("shop")]
+
+
+def test_an_incremental_pass_starts_small_and_grows_while_pages_are_full(fake):
+    # Shopify reserves `first` x a node's cost before a query runs: a re-sync that finds two
+    # changed orders must not pay for fifty.
+    made = connector(fake, page_sizes={"orders": 50})
+    pages = list(made.fetch(made.resource("orders"), None))
+    assert fake.list_calls("orders")[0].variables["first"] == 50  # a first sync: full pages
+    later = newest(fake) + DAY
+    for order in list(fake.orders.values())[:45]:
+        fake.touch(order, later)
+    before = len(fake.calls)
+    again = list(made.fetch(made.resource("orders"), pages[-1].cursor))
+    sizes = [c.variables["first"] for c in fake.calls[before:] if c.roots == ["orders"]]
+    assert sizes[:3] == [10, 40, 50]
+    assert {r["id"] for p in again for r in p.records} >= {
+        o["id"] for o in list(fake.orders.values())[:45]
+    }

@@ -350,8 +350,9 @@ class FakeShopify(FakeHttpServer):
     checkouts: dict[int, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     between_pages: Callable[[FakeShopify, str, Call], None] | None = None
-    # The benchmark's way to export a million rows without holding them: root -> JSONL lines.
-    bulk_lines: Callable[[str], Iterable[bytes]] | None = None
+    # The benchmark's way to export a million rows without holding them: root -> (a JSONL
+    # file already made with the bulk query's fields, its number of lines).
+    bulk_files: dict[str, tuple[Path, int]] | None = None
 
     def __post_init__(self) -> None:
         self.schema = admin_schema()
@@ -670,11 +671,14 @@ class FakeShopify(FakeHttpServer):
             path = self._dir / f"{n}.jsonl"
             denied = ROOT_SCOPES.get(root) not in scopes | {None}
             lines = 0
-            with path.open("wb") as out:
-                if not denied:
-                    for line in self._export(root, scopes, selection, args):
-                        out.write(line)
-                        lines += 1
+            if self.bulk_files is not None and root in self.bulk_files:
+                path, lines = self.bulk_files[root]
+            else:
+                with path.open("wb") as out:
+                    if not denied:
+                        for line in self._export(root, scopes, selection, args):
+                            out.write(line)
+                            lines += 1
             op = {
                 "id": gid("BulkOperation", n),
                 "status": "CREATED",
@@ -702,9 +706,6 @@ class FakeShopify(FakeHttpServer):
         selection: SelectionSetNode | None,
         args: dict[str, Any],
     ) -> Iterable[bytes]:
-        if self.bulk_lines is not None:
-            yield from self.bulk_lines(root)
-            return
         terms = _terms(args.get("query"))
         items = [o for o in self._visible(root, scopes) if _matches(o, terms)]
         for obj in sorted(items, key=lambda o: number(o["id"])):

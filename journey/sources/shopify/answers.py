@@ -12,7 +12,8 @@ body, never from the status alone.
 `CostBucket` keeps the last throttle status seen and predicts the bucket
 between answers, so the connector waits *before* a query that would be
 throttled (pacing from throttleStatus: requests run at the restore rate without
-being refused). When Shopify throttles anyway (another app shares the bucket),
+being refused). When Shopify throttles anyway (another process using the same app's token on this store
+shares the bucket),
 `interpret` turns the answer into a retry after exactly
 (requestedQueryCost - currentlyAvailable) / restoreRate seconds.
 
