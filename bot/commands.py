@@ -36,7 +36,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         "/journey alerts threshold retention 15",
     ),
     ("alerts ack [KIND]", "/journey alerts ack (you take on the alerts firing now)"),
-    ("connect", "/journey connect (admins: a form to connect Stripe, HubSpot or WooCommerce)"),
+    (
+        "connect",
+        "/journey connect (admins: a form to connect Stripe, HubSpot, WooCommerce or Shopify)",
+    ),
     ("sources", "/journey sources (connected stores and CRMs, their last sync and errors)"),
     ("sync [NAME]", "/journey sync (admins: fetch what changed at every source now)"),
     ("help", "/journey help"),

@@ -31,6 +31,7 @@ from journey.sources.manage import (
     remove_source,
     source_health,
 )
+from journey.sources.shopify import shop_domain
 from journey.sync import SyncResult, sync_source
 
 sources_app = typer.Typer(
@@ -71,6 +72,10 @@ def add(
         str | None,
         typer.Option("--url", help="The store's address, e.g. https://shop.example (WooCommerce)."),
     ] = None,
+    shop: Annotated[
+        str | None,
+        typer.Option("--shop", help="The shop's myshopify.com name, e.g. my-store (Shopify)."),
+    ] = None,
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="Try the key before storing it.")
     ] = True,
@@ -80,7 +85,14 @@ def add(
     cli = _cli()
     cli._settings()  # reads .env, where JOURNEY_SECRET_KEY may live
     cls = connector_class(kind)
-    settings = _settings([*(setting or []), *([f"url={url}"] if url else [])], cls.settings)
+    given = [
+        *(setting or []),
+        *([f"url={url}"] if url else []),
+        *([f"shop={shop}"] if shop else []),
+    ]
+    settings = _settings(given, cls.settings)
+    if "shop" in settings:
+        settings["shop"] = shop_domain(settings["shop"])
     cipher = Cipher.from_env()  # fail on a missing JOURNEY_SECRET_KEY before asking for the key
     secret = _secret(key_env, cls.secret_prompt)
     credential = Credential(secret, settings, base_url)
@@ -110,7 +122,10 @@ def _settings(items: list[str], required: tuple[str, ...]) -> dict[str, str]:
         settings[key.strip()] = value.strip()
     missing = [k for k in required if not settings.get(k)]
     if missing:
-        flags = ("--url https://..." if k == "url" else f"--setting {k}=..." for k in missing)
+        flags = (
+            {"url": "--url https://...", "shop": "--shop my-store"}.get(k, f"--setting {k}=...")
+            for k in missing
+        )
         raise JourneyError("This connector needs " + ", ".join(flags) + ".")
     return settings
 

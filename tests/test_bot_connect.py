@@ -157,7 +157,7 @@ async def test_admin_gets_the_modal_opened_with_the_commands_trigger(bot):
     by_id = {b.get("block_id"): b for b in view["blocks"]}
     kinds = [o["value"] for o in by_id[B_KIND]["element"]["options"]]
     assert by_id[B_KIND]["element"]["type"] == "static_select"
-    assert sorted(kinds) == ["hubspot", "stripe", "woocommerce"]
+    assert sorted(kinds) == ["hubspot", "shopify", "stripe", "woocommerce"]
     assert by_id[B_SECRET]["element"]["type"] == "plain_text_input"
     assert by_id[B_NAME]["element"]["type"] == "plain_text_input"
     assert setting_block("url") in by_id

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from journey.errors import JourneyError
 from journey.sources import CONNECTORS, connector_class
 from journey.sources.manage import Credential
+from journey.sources.shopify import shop_domain
 
 CALLBACK_ID = "journey_connect"
 B_KIND, A_KIND = "connect_kind", "kind"
@@ -22,13 +24,23 @@ B_NAME, A_NAME = "connect_name", "name"
 B_SECRET, A_SECRET = "connect_secret", "secret"
 A_SETTING = "value"
 
-LABELS = {"stripe": "Stripe", "hubspot": "HubSpot", "woocommerce": "WooCommerce"}
+LABELS = {
+    "stripe": "Stripe",
+    "hubspot": "HubSpot",
+    "woocommerce": "WooCommerce",
+    "shopify": "Shopify",
+}
 # How each non-secret setting is asked for: (label, placeholder, hint).
 SETTING_FIELDS = {
     "url": (
         "Store URL (WooCommerce)",
         "https://shop.example",
         "The address of the WooCommerce store, starting with https://. Only WooCommerce needs it.",
+    ),
+    "shop": (
+        "Shop (Shopify)",
+        "my-store.myshopify.com",
+        "The store's myshopify.com name (my-store or my-store.myshopify.com). Only Shopify needs it.",
     ),
 }
 
@@ -181,6 +193,14 @@ def read_submission(view: dict[str, Any]) -> Submission:
             out.errors[setting_block(setting)] = (
                 "That is not a web address: it should look like https://shop.example."
             )
+        elif setting == "shop":
+            try:
+                value = shop_domain(value)
+            except JourneyError:
+                out.errors[setting_block(setting)] = (
+                    "That is not a Shopify shop: use its myshopify.com name, e.g. my-store or "
+                    "my-store.myshopify.com."
+                )
         settings[setting] = value.rstrip("/") if setting == "url" else value
     secret = _value(values, B_SECRET, A_SECRET)
     if not secret:

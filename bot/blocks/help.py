@@ -31,7 +31,7 @@ def reserved_message(word: str) -> Message:
         text = (
             "In Slack, `/journey connect` opens a form where an admin enters the key (never in a "
             "channel). Here, connect one on the server: "
-            "`journey sources add stripe|hubspot|woocommerce --name NAME` "
+            "`journey sources add stripe|hubspot|woocommerce|shopify --name NAME` "
             "(the credential is read from an environment variable or a prompt, never typed here)."
         )
     else:

@@ -2,7 +2,7 @@
 
 Every bot process runs `run_due_syncs` every JOURNEY_SYNC_INTERVAL seconds
 (bot/scheduler.py). A source is due when it is an active connector source
-(Stripe, HubSpot, WooCommerce; not CSV imports or the demo) with a stored
+(Stripe, HubSpot, WooCommerce, Shopify; not CSV imports or the demo) with a stored
 credential whose `last_sync_at` is older than the interval, or that was never
 synced. Paused sources wait for a new credential (journey/sync.py).
 

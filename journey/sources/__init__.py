@@ -16,6 +16,7 @@ CONNECTORS: dict[str, str] = {
     "stripe": "journey.sources.stripe:StripeConnector",
     "hubspot": "journey.sources.hubspot:HubSpotConnector",
     "woocommerce": "journey.sources.woocommerce:WooCommerceConnector",
+    "shopify": "journey.sources.shopify:ShopifyConnector",
 }
 
 

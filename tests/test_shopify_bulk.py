@@ -1,0 +1,217 @@
+"""A first Shopify sync through bulk operations (journey/sources/shopify/bulk.py) against the
+fake Shopify: the JSONL export, kills while the operation runs and while its file is
+read, broken and expired downloads, changes made while it ran, and its refusals.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from graphql import parse
+from sqlmodel import Session
+
+from journey.models import SyncCursor
+from journey.sources.shopify.bulk import Poller
+from journey.sources.shopify.queries import BULK_RUN, ORDERS
+from journey.sync import sync_source
+from tests import test_shopify as paged
+from tests.fakes.shopify_api import DAY, ENDPOINT, TOKEN, FakeShopify, expected_store
+from tests.source_store import assert_store_equals, store
+from tests.test_shopify import FAST, PAGES, connector, newest
+
+# the paged tests' fixtures: the same fake shop and source
+cipher = paged.cipher
+fake = paged.fake
+source_id = paged.source_id
+
+BATCH = 10
+
+
+def run(engine, source_id, cipher, fake, **kwargs: Any):
+    options = {"bulk": "always", "bulk_batch": BATCH, **kwargs.pop("connector", {})}
+    made = connector(fake, clock=fake.clock, **options)
+    return sync_source(engine, source_id, cipher=cipher, connector=made, **kwargs), made
+
+
+def bulk_runs(fake: FakeShopify) -> list[str]:
+    return [c.variables["query"] for c in fake.calls if c.operation == "JourneyBulkRun"]
+
+
+def downloads(fake: FakeShopify) -> list[Any]:
+    return [c for c in fake.calls if c.path.startswith("/bulk-results/")]
+
+
+class Killed(BaseException):
+    pass
+
+
+def kill_after(n: int):
+    def progress(resource: str, pages: int, records: int) -> None:
+        nonlocal n
+        n -= 1
+        if n == 0:
+            raise Killed
+
+    return progress
+
+
+def test_a_first_sync_reads_each_list_through_one_bulk_operation(engine, fake, source_id, cipher):
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert_store_equals(engine, source_id, expected_store(fake))
+    assert len(bulk_runs(fake)) == 3 and len(downloads(fake)) == 3
+    # no page of orders was read before the operation's file: only the pass after it
+    assert len(fake.list_calls("orders")) == 1
+    assert fake.list_calls("orders")[0].variables["query"].startswith("updated_at:>=")
+    # the file came through in batches, one transaction each
+    assert result.pages_by_resource["orders"] >= len(fake.orders) // BATCH
+    # the signed URL never got the token
+    assert all(TOKEN not in body for body in fake.request_bodies)
+    again, _ = run(engine, source_id, cipher, fake)  # later syncs are paged
+    assert again.ok and len(bulk_runs(fake)) == 3
+
+
+def test_auto_uses_bulk_only_for_a_large_list(engine, fake, source_id, cipher):
+    threshold = len(fake.orders)  # orders reach it; customers and checkouts do not
+    result, _ = run(
+        engine, source_id, cipher, fake, connector={"bulk": "auto", "bulk_threshold": threshold}
+    )
+    assert result.ok, result.error
+    (query,) = bulk_runs(fake)
+    assert parse(query).definitions[0].selection_set.selections[0].name.value == "orders"
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_killed_while_the_file_is_read_resumes_at_the_line_it_reached(
+    engine, fake, source_id, cipher
+):
+    def kill_in_orders(resource: str, pages: int, records: int) -> None:
+        if resource == "orders" and pages == 3:  # the operation's start, then two batches
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_in_orders)
+    with Session(engine) as session:
+        saved = json.loads(session.get(SyncCursor, (source_id, "orders")).cursor)
+    assert saved["bulk"]["line"] == 2 * BATCH
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert len(bulk_runs(fake)) == 3  # the orders operation was not run again
+    orders_file = [c for c in downloads(fake) if c.status == 200]
+    assert len(orders_file) == 4  # customers, orders (killed), orders again, checkouts
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_killed_while_shopify_runs_the_operation_polls_the_same_one(
+    engine, fake, source_id, cipher
+):
+    fake.bulk_polls = 3
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_after(1))  # right after it started
+    assert len(bulk_runs(fake)) == 1
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert len(bulk_runs(fake)) == 3
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_broken_downloads_are_read_again_without_loss(engine, fake, source_id, cipher):
+    fake.fail("truncate", path="/bulk-results/")  # cut mid-line
+    fake.fail("drop", path="/bulk-results/")
+    fake.fail("500", path="/bulk-results/")
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert [c.fault for c in downloads(fake)][:3] == ["truncate", "drop", "500"]
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_an_expired_file_runs_the_operation_again(engine, fake, source_id, cipher):
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_after(3))
+    fake.expire_bulk()  # a week later: the URL answers 403, the operation says EXPIRED
+    fake.bulk_expired = False  # new operations get files again
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert len(bulk_runs(fake)) == 4
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_changes_made_while_the_operation_ran_are_read_by_pages(engine, fake, source_id, cipher):
+    later = newest(fake) + DAY
+    fake.clock = lambda: later
+    made: list[str] = []
+
+    def between(f: FakeShopify, root: str, call) -> None:
+        pass
+
+    original = fake._bulk_status
+
+    def status(op_id: str):
+        op = original(op_id)
+        if op and op["status"] == "COMPLETED" and not made:
+            # changed after the snapshot was taken: the file lacks it
+            order = next(o for o in fake.orders.values() if o["displayFinancialStatus"] == "PAID")
+            fake.refund(order, "2.00", later + 1)
+            made.append(order["id"])
+        return op
+
+    fake._bulk_status = status  # type: ignore[method-assign]
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert made
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_a_busy_shop_falls_back_to_pages(engine, fake, source_id, cipher):
+    fake.max_bulk = 0  # another app's operation is running
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert downloads(fake) == []
+    assert len(fake.list_calls("orders")) > 1
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+
+def test_a_bulk_operation_denied_for_a_scope_pauses_the_source(engine, fake, source_id, cipher):
+    fake.tokens[TOKEN] = frozenset({"read_customers"})
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.paused, result.error
+    assert "access scope" in (result.error or "")
+    customers, _ = store(engine, source_id)
+    assert len(customers) == len(fake.customers)  # what it could read is kept
+
+
+def test_the_fake_refuses_an_invalid_bulk_query(fake):
+    answer = httpx.post(
+        f"{fake.url}{ENDPOINT}",
+        headers={"X-Shopify-Access-Token": TOKEN},
+        json={"query": BULK_RUN, "variables": {"query": "{ orders { edges { node { nope } } } }"}},
+    ).json()
+    errors = answer["data"]["bulkOperationRunQuery"]["userErrors"]
+    assert errors[0]["code"] == "INVALID"
+    assert "Cannot query field 'nope' on type 'Order'" in errors[0]["message"]
+    ok = httpx.post(
+        f"{fake.url}{ENDPOINT}",
+        headers={"X-Shopify-Access-Token": TOKEN},
+        json={"query": BULK_RUN, "variables": {"query": ORDERS.bulk()}},
+    ).json()
+    assert ok["data"]["bulkOperationRunQuery"]["userErrors"] == []
+    assert ok["data"]["bulkOperationRunQuery"]["bulkOperation"]["status"] == "CREATED"
+
+
+def test_jsonl_lines_carry_only_the_selected_fields(fake):
+    made = connector(fake, bulk="always", bulk_batch=1000, poll=Poller(0.0, 0.0))
+    pages = list(made.fetch(made.resource("customers"), None))
+    rows = [r for p in pages for r in p.records]
+    assert len(rows) == len(fake.customers)
+    assert set(rows[0]) == {
+        "id",
+        "createdAt",
+        "updatedAt",
+        "firstName",
+        "lastName",
+        "defaultEmailAddress",
+    }
+    assert FAST is not None and PAGES  # shared settings with the paged tests
