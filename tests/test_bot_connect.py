@@ -12,13 +12,14 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fakes.signing import signed_headers, slash_command, view_submission
+from fakes.signing import view_submission
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
-from sqlalchemy import Engine, text
+from slack_driver import SECRET, SignedBot, bot_client
+from sqlalchemy import text
 
 from bot.app import build_app
 from bot.blocks.connect import (
@@ -34,7 +35,6 @@ from bot.blocks.connect import (
 )
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.server import asgi_app
 from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.secrets import Cipher
@@ -42,34 +42,18 @@ from journey.sources.http import NO_WAIT, HttpOptions
 from journey.sources.manage import Credential, api_sources
 from tests.fakes.stripe_api import DEFAULT_KEY, FakeStripe
 
-SECRET = "test-signing-secret"
 FERNET_KEY = "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k="
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.5))
 
 
 @dataclass
-class Bot:
-    fake: FakeSlack
-    stripe: FakeStripe
-    engine: Engine
-    http: httpx.AsyncClient
-    team: str
+class Bot(SignedBot):
+    stripe: FakeStripe = field(kw_only=True)
 
-    async def post(self, body: bytes, content_type: str) -> httpx.Response:
-        headers = signed_headers(body, content_type, SECRET)
-        return await self.http.post("/slack/events", content=body, headers=headers)
-
-    async def command(self, name: str, user: str) -> tuple[httpx.Response, str]:
+    async def connect(self, name: str, user: str) -> tuple[httpx.Response, str]:
+        """`/journey connect`; returns the answer and the trigger id a modal would use."""
         trigger = f"1.{int(time.time())}.{name}"
-        body, ctype = slash_command(
-            "connect",
-            team_id=self.team,
-            user_id=user,
-            channel_id="C0GENERAL",
-            response_url=self.fake.response_url(name),
-            trigger_id=trigger,
-        )
-        return await self.post(body, ctype), trigger
+        return await self.command("connect", name, user=user, trigger_id=trigger), trigger
 
     async def submit(
         self, kind: str | None, name: str, secret: str, url: str = "", user: str = "U0ADMIN"
@@ -93,18 +77,7 @@ class Bot:
         return await self.post(body, ctype)
 
     async def dms(self, user: str, count: int = 1, timeout: float = 15) -> list:
-        channel = "D" + user.removeprefix("U")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            posts = self.fake.posted(channel)
-            if len(posts) >= count:
-                return posts
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} DMs to {user}, got {self.fake.posted(channel)}")
-
-    def recorded(self) -> str:
-        """Everything sent to the fake Slack, requests and answers."""
-        return json.dumps([(c.method, c.params, c.response) for c in self.fake.calls], default=str)
+        return await self.posted("D" + user.removeprefix("U"), count, timeout)
 
 
 @pytest.fixture
@@ -125,14 +98,13 @@ async def bot(tmp_path, monkeypatch) -> Iterator[Bot]:
             extra={"connect_base_urls": {"stripe": stripe.url}, "connect_http": FAST},
         )
         app = build_app(settings, engine, deps=deps)
-        transport = httpx.ASGITransport(app=asgi_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
-            yield Bot(fake, stripe, engine, http, fake.team_id)
+        async with bot_client(app) as http:
+            yield Bot(fake, engine, http, fake.team_id, stripe=stripe)
     engine.dispose()
 
 
 async def test_non_admin_is_refused_and_no_modal_opens(bot):
-    response, _ = await bot.command("connect-alice", "U0ALICE")
+    response, _ = await bot.connect("connect-alice", "U0ALICE")
     assert response.status_code == 200
     deadline = time.monotonic() + 10
     while not bot.fake.responses.get("connect-alice") and time.monotonic() < deadline:
@@ -143,7 +115,7 @@ async def test_non_admin_is_refused_and_no_modal_opens(bot):
 
 
 async def test_admin_gets_the_modal_opened_with_the_commands_trigger(bot):
-    response, trigger = await bot.command("connect-admin", "U0ADMIN")
+    response, trigger = await bot.connect("connect-admin", "U0ADMIN")
     assert response.status_code == 200
     deadline = time.monotonic() + 10
     while not bot.fake.calls_to("views.open") and time.monotonic() < deadline:

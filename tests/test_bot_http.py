@@ -25,6 +25,7 @@ from fakes.signing import (
     slash_command,
 )
 from fakes.slack_api import DEFAULT_BOT_TOKEN, RESPONSE_URL, FakeSlack
+from slack_driver import SECRET, SignedBot, bot_client
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
@@ -39,35 +40,11 @@ from journey.ingest import CustomerRecord, EventRecord, Ingestor
 from journey.models import ReviewRequest
 from journey.workspaces import ensure_source, ensure_workspace
 
-SECRET = "test-signing-secret"
 OTHER = "T0OTHERTEAM"
 
 
 @dataclass
-class Bot:
-    fake: FakeSlack
-    engine: Engine
-    http: httpx.AsyncClient
-    team: str
-
-    async def post(
-        self, body: bytes, content_type: str, *, timestamp: int | None = None, secret: str = SECRET
-    ) -> httpx.Response:
-        headers = signed_headers(body, content_type, secret, timestamp)
-        return await self.http.post("/slack/events", content=body, headers=headers)
-
-    async def command(
-        self, text: str, name: str, team: str | None = None, user: str = "U0ALICE"
-    ) -> httpx.Response:
-        body, ctype = slash_command(
-            text,
-            team_id=team or self.team,
-            user_id=user,
-            channel_id="C0GENERAL",
-            response_url=self.fake.response_url(name),
-        )
-        return await self.post(body, ctype)
-
+class Bot(SignedBot):
     async def click(
         self, action_id: str, value: dict | str, name: str, team: str | None = None
     ) -> httpx.Response:
@@ -81,18 +58,6 @@ class Bot:
             response_url=self.fake.response_url(name),
         )
         return await self.post(body, ctype)
-
-    async def responses(self, name: str, count: int = 1, timeout: float = 15) -> list:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            posts = self.fake.responses.get(name, [])
-            if len(posts) >= count:
-                await asyncio.sleep(0.05)
-                return self.fake.responses.get(name, [])
-            await asyncio.sleep(0.02)
-        raise AssertionError(
-            f"expected {count} responses at {name}, got {self.fake.responses.get(name)}"
-        )
 
     def rejected(self) -> list:
         """Anything the fake Slack refused (bad blocks, too long...)."""
@@ -150,8 +115,7 @@ async def bot(data_engine):
         )
         deps = Deps(service=ReportService(data_engine), settings=settings, working_after=10)
         app = build_app(settings, data_engine, deps=deps)
-        transport = httpx.ASGITransport(app=asgi_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
+        async with bot_client(app) as http:
             yield Bot(fake, data_engine, http, fake.team_id)
 
 

@@ -12,12 +12,13 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fakes.signing import signed_headers, slash_command, view_submission
+from fakes.signing import view_submission
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack, Message
+from slack_driver import SECRET, SignedBot, bot_client
 from sqlalchemy import Engine, text
 
 from bot.app import build_app
@@ -34,7 +35,6 @@ from bot.blocks.connect import (
 )
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.server import asgi_app
 from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.secrets import Cipher
@@ -42,42 +42,14 @@ from journey.sources.http import NO_WAIT, HttpOptions
 from journey.sources.manage import Credential, add_source
 from tests.fakes.stripe_api import DEFAULT_KEY, FakeStripe, populate
 
-SECRET = "test-signing-secret"
 FERNET_KEY = "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k="
 ADMIN = "U0ADMIN"
 DM = "D0ADMIN"
 
 
 @dataclass
-class Bot:
-    fake: FakeSlack
-    stripe: FakeStripe
-    engine: Engine
-    http: httpx.AsyncClient
-    team: str
-
-    async def post(self, body: bytes, content_type: str) -> httpx.Response:
-        headers = signed_headers(body, content_type, SECRET)
-        return await self.http.post("/slack/events", content=body, headers=headers)
-
-    async def command(self, text: str, name: str, user: str = ADMIN) -> httpx.Response:
-        body, ctype = slash_command(
-            text,
-            team_id=self.team,
-            user_id=user,
-            channel_id="C0GENERAL",
-            response_url=self.fake.response_url(name),
-        )
-        return await self.post(body, ctype)
-
-    async def responses(self, name: str, count: int = 1, timeout: float = 15) -> list:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            posts = self.fake.responses.get(name, [])
-            if len(posts) >= count:
-                return posts
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"expected {count} responses at {name}: {self.fake.responses}")
+class Bot(SignedBot):
+    stripe: FakeStripe = field(kw_only=True)
 
     async def finished(self, timeout: float = 30) -> Message:
         """The DM whose text became the sync's result."""
@@ -99,9 +71,6 @@ class Bot:
                 Credential(key, base_url=self.stripe.url),
                 Cipher([FERNET_KEY]),
             )
-
-    def recorded(self) -> str:
-        return json.dumps([(c.method, c.params, c.response) for c in self.fake.calls], default=str)
 
 
 @pytest.fixture
@@ -127,9 +96,8 @@ async def bot(tmp_path, monkeypatch) -> Iterator[Bot]:
             },
         )
         app = build_app(settings, engine, deps=deps)
-        transport = httpx.ASGITransport(app=asgi_app(app))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bot") as http:
-            b = Bot(fake, stripe, engine, http, fake.team_id)
+        async with bot_client(app) as http:
+            b = Bot(fake, engine, http, fake.team_id, stripe=stripe)
             yield b
             await _settle(b)
     engine.dispose()
@@ -155,7 +123,7 @@ async def test_progress_is_edited_in_place_then_the_result_per_source(bot):
     bot.add_stripe()
     bot.stripe.fail("slow", path="/v1/charges", times=2)  # the sync outlasts a few edits
     bot.stripe.fail("slow", path="/v1/invoices", times=2)
-    response = await bot.command("sync", "sync-1")
+    response = await bot.command("sync", "sync-1", user=ADMIN)
     assert response.status_code == 200
     (note,) = await bot.responses("sync-1")
     assert "in the background" in json.dumps(note.payload) and "DM" in json.dumps(note.payload)
@@ -175,9 +143,9 @@ async def test_progress_is_edited_in_place_then_the_result_per_source(bot):
 async def test_reports_answer_while_a_sync_runs(bot):
     bot.add_stripe()
     bot.stripe.fail("slow", path="/v1/", times=8)
-    await bot.command("sync", "sync-2")
+    await bot.command("sync", "sync-2", user=ADMIN)
     await bot.responses("sync-2")
-    await bot.command("funnel", "funnel-1")
+    await bot.command("funnel", "funnel-1", user=ADMIN)
     (reply,) = await bot.responses("funnel-1", timeout=5)
     assert reply.payload.get("text")
     # the sync was still running when the report came back
@@ -207,7 +175,7 @@ async def test_errors_are_plain_words_and_no_stack_trace(bot, monkeypatch):
         return real(engine, source_id, **kw)
 
     monkeypatch.setattr(service, "sync_source", broken)
-    await bot.command("sync", "sync-3")
+    await bot.command("sync", "sync-3", user=ADMIN)
     final = await bot.finished()
     assert "old (stripe) is paused" in final.text
     assert "Stripe refused the API key" in final.text
@@ -218,11 +186,11 @@ async def test_errors_are_plain_words_and_no_stack_trace(bot, monkeypatch):
 
 
 async def test_an_unknown_source_or_none_at_all_is_said_at_once(bot):
-    await bot.command("sync", "sync-4")
+    await bot.command("sync", "sync-4", user=ADMIN)
     (reply,) = await bot.responses("sync-4")
     assert "no connected store or CRM" in json.dumps(reply.payload)
     bot.add_stripe()
-    await bot.command("sync nosuch", "sync-5")
+    await bot.command("sync nosuch", "sync-5", user=ADMIN)
     (reply,) = await bot.responses("sync-5")
     assert "no connected source named 'nosuch'" in json.dumps(reply.payload)
     assert bot.fake.posted(DM) == []
