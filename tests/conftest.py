@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -91,3 +91,50 @@ def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
 def session(engine: Engine) -> Iterator[Session]:
     with Session(engine, expire_on_commit=False) as s:
         yield s
+
+
+# --- the command line, run in-process ----------------------------------------------------
+
+#: The JOURNEY_SECRET_KEY `sources_cli` runs with (tests that open the CLI's database
+#: with a Cipher use it too).
+CLI_SECRET_KEY = "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k="
+
+CliRun = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def journey_cli(tmp_path, monkeypatch, capsys) -> Iterator[CliRun]:
+    """`journey ARGS...` in this process, in tmp_path against tmp_path/cli.db, as
+    (exit code, stdout, stderr). Settings and engine are read afresh on every call, as
+    separate runs of the command would."""
+    from journey import cli
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
+    monkeypatch.delenv("JOURNEY_DEBUG", raising=False)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        cli._state.settings = None
+        cli._state.engine = None
+        monkeypatch.setattr("sys.argv", ["journey", *args])
+        code = 0
+        try:
+            cli.main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    yield invoke
+    if cli._state.engine is not None:
+        cli._state.engine.dispose()
+
+
+@pytest.fixture
+def sources_cli(journey_cli, monkeypatch) -> CliRun:
+    """`journey_cli` set up for `journey sources ...`: an encryption key in the environment,
+    and no terminal (a missing key is an error, not a hidden prompt)."""
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", CLI_SECRET_KEY)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+    return journey_cli

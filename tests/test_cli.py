@@ -32,25 +32,8 @@ def with_demo(tmp_path, demo_db):
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
-    monkeypatch.delenv("JOURNEY_DEBUG", raising=False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        cli._state.settings = None
-        cli._state.engine = None
-        monkeypatch.setattr("sys.argv", ["journey", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return invoke
+def run(journey_cli):
+    return journey_cli
 
 
 def test_start_builds_the_demo_once_and_prints_the_overview(run):

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from journey import cli
 from journey.models import Customer, CustomerJourney, SyncCursor, Workspace
 from journey.secrets import Cipher
 from journey.sources.base import Watermark
@@ -404,46 +403,21 @@ def test_interpret_reads_hubspots_error_bodies():
 # --- the commands and the credential ---------------------------------------------------------
 
 
-@pytest.fixture
-def run_cli(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("JOURNEY_SECRET_KEY", KEY)
-    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        cli._state.settings = None
-        cli._state.engine = None
-        monkeypatch.setattr("sys.argv", ["journey", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield invoke
-    if cli._state.engine is not None:
-        cli._state.engine.dispose()
-
-
-def test_sources_add_hubspot_then_sync(run_cli, fake, monkeypatch, tmp_path, caplog):
+def test_sources_add_hubspot_then_sync(sources_cli, fake, monkeypatch, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("HUBSPOT_TOKEN", "pat-na1-wrong")
-    code, _, err = run_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
+    code, _, err = sources_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
                            "HUBSPOT_TOKEN", "--base-url", fake.url)  # fmt: skip
     assert code == 2 and "The key was not stored: HubSpot refused the access token" in err
     monkeypatch.setenv("HUBSPOT_TOKEN", DEFAULT_TOKEN)
-    code, out, err = run_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
+    code, out, err = sources_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
                              "HUBSPOT_TOKEN", "--base-url", fake.url)  # fmt: skip
     assert code == 0, err
     assert "Connected hubspot source 'crm'" in out
-    code, out, err = run_cli("sync", "crm")
+    code, out, err = sources_cli("sync", "crm")
     assert code == 0, err
     assert "crm (hubspot):" in out and "new" in out
-    code, out, _ = run_cli("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "crm (hubspot): active, last success" in out
     everything = out + err + caplog.text + (tmp_path / "cli.db").read_bytes().decode("latin-1")
     assert DEFAULT_TOKEN not in everything

@@ -12,7 +12,6 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from journey import cli
 from journey.sources.base import Watermark
 from journey.sources.http import (
     NO_WAIT,
@@ -246,64 +245,41 @@ def test_charges_refunds_invoices_and_subscriptions_map_as_documented():
 # --- the commands ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("JOURNEY_SECRET_KEY", "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k=")
-    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        cli._state.settings = None
-        cli._state.engine = None
-        monkeypatch.setattr("sys.argv", ["journey", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield invoke
-    if cli._state.engine is not None:
-        cli._state.engine.dispose()
-
-
-def test_add_list_sync_remove(run, fake_stripe, monkeypatch, tmp_path, caplog):
+def test_add_list_sync_remove(sources_cli, fake_stripe, monkeypatch, tmp_path, caplog):
     populate(fake_stripe, customers=8)
     monkeypatch.setenv("STRIPE_API_KEY", DEFAULT_KEY)
-    code, out, err = run(
+    code, out, err = sources_cli(
         "sources", "add", "stripe", "--name", "shop", "--key-env", "STRIPE_API_KEY",
         "--base-url", fake_stripe.url,
     )  # fmt: skip
     assert code == 0, err
     assert "Connected stripe source 'shop'" in out
-    code, out, _ = run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "shop (stripe): active, never synced; 0 customers, 0 events" in out
-    code, out, err = run("sync")
+    code, out, err = sources_cli("sync")
     assert code == 0, err
     assert "shop (stripe):" in out and "new" in out
-    code, out, _ = run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "shop (stripe): active, last success 20" in out
     assert "13 customers" in out  # 8, one with nothing filled in, 4 guests with an email
-    code, out, _ = run("sync", "shop")
+    code, out, _ = sources_cli("sync", "shop")
     assert code == 0 and "0 new, 0 changed" in out
     everything = out + err + caplog.text + (tmp_path / "cli.db").read_bytes().decode("latin-1")
     assert DEFAULT_KEY not in everything
-    code, out, err = run("sources", "remove", "shop")
+    code, out, err = sources_cli("sources", "remove", "shop")
     assert code == 2 and "--keep-data or --delete-data" in err
-    code, out, _ = run("sources", "remove", "shop", "--delete-data")
+    code, out, _ = sources_cli("sources", "remove", "shop", "--delete-data")
     assert code == 0 and "13 customers" in out
-    code, out, _ = run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "No sources" in out
 
 
-def test_remove_keeping_the_data_deletes_only_the_key(run, fake_stripe, monkeypatch, tmp_path):
+def test_remove_keeping_the_data_deletes_only_the_key(
+    sources_cli, fake_stripe, monkeypatch, tmp_path
+):
     populate(fake_stripe, customers=3)
     monkeypatch.setenv("SK", DEFAULT_KEY)
-    run(
+    sources_cli(
         "sources",
         "add",
         "stripe",
@@ -314,8 +290,8 @@ def test_remove_keeping_the_data_deletes_only_the_key(run, fake_stripe, monkeypa
         "--base-url",
         fake_stripe.url,
     )
-    run("sync")
-    code, out, _ = run("sources", "remove", "shop", "--keep-data")
+    sources_cli("sync")
+    code, out, _ = sources_cli("sources", "remove", "shop", "--keep-data")
     assert code == 0 and "kept" in out
     from sqlalchemy import create_engine
 
@@ -329,16 +305,16 @@ def test_remove_keeping_the_data_deletes_only_the_key(run, fake_stripe, monkeypa
         assert conn.execute(text("SELECT COUNT(*) FROM customer")).scalar_one() == 8
         assert conn.execute(text("SELECT COUNT(*) FROM sync_cursor")).scalar_one() == 0
     eng.dispose()
-    code, out, _ = run("sync")
+    code, out, _ = sources_cli("sync")
     assert "No connected sources" in out
 
 
 def test_the_key_comes_from_a_hidden_prompt_or_an_env_var_never_an_argument(
-    run, fake_stripe, monkeypatch
+    sources_cli, fake_stripe, monkeypatch
 ):
-    code, _, err = run("sources", "add", "stripe", DEFAULT_KEY, "--name", "shop")
+    code, _, err = sources_cli("sources", "add", "stripe", DEFAULT_KEY, "--name", "shop")
     assert code == 2  # there is no argument for it
-    code, _, err = run("sources", "add", "stripe", "--name", "shop")
+    code, _, err = sources_cli("sources", "add", "stripe", "--name", "shop")
     assert code == 2 and "--key-env" in err  # no terminal to prompt on
     asked: list[str] = []
 
@@ -348,19 +324,19 @@ def test_the_key_comes_from_a_hidden_prompt_or_an_env_var_never_an_argument(
 
     monkeypatch.setattr("sys.stdin.isatty", lambda: True)
     monkeypatch.setattr("getpass.getpass", getpass)
-    code, out, err = run(
+    code, out, err = sources_cli(
         "sources", "add", "stripe", "--name", "shop", "--base-url", fake_stripe.url
     )
     assert code == 0, err
     assert asked and "Stripe secret" in out + err  # the prompt; getpass hid the typing
     assert DEFAULT_KEY not in out + err
-    code, _, err = run("sources", "add", "stripe", "--name", "x", "--key-env", "NOPE_UNSET")
+    code, _, err = sources_cli("sources", "add", "stripe", "--name", "x", "--key-env", "NOPE_UNSET")
     assert code == 2 and "NOPE_UNSET is not set" in err
 
 
-def test_a_wrong_key_is_refused_before_it_is_stored(run, fake_stripe, monkeypatch):
+def test_a_wrong_key_is_refused_before_it_is_stored(sources_cli, fake_stripe, monkeypatch):
     monkeypatch.setenv("SK", "sk_test_wrongwrongwrong0001")
-    code, out, err = run(
+    code, out, err = sources_cli(
         "sources",
         "add",
         "stripe",
@@ -374,21 +350,21 @@ def test_a_wrong_key_is_refused_before_it_is_stored(run, fake_stripe, monkeypatc
     assert code == 2
     assert "The key was not stored: Stripe refused the API key" in err
     assert "wrongwrong" not in err
-    code, out, _ = run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "No sources" in out
 
 
-def test_a_missing_secret_key_says_how_to_make_one(run, fake_stripe, monkeypatch):
+def test_a_missing_secret_key_says_how_to_make_one(sources_cli, fake_stripe, monkeypatch):
     monkeypatch.delenv("JOURNEY_SECRET_KEY")
     monkeypatch.setenv("SK", DEFAULT_KEY)
-    code, _, err = run("sources", "add", "stripe", "--name", "shop", "--key-env", "SK")
+    code, _, err = sources_cli("sources", "add", "stripe", "--name", "shop", "--key-env", "SK")
     assert code == 2 and "JOURNEY_SECRET_KEY is not set" in err and "Fernet" in err
 
 
-def test_a_revoked_key_is_reported_and_the_source_paused(run, fake_stripe, monkeypatch):
+def test_a_revoked_key_is_reported_and_the_source_paused(sources_cli, fake_stripe, monkeypatch):
     populate(fake_stripe, customers=3)
     monkeypatch.setenv("SK", DEFAULT_KEY)
-    run(
+    sources_cli(
         "sources",
         "add",
         "stripe",
@@ -400,14 +376,14 @@ def test_a_revoked_key_is_reported_and_the_source_paused(run, fake_stripe, monke
         fake_stripe.url,
     )
     fake_stripe.revoked.add(DEFAULT_KEY)
-    code, out, _ = run("sync")
+    code, out, _ = sources_cli("sync")
     assert code == 1
     assert "shop (stripe): failed: Stripe refused the API key" in out
-    code, out, _ = run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "shop (stripe): paused, never synced" in out
     assert "last error: Stripe refused the API key" in out
     calls = len(fake_stripe.calls)
-    code, out, _ = run("sync")
+    code, out, _ = sources_cli("sync")
     assert code == 0 and "skipped, paused" in out and len(fake_stripe.calls) == calls
-    code, _, err = run("sync", "shop")
+    code, _, err = sources_cli("sync", "shop")
     assert code == 2 and "'shop' is paused" in err

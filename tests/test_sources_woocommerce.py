@@ -17,7 +17,6 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from journey import cli
 from journey.errors import JourneyError
 from journey.models import JourneyEvent, SyncCursor
 from journey.secrets import Cipher
@@ -456,57 +455,34 @@ def test_orders_map_as_documented():
 # --- the commands ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("JOURNEY_SECRET_KEY", "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k=")
-    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        cli._state.settings = None
-        cli._state.engine = None
-        monkeypatch.setattr("sys.argv", ["journey", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield invoke
-    if cli._state.engine is not None:
-        cli._state.engine.dispose()
-
-
-def test_add_sync_and_list_from_the_command_line(cli_run, fake, monkeypatch, tmp_path):
-    code, _, err = cli_run("sources", "add", "woocommerce", "--name", "shop", "--key-env", "WOO")
+def test_add_sync_and_list_from_the_command_line(sources_cli, fake, monkeypatch, tmp_path):
+    code, _, err = sources_cli(
+        "sources", "add", "woocommerce", "--name", "shop", "--key-env", "WOO"
+    )
     assert code == 2 and "needs --url https://" in err  # the store's address comes first
-    code, _, err = cli_run(
+    code, _, err = sources_cli(
         "sources", "add", "woocommerce", "--name", "shop", "--url", fake.url, "--key-env", "WOO"
     )
     assert code == 2 and "WOO is not set" in err
     monkeypatch.setenv("WOO", SECRET_PAIR)
     monkeypatch.setenv("BAD", f"{KEY}:cs_wrong")
-    code, _, err = cli_run(
+    code, _, err = sources_cli(
         "sources", "add", "woocommerce", "--name", "shop", "--url", fake.url, "--key-env", "BAD"
     )
     assert code == 2 and "The key was not stored: WooCommerce refused the key" in err
-    code, out, err = cli_run(
+    code, out, err = sources_cli(
         "sources", "add", "woocommerce", "--name", "shop", "--url", fake.url, "--key-env", "WOO"
     )
     assert code == 0, err
     assert "Connected woocommerce source 'shop'" in out
-    code, out, err = cli_run("sync")
+    code, out, err = sources_cli("sync")
     assert code == 0, err
     assert "shop (woocommerce):" in out and "new" in out
     want_customers, want_events = expected_store(fake)
-    code, out, _ = cli_run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert "shop (woocommerce): active, last success 20" in out
     assert f"{len(want_customers)} customers, {len(want_events)} events" in out
-    code, out, _ = cli_run("sync", "shop")
+    code, out, _ = sources_cli("sync", "shop")
     assert code == 0 and "0 new, 0 changed" in out
     stored = (tmp_path / "cli.db").read_bytes()
     assert KEY.encode() not in stored and SECRET.encode() not in stored
