@@ -131,6 +131,7 @@ class Call:
     fault: str | None = None
     cost: float | None = None
     errors: list[str] = field(default_factory=list)
+    token_sent: bool = False  # an X-Shopify-Access-Token header came with it
 
 
 # --- cost -------------------------------------------------------------------------------
@@ -886,6 +887,7 @@ class _Handler(FakeHandler):
         fake = self.fake
         parts = urlsplit(self.path)
         call = Call(None, [], {}, 0, path=parts.path)
+        call.token_sent = self.headers.get("X-Shopify-Access-Token") is not None
         with fake.lock:
             fake.calls.append(call)
         if not parts.path.startswith(BULK_PATH):
