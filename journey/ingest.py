@@ -119,28 +119,53 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Ingestor:
-    """Upserts one source's records into one workspace inside the caller's transaction."""
+@dataclass
+class AnalyzeSchedule:
+    """When to refresh PostgreSQL's statistics as a large write grows: at 2k, 8k, 32k...
+    rows written.
 
-    def __init__(self, session: Session, workspace_id: str, source_id: int) -> None:
+    Why: a large first import or sync fills tables the planner believes empty (until
+    autovacuum, which may be off or late, samples them), so it stops using the
+    external-id index and each batch's look-up scans every earlier row. A few cheap
+    ANALYZEs keep the plans right. One schedule must span the whole write: a sync
+    commits every page in a transaction (and an Ingestor) of its own, and a counter
+    that restarted per page would never reach its first mark.
+    """
+
+    written: int = 0
+    next_at: int = 2 * BATCH
+
+    def due(self, rows: int) -> bool:
+        self.written += rows
+        if self.written < self.next_at:
+            return False
+        while self.next_at <= self.written:
+            self.next_at *= 4
+        return True
+
+
+class Ingestor:
+    """Upserts one source's records into one workspace inside the caller's transaction.
+
+    `analyze`: the statistics schedule of the whole import or sync this transaction
+    belongs to (see AnalyzeSchedule); a new one when the write is this transaction alone.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        workspace_id: str,
+        source_id: int,
+        analyze: AnalyzeSchedule | None = None,
+    ) -> None:
         self.session = session
         self.workspace_id = workspace_id
         self.source_id = source_id
-        self._written = 0
-        self._analyze_at = 2 * BATCH
+        self.analyze = analyze or AnalyzeSchedule()
 
     def _wrote(self, rows: int) -> None:
-        """Refresh PostgreSQL's statistics as a large import grows.
-
-        A first import runs in one transaction, so the planner keeps believing the
-        tables are empty and stops using the external-id index: each batch's
-        look-up then scans every earlier row. ANALYZE at growing intervals
-        (2k, 8k, 32k... rows) keeps the plans right for a few cheap samples.
-        """
-        self._written += rows
-        if self._written < self._analyze_at:
+        if not self.analyze.due(rows):
             return
-        self._analyze_at *= 4
         if self.session.get_bind().dialect.name == "postgresql":
             self.session.execute(text("ANALYZE customer"))
             self.session.execute(text("ANALYZE journey_event"))

@@ -34,7 +34,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session
 
 from journey.errors import JourneyError
-from journey.ingest import Ingestor, IngestStats
+from journey.ingest import AnalyzeSchedule, Ingestor, IngestStats
 from journey.models import Source, SyncCursor
 from journey.schedule.alerts import request_check
 from journey.secrets import Cipher
@@ -128,10 +128,13 @@ def _run(
     progress: ProgressFn | None,
     now: Callable[[], datetime],
 ) -> SyncResult:
+    analyze = AnalyzeSchedule()  # one for the whole sync: every page is its own transaction
     try:
         with built:
             for resource in _plan(built):
-                _sync_resource(engine, built, source_id, workspace_id, resource, result, progress)
+                _sync_resource(
+                    engine, built, source_id, workspace_id, resource, result, progress, analyze
+                )
     except AuthError as exc:
         message = (
             f"{exc} The source is paused: store a working credential with "
@@ -199,6 +202,7 @@ def _sync_resource(
     resource: Resource,
     result: SyncResult,
     progress: ProgressFn | None,
+    analyze: AnalyzeSchedule,
 ) -> None:
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(SyncCursor, (source_id, resource.name))
@@ -206,7 +210,7 @@ def _sync_resource(
     for pages, page in enumerate(connector.fetch(resource, cursor), start=1):
         with Session(engine, expire_on_commit=False) as session:
             records = connector.to_records(resource, page.records)
-            ingestor = Ingestor(session, workspace_id, source_id)
+            ingestor = Ingestor(session, workspace_id, source_id, analyze)
             stats = IngestStats()
             if records.customers:
                 stats.add(ingestor.customers(records.customers, fields=records.customer_fields))

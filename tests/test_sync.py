@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, event, func, select, text
 from sqlmodel import Session
 
-from journey.ingest import CustomerRecord
+from journey.ingest import AnalyzeSchedule, CustomerRecord
 from journey.models import Customer, SyncCursor
 from journey.schedule.alerts import ensure_default_rules
 from journey.secrets import Cipher
@@ -495,3 +495,52 @@ def test_an_update_ordered_list_loses_nothing_when_a_record_changes_between_page
         assert "r3" not in names
     else:
         assert names == want
+
+
+class ManyPagesConnector(Connector):
+    """`pages` pages of 100 new customers each: a large first sync, page by page."""
+
+    kind = "toy"
+    service = "Toy"
+    default_base_url = "memory://"
+    resources = (Resource("customers", "/customers"),)
+
+    def __init__(self, pages: int) -> None:
+        super().__init__("secret")
+        self.pages = pages
+
+    def fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        start = int(cursor or 0)
+        for p in range(start, self.pages):
+            yield Page([{"id": f"c{p}-{i}"} for i in range(100)], str(p + 1))
+
+    def to_records(self, resource: Resource, raw: Sequence[Raw]) -> Records:
+        return Records(customers=[CustomerRecord(r["id"], name=r["id"]) for r in raw])
+
+
+def test_a_large_first_sync_keeps_postgresqls_statistics_fresh(engine, source_id, cipher):
+    """Each page is its own transaction; the statistics schedule must span the whole sync,
+    or the planner keeps believing the tables are empty (and scans them on every page)."""
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        result = sync_source(engine, source_id, cipher=cipher, connector=ManyPagesConnector(30))
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert result.ok and result.inserted == 3000
+    analyzed = [s for s in statements if s.startswith("ANALYZE customer")]
+    if engine.dialect.name == "postgresql":
+        assert len(analyzed) == 1  # at 2,000 rows; the next mark is 8,000
+    else:
+        assert analyzed == []
+
+
+def test_the_statistics_schedule_grows_by_four():
+    schedule = AnalyzeSchedule()
+    marks = [n for n in range(1, 40) if schedule.due(1000)]
+    assert marks == [2, 8, 32]
+    assert AnalyzeSchedule().due(50_000)  # one big write passes several marks at once
