@@ -8,7 +8,8 @@ SQLite file usable at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,16 +27,42 @@ from journey.errors import JourneyError
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets reports read while an import writes; foreign keys are off by default.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA cache_size=-200000")
-    cursor.execute("PRAGMA mmap_size=1073741824")
-    cursor.execute("PRAGMA temp_store=MEMORY")
-    cursor.close()
+def _megabytes(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise JourneyError(f"{name} must be a whole number of megabytes, got {raw!r}.") from None
+    if value < 0:
+        raise JourneyError(f"{name} cannot be negative (0 turns it off).")
+    return value
+
+
+def _sqlite_pragmas() -> Callable[[Any, Any], None]:
+    """The connect hook setting journey's pragmas on every SQLite connection.
+
+    The page cache and the memory map make the 1M-customer reports fast; a small
+    machine, or a process that only syncs, can trade that speed for memory with
+    JOURNEY_SQLITE_CACHE_MB and JOURNEY_SQLITE_MMAP_MB (bench/README.md has figures).
+    Read once, here, so a bad value fails when the engine is made, in words.
+    """
+    cache_kib = _megabytes("JOURNEY_SQLITE_CACHE_MB", 200) * 1000
+    mmap_bytes = _megabytes("JOURNEY_SQLITE_MMAP_MB", 1024) * 1024 * 1024
+
+    def connected(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets reports read while an import writes; foreign keys are off by default.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA cache_size=-{cache_kib}")
+        cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")
+        cursor.execute("PRAGMA temp_store=MEMORY")
+        cursor.close()
+
+    return connected
 
 
 def make_engine(url: str) -> Engine:
@@ -43,7 +70,7 @@ def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 30})
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", _sqlite_pragmas())
             return engine
         # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
         # JIT compilation costs 50-220 ms per report query here and never pays back on
