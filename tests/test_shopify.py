@@ -390,52 +390,25 @@ def test_customers_keep_the_channel_orders_gave_them(engine, fake, source_id, ci
 # --- connecting it ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def cli_run(tmp_path, monkeypatch, capsys):
-    from journey import cli
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("JOURNEY_SECRET_KEY", "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k=")
-    monkeypatch.delenv("JOURNEY_WORKSPACE", raising=False)
-    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
-
-    def invoke(*args: str) -> tuple[int, str, str]:
-        cli._state.settings = None
-        cli._state.engine = None
-        monkeypatch.setattr("sys.argv", ["journey", *args])
-        code = 0
-        try:
-            cli.main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield invoke
-    if cli._state.engine is not None:
-        cli._state.engine.dispose()
-
-
-def test_add_and_sync_from_the_command_line(cli_run, fake, monkeypatch, tmp_path):
+def test_add_and_sync_from_the_command_line(sources_cli, fake, monkeypatch, tmp_path):
     add = ("sources", "add", "shopify", "--name", "shop", "--base-url", fake.url)
-    code, _, err = cli_run(*add, "--key-env", "SHOPIFY_TOKEN")
+    code, _, err = sources_cli(*add, "--key-env", "SHOPIFY_TOKEN")
     assert code == 2 and "needs --shop my-store" in err
-    code, _, err = cli_run(*add, "--shop", "shop.example.com", "--key-env", "SHOPIFY_TOKEN")
+    code, _, err = sources_cli(*add, "--shop", "shop.example.com", "--key-env", "SHOPIFY_TOKEN")
     assert code == 2 and "myshopify.com name" in err
     monkeypatch.setenv("SHOPIFY_TOKEN", TOKEN)
     monkeypatch.setenv("REVOKED", "shpat_revoked")
-    code, _, err = cli_run(*add, "--shop", "example", "--key-env", "REVOKED")
+    code, _, err = sources_cli(*add, "--shop", "example", "--key-env", "REVOKED")
     assert code == 2 and "The key was not stored: Shopify refused the access token" in err
-    code, out, err = cli_run(
+    code, out, err = sources_cli(
         *add, "--shop", "https://Example.myshopify.com/admin", "--key-env", "SHOPIFY_TOKEN"
     )
     assert code == 0, err
     assert "Connected shopify source 'shop'" in out
-    code, out, err = cli_run("sync")
+    code, out, err = sources_cli("sync")
     assert code == 0, err
     want_customers, want_events = expected_store(fake)
-    code, out, _ = cli_run("sources", "list")
+    code, out, _ = sources_cli("sources", "list")
     assert f"{len(want_customers)} customers, {len(want_events)} events" in out
     assert TOKEN.encode() not in (tmp_path / "cli.db").read_bytes()
     assert TOKEN not in out + err
