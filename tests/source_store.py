@@ -6,6 +6,8 @@ the same check for Stripe, HubSpot and WooCommerce.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
@@ -51,3 +53,19 @@ def source_row(engine: Engine, source_id: int) -> Source:
         source = session.get(Source, source_id)
         assert source is not None
         return source
+
+
+class Killed(BaseException):
+    """A sync process dying at a chosen point (a BaseException, so no handler swallows it)."""
+
+
+def kill_after(n: int) -> Callable[[str, int, int], None]:
+    """A sync progress callback that kills the sync at its `n`th page."""
+
+    def progress(resource: str, pages: int, records: int) -> None:
+        nonlocal n
+        n -= 1
+        if n == 0:
+            raise Killed
+
+    return progress

@@ -46,7 +46,7 @@ from tests.fakes.shopify_api import (
     populate,
 )
 from tests.fakes.shopify_schema import schema_or_skip
-from tests.source_store import assert_store_equals, source_row, store
+from tests.source_store import Killed, assert_store_equals, kill_after, source_row, store
 
 CIPHER_KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -231,18 +231,6 @@ def test_a_query_over_the_cost_limit_is_asked_again_smaller(fake):
 
 
 def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source_id, cipher):
-    class Killed(BaseException):
-        pass
-
-    def kill_after(n: int):
-        def progress(resource: str, pages: int, records: int) -> None:
-            nonlocal n
-            n -= 1
-            if n == 0:
-                raise Killed
-
-        return progress
-
     with pytest.raises(Killed):
         run(engine, source_id, cipher, fake, progress=kill_after(2))
     with Session(engine) as session:

@@ -19,7 +19,7 @@ from journey.sources.shopify.queries import BULK_RUN, ORDERS
 from journey.sync import sync_source
 from tests import test_shopify as paged
 from tests.fakes.shopify_api import DAY, ENDPOINT, TOKEN, FakeShopify, expected_store
-from tests.source_store import assert_store_equals, store
+from tests.source_store import Killed, assert_store_equals, kill_after, store
 from tests.test_shopify import FAST, PAGES, connector, newest
 
 # the paged tests' fixtures: the same fake shop and source
@@ -42,20 +42,6 @@ def bulk_runs(fake: FakeShopify) -> list[str]:
 
 def downloads(fake: FakeShopify) -> list[Any]:
     return [c for c in fake.calls if c.path.startswith("/bulk-results/")]
-
-
-class Killed(BaseException):
-    pass
-
-
-def kill_after(n: int):
-    def progress(resource: str, pages: int, records: int) -> None:
-        nonlocal n
-        n -= 1
-        if n == 0:
-            raise Killed
-
-    return progress
 
 
 def test_a_first_sync_reads_each_list_through_one_bulk_operation(engine, fake, source_id, cipher):

@@ -32,7 +32,7 @@ from tests.fakes.hubspot_api import (
     expected_store,
     populate,
 )
-from tests.source_store import assert_store_equals, source_row, store
+from tests.source_store import Killed, assert_store_equals, kill_after, source_row, store
 
 KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -315,18 +315,6 @@ def test_a_missing_scope_is_named_and_pauses_the_source(engine, fake, source_id,
 
 
 def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source_id, cipher):
-    class Killed(BaseException):
-        pass
-
-    def kill_after(n: int):
-        def progress(resource: str, pages: int, records: int) -> None:
-            nonlocal n
-            n -= 1
-            if n == 0:
-                raise Killed
-
-        return progress
-
     with pytest.raises(Killed):
         run(engine, source_id, cipher, fake, progress=kill_after(3))
     with Session(engine) as session:

@@ -41,7 +41,7 @@ from tests.fakes.woocommerce_api import (
     gmt,
     populate,
 )
-from tests.source_store import assert_store_equals, source_row, store
+from tests.source_store import Killed, assert_store_equals, kill_after, source_row, store
 
 CIPHER_KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -251,18 +251,6 @@ def test_retry_after_from_the_host_is_honoured(fake):
 
 
 def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source_id, cipher):
-    class Killed(BaseException):
-        pass
-
-    def kill_after(n: int):
-        def progress(resource: str, pages: int, records: int) -> None:
-            nonlocal n
-            n -= 1
-            if n == 0:
-                raise Killed
-
-        return progress
-
     customer_pages = -(-sum(c["role"] == "customer" for c in fake.customers.values()) // PAGE)
     with pytest.raises(Killed):
         run(engine, source_id, cipher, fake, progress=kill_after(customer_pages - 1))

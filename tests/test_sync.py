@@ -27,7 +27,7 @@ from journey.sources.manage import Credential, add_source
 from journey.sources.stripe import StripeConnector
 from journey.sync import sync_source
 from tests.fakes.stripe_api import DAY, DEFAULT_KEY, FakeStripe, expected_store, populate
-from tests.source_store import assert_store_equals, source_row, store
+from tests.source_store import Killed, assert_store_equals, kill_after, source_row, store
 
 KEY = Cipher.generate_key()
 FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
@@ -232,18 +232,6 @@ def test_a_fault_at_every_page_still_gives_the_whole_account(engine, fake, sourc
 
 
 def test_killed_mid_sync_resumes_without_loss_or_duplicates(engine, fake, source_id, cipher):
-    class Killed(BaseException):
-        pass
-
-    def kill_after(n: int):
-        def progress(resource: str, pages: int, records: int) -> None:
-            nonlocal n
-            n -= 1
-            if n == 0:
-                raise Killed
-
-        return progress
-
     with pytest.raises(Killed):
         run(engine, source_id, cipher, fake, progress=kill_after(9))
     with Session(engine) as session:
