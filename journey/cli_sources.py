@@ -100,9 +100,11 @@ def add(
         quick = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0))
         with cls(secret, settings, base_url=base_url, http=quick) as connector:
             try:
-                connector.check()
+                notes = connector.check() or []
             except SourceError as exc:
                 raise JourneyError(f"The key was not stored: {exc}") from None
+        for note in notes:
+            typer.echo(f"Note: {note}", err=True)
     ws = cli._workspace(workspace)
     with cli._session() as session:
         _, created = add_source(session, ws, kind, name, credential, cipher)

@@ -33,6 +33,7 @@ from journey.sources.manage import Credential, add_source
 from journey.sources.shopify import ShopifyConnector, shop_domain
 from journey.sources.shopify.bulk import Poller
 from journey.sync import sync_source
+from tests.conftest import CLI_SECRET_KEY
 from tests.fakes.shopify_api import (
     DAY,
     ENDPOINT,
@@ -351,15 +352,18 @@ def test_records_changed_between_pages_are_not_lost(engine, fake, source_id, cip
 
 
 def test_orders_without_read_all_orders_are_the_last_60_days(engine, fake, source_id, cipher):
-    # Shopify hides older orders without the scope; the check does not fail, the README says so
+    # Shopify hides older orders without the scope; the check passes and says what is missed
     fake.tokens[TOKEN] = frozenset({"read_customers", "read_orders"})
     fake.clock = lambda: START + 100 * DAY
     made = connector(fake)
-    made.check()
+    [note] = made.check()
+    assert "read_all_orders" in note and "last 60 days" in note
     assert made.scopes == frozenset({"read_customers", "read_orders"})
     pages = list(made.fetch(made.resource("orders"), None))
     got = sum(len(p.records) for p in pages)
     assert 0 < got < len(fake.orders)
+    fake.tokens[TOKEN] = frozenset({"read_customers", "read_orders", "read_all_orders"})
+    assert connector(fake).check() == []
 
 
 def test_customers_keep_the_channel_orders_gave_them(engine, fake, source_id, cipher):
@@ -392,7 +396,7 @@ def test_add_and_sync_from_the_command_line(sources_cli, fake, monkeypatch, tmp_
         *add, "--shop", "https://Example.myshopify.com/admin", "--key-env", "SHOPIFY_TOKEN"
     )
     assert code == 0, err
-    assert "Connected shopify source 'shop'" in out
+    assert "Connected shopify source 'shop'" in out and "Note:" not in err
     code, out, err = sources_cli("sync")
     assert code == 0, err
     want_customers, want_events = expected_store(fake)
@@ -400,6 +404,12 @@ def test_add_and_sync_from_the_command_line(sources_cli, fake, monkeypatch, tmp_
     assert f"{len(want_customers)} customers, {len(want_events)} events" in out
     assert TOKEN.encode() not in (tmp_path / "cli.db").read_bytes()
     assert TOKEN not in out + err
+
+    # A token that sees only 60 days of orders is stored, with a note saying so.
+    fake.tokens[TOKEN] = frozenset({"read_customers", "read_orders"})
+    code, out, err = sources_cli(*add, "--shop", "example", "--key-env", "SHOPIFY_TOKEN")
+    assert code == 0 and "Updated the key" in out
+    assert "Note: This token lacks the read_all_orders scope" in err
 
 
 def test_the_slack_form_asks_for_the_shop_and_checks_it():
@@ -455,3 +465,18 @@ def test_an_incremental_pass_starts_small_and_grows_while_pages_are_full(fake):
     assert {r["id"] for p in again for r in p.records} >= {
         o["id"] for o in list(fake.orders.values())[:45]
     }
+
+
+def test_connecting_from_slack_warns_when_only_60_days_are_visible(fake, tmp_path, monkeypatch):
+    from bot.listeners.views.connect import connect_source
+    from journey.db import make_engine, upgrade
+
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", CLI_SECRET_KEY)
+    engine = make_engine(f"sqlite:///{tmp_path / 'slack.db'}")
+    upgrade(engine)
+    fake.tokens[TOKEN] = frozenset({"read_customers", "read_orders"})
+    credential = Credential(TOKEN, {"shop": "example"})
+    ok, text = connect_source(engine, "T1", "shopify", "shop", credential, fake.url, FAST)
+    assert ok and "Connected Shopify source *shop*" in text
+    assert ":warning: This token lacks the read_all_orders scope" in text and TOKEN not in text
+    engine.dispose()

@@ -238,8 +238,13 @@ class Connector:
                 return resource
         raise KeyError(name)
 
-    def check(self) -> None:
-        """One cheap authenticated request; raises AuthError/ScopeError/Unreachable."""
+    def check(self) -> list[str] | None:
+        """One cheap authenticated request; raises AuthError/ScopeError/Unreachable.
+
+        May return notes in words about a credential that works but will not give the
+        whole picture (Shopify without read_all_orders sees 60 days of orders): the
+        credential is stored, and whoever added it is told.
+        """
         raise NotImplementedError
 
     def fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:

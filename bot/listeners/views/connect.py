@@ -99,7 +99,7 @@ def connect_source(
             base_url=credential.base_url,
             http=http or CHECK_HTTP,
         ) as connector:
-            connector.check()
+            notes = connector.check() or []
     except ScopeError as exc:
         scope = f" It needs the `{exc.scope}` permission." if exc.scope else ""
         return False, (
@@ -141,6 +141,7 @@ def connect_source(
         f"{verb} {label} source *{name}*: the key was checked and is stored encrypted. "
         "Its data is being imported now (progress below); `/journey sync "
         f"{name}` imports what is new at any time."
+        + "".join(f"\n:warning: {note}" for note in notes)
     )
 
 

@@ -195,8 +195,10 @@ class ShopifyConnector(Connector):
             )
         return data
 
-    def check(self) -> None:
-        """The token works and has the scopes the sync needs."""
+    def check(self) -> list[str]:
+        """The token works and has the scopes the sync needs; a note when it can only see
+        the last 60 days of orders (no read_all_orders), which would cut every report's
+        history short without an error anywhere."""
         data = self.graphql(CHECK)
         installation = data.get("currentAppInstallation") or {}
         handles = {
@@ -213,6 +215,14 @@ class ShopifyConnector(Connector):
         ]
         if missing:
             raise scope_error(missing[0])
+        if "read_all_orders" not in handles:
+            return [
+                "This token lacks the read_all_orders scope, so Shopify shows journey only "
+                "the last 60 days of orders: first purchases, repeat rates and churn will "
+                "miss older history. Add read_all_orders to the app's Admin API scopes, "
+                "reinstall it, and store the new token."
+            ]
+        return []
 
     # --- reading ---
 
