@@ -63,7 +63,6 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -81,34 +80,13 @@ from journey.sources.http import (
     ScopeError,
     Unreachable,
 )
+from journey.sources.money import minor_units
 
 log = logging.getLogger(__name__)
 
 API = "/wp-json/wc/v3"
 PAGE_SIZE = 100  # WooCommerce's maximum
 CUSTOMER_REFRESH = timedelta(days=7)  # full re-read of customers, for edits to old ones
-# ISO 4217 currencies without minor units (amounts are whole units, like Stripe's)
-ZERO_DECIMAL = frozenset(
-    [
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "ISK",
-        "JPY",
-        "KMF",
-        "KRW",
-        "PYG",
-        "RWF",
-        "UGX",
-        "UYI",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    ]
-)
 MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
@@ -424,18 +402,6 @@ def _text(value: Any, limit: int) -> str | None:
 def _name(first: Any, last: Any) -> str | None:
     parts = [p for p in (_text(first, MAX_NAME), _text(last, MAX_NAME)) if p]
     return " ".join(parts)[:MAX_NAME] or None
-
-
-def minor_units(amount: Any, currency: Any) -> int | None:
-    """A decimal string ("12.50") in the currency's smallest unit (1250; JPY "1500" is 1500)."""
-    try:
-        value = abs(Decimal(str(amount)))
-    except (InvalidOperation, ValueError):
-        return None
-    if not value.is_finite():
-        return None
-    scale = 1 if str(currency or "").upper() in ZERO_DECIMAL else 100
-    return int((value * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def _channel(order: Raw) -> str | None:

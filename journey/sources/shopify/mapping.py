@@ -30,7 +30,7 @@ from typing import Any
 from journey.ingest import CustomerRecord, EventRecord
 from journey.models.types import from_epoch
 from journey.sources.base import Raw, Records
-from journey.sources.woocommerce import minor_units
+from journey.sources.money import minor_units
 
 MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
 PAID = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
