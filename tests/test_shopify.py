@@ -145,7 +145,8 @@ def test_a_resync_with_nothing_new_reads_one_page_per_resource(engine, fake, sou
     result = run(engine, source_id, cipher, fake)
     assert result.ok, result.error
     roots = [r for c in fake.calls[before:] for r in c.roots]
-    assert sorted(roots) == ["abandonedCheckouts", "customers", "orders"]
+    # one page per list, and one query for the order still waiting for its attribution
+    assert sorted(roots) == ["abandonedCheckouts", "customers", "nodes", "orders"]
     assert result.inserted == 0 and result.updated == 0
     orders = next(c for c in fake.calls[before:] if c.roots == ["orders"])
     newest_order = max(parse_time(o["updatedAt"]) for o in fake.orders.values())
@@ -173,7 +174,12 @@ def test_new_records_and_changes_to_old_ones_arrive_incrementally(engine, fake, 
     fake.touch(renamed, later + 60, firstName="Renamed")
     result = run(engine, source_id, cipher, fake, clock=fake.clock)
     assert result.ok, result.error
-    assert result.pages_by_resource == {"customers": 1, "orders": 1, "abandoned_checkouts": 1}
+    assert result.pages_by_resource == {
+        "customers": 1,
+        "orders": 1,
+        "abandoned_checkouts": 1,
+        "late_attribution": 1,
+    }
     assert_store_matches(engine, source_id, fake)
     customers, events = store(engine, source_id)
     assert customers[str(int(new["id"].rsplit("/", 1)[1]))][3] == "fb-ads"
@@ -480,3 +486,32 @@ def test_connecting_from_slack_warns_when_only_60_days_are_visible(fake, tmp_pat
     assert ok and "Connected Shopify source *shop*" in text
     assert ":warning: This token lacks the read_all_orders scope" in text and TOKEN not in text
     engine.dispose()
+
+
+def test_an_order_attributed_after_it_was_read_gets_its_visit_later(
+    engine, fake, source_id, cipher
+):
+    """Shopify can finish a journey after the order was read, without a new updatedAt: the
+    order is asked for again by id until its journey is ready."""
+    [pending] = [
+        o
+        for o in fake.orders.values()
+        if o["customerJourneySummary"] and not o["customerJourneySummary"]["ready"]
+    ]
+    assert run(engine, source_id, cipher, fake).ok
+    oid = pending["id"].rsplit("/", 1)[1]
+    _, events = store(engine, source_id)
+    assert f"visit:{oid}" not in events
+    assert run(engine, source_id, cipher, fake).ok  # still not ready: asked again, nothing new
+    visit = fake.visit(parse_time(pending["createdAt"]) - 3600, "google", utm_source="newsletter")
+    fake.attribute(pending, visit)
+    before = len(fake.calls)
+    assert run(engine, source_id, cipher, fake).ok
+    asked = [c for c in fake.calls[before:] if c.operation == "JourneyLateAttribution"]
+    assert len(asked) == 1 and asked[0].variables["ids"] == [pending["id"]]
+    _, events = store(engine, source_id)
+    assert events[f"visit:{oid}"][1] == "first_visit"
+    assert_store_matches(engine, source_id, fake)
+    before = len(fake.calls)
+    assert run(engine, source_id, cipher, fake).ok  # attributed: never asked again
+    assert not [c for c in fake.calls[before:] if c.operation == "JourneyLateAttribution"]

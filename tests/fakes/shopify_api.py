@@ -768,11 +768,30 @@ class FakeShopify(FakeHttpServer):
             "currentAppInstallation": {
                 "accessScopes": [{"handle": s, "description": s} for s in sorted(scopes)]
             },
+            "nodes": lambda _info, ids: [self._node(i, scopes) for i in ids],
             "bulkOperation": lambda _info, id: self._bulk_status(id),
             "bulkOperationRunQuery": lambda _info, query, groupObjects=False: self._run_bulk(
                 scopes, query
             ),
         }
+
+    def _node(self, gid_: str, scopes: frozenset[str]) -> dict[str, Any] | None:
+        """`nodes(ids:)`: an order by its gid (None, as Shopify answers, when there is none
+        or the token may not see it)."""
+        with self.lock:
+            for order in self._visible("orders", scopes):
+                if order["id"] == gid_:
+                    return {**order, "__typename": "Order"}
+        return None
+
+    def attribute(self, order: dict[str, Any], first_visit: dict[str, Any]) -> None:
+        """Shopify finishing an order's attribution: the journey becomes ready with its
+        visits. `updatedAt` does not move (journey must not rely on it)."""
+        with self.lock:
+            journey = order["customerJourneySummary"]
+            journey.update(
+                ready=True, firstVisit=first_visit, lastVisit=first_visit, customerOrderIndex=1
+            )
 
     def answer(self, token: str | None, body: Any, call: Call) -> tuple[int, Any]:
         """(HTTP status, JSON body) for one request to the GraphQL endpoint."""

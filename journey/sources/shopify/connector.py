@@ -45,8 +45,15 @@ from journey.sources.shopify.answers import (
     interpret,
     scope_error,
 )
-from journey.sources.shopify.mapping import MAPPERS, epoch
-from journey.sources.shopify.queries import BULK_RUN, BULK_STATUS, CHECK, LISTS, ListQuery
+from journey.sources.shopify.mapping import MAPPERS, attribution_pending, epoch
+from journey.sources.shopify.queries import (
+    ATTRIBUTION,
+    BULK_RUN,
+    BULK_STATUS,
+    CHECK,
+    LISTS,
+    ListQuery,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,8 @@ PAGE_SIZES = {"customers": 250, "orders": 50, "abandoned_checkouts": 100}
 # Requested cost of one node (Shopify charges about 1 a selected object): the first page of a
 # list is paced with it, later ones with the cost Shopify reported.
 NODE_COST = {"customers": 2, "orders": 13, "abandoned_checkouts": 4}
+ATTRIBUTION_WAIT = 3 * 86400  # ask again for an order's journey for up to three days
+ATTRIBUTION_BATCH = 50  # ids per query (about 650 points, like a page of orders)
 MIN_PAGE = 5
 # An incremental pass starts with small pages and grows them (x4) while they come back full:
 # Shopify reserves a query's requested cost (`first` x the node's cost) before running it, so
@@ -99,6 +108,8 @@ class ShopifyConnector(Connector):
             cursor_field="updatedAt",
             paging="endCursor",
         ),
+        # After the orders: those read before Shopify attributed their journey, by id.
+        Resource("late_attribution", "nodes", cursor_field="id", paging="ids"),
     )
 
     def __init__(
@@ -145,6 +156,8 @@ class ShopifyConnector(Connector):
         self.queries = 0  # GraphQL queries answered (for tests and the benchmark)
         self._costs: dict[tuple[str, int], float] = {}
         self.scopes: frozenset[str] | None = None
+        # Orders this sync read before their journey was ready: id -> when first seen.
+        self.unattributed: dict[str, int] = {}
         self.http = HttpClient(
             self.service,
             self.base_url,
@@ -230,6 +243,20 @@ class ShopifyConnector(Connector):
         return self._fetch(resource, cursor)
 
     def _fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        if resource.name == "late_attribution":
+            yield from self._late_attribution(cursor)
+            return
+        if resource.name == "orders":
+            for page in self._list(resource, cursor):
+                now = int(self.clock())
+                for order in page.records:
+                    if attribution_pending(order):
+                        self.unattributed.setdefault(str(order["id"]), now)
+                yield page
+            return
+        yield from self._list(resource, cursor)
+
+    def _list(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
         state = json.loads(cursor) if cursor else None
         lq = LISTS[resource.name]
         if isinstance(state, dict) and "bulk" in state:
@@ -240,6 +267,36 @@ class ShopifyConnector(Connector):
             yield from self._by_id(resource, lq, cursor)
         else:
             yield from self._by_update(resource, lq, cursor)
+
+    def _late_attribution(self, cursor: str | None) -> Iterator[Page]:
+        """Orders read before Shopify attributed their journey (`ready: false`), asked again
+        by id until it is ready or ATTRIBUTION_WAIT has passed. Their ids (with when they
+        were first seen) are the cursor, so the wait spans syncs; the order mapping then
+        adds the first visit and channel it could not add before."""
+        state = json.loads(cursor) if cursor else {}
+        pending: dict[str, int] = {str(k): int(v) for k, v in (state.get("pending") or {}).items()}
+        for oid, seen in self.unattributed.items():
+            pending.setdefault(oid, seen)
+        now = int(self.clock())
+        pending = {k: v for k, v in pending.items() if now - v < ATTRIBUTION_WAIT}
+        ids = sorted(pending)
+        if not ids:
+            yield Page([], json.dumps({"pending": {}}))
+            return
+        for start in range(0, len(ids), ATTRIBUTION_BATCH):
+            chunk = ids[start : start + ATTRIBUTION_BATCH]
+            data = self.graphql(
+                ATTRIBUTION,
+                {"ids": chunk},
+                estimate=3 + len(chunk) * NODE_COST["orders"],
+            )
+            nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict) and n.get("id")]
+            found = {str(n["id"]) for n in nodes}
+            ready = [n for n in nodes if not attribution_pending(n)]
+            for oid in chunk:  # ready, or gone from Shopify: no need to ask again
+                if oid not in found or oid in {str(n["id"]) for n in ready}:
+                    pending.pop(oid, None)
+            yield Page(ready, json.dumps({"pending": pending}, sort_keys=True))
 
     def _wants_bulk(self, lq: ListQuery) -> bool:
         if self.bulk_mode != "auto":

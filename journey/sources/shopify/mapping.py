@@ -188,4 +188,11 @@ MAPPERS = {
     "customers": customer_records,
     "orders": order_records,
     "abandoned_checkouts": checkout_records,
+    "late_attribution": order_records,  # orders asked again once their journey is ready
 }
+
+
+def attribution_pending(obj: Raw) -> bool:
+    """An order whose journey Shopify has not attributed yet (`ready: false`)."""
+    journey = obj.get("customerJourneySummary")
+    return isinstance(journey, Mapping) and journey.get("ready") is False

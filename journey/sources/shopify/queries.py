@@ -101,6 +101,16 @@ CUSTOMERS = ListQuery("customers", "UPDATED_AT", CUSTOMER_FIELDS, "customersCoun
 CHECKOUTS = ListQuery("abandonedCheckouts", "ID", CHECKOUT_FIELDS, "abandonedCheckoutsCount")
 LISTS = {"customers": CUSTOMERS, "orders": ORDERS, "abandoned_checkouts": CHECKOUTS}
 
+# Orders whose journey Shopify had not attributed yet when they were read, asked again by id
+# (Shopify may attribute a visit after the order is placed without a new updatedAt).
+ATTRIBUTION = f"""
+query JourneyLateAttribution($ids: [ID!]!) {{
+  nodes(ids: $ids) {{
+    ... on Order {{{ORDER_FIELDS}}}
+  }}
+}}
+"""
+
 CHECK = """
 query JourneyCheck {
   shop { name myshopifyDomain }
@@ -140,7 +150,12 @@ def all_documents() -> dict[str, str]:
     Bulk queries are sent as a string argument, so they appear here on their own
     (validated as the query document Shopify will run) as well as inside BULK_RUN.
     """
-    docs = {"check": CHECK, "bulk_run": BULK_RUN, "bulk_status": BULK_STATUS}
+    docs = {
+        "check": CHECK,
+        "bulk_run": BULK_RUN,
+        "bulk_status": BULK_STATUS,
+        "late_attribution": ATTRIBUTION,
+    }
     for name, query in LISTS.items():
         docs[f"{name}_page"] = query.page()
         docs[f"{name}_bulk"] = query.bulk()
