@@ -80,7 +80,7 @@ from journey.sources.http import (
     ScopeError,
     Unreachable,
 )
-from journey.sources.money import minor_units
+from journey.sources.values import iso_epoch, minor_units
 
 log = logging.getLogger(__name__)
 
@@ -378,15 +378,7 @@ def _id(obj: Raw) -> int | None:
 
 def _epoch(value: Any) -> int | None:
     """A `*_gmt` date ("2026-01-01T10:00:00", no zone: UTC) as epoch seconds."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp())
+    return iso_epoch(value, naive_is_utc=True)
 
 
 def _iso(epoch: int) -> str:

@@ -24,13 +24,12 @@ other wrote (`Records.customer_fields`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from journey.ingest import CustomerRecord, EventRecord
 from journey.models.types import from_epoch
 from journey.sources.base import Raw, Records
-from journey.sources.money import minor_units
+from journey.sources.values import iso_epoch, minor_units
 
 MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
 PAID = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
@@ -48,15 +47,7 @@ def gid_id(gid: Any) -> str | None:
 
 def epoch(value: Any) -> int | None:
     """An ISO 8601 DateTime ("2026-01-01T10:00:00Z") as epoch seconds."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        return None
-    return int(moment.timestamp())
+    return iso_epoch(value)
 
 
 def _text(value: Any, limit: int) -> str | None:

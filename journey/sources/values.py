@@ -1,11 +1,13 @@
-"""Money as the store keeps it: decimal strings in the smallest unit of their currency.
+"""The values store APIs send as text, read the way the store keeps them.
 
-Shared by the connectors whose APIs send amounts as decimal strings ("12.50"):
-WooCommerce and Shopify. Stripe already sends minor units.
+Money as decimal strings ("12.50") becomes the currency's smallest unit, and ISO 8601
+times become epoch seconds. Shared by WooCommerce and Shopify (Stripe already sends
+minor units and epochs).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -43,3 +45,22 @@ def minor_units(amount: Any, currency: Any) -> int | None:
         return None
     scale = 1 if str(currency or "").upper() in ZERO_DECIMAL else 100
     return int((value * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def iso_epoch(value: Any, *, naive_is_utc: bool = False) -> int | None:
+    """An ISO 8601 time ("2026-01-01T10:00:00Z") as epoch seconds; None when it is not one.
+
+    A time without a zone is UTC only where the API says so (WooCommerce's `*_gmt`
+    fields); elsewhere it is refused rather than guessed.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        if not naive_is_utc:
+            return None
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
