@@ -39,7 +39,7 @@ from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
 from journey.schedule.acks import AckResult, acknowledge
 from journey.schedule.status import schedule_status
-from journey.sources.manage import api_sources, source_health
+from journey.sources.manage import api_sources, connected_sources, source_health
 from journey.sync import SyncResult, sync_source
 
 log = logging.getLogger("journey.bot")
@@ -306,11 +306,12 @@ class ReportService:
     def sources_to_sync(self, workspace_id: str, name: str | None) -> list[SyncTarget]:
         """The workspace's connected sources (or the one of that name), in sync order."""
         with session_scope(self.engine) as session:
-            return [
-                SyncTarget(s.id, s.name, s.kind)
-                for s in api_sources(session, workspace_id, name)
-                if s.id is not None
-            ]
+            found = (
+                connected_sources(session, workspace_id)
+                if name is None
+                else api_sources(session, workspace_id, name)
+            )
+            return [SyncTarget(s.id, s.name, s.kind) for s in found if s.id is not None]
 
     def sync_one(
         self,

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, TaskID
+from rich.progress import (
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from journey.errors import JourneyError
 from journey.secrets import Cipher
@@ -26,7 +32,7 @@ from journey.sources.manage import (
     Credential,
     SourceHealth,
     add_source,
-    api_sources,
+    connected_sources,
     find_source,
     remove_source,
     source_health,
@@ -240,7 +246,7 @@ def sync(
                     f"{name!r} is paused: {targets[0].last_error or 'its key was refused.'}"
                 )
         else:
-            targets = [s for s in api_sources(session, ws) if s.status != "removed"]
+            targets = connected_sources(session, ws)
     if not targets:
         typer.echo(
             f"No connected sources in workspace {ws!r}: `journey sources add stripe --name shop`."
@@ -250,8 +256,8 @@ def sync(
     failed = False
     for source in targets:
         label = f"{source.name} ({source.kind})"
-        with cli._progress() as progress:
-            task = progress.add_task(f"Syncing {label}", total=None)
+        with _sync_progress() as progress:
+            task = progress.add_task(f"Syncing {label}", total=None, pages=0)
 
             def tick(
                 resource: str,
@@ -261,7 +267,12 @@ def sync(
                 progress: Progress = progress,
                 label: str = label,
             ) -> None:
-                progress.update(task, description=f"Syncing {label}: {resource}", completed=records)
+                progress.update(
+                    task,
+                    description=f"Syncing {label}: {resource}",
+                    completed=records,
+                    pages=pages,
+                )
 
             result = sync_source(engine, int(source.id or 0), progress=tick)
         typer.echo(_summary(label, result))
@@ -270,9 +281,30 @@ def sync(
         raise typer.Exit(1)
 
 
+def _sync_progress() -> Progress:
+    """A sync's live line: records and pages so far and the time spent.
+
+    No API says up front how many records a first sync will read, so a bar with a
+    percentage would be a guess; counts that keep moving show it is alive and how far
+    it got (a large first sync runs for minutes, and Ctrl-C keeps what has landed).
+    """
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed:,.0f} records"),
+        TextColumn("· page {task.fields[pages]}"),
+        TimeElapsedColumn(),
+        console=_cli().err,
+        transient=True,
+        disable=not _cli().err.is_terminal,
+    )
+
+
 def _summary(label: str, result: SyncResult) -> str:
-    if result.skipped:
+    if result.skipped and result.paused:
         return f"{label}: skipped, paused ({result.error or 'its key was refused'})."
+    if result.skipped:
+        return f"{label}: skipped: {result.error}"
     if not result.ok:
         done = f" ({result.fetched} records read before it stopped)" if result.fetched else ""
         return f"{label}: failed{done}: {result.error}"

@@ -41,7 +41,7 @@ from journey.secrets import Cipher
 from journey.sources import connector_class
 from journey.sources.base import Connector, Resource
 from journey.sources.http import AuthError, HttpOptions, SourceError
-from journey.sources.manage import ACTIVE, PAUSED, Credential
+from journey.sources.manage import ACTIVE, PAUSED, REMOVED, Credential
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,15 @@ def sync_source(
         if source.status == PAUSED:
             result.paused = result.skipped = True
             result.error = source.last_error
+            return result
+        if source.status == REMOVED:
+            # Its key was deleted and its data kept: nothing to sync and no error to
+            # record, only a way back.
+            result.skipped = True
+            result.error = (
+                f"it was removed (its data is kept); connect it again with "
+                f"`journey sources add {source.kind} --name {source.name}` or `/journey connect`."
+            )
             return result
         try:
             built = _connector(source, cipher, connector, http)

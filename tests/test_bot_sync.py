@@ -39,7 +39,7 @@ from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.secrets import Cipher
 from journey.sources.http import NO_WAIT, HttpOptions
-from journey.sources.manage import Credential, add_source
+from journey.sources.manage import Credential, add_source, find_source, remove_source
 from tests.fakes.stripe_api import DEFAULT_KEY, FakeStripe, populate
 
 FERNET_KEY = "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k="
@@ -194,6 +194,19 @@ async def test_an_unknown_source_or_none_at_all_is_said_at_once(bot):
     (reply,) = await bot.responses("sync-5")
     assert "no connected source named 'nosuch'" in json.dumps(reply.payload)
     assert bot.fake.posted(DM) == []
+
+
+async def test_a_removed_source_is_left_out_of_a_sync(bot):
+    bot.add_stripe("old")
+    bot.add_stripe("shop")
+    with session_scope(bot.engine) as session:
+        old = find_source(session, bot.team, "old")
+        remove_source(session, old, keep_data=True)
+    await bot.command("sync", "sync-7", user=ADMIN)
+    final = await bot.finished()
+    assert "shop (stripe)" in final.text and "old" not in final.text
+    with session_scope(bot.engine) as session:
+        assert find_source(session, bot.team, "old").last_error is None
 
 
 async def test_only_admins_sync(bot):

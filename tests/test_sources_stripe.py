@@ -307,6 +307,10 @@ def test_remove_keeping_the_data_deletes_only_the_key(
     eng.dispose()
     code, out, _ = sources_cli("sync")
     assert "No connected sources" in out
+    # by name, a removed source says how to bring it back instead of failing on its key
+    code, out, _ = sources_cli("sync", "shop")
+    assert code == 0 and "skipped: it was removed" in out
+    assert "journey sources add stripe --name shop" in out
 
 
 def test_the_key_comes_from_a_hidden_prompt_or_an_env_var_never_an_argument(

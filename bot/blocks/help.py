@@ -50,9 +50,10 @@ def sources_message(sources: list[SourceHealth]) -> Message:
     title = "Connected sources"
     if not sources:
         text = (
-            "No sources yet. An admin connects one on the server, e.g. "
-            "`journey sources add stripe --name shop --key-env STRIPE_API_KEY`, "
-            "or imports CSV exports with `journey import`."
+            "No sources yet. A workspace admin connects Shopify, Stripe, HubSpot or "
+            "WooCommerce with `/journey connect` (the key goes into a private form, never "
+            "the channel), or on the server with `journey sources add`; CSV exports are "
+            "imported with `journey import`."
         )
         return Message(text, [header(title), section(text)])
     blocks = [header(title)]
@@ -82,6 +83,8 @@ def sync_message(results: list[SyncResult]) -> Message:
             )
         elif r.paused:
             lines.append(f":double_vertical_bar: *{r.source}* ({r.kind}) is paused: {r.error}")
+        elif r.skipped:
+            lines.append(f":heavy_minus_sign: *{r.source}* ({r.kind}) was not synced: {r.error}")
         else:
             lines.append(f":warning: *{r.source}* ({r.kind}): {r.error}")
     text = "Sync finished. " + " ".join(line.replace("*", "") for line in lines)

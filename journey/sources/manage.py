@@ -23,7 +23,7 @@ from journey.secrets import Cipher
 from journey.sources import CONNECTORS, connector_class
 from journey.workspaces import ensure_workspace
 
-ACTIVE, PAUSED = "active", "paused"
+ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,12 @@ def api_sources(session: Session, workspace_id: str, name: str | None = None) ->
     return list(session.exec(query.order_by(Source.kind, Source.name)).all())
 
 
+def connected_sources(session: Session, workspace_id: str) -> list[Source]:
+    """The sources a sync of "everything" goes through: a source removed with its data
+    kept has no key left, so syncing it could only fail and overwrite its last error."""
+    return [s for s in api_sources(session, workspace_id) if s.status != REMOVED]
+
+
 def find_source(session: Session, workspace_id: str, name: str, kind: str | None = None) -> Source:
     found = [s for s in api_sources(session, workspace_id, name) if kind in (None, s.kind)]
     if not found:
@@ -126,7 +132,7 @@ def remove_source(session: Session, source: Source, *, keep_data: bool) -> tuple
     session.execute(delete(SyncCursor).where(SyncCursor.source_id == source.id))
     if keep_data:
         source.credentials = None
-        source.status = "removed"
+        source.status = REMOVED
         source.last_error = None
         session.add(source)
         session.flush()
