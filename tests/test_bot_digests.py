@@ -19,6 +19,7 @@ from builders import make_shop
 from fakes.signing import block_actions, signed_headers, slash_command
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
 from sqlalchemy import Engine
+from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
 
 from bot.app import build_app
@@ -338,6 +339,118 @@ def test_two_replicas_racing_post_one_message(store, tmp_path):
         assert len(reports) == 2
         assert sum(len(r.sent) for r in reports) == 1
         assert len(fake.posted("C0DIGEST")) == 1
+
+
+# ------------------------------------------- replicas racing on PostgreSQL, real Slack port
+
+
+@pytest.fixture
+def pg_store(pg_engine: Engine) -> Engine:
+    """The session's throw-away PostgreSQL database, emptied (skipped without
+    JOURNEY_TEST_DATABASE_URL, with the reason, like every PostgreSQL test)."""
+    from conftest import TABLES
+
+    with pg_engine.begin() as conn:
+        conn.execute(sa_text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    return pg_engine
+
+
+def _race_replicas(url: str, fake: FakeSlack, now: datetime, replicas: int) -> list:
+    """`replicas` threads, each a replica with its own engine (its own connections) and its
+    own SlackDelivery, released together against the same fake Slack."""
+    barrier = threading.Barrier(replicas)
+    reports: list = []
+    errors: list[BaseException] = []
+
+    def replica(i: int) -> None:
+        engine = make_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa_text("SELECT 1"))  # connected before the start line
+            port = port_for(fake)
+            barrier.wait()
+            reports.append(run_due(engine, now, port, f"replica-{i}"))
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [threading.Thread(target=replica, args=(i,)) for i in range(replicas)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert len(reports) == replicas
+    return reports
+
+
+def digests_posted(fake: FakeSlack, channel: str = "C0DIGEST") -> list:
+    """The digest text messages in `channel` (not the chart replies uploaded under them)."""
+    return [m for m in fake.posted(channel) if not m.files]
+
+
+def test_replicas_racing_on_postgresql_post_the_digest_once(pg_store):
+    sub_id = shop_with_subscription(pg_store)
+    url = pg_store.url.render_as_string(hide_password=False)
+    with FakeSlack() as fake:
+        reports = _race_replicas(url, fake, MONDAY_9_PARIS + MIN, replicas=6)
+        assert sum(len(r.sent) for r in reports) == 1
+        (message,) = digests_posted(fake)
+        assert len(fake.calls_to("chat.postMessage")) == 1
+        assert message.metadata["event_payload"]["key"] == f"digest:{sub_id}:2026-06-15T09:00"
+        with Session(pg_store) as session:
+            (row,) = session.exec(select(DigestDelivery)).all()
+        assert row.state == "sent" and row.external_ref == message.ts
+
+
+def test_on_postgresql_a_replica_dying_after_its_claim_is_replaced_by_exactly_one(pg_store):
+    """Killed after claiming, before posting: its lease expires, the racing replicas take
+    it over, one of them posts."""
+    shop_with_subscription(pg_store)
+    url = pg_store.url.render_as_string(hide_password=False)
+    with FakeSlack() as fake:
+
+        def dies(_delivery: Delivery):
+            raise Crash()
+
+        with pytest.raises(Crash):
+            run_due(pg_store, MONDAY_9_PARIS + MIN, dies, "dead")
+        assert not fake.posted()
+        # Within the lease nobody takes it over.
+        early = _race_replicas(url, fake, MONDAY_9_PARIS + 3 * MIN, replicas=4)
+        assert not any(r.sent for r in early) and not fake.posted()
+        later = _race_replicas(url, fake, MONDAY_9_PARIS + 7 * MIN, replicas=6)
+        assert sum(len(r.sent) for r in later) == 1
+        assert len(digests_posted(fake)) == 1
+        assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_on_postgresql_a_replica_dying_after_posting_is_finished_without_a_second_post(
+    pg_store,
+):
+    """Killed between the post and recording it: the replica that takes the expired
+    lease over finds the message by its key in the channel history and does not post."""
+    shop_with_subscription(pg_store)
+    url = pg_store.url.render_as_string(hide_password=False)
+    with FakeSlack() as fake:
+        port = port_for(fake)
+
+        def posts_then_dies(delivery: Delivery):
+            port(delivery)
+            raise Crash()
+
+        with pytest.raises(Crash):
+            run_due(pg_store, MONDAY_9_PARIS + MIN, posts_then_dies, "dead")
+        (first,) = digests_posted(fake)
+        reports = _race_replicas(url, fake, MONDAY_9_PARIS + 7 * MIN, replicas=6)
+        assert sum(len(r.sent) for r in reports) == 1
+        assert digests_posted(fake) == [first]
+        assert len(fake.calls_to("chat.postMessage")) == 1
+        assert len(fake.calls_to("conversations.history")) == 1
+        with Session(pg_store) as session:
+            (row,) = session.exec(select(DigestDelivery)).all()
+        assert row.state == "sent" and row.external_ref == first.ts
 
 
 def test_after_a_crash_between_post_and_record_the_history_check_prevents_a_repeat(store):
