@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -174,12 +175,8 @@ def test_new_records_and_changes_to_old_ones_arrive_incrementally(engine, fake, 
     fake.touch(renamed, later + 60, firstName="Renamed")
     result = run(engine, source_id, cipher, fake, clock=fake.clock)
     assert result.ok, result.error
-    assert result.pages_by_resource == {
-        "customers": 1,
-        "orders": 1,
-        "abandoned_checkouts": 1,
-        "late_attribution": 1,
-    }
+    # one page per list; the orders' second is the order still waiting for its journey
+    assert result.pages_by_resource == {"customers": 1, "orders": 2, "abandoned_checkouts": 1}
     assert_store_matches(engine, source_id, fake)
     customers, events = store(engine, source_id)
     assert customers[str(int(new["id"].rsplit("/", 1)[1]))][3] == "fb-ads"
@@ -514,4 +511,68 @@ def test_an_order_attributed_after_it_was_read_gets_its_visit_later(
     assert_store_matches(engine, source_id, fake)
     before = len(fake.calls)
     assert run(engine, source_id, cipher, fake).ok  # attributed: never asked again
+    assert not [c for c in fake.calls[before:] if c.operation == "JourneyLateAttribution"]
+
+
+def test_an_order_waiting_for_its_journey_survives_a_kill_after_the_orders_pass(
+    engine, fake, source_id, cipher
+):
+    """The ids of orders whose journey is not ready are committed with the orders cursor, so
+    a sync killed later (here at the first page of abandoned checkouts) does not forget
+    them: the next sync still asks for them and adds the visit once Shopify has it."""
+    [pending] = [
+        o
+        for o in fake.orders.values()
+        if o["customerJourneySummary"] and not o["customerJourneySummary"]["ready"]
+    ]
+
+    def kill_in_checkouts(resource: str, pages: int, records: int) -> None:
+        if resource == "abandoned_checkouts":
+            raise Killed
+
+    with pytest.raises(Killed):
+        run(engine, source_id, cipher, fake, progress=kill_in_checkouts)
+    visit = fake.visit(parse_time(pending["createdAt"]) - 3600, "google", utm_source="newsletter")
+    fake.attribute(pending, visit)
+    result = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    _, events = store(engine, source_id)
+    assert events[f"visit:{pending['id'].rsplit('/', 1)[1]}"][1] == "first_visit"
+    assert_store_matches(engine, source_id, fake)
+
+
+def test_ids_an_older_version_left_in_the_late_attribution_cursor_are_still_asked(
+    engine, fake, source_id, cipher
+):
+    [pending] = [
+        o
+        for o in fake.orders.values()
+        if o["customerJourneySummary"] and not o["customerJourneySummary"]["ready"]
+    ]
+    assert run(engine, source_id, cipher, fake).ok
+    with Session(engine) as session:  # where the version before kept them
+        orders = session.get(SyncCursor, (source_id, "orders"))
+        state = json.loads(orders.cursor)
+        waiting = state.pop("pending")
+        assert list(waiting) == [pending["id"]]
+        orders.cursor = json.dumps(state)
+        session.add(orders)
+        session.add(
+            SyncCursor(
+                source_id=source_id,
+                resource="late_attribution",
+                workspace_id="acme",
+                cursor=json.dumps({"pending": waiting}),
+                updated_at=datetime.now(UTC),
+            )
+        )
+        session.commit()
+    fake.attribute(pending, fake.visit(parse_time(pending["createdAt"]) - 60, "google"))
+    assert run(engine, source_id, cipher, fake).ok
+    assert_store_matches(engine, source_id, fake)
+    with Session(engine) as session:
+        legacy = session.get(SyncCursor, (source_id, "late_attribution"))
+        assert json.loads(legacy.cursor) == {"pending": {}}
+    before = len(fake.calls)
+    assert run(engine, source_id, cipher, fake).ok  # nothing left anywhere: never asked again
     assert not [c for c in fake.calls[before:] if c.operation == "JourneyLateAttribution"]

@@ -16,6 +16,13 @@ one second. The next sync starts 5 minutes below the watermark. Abandoned
 checkouts cannot be sorted by update time: they are read by id (a stable order)
 with `updated_at:>=` the time the previous pass began, less 5 minutes.
 
+Late attribution. An order read before Shopify attributed its journey
+(`customerJourneySummary.ready: false`) is asked for again by id
+(`nodes(ids:)`) at the end of every orders pass, for up to three days, because
+Shopify does not move `updatedAt` when it attributes one. The waiting ids are
+part of the orders cursor, committed with each page of orders, so a sync killed
+at any later point still has them.
+
 First sync. When a resource has no cursor yet and holds at least
 `bulk_threshold` records (`ordersCount` etc.), it is read through a bulk
 operation (bulk.py) and then by pages from the operation's start; smaller
@@ -108,7 +115,8 @@ class ShopifyConnector(Connector):
             cursor_field="updatedAt",
             paging="endCursor",
         ),
-        # After the orders: those read before Shopify attributed their journey, by id.
+        # Only drains ids an older version left in its cursor: the orders resource now asks
+        # for the orders waiting for their journey itself (see `_orders`).
         Resource("late_attribution", "nodes", cursor_field="id", paging="ids"),
     )
 
@@ -156,8 +164,6 @@ class ShopifyConnector(Connector):
         self.queries = 0  # GraphQL queries answered (for tests and the benchmark)
         self._costs: dict[tuple[str, int], float] = {}
         self.scopes: frozenset[str] | None = None
-        # Orders this sync read before their journey was ready: id -> when first seen.
-        self.unattributed: dict[str, int] = {}
         self.http = HttpClient(
             self.service,
             self.base_url,
@@ -244,17 +250,11 @@ class ShopifyConnector(Connector):
 
     def _fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
         if resource.name == "late_attribution":
-            yield from self._late_attribution(cursor)
-            return
-        if resource.name == "orders":
-            for page in self._list(resource, cursor):
-                now = int(self.clock())
-                for order in page.records:
-                    if attribution_pending(order):
-                        self.unattributed.setdefault(str(order["id"]), now)
-                yield page
-            return
-        yield from self._list(resource, cursor)
+            yield from self._legacy_attribution(cursor)
+        elif resource.name == "orders":
+            yield from self._orders(resource, cursor)
+        else:
+            yield from self._list(resource, cursor)
 
     def _list(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
         state = json.loads(cursor) if cursor else None
@@ -268,21 +268,63 @@ class ShopifyConnector(Connector):
         else:
             yield from self._by_update(resource, lq, cursor)
 
-    def _late_attribution(self, cursor: str | None) -> Iterator[Page]:
-        """Orders read before Shopify attributed their journey (`ready: false`), asked again
-        by id until it is ready or ATTRIBUTION_WAIT has passed. Their ids (with when they
-        were first seen) are the cursor, so the wait spans syncs; the order mapping then
-        adds the first visit and channel it could not add before."""
+    def _orders(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        """The orders list, then the orders still waiting for their journey, asked by id.
+
+        Why the waiting ids live in the orders cursor (`"pending": {gid: first seen}`): the
+        sync commits a resource's cursor in the same transaction as its page, and only its
+        own. Kept anywhere else (in memory until a later step, or another resource's cursor
+        written later), a sync killed between the two would have committed the orders and
+        lost the ids, and Shopify attributes a journey without touching `updatedAt`, so no
+        later pass would read the order again. Here every page's cursor carries the set as
+        it stands after that page, so what is committed is always consistent.
+        """
         state = json.loads(cursor) if cursor else {}
-        pending: dict[str, int] = {str(k): int(v) for k, v in (state.get("pending") or {}).items()}
-        for oid, seen in self.unattributed.items():
-            pending.setdefault(oid, seen)
         now = int(self.clock())
-        pending = {k: v for k, v in pending.items() if now - v < ATTRIBUTION_WAIT}
-        ids = sorted(pending)
-        if not ids:
-            yield Page([], json.dumps({"pending": {}}))
+        pending = {
+            str(k): int(v)
+            for k, v in (state.pop("pending", None) or {}).items()
+            if now - int(v) < ATTRIBUTION_WAIT
+        }
+        inner: str | None = json.dumps(state, sort_keys=True) if state else None
+        for page in self._list(resource, inner):
+            now = int(self.clock())
+            for order in page.records:
+                if attribution_pending(order):
+                    pending.setdefault(str(order["id"]), now)
+                else:  # read again, now attributed (or never to be): its visit came with it
+                    pending.pop(str(order["id"]), None)
+            inner = page.cursor
+            yield Page(page.records, _with_pending(inner, pending), page.reset)
+        yield from self._ask_attribution(pending, lambda left: _with_pending(inner, left))
+
+    def _legacy_attribution(self, cursor: str | None) -> Iterator[Page]:
+        """Ids a version before the orders cursor carried them left in the
+        `late_attribution` cursor: asked for until none is left, then nothing."""
+        state = json.loads(cursor) if cursor else {}
+        now = int(self.clock())
+        pending = {
+            str(k): int(v)
+            for k, v in (state.get("pending") or {}).items()
+            if now - int(v) < ATTRIBUTION_WAIT
+        }
+        if not pending:
+            if state.get("pending"):  # only expired ids were left
+                yield Page([], json.dumps({"pending": {}}))
             return
+        yield from self._ask_attribution(
+            pending, lambda left: json.dumps({"pending": left}, sort_keys=True)
+        )
+
+    def _ask_attribution(
+        self, pending: dict[str, int], cursor: Callable[[dict[str, int]], str | None]
+    ) -> Iterator[Page]:
+        """Orders read before Shopify attributed their journey (`ready: false`), asked again
+        by id (Shopify does not move `updatedAt` when it attributes one). `pending` (id ->
+        when first seen) shrinks as they become ready or vanish; each page's cursor is
+        `cursor(pending)` as it stands after that page, and the order mapping adds the first
+        visit and channel it could not add before."""
+        ids = sorted(pending)
         for start in range(0, len(ids), ATTRIBUTION_BATCH):
             chunk = ids[start : start + ATTRIBUTION_BATCH]
             data = self.graphql(
@@ -291,12 +333,12 @@ class ShopifyConnector(Connector):
                 estimate=3 + len(chunk) * NODE_COST["orders"],
             )
             nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict) and n.get("id")]
-            found = {str(n["id"]) for n in nodes}
-            ready = [n for n in nodes if not attribution_pending(n)]
+            waiting = {str(n["id"]) for n in nodes if attribution_pending(n)}
             for oid in chunk:  # ready, or gone from Shopify: no need to ask again
-                if oid not in found or oid in {str(n["id"]) for n in ready}:
+                if oid not in waiting:
                     pending.pop(oid, None)
-            yield Page(ready, json.dumps({"pending": pending}, sort_keys=True))
+            ready = [n for n in nodes if str(n["id"]) not in waiting]
+            yield Page(ready, cursor(dict(pending)))
 
     def _wants_bulk(self, lq: ListQuery) -> bool:
         if self.bulk_mode != "auto":
@@ -477,6 +519,16 @@ class ShopifyConnector(Connector):
         for obj in raw:
             records.extend(mapper(obj))
         return records
+
+
+def _with_pending(cursor: str | None, pending: Mapping[str, int]) -> str | None:
+    """An orders cursor (a watermark or a bulk state, both JSON objects) with the ids of the
+    orders still waiting for their journey; without the key when none is."""
+    if not pending:
+        return cursor
+    state = json.loads(cursor) if cursor else {}
+    state["pending"] = dict(sorted(pending.items()))
+    return json.dumps(state, sort_keys=True, separators=(",", ":"))
 
 
 def _iso(epoch_seconds: int) -> str:
