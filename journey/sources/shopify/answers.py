@@ -6,8 +6,9 @@ plans) that refills at `restoreRate` points a second (50; more on Plus). Every
 answer carries `extensions.cost` with the query's `requestedQueryCost`,
 `actualQueryCost` and the bucket's `throttleStatus`. A query costing more than
 is available is not run: the answer has no `data` and an error with code
-THROTTLED, with HTTP status 200 (sometimes 429), so throttling is read from the
-body, never from the status alone.
+THROTTLED, with HTTP status 200 (sometimes 429; a 5xx from something in between
+is not ruled out), so throttling is read from the body whatever the status,
+never from the status alone.
 
 `CostBucket` keeps the last throttle status seen and predicts the bucket
 between answers, so the connector waits *before* a query that would be
@@ -159,9 +160,41 @@ def scope_error(scope: str | None) -> ScopeError:
     )
 
 
+def _errors(body: Mapping[str, Any]) -> list[Any]:
+    """The body's `errors` as a list: GraphQL's list, REST's string or object, or none."""
+    errors = body.get("errors")
+    if not errors:
+        return []
+    if isinstance(errors, str):  # REST-style {"errors": "..."}
+        return [{"message": errors}]
+    return errors if isinstance(errors, list) else [errors]
+
+
 def interpret(response: httpx.Response, bucket: CostBucket, shop: str) -> Exception | None:
-    """Shopify's rules for an answer, before the generic ones of journey.sources.http."""
+    """Shopify's rules for an answer, before the generic ones of journey.sources.http.
+
+    The body is read first, whatever the status: Shopify reports THROTTLED with 200 or
+    429, and a proxy or an overloaded edge may pass it on with a 5xx. Judged by its status
+    alone it would be retried after a blind backoff (a few seconds, when the bucket needs
+    (requested - available) / restoreRate) and counted as an outage, not a rate limit.
+    """
     status = response.status_code
+    body = _json(response)
+    cost = None
+    errors: list[Any] = []
+    if isinstance(body, dict):
+        extensions = body.get("extensions")
+        cost = extensions.get("cost") if isinstance(extensions, dict) else None
+        bucket.observe(cost)
+        errors = _errors(body)
+    codes = _codes(errors)
+    if "THROTTLED" in codes:
+        bucket.throttled += 1
+        return Retryable(
+            "said the query cost limit was reached",
+            kind="rate_limit",
+            retry_after=throttle_wait(cost),
+        )
     if status == 401:
         return AuthError(
             "Shopify refused the access token (HTTP 401, invalid API key or access token): "
@@ -170,9 +203,7 @@ def interpret(response: httpx.Response, bucket: CostBucket, shop: str) -> Except
             status=401,
         )
     if status == 403:
-        body = _json(response)
-        text = str(body.get("errors") if isinstance(body, dict) else "")
-        found = _SCOPE.search(text)
+        found = _SCOPE.search(str(body.get("errors") if isinstance(body, dict) else ""))
         if found:
             return scope_error(found.group(1))
         return AuthError(
@@ -201,30 +232,10 @@ def interpret(response: httpx.Response, bucket: CostBucket, shop: str) -> Except
         )
     if status not in (200, 429):
         return None  # retried (5xx, 408) or a plain error, by the generic rules
-    body = _json(response)
     if not isinstance(body, dict):
         return None  # a truncated or broken body: retried by the generic rules
-    cost = (
-        (body.get("extensions") or {}).get("cost")
-        if isinstance(body.get("extensions"), dict)
-        else None
-    )
-    bucket.observe(cost)
-    errors = body.get("errors")
     if not errors:
         return None  # a 429 without a body we know falls to the generic rules
-    if isinstance(errors, str):  # REST-style {"errors": "..."}
-        errors = [{"message": errors}]
-    if not isinstance(errors, list):
-        errors = [errors]
-    codes = _codes(errors)
-    if "THROTTLED" in codes:
-        bucket.throttled += 1
-        return Retryable(
-            "said the query cost limit was reached",
-            kind="rate_limit",
-            retry_after=throttle_wait(cost),
-        )
     if "ACCESS_DENIED" in codes:
         return scope_error(missing_scope(errors))
     if "INTERNAL_SERVER_ERROR" in codes:
