@@ -19,7 +19,13 @@ What one delivery does:
    limit), then chat.postMessage with the key in the message's `metadata`.
 5. `not_in_channel`: join the channel once (public channels; needs
    channels:join) and post again.
-6. Map the outcome: ok (with the message ts), permanent (the channel or the app
+6. A digest with a funnel gets its funnel chart uploaded as a reply in its thread
+   (files:write). Best effort: the text is already posted and is the digest, so a
+   missing scope or a failed upload is logged and the delivery is still ok (never
+   retried, so a chart problem can never post the text twice). Only the attempt
+   that posted the text uploads the chart: one that finds the text already there
+   (`may_have_been_sent`) does not.
+7. Map the outcome: ok (with the message ts), permanent (the channel or the app
    is gone: the core pauses the subscription and DMs its subscriber), or
    retryable (rate limits, timeouts, Slack errors).
 """
@@ -45,6 +51,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 from bot.blocks.digest import alert_message, digest_message, pause_notice_message
 from bot.blocks.message import Message, clip
 from bot.slack_errors import explain
+from journey.schedule.digests import Digest
 from journey.schedule.runner import Delivery, DeliveryResult
 from journey.schedule.syncs import PausedSource
 
@@ -78,6 +85,10 @@ PERMANENT = frozenset(
         "app_uninstalled",
         "no_installation",
     }
+)
+# Chart uploads refused for want of permission: expected on installs without files:write.
+NO_UPLOAD = frozenset(
+    {"missing_scope", "not_allowed", "not_allowed_token_type", "no_permission", "restricted_action"}
 )
 # Our message was refused as too big or malformed: post it again as plain text.
 BAD_BLOCKS = frozenset({"invalid_blocks", "msg_blocks_too_long", "invalid_blocks_format"})
@@ -169,6 +180,15 @@ def message_for(delivery: Delivery) -> Message:
     raise ValueError(f"nothing to post in a {delivery.kind} delivery")
 
 
+def chart_alt_text(digest: Digest) -> str:
+    """What the funnel chart shows, in words, for screen readers (Slack's alt_txt)."""
+    funnel = digest.funnel
+    if funnel is None:
+        return "Funnel chart"
+    stages = ", ".join(f"{s.stage.replace('_', ' ')} {s.reached:,}" for s in funnel.stages)
+    return clip(f"Funnel of {funnel.period.label}: {stages}.", 1000)
+
+
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error")
 
@@ -247,6 +267,8 @@ class SlackDelivery:
                 ts = self._post(client, delivery, channel, {"text": payload["text"]})
             else:
                 raise
+        if delivery.kind == "digest" and ts:
+            self._attach_chart(client, delivery, channel, ts)
         return DeliveryResult.ok(ts)
 
     def _post(
@@ -267,6 +289,49 @@ class SlackDelivery:
         finally:
             self.pacer.posted(delivery.workspace_id, channel)
         return str(response.get("ts") or "")
+
+    def _attach_chart(
+        self, client: WebClient, delivery: Delivery, channel: str, thread_ts: str
+    ) -> bool:
+        """Upload the digest's funnel chart in its thread; True if it was posted.
+
+        Never raises: whatever happens here, the digest text is posted and the
+        delivery is ok, so the core will not retry it (and post the text again).
+        """
+        digest = delivery.digest
+        if digest is None or digest.funnel is None or digest.funnel.entered <= 0:
+            return False
+        try:
+            from journey.render.charts import funnel_chart
+
+            png = funnel_chart(digest.funnel)
+        except Exception as exc:  # matplotlib missing or a rendering bug: text only
+            log.warning("no chart for %s: %s", delivery.idempotency_key, type(exc).__name__)
+            return False
+        self.pacer.wait(delivery.workspace_id, channel)
+        try:
+            client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                content=png,
+                filename="funnel.png",
+                title=f"Funnel · {digest.period.label}",
+                alt_txt=chart_alt_text(digest),
+                request_file_info=False,
+            )
+        except SlackApiError as exc:
+            error = _error(exc)
+            if error in NO_UPLOAD:
+                log.info("digest chart not uploaded in %s (%s): text only", channel, error)
+            else:
+                log.warning("digest chart upload failed in %s: %s", channel, error)
+            return False
+        except Exception as exc:
+            log.warning("digest chart upload failed in %s: %s", channel, type(exc).__name__)
+            return False
+        finally:
+            self.pacer.posted(delivery.workspace_id, channel)
+        return True
 
     def _find(self, client: WebClient, channel: str, key: str) -> str | None:
         """The ts of a message tagged with `key` among the channel's recent messages."""

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from builders import make_shop
 from fakes.signing import block_actions, signed_headers, slash_command
-from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from fakes.slack_api import DEFAULT_BOT_SCOPES, DEFAULT_BOT_TOKEN, FakeSlack
 from sqlalchemy import Engine
 from sqlalchemy import text as sa_text
 from sqlmodel import Session, select
@@ -112,6 +112,11 @@ def shop_with_subscription(
         return sub.id
 
 
+def digests_posted(fake: FakeSlack, channel: str = "C0DIGEST") -> list:
+    """The digest text messages in `channel` (not the chart replies uploaded under them)."""
+    return [m for m in fake.posted(channel) if not m.files]
+
+
 def sub_row(engine: Engine, sub_id: int) -> DigestSubscription:
     with Session(engine) as session:
         sub = session.get(DigestSubscription, sub_id)
@@ -182,7 +187,7 @@ def test_a_digest_is_posted_once_at_its_time_with_the_numbers_and_buttons(store)
         assert report.sent == [f"digest:{sub_id}:2026-06-15T09:00"]
         again = run_due(store, MONDAY_9_PARIS + 2 * MIN, port, "r1")
         assert not again.sent
-        (message,) = fake.posted("C0DIGEST")
+        (message,) = digests_posted(fake)
         assert message.metadata == {
             "event_type": EVENT_TYPE,
             "event_payload": {"key": f"digest:{sub_id}:2026-06-15T09:00", "kind": "digest"},
@@ -208,11 +213,89 @@ def test_a_digest_is_posted_once_at_its_time_with_the_numbers_and_buttons(store)
         assert row.state == "sent" and row.external_ref == message.ts
 
 
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_funnel_chart_follows_the_digest_in_its_thread(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert report.sent
+        (message,) = digests_posted(fake)
+        (file,) = fake.files.values()
+        assert file.completed and file.channels == ["C0DIGEST"]
+        assert file.thread_ts == message.ts  # a reply under the digest, not a new post
+        assert file.data is not None and file.data.startswith(PNG)
+        assert file.title == "Funnel · the 7 days to 2026-06-14"
+        assert file.alt_txt and file.alt_txt.startswith("Funnel of the 7 days to 2026-06-14:")
+        # The text went first, and once.
+        assert len(fake.calls_to("chat.postMessage")) == 1
+        methods = [c.method for c in fake.calls]
+        assert methods.index("chat.postMessage") < methods.index("files.getUploadURLExternal")
+
+
+def test_without_files_write_the_digest_is_text_only_and_not_paused(store):
+    sub_id = shop_with_subscription(store)
+    with FakeSlack() as fake:
+        scopes = [s for s in DEFAULT_BOT_SCOPES if s != "files:write"]
+        fake.add_token(
+            DEFAULT_BOT_TOKEN, team_id=fake.team_id, scopes=scopes, bot_id="B0JBOT",
+            user_id="U0JBOT",
+        )  # fmt: skip
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert report.sent and not report.retrying and not report.paused
+        (upload,) = fake.calls_to("files.getUploadURLExternal")
+        assert upload.error == "missing_scope"
+        assert len(digests_posted(fake)) == 1 and not any(f.completed for f in fake.files.values())
+        assert sub_row(store, sub_id).status == "active"
+        later = run_due(store, MONDAY_9_PARIS + 10 * MIN, port_for(fake), "r1")
+        assert not later.sent and len(fake.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("fault", ["refused", "upload_500", "crash"])
+def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
+    """The chart is extra: refused, failing, or the replica dying while uploading it,
+    the digest text is posted once and the subscription stays on."""
+    sub_id = shop_with_subscription(store)
+    with FakeSlack() as fake:
+        port = port_for(fake)
+        if fault == "refused":
+            fake.fail("files.completeUploadExternal", "not_allowed")
+        elif fault == "upload_500":
+            fake.server_error("upload", status=500, times=5)
+        if fault == "crash":
+
+            def dies(*_args) -> bool:
+                raise Crash()
+
+            crashing = port_for(fake)
+            crashing._attach_chart = dies  # type: ignore[method-assign]
+            with pytest.raises(Crash):
+                run_due(store, MONDAY_9_PARIS + MIN, crashing, "dead")
+            # The lease lapses; the next holder finds the text by its key.
+            report = run_due(store, MONDAY_9_PARIS + 7 * MIN, port, "r2")
+            assert len(fake.calls_to("conversations.history")) == 1
+        else:
+            report = run_due(store, MONDAY_9_PARIS + MIN, port, "r1")
+        assert report.sent and not report.retrying and not report.paused
+        if fault == "refused":
+            assert [c.error for c in fake.calls_to("files.completeUploadExternal")] == [
+                "not_allowed"
+            ]
+        elif fault == "upload_500":
+            assert {c.status for c in fake.calls_to("upload")} == {500}
+        for minutes in (10, 30, 90):
+            assert not run_due(store, MONDAY_9_PARIS + minutes * MIN, port, "r3").sent
+        assert len(fake.calls_to("chat.postMessage")) == 1
+        assert len(digests_posted(fake)) == 1
+        assert sub_row(store, sub_id).status == "active"
+
+
 def test_a_late_digest_says_so(store):
     shop_with_subscription(store)
     with FakeSlack() as fake:
         run_due(store, MONDAY_9_PARIS + timedelta(minutes=40), port_for(fake), "r1")
-        (message,) = fake.posted("C0DIGEST")
+        (message,) = digests_posted(fake)
         assert "Late: this digest was due Mon 15 Jun 2026, 09:00 (Europe/Paris)" in dumped(message)
 
 
@@ -244,7 +327,7 @@ def test_not_in_a_public_channel_joins_it_then_posts(store):
         report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
         assert report.sent
         assert [c.params["channel"] for c in fake.calls_to("conversations.join")] == ["C0OUTSIDE"]
-        assert len(fake.posted("C0OUTSIDE")) == 1
+        assert len(digests_posted(fake, "C0OUTSIDE")) == 1
         assert sub_row(store, sub_id).status == "active"
 
 
@@ -264,7 +347,7 @@ def test_not_in_channel_and_unable_to_join_pauses_with_the_invite_hint(store):
         run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
         (join,) = fake.calls_to("conversations.join")
         assert join.error == "missing_scope"
-        assert not fake.posted("C0OUTSIDE")
+        assert not digests_posted(fake, "C0OUTSIDE")
         sub = sub_row(store, sub_id)
         assert sub.status == "paused" and "/invite @journey" in (sub.pause_reason or "")
         (dm,) = fake.posted("D0OWNER")
@@ -281,7 +364,7 @@ def test_a_429_is_waited_out_for_its_retry_after(store):
         assert report.sent
         calls = fake.calls_to("chat.postMessage")
         assert [c.status for c in calls] == [429, 200]
-        assert len(fake.posted("C0DIGEST")) == 1
+        assert len(digests_posted(fake)) == 1
 
 
 def test_a_lasting_rate_limit_is_retried_on_a_later_tick(store):
@@ -300,7 +383,7 @@ def test_a_lasting_rate_limit_is_retried_on_a_later_tick(store):
         assert not fake.posted()
         fake.clear_faults()
         later = run_due(store, MONDAY_9_PARIS + 5 * MIN, port, "r1")
-        assert later.sent and len(fake.posted("C0DIGEST")) == 1
+        assert later.sent and len(digests_posted(fake)) == 1
 
 
 def test_posts_to_one_channel_are_paced_to_one_a_second(store):
@@ -314,7 +397,7 @@ def test_posts_to_one_channel_are_paced_to_one_a_second(store):
         assert report.sent
         assert time.monotonic() - started >= 0.9
         assert [c.status for c in fake.calls_to("chat.postMessage")] == [200, 200]
-        assert len(fake.posted("C0DIGEST")) == 2
+        assert len(digests_posted(fake)) == 2
 
 
 def test_two_replicas_racing_post_one_message(store, tmp_path):
@@ -338,7 +421,7 @@ def test_two_replicas_racing_post_one_message(store, tmp_path):
             t.join(30)
         assert len(reports) == 2
         assert sum(len(r.sent) for r in reports) == 1
-        assert len(fake.posted("C0DIGEST")) == 1
+        assert len(digests_posted(fake)) == 1
 
 
 # ------------------------------------------- replicas racing on PostgreSQL, real Slack port
@@ -383,11 +466,6 @@ def _race_replicas(url: str, fake: FakeSlack, now: datetime, replicas: int) -> l
     assert not errors, errors
     assert len(reports) == replicas
     return reports
-
-
-def digests_posted(fake: FakeSlack, channel: str = "C0DIGEST") -> list:
-    """The digest text messages in `channel` (not the chart replies uploaded under them)."""
-    return [m for m in fake.posted(channel) if not m.files]
 
 
 def test_replicas_racing_on_postgresql_post_the_digest_once(pg_store):
@@ -464,13 +542,13 @@ def test_after_a_crash_between_post_and_record_the_history_check_prevents_a_repe
 
         with pytest.raises(Crash):
             run_due(store, MONDAY_9_PARIS + MIN, crashing, "r1")
-        assert len(fake.posted("C0DIGEST")) == 1
+        assert len(digests_posted(fake)) == 1
         # The lease (5 minutes) lapses; another replica takes over and checks first.
         report = run_due(store, MONDAY_9_PARIS + 7 * MIN, port, "r2")
         assert report.sent
         (history,) = fake.calls_to("conversations.history")
         assert history.params["channel"] == "C0DIGEST"
-        assert len(fake.posted("C0DIGEST")) == 1
+        assert len(digests_posted(fake)) == 1
 
 
 def test_an_alert_is_posted_with_its_explanation_and_buttons(store):
@@ -517,7 +595,7 @@ def test_huge_digests_and_alerts_still_fit_slacks_limits(store):
         digest_delivery = replace(delivery, kind="digest", alert=None, digest=huge, late=True)
         assert port(digest_delivery).status == "ok"
         assert all(c.ok for c in fake.calls_to("chat.postMessage"))
-        assert len(fake.posted("C0BIG")) == 2
+        assert len(digests_posted(fake, "C0BIG")) == 2
     payload = digest_message(huge).payload()
     assert payload["blocks"][-1]["type"] == "actions"  # the buttons survive trimming
 
@@ -785,11 +863,11 @@ async def test_the_scheduler_loop_delivers_due_digests_once(store):
             run_scheduler(store, port_for(fake), 0.05, "loop", clock=lambda: MONDAY_9_PARIS + MIN)
         )
         deadline = time.monotonic() + 20
-        while not fake.posted("C0DIGEST") and time.monotonic() < deadline:
+        while not digests_posted(fake) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # several more ticks
         task.cancel()
-        assert len(fake.posted("C0DIGEST")) == 1
+        assert len(digests_posted(fake)) == 1
 
 
 async def test_the_http_server_starts_the_scheduler_and_stops_it(demo_engine):

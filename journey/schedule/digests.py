@@ -35,7 +35,7 @@ from journey.models.schedule import DigestSubscription
 from journey.models.types import to_epoch
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
-from journey.reports import AtRiskCustomer, StepChange
+from journey.reports import AtRiskCustomer, FunnelReport, StepChange
 from journey.schedule.calendar import Schedule, next_send_after
 from journey.stages import PURCHASE_KINDS, REFUND_KINDS
 from journey.stats import Rate, wilson
@@ -106,6 +106,9 @@ class Digest:
     timezone: str  # the subscriber's: next_send_at is shown in it
     generated_at: datetime
     notes: list[str] = field(default_factory=list)
+    # The period's funnel report itself, so a renderer can show its stages and draw its
+    # chart without querying the store again; None when there is no data.
+    funnel: FunnelReport | None = None
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
@@ -374,6 +377,7 @@ def build_digest(
         review_candidates=reviews.total_candidates,
         review_names=[c.name or c.external_id for c in reviews.candidates],
         notes=notes,
+        funnel=funnel,
     )
 
 
