@@ -6,6 +6,7 @@ read, broken and expired downloads, changes made while it ran, and its refusals.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -14,7 +15,8 @@ from graphql import parse
 from sqlmodel import Session
 
 from journey.models import SyncCursor
-from journey.sources.shopify.bulk import Poller
+from journey.sources.http import RetryPolicy, Unreachable
+from journey.sources.shopify.bulk import Poller, stream_lines
 from journey.sources.shopify.queries import BULK_RUN, ORDERS
 from journey.sync import sync_source
 from tests import test_shopify as paged
@@ -201,3 +203,54 @@ def test_jsonl_lines_carry_only_the_selected_fields(fake):
         "defaultEmailAddress",
     }
     assert FAST is not None and PAGES  # shared settings with the paged tests
+
+
+class _Breaking(httpx.SyncByteStream):
+    """A JSONL body that stops with a dropped connection after `cut` lines."""
+
+    def __init__(self, lines: list[bytes], cut: int | None) -> None:
+        self.lines, self.cut = lines, cut
+
+    def __iter__(self) -> Iterator[bytes]:
+        for n, line in enumerate(self.lines):
+            if self.cut is not None and n == self.cut:
+                yield line[: len(line) // 2]  # half a line, then the connection drops
+                raise httpx.ReadError("connection reset")
+            yield line
+
+
+def _file_host(answers: list[tuple[int, int | None]], lines: list[bytes]) -> httpx.Client:
+    """A file host answering each GET with the next (status, cut after n lines) in `answers`,
+    then the whole file."""
+    served = iter(answers)
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        status, cut = next(served, (200, None))
+        if status != 200:
+            return httpx.Response(status, text="busy")
+        return httpx.Response(200, stream=_Breaking(lines, cut))
+
+    return httpx.Client(transport=httpx.MockTransport(handle))
+
+
+def test_a_broken_download_is_retried_with_jittered_backoff_from_the_line_reached():
+    lines = [json.dumps({"id": f"gid://shopify/Order/{n}"}).encode() + b"\n" for n in range(25)]
+    sleeps: list[float] = []
+    policy = RetryPolicy(attempts=3, initial=1.0, maximum=30.0, jitter=1.0, sleep=sleeps.append)
+    # dropped in the second batch, then a 503, then dropped in the third batch
+    client = _file_host([(200, 13), (503, None), (200, 22)], lines)
+    got = list(stream_lines(client, "https://files.example/op.jsonl", 0, 10, policy))
+    ids = [r["id"] for rows, _ in got for r in rows]
+    assert ids == [f"gid://shopify/Order/{n}" for n in range(25)]  # nothing lost or repeated
+    assert [line for _, line in got] == [10, 20, 25]
+    # backoff with jitter, counted from the last batch that came through: 1-2 s, 2-3 s, 1-2 s
+    assert len(sleeps) == 3
+    assert 1.0 <= sleeps[0] <= 2.0 and 2.0 <= sleeps[1] <= 3.0 and 1.0 <= sleeps[2] <= 2.0
+    assert len(set(sleeps)) == 3 and sleeps != [1.0, 2.0, 1.0]
+
+    # a host that never gives a batch stops after `attempts` tries in a row
+    sleeps.clear()
+    client = _file_host([(500, None)] * 5, lines)
+    with pytest.raises(Unreachable, match="could not be read whole after 3 tries"):
+        list(stream_lines(client, "https://files.example/op.jsonl", 20, 10, policy))
+    assert len(sleeps) == 2

@@ -24,6 +24,7 @@ host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -32,8 +33,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import tenacity
 
-from journey.sources.http import RetryPolicy, Unreachable
+from journey.sources.http import (
+    Retryable,
+    RetryPolicy,
+    Unreachable,
+    _stop_on_long_retry_after,
+    _Wait,
+    parse_retry_after,
+)
 from journey.sources.shopify.answers import SERVICE, scope_error
 
 log = logging.getLogger(__name__)
@@ -73,6 +82,80 @@ def failure(op: dict[str, Any]) -> Exception:
     )
 
 
+class _Download:
+    """One JSONL file read batch by batch, opened again at the line reached when it breaks.
+
+    `given` counts the lines already handed out; a batch is handed out whole or not at all,
+    so a download that breaks mid-batch is opened again and reads that batch again from
+    its first line, skipping the ones before."""
+
+    def __init__(self, client: httpx.Client, url: str, skip: int) -> None:
+        self.client = client
+        self.url = url
+        self.given = skip
+        self._stream: contextlib.ExitStack | None = None
+        self._lines: Iterator[str] | None = None
+        self._line = 0  # lines read from the open stream
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+        self._stream, self._lines = None, None
+
+    def _open(self) -> Iterator[str]:
+        self.close()
+        stack = contextlib.ExitStack()
+        try:
+            answer = stack.enter_context(self.client.stream("GET", self.url))
+        except httpx.TransportError:
+            stack.close()
+            raise
+        if answer.status_code in (403, 404, 410):
+            stack.close()
+            raise Expired
+        if answer.status_code >= 400:
+            stack.close()
+            raise Retryable(
+                f"answered HTTP {answer.status_code}",
+                kind="rate_limit" if answer.status_code == 429 else "server",
+                retry_after=parse_retry_after(answer.headers.get("Retry-After")),
+            )
+        self._stream, self._line = stack, 0
+        self._lines = answer.iter_lines()
+        return self._lines
+
+    def batch(self, size: int) -> tuple[list[dict[str, Any]], int, bool]:
+        """The next `size` lines after `given` as objects (child lines, `__parentId`, left
+        out), the line number reached, and whether the file ended. Any failure closes the
+        stream and comes out as Retryable, for tenacity to try again."""
+        try:
+            lines = self._lines or self._open()
+            rows: list[dict[str, Any]] = []
+            line = self.given
+            for text in lines:
+                if not text.strip():
+                    continue
+                self._line += 1
+                if self._line <= self.given:
+                    continue  # handed out before the download broke
+                line = self._line
+                obj = json.loads(text)
+                if isinstance(obj, dict) and "__parentId" not in obj:
+                    rows.append(obj)
+                if line - self.given >= size:
+                    self.given = line
+                    return rows, line, False
+            self.close()
+            self.given = line
+            return rows, line, True
+        except (httpx.TransportError, json.JSONDecodeError) as exc:
+            self.close()
+            raise Retryable(f"broke off ({type(exc).__name__})", kind="network") from None
+        except BaseException:
+            self.close()
+            raise
+
+
 def stream_lines(
     client: httpx.Client,
     url: str,
@@ -81,42 +164,48 @@ def stream_lines(
     retry: RetryPolicy,
 ) -> Iterator[tuple[list[dict[str, Any]], int]]:
     """Batches of JSONL objects after the first `skip` lines, with the line number each
-    batch ends on. A dropped or truncated download is opened again and the lines
-    already given are skipped, up to `retry.attempts` times."""
-    attempts = 0
-    while True:
-        try:
-            with client.stream("GET", url) as answer:
-                if answer.status_code in (403, 404, 410):
-                    raise Expired
-                if answer.status_code >= 400:
-                    raise httpx.HTTPStatusError(
-                        "bad status", request=answer.request, response=answer
-                    )
-                line = 0
-                rows: list[dict[str, Any]] = []
-                for text in answer.iter_lines():
-                    if not text.strip():
-                        continue
-                    line += 1
-                    if line <= skip:
-                        continue
-                    obj = json.loads(text)
-                    if isinstance(obj, dict) and "__parentId" not in obj:
-                        rows.append(obj)
-                    if line - skip >= batch:
-                        yield rows, line
-                        skip, rows = line, []
-                yield rows, line
-                return
-        except (httpx.TransportError, httpx.HTTPStatusError, json.JSONDecodeError) as exc:
-            attempts += 1
-            if attempts >= max(1, retry.attempts):
+    batch ends on.
+
+    A dropped, truncated or refused download (5xx, 429) is opened again and the lines
+    already given are skipped. The retries are tenacity's, with the waits of every other
+    request (journey/sources/http.py: exponential backoff with jitter, so the readers of
+    one file host do not retry in step, or the host's Retry-After), up to
+    `retry.attempts` tries in a row without a batch read: a long file that breaks now and
+    then keeps going, one that never answers stops. There is no total-time stop as for a
+    request, because the time a try spends reading good lines is not time waited.
+    """
+    download = _Download(client, url, skip)
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(max(1, retry.attempts))
+        | _stop_on_long_retry_after(retry.max_retry_after),
+        wait=_Wait(retry),
+        retry=tenacity.retry_if_exception_type(Retryable),
+        sleep=retry.sleep,
+        before_sleep=_log_retry,
+        reraise=True,
+    )
+    try:
+        while True:
+            try:
+                rows, line, done = retrying(download.batch, batch)
+            except Retryable:
+                tries = retrying.statistics.get("attempt_number", 1)
                 raise Unreachable(
-                    f"Shopify's bulk result file could not be read whole after {attempts} "
+                    f"Shopify's bulk result file could not be read whole after {tries} "
                     "tries; the sync resumes where it stopped next time.",
                     service=SERVICE,
                 ) from None
-            wait = min(retry.maximum, retry.initial * 2 ** (attempts - 1))
-            log.info("Shopify bulk file: %s; trying again in %.1f s", type(exc).__name__, wait)
-            retry.sleep(wait)
+            yield rows, line
+            if done:
+                return
+    finally:
+        download.close()
+
+
+def _log_retry(state: tenacity.RetryCallState) -> None:
+    exc = state.outcome.exception() if state.outcome else None
+    log.info(
+        "Shopify bulk file %s; trying again in %.1f s",
+        exc.reason if isinstance(exc, Retryable) else "failed",
+        state.upcoming_sleep,
+    )
