@@ -299,6 +299,30 @@ def test_a_late_digest_says_so(store):
         assert "Late: this digest was due Mon 15 Jun 2026, 09:00 (Europe/Paris)" in dumped(message)
 
 
+def test_the_next_digest_tells_the_channel_about_one_skipped_for_being_too_late(store):
+    shop_with_subscription(store)
+    with FakeSlack() as fake:
+        port = port_for(fake)
+        assert run_due(store, MONDAY_9_PARIS + MIN, port, "r1").sent
+        # journey is down from then until Tuesday 30 June, 08:00 in Paris: the 22 June
+        # digest is more than a day late (skipped), the 29 June one 23 hours (sent, late).
+        back = datetime(2026, 6, 30, 6, 0, tzinfo=UTC)
+        report = run_due(store, back, port, "r1")
+        assert len(report.skipped) == 1 and len(report.sent) == 1
+        first, second = digests_posted(fake)
+        text = dumped(second)
+        assert "Late: this digest was due Mon 29 Jun 2026, 09:00 (Europe/Paris)" in text
+        assert (
+            "The digest due Mon 22 Jun 2026, 09:00 (Europe/Paris) was skipped: journey was "
+            "down for 7 days, and a digest more than a day late is not sent."
+        ) in text
+        assert "was skipped" in second.text  # in the notification text too
+        assert "skipped" not in dumped(first)
+        # Told once: the next digest does not repeat it.
+        assert run_due(store, datetime(2026, 7, 6, 7, 1, tzinfo=UTC), port, "r1").sent
+        assert "skipped" not in dumped(digests_posted(fake)[-1])
+
+
 def test_an_archived_channel_pauses_the_digest_and_tells_the_subscriber(store):
     sub_id = shop_with_subscription(store, channel="C0ARCHIVED")
     with FakeSlack() as fake:

@@ -157,6 +157,51 @@ def test_downtime_a_send_less_than_a_day_late_goes_once_marked_late_older_are_sk
     assert len(chat.posts) == 2
 
 
+def test_digests_skipped_as_too_late_are_handed_to_the_next_digest_once(engine):
+    sub_id = setup_weekly(engine)
+    chat = FakeChat()
+    run_due(engine, MONDAY_9_PARIS, chat, "r1")
+    # Down for three weeks: 22 and 29 June and 6 July are missed, one row for the outage.
+    back = MONDAY_9_PARIS + timedelta(days=23)
+    run_due(engine, back, chat, "r1")
+    assert len(chat.calls) == 1
+    run_due(engine, MONDAY_9_PARIS + timedelta(days=28), chat, "r1")
+    delivery = chat.calls[-1]
+    assert delivery.digest is not None
+    (missed,) = delivery.digest.missed
+    assert missed.count == 3
+    assert missed.first_due == MONDAY_9_PARIS + timedelta(days=7)
+    assert missed.last_due == MONDAY_9_PARIS + timedelta(days=21)
+    assert missed.back_at == back
+    # A retry of that digest still carries it; once it is sent, the next does not.
+    run_due(engine, MONDAY_9_PARIS + timedelta(days=35), chat, "r1")
+    assert chat.calls[-1].digest is not None and chat.calls[-1].digest.missed == []
+    assert sub_id
+
+
+def test_a_claim_gone_stale_is_handed_to_the_next_digest_too(engine):
+    setup_weekly(engine)
+    dead = FakeChat(crash_before_post=True)
+    with pytest.raises(Crash):
+        run_due(engine, MONDAY_9_PARIS, dead, "dead")
+    chat = FakeChat()
+    chat.results = [DeliveryResult.retryable("Slack down", posted=False)]
+    # Nobody runs for two days: the claim is found stale and skipped.
+    report = run_due(engine, MONDAY_9_PARIS + timedelta(days=2), chat, "r1")
+    assert report.skipped and not chat.calls
+    # The next digest carries it, and so does its retry (not posted, so not told yet).
+    first = run_due(engine, MONDAY_9_PARIS + timedelta(days=7), chat, "r1")
+    assert first.retrying
+    retry = run_due(engine, MONDAY_9_PARIS + timedelta(days=7, minutes=5), chat, "r1")
+    assert retry.sent and len(chat.calls) == 2
+    for delivery in chat.calls:
+        assert delivery.digest is not None
+        (missed,) = delivery.digest.missed
+        assert (missed.count, missed.first_due, missed.back_at) == (1, MONDAY_9_PARIS, None)
+    run_due(engine, MONDAY_9_PARIS + timedelta(days=14), chat, "r1")
+    assert chat.calls[-1].digest is not None and chat.calls[-1].digest.missed == []
+
+
 def test_a_send_more_than_a_day_late_is_skipped_with_a_note(engine):
     sub_id = setup_weekly(engine)
     chat = FakeChat()

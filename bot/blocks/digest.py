@@ -17,7 +17,7 @@ from journey.periods import zone
 from journey.playbooks import Playbook
 from journey.render.format import money, pct, period, points
 from journey.schedule.alerts import AlertNotice
-from journey.schedule.digests import Digest, Headline
+from journey.schedule.digests import Digest, Headline, MissedDigest
 from journey.schedule.runner import PauseNotice
 
 A_ALERT_ACK = "journey_alert_ack"
@@ -87,6 +87,32 @@ def _names(names: list[str], total: int) -> str:
     return shown + (f" and {more} more" if more > 0 else "")
 
 
+def _span(delta: timedelta) -> str:
+    days = delta.total_seconds() / 86400
+    if days >= 1:
+        n = int(days)
+        return f"{n} day{'s' if n != 1 else ''}"
+    hours = max(1, int(delta.total_seconds() // 3600))
+    return f"{hours} hour{'s' if hours != 1 else ''}"
+
+
+def missed_line(missed: MissedDigest, timezone: str) -> str:
+    """Why the channel did not get some earlier digests: they would have been more than a
+    day late, so they were skipped rather than posted out of date."""
+    if missed.count == 1:
+        what = f"The digest due {local_time(missed.first_due, timezone)} was skipped"
+    else:
+        what = (
+            f"{missed.count} digests due {local_time(missed.first_due, timezone)} to "
+            f"{local_time(missed.last_due, timezone)} were skipped"
+        )
+    if missed.back_at is not None and missed.back_at > missed.first_due:
+        why = f"journey was down for {_span(missed.back_at - missed.first_due)}"
+    else:
+        why = "journey could not send it within a day"
+    return f"{what}: {why}, and a digest more than a day late is not sent."
+
+
 def digest_message(digest: Digest, *, late: bool = False, preview: bool = False) -> Message:
     """A digest as a channel message: headlines, biggest drop and what to do, who to
     call, who to ask for a review, and when the next one comes."""
@@ -101,6 +127,10 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
             context(f":hourglass: Late: this digest was due {due}; journey was not running then.")
         )
         lines.append("(late)")
+    for missed in digest.missed[-3:]:
+        note = missed_line(missed, digest.timezone)
+        blocks.append(context(f":warning: {note}"))
+        lines.append(note)
     if not digest.has_data:
         text = " ".join(digest.notes) or "No customer data yet."
         blocks.append(section(text))

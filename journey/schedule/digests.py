@@ -81,6 +81,22 @@ class Headline:
 
 
 @dataclass(frozen=True)
+class MissedDigest:
+    """Digests of this subscription that were never posted because they were more than a
+    day late, so the channel hears about them in the next one it gets.
+
+    `count` slots from `first_due` to `last_due`. `back_at`: when the scheduler found
+    them missed (it was not running from `first_due` until about then), None when a
+    claimed digest went stale instead (known only to be more than a day late).
+    """
+
+    count: int
+    first_due: datetime
+    last_due: datetime
+    back_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest says. `has_data` False: the workspace has no data yet,
     and `notes` says so (the headlines are then empty)."""
@@ -109,6 +125,8 @@ class Digest:
     # The period's funnel report itself, so a renderer can show its stages and draw its
     # chart without querying the store again; None when there is no data.
     funnel: FunnelReport | None = None
+    # Earlier digests of this subscription skipped since the last one posted.
+    missed: list[MissedDigest] = field(default_factory=list)
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:

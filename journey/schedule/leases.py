@@ -254,6 +254,28 @@ def record_skipped(
     return row is not None
 
 
+def skipped_since_sent(
+    engine: Engine, subscription_id: int, before: datetime, note_like: str
+) -> list[tuple[datetime, datetime, str]]:
+    """(scheduled_at, created_at, note) of the subscription's digests skipped after its
+    latest sent one and before `before`, whose note matches `note_like` (SQL LIKE):
+    what the channel has not been told about yet. Once a later digest is sent they
+    fall before it, so each is told once however often this is asked."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT scheduled_at, created_at, note FROM digest_delivery "
+                "WHERE subscription_id = :sub AND kind = 'digest' AND state = 'skipped' "
+                "AND scheduled_at < :before AND note LIKE :like AND scheduled_at > "
+                "COALESCE((SELECT MAX(scheduled_at) FROM digest_delivery WHERE "
+                "subscription_id = :sub AND kind = 'digest' AND state = 'sent'), -1) "
+                "ORDER BY scheduled_at"
+            ),
+            {"sub": subscription_id, "before": to_epoch(before), "like": note_like},
+        ).all()
+    return [(from_epoch(at), from_epoch(created), str(note)) for at, created, note in rows]
+
+
 def _claim_from_row(table: str, row: Any, token: int, replica_id: str, late: bool) -> Claim:
     m = row._mapping
     prior = m["posting_started_at"]

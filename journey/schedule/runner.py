@@ -11,15 +11,18 @@ DeliveryResult.
 Catch-up after downtime: a digest less than a day late is sent once, marked
 late; older missed digests are not sent but recorded as skipped with a note,
 one row per outage; when several missed digests are less than a day old (a
-daily digest after 23 hours down), only the newest goes out.
+daily digest after 23 hours down), only the newest goes out. The next digest
+posted carries the skipped ones (`Digest.missed`), so its channel learns why it
+heard nothing, rather than only the server log and the row's note.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -28,10 +31,11 @@ from sqlmodel import Session, select
 
 from journey.errors import JourneyError
 from journey.models.schedule import AlertRule, DigestSubscription
+from journey.periods import zone
 from journey.schedule import leases
 from journey.schedule.alerts import CHECK_INTERVAL, AlertNotice, Transition, check_due_rules
-from journey.schedule.calendar import Schedule, slots_between
-from journey.schedule.digests import Digest, digest_for_subscription
+from journey.schedule.calendar import Schedule, local_instant, slots_between
+from journey.schedule.digests import Digest, MissedDigest, digest_for_subscription
 from journey.schedule.leases import (
     ALERTS,
     DIGESTS,
@@ -150,13 +154,38 @@ def _clock(now: datetime) -> Callable[[], datetime]:
     return lambda: now + timedelta(seconds=time.monotonic() - start)
 
 
+# In the note of every digest skipped for being too late (and only those): how the next
+# digest finds the ones to tell its channel about.
+STALE = "more than a day late"
+_MISSED = re.compile(r"^(\d+) digest\(s\) due (\d{4}-\d\d-\d\dT\d\d:\d\d)")
+
+
 def _missed_note(stale: list, now: datetime) -> str:
     first, last = stale[0], stale[-1]
     span = first.key if len(stale) == 1 else f"{first.key} to {last.key}"
     return (
         f"{len(stale)} digest(s) due {span} (local time) not sent: the scheduler was not "
-        "running; skipped because more than a day late."
+        f"running; skipped because {STALE}."
     )
+
+
+def _missed(engine: Engine, sub: DigestSubscription, before: datetime) -> list[MissedDigest]:
+    """The digests skipped as too late since this subscription's last post, read back
+    from their rows: an outage's row (from `_missed_note`) says how many slots it covers
+    and the first one's local time; a stale claim is one slot."""
+    assert sub.id is not None
+    out = []
+    for at, created, note in leases.skipped_since_sent(engine, sub.id, before, f"%{STALE}%"):
+        match = _MISSED.match(note)
+        if match is None:
+            out.append(MissedDigest(1, at, at, None))
+            continue
+        try:
+            first = local_instant(datetime.fromisoformat(match[2]), zone(sub.timezone))
+        except Exception:  # an unreadable zone or key: the last slot is still known
+            first = at
+        out.append(MissedDigest(int(match[1]), min(first, at), at, created))
+    return out
 
 
 def _due_digest_claims(
@@ -254,6 +283,9 @@ def _build(engine: Engine, claim: Claim, now: datetime) -> Delivery | str:
         if sub.status != "active":
             return f"the subscription is {sub.status}"
         digest = digest_for_subscription(session, sub, claim.scheduled_at, now=now)
+        missed = _missed(engine, sub, claim.scheduled_at)
+        if missed:
+            digest = replace(digest, missed=missed)
         return Delivery(kind="digest", channel_id=sub.channel_id, digest=digest, **common)
 
 
@@ -273,7 +305,7 @@ def _deliver(
             report.skipped.append((key, note))
         return
     if claim.kind != "pause_notice" and is_stale(claim.scheduled_at, now):
-        note = "more than a day late, not sent"
+        note = f"{STALE}, not sent"
         if claim.may_have_been_sent:
             note += " (an earlier attempt may have posted it)"
         if leases.mark_skipped(engine, claim, now, note):
