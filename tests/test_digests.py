@@ -3,11 +3,13 @@ drop and its playbook, valuable customers newly at risk, review candidates, next
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from builders import NOW, make_shop, utc
 
+from bot.blocks.digest import digest_message
 from journey.metrics.funnel import funnel_report
 from journey.playbooks import playbook_for_step
 from journey.schedule.digests import build_digest, digest_for_subscription, digest_period
@@ -132,10 +134,46 @@ def test_a_workspace_without_data_gets_a_digest_that_says_so(session):
     assert digest.notes and digest.notes[0].startswith("No customer data yet")
 
 
-def test_a_quiet_period_says_there_were_no_purchases(session):
-    fill(session)
-    quiet = digest_period("weekly", utc(2026, 1, 12, 8), "UTC")
-    digest = build_digest(session, "shop", quiet, now=NOW)
-    assert digest.has_data
-    assert all(h.current == 0 for h in digest.headlines)
+def test_visits_without_purchases_say_there_were_no_purchases(session):
+    shop = make_shop(session, "shop")
+    shop.customer("old", ("order", utc(2026, 3, 2, 10), 5000))
+    shop.customer("new", ("visit", utc(2026, 6, 10, 10)))
+    session.commit()
+    digest = build_digest(session, "shop", digest_period("weekly", SENT, "UTC"), now=NOW)
+    assert digest.has_data and not digest.quiet
+    assert all(h.current == 0 and h.previous == 0 for h in digest.headlines)
     assert digest.notes == ["No purchases in this period or the one before it."]
+
+
+def test_old_data_but_nothing_in_this_period_nor_the_one_before_is_one_line(session):
+    fill(session)
+    august = utc(2026, 8, 3, 8)  # the weeks of 20 July and 27 July: nothing happened
+    digest = build_digest(session, "shop", digest_period("weekly", august, "UTC"), now=august)
+    assert digest.has_data and digest.quiet and digest.notes == []
+    assert digest.last_activity_at == utc(2026, 6, 12, 10)  # c5's visit
+    message = digest_message(digest)
+    body = json.dumps(message.payload())
+    assert message.text == (
+        "Weekly digest · 2026-07-27 to 2026-08-02. No customer activity this week "
+        "(2026-07-27 to 2026-08-02) nor the week before; the latest was on 2026-06-12."
+    )
+    for zero in ("New customers", "Purchases", "Revenue", "Repeat rate", "Funnel", "drop-off"):
+        assert zero not in body
+    kinds = [b["type"] for b in message.payload()["blocks"]]
+    assert kinds == ["header", "section", "context", "actions"]  # the line, then the footer
+    # A week with activity the week before is not quiet: its zeros are news.
+    after = build_digest(session, "shop", digest_period("weekly", utc(2026, 6, 22, 8), "UTC"))
+    assert not after.quiet
+
+
+def test_the_funnel_is_shown_stage_by_stage_with_its_conversions(session):
+    fill(session)
+    digest = build_digest(session, "shop", digest_period("weekly", SENT, "UTC"), now=NOW)
+    assert digest.funnel is not None and digest.funnel.entered == digest.funnel_entered == 3
+    body = json.dumps(digest_message(digest).payload(), ensure_ascii=False)
+    assert (
+        "*Funnel* (3 customers entered, 2 the period before; % of the stage before): "
+        "awareness 3 → consideration 2 (67%) → decision 2 (100%) → purchase 2 (100%)"
+    ) in body
+    # The funnel comes before its biggest drop, which keeps its playbook.
+    assert body.index("*Funnel*") < body.index("*Biggest drop-off:*")

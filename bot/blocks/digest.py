@@ -16,6 +16,7 @@ from bot.blocks.message import Message, actions, button, clip, context, header, 
 from journey.periods import zone
 from journey.playbooks import Playbook
 from journey.render.format import money, pct, period, points
+from journey.reports import FunnelReport
 from journey.schedule.alerts import AlertNotice
 from journey.schedule.digests import Digest, Headline, MissedDigest
 from journey.schedule.runner import PauseNotice
@@ -113,6 +114,68 @@ def missed_line(missed: MissedDigest, timezone: str) -> str:
     return f"{what}: {why}, and a digest more than a day late is not sent."
 
 
+UNIT = {"daily": "day", "weekly": "week", "monthly": "month"}
+
+
+def quiet_line(digest: Digest) -> str:
+    """A workspace with data but nothing in this period nor the one before: one line
+    instead of a page of zeros."""
+    unit = UNIT.get(digest.cadence, "period")
+    text = f"No customer activity this {unit} ({period(digest.period)}) nor the {unit} before"
+    if digest.last_activity_at is not None:
+        try:
+            local = digest.last_activity_at.astimezone(zone(digest.timezone))
+        except Exception:  # an unknown zone must not break a message
+            local = digest.last_activity_at
+        text += f"; the latest was on {local.date().isoformat()}"
+    return text + "."
+
+
+def funnel_line(funnel: FunnelReport) -> str:
+    """The period's funnel in one line: each stage's count and its conversion from the
+    stage before, so the biggest drop below has its context."""
+    if not funnel.entered or not funnel.stages:
+        return (
+            f"*Funnel:* nobody new entered the journey this period "
+            f"({funnel.previous_entered:,} the period before)."
+        )
+    steps = []
+    for s in funnel.stages:
+        step = f"{s.stage} {s.reached:,}"
+        if s.step is not None and s.step.value is not None:
+            step += f" ({pct(s.step.value, 0)})"
+        steps.append(step)
+    return (
+        f"*Funnel* ({funnel.entered:,} customers entered, {funnel.previous_entered:,} the "
+        f"period before; % of the stage before): {' → '.join(steps)}"
+    )
+
+
+def _people_blocks(digest: Digest) -> list[Block]:
+    """Who to call and who to ask for a review: names, not numbers, so they are worth
+    showing even when nothing else happened."""
+    blocks: list[Block] = []
+    if digest.valuable_at_risk_count:
+        names = [c.name or c.external_id for c in digest.valuable_at_risk]
+        blocks.append(
+            section(
+                f"*Valuable customers newly at risk:* {digest.valuable_at_risk_count} "
+                f"({money(digest.valuable_at_risk_value_cents, digest.currency)} a year "
+                f"at stake): {_names(names, digest.valuable_at_risk_count)}. "
+                "`/journey churn` for the list."
+            )
+        )
+    if digest.review_candidates:
+        blocks.append(
+            section(
+                f"*Ask for a review:* {digest.review_candidates} happy customers waiting: "
+                f"{_names(digest.review_names, digest.review_candidates)}. "
+                "`/journey reviews` to mark them."
+            )
+        )
+    return blocks
+
+
 def digest_message(digest: Digest, *, late: bool = False, preview: bool = False) -> Message:
     """A digest as a channel message: headlines, biggest drop and what to do, who to
     call, who to ask for a review, and when the next one comes."""
@@ -135,12 +198,19 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
         text = " ".join(digest.notes) or "No customer data yet."
         blocks.append(section(text))
         lines.append(text)
+    elif digest.quiet:
+        text = quiet_line(digest)
+        blocks.append(section(text))
+        lines.append(text)
+        blocks += _people_blocks(digest)
     else:
         heads = [_headline(h, digest.currency) for h in digest.headlines]
         blocks.append(section("\n".join(heads)))
         lines += [
             f"{h.label}: {h.current:,.0f}" if h.unit == "count" else "" for h in digest.headlines
         ]
+        if digest.funnel is not None:
+            blocks.append(section(funnel_line(digest.funnel)))
         drop = digest.biggest_drop
         if drop is not None:
             was = pct(drop.previous.value) if drop.previous.value is not None else "n/a"
@@ -152,24 +222,7 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
             if digest.biggest_drop_playbook is not None:
                 text += "\n" + _playbook(digest.biggest_drop_playbook)
             blocks.append(section(text))
-        if digest.valuable_at_risk_count:
-            names = [c.name or c.external_id for c in digest.valuable_at_risk]
-            blocks.append(
-                section(
-                    f"*Valuable customers newly at risk:* {digest.valuable_at_risk_count} "
-                    f"({money(digest.valuable_at_risk_value_cents, digest.currency)} a year "
-                    f"at stake): {_names(names, digest.valuable_at_risk_count)}. "
-                    "`/journey churn` for the list."
-                )
-            )
-        if digest.review_candidates:
-            blocks.append(
-                section(
-                    f"*Ask for a review:* {digest.review_candidates} happy customers waiting: "
-                    f"{_names(digest.review_names, digest.review_candidates)}. "
-                    "`/journey reviews` to mark them."
-                )
-            )
+        blocks += _people_blocks(digest)
         if digest.notes:
             blocks.append(context(" ".join(digest.notes)))
     nxt = (

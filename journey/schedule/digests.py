@@ -32,7 +32,7 @@ from journey.metrics.retention import (
 )
 from journey.metrics.reviews import review_report
 from journey.models.schedule import DigestSubscription
-from journey.models.types import to_epoch
+from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
 from journey.reports import AtRiskCustomer, FunnelReport, StepChange
@@ -127,6 +127,11 @@ class Digest:
     funnel: FunnelReport | None = None
     # Earlier digests of this subscription skipped since the last one posted.
     missed: list[MissedDigest] = field(default_factory=list)
+    # The workspace has data, but no event in this period nor the one before: a page of
+    # zeros would say nothing, so renderers say that in a line. `last_activity_at` is
+    # its latest event before the period's end.
+    quiet: bool = False
+    last_activity_at: datetime | None = None
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
@@ -322,6 +327,17 @@ def _has_data(session: Session, workspace_id: str) -> bool:
     return row is not None
 
 
+def _last_activity(session: Session, workspace_id: str, before: datetime) -> datetime | None:
+    at = session.execute(
+        text(
+            "SELECT MAX(occurred_at) FROM journey_event WHERE workspace_id = :ws "
+            "AND occurred_at < :e"
+        ),
+        {"ws": workspace_id, "e": to_epoch(before)},
+    ).scalar_one()
+    return None if at is None else from_epoch(int(at))
+
+
 def build_digest(
     session: Session,
     workspace_id: str,
@@ -368,8 +384,10 @@ def build_digest(
             ],
         )
     headlines = _headlines(session, workspace_id, period)
+    last_activity = _last_activity(session, workspace_id, period.end)
+    quiet = last_activity is None or last_activity < period.previous().start
     notes = []
-    if all(h.current == 0 and h.previous == 0 for h in headlines):
+    if not quiet and all(h.current == 0 and h.previous == 0 for h in headlines):
         notes.append("No purchases in this period or the one before it.")
     funnel = funnel_report(session, workspace_id, period)
     drop = funnel.biggest_drop
@@ -396,6 +414,8 @@ def build_digest(
         review_names=[c.name or c.external_id for c in reviews.candidates],
         notes=notes,
         funnel=funnel,
+        quiet=quiet,
+        last_activity_at=last_activity,
     )
 
 
