@@ -4,8 +4,10 @@ fake account should give (tests/fakes/hubspot_api.py: expected_store)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import statistics
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,9 +18,16 @@ from sqlmodel import Session
 
 from journey.models import Customer, CustomerJourney, SyncCursor, Workspace
 from journey.secrets import Cipher
-from journey.sources.base import Watermark
+from journey.sources.base import Resource, Watermark
 from journey.sources.http import NO_WAIT, HttpOptions, RateLimited, RetryPolicy, ScopeError
-from journey.sources.hubspot import HubSpotConnector, contact_records, deal_records, interpret
+from journey.sources.hubspot import (
+    SEARCH_INTERVAL,
+    HubSpotConnector,
+    RateWindow,
+    contact_records,
+    deal_records,
+    interpret,
+)
 from journey.sources.manage import Credential, add_source
 from journey.state import refresh_journeys
 from journey.sync import sync_source
@@ -27,8 +36,11 @@ from tests.fakes.hubspot_api import (
     ALL_SCOPES,
     DAY_MS,
     DEFAULT_TOKEN,
+    RELAXED,
     START_MS,
+    Call,
     FakeHubSpot,
+    Limits,
     expected_store,
     populate,
 )
@@ -46,7 +58,8 @@ def cipher() -> Cipher:
 
 @pytest.fixture
 def fake() -> Iterator[FakeHubSpot]:
-    with FakeHubSpot(search_cap=25) as f:  # HubSpot's 10,000, small enough to reach here
+    # HubSpot's 10,000 results cap, small enough to reach here; rate limits: see "pacing"
+    with FakeHubSpot(search_cap=25, limits=RELAXED) as f:
         populate(f)
         yield f
 
@@ -386,6 +399,189 @@ def test_interpret_reads_hubspots_error_bodies():
     )
     assert isinstance(plain_daily, RateLimited)
     assert answer(200, {}) is None and answer(503, {}) is None
+
+
+# --- pacing: HubSpot's window and search limit, kept ahead of time ---------------------------
+
+
+class FakeTime:
+    """A monotonic timer and a sleep that only moves it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 4))
+        self.now += seconds
+
+
+def rate_headers(maximum: int, remaining: int, interval_ms: int) -> dict[str, str]:
+    return {
+        "X-HubSpot-RateLimit-Max": str(maximum),
+        "X-HubSpot-RateLimit-Remaining": str(remaining),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": str(interval_ms),
+    }
+
+
+def resource(c: HubSpotConnector, name: str) -> Resource:
+    return next(r for r in c.resources if r.name == name)
+
+
+def read_everything(c: HubSpotConnector) -> int:
+    """Every page of every resource, as a sync reads them (without a store)."""
+    pages = 0
+    for resource in c.resources:
+        for page in c.fetch(resource, None):
+            c.to_records(resource, page.records)
+            pages += 1
+    return pages
+
+
+def share_of_limit(calls: list[Call], limit: int, interval: float) -> float:
+    """Requests sent in the whole windows the read spanned, as a share of what the
+    limit allows in them (a rolling window admits at most `limit` in any interval)."""
+    start = calls[0].at
+    windows = int((calls[-1].at - start) // interval)
+    assert windows >= 2, "too short a read to measure"
+    sent = sum(1 for c in calls if c.at < start + windows * interval)
+    return sent / (windows * limit)
+
+
+def test_the_fake_enforces_hubspots_limits_with_its_429_bodies_and_headers():
+    limits = Limits(window=5, window_ms=60_000, search=2, search_ms=60_000)
+    auth = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    with FakeHubSpot(limits=limits) as fake, httpx.Client(base_url=fake.url, headers=auth) as http:
+        searches = [http.post("/crm/v3/objects/contacts/search", json={}) for _ in range(3)]
+        assert [r.status_code for r in searches] == [200, 200, 429]
+        assert not [
+            h for r in searches for h in r.headers if h.lower().startswith("x-hubspot-ratelimit")
+        ]
+        assert searches[2].json()["policyName"] == "SECONDLY"
+        assert searches[2].json()["errorType"] == "RATE_LIMIT"
+        # the two searches count in the app's window too (the stricter reading)
+        reads = [http.get("/crm/v3/objects/contacts", params={"limit": 1}) for _ in range(4)]
+        assert [r.status_code for r in reads] == [200, 200, 200, 429]
+        assert [r.headers["X-HubSpot-RateLimit-Remaining"] for r in reads] == ["2", "1", "0", "0"]
+        refused = reads[3]
+        assert refused.headers["X-HubSpot-RateLimit-Max"] == "5"
+        assert refused.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "60000"
+        assert refused.json()["policyName"] == "TEN_SECONDLY_ROLLING"
+        assert refused.json()["message"] == "You have reached your ten_secondly_rolling limit."
+
+
+def test_the_window_takes_hubspots_limit_from_the_headers_and_waits_before_it_is_spent():
+    t = FakeTime()
+    window = RateWindow(timer=t, sleep=t.sleep)
+    window.observe(rate_headers(20, 20, 1000))  # an account whose window is 20 per second
+    assert (window.limit, window.interval, window.reserve) == (20, 1.0, 1)
+    for n in range(19):
+        window.acquire()
+        window.observe(rate_headers(20, 19 - n, 1000))
+    assert t.sleeps == []
+    window.acquire()  # the 20th waits for the first to leave the window (plus 1 %)
+    assert t.sleeps == [1.01]
+    # a steady stream then runs at 19 per 1.01 s: 94 % of the limit
+    for _ in range(19 * 9):
+        window.acquire()
+    assert (19 * 10) / t.now == pytest.approx(19 / 1.01, rel=0.01)
+
+
+def test_the_window_counts_the_requests_of_the_apps_other_clients():
+    t = FakeTime()
+    window = RateWindow(timer=t, sleep=t.sleep)
+    window.acquire()
+    t.now = 0.2
+    # someone else has used the window: HubSpot says 3 left, our own log says 99
+    window.observe(rate_headers(100, 3, 10_000))
+    assert window.reserve == 4
+    # no room by HubSpot's count: wait for our one request to leave the window, then
+    # for the others counted in that answer (their times unknown: the answer's window)
+    window.acquire()
+    assert t.sleeps == [9.9, 0.2]
+    t.sleeps.clear()
+    t.now = 30.0  # an answer older than the window says nothing any more
+    window.acquire()
+    assert t.sleeps == []
+
+
+class SlowTransport(httpx.HTTPTransport):
+    """Each request takes `seconds` on a fake timer."""
+
+    def __init__(self, t: FakeTime, seconds: float) -> None:
+        super().__init__()
+        self.t, self.seconds = t, seconds
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.t.now += self.seconds
+        return super().handle_request(request)
+
+
+def test_searches_start_at_fixed_intervals_whatever_they_take(fake):
+    t = FakeTime()
+    http = HttpOptions(retry=NO_WAIT, transport=SlowTransport(t, 0.15))  # 150 ms a request
+    c = connector(fake, http=http, search_interval=SEARCH_INTERVAL, timer=t, sleep=t.sleep)
+    pages = sum(1 for _ in c.fetch(resource(c, "contacts"), None))
+    assert pages > 3
+    # start to start: only what is left of the interval after each search is waited
+    assert t.sleeps == [round(SEARCH_INTERVAL - 0.15, 4)] * (pages - 1)
+    assert 1 / SEARCH_INTERVAL >= 0.9 * 5
+
+
+def test_searches_keep_90_percent_of_the_search_limit_without_a_429():
+    with FakeHubSpot(limits=Limits()) as fake:  # 5 searches a second, HubSpot's limit
+        populate(fake, contacts=12)
+        c = connector(fake, page_size=2, search_interval=SEARCH_INTERVAL)
+        list(c.fetch(resource(c, "contacts"), None))
+        searches = [x for x in fake.calls if x.path.endswith("/search")]
+        assert len(searches) >= 10
+        assert not [x for x in fake.calls if x.status == 429]
+        # the typical start-to-start gap (one late start on a busy machine says nothing)
+        gap = statistics.median(b.at - a.at for a, b in itertools.pairwise(searches))
+        assert 0.9 * 5 <= 1 / gap <= 5
+
+
+def test_a_whole_read_keeps_90_percent_of_a_tight_window_without_a_429():
+    limits = Limits(window=50, window_ms=1000, search=100_000)  # the window is what binds
+    with FakeHubSpot(limits=limits) as fake:
+        populate(fake, contacts=60)
+        c = connector(fake, page_size=2)
+        read_everything(c)
+        assert not [x for x in fake.calls if x.status == 429]
+        assert c.window.waited > 0
+        assert share_of_limit(fake.calls, 50, 1.0) >= 0.9
+
+
+def test_a_window_spent_by_another_client_is_waited_for_not_refused():
+    limits = Limits(window=30, window_ms=1000, search=100_000)
+    auth = {"Authorization": f"Bearer {DEFAULT_TOKEN}"}
+    with FakeHubSpot(limits=limits) as fake, httpx.Client(base_url=fake.url, headers=auth) as http:
+        populate(fake, contacts=10)
+        for _ in range(26):  # another client of the same app
+            assert http.get("/crm/v3/objects/contacts", params={"limit": 1}).status_code == 200
+        c = connector(fake)
+        for _ in range(6):
+            c.check()  # three requests each
+        assert not [x for x in fake.calls if x.status == 429]
+        assert c.window.waited > 0
+
+
+def test_a_sync_against_tight_limits_sees_no_429(engine, cipher):
+    limits = Limits(window=10, window_ms=1000)  # and HubSpot's 5 searches a second
+    with FakeHubSpot(search_cap=25, limits=limits) as fake:
+        populate(fake)
+        with Session(engine) as session:
+            source, _ = add_source(session, "acme", "hubspot", "crm",
+                                   Credential(DEFAULT_TOKEN, base_url=fake.url), cipher)  # fmt: skip
+            session.commit()
+            source_id = int(source.id or 0)
+        result = run(engine, source_id, cipher, fake, search_interval=SEARCH_INTERVAL)
+        assert result.ok, result.error
+        assert not [x for x in fake.calls if x.status == 429]
+        assert_store_matches(engine, source_id, fake)
 
 
 # --- the commands and the credential ---------------------------------------------------------

@@ -46,14 +46,25 @@ import) is read by id (`hs_object_id > last`) within that millisecond. A pass
 starts 10 minutes below the previous watermark, because search lags writes by
 a few seconds; re-read records are upserts.
 
-Rate limits. HubSpot answers 429 with `policyName` SECONDLY or
-TEN_SECONDLY_ROLLING (or only `"category": "RATE_LIMITS"` and a message): both
-are retried after a pause (the interval HubSpot names in
-`X-HubSpot-RateLimit-Interval-Milliseconds`, else 1 s or 10 s). DAILY means
-the account's daily allowance is spent: the sync stops at once, says so, and
-resumes where it stopped on the next sync. Search requests are also spaced
-(at most about 4 a second, HubSpot's search limit). 401: the token is wrong or
-was deleted or rotated; 403 `MISSING_SCOPES`: the private app lacks the scopes
+Rate limits, paced ahead of time rather than discovered by 429s. HubSpot
+counts a private app's requests in a rolling window (10 s: 100 requests on
+Free and Starter, 190 on Professional and Enterprise, 250 with the API limit
+increase) and every answer but a search's says where the window stands
+(`X-HubSpot-RateLimit-Max`, `-Remaining`, `-Interval-Milliseconds`). Every
+request, first attempts and retries alike, waits in `RateWindow` until the
+window has room: our own requests of the last interval stay below Max less a
+4 % reserve, and so does the latest `Remaining` (which also counts the app's
+other clients). Search has its own limit, 5 requests a second per account,
+and its answers carry no rate headers, so searches are started at fixed
+start-to-start intervals of 1/(5 x 0.93) s (about 4.65 a second; start to
+start, so the time a search takes is not added to the pause). A 429 that
+still comes (another client of the account took the room) is retried: with
+`policyName` SECONDLY or TEN_SECONDLY_ROLLING (or only `"category":
+"RATE_LIMITS"` and a message) after the interval HubSpot names in
+`X-HubSpot-RateLimit-Interval-Milliseconds`, else 1 s or 10 s. DAILY means the
+account's daily allowance is spent: the sync stops at once, says so, and
+resumes where it stopped on the next sync. 401: the token is wrong or was
+deleted or rotated; 403 `MISSING_SCOPES`: the private app lacks the scopes
 named in the answer.
 """
 
@@ -62,9 +73,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import re
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -88,7 +102,16 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 200  # the search API's maximum
 ASSOCIATION_BATCH = 100
-SEARCH_INTERVAL = 0.25  # seconds between search requests (HubSpot allows about 4-5 a second)
+SEARCH_LIMIT = 5.0  # search requests a second, per account (HubSpot's CRM search guide)
+# Share of it used: the rest absorbs the jitter between our start times and HubSpot's
+# arrival times (5 intervals span 1.075 s, so one search may arrive 75 ms late).
+SEARCH_SHARE = 0.93
+SEARCH_INTERVAL = 1 / (SEARCH_LIMIT * SEARCH_SHARE)  # seconds from one search's start to the next
+WINDOW_LIMIT = 100  # requests per window assumed until an answer's headers say (the lowest tier)
+WINDOW_SECONDS = 10.0
+MAX_WINDOW_SECONDS = 60.0
+WINDOW_RESERVE = 0.04  # share of the window left unused (at least one request)
+WINDOW_MARGIN = 0.01  # a request counts as gone from the window only this much (of it) later
 DEFAULT_LIFECYCLE = (
     "subscriber",
     "lead",
@@ -179,21 +202,30 @@ class HubSpotConnector(Connector):
         search_interval: float = SEARCH_INTERVAL,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` (epoch seconds) bounds search passes; `timer` and `sleep` pace the
+        requests (tests pass a fake pair); `search_interval` 0 turns search spacing off."""
         super().__init__(secret, settings, base_url=base_url, http=http)
         self.page_size = page_size
         self.search_interval = search_interval
         self.clock = clock
         self.sleep = sleep
+        self.timer = timer
+        self.window = RateWindow(timer=timer, sleep=sleep)
         self._last_search: float | None = None
+        self._searching = False
         self._stages: tuple[str, ...] | None = None
         self._won: set[str] | None = None
+        options = self.http_options
+        # A retry is a request too: after the retry's own wait it is paced like any other.
+        retry = replace(options.retry, sleep=self._paced_retry(options.retry.sleep))
         self.http = HttpClient(
             self.service,
             self.base_url,
             headers={"Authorization": f"Bearer {secret}"},
-            options=self.http_options,
-            interpret=interpret,
+            options=replace(options, retry=retry),
+            interpret=self._interpret,
         )
 
     def close(self) -> None:
@@ -201,16 +233,44 @@ class HubSpotConnector(Connector):
 
     def check(self) -> None:
         """The token works and can read contacts, their lifecycle stages and deals."""
-        self.http.get_json("/crm/v3/objects/contacts", {"limit": 1})
+        self._call("GET", "/crm/v3/objects/contacts", params={"limit": 1})
         self.lifecycle_stages()
         self.won_stages()
+
+    # --- pacing ---
+
+    def _interpret(self, response: httpx.Response) -> Exception | None:
+        """Every answer (429s and retried ones included) tells the window where it stands."""
+        self.window.observe(response.headers)
+        return interpret(response)
+
+    def _paced_retry(self, sleep: Callable[[float], None]) -> Callable[[float], None]:
+        def pause(seconds: float) -> None:
+            sleep(seconds)
+            self._pace()
+
+        return pause
+
+    def _pace(self) -> None:
+        """Wait until this request may go: a search's start-to-start interval, then the window."""
+        if self._searching and self.search_interval > 0 and self._last_search is not None:
+            wait = self._last_search + self.search_interval - self.timer()
+            if wait > 0:
+                self.sleep(wait)
+        sent = self.window.acquire()
+        if self._searching:
+            self._last_search = sent
+
+    def _call(self, method: str, path: str, *, params: Any = None, json: Any = None) -> Any:
+        self._pace()
+        return self.http.request_json(method, path, params=params, json=json)
 
     # --- the account's definitions ---
 
     def lifecycle_stages(self) -> tuple[str, ...]:
         """Internal values of the account's lifecycle stages, in the account's order."""
         if self._stages is None:
-            body = self.http.get_json("/crm/v3/properties/contacts/lifecyclestage")
+            body = self._call("GET", "/crm/v3/properties/contacts/lifecyclestage")
             options = body.get("options") if isinstance(body, dict) else None
             if not isinstance(options, list):
                 raise Unreachable(
@@ -230,7 +290,7 @@ class HubSpotConnector(Connector):
     def won_stages(self) -> set[str]:
         """Ids of the deal stages that mean closed won, across every deal pipeline."""
         if self._won is None:
-            body = self.http.get_json("/crm/v3/pipelines/deals")
+            body = self._call("GET", "/crm/v3/pipelines/deals")
             won: set[str] = set()
             for pipeline in _results(body, "/crm/v3/pipelines/deals"):
                 for stage in pipeline.get("stages") or []:
@@ -355,7 +415,7 @@ class HubSpotConnector(Connector):
             params: list[tuple[str, Any]] = [("limit", 100), *resource.params.items()]
             if mark.position:
                 params.append(("after", mark.position))
-            body = self.http.get_json(resource.path, params)
+            body = self._call("GET", resource.path, params=params)
             rows = _results(body, resource.path)
             fresh = [
                 r
@@ -371,14 +431,13 @@ class HubSpotConnector(Connector):
                 return
 
     def _post_search(self, path: str, body: dict[str, Any]) -> Any:
-        if self.search_interval > 0 and self._last_search is not None:
-            wait = self._last_search + self.search_interval - time.monotonic()
-            if wait > 0:
-                self.sleep(wait)
+        """A search, started no sooner than `search_interval` after the previous one
+        started (start to start, so the time a search takes is not lost on top)."""
+        self._searching = True
         try:
-            return self.http.request_json("POST", path, json=body)
+            return self._call("POST", path, json=body)
         finally:
-            self._last_search = time.monotonic()
+            self._searching = False
 
     def _with_associations(self, resource: Resource, rows: list[Raw]) -> list[Raw]:
         """Deals get `_won` and `_contacts`, the ids of their associated contacts: a won
@@ -403,7 +462,7 @@ class HubSpotConnector(Connector):
         pending: list[dict[str, str]] = [{"id": d} for d in deal_ids]
         while pending:
             batch, pending = pending[:ASSOCIATION_BATCH], pending[ASSOCIATION_BATCH:]
-            body = self.http.request_json("POST", path, json={"inputs": batch})
+            body = self._call("POST", path, json={"inputs": batch})
             for result in _results(body, path):
                 deal = str((result.get("from") or {}).get("id") or "")
                 if deal not in found:
@@ -428,6 +487,116 @@ class HubSpotConnector(Connector):
             elif "_contacts" in obj:
                 records.extend(deal_records(obj))
         return records
+
+
+# --- the rolling window ------------------------------------------------------------
+
+
+class RateWindow:
+    """HubSpot's rolling request window, kept ahead of time from its answers' headers.
+
+    Why not wait for the 429: every refused request costs a retry and a pause of
+    a whole interval, and a 429 counts against the app in HubSpot's logs. Why
+    not a plain token bucket: the app's window is shared with its other clients
+    (another sync, a second process), which only HubSpot's `Remaining` can show,
+    and the limit depends on the account's tier, which only `Max` says.
+
+    `acquire()` returns once a request may go (its send time). It waits while
+    either count is spent: our own requests sent in the last interval (kept
+    below Max less a reserve of 4 %, at least one), or the latest `Remaining`
+    less our requests since and plus those of ours that left the window since
+    (kept above the same reserve). The reserve absorbs the jitter between our
+    send times and HubSpot's arrival times. Waits end when our oldest request
+    leaves the window (a request counts as gone 1 % of an interval late); an
+    observation older than an interval is forgotten, so a window spent by
+    others costs at most one interval. `observe()` reads every answer's headers;
+    answers without them (searches) change nothing.
+
+    One per connector, used from one thread. Until the first answer with
+    headers, the lowest tier is assumed (100 per 10 s).
+    """
+
+    def __init__(
+        self,
+        limit: int = WINDOW_LIMIT,
+        interval: float = WINDOW_SECONDS,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self.interval = interval
+        self.timer = timer
+        self.sleep = sleep
+        self.waited = 0.0  # seconds spent waiting, for logs and tests
+        self._sent: deque[float] = deque()
+        self._remaining: int | None = None
+        self._seen_at = 0.0
+        self._counted: list[float] = []  # our send times inside HubSpot's window at `_seen_at`
+
+    @property
+    def reserve(self) -> int:
+        return max(1, math.ceil(self.limit * WINDOW_RESERVE))
+
+    @property
+    def span(self) -> float:
+        """How long one of our requests is taken to stay in HubSpot's window."""
+        return self.interval * (1 + WINDOW_MARGIN)
+
+    def acquire(self) -> float:
+        while True:
+            now = self.timer()
+            wait = self.wait_at(now)
+            if wait <= 0:
+                self._sent.append(now)
+                return now
+            self.waited += wait
+            log.debug("HubSpot's request window is nearly spent; waiting %.2f s", wait)
+            self.sleep(wait)
+
+    def wait_at(self, now: float) -> float:
+        """Seconds until a request may go at `now` (0: at once)."""
+        span = self.span
+        while self._sent and self._sent[0] <= now - span:
+            self._sent.popleft()
+        waits: list[float] = []
+        budget = max(1, self.limit - self.reserve)
+        if len(self._sent) >= budget:
+            waits.append(self._sent[len(self._sent) - budget] + span - now)
+        if self._remaining is not None and now >= self._seen_at + span:
+            self._remaining = None  # the whole window has rolled since that answer
+        if self._remaining is not None:
+            since = sum(1 for s in self._sent if s > self._seen_at)
+            left = [s + span for s in self._counted if s + span > now]
+            estimate = self._remaining - since + (len(self._counted) - len(left))
+            if estimate <= self.reserve:
+                waits.append(min([*left, self._seen_at + span]) - now)
+        return max(waits, default=0.0)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        maximum = _header_int(headers, "X-HubSpot-RateLimit-Max")
+        interval = _header_int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        remaining = _header_int(headers, "X-HubSpot-RateLimit-Remaining")
+        if maximum is not None and maximum > 0:
+            self.limit = maximum
+        if interval is not None and interval > 0:
+            # HubSpot documents 10 s; a garbled header must not stall a sync for long.
+            self.interval = min(interval / 1000.0, MAX_WINDOW_SECONDS)
+        if remaining is not None and remaining >= 0:
+            now = self.timer()
+            self._remaining = remaining
+            self._seen_at = now
+            self._counted = [s for s in self._sent if s > now - self.span]
+
+
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        return None
 
 
 # --- HTTP answers ------------------------------------------------------------------

@@ -36,7 +36,19 @@ handling; shapes not found in an authoritative text are noted in
 - Auth `Authorization: Bearer <token>`: missing, unknown or revoked: 401
   (`category` INVALID_AUTHENTICATION); a token without a scope an endpoint needs:
   403 `category` MISSING_SCOPES with `errors[].context.requiredGranularScopes`.
-- Every answer carries `X-HubSpot-RateLimit-*` headers.
+- Rate limits, enforced as HubSpot documents them (developers.hubspot.com, API
+  usage guidelines; CRM search guide), per `Limits`: a rolling window per app
+  (token) of `window` requests per `window_ms` (100 per 10 s on Free and
+  Starter, 190 on Professional and Enterprise, 250 with the capacity pack), and
+  `search` requests per `search_ms` (5 a second) per account for the search
+  endpoints. A request past either is refused with 429 and HubSpot's body
+  (`errorType` RATE_LIMIT, `policyName` TEN_SECONDLY_ROLLING or SECONDLY) and is
+  not counted. Whether searches also count in the app's window is not
+  documented: `Limits.search_in_window` (on by default, the stricter reading).
+  Every answer but a search's carries `X-HubSpot-RateLimit-Max`, `-Remaining`
+  (left in the window after this request), `-Interval-Milliseconds`, `-Daily`
+  and `-Daily-Remaining`; search answers carry none (as documented). Each
+  `Call` records its arrival time (`at`, time.monotonic) for throughput checks.
 
 Fault injection: `fail(kind, path=..., times=...)` queues faults for the next
 matching requests; `fail_each_request_once(kinds)` fails the first attempt at
@@ -44,8 +56,10 @@ every distinct request (path and body). Kinds: "429-secondly" and "429-ten"
 (`errorType` RATE_LIMIT with `policyName` SECONDLY / TEN_SECONDLY_ROLLING),
 "429-plain" (the other shape: `category` RATE_LIMITS and a message only),
 "429-daily" (policyName DAILY), "500", "502" (an HTML gateway page), "slow",
-"drop", "truncate". `between_pages(fake, object_type, call)` runs after each
-search page is served, to change records while a sync pages through them.
+"drop", "truncate" (an injected fault counts in the window like any request;
+an injected 429 reports the window as it stands). `between_pages(fake,
+object_type, call)` runs after each search page is served, to change records
+while a sync pages through them.
 """
 
 from __future__ import annotations
@@ -56,6 +70,7 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -173,6 +188,22 @@ class Call:
     body: Any
     status: int
     fault: str | None = None
+    at: float = 0.0  # arrival, time.monotonic()
+
+
+@dataclass(frozen=True)
+class Limits:
+    """HubSpot's documented request limits (defaults: Professional / Enterprise)."""
+
+    window: int = 190  # requests per app in any `window_ms` (100 on Free and Starter)
+    window_ms: int = 10_000
+    search: int = 5  # search requests per account in any `search_ms`
+    search_ms: int = 1_000
+    search_in_window: bool = True  # (unconfirmed) searches also count in the app's window
+    daily: int = 650_000
+
+
+RELAXED = Limits(window=100_000, search=100_000)  # for tests about something else
 
 
 @dataclass
@@ -183,9 +214,13 @@ class FakeHubSpot(FakeHttpServer):
     slow_seconds: float = 0.4
     calls: list[Call] = field(default_factory=list)
     between_pages: Callable[[FakeHubSpot, str, Call], None] | None = None
+    limits: Limits = field(default_factory=Limits)
 
     def __post_init__(self) -> None:
         self.revoked: set[str] = set()
+        self._windows: dict[str, deque[float]] = {}  # token -> arrival times counted
+        self._searches: deque[float] = deque()  # the account's search arrivals
+        self._daily: dict[str, int] = {}
         self.objects: dict[str, dict[str, dict[str, Any]]] = {"contacts": {}, "deals": {}}
         self.associations: dict[str, list[str]] = {}  # deal id -> contact ids
         self.stages: list[tuple[str, str]] = list(DEFAULT_STAGES)
@@ -223,10 +258,55 @@ class FakeHubSpot(FakeHttpServer):
             self._last_ms = max(self._last_ms + 1, int(time.time() * 1000))
             return self._last_ms
 
-    def add_stage(self, value: str, label: str) -> None:
-        """A custom lifecycle stage (HubSpot gives those numeric internal values)."""
+    def add_stage(self, value: str, label: str, *, after: str | None = None) -> None:
+        """A custom lifecycle stage (HubSpot gives those numeric internal values), after
+        the stage `after`, else just before `other` (where HubSpot's settings add one)."""
         with self.lock:
-            self.stages.insert(len(self.stages) - 1, (value, label))
+            values = [v for v, _ in self.stages]
+            at = values.index(after) + 1 if after is not None else len(self.stages) - 1
+            self.stages.insert(at, (value, label))
+
+    # --- rate limits ---
+
+    def admit(self, token: str, search: bool, now: float) -> tuple[str | None, dict[str, str]]:
+        """Count a request arriving at `now` against the limits: (the policy it broke or
+        None, the rate headers its answer carries)."""
+        lim = self.limits
+        with self.lock:
+            window = self._windows.setdefault(token, deque())
+            while window and window[0] <= now - lim.window_ms / 1000:
+                window.popleft()
+            while self._searches and self._searches[0] <= now - lim.search_ms / 1000:
+                self._searches.popleft()
+            counts = not search or lim.search_in_window
+            broke = None
+            if search and len(self._searches) >= lim.search:
+                broke = "SECONDLY"
+            elif counts and len(window) >= lim.window:
+                broke = "TEN_SECONDLY_ROLLING"
+            else:
+                if search:
+                    self._searches.append(now)
+                if counts:
+                    window.append(now)
+                self._daily[token] = self._daily.get(token, 0) + 1
+            if search:
+                return broke, {}  # search answers carry no rate headers
+            return broke, self.rate_headers(token)
+
+    def rate_headers(self, token: str) -> dict[str, str]:
+        lim = self.limits
+        with self.lock:
+            used = len(self._windows.get(token, ()))
+            return {
+                "X-HubSpot-RateLimit-Max": str(lim.window),
+                "X-HubSpot-RateLimit-Remaining": str(max(0, lim.window - used)),
+                "X-HubSpot-RateLimit-Interval-Milliseconds": str(lim.window_ms),
+                "X-HubSpot-RateLimit-Daily": str(lim.daily),
+                "X-HubSpot-RateLimit-Daily-Remaining": str(
+                    max(0, lim.daily - self._daily.get(token, 0))
+                ),
+            }
 
     def stage_date_property(self, stage: str) -> str:
         if stage in dict(DEFAULT_STAGES):
@@ -624,7 +704,10 @@ class _Handler(FakeHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    rate_headers: dict[str, str]
+
     def _handle(self, method: str) -> None:
+        arrived = time.monotonic()
         fake = self.fake
         parts = urlsplit(self.path)
         params = parse_qsl(parts.query, keep_blank_values=True)
@@ -636,7 +719,8 @@ class _Handler(FakeHandler):
             self._send(400, _error("Invalid input JSON on line 1", "VALIDATION_ERROR"))
             return
         scope = ROUTES.get((method, parts.path))
-        call = Call(method, parts.path, params, body, 0)
+        call = Call(method, parts.path, params, body, 0, at=arrived)
+        self.rate_headers = {}
         with fake.lock:
             fake.calls.append(call)
         if scope is None:
@@ -647,6 +731,13 @@ class _Handler(FakeHandler):
         if denied is not None:
             call.status = denied[0]
             self._send(*denied)
+            return
+        token = str(self.headers.get("Authorization")).removeprefix("Bearer ").strip()
+        broke, self.rate_headers = fake.admit(token, parts.path.endswith("/search"), arrived)
+        if broke is not None:
+            call.status = 429
+            headers = {"X-HubSpot-RateLimit-Remaining": "0"} if self.rate_headers else {}
+            self._send(429, _rate_body(broke), headers=headers)
             return
         fault = fake._fault_for(parts.path, f"{method} {self.path} {raw.decode()}")
         if fault is not None:
@@ -702,14 +793,8 @@ class _Handler(FakeHandler):
     def _send_raw(
         self, status: int, data: bytes, ctype: str, headers: dict[str, str] | None = None
     ) -> None:
-        extra = [
-            ("X-HubSpot-Correlation-Id", str(uuid.uuid4())),
-            ("X-HubSpot-RateLimit-Max", "190"),
-            ("X-HubSpot-RateLimit-Remaining", "189"),
-            ("X-HubSpot-RateLimit-Daily", "650000"),
-            ("X-HubSpot-RateLimit-Daily-Remaining", "649000"),
-            *(headers or {}).items(),
-        ]
+        rate = {**getattr(self, "rate_headers", {}), **(headers or {})}
+        extra = [("X-HubSpot-Correlation-Id", str(uuid.uuid4())), *rate.items()]
         self.write_answer(status, data, ctype, extra)
 
 
