@@ -593,6 +593,23 @@ def test_an_alert_is_posted_with_its_explanation_and_buttons(store):
         assert message.metadata["event_payload"]["key"] == "alert:1:fired:1781600000"
 
 
+@pytest.mark.parametrize(
+    ("kind", "report"),
+    [
+        ("retention_drop", "retention"),
+        ("funnel_step_drop", "funnel"),
+        ("high_value_churn", "churn"),
+    ],
+)
+def test_each_alerts_open_report_button_opens_its_own_report(kind, report):
+    payload = alert_message(notice(kind=kind)).payload()
+    (row,) = [b for b in payload["blocks"] if b["type"] == "actions"]
+    opener = row["elements"][-1]
+    assert opener["action_id"] == open_report_id(report)
+    assert json.loads(opener["value"]) == {"k": report, "p": "90d"}
+    assert opener["text"]["text"] == f"Open {report} report"
+
+
 def test_a_resolved_alert_has_no_acknowledge_button():
     payload = alert_message(notice(event="resolved", title="Resolved: repeat purchases")).payload()
     assert A_ALERT_ACK not in json.dumps(payload)
@@ -874,6 +891,15 @@ async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers
     (post,) = await slack.responses("open")
     assert not post.replace_original and post.response_type == "ephemeral"
     assert "Cohort retention" in json.dumps(post.payload)
+    # A high-value churn alert's button opens the churn report (its customers).
+    churn_alert = alert_message(notice(kind="high_value_churn")).payload()
+    (row,) = [b for b in churn_alert["blocks"] if b["type"] == "actions"]
+    opener = row["elements"][-1]
+    await slack.click(opener["action_id"], opener["value"], "open-churn", message)
+    (post,) = await slack.responses("open-churn")
+    assert post.response_type == "ephemeral" and "Churn · as of" in json.dumps(
+        post.payload, ensure_ascii=False
+    )
 
 
 async def test_the_scheduler_loop_delivers_due_digests_once(store):

@@ -30,6 +30,13 @@ def open_report_id(kind: str) -> str:
     return f"{A_OPEN_REPORT}:{kind}"
 
 
+# The report an alert's "Open report" button opens: the one that lists what it is about
+# (high-value churn: the churn report's customers, not the retention cohorts).
+ALERT_REPORTS = {
+    "retention_drop": "retention",
+    "funnel_step_drop": "funnel",
+    "high_value_churn": "churn",
+}
 CADENCE_TITLE = {"daily": "Daily digest", "weekly": "Weekly digest", "monthly": "Monthly digest"}
 ALERT_NAMES = {
     "retention_drop": "retention (repeat purchases)",
@@ -282,7 +289,7 @@ def alert_message(notice: AlertNotice, *, late: bool = False) -> Message:
     footer: list[Block] = [
         context(f"Alert: {kind}. `/journey alerts` to change thresholds or turn it off.")
     ]
-    report = "funnel" if notice.kind == "funnel_step_drop" else "retention"
+    report = ALERT_REPORTS.get(notice.kind, "retention")
     buttons = []
     if fired:
         buttons.append(
