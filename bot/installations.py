@@ -30,14 +30,22 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+from sqlmodel import select as select_model
 
+from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.models.installation import SlackInstallation, SlackOAuthState
+from journey.models.schedule import ALERT_KINDS, AlertRule, DigestSubscription
+from journey.models.workspace import Workspace
+from journey.schedule.alerts import ensure_default_rules, route_default_rules
 from journey.secrets import Cipher
 
 Clock = Callable[[], datetime]
@@ -625,3 +633,119 @@ class DatabaseOAuthStateStore(AsyncOAuthStateStore):
             self._logger.info("OAuth state rejected: unknown, expired or already used")
             return False
         return True
+
+
+# ---- default alerts on install ---------------------------------------------------
+
+
+INSTALL_DM_TEXT = (
+    "Thanks for installing journey. Its alerts (repeat purchases, funnel steps, valuable "
+    "customers not coming back) come to this conversation until someone runs "
+    "`/journey alerts channel` in the channel that should get them; a channel that starts "
+    "a digest (`/journey digest weekly`) is told how. `/journey alerts` lists them."
+)
+
+
+def first_digest_channel(session: Session, workspace_id: str) -> str | None:
+    """The channel of the workspace's oldest running digest: where the team already
+    reads its numbers, so the best home for alerts the app routes on its own."""
+    return session.exec(
+        select_model(DigestSubscription.channel_id)
+        .where(
+            DigestSubscription.workspace_id == workspace_id,
+            DigestSubscription.status == "active",
+        )
+        .order_by(DigestSubscription.created_at, DigestSubscription.id)  # type: ignore[arg-type]
+        .limit(1)
+    ).first()
+
+
+def install_default_alerts(
+    engine: Engine,
+    workspace_id: str,
+    *,
+    direct_channel: str | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Create the workspace's default alert rules and give them a destination.
+
+    The destination, in order: the first channel with a running digest (a
+    reinstall, or digests set up before), else `direct_channel` (a direct
+    message with the installer), else none yet: then the first `/journey digest`
+    subscription gives them its channel (bot/schedules.py). Rules someone already
+    pointed somewhere keep their channel. Returns the destination given to the
+    rules that had none (None if none).
+
+    Only for a workspace that exists (data loaded or a source connected): rules
+    belong to a workspace row, and creating an empty one here would turn the
+    bot's "no data yet, here is how to load some" answer into empty reports.
+    A workspace installed before it has data gets its rules at the first
+    `/journey digest` or `/journey alerts`.
+    """
+    with session_scope(engine) as session:
+        if session.get(Workspace, workspace_id) is None:
+            return None
+        channel = first_digest_channel(session, workspace_id) or direct_channel
+        if channel is None:
+            ensure_default_rules(session, workspace_id, now=now)
+        else:
+            route_default_rules(session, workspace_id, channel, now=now)
+        return channel
+
+
+def needs_direct_channel(engine: Engine, workspace_id: str) -> bool:
+    """Whether install_default_alerts would fall back to the installer's direct message:
+    the workspace exists, has no digest channel, and some rule (or none at all) has no
+    destination."""
+    with session_scope(engine) as session:
+        if session.get(Workspace, workspace_id) is None:
+            return False
+        if first_digest_channel(session, workspace_id) is not None:
+            return False
+        channels = session.exec(
+            select_model(AlertRule.channel_id).where(AlertRule.workspace_id == workspace_id)
+        ).all()
+        return len(channels) < len(ALERT_KINDS) or any(c is None for c in channels)
+
+
+async def default_alerts_on_install(
+    engine: Engine, installation: Installation, client: AsyncWebClient
+) -> str | None:
+    """The install hook: default alert rules with a destination that works at once.
+
+    The installer's direct message is opened (and told where alerts go) only when no
+    digest channel exists to take them. Failing to open it leaves the rules waiting
+    for the first digest channel; the install itself never fails because of it.
+    """
+    workspace_id = installation.team_id or installation.enterprise_id
+    if not workspace_id:
+        return None
+    direct: str | None = None
+    token = installation.bot_token
+    if (
+        token
+        and installation.user_id
+        and await asyncio.to_thread(needs_direct_channel, engine, workspace_id)
+    ):
+        try:
+            opened = await client.conversations_open(token=token, users=installation.user_id)
+            direct = str((opened.get("channel") or {}).get("id") or "") or None
+        except SlackApiError as exc:
+            logging.getLogger(__name__).warning(
+                "could not open a direct message with the installer of %s: %s",
+                workspace_id,
+                exc.response.get("error"),
+            )
+    channel = await asyncio.to_thread(
+        install_default_alerts, engine, workspace_id, direct_channel=direct
+    )
+    if direct is not None and channel == direct:
+        try:
+            await client.chat_postMessage(token=token, channel=direct, text=INSTALL_DM_TEXT)
+        except SlackApiError as exc:
+            logging.getLogger(__name__).warning(
+                "could not tell the installer of %s where alerts go: %s",
+                workspace_id,
+                exc.response.get("error"),
+            )
+    return channel

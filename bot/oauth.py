@@ -4,24 +4,60 @@ Installs land at /slack/install and /slack/oauth_redirect (Bolt's OAuth flow);
 installations and OAuth states live in journey's own database (so several
 replicas share them through PostgreSQL), bot tokens are encrypted with
 JOURNEY_SECRET_KEY, and rotating tokens are refreshed under a database lock.
+A successful install also creates the workspace's default alert rules with a
+destination (bot.installations.default_alerts_on_install), so they work without
+a manual step.
 """
 
 from __future__ import annotations
 
+import logging
+
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.oauth.async_callback_options import (
+    AsyncCallbackOptions,
+    AsyncFailureArgs,
+    AsyncSuccessArgs,
+)
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
 from sqlalchemy import Engine
 
-from bot.app import build_app
+from bot.app import build_app, web_client
 from bot.authorize import DatabaseAuthorize
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
+from bot.installations import (
+    DatabaseInstallationStore,
+    DatabaseOAuthStateStore,
+    default_alerts_on_install,
+)
 from bot.service import ReportService
 from journey.secrets import Cipher
 
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
+
+
+log = logging.getLogger(__name__)
+
+
+def install_callbacks(settings: BotSettings, engine: Engine) -> AsyncCallbackOptions:
+    """Bolt's own success and failure pages, with the default alerts set up first on
+    success. The installation is already stored when this runs; a failure here is
+    logged and the install still succeeds (the rules then come with the first digest)."""
+
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        try:
+            await default_alerts_on_install(engine, args.installation, web_client(settings))
+        except Exception:
+            log.exception("default alerts for a new install could not be set up")
+        return await args.default.success(args)
+
+    async def failure(args: AsyncFailureArgs) -> BoltResponse:
+        return await args.default.failure(args)
+
+    return AsyncCallbackOptions(success=success, failure=failure)
 
 
 def oauth_app(settings: BotSettings, engine: Engine, cipher: Cipher | None = None) -> AsyncApp:
@@ -44,6 +80,7 @@ def oauth_app(settings: BotSettings, engine: Engine, cipher: Cipher | None = Non
         redirect_uri_path=REDIRECT_PATH,
         token_rotation_expiration_minutes=120,
         installation_store_bot_only=True,
+        callback_options=install_callbacks(settings, engine),
     )
     deps = Deps(service=ReportService(engine), settings=settings, deactivate=store.mark_inactive)
     return build_app(

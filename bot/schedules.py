@@ -26,6 +26,7 @@ from journey.schedule import (
     subscribe,
 )
 from journey.schedule.acks import acknowledge, firing_alerts
+from journey.schedule.alerts import route_default_rules
 from journey.workspaces import get_workspace
 
 SET_EXAMPLE = "`/journey digest weekly monday 09:00`"
@@ -53,6 +54,24 @@ def _cadence_words(sub: DigestSubscription) -> str:
     if sub.cadence == "monthly":
         return f"monthly {sub.day_of_month or 1} {sub.local_time}"
     return f"daily {sub.local_time}"
+
+
+def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) -> str:
+    """Where the alerts go, after a digest is set: here now, or where they went before
+    (and how to bring them here)."""
+    if given_here:
+        names = ", ".join(ALERT_NAMES.get(k, k).split(" (")[0] for k in sorted(given_here))
+        return (
+            f"Alerts ({names}) had no channel and now post here too. "
+            "`/journey alerts` lists them; `/journey digest now` shows a preview."
+        )
+    elsewhere = sorted({r.channel_id for r in rules if r.channel_id and r.channel_id != channel_id})
+    if not elsewhere:
+        return "`/journey digest now` shows a preview; `/journey digest off` stops it."
+    where = ", ".join(
+        "a direct message with the installer" if c.startswith("D") else f"<#{c}>" for c in elsewhere
+    )
+    return f"Alerts post in {where}; `/journey alerts channel` here moves them here."
 
 
 def digest_reply(
@@ -86,15 +105,14 @@ def digest_reply(
                 subscriber_user_id=user_id,
                 now=now,
             )
-            rules = ensure_default_rules(session, workspace_id, now=now)
+            # The first digest channel is where the team reads its numbers: alerts that
+            # have nowhere to go yet go there too (rules with a channel keep it).
+            before = ensure_default_rules(session, workspace_id, now=now)
+            unrouted = {r.kind for r in before if r.channel_id is None and r.enabled}
+            rules = route_default_rules(session, workspace_id, channel_id, now=now)
             schedule = Schedule.of(sub)
             first = next_send_after(schedule, now).at
-            hint = (
-                "Alerts (retention, funnel, churn) are off until they have a channel: "
-                "`/journey alerts channel` sends them here."
-                if not any(r.channel_id for r in rules)
-                else "`/journey digest now` shows a preview; `/journey digest off` stops it."
-            )
+            hint = _alerts_hint(rules, unrouted, channel_id)
             return _note(
                 f":white_check_mark: This channel gets a digest {schedule.describe()}, in "
                 f"{whose}. The first one comes "

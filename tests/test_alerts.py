@@ -32,6 +32,7 @@ from journey.schedule.alerts import (
     evaluate_rule,
     judge,
     request_check,
+    route_default_rules,
 )
 from journey.schedule.runner import run_due
 from journey.stats import wilson
@@ -243,6 +244,18 @@ def test_default_rules_are_created_once(session):
     assert [r.kind for r in first] == ["retention_drop", "funnel_step_drop", "high_value_churn"]
     assert all(r.enabled and r.channel_id is None for r in again)  # existing rules kept
     assert first[0].min_relative_drop == 0.10 and first[2].min_sample == 30
+
+
+def test_routing_gives_rules_without_a_channel_one_and_keeps_chosen_ones(session):
+    make_shop(session, "shop")
+    rules = ensure_default_rules(session, "shop", now=NOW)
+    rules[0].channel_id = "C-CHOSEN"
+    routed = route_default_rules(session, "shop", "C-DIGEST", now=NOW)
+    assert [r.id for r in routed] == [r.id for r in rules]
+    assert [r.channel_id for r in routed] == ["C-CHOSEN", "C-DIGEST", "C-DIGEST"]
+    # Fresh workspace: created with the destination at once.
+    make_shop(session, "other")
+    assert {r.channel_id for r in route_default_rules(session, "other", "D-1", now=NOW)} == {"D-1"}
 
 
 # --- rules end to end ---------------------------------------------------------------------

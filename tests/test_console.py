@@ -183,8 +183,8 @@ def test_console_digest_and_alert_commands_work_as_in_slack(console_db):
     assert "/journey digest monthly 31 07:00" in paused
     assert "I don't understand `blursday`".replace("`", "") in say("digest weekly blursday")
 
-    listed = say("/journey alerts")
-    assert "no channel" in listed and "retention" in listed
+    listed = say("/journey alerts")  # the first digest gave the alerts its channel
+    assert "retention (repeat purchases): on in #console" in listed
     assert "Alerts now post in this channel" in say("/journey alerts channel")
     assert "needs a drop of 20% or more" in say("/journey alerts threshold funnel 20")
     assert "Alerts off: churn" in say("/journey alerts off churn")

@@ -725,3 +725,25 @@ def ensure_default_rules(
                 ).one()
         rules.append(rule)
     return rules
+
+
+def route_default_rules(
+    session: Session, workspace_id: str, channel_id: str, now: datetime | None = None
+) -> list[AlertRule]:
+    """The workspace's rules (created with the defaults if missing); those with no
+    destination yet get `channel_id`.
+
+    For the places where the app picks a destination on the team's behalf: the
+    install (a digest channel, else a direct message with the installer) and the
+    first digest a channel subscribes to. A rule that already has a channel keeps
+    it: a channel someone chose with `/journey alerts channel` must not move
+    because a digest starts somewhere else. Rules without a channel are never
+    checked, so without this step defaults created on install would stay silent.
+    """
+    rules = ensure_default_rules(session, workspace_id, channel_id, now)
+    for rule in rules:
+        if rule.channel_id is None:
+            rule.channel_id = channel_id
+            session.add(rule)
+    session.flush()
+    return rules
