@@ -40,8 +40,9 @@ from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.errors import JourneyError
 from journey.models.schedule import AlertAck, AlertRule, DigestDelivery, DigestSubscription
-from journey.reports import AtRiskCustomer
+from journey.reports import ChurnCustomer
 from journey.schedule import AlertNotice, digest_for_subscription, subscribe
+from journey.schedule.digests import MissedDigest
 from journey.schedule.leases import Scope
 from journey.schedule.runner import Delivery, run_due
 
@@ -620,11 +621,12 @@ def test_huge_digests_and_alerts_still_fit_slacks_limits(store):
     with session_scope(store) as session:
         sub = session.get(DigestSubscription, sub_id)
         digest = digest_for_subscription(session, sub, MONDAY_9_PARIS, now=MONDAY_9_PARIS)
-    someone = AtRiskCustomer(1, "x", "N" * 500, None, MONDAY_9_PARIS, 40, 20, False, 3, 10, 10)
+    someone = ChurnCustomer(1, "x", "N" * 500, None, MONDAY_9_PARIS, 40, 3, 10, 10, 0.2)
     huge = replace(
         digest,
-        valuable_at_risk=[someone] * 50,
-        valuable_at_risk_count=5000,
+        at_risk=[someone] * 50,
+        at_risk_count=5000,
+        missed=[MissedDigest(3, MONDAY_9_PARIS, MONDAY_9_PARIS, None)] * 40,
         review_candidates=900,
         review_names=["R" * 400] * 50,
         notes=["a long note " * 400] * 5,

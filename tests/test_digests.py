@@ -6,10 +6,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import pytest
 from builders import NOW, make_shop, utc
+from test_churn_report import build, by_hand, simulate_shop
 
 from bot.blocks.digest import digest_message
+from journey.metrics.churn import AT_RISK_BELOW, LOST_BELOW, churn_report
+from journey.metrics.churn_model import BgNbdParams, p_alive
 from journey.metrics.funnel import funnel_report
 from journey.playbooks import playbook_for_step
 from journey.schedule.digests import build_digest, digest_for_subscription, digest_period
@@ -93,23 +97,73 @@ def test_biggest_drop_with_its_playbook(session):
     assert digest.funnel_entered == 3  # c2, c3, c5 were first seen in the week
 
 
-def test_valuable_customers_newly_at_risk_and_review_candidates(session):
-    fill(session)
-    digest = build_digest(session, "shop", digest_period("weekly", SENT, "UTC"), now=NOW)
-    assert [c.external_id for c in digest.valuable_at_risk] == ["v1"]
-    vera = digest.valuable_at_risk[0]
-    assert vera.name == "Vera" and vera.usual_gap_days == pytest.approx(31)
+def test_newly_at_risk_by_the_churn_reports_heuristic_and_review_candidates(session):
+    fill(session)  # a handful of customers: the churn model refuses, the heuristic decides
+    period = digest_period("weekly", SENT, "UTC")
+    digest = build_digest(session, "shop", period, now=NOW)
+    report = churn_report(session, "shop", period, now=NOW)
+    assert report.method == digest.at_risk_method == "heuristic"
+    assert [c.external_id for c in digest.at_risk] == ["v1"]
+    vera = digest.at_risk[0]
+    assert vera.name == "Vera" and vera.p_alive is None
     assert vera.value_at_risk_cents == round(50000 * 365 / 31)
-    assert (digest.valuable_at_risk_count, digest.valuable_at_risk_value_cents) == (
-        1,
-        vera.value_at_risk_cents,
-    )
+    assert (digest.at_risk_count, digest.at_risk_value_cents) == (1, vera.value_at_risk_cents)
+    # The same customer, and the same value, as `/journey churn` lists for the period.
+    (same,) = [c for c in report.at_risk if c.external_id == "v1"]
+    assert same == vera
+    assert digest.at_risk_total == report.at_risk_count
     # 3 to 14 days since the last purchase, c2 excluded by its refund: repeat buyers first.
     assert digest.review_candidates == 3
     assert digest.review_names == ["c1", "c4", "c3"]
-    # The week before, Vera was not yet at risk.
+    # The week before, Vera was not yet at risk; the week after she is no longer new.
     before = build_digest(session, "shop", digest_period("weekly", SENT - timedelta(days=7), "UTC"))
-    assert before.valuable_at_risk == []
+    assert before.at_risk == []
+    after = build_digest(session, "shop", digest_period("weekly", SENT + timedelta(days=7), "UTC"))
+    assert "v1" not in [c.external_id for c in after.at_risk] and after.at_risk_total >= 2
+
+
+def test_newly_at_risk_by_the_churn_model_are_the_churn_reports_customers(session):
+    """With enough customers the churn report fits BG/NBD: the digest names those its
+    P(alive) puts at risk at the period's end who were not at its start."""
+    purchases = simulate_shop(400, seed=2026)
+    shop = make_shop(session, "shop")
+    build(shop, purchases)
+    period = digest_period("monthly", SENT, "UTC")  # 15 May to 14 June
+    digest = build_digest(session, "shop", period, now=NOW)
+    report = churn_report(session, "shop", period, limit=1000, now=NOW)
+    assert report.method == digest.at_risk_method == "bg_nbd"
+    assert digest.at_risk_total == report.at_risk_count
+
+    params = BgNbdParams(report.r, report.alpha, report.a, report.b)
+
+    def at_risk_at(moment: datetime) -> set[str]:
+        hand = by_hand(purchases, moment)
+        x, t_x, T = (np.array(v, dtype=float) for v in list(zip(*hand.values(), strict=True))[:3])
+        alive = p_alive(params, x, t_x, T)
+        risk = (x > 0) & (alive >= LOST_BELOW) & (alive < AT_RISK_BELOW)
+        return {cid for cid, r in zip(hand, risk, strict=True) if r}
+
+    newly = at_risk_at(period.end) - at_risk_at(period.start)
+    assert at_risk_at(period.end) == {c.external_id for c in report.at_risk}
+    assert 5 < digest.at_risk_count == len(newly) < report.at_risk_count
+    listed = {c.external_id: c for c in report.at_risk}
+    ranked = sorted(newly, key=lambda cid: (-listed[cid].value_at_risk_cents, cid))
+    assert [c.external_id for c in digest.at_risk] == ranked[:5]
+    for c in digest.at_risk:  # the very numbers /journey churn shows for them
+        same = listed[c.external_id]
+        assert (c.customer_id, c.name, c.purchases, c.revenue_cents, c.last_purchase) == (
+            same.customer_id,
+            same.name,
+            same.purchases,
+            same.revenue_cents,
+            same.last_purchase,
+        )
+        assert c.p_alive == pytest.approx(same.p_alive, rel=1e-9)
+        assert c.value_at_risk_cents == pytest.approx(same.value_at_risk_cents, abs=1)
+        assert c.expected_purchases == pytest.approx(same.expected_purchases, rel=1e-9)
+    assert digest.at_risk_value_cents == pytest.approx(
+        sum(listed[cid].value_at_risk_cents for cid in newly), abs=len(newly)
+    )
 
 
 def test_next_send_in_the_subscribers_timezone(session):

@@ -122,6 +122,11 @@ def missed_line(missed: MissedDigest, timezone: str) -> str:
 
 
 UNIT = {"daily": "day", "weekly": "week", "monthly": "month"}
+# How the churn report decided who is at risk, as the digest says it.
+AT_RISK_HOW = {
+    "bg_nbd": " (the churn model: more likely gone than not)",
+    "heuristic": " (by the usual-gap rule; the churn model could not be fitted)",
+}
 
 
 def quiet_line(digest: Digest) -> str:
@@ -162,14 +167,16 @@ def _people_blocks(digest: Digest) -> list[Block]:
     """Who to call and who to ask for a review: names, not numbers, so they are worth
     showing even when nothing else happened."""
     blocks: list[Block] = []
-    if digest.valuable_at_risk_count:
-        names = [c.name or c.external_id for c in digest.valuable_at_risk]
+    if digest.at_risk_count:
+        names = [c.name or c.external_id for c in digest.at_risk]
+        how = AT_RISK_HOW.get(digest.at_risk_method or "", "")
         blocks.append(
             section(
-                f"*Valuable customers newly at risk:* {digest.valuable_at_risk_count} "
-                f"({money(digest.valuable_at_risk_value_cents, digest.currency)} a year "
-                f"at stake): {_names(names, digest.valuable_at_risk_count)}. "
-                "`/journey churn` for the list."
+                f"*Newly at risk:* {digest.at_risk_count} customer"
+                f"{'s' if digest.at_risk_count != 1 else ''} "
+                f"({money(digest.at_risk_value_cents, digest.currency)} a year at stake), "
+                f"most value first: {_names(names, digest.at_risk_count)}. "
+                f"{digest.at_risk_total} at risk in all{how}: `/journey churn` for the list."
             )
         )
     if digest.review_candidates:

@@ -3,7 +3,9 @@
 A Digest holds numbers and lists, never text layout, so the Slack adapter (and
 any other renderer) decides how it looks while the numbers mean the same thing
 everywhere. Everything is computed in SQL over the workspace's own rows
-(customer_journey and journey_event), like the reports.
+(customer_journey and journey_event), like the reports; who is at risk comes from
+the churn report itself (journey.metrics.churn), so a digest and `/journey churn`
+never disagree about a customer.
 
 The period is the complete local days before the send, in the workspace's
 timezone (the business's day, like every report): yesterday for a daily digest,
@@ -13,14 +15,26 @@ one, each compared with the period of equal length just before it.
 
 from __future__ import annotations
 
+import logging
 import math
 from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import text
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
+from journey.metrics.churn import (
+    AT_RISK_BELOW,
+    HORIZON_DAYS,
+    LOST_BELOW,
+    VALUE_DAYS,
+    churn_report,
+    read_summary,
+)
+from journey.metrics.churn_model import BgNbdParams, expected_purchases_if_alive, p_alive
 from journey.metrics.funnel import funnel_report
 from journey.metrics.retention import (
     AT_RISK_COLUMNS,
@@ -35,14 +49,16 @@ from journey.models.schedule import DigestSubscription
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
-from journey.reports import AtRiskCustomer, FunnelReport, StepChange
+from journey.reports import ChurnCustomer, ChurnReport, FunnelReport, StepChange
 from journey.schedule.calendar import Schedule, next_send_after
 from journey.stages import PURCHASE_KINDS, REFUND_KINDS
 from journey.stats import Rate, wilson
 from journey.workspaces import get_workspace
 
+log = logging.getLogger(__name__)
+
 DAY = 86400
-# "Valuable" customers: the top fifth by net revenue (at least one customer).
+# "Valuable" customers (the high-value churn alert's): the top fifth by net revenue.
 VALUABLE_SHARE = 0.2
 AT_RISK_LIST = 5
 REVIEW_LIST = 5
@@ -112,9 +128,10 @@ class Digest:
     biggest_drop: StepChange | None
     biggest_drop_playbook: Playbook | None
     funnel_entered: int
-    valuable_at_risk: list[AtRiskCustomer]
-    valuable_at_risk_count: int
-    valuable_at_risk_value_cents: int
+    # Customers newly at risk in the period, by the churn report (see NewlyAtRisk).
+    at_risk: list[ChurnCustomer]
+    at_risk_count: int
+    at_risk_value_cents: int
     review_candidates: int
     review_names: list[str]
     scheduled_at: datetime
@@ -132,6 +149,10 @@ class Digest:
     # its latest event before the period's end.
     quiet: bool = False
     last_activity_at: datetime | None = None
+    # How the churn report judged "at risk" (bg_nbd or heuristic), and how many it counts
+    # at risk in all at the period's end (what `/journey churn` shows for the period).
+    at_risk_method: str | None = None
+    at_risk_total: int = 0
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
@@ -276,23 +297,148 @@ def valuable_cut(session: Session, workspace_id: str) -> int | None:
     )
 
 
-def valuable_newly_at_risk(
-    session: Session, workspace_id: str, period: Period, limit: int = AT_RISK_LIST
-) -> tuple[list[AtRiskCustomer], int, int]:
-    """Valuable customers who crossed into "at risk" during the period (the retention
-    report's rule: no purchase for k x their usual gap) and had not lapsed by its end.
+@dataclass(frozen=True)
+class NewlyAtRisk:
+    """Customers who crossed into "at risk" during the period, by the churn report's rule.
 
-    Returns the most valuable few, how many there are and their value at risk.
+    method: the churn report's ("bg_nbd": the fitted model's P(alive); "heuristic": no
+    purchase for k x the usual gap, used when the model cannot be fitted).
+    customers: the first few, most value at risk first (the churn report's order);
+    count and value_cents: all of them. at_risk_total: everyone at risk at the period's
+    end, the number `/journey churn` shows for the same period.
     """
-    cut = valuable_cut(session, workspace_id)
-    if cut is None:
-        return [], 0, 0
+
+    method: str
+    customers: list[ChurnCustomer]
+    count: int
+    value_cents: int
+    at_risk_total: int
+
+
+def newly_at_risk(
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    now: datetime | None = None,
+    limit: int = AT_RISK_LIST,
+) -> NewlyAtRisk:
+    """Who became at risk during the period, from the same churn report `/journey churn`
+    gives for it (so the digest never names someone that report does not count at risk).
+
+    "Newly" is judged by one rule at both ends of the period: at risk at its end, and
+    not at risk at its start. With the model, both ends use the report's fitted
+    parameters (each customer's own history moving them across the line, not a refit);
+    with the heuristic, the point k x their usual gap after their last purchase fell
+    in the period.
+    """
+    report = churn_report(session, workspace_id, period, limit=0, now=now)
+    if report.method == "bg_nbd" and None not in (report.r, report.alpha, report.a, report.b):
+        return _newly_by_model(session, workspace_id, period, report, limit)
+    return _newly_by_rule(session, workspace_id, period, report, limit)
+
+
+def _at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """The churn report's at-risk rule (journey.metrics.churn): repeat buyers with
+    LOST_BELOW <= P(alive) < AT_RISK_BELOW."""
+    return (x > 0) & (alive < AT_RISK_BELOW) & (alive >= LOST_BELOW)
+
+
+def _people(
+    session: Session, workspace_id: str, ids: list[int]
+) -> dict[int, tuple[str, str | None, str | None]]:
+    """External id, name and email of the few customers a digest names."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT id, external_id, name, email FROM customer "
+            "WHERE workspace_id = :ws AND id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True)),
+        {"ws": workspace_id, "ids": ids},
+    ).all()
+    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
+
+
+def _newly_by_model(
+    session: Session, workspace_id: str, period: Period, report: ChurnReport, limit: int
+) -> NewlyAtRisk:
+    params = BgNbdParams(
+        float(report.r or 0), float(report.alpha or 0), float(report.a or 0), float(report.b or 0)
+    )
+    end = to_epoch(report.as_of)
+    now_s = read_summary(session, workspace_id, end)
+    alive = p_alive(params, now_s.x, now_s.t_x, now_s.T)
+    risk = np.flatnonzero(_at_risk_mask(alive, now_s.x))
+    if risk.size != report.at_risk_count:  # the same data and parameters: must agree
+        log.warning(
+            "digest at-risk count %s differs from the churn report's %s (%s)",
+            risk.size,
+            report.at_risk_count,
+            workspace_id,
+        )
+    # Each of them at the period's start, with their history up to then (none: they had
+    # not bought yet, so they were not at risk).
+    start = min(to_epoch(period.start), end)
+    before = read_summary(session, workspace_id, start)
+    ids = now_s.customer_id[risk]
+    was = np.zeros(risk.size, dtype=bool)
+    if before.size:
+        pos = np.minimum(np.searchsorted(before.customer_id, ids), before.size - 1)
+        known = before.customer_id[pos] == ids
+        k = pos[known]
+        then = p_alive(params, before.x[k], before.t_x[k], before.T[k])
+        was[known] = _at_risk_mask(then, before.x[k])
+    newly = risk[~was]
+    order_value = np.where(
+        now_s.revenue_cents[newly] > 0,
+        now_s.revenue_cents[newly] / np.maximum(now_s.purchase_days[newly], 1),
+        0.0,
+    )
+    year_if_alive = expected_purchases_if_alive(params, VALUE_DAYS, now_s.x[newly], now_s.T[newly])
+    value = (1.0 - alive[newly]) * year_if_alive * order_value
+    ranked = np.lexsort((now_s.customer_id[newly], -value))[:limit]
+    top = newly[ranked]
+    people = _people(session, workspace_id, [int(now_s.customer_id[i]) for i in top])
+    soon = p_alive(params, now_s.x[top], now_s.t_x[top], now_s.T[top]) * (
+        expected_purchases_if_alive(params, HORIZON_DAYS, now_s.x[top], now_s.T[top])
+    )
+    customers = []
+    for j, i in enumerate(top):
+        cid = int(now_s.customer_id[i])
+        external_id, name, email = people.get(cid, (str(cid), None, None))
+        customers.append(
+            ChurnCustomer(
+                customer_id=cid,
+                external_id=external_id,
+                name=name,
+                email=email,
+                last_purchase=from_epoch(int(now_s.last_at[i])),
+                days_since_purchase=(end - int(now_s.last_at[i])) / DAY,
+                purchases=int(now_s.purchase_days[i]),
+                revenue_cents=int(now_s.revenue_cents[i]),
+                value_at_risk_cents=round(float(value[ranked[j]])),
+                p_alive=float(alive[i]),
+                expected_purchases=float(soon[j]),
+                expected_value_cents=round(
+                    float(alive[i] * year_if_alive[ranked[j]] * order_value[ranked[j]])
+                ),
+            )
+        )
+    return NewlyAtRisk(
+        "bg_nbd", customers, int(newly.size), round(float(value.sum())), report.at_risk_count
+    )
+
+
+def _newly_by_rule(
+    session: Session, workspace_id: str, period: Period, report: ChurnReport, limit: int
+) -> NewlyAtRisk:
+    """The heuristic the churn report falls back to (the retention report's rule: at risk
+    after k x the usual gap without a purchase, lapsed after 2k), crossed in the period."""
     workspace = get_workspace(session, workspace_id)
-    end = to_epoch(period.end)
+    end = to_epoch(report.as_of)
     typical = typical_gap_seconds(session, workspace_id, end) or float(DEFAULT_GAP_DAYS * DAY)
     params = {
         "ws": workspace_id,
-        "cut": cut,
         "start": to_epoch(period.start),
         "end": end,
         "k": workspace.at_risk_factor,
@@ -300,10 +446,10 @@ def valuable_newly_at_risk(
         "limit": limit,
     }
     cond = (
-        "cj.workspace_id = :ws AND cj.revenue_cents >= :cut AND cj.last_purchase_at < :end "
-        f"AND cj.last_purchase_at + :k * {_GAP} >= :start "
-        f"AND cj.last_purchase_at + :k * {_GAP} < :end "
-        f"AND :end - cj.last_purchase_at <= 2 * :k * {_GAP}"
+        "cj.workspace_id = :ws AND cj.last_purchase_at < :end "
+        f"AND :end - cj.last_purchase_at > :k * {_GAP} "
+        f"AND :end - cj.last_purchase_at <= 2 * :k * {_GAP} "
+        f"AND cj.last_purchase_at + :k * {_GAP} >= :start"
     )
     count, value = session.execute(
         text(f"SELECT COUNT(*), SUM({_VALUE}) FROM customer_journey cj WHERE {cond}"), params
@@ -312,12 +458,27 @@ def valuable_newly_at_risk(
         text(
             f"SELECT {AT_RISK_COLUMNS} "
             f"FROM customer_journey cj JOIN customer c ON c.id = cj.customer_id WHERE {cond} "
-            "ORDER BY cj.revenue_cents DESC, cj.customer_id LIMIT :limit"
+            "ORDER BY value DESC, cj.customer_id LIMIT :limit"
         ),
         params,
     ).all()
-    customers = at_risk_customers(rows, end)
-    return customers, int(count or 0), round(float(value or 0))
+    customers = [
+        ChurnCustomer(
+            customer_id=c.customer_id,
+            external_id=c.external_id,
+            name=c.name,
+            email=c.email,
+            last_purchase=c.last_purchase,
+            days_since_purchase=c.days_since_purchase,
+            purchases=c.purchases,
+            revenue_cents=c.revenue_cents,
+            value_at_risk_cents=c.value_at_risk_cents,
+        )
+        for c in at_risk_customers(rows, end)
+    ]
+    return NewlyAtRisk(
+        "heuristic", customers, int(count or 0), round(float(value or 0)), report.at_risk_count
+    )
 
 
 def _has_data(session: Session, workspace_id: str) -> bool:
@@ -373,9 +534,9 @@ def build_digest(
             biggest_drop=None,
             biggest_drop_playbook=None,
             funnel_entered=0,
-            valuable_at_risk=[],
-            valuable_at_risk_count=0,
-            valuable_at_risk_value_cents=0,
+            at_risk=[],
+            at_risk_count=0,
+            at_risk_value_cents=0,
             review_candidates=0,
             review_names=[],
             notes=[
@@ -391,7 +552,7 @@ def build_digest(
         notes.append("No purchases in this period or the one before it.")
     funnel = funnel_report(session, workspace_id, period)
     drop = funnel.biggest_drop
-    at_risk, at_risk_n, at_risk_value = valuable_newly_at_risk(session, workspace_id, period)
+    newly = newly_at_risk(session, workspace_id, period, now=now)
     # Review candidates as of now: who to ask today, not who could have been asked.
     reviews = review_report(
         session,
@@ -407,15 +568,17 @@ def build_digest(
         biggest_drop=drop,
         biggest_drop_playbook=playbook_for_step(drop.to_stage) if drop else None,
         funnel_entered=funnel.entered,
-        valuable_at_risk=at_risk,
-        valuable_at_risk_count=at_risk_n,
-        valuable_at_risk_value_cents=at_risk_value,
+        at_risk=newly.customers,
+        at_risk_count=newly.count,
+        at_risk_value_cents=newly.value_cents,
         review_candidates=reviews.total_candidates,
         review_names=[c.name or c.external_id for c in reviews.candidates],
         notes=notes,
         funnel=funnel,
         quiet=quiet,
         last_activity_at=last_activity,
+        at_risk_method=newly.method,
+        at_risk_total=newly.at_risk_total,
     )
 
 
