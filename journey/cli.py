@@ -49,9 +49,9 @@ from journey.render.text import (
     render_review_text,
 )
 from journey.reporting import build_insight, build_overview, build_report, workspace_period
-from journey.stages import DEFAULT_STAGES, StageModel
+from journey.stages import DEFAULT_STAGES, StageModel, hubspot_accounts
 from journey.state import refresh_journeys
-from journey.workspaces import get_workspace
+from journey.workspaces import get_workspace, stage_model
 
 log = logging.getLogger("journey")
 app = typer.Typer(
@@ -377,17 +377,28 @@ def reviews_ask(
 
 @stages_app.command("show")
 def stages_show(workspace: WorkspaceOpt = None) -> None:
-    """Show the workspace's stages and which event kinds reach each one."""
+    """Show the workspace's stages, which event kinds reach each one, and the lifecycle
+    stages of each connected HubSpot account with the stage each reaches."""
     ws = _workspace(workspace)
     with _session() as session:
-        w = get_workspace(session, ws)
-        model = StageModel.from_workspace(w.stages, w.stage_map)
+        model = stage_model(session, ws)
+        accounts = hubspot_accounts(session, ws)
     by_stage: dict[int, list[str]] = {}
     for kind_name, pos in sorted(model.kind_positions().items()):
         by_stage.setdefault(pos, []).append(kind_name)
     for i, stage in enumerate(model.stages):
         extra = " (+ a second purchase day)" if stage == "retention" else ""
         typer.echo(f"{i + 1}. {stage}: {', '.join(by_stage.get(i, []))}{extra}")
+    for name, lifecycle in accounts:
+        typer.echo(f"\nHubSpot lifecycle stages of {name!r} (as its last sync read them):")
+        for item in lifecycle:
+            reaches = model.stage_of(item.kind) or "no stage"
+            how = "mapped here" if item.kind in model.overrides else f"default: {item.why}"
+            typer.echo(f"  {item.label} ({item.kind}): {reaches} ({how})")
+    if accounts:
+        typer.echo(
+            "Change one with `journey stages set <stages> --map hubspot_stage:<value>=<stage>`."
+        )
 
 
 @stages_app.command("set")

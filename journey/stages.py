@@ -9,15 +9,29 @@ Two rules are not a plain kind -> stage mapping, because they depend on a
 customer's history rather than on one event:
 - the `retention` stage is reached at the second distinct purchase day;
 - a later stage implies the earlier ones (a direct purchase went through awareness).
+
+Some kinds are defined by the source itself: a HubSpot account has its own
+lifecycle stages (`hubspot_stage:<value>`), custom ones included, in its own
+order. The HubSpot sync keeps the account's list (value, label, order) with the
+source (`LIFECYCLE_RESOURCE`), and `hubspot_lifecycle` gives each stage a
+default journey stage from HubSpot's meaning of the built-in ones, a custom
+stage's label, or else its place in the list. Those defaults are the
+`source_defaults` of the workspace's StageModel; the workspace's own map
+(`journey stages set ... --map hubspot_stage:<value>=<stage>`) wins over them.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+from sqlmodel import Session
+
 from journey.errors import JourneyError
-from journey.models import MAX_STAGES
+from journey.models import MAX_STAGES, Source, SyncCursor
 
 DEFAULT_STAGES: tuple[str, ...] = (
     "awareness",
@@ -53,8 +67,8 @@ DEFAULT_KIND_STAGE: dict[str, str] = {
     "referral": "advocacy",
     "advocacy": "advocacy",
     # HubSpot lifecycle stages (journey/sources/hubspot.py): one event per stage a
-    # contact entered. Custom stages (`hubspot_stage:<internal id>`) reach no stage
-    # until the workspace maps them (`journey stages set ... --map hubspot_stage:<id>=decision`).
+    # contact entered. An account's custom stages (`hubspot_stage:<internal id>`) get
+    # theirs from the account's list (`hubspot_lifecycle`), as source defaults.
     "hubspot_stage:subscriber": "awareness",
     "hubspot_stage:lead": "awareness",
     "hubspot_stage:marketingqualifiedlead": "consideration",
@@ -77,10 +91,18 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 
 @dataclass(frozen=True)
 class StageModel:
-    """An ordered set of stages and the kind -> stage mapping onto them."""
+    """An ordered set of stages and the kind -> stage mapping onto them.
+
+    `overrides` are the workspace's own choices (kind -> one of `stages`).
+    `source_defaults` are defaults that a source's own definitions imply (kind ->
+    a default stage, one of DEFAULT_STAGES), such as an account's custom HubSpot
+    lifecycle stages: they fall back like the built-in defaults in a shorter
+    journey, and the overrides win over them.
+    """
 
     stages: tuple[str, ...] = DEFAULT_STAGES
     overrides: dict[str, str] = field(default_factory=dict)
+    source_defaults: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         validate_stages(self.stages)
@@ -93,9 +115,16 @@ class StageModel:
 
     @classmethod
     def from_workspace(
-        cls, stages: list[str] | None, stage_map: dict[str, str] | None
+        cls,
+        stages: list[str] | None,
+        stage_map: dict[str, str] | None,
+        source_defaults: Mapping[str, str] | None = None,
     ) -> StageModel:
-        return cls(tuple(stages) if stages else DEFAULT_STAGES, dict(stage_map or {}))
+        return cls(
+            tuple(stages) if stages else DEFAULT_STAGES,
+            dict(stage_map or {}),
+            dict(source_defaults or {}),
+        )
 
     def kind_positions(self) -> dict[str, int]:
         """Position of the stage each known kind reaches in this journey.
@@ -107,7 +136,8 @@ class StageModel:
         """
         index = {name: i for i, name in enumerate(self.stages)}
         positions: dict[str, int] = {}
-        for kind, default_stage in {**DEFAULT_KIND_STAGE, **{s: s for s in DEFAULT_STAGES}}.items():
+        defaults = {**self.source_defaults, **DEFAULT_KIND_STAGE, **{s: s for s in DEFAULT_STAGES}}
+        for kind, default_stage in defaults.items():
             pos = self._fallback(default_stage, index)
             if pos is not None:
                 positions[kind] = pos
@@ -135,6 +165,11 @@ class StageModel:
     def purchase_position(self) -> int | None:
         return self.kind_positions().get("order")
 
+    def stage_of(self, kind: str) -> str | None:
+        """The stage an event of `kind` reaches in this journey (None: none)."""
+        pos = self.kind_positions().get(kind)
+        return None if pos is None else self.stages[pos]
+
 
 def validate_stages(stages: tuple[str, ...] | list[str]) -> None:
     if not 2 <= len(stages) <= MAX_STAGES:
@@ -147,3 +182,132 @@ def validate_stages(stages: tuple[str, ...] | list[str]) -> None:
             )
     if len(set(stages)) != len(stages):
         raise JourneyError("Each stage may appear only once in a journey.")
+
+
+# --- HubSpot lifecycle stages: an account's own list, with defaults ----------------
+
+HUBSPOT_KIND = "hubspot_stage:"
+# The SyncCursor row (per HubSpot source) holding the account's lifecycle stages as the
+# last sync read them: {"stages": [[value, label], ...]} in the account's order.
+LIFECYCLE_RESOURCE = "lifecycle_stages"
+
+# HubSpot's built-in stages by internal value; `other` means no stage in particular.
+HUBSPOT_BUILT_IN: dict[str, str | None] = {
+    **{
+        kind.removeprefix(HUBSPOT_KIND): stage
+        for kind, stage in DEFAULT_KIND_STAGE.items()
+        if kind.startswith(HUBSPOT_KIND)
+    },
+    "other": None,
+}
+
+# A custom stage whose label says what it is (compared in lower case, letters and
+# digits only). Only names that leave no doubt; anything else goes by its place.
+_LABEL_STAGE: dict[str, str | None] = {
+    "subscriber": "awareness",
+    "lead": "awareness",
+    "newlead": "awareness",
+    "marketingqualifiedlead": "consideration",
+    "mql": "consideration",
+    "salesqualifiedlead": "consideration",
+    "sql": "consideration",
+    "qualifiedlead": "consideration",
+    "opportunity": "decision",
+    "customer": "purchase",
+    "client": "purchase",
+    "repeatcustomer": "retention",
+    "evangelist": "advocacy",
+    "advocate": "advocacy",
+    "promoter": "advocacy",
+    "other": None,
+    "churned": None,
+    "lost": None,
+    "disqualified": None,
+    "unqualified": None,
+    **{stage: stage for stage in DEFAULT_STAGES},
+}
+
+
+@dataclass(frozen=True)
+class LifecycleStage:
+    """One of an account's lifecycle stages and the journey stage it reaches by default.
+
+    `why` says where the default comes from, for people reading `journey stages show`."""
+
+    value: str
+    label: str
+    default: str | None
+    why: str
+
+    @property
+    def kind(self) -> str:
+        return f"{HUBSPOT_KIND}{self.value}"
+
+
+def hubspot_lifecycle(options: Sequence[tuple[str, str]]) -> list[LifecycleStage]:
+    """An account's lifecycle stages (value, label), in the account's order, with defaults.
+
+    A built-in stage keeps HubSpot's meaning (subscriber and lead: awareness; MQL and
+    SQL: consideration; opportunity: decision; customer: purchase; evangelist:
+    advocacy; other: none). A custom stage whose label names a known stage
+    ("MQL", "Client", "Churned", "Retention"...) takes that one. Any other custom
+    stage takes the stage of the nearest stage before it that has one, since
+    HubSpot's order is the order contacts move through (an "Onboarding" after
+    Customer is still purchase); one before every such stage is awareness.
+    """
+    out: list[LifecycleStage] = []
+    before: LifecycleStage | None = None
+    for value, label in options:
+        guess = re.sub(r"[^a-z0-9]", "", label.lower())
+        if value in HUBSPOT_BUILT_IN:
+            stage, why = HUBSPOT_BUILT_IN[value], "HubSpot's meaning"
+        elif guess in _LABEL_STAGE:
+            stage, why = _LABEL_STAGE[guess], "its label"
+        elif before is not None:
+            stage, why = before.default, f"follows {before.label}"
+        else:
+            stage, why = DEFAULT_STAGES[0], "comes first"
+        item = LifecycleStage(value, label, stage, why)
+        out.append(item)
+        if stage is not None:
+            before = item
+    return out
+
+
+def hubspot_accounts(session: Session, workspace_id: str) -> list[tuple[str, list[LifecycleStage]]]:
+    """(source name, lifecycle stages with defaults) of each HubSpot source of the
+    workspace that has been synced, as its last sync read them."""
+    rows = session.execute(
+        select(Source.name, SyncCursor.cursor)
+        .join(SyncCursor, SyncCursor.source_id == Source.id)
+        .where(
+            Source.workspace_id == workspace_id,
+            Source.kind == "hubspot",
+            SyncCursor.resource == LIFECYCLE_RESOURCE,
+        )
+        .order_by(Source.id)
+    ).all()
+    accounts: list[tuple[str, list[LifecycleStage]]] = []
+    for name, cursor in rows:
+        try:
+            stored = json.loads(cursor or "{}").get("stages") or []
+        except (ValueError, AttributeError):
+            continue  # unreadable: the next sync writes it again
+        options = [
+            (str(item[0]), str(item[1]))
+            for item in stored
+            if isinstance(item, list) and len(item) == 2
+        ]
+        accounts.append((name, hubspot_lifecycle(options)))
+    return accounts
+
+
+def source_stage_defaults(session: Session, workspace_id: str) -> dict[str, str]:
+    """kind -> default stage for the kinds the workspace's sources define (HubSpot's
+    custom lifecycle stages); the first source that names a kind decides it."""
+    defaults: dict[str, str] = {}
+    for _name, stages in hubspot_accounts(session, workspace_id):
+        for stage in stages:
+            if stage.default is not None and stage.value not in HUBSPOT_BUILT_IN:
+                defaults.setdefault(stage.kind, stage.default)
+    return defaults

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from journey.errors import NotFound
 from journey.models import Source, Workspace
-from journey.stages import StageModel
+from journey.stages import StageModel, source_stage_defaults
 
 
 def get_workspace(session: Session, workspace_id: str) -> Workspace:
@@ -49,5 +49,9 @@ def ensure_source(session: Session, workspace_id: str, kind: str, name: str) -> 
 
 
 def stage_model(session: Session, workspace_id: str) -> StageModel:
+    """The workspace's stages and map, with the defaults its sources define (an
+    account's custom HubSpot lifecycle stages)."""
     workspace = get_workspace(session, workspace_id)
-    return StageModel.from_workspace(workspace.stages, workspace.stage_map)
+    return StageModel.from_workspace(
+        workspace.stages, workspace.stage_map, source_stage_defaults(session, workspace_id)
+    )

@@ -29,6 +29,7 @@ from journey.sources.hubspot import (
     interpret,
 )
 from journey.sources.manage import Credential, add_source
+from journey.stages import DEFAULT_STAGES
 from journey.state import refresh_journeys
 from journey.sync import sync_source
 from tests.fakes.hubspot_api import (
@@ -136,18 +137,24 @@ def test_lifecycle_stages_reach_the_default_journey_stages(engine, fake, source_
     assert reached(engine, other["id"]) == [True, False, False, False, False, False]
 
 
-def test_a_custom_lifecycle_stage_is_read_and_reaches_a_stage_once_mapped(
+def test_custom_lifecycle_stages_reach_a_default_stage_the_workspace_can_change(
     engine, fake, source_id, cipher
 ):
-    fake.add_stage("1234567", "Onboarding")
+    fake.add_stage("1234567", "Onboarding", after="customer")  # by its place: purchase
+    fake.add_stage("7654321", "MQL", after="lead")  # by its label: consideration
+    fake.add_stage("5555555", "Churned")  # by its label: no stage
     t = START_MS + 300 * DAY_MS
     onboarding = fake.add_contact(t, email="new@example.com", stages={"1234567": t + DAY_MS})
+    mql = fake.add_contact(t, stages={"7654321": t})
+    churned = fake.add_contact(t, stages={"5555555": t})
     assert run(engine, source_id, cipher, fake).ok
     assert_store_matches(engine, source_id, fake)
     _, events = store(engine, source_id)
     assert events[f"lifecycle:{onboarding['id']}:1234567"][1] == "hubspot_stage:1234567"
-    # unknown: no stage (a customer is only aware from first seen on)
-    assert reached(engine, onboarding["id"]) == [True, False, False, False, False, False]
+    # awareness, consideration, decision, purchase, retention, advocacy
+    assert reached(engine, onboarding["id"]) == [True, True, True, True, False, False]
+    assert reached(engine, mql["id"]) == [True, True, False, False, False, False]
+    assert reached(engine, churned["id"]) == [True, False, False, False, False, False]
     with Session(engine) as session:  # what `journey stages set ... --map` stores
         workspace = session.get(Workspace, "acme")
         workspace.stage_map = {"hubspot_stage:1234567": "decision"}
@@ -156,6 +163,28 @@ def test_a_custom_lifecycle_stage_is_read_and_reaches_a_stage_once_mapped(
         refresh_journeys(session, "acme")
         session.commit()
     assert reached(engine, onboarding["id"]) == [True, True, True, False, False, False]
+
+
+def test_stages_show_lists_the_accounts_stages_and_where_they_lead(sources_cli, fake, monkeypatch):
+    fake.add_stage("1234567", "Onboarding", after="customer")
+    monkeypatch.setenv("HUBSPOT_TOKEN", DEFAULT_TOKEN)
+    code, _, err = sources_cli("sources", "add", "hubspot", "--name", "crm", "--key-env",
+                               "HUBSPOT_TOKEN", "--base-url", fake.url)  # fmt: skip
+    assert code == 0, err
+    assert sources_cli("sync", "crm")[0] == 0
+    code, out, err = sources_cli("stages", "show")
+    assert code == 0, err
+    purchase = next(line for line in out.splitlines() if line.startswith("4. purchase:"))
+    assert "hubspot_stage:1234567" in purchase  # a kind of the stage it reaches by default
+    assert "HubSpot lifecycle stages of 'crm'" in out
+    assert "  Lead (hubspot_stage:lead): awareness (default: HubSpot's meaning)" in out
+    assert "  Onboarding (hubspot_stage:1234567): purchase (default: follows Customer)" in out
+    assert "  Other (hubspot_stage:other): no stage (default: HubSpot's meaning)" in out
+    code, _, err = sources_cli("stages", "set", ",".join(DEFAULT_STAGES), "--map",
+                               "hubspot_stage:1234567=decision")  # fmt: skip
+    assert code == 0, err
+    out = sources_cli("stages", "show")[1]
+    assert "  Onboarding (hubspot_stage:1234567): decision (mapped here)" in out
 
 
 def test_a_resync_with_nothing_new_reads_one_page_per_object(engine, fake, source_id, cipher):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from journey.errors import JourneyError
-from journey.stages import DEFAULT_STAGES, StageModel
+from journey.stages import DEFAULT_STAGES, StageModel, hubspot_lifecycle
 
 SHORT = ("awareness", "consideration", "decision", "retention")
 
@@ -139,3 +139,71 @@ def test_override_onto_an_unknown_stage():
     assert "order=purchase" in message
     assert "not in this journey" in message
     assert "awareness, consideration, decision, retention" in message
+
+
+# --- a HubSpot account's own lifecycle stages --------------------------------------
+
+HUBSPOT_BUILT_INS = [
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing Qualified Lead"),
+    ("salesqualifiedlead", "Sales Qualified Lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+]
+
+
+def test_hubspot_built_in_stages_keep_hubspots_meaning():
+    stages = hubspot_lifecycle(HUBSPOT_BUILT_INS)
+    assert [(s.value, s.default) for s in stages] == [
+        ("subscriber", "awareness"),
+        ("lead", "awareness"),
+        ("marketingqualifiedlead", "consideration"),
+        ("salesqualifiedlead", "consideration"),
+        ("opportunity", "decision"),
+        ("customer", "purchase"),
+        ("evangelist", "advocacy"),
+        ("other", None),
+    ]
+    # the same as the built-in kinds' defaults, so a default account changes nothing
+    model = StageModel()
+    assert all(model.stage_of(s.kind) == s.default for s in stages)
+
+
+def test_a_custom_stage_takes_its_label_else_the_stage_before_it():
+    options = [
+        ("101", "Website visitor"),  # before every known stage
+        *HUBSPOT_BUILT_INS[:2],
+        ("102", "MQL"),  # a known name
+        ("103", "Demo booked"),  # after MQL: consideration
+        *HUBSPOT_BUILT_INS[2:6],
+        ("104", "Onboarding"),  # after customer: purchase
+        ("105", "Churned"),  # a known name for no stage
+        ("106", "Renewal due"),  # after Churned, which has none: still Onboarding's
+        *HUBSPOT_BUILT_INS[6:],
+        ("107", "Retention"),  # a journey stage's own name
+    ]
+    got = {s.value: (s.default, s.why) for s in hubspot_lifecycle(options)}
+    assert got["101"] == ("awareness", "comes first")
+    assert got["102"] == ("consideration", "its label")
+    assert got["103"] == ("consideration", "follows MQL")
+    assert got["104"] == ("purchase", "follows Customer")
+    assert got["105"] == (None, "its label")
+    assert got["106"] == ("purchase", "follows Onboarding")
+    assert got["107"] == ("retention", "its label")
+
+
+def test_source_defaults_fall_back_in_a_shorter_journey_and_yield_to_the_workspace_map():
+    defaults = {"hubspot_stage:104": "purchase", "hubspot_stage:102": "consideration"}
+    model = StageModel.from_workspace(None, None, defaults)
+    assert model.stage_of("hubspot_stage:104") == "purchase"
+    assert model.stage_of("hubspot_stage:999") is None  # a stage no source defined
+    short = StageModel.from_workspace(list(SHORT), None, defaults)
+    assert short.stage_of("hubspot_stage:104") == "decision"  # purchase is not in it
+    mapped = StageModel.from_workspace(None, {"hubspot_stage:104": "retention"}, defaults)
+    assert mapped.stage_of("hubspot_stage:104") == "retention"
+    assert mapped.stage_of("hubspot_stage:102") == "consideration"
+    # a source default never moves a built-in kind
+    assert StageModel(source_defaults={"order": "awareness"}).stage_of("order") == "purchase"

@@ -9,12 +9,17 @@ How HubSpot records become store records (README, "HubSpot: what becomes what"):
 | deal in a closed-won stage, with associated contacts | an `order` event `deal:<deal>:<contact>` per associated contact at `closedate`; `amount` (a decimal string) in cents, split evenly among the contacts so the deal's money is counted once |
 
 Lifecycle stages. The account's own list is read from
-`GET /crm/v3/properties/contacts/lifecyclestage` at every sync, so stages an
-account added (whose internal ids are numbers such as `1234567`) are read too.
-Each stage is a kind of its own; journey.stages maps the default ones (subscriber
-and lead: awareness; marketing and sales qualified lead: consideration;
-opportunity: decision; customer: purchase; evangelist: advocacy; `other`: no
-stage). A custom stage reaches no stage until the workspace maps it, e.g.
+`GET /crm/v3/properties/contacts/lifecyclestage` at every sync, first, as the
+resource `lifecycle_stages`: its cursor keeps the list (value and label, in the
+account's order) with the source, so stages an account added (whose internal
+ids are numbers such as `1234567`) are read too and can be shown with their
+labels (`journey stages show`). Each stage is a kind of its own, and
+journey.stages (`hubspot_lifecycle`) gives each a default journey stage:
+HubSpot's meaning for the built-in ones (subscriber and lead: awareness;
+marketing and sales qualified lead: consideration; opportunity: decision;
+customer: purchase; evangelist: advocacy; `other`: no stage), a custom stage's
+label when it names a known stage, else the stage of the nearest stage before
+it in the account's order. The workspace changes any of them with
 `journey stages set <stages> --map hubspot_stage:1234567=decision`.
 
 What takes records away (the store stays equal to the account): every contact
@@ -97,6 +102,7 @@ from journey.sources.http import (
     ScopeError,
     Unreachable,
 )
+from journey.stages import LIFECYCLE_RESOURCE
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +155,7 @@ SCOPES = (
 )
 STAGE_KIND = "hubspot_stage:"
 MAX_KIND = 64
-MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
+MAX_NAME, MAX_EMAIL, MAX_CHANNEL, MAX_LABEL = 300, 320, 100, 100
 _TOKEN = re.compile(r"\bpat-[A-Za-z0-9-]+")
 
 
@@ -159,6 +165,13 @@ class HubSpotConnector(Connector):
     default_base_url: ClassVar[str] = "https://api.hubapi.com"
     secret_prompt: ClassVar[str] = "HubSpot private app access token (pat-...)"
     resources: ClassVar[tuple[Resource, ...]] = (
+        # The account's lifecycle stages: no records, the list itself is the cursor.
+        Resource(
+            LIFECYCLE_RESOURCE,
+            "/crm/v3/properties/contacts/lifecyclestage",
+            cursor_field="options",
+            paging="none",
+        ),
         Resource(
             "contacts",
             "/crm/v3/objects/contacts/search",
@@ -215,7 +228,7 @@ class HubSpotConnector(Connector):
         self.window = RateWindow(timer=timer, sleep=sleep)
         self._last_search: float | None = None
         self._searching = False
-        self._stages: tuple[str, ...] | None = None
+        self._stages: tuple[tuple[str, str], ...] | None = None
         self._won: set[str] | None = None
         options = self.http_options
         # A retry is a request too: after the retry's own wait it is paced like any other.
@@ -269,6 +282,10 @@ class HubSpotConnector(Connector):
 
     def lifecycle_stages(self) -> tuple[str, ...]:
         """Internal values of the account's lifecycle stages, in the account's order."""
+        return tuple(value for value, _label in self.lifecycle_options())
+
+    def lifecycle_options(self) -> tuple[tuple[str, str], ...]:
+        """(internal value, label) of the account's lifecycle stages, in its order."""
         if self._stages is None:
             body = self._call("GET", "/crm/v3/properties/contacts/lifecyclestage")
             options = body.get("options") if isinstance(body, dict) else None
@@ -284,7 +301,11 @@ class HubSpotConnector(Connector):
                     o.get("displayOrder") if isinstance(o.get("displayOrder"), int) else 0
                 ),
             )
-            self._stages = tuple(o["value"] for o in ordered if o["value"].strip())
+            self._stages = tuple(
+                (o["value"], _text(o.get("label"), MAX_LABEL) or o["value"])
+                for o in ordered
+                if o["value"].strip()
+            )
         return self._stages
 
     def won_stages(self) -> set[str]:
@@ -308,6 +329,8 @@ class HubSpotConnector(Connector):
     # --- reading ---
 
     def fetch(self, resource: Resource, cursor: str | None) -> Iterator[Page]:
+        if resource.name == LIFECYCLE_RESOURCE:
+            return self._definitions()
         if resource.name.startswith("archived_"):
             return self._archived(resource, cursor)
         if resource.name == "contacts":
@@ -316,6 +339,12 @@ class HubSpotConnector(Connector):
             self.won_stages()
             properties = list(DEAL_PROPERTIES)
         return self._search(resource, properties, cursor)
+
+    def _definitions(self) -> Iterator[Page]:
+        """The account's lifecycle stages, kept with the source as this resource's cursor
+        (journey.stages reads them back for the stage defaults and `journey stages show`)."""
+        stages = [[value, label] for value, label in self.lifecycle_options()]
+        yield Page([], json.dumps({"stages": stages}, separators=(",", ":")))
 
     def _search(
         self, resource: Resource, properties: list[str], cursor: str | None
