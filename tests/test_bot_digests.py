@@ -501,6 +501,8 @@ def test_replicas_racing_on_postgresql_post_the_digest_once(pg_store):
         assert sum(len(r.sent) for r in reports) == 1
         (message,) = digests_posted(fake)
         assert len(fake.calls_to("chat.postMessage")) == 1
+        (chart,) = [f for f in fake.files.values() if f.completed]  # one chart, under it
+        assert chart.thread_ts == message.ts
         assert message.metadata["event_payload"]["key"] == f"digest:{sub_id}:2026-06-15T09:00"
         with Session(pg_store) as session:
             (row,) = session.exec(select(DigestDelivery)).all()
