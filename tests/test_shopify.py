@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import Session
 
 from journey.errors import JourneyError
-from journey.models import Customer, SyncCursor
+from journey.models import Customer, JourneyEvent, SyncCursor
 from journey.secrets import Cipher
 from journey.sources import connector_class
 from journey.sources.http import (
@@ -579,3 +579,70 @@ def test_ids_an_older_version_left_in_the_late_attribution_cursor_are_still_aske
     before = len(fake.calls)
     assert run(engine, source_id, cipher, fake).ok  # nothing left anywhere: never asked again
     assert not [c for c in fake.calls[before:] if c.operation == "JourneyLateAttribution"]
+
+
+def test_records_that_stop_implying_events_take_them_away(engine, fake, source_id, cipher):
+    """Every order and checkout read says which events it implies now (its family), so a
+    re-read one replaces what it implied before: the store stays equal to the shop."""
+    guest_visit = fake.visit(START + 49 * DAY, "google")
+    guest = fake.add_order(
+        START + 50 * DAY,
+        "20.00",
+        customer=None,
+        email="only@example.com",
+        first_visit=guest_visit,
+        order_index=1,
+    )
+    later = newest(fake) + DAY
+    fake.clock = lambda: later - DAY  # the checkouts' watermark is the shop's clock
+    assert run(engine, source_id, cipher, fake, clock=fake.clock).ok
+    assert_store_matches(engine, source_id, fake)
+    _, events = store(engine, source_id)
+    fake.clock = lambda: later + 500
+    paid = [o for o in fake.orders.values() if o["displayFinancialStatus"] == "PAID"]
+    voided, refunded, tested, orphaned = paid[0], paid[1], paid[2], paid[3]
+    fake.touch(voided, later, displayFinancialStatus="VOIDED")  # paid, then voided
+    fake.refund(refunded, "1.00", later)
+    assert run(engine, source_id, cipher, fake, clock=fake.clock).ok
+    assert_store_matches(engine, source_id, fake)
+    refunded["refunds"].pop()  # a refund gone
+    fake.touch(refunded, later + 1, displayFinancialStatus="PAID")
+    fake.touch(tested, later + 2, test=True)  # marked as a test: nothing of it counts
+    fake.cancel(orphaned, later + 3)
+    assert run(engine, source_id, cipher, fake, clock=fake.clock).ok
+    assert_store_matches(engine, source_id, fake)
+    fake.touch(orphaned, later + 4, customer=None, email=None)  # its buyer erased
+    fake.touch(guest, later + 5, displayFinancialStatus="VOIDED", customerJourneySummary=None)
+    fake.clock = lambda: later + 1000
+    checkout = next(x for x in fake.checkouts.values() if x["customer"])
+    checkout.update(customer=None, updatedAt=iso(later + 900))  # it lost its customer
+    assert run(engine, source_id, cipher, fake, clock=fake.clock).ok
+    assert_store_matches(engine, source_id, fake)
+    customers, after = store(engine, source_id)
+    assert "guest:only@example.com" not in customers  # nothing left of the guest
+    oid = voided["id"].rsplit("/", 1)[1]
+    assert f"order:{oid}" in events and f"order:{oid}" not in after
+    assert f"checkout:{checkout['id'].rsplit('/', 1)[1]}" not in after
+
+
+def test_refunds_stored_under_their_old_ids_are_replaced(engine, fake, source_id, cipher):
+    """Refunds were `refund:<id>` before they joined their order's family
+    (`order:<order>:refund:<id>`): reading the order again replaces the old ids."""
+    assert run(engine, source_id, cipher, fake).ok
+    order = next(o for o in fake.orders.values() if o["refunds"] and not o["test"])
+    oid, rid = order["id"].rsplit("/", 1)[1], order["refunds"][0]["id"].rsplit("/", 1)[1]
+    with Session(engine) as session:  # as the version before stored it
+        event = session.exec(
+            select(JourneyEvent).where(
+                JourneyEvent.source_id == source_id,
+                JourneyEvent.external_id == f"order:{oid}:refund:{rid}",
+            )
+        ).scalar_one()
+        event.external_id = f"refund:{rid}"
+        session.add(event)
+        session.commit()
+    fake.touch(order, newest(fake) + DAY)
+    assert run(engine, source_id, cipher, fake).ok
+    _, events = store(engine, source_id)
+    assert f"refund:{rid}" not in events and f"order:{oid}:refund:{rid}" in events
+    assert_store_matches(engine, source_id, fake)

@@ -1158,12 +1158,13 @@ def expected_store(fake: FakeShopify) -> tuple[dict[str, tuple], dict[str, tuple
             )
             customers.setdefault(who, (None, None, None, None))
         for r in o["refunds"]:
-            events[f"refund:{number(r['id'])}"] = (
+            events[f"order:{oid}:refund:{number(r['id'])}"] = (
                 who,
                 "refund",
                 parse_time(r["createdAt"]),
                 cents(r["totalRefundedSet"]["shopMoney"]["amount"], cur),
             )
+            customers.setdefault(who, (None, None, None, None))
         if o["cancelledAt"]:
             events[f"order:{oid}:cancellation"] = (
                 who,

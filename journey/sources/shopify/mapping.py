@@ -6,7 +6,7 @@
 | order's journey (`customerJourneySummary.firstVisit`) of a customer's first order | `first_visit` event `visit:<order>` at the visit's `occurredAt` (awareness); its channel is the customer's channel |
 | abandoned checkout with a customer | `abandoned_checkout` event `checkout:<id>` at `createdAt` for its total (decision); `checkout` once completed (recovered) |
 | order paid (PAID, PARTIALLY_PAID, PARTIALLY_REFUNDED, REFUNDED) | `order` event `order:<id>` at `processedAt` for `totalPriceSet` (purchase; a later order is retention) |
-| refund of an order | `refund` event `refund:<id>` at its `createdAt` for `totalRefundedSet` |
+| refund of an order | `refund` event `order:<order>:refund:<id>` at its `createdAt` for `totalRefundedSet` |
 | cancelled order (`cancelledAt`) | `cancellation` event `order:<id>:cancellation` at `cancelledAt` |
 
 A channel is the visit's UTM source, else Shopify's `source` (google, facebook,
@@ -19,6 +19,15 @@ Amounts are in the shop currency's smallest unit, like Stripe's.
 Customers from the customers list carry name, email and first seen; customers
 named by orders carry only their channel, so neither list erases what the
 other wrote (`Records.customer_fields`).
+
+What takes records away (the store stays equal to the shop): every order and
+checkout read says which events it implies now (`Records.families`:
+`order:<id>` with its refunds and cancellation, `visit:<id>`, `checkout:<id>`),
+so a re-read one replaces what it implied before: an order voided after it was
+paid loses its `order` event, a test order or one whose buyer was erased loses
+everything, a checkout that lost its customer loses its event, and a
+`guest:<email>` left with no event is removed (`Records.derived`). Refunds were
+keyed `refund:<id>` before; reading their order again replaces those ids.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from journey.ingest import CustomerRecord, EventRecord
+from journey.ingest import CustomerRecord, EventFamily, EventRecord
 from journey.models.types import from_epoch
 from journey.sources.base import Raw, Records
 from journey.sources.values import iso_epoch, minor_units
@@ -107,13 +116,50 @@ def _buyer(obj: Raw) -> str | None:
 
 
 def order_records(obj: Raw) -> Records:
+    """The events an order implies now, with its families: `order:<id>` (the order, its
+    cancellation and refunds) and `visit:<id>` (its first visit), so a re-read order
+    replaces what it implied before (paid then voided, marked as a test, a refund gone,
+    its buyer erased). The visit family is left out while the journey is not ready:
+    what the order will imply is not known yet, and the order is asked for again."""
     oid = gid_id(obj.get("id"))
     records = Records(customer_fields=CHANNEL_ONLY)
-    if oid is None or obj.get("test") is True:
+    if oid is None:
         return records
+    # Refunds were keyed `refund:<id>` before they joined the order's family.
+    records.retracted.extend(
+        f"refund:{rid}"
+        for rid in (gid_id(r.get("id")) for r in obj.get("refunds") or [] if isinstance(r, Mapping))
+        if rid
+    )
     who = _buyer(obj)
+    summary = obj.get("customerJourneySummary")
+    pending = isinstance(summary, Mapping) and summary.get("ready") is False
     if who is None:
+        # No customer left to look under: the order's child events are found by id (rare).
+        records.families.append(EventFamily(f"order:{oid}", anywhere=True))
+        records.families.append(EventFamily(f"visit:{oid}"))
         return records
+    records.families.append(EventFamily(f"order:{oid}", (who,)))
+    if obj.get("test") is True:  # a test order implies nothing, its visit included
+        records.families.append(EventFamily(f"visit:{oid}"))
+    else:
+        if not pending:
+            records.families.append(EventFamily(f"visit:{oid}"))
+        records.extend(_order_events(obj, oid, who))
+    first_order = (
+        isinstance(summary, Mapping) and not pending and summary.get("customerOrderIndex") == 1
+    )
+    if first_order and not any(e.kind == "first_visit" for e in records.events):
+        # The customer's channel is its first order's first visit's: that order no longer
+        # implies one (made a test, or Shopify found no visit), so the channel goes too.
+        records.customers.append(CustomerRecord(external_id=who, channel=None))
+    if who.startswith("guest:"):
+        records.derived.append(who)  # removed once none of its orders implies anything
+    return records
+
+
+def _order_events(obj: Raw, oid: str, who: str) -> Records:
+    records = Records()
     journey = obj.get("customerJourneySummary")
     journey = journey if isinstance(journey, Mapping) and journey.get("ready") is not False else {}
     first, last = journey.get("firstVisit"), journey.get("lastVisit")
@@ -145,7 +191,7 @@ def order_records(obj: Raw) -> Records:
             continue
         records.events.append(
             EventRecord(
-                f"refund:{rid}",
+                f"order:{oid}:refund:{rid}",
                 who,
                 "refund",
                 from_epoch(at),
@@ -162,17 +208,25 @@ def order_records(obj: Raw) -> Records:
 
 
 def checkout_records(obj: Raw) -> Records:
+    """An abandoned checkout's one event, with its family `checkout:<id>`: one that lost
+    its customer (or its date) takes its event away."""
     xid = gid_id(obj.get("id"))
+    records = Records(customer_fields=CHANNEL_ONLY)
+    if xid is None:
+        return records
+    records.families.append(EventFamily(f"checkout:{xid}"))
     customer = obj.get("customer")
     who = gid_id(customer.get("id")) if isinstance(customer, Mapping) else None
     at = epoch(obj.get("createdAt"))
-    if xid is None or who is None or at is None:
-        return Records(customer_fields=CHANNEL_ONLY)
+    if who is None or at is None:
+        return records
     kind = "checkout" if obj.get("completedAt") else "abandoned_checkout"
-    event = EventRecord(
-        f"checkout:{xid}", who, kind, from_epoch(at), None, _money(obj.get("totalPriceSet"))
+    records.events.append(
+        EventRecord(
+            f"checkout:{xid}", who, kind, from_epoch(at), None, _money(obj.get("totalPriceSet"))
+        )
     )
-    return Records(events=[event], customer_fields=CHANNEL_ONLY)
+    return records
 
 
 MAPPERS = {
