@@ -362,6 +362,11 @@ def _people(
 def _newly_by_model(
     session: Session, workspace_id: str, period: Period, report: ChurnReport, limit: int
 ) -> NewlyAtRisk:
+    """The model's crossing. The churn report lists only its top customers, so whole
+    sets are rebuilt here from the same buyer summary and the report's own parameters
+    (no second fit), with the report's rule and value formula: the at-risk set at the
+    end is the report's (checked against its count), and each customer's value is the
+    one `/journey churn` shows."""
     params = BgNbdParams(
         float(report.r or 0), float(report.alpha or 0), float(report.a or 0), float(report.b or 0)
     )
@@ -402,7 +407,7 @@ def _newly_by_model(
     soon = p_alive(params, now_s.x[top], now_s.t_x[top], now_s.T[top]) * (
         expected_purchases_if_alive(params, HORIZON_DAYS, now_s.x[top], now_s.T[top])
     )
-    customers = []
+    customers: list[ChurnCustomer] = []
     for j, i in enumerate(top):
         cid = int(now_s.customer_id[i])
         external_id, name, email = people.get(cid, (str(cid), None, None))

@@ -174,7 +174,7 @@ def _missed(engine: Engine, sub: DigestSubscription, before: datetime) -> list[M
     from their rows: an outage's row (from `_missed_note`) says how many slots it covers
     and the first one's local time; a stale claim is one slot."""
     assert sub.id is not None
-    out = []
+    out: list[MissedDigest] = []
     for at, created, note in leases.skipped_since_sent(engine, sub.id, before, f"%{STALE}%"):
         match = _MISSED.match(note)
         if match is None:
