@@ -32,8 +32,9 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("digest off | digest now", "/journey digest now (a preview, only you see it)"),
     ("alerts", "/journey alerts (the rules and whether they are firing)"),
     (
-        "alerts on|off [KIND] | alerts channel | alerts threshold KIND PERCENT",
-        "/journey alerts threshold retention 15",
+        "alerts on|off [KIND] | alerts channel | "
+        "alerts threshold KIND [PERCENT] [min N] [cooldown HOURSh|DAYSd]",
+        "/journey alerts threshold retention 15% min 80 cooldown 48h",
     ),
     ("alerts ack [KIND]", "/journey alerts ack (you take on the alerts firing now)"),
     (
@@ -75,11 +76,15 @@ class DigestRequest:
 
 @dataclass(frozen=True)
 class AlertsRequest:
-    """`/journey alerts ...`: list, on/off (one kind or all), channel, threshold."""
+    """`/journey alerts ...`: list, on/off (one kind or all), channel, threshold.
+
+    A threshold request carries only what was given; the rest of the rule stays."""
 
     action: str  # list | on | off | channel | threshold | ack
     kind: str | None = None  # one of ALERT_KINDS; None means all
     percent: float | None = None  # threshold: relative drop in percent
+    min_sample: int | None = None  # threshold: customers (purchases) each group needs
+    cooldown_hours: int | None = None  # threshold: quiet time before announcing again
 
 
 @dataclass(frozen=True)
@@ -153,7 +158,8 @@ DIGEST_USAGE = (
 )
 ALERTS_USAGE = (
     "`/journey alerts`, `/journey alerts on|off [KIND]`, `/journey alerts channel`, "
-    "`/journey alerts threshold KIND PERCENT` or `/journey alerts ack [KIND]` "
+    "`/journey alerts threshold KIND [PERCENT] [min N] [cooldown 48h]` or "
+    "`/journey alerts ack [KIND]` "
     "(KIND: retention, funnel or churn)"
 )
 
@@ -258,24 +264,89 @@ def parse_alerts(words: list[str]) -> AlertsRequest:
             )
         return AlertsRequest(head, alert_kind(rest[0]) if rest else None)
     if head == "threshold":
-        if len(rest) != 2:
-            raise CommandError(
-                "`/journey alerts threshold` needs a kind and a percentage, e.g. "
-                "`/journey alerts threshold retention 15` (alert when it drops 15% or more)."
-            )
-        kind = alert_kind(rest[0])
-        raw = rest[1].removesuffix("%")
-        try:
-            percent = float(raw)
-        except ValueError:
-            percent = -1.0
-        if not 1 <= percent <= 90:
-            raise CommandError(
-                f"`{rest[1]}` is not a threshold I can use: give a percentage from 1 to 90, "
-                "e.g. 15 for a drop of 15% or more."
-            )
-        return AlertsRequest("threshold", kind, percent)
+        return _parse_threshold(rest)
     raise CommandError(f"I don't understand `alerts {words[0]}`. Use {ALERTS_USAGE}.")
+
+
+# Bounds of what a workspace may set. Below 20 customers a group is too small for the
+# alerts' z-test (a normal approximation) to keep its false-alarm rate; above 30 days of
+# cooldown a recurring problem would go unannounced for most of a month.
+MIN_SAMPLE_RANGE = (20, 100_000)
+COOLDOWN_HOURS_RANGE = (1, 30 * 24)
+THRESHOLD_EXAMPLE = "`/journey alerts threshold retention 15% min 80 cooldown 48h`"
+
+
+def _percent(word: str) -> float:
+    try:
+        percent = float(word.removesuffix("%"))
+    except ValueError:
+        percent = -1.0
+    if not 1 <= percent <= 90:
+        raise CommandError(
+            f"`{word}` is not a threshold I can use: give a percentage from 1 to 90, "
+            "e.g. 15 for a drop of 15% or more."
+        )
+    return percent
+
+
+def _min_sample(word: str | None) -> int:
+    low, high = MIN_SAMPLE_RANGE
+    if word is None or not word.isdigit() or not low <= int(word) <= high:
+        shown = f"`{word}` is not" if word is not None else "Nothing after `min` is"
+        raise CommandError(
+            f"{shown} a minimum sample I can use: give a whole number from {low} to {high:,}, "
+            "the customers (for churn, purchases) each group, recent and baseline, needs, "
+            "e.g. `min 80`."
+        )
+    return int(word)
+
+
+def _cooldown_hours(word: str | None) -> int:
+    low, high = COOLDOWN_HOURS_RANGE
+    raw = (word or "").lower()
+    unit = 24 if raw.endswith("d") else 1
+    number = raw.removesuffix("d").removesuffix("h")
+    if not number.isdigit() or not low <= int(number) * unit <= high:
+        shown = f"`{word}` is not" if word is not None else "Nothing after `cooldown` is"
+        raise CommandError(
+            f"{shown} a cooldown I can use: give hours or days from {low}h to "
+            f"{high // 24}d, e.g. `cooldown 48h` or `cooldown 2d`."
+        )
+    return int(number) * unit
+
+
+def _parse_threshold(rest: list[str]) -> AlertsRequest:
+    """`KIND [PERCENT] [min N] [cooldown 48h]`, in any order after the kind, each once."""
+    if len(rest) < 2:
+        raise CommandError(
+            "`/journey alerts threshold` needs a kind and a percentage, a minimum sample or "
+            f"a cooldown, e.g. {THRESHOLD_EXAMPLE} (alert when repeat purchases drop 15% or "
+            "more, with at least 80 customers in each group, at most once every 48 hours)."
+        )
+    kind = alert_kind(rest[0])
+    percent: float | None = None
+    min_sample: int | None = None
+    cooldown: int | None = None
+    i = 1
+    while i < len(rest):
+        word = rest[i].lower()
+        following = rest[i + 1] if i + 1 < len(rest) else None
+        if word in ("min", "minimum", "sample"):
+            if min_sample is not None:
+                raise CommandError("`min` is given twice: give it once.")
+            min_sample, i = _min_sample(following), i + 2
+        elif word == "cooldown":
+            if cooldown is not None:
+                raise CommandError("`cooldown` is given twice: give it once.")
+            cooldown, i = _cooldown_hours(following), i + 2
+        elif percent is None:
+            percent, i = _percent(rest[i]), i + 1
+        else:
+            raise CommandError(
+                f"I don't understand `{rest[i]}` in `/journey alerts threshold`: give a "
+                f"percentage, `min N` and `cooldown 48h` (each once), e.g. {THRESHOLD_EXAMPLE}."
+            )
+    return AlertsRequest("threshold", kind, percent, min_sample, cooldown)
 
 
 def _report_options(name: str, words: list[str]) -> Command:

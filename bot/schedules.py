@@ -7,6 +7,7 @@ users.info) come in as arguments; the answer is a Message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -54,6 +55,38 @@ def _cadence_words(sub: DigestSubscription) -> str:
     if sub.cadence == "monthly":
         return f"monthly {sub.day_of_month or 1} {sub.local_time}"
     return f"daily {sub.local_time}"
+
+
+def _threshold_words(request: AlertsRequest) -> str:
+    """What a threshold change set, in words: only the parts given."""
+    parts = []
+    if request.percent is not None:
+        parts.append(f"needs a drop of {request.percent:g}% or more")
+    if request.min_sample is not None:
+        unit = "purchases" if request.kind == "high_value_churn" else "customers"
+        parts.append(f"needs at least {request.min_sample} {unit} in each group")
+    if request.cooldown_hours is not None:
+        parts.append(f"waits {_hours(request.cooldown_hours)} before announcing again")
+    return " and ".join(parts) if len(parts) < 3 else f"{parts[0]}, {parts[1]} and {parts[2]}"
+
+
+def _hours(hours: int) -> str:
+    return f"{hours}h"  # as typed in the form (`cooldown 48h`); days are entered as hours
+
+
+def _limits_line(rules: Sequence[AlertRule]) -> str:
+    """Each rule's minimum sample and cooldown, and the form that changes them."""
+    each = [
+        f"{ALERT_NAMES.get(r.kind, r.kind).split(' (')[0]}: at least {r.min_sample} "
+        f"{'purchases' if r.kind == 'high_value_churn' else 'customers'} per group, "
+        f"{_hours(r.cooldown_hours)} cooldown"
+        for r in rules
+    ]
+    return (
+        "Minimum sample and cooldown: "
+        + "; ".join(each)
+        + ". `/journey alerts threshold KIND [PERCENT] [min N] [cooldown 48h]` changes them."
+    )
 
 
 def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) -> str:
@@ -250,14 +283,15 @@ def alerts_reply(
                 session.add(rule)
             done = ":white_check_mark: Alerts now post in this channel."
         elif request.action == "threshold":
-            assert request.percent is not None
             for rule in chosen:
-                rule.min_relative_drop = request.percent / 100
+                if request.percent is not None:
+                    rule.min_relative_drop = request.percent / 100
+                if request.min_sample is not None:
+                    rule.min_sample = request.min_sample
+                if request.cooldown_hours is not None:
+                    rule.cooldown_hours = request.cooldown_hours
                 session.add(rule)
-            done = (
-                f":white_check_mark: The {names} alert now needs a drop of "
-                f"{request.percent:g}% or more."
-            )
+            done = f":white_check_mark: The {names} alert now {_threshold_words(request)}."
         session.flush()
         firing: dict[int, list[str]] = {}
         for state in session.exec(
@@ -266,6 +300,13 @@ def alerts_reply(
             )
         ):
             firing.setdefault(state.rule_id, []).append(state.key)
+        limits = _limits_line(
+            session.exec(
+                select(AlertRule)
+                .where(AlertRule.workspace_id == workspace_id)
+                .order_by(AlertRule.id)  # type: ignore[arg-type]
+            ).all()
+        )
         rows = [
             (
                 r.kind,
@@ -281,4 +322,9 @@ def alerts_reply(
                 .order_by(AlertRule.id)
             )
         ]
-    return alerts_list_message(rows, prefix=done or None)
+    listed = alerts_list_message(rows, prefix=done or None)
+    # The list shows each rule's drop threshold; its minimum sample and cooldown, which a
+    # workspace can set too, follow it in one line, before the list's footer.
+    return Message(
+        f"{listed.text}\n{limits}", [*listed.blocks[:1], context(limits), *listed.blocks[1:]]
+    )
