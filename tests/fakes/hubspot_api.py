@@ -48,7 +48,8 @@ handling; shapes not found in an authoritative text are noted in
   Every answer but a search's carries `X-HubSpot-RateLimit-Max`, `-Remaining`
   (left in the window after this request), `-Interval-Milliseconds`, `-Daily`
   and `-Daily-Remaining`; search answers carry none (as documented). Each
-  `Call` records its arrival time (`at`, time.monotonic) for throughput checks.
+  `Call` records its arrival time (`at`, by `clock`: time.monotonic, or a fake
+  timer a test shares with the connector) for throughput checks.
 
 Fault injection: `fail(kind, path=..., times=...)` queues faults for the next
 matching requests; `fail_each_request_once(kinds)` fails the first attempt at
@@ -188,7 +189,7 @@ class Call:
     body: Any
     status: int
     fault: str | None = None
-    at: float = 0.0  # arrival, time.monotonic()
+    at: float = 0.0  # arrival, by the fake's `clock`
 
 
 @dataclass(frozen=True)
@@ -215,6 +216,7 @@ class FakeHubSpot(FakeHttpServer):
     calls: list[Call] = field(default_factory=list)
     between_pages: Callable[[FakeHubSpot, str, Call], None] | None = None
     limits: Limits = field(default_factory=Limits)
+    clock: Callable[[], float] = time.monotonic  # the limits' clock (tests may share a fake one)
 
     def __post_init__(self) -> None:
         self.revoked: set[str] = set()
@@ -707,7 +709,7 @@ class _Handler(FakeHandler):
     rate_headers: dict[str, str]
 
     def _handle(self, method: str) -> None:
-        arrived = time.monotonic()
+        arrived = self.fake.clock()
         fake = self.fake
         parts = urlsplit(self.path)
         params = parse_qsl(parts.query, keep_blank_values=True)
