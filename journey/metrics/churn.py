@@ -41,7 +41,9 @@ from sqlmodel import Session
 
 from journey.metrics.churn_model import (
     TIME_UNIT,
+    BgNbdParams,
     FitRefused,
+    Histories,
     check_histories,
     fit_bg_nbd,
     group_histories,
@@ -126,6 +128,97 @@ def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummar
     return BuyerSummary(customer_id, first_at, last_at, days, revenue, x, t_x, T)
 
 
+def at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """The at-risk rule (point 4 above), one place for the report and the digest."""
+    return (x > 0) & (alive < AT_RISK_BELOW) & (alive >= LOST_BELOW)
+
+
+@dataclass(frozen=True)
+class ChurnScores:
+    """Every buyer's scores under one set of parameters, as numpy columns.
+
+    Kept whole (not only the listed top) so a caller can ask other questions of the
+    same numbers, such as the digest's "who crossed into at risk this period",
+    without refitting or restating the rule and the value formula.
+    """
+
+    summary: BuyerSummary
+    alive: NDArray[np.float64]
+    expected_purchases: NDArray[np.float64]  # in the next HORIZON_DAYS
+    expected_value: NDArray[np.float64]  # cents, in the next VALUE_DAYS
+    value_at_risk: NDArray[np.float64]  # cents (point 5 above)
+    at_risk: NDArray[np.bool_]
+    lost: NDArray[np.bool_]
+
+    def ranked(self, index: NDArray[np.intp]) -> NDArray[np.intp]:
+        """These buyers, most value at risk first; ties by customer id so lists are stable."""
+        ids = self.summary.customer_id[index]
+        return index[np.lexsort((ids, -self.value_at_risk[index]))]
+
+
+def score_buyers(
+    params: BgNbdParams, summary: BuyerSummary, histories: Histories | None = None
+) -> ChurnScores:
+    """P(alive), expected purchases and value at risk of every buyer in the summary."""
+    scores = score(
+        params,
+        summary.x,
+        summary.t_x,
+        summary.T,
+        horizon_days=HORIZON_DAYS,
+        value_days=VALUE_DAYS,
+        histories=histories,
+    )
+    order_value = np.where(
+        summary.revenue_cents > 0,
+        summary.revenue_cents / np.maximum(summary.purchase_days, 1),
+        0.0,
+    )
+    alive = scores.p_alive
+    return ChurnScores(
+        summary=summary,
+        alive=alive,
+        expected_purchases=scores.expected_purchases,
+        expected_value=scores.expected_purchases_value * order_value,
+        value_at_risk=(1.0 - alive) * scores.expected_purchases_if_alive * order_value,
+        at_risk=at_risk_mask(alive, summary.x),
+        lost=(summary.x > 0) & (alive < LOST_BELOW),
+    )
+
+
+def churn_customers(
+    session: Session,
+    workspace_id: str,
+    scored: ChurnScores,
+    index: NDArray[np.intp],
+    as_of: int,
+) -> list[ChurnCustomer]:
+    """The listed buyers as report rows (names and emails read for these only)."""
+    summary = scored.summary
+    ids = [int(summary.customer_id[i]) for i in index]
+    people = _people(session, workspace_id, ids)
+    rows = []
+    for i, cid in zip(index, ids, strict=True):
+        external_id, name, email = people.get(cid, (str(cid), None, None))
+        rows.append(
+            ChurnCustomer(
+                customer_id=cid,
+                external_id=external_id,
+                name=name,
+                email=email,
+                last_purchase=from_epoch(int(summary.last_at[i])),
+                days_since_purchase=(as_of - int(summary.last_at[i])) / DAY,
+                purchases=int(summary.purchase_days[i]),
+                revenue_cents=int(summary.revenue_cents[i]),
+                value_at_risk_cents=round(float(scored.value_at_risk[i])),
+                p_alive=float(scored.alive[i]),
+                expected_purchases=float(scored.expected_purchases[i]),
+                expected_value_cents=round(float(scored.expected_value[i])),
+            )
+        )
+    return rows
+
+
 def churn_report(
     session: Session,
     workspace_id: str,
@@ -144,47 +237,10 @@ def churn_report(
     except FitRefused as refused:
         return _heuristic(session, workspace_id, period, limit, now, summary, refused.reason)
 
-    scores = score(
-        fit.params,
-        summary.x,
-        summary.t_x,
-        summary.T,
-        horizon_days=HORIZON_DAYS,
-        value_days=VALUE_DAYS,
-        histories=histories,
-    )
-    order_value = np.where(
-        summary.revenue_cents > 0,
-        summary.revenue_cents / np.maximum(summary.purchase_days, 1),
-        0.0,
-    )
-    alive = scores.p_alive
-    value_at_risk = (1.0 - alive) * scores.expected_purchases_if_alive * order_value
-    repeat = summary.x > 0
-    at_risk = repeat & (alive < AT_RISK_BELOW) & (alive >= LOST_BELOW)
-    lost = repeat & (alive < LOST_BELOW)
-    risk_index = np.flatnonzero(at_risk)
-    # Most value at risk first; ties by customer id so the list is stable.
-    ranked = risk_index[np.lexsort((summary.customer_id[risk_index], -value_at_risk[risk_index]))]
-    top = ranked[:limit]
-    people = _people(session, workspace_id, [int(summary.customer_id[i]) for i in top])
-    customers = [
-        ChurnCustomer(
-            customer_id=int(summary.customer_id[i]),
-            external_id=people[int(summary.customer_id[i])][0],
-            name=people[int(summary.customer_id[i])][1],
-            email=people[int(summary.customer_id[i])][2],
-            last_purchase=from_epoch(int(summary.last_at[i])),
-            days_since_purchase=(as_of - int(summary.last_at[i])) / DAY,
-            purchases=int(summary.purchase_days[i]),
-            revenue_cents=int(summary.revenue_cents[i]),
-            value_at_risk_cents=round(float(value_at_risk[i])),
-            p_alive=float(alive[i]),
-            expected_purchases=float(scores.expected_purchases[i]),
-            expected_value_cents=round(float(scores.expected_purchases_value[i] * order_value[i])),
-        )
-        for i in top
-    ]
+    scored = score_buyers(fit.params, summary, histories)
+    risk_index = np.flatnonzero(scored.at_risk)
+    top = scored.ranked(risk_index)[:limit]
+    customers = churn_customers(session, workspace_id, scored, top, as_of)
     p = fit.params
     return ChurnReport(
         workspace_id=workspace_id,
@@ -200,12 +256,12 @@ def churn_report(
         b=p.b,
         log_likelihood=fit.log_likelihood,
         customers=summary.size,
-        repeat_buyers=int(np.count_nonzero(repeat)),
+        repeat_buyers=int(np.count_nonzero(summary.x > 0)),
         at_risk_count=int(risk_index.size),
-        value_at_risk_cents=round(float(value_at_risk[at_risk].sum())),
-        likely_lost_count=int(np.count_nonzero(lost)),
-        expected_active=float(alive.sum()),
-        expected_purchases=float(scores.expected_purchases.sum()),
+        value_at_risk_cents=round(float(scored.value_at_risk[risk_index].sum())),
+        likely_lost_count=int(np.count_nonzero(scored.lost)),
+        expected_active=float(scored.alive.sum()),
+        expected_purchases=float(scored.expected_purchases.sum()),
         at_risk=customers,
         at_risk_below=AT_RISK_BELOW,
         lost_below=LOST_BELOW,

@@ -22,19 +22,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
-from numpy.typing import NDArray
-from sqlalchemy import bindparam, text
+from sqlalchemy import text
 from sqlmodel import Session
 
 from journey.metrics.churn import (
-    AT_RISK_BELOW,
-    HORIZON_DAYS,
-    LOST_BELOW,
-    VALUE_DAYS,
+    at_risk_mask,
+    churn_customers,
     churn_report,
     read_summary,
+    score_buyers,
 )
-from journey.metrics.churn_model import BgNbdParams, expected_purchases_if_alive, p_alive
+from journey.metrics.churn_model import BgNbdParams, p_alive
 from journey.metrics.funnel import funnel_report
 from journey.metrics.retention import (
     AT_RISK_COLUMNS,
@@ -337,43 +335,21 @@ def newly_at_risk(
     return _newly_by_rule(session, workspace_id, period, report, limit)
 
 
-def _at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:
-    """The churn report's at-risk rule (journey.metrics.churn): repeat buyers with
-    LOST_BELOW <= P(alive) < AT_RISK_BELOW."""
-    return (x > 0) & (alive < AT_RISK_BELOW) & (alive >= LOST_BELOW)
-
-
-def _people(
-    session: Session, workspace_id: str, ids: list[int]
-) -> dict[int, tuple[str, str | None, str | None]]:
-    """External id, name and email of the few customers a digest names."""
-    if not ids:
-        return {}
-    rows = session.execute(
-        text(
-            "SELECT id, external_id, name, email FROM customer "
-            "WHERE workspace_id = :ws AND id IN :ids"
-        ).bindparams(bindparam("ids", expanding=True)),
-        {"ws": workspace_id, "ids": ids},
-    ).all()
-    return {int(r[0]): (r[1], r[2], r[3]) for r in rows}
-
-
 def _newly_by_model(
     session: Session, workspace_id: str, period: Period, report: ChurnReport, limit: int
 ) -> NewlyAtRisk:
-    """The model's crossing. The churn report lists only its top customers, so whole
-    sets are rebuilt here from the same buyer summary and the report's own parameters
-    (no second fit), with the report's rule and value formula: the at-risk set at the
-    end is the report's (checked against its count), and each customer's value is the
+    """The model's crossing. The churn report lists only its top customers, so the whole
+    set is scored again from the same buyer summary with the report's own parameters
+    (no second fit) through the churn module's scoring, rule and rows: the at-risk set at
+    the end is the report's (checked against its count), and each customer's row is the
     one `/journey churn` shows."""
     params = BgNbdParams(
         float(report.r or 0), float(report.alpha or 0), float(report.a or 0), float(report.b or 0)
     )
     end = to_epoch(report.as_of)
-    now_s = read_summary(session, workspace_id, end)
-    alive = p_alive(params, now_s.x, now_s.t_x, now_s.T)
-    risk = np.flatnonzero(_at_risk_mask(alive, now_s.x))
+    scored = score_buyers(params, read_summary(session, workspace_id, end))
+    now_s = scored.summary
+    risk = np.flatnonzero(scored.at_risk)
     if risk.size != report.at_risk_count:  # the same data and parameters: must agree
         log.warning(
             "digest at-risk count %s differs from the churn report's %s (%s)",
@@ -392,45 +368,15 @@ def _newly_by_model(
         known = before.customer_id[pos] == ids
         k = pos[known]
         then = p_alive(params, before.x[k], before.t_x[k], before.T[k])
-        was[known] = _at_risk_mask(then, before.x[k])
+        was[known] = at_risk_mask(then, before.x[k])
     newly = risk[~was]
-    order_value = np.where(
-        now_s.revenue_cents[newly] > 0,
-        now_s.revenue_cents[newly] / np.maximum(now_s.purchase_days[newly], 1),
-        0.0,
-    )
-    year_if_alive = expected_purchases_if_alive(params, VALUE_DAYS, now_s.x[newly], now_s.T[newly])
-    value = (1.0 - alive[newly]) * year_if_alive * order_value
-    ranked = np.lexsort((now_s.customer_id[newly], -value))[:limit]
-    top = newly[ranked]
-    people = _people(session, workspace_id, [int(now_s.customer_id[i]) for i in top])
-    soon = p_alive(params, now_s.x[top], now_s.t_x[top], now_s.T[top]) * (
-        expected_purchases_if_alive(params, HORIZON_DAYS, now_s.x[top], now_s.T[top])
-    )
-    customers: list[ChurnCustomer] = []
-    for j, i in enumerate(top):
-        cid = int(now_s.customer_id[i])
-        external_id, name, email = people.get(cid, (str(cid), None, None))
-        customers.append(
-            ChurnCustomer(
-                customer_id=cid,
-                external_id=external_id,
-                name=name,
-                email=email,
-                last_purchase=from_epoch(int(now_s.last_at[i])),
-                days_since_purchase=(end - int(now_s.last_at[i])) / DAY,
-                purchases=int(now_s.purchase_days[i]),
-                revenue_cents=int(now_s.revenue_cents[i]),
-                value_at_risk_cents=round(float(value[ranked[j]])),
-                p_alive=float(alive[i]),
-                expected_purchases=float(soon[j]),
-                expected_value_cents=round(
-                    float(alive[i] * year_if_alive[ranked[j]] * order_value[ranked[j]])
-                ),
-            )
-        )
+    top = scored.ranked(newly)[:limit]
     return NewlyAtRisk(
-        "bg_nbd", customers, int(newly.size), round(float(value.sum())), report.at_risk_count
+        "bg_nbd",
+        churn_customers(session, workspace_id, scored, top, end),
+        int(newly.size),
+        round(float(scored.value_at_risk[newly].sum())),
+        report.at_risk_count,
     )
 
 
