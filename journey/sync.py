@@ -42,6 +42,7 @@ from journey.sources import connector_class
 from journey.sources.base import Connector, Resource
 from journey.sources.http import AuthError, HttpOptions, SourceError
 from journey.sources.manage import ACTIVE, PAUSED, REMOVED, Credential
+from journey.state import refresh_journeys
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +246,10 @@ def _sync_resource(
                     )
                 )
             _save_cursor(session, source_id, workspace_id, resource.name, page.cursor)
+            if resource.defines_stages and cursor is not None and page.cursor != cursor:
+                session.flush()  # the stage model reads the definitions just saved
+                refresh_journeys(session, workspace_id)
+            cursor = page.cursor
             session.commit()
         result.pages += 1
         result.fetched += len(page.records)

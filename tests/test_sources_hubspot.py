@@ -165,6 +165,21 @@ def test_custom_lifecycle_stages_reach_a_default_stage_the_workspace_can_change(
     assert reached(engine, onboarding["id"]) == [True, True, True, False, False, False]
 
 
+def test_a_changed_stage_list_moves_contacts_synced_before(engine, fake, source_id, cipher):
+    fake.add_stage("1234567", "Onboarding", after="customer")  # by its place: purchase
+    t = START_MS + 300 * DAY_MS
+    contact = fake.add_contact(t, stages={"1234567": t + DAY_MS})
+    assert run(engine, source_id, cipher, fake).ok
+    assert reached(engine, contact["id"]) == [True, True, True, True, False, False]
+    # the account moves the stage before Opportunity; the contact itself does not change,
+    # so it is not read again: only the new list can move it
+    with fake.lock:
+        fake.stages.remove(("1234567", "Onboarding"))
+    fake.add_stage("1234567", "Onboarding", after="salesqualifiedlead")  # now: consideration
+    assert run(engine, source_id, cipher, fake).ok
+    assert reached(engine, contact["id"]) == [True, True, False, False, False, False]
+
+
 def test_stages_show_lists_the_accounts_stages_and_where_they_lead(sources_cli, fake, monkeypatch):
     fake.add_stage("1234567", "Onboarding", after="customer")
     monkeypatch.setenv("HUBSPOT_TOKEN", DEFAULT_TOKEN)

@@ -76,6 +76,10 @@ class Resource:
     `changes`: a change feed (records changed since the last sync), which the
     sync reads before the other resources and once more after them, so changes
     made while the lists were paged land in the same sync.
+    `defines_stages`: its cursor holds the source's own definitions that the stage
+    model reads (an account's lifecycle stages): when they change, the sync rebuilds
+    the workspace's journey state in the same transaction, since customers stored
+    earlier were placed by the old definitions and may never be read again.
     """
 
     name: str
@@ -85,6 +89,7 @@ class Resource:
     overlap: timedelta = timedelta(minutes=5)
     params: Mapping[str, str] = field(default_factory=dict)
     changes: bool = False
+    defines_stages: bool = False
 
 
 @dataclass

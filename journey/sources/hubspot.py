@@ -171,6 +171,7 @@ class HubSpotConnector(Connector):
             "/crm/v3/properties/contacts/lifecyclestage",
             cursor_field="options",
             paging="none",
+            defines_stages=True,
         ),
         Resource(
             "contacts",
