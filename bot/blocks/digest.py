@@ -362,7 +362,7 @@ def alerts_list_message(
                 "Checked after every sync that brings new data, and at least daily. An alert fires only on a drop at least that large, on "
                 "enough customers, that is unlikely to be chance (p < 0.04). "
                 "`/journey alerts on|off [KIND]`, `/journey alerts channel`, "
-                "`/journey alerts threshold KIND PERCENT`."
+                "`/journey alerts threshold KIND [PERCENT] [min N] [cooldown 48h]`."
             ),
         ],
     )

@@ -134,7 +134,7 @@ def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
             context(
                 "Checked after every sync that brings new data, and at least daily. `/journey alerts on|off [KIND]`, `/journey alerts channel` "
                 "(in the channel that should get them), `/journey alerts threshold KIND "
-                "PERCENT` (KIND: retention, funnel or churn)."
+                "[PERCENT] [min N] [cooldown 48h]` (KIND: retention, funnel or churn)."
             )
         )
     return blocks
