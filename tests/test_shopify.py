@@ -51,7 +51,10 @@ from tests.fakes.shopify_schema import schema_or_skip
 from tests.source_store import Killed, assert_store_equals, kill_after, source_row, store
 
 CIPHER_KEY = Cipher.generate_key()
-FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(0.25))
+# A read timeout well above a loaded machine's slowest honest answer (the fake validates
+# every query against the Admin schema): a timeout there would retry and add a request
+# that the tests counting requests do not expect. "slow" faults take longer still.
+FAST = HttpOptions(retry=NO_WAIT, timeout=httpx.Timeout(1.5))
 PAGES = {"customers": 7, "orders": 9, "abandoned_checkouts": 4}
 ROOTS = {"customers": "customers", "orders": "orders", "abandoned_checkouts": "abandonedCheckouts"}
 
@@ -65,7 +68,7 @@ def cipher() -> Cipher:
 def fake() -> Iterator[FakeShopify]:
     schema_or_skip()
     # A bucket too large to throttle: pacing has its own test.
-    with FakeShopify(maximum=1e9, restore_rate=1e9, slow_seconds=0.4) as f:
+    with FakeShopify(maximum=1e9, restore_rate=1e9, slow_seconds=2.0) as f:
         populate(f)
         yield f
 
