@@ -29,12 +29,16 @@ from sqlmodel import select
 from bot.blocks.help import help_message
 from bot.blocks.terminal import render_terminal
 from bot.commands import AlertsRequest, CommandError, DigestRequest, parse
+from bot.scheduler import scheduler_interval, sync_interval, sync_tick
 from bot.service import ReportService
 from journey.db import session_scope
 from journey.models import Customer
 from journey.periods import zone
+from journey.render.text import sync_summary
 from journey.schedule.leases import Scope
 from journey.schedule.runner import Delivery, DeliveryResult, RunReport, run_due
+from journey.schedule.syncs import PausedSource, SyncRun
+from journey.sync import ConnectorFactory
 
 log = logging.getLogger("journey.bot.console")
 
@@ -227,6 +231,77 @@ class ConsoleScheduler:
             self._thread.join(timeout=5)
 
 
+class ConsoleSyncs:
+    """The bot's scheduled sync, for the console's own workspace: sources connected with
+    `journey sources add` stay current while the console is open, as they would under a
+    Slack bot. Same claim as the bot's loop (journey.schedule.syncs), so a bot on the same
+    database never syncs a source twice with it. What a sync brought or why it failed is
+    printed in one line; a source it pauses is told once.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        workspace: str,
+        say: Callable[[str], None],
+        interval: float,
+        clock: Clock = _utc_now,
+        replica: str | None = None,
+        connector: ConnectorFactory | None = None,
+    ) -> None:
+        self.engine = engine
+        self.workspace = workspace
+        self.say = say
+        self.interval = interval
+        self.clock = clock
+        self.replica = replica or console_replica()
+        self.connector = connector
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> SyncRun:
+        run = sync_tick(
+            self.engine,
+            self.interval,
+            self.replica,
+            self.clock(),
+            self.connector,
+            tell=self._paused,
+            workspace_id=self.workspace,
+        )
+        for result in run.results:
+            if result.paused:
+                continue  # told by _paused, once
+            if not result.ok or result.inserted or result.updated or result.deleted:
+                label = f"{result.source} ({result.kind})"
+                self.say(f"(scheduled sync) {sync_summary(label, result)}")
+        return run
+
+    def _paused(self, notice: PausedSource) -> None:
+        self.say(f"(scheduled sync) {notice.name} ({notice.kind}) is paused: {notice.reason}")
+
+    def _safe_step(self) -> None:
+        try:
+            self.step()
+        except Exception as exc:
+            log.debug("console sync tick failed", exc_info=exc)
+            self.say(f"(scheduled sync failed: {type(exc).__name__}; trying again later)")
+
+    def start(self) -> None:
+        def loop() -> None:
+            self._safe_step()
+            while not self._stop.wait(self.interval):
+                self._safe_step()
+
+        self._thread = threading.Thread(target=loop, name="journey-console-syncs", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
 class TerminalOutput:
     """Prints replies, and prints scheduled messages above the prompt while the user is
     typing: the prompt and what was typed so far (readline's buffer) are drawn again
@@ -268,9 +343,8 @@ def run_console(
 ) -> None:
     """The console loop. `interval` is the scheduler's (JOURNEY_SCHEDULER_INTERVAL by
     default, 0 turns it off); the first tick runs before the prompt, so what fell due
-    while the console was closed (less than a day ago) is shown first, marked late."""
-    from bot.scheduler import scheduler_interval
-
+    while the console was closed (less than a day ago) is shown first, marked late.
+    Connected sources are synced every JOURNEY_SYNC_INTERVAL in the background."""
     out = TerminalOutput(say)
     tz = timezone or console_timezone()
     ensure_demo(engine, workspace, out.say)
@@ -282,6 +356,9 @@ def run_console(
     if every > 0:
         scheduler._safe_step()
         scheduler.start(every)
+    syncs = ConsoleSyncs(engine, workspace, out.say, sync_interval(), clock)
+    if syncs.interval > 0:
+        syncs.start()
     try:
         while True:
             try:
@@ -298,4 +375,5 @@ def run_console(
                 continue
             out.say(answer(service, workspace, line, timezone=tz, now=clock()))
     finally:
+        syncs.stop()
         scheduler.stop()

@@ -157,6 +157,7 @@ def sync_tick(
     now: datetime | None = None,
     connector: ConnectorFactory | None = None,
     tell: Callable[[PausedSource], object] | None = None,
+    workspace_id: str | None = None,
 ) -> SyncRun:
     run = run_due_syncs(
         engine,
@@ -164,6 +165,7 @@ def sync_tick(
         timedelta(seconds=interval),
         replica,
         connector=connector,
+        workspace_id=workspace_id,
     )
     if tell is not None and run.newly_paused:
         for notice in pause_notices(engine, run):

@@ -24,6 +24,7 @@ from rich.progress import (
 )
 
 from journey.errors import JourneyError
+from journey.render.text import sync_summary
 from journey.secrets import Cipher
 from journey.sources import CONNECTORS, connector_class
 from journey.sources.http import HttpOptions, RetryPolicy, SourceError
@@ -38,7 +39,7 @@ from journey.sources.manage import (
     source_health,
 )
 from journey.sources.shopify import shop_domain
-from journey.sync import SyncResult, sync_source
+from journey.sync import sync_source
 
 sources_app = typer.Typer(
     help="Connected stores and CRMs (Stripe...): add, list, remove.", no_args_is_help=True
@@ -275,7 +276,7 @@ def sync(
                 )
 
             result = sync_source(engine, int(source.id or 0), progress=tick)
-        typer.echo(_summary(label, result))
+        typer.echo(sync_summary(label, result))
         failed = failed or not (result.ok or result.skipped)
     if failed:
         raise typer.Exit(1)
@@ -297,18 +298,4 @@ def _sync_progress() -> Progress:
         console=_cli().err,
         transient=True,
         disable=not _cli().err.is_terminal,
-    )
-
-
-def _summary(label: str, result: SyncResult) -> str:
-    if result.skipped and result.paused:
-        return f"{label}: skipped, paused ({result.error or 'its key was refused'})."
-    if result.skipped:
-        return f"{label}: skipped: {result.error}"
-    if not result.ok:
-        done = f" ({result.fetched} records read before it stopped)" if result.fetched else ""
-        return f"{label}: failed{done}: {result.error}"
-    return (
-        f"{label}: {result.fetched} records read; {result.inserted} new, "
-        f"{result.updated} changed, {result.unchanged} unchanged."
     )

@@ -137,6 +137,39 @@ def test_due_sources_are_the_active_connected_ones_not_synced_within_the_interva
         )
 
 
+def test_a_workspace_scoped_tick_syncs_only_that_workspaces_sources(engine, cipher):
+    connected(engine, cipher, "shop", workspace="local")
+    other = connected(engine, cipher, "crm", kind="hubspot", workspace="globex")
+    with Session(engine) as session:
+        assert [s.name for s in due_sources(session, NOW, HOUR, "local")] == ["shop"]
+    factory = Factory()
+    run_due_syncs(engine, NOW, HOUR, "r1", cipher=cipher, connector=factory, workspace_id="local")
+    assert factory.synced == ["shop"] and last_sync(engine, other) is None
+
+
+def test_the_console_syncs_its_sources_and_says_what_came(engine, cipher, monkeypatch):
+    from bot.console import ConsoleSyncs
+
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", KEY)
+    connected(engine, cipher, "shop", workspace="local")
+    connected(engine, cipher, "old", workspace="local")
+    connected(engine, cipher, "crm", kind="hubspot", workspace="globex")
+    factory = Factory(fail={"old": AuthError("Stripe refused the API key (HTTP 401).")})
+    said: list[str] = []
+    syncs = ConsoleSyncs(engine, "local", said.append, 3600, lambda: NOW, connector=factory)
+
+    syncs.step()
+    assert sorted(factory.synced) == ["old", "shop"]  # not globex's
+    assert any(line.startswith("(scheduled sync) shop (stripe): 1 records read") for line in said)
+    paused = [line for line in said if "old (stripe) is paused" in line]
+    assert len(paused) == 1 and "refused the API key" in paused[0]
+    # nothing new and the paused source skipped: nothing more is said
+    said.clear()
+    syncs.clock = lambda: NOW + 2 * HOUR
+    syncs.step()
+    assert said == []
+
+
 def test_a_tick_syncs_the_due_sources_and_leaves_them_fresh(engine, cipher):
     never = connected(engine, cipher, "never")
     stale = connected(engine, cipher, "stale", last_sync_at=NOW - 2 * HOUR)

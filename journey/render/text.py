@@ -6,6 +6,7 @@ from journey.playbooks import Playbook
 from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
 from journey.render.sentences import inferred_note, insight_sentence
 from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.sync import SyncResult
 
 # How an overview says where its at-risk count comes from, by ChurnReport.method.
 AT_RISK_SOURCE = {"bg_nbd": "churn model", "heuristic": "longer than usual without a purchase"}
@@ -325,3 +326,19 @@ def render_overview_text(
     if insight is not None:
         out += ["", render_insight_text(insight)]
     return "\n".join(out)
+
+
+def sync_summary(label: str, result: SyncResult) -> str:
+    """One line per source after a sync, for the CLI and the console: what arrived, or
+    why nothing did, in words."""
+    if result.skipped and result.paused:
+        return f"{label}: skipped, paused ({result.error or 'its key was refused'})."
+    if result.skipped:
+        return f"{label}: skipped: {result.error}"
+    if not result.ok:
+        done = f" ({result.fetched} records read before it stopped)" if result.fetched else ""
+        return f"{label}: failed{done}: {result.error}"
+    return (
+        f"{label}: {result.fetched} records read; {result.inserted} new, "
+        f"{result.updated} changed, {result.unchanged} unchanged."
+    )

@@ -128,9 +128,12 @@ def pause_notices(engine: Engine, run: SyncRun) -> list[PausedSource]:
     return notices
 
 
-def due_sources(session: Session, now: datetime, interval: timedelta) -> list[Source]:
-    """Active connector sources of every workspace not synced within `interval` of `now`,
-    never-synced ones first, then the longest waiting."""
+def due_sources(
+    session: Session, now: datetime, interval: timedelta, workspace_id: str | None = None
+) -> list[Source]:
+    """Active connector sources not synced within `interval` of `now`, never-synced ones
+    first, then the longest waiting: of every workspace (a bot serves them all), or of
+    one (the local console syncs only its own)."""
     cutoff = now - interval
     query = select(Source).where(
         Source.kind.in_(list(CONNECTORS)),
@@ -138,6 +141,8 @@ def due_sources(session: Session, now: datetime, interval: timedelta) -> list[So
         Source.credentials.is_not(None),
         or_(Source.last_sync_at.is_(None), Source.last_sync_at <= cutoff),
     )
+    if workspace_id is not None:
+        query = query.where(Source.workspace_id == workspace_id)
     sources = list(session.exec(query).all())
     return sorted(
         sources,
@@ -184,8 +189,10 @@ def run_due_syncs(
     *,
     cipher: Cipher | None = None,
     connector: ConnectorFactory | None = None,
+    workspace_id: str | None = None,
 ) -> SyncRun:
-    """Claim each due source in turn and sync the ones this replica won.
+    """Claim each due source in turn (of one workspace, or all) and sync the ones this
+    replica won.
 
     `connector` (tests) is passed to `sync_source`: a factory of
     (source, credential) -> Connector. A source whose sync raises is logged,
@@ -193,7 +200,10 @@ def run_due_syncs(
     """
     run = SyncRun()
     with Session(engine) as session:
-        due = [(int(s.id or 0), s.last_sync_at) for s in due_sources(session, now, interval)]
+        due = [
+            (int(s.id or 0), s.last_sync_at)
+            for s in due_sources(session, now, interval, workspace_id)
+        ]
     for source_id, seen in due:
         claim = _claim(engine, source_id, seen, now)
         if claim is None:
