@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Engine, delete, select
 from sqlmodel import Session
 
 from journey.errors import JourneyError
 from journey.ingest import AnalyzeSchedule, Ingestor, IngestStats
-from journey.models import Source, SyncCursor
+from journey.models import JourneyEvent, Source, SyncCursor
 from journey.schedule.alerts import request_check
 from journey.secrets import Cipher
 from journey.sources import connector_class
@@ -139,11 +139,20 @@ def _run(
     now: Callable[[], datetime],
 ) -> SyncResult:
     analyze = AnalyzeSchedule()  # one for the whole sync: every page is its own transaction
+    empty = not _holds_events(engine, workspace_id, source_id)
     try:
         with built:
             for resource in _plan(built):
                 _sync_resource(
-                    engine, built, source_id, workspace_id, resource, result, progress, analyze
+                    engine,
+                    built,
+                    source_id,
+                    workspace_id,
+                    resource,
+                    result,
+                    progress,
+                    analyze,
+                    trust_first_reads=empty,
                 )
     except AuthError as exc:
         message = (
@@ -213,7 +222,13 @@ def _sync_resource(
     result: SyncResult,
     progress: ProgressFn | None,
     analyze: AnalyzeSchedule,
+    *,
+    trust_first_reads: bool = False,
 ) -> None:
+    """Each page in its own transaction with the cursor after it. `trust_first_reads`:
+    the source held no events when the sync began, so a page the connector calls a
+    first read (`Page.first_read`) has nothing to take back (a source removed with its
+    data kept and connected again holds events: its pages are checked)."""
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(SyncCursor, (source_id, resource.name))
         cursor = row.cursor if row else None
@@ -226,7 +241,7 @@ def _sync_resource(
                 stats.add(ingestor.customers(records.customers, fields=records.customer_fields))
             if records.events:
                 stats.add(ingestor.events(records.events))
-            if records.retracts:
+            if records.retracts and not (page.first_read and trust_first_reads):
                 stats.add(
                     ingestor.retract(
                         carried=[e.external_id for e in records.events],
@@ -257,6 +272,16 @@ def _sync_resource(
         result.pages_by_resource[resource.name] = result.pages_by_resource.get(resource.name, 0) + 1
         if progress is not None:
             progress(resource.name, pages, result.fetched)
+
+
+def _holds_events(engine: Engine, workspace_id: str, source_id: int) -> bool:
+    with Session(engine) as session:
+        found = session.execute(
+            select(JourneyEvent.id)
+            .where(JourneyEvent.workspace_id == workspace_id, JourneyEvent.source_id == source_id)
+            .limit(1)
+        ).first()
+    return found is not None
 
 
 def _save_cursor(

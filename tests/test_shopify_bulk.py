@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from graphql import parse
+from sqlalchemy import delete
 from sqlmodel import Session
 
 from journey.models import SyncCursor
@@ -254,3 +255,40 @@ def test_a_broken_download_is_retried_with_jittered_backoff_from_the_line_reache
     with pytest.raises(Unreachable, match="could not be read whole after 3 tries"):
         list(stream_lines(client, "https://files.example/op.jsonl", 20, 10, policy))
     assert len(sleeps) == 2
+
+
+def test_a_first_export_skips_the_retraction_look_up_only_when_it_is_safe(
+    engine, fake, source_id, cipher, monkeypatch
+):
+    """The first operation of a first sync hands out each line once: its pages have nothing
+    to take back and skip the look-up (it doubled a 1M-order first sync). A source that
+    already holds events (removed with its data kept, then connected again) is checked."""
+    from journey.ingest import Ingestor
+
+    looked: list[int] = []
+    real = Ingestor.retract
+
+    def retract(self, **kwargs):
+        looked.append(1)
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(Ingestor, "retract", retract)
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    bulk_pages = result.pages_by_resource["orders"] - 1  # all but the paged pass after it
+    assert bulk_pages > 1
+    assert len(looked) <= 3  # the paged passes after the operations, not the export's pages
+    assert_store_equals(engine, source_id, expected_store(fake))
+
+    # the shop's cursors go (as `journey sources remove --keep-data` then `add` leaves them),
+    # a refund is taken back meanwhile: the new first sync must still remove it
+    with Session(engine) as session:
+        session.execute(delete(SyncCursor))
+        session.commit()
+    order = next(o for o in fake.orders.values() if o.get("refunds"))
+    order["refunds"] = []
+    looked.clear()
+    result, _ = run(engine, source_id, cipher, fake)
+    assert result.ok, result.error
+    assert len(looked) > bulk_pages
+    assert_store_equals(engine, source_id, expected_store(fake))

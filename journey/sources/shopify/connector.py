@@ -295,7 +295,7 @@ class ShopifyConnector(Connector):
                 else:  # read again, now attributed (or never to be): its visit came with it
                     pending.pop(str(order["id"]), None)
             inner = page.cursor
-            yield Page(page.records, _with_pending(inner, pending), page.reset)
+            yield Page(page.records, _with_pending(inner, pending), page.reset, page.first_read)
         yield from self._ask_attribution(pending, lambda left: _with_pending(inner, left))
 
     def _legacy_attribution(self, cursor: str | None) -> Iterator[Page]:
@@ -437,6 +437,9 @@ class ShopifyConnector(Connector):
     ) -> Generator[Page, None, str | None]:
         """Pages of the resource's bulk operation (bulk.py); returns the cursor the paged
         pass continues from, or None when no operation could start (then pages do it all)."""
+        # The first operation of a first sync hands out each line once: first reads. A
+        # resumed or restarted one may hand out lines written before, so it does not say so.
+        fresh = state is None
         restarted = False
         while True:
             if state is None:
@@ -451,7 +454,7 @@ class ShopifyConnector(Connector):
                 if not url:  # nothing to export
                     return Watermark(since=state.get("created")).dump()
                 try:
-                    return (yield from self._read_bulk(url, state))
+                    return (yield from self._read_bulk(url, state, fresh and not restarted))
                 except bulk_ops.Expired:
                     pass
             elif op.get("errorCode") == "ACCESS_DENIED" or restarted:
@@ -463,7 +466,9 @@ class ShopifyConnector(Connector):
             )
             restarted, state = True, None
 
-    def _read_bulk(self, url: str, state: dict[str, Any]) -> Generator[Page, None, str | None]:
+    def _read_bulk(
+        self, url: str, state: dict[str, Any], first_read: bool = False
+    ) -> Generator[Page, None, str | None]:
         pending: list[Raw] | None = None
         for rows, line in bulk_ops.stream_lines(
             self.downloads,
@@ -473,11 +478,11 @@ class ShopifyConnector(Connector):
             self.http_options.retry,
         ):
             if pending is not None:
-                yield Page(pending, json.dumps({"bulk": state}))
+                yield Page(pending, json.dumps({"bulk": state}), first_read=first_read)
             state = {**state, "line": line}
             pending = rows
         done = Watermark(since=state.get("created")).dump()
-        yield Page(pending or [], done)
+        yield Page(pending or [], done, first_read=first_read)
         return done
 
     def _start_bulk(self, lq: ListQuery) -> dict[str, Any] | None:
