@@ -52,7 +52,7 @@ from journey.metrics.churn_model import (
 from journey.metrics.retention import retention_report
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
-from journey.reports import ChurnCustomer, ChurnReport
+from journey.reports import AtRiskCustomer, ChurnCustomer, ChurnReport
 from journey.stages import PURCHASE_KINDS, REFUND_KINDS
 from journey.workspaces import get_workspace
 
@@ -183,6 +183,22 @@ def score_buyers(
         value_at_risk=(1.0 - alive) * scores.expected_purchases_if_alive * order_value,
         at_risk=at_risk_mask(alive, summary.x),
         lost=(summary.x > 0) & (alive < LOST_BELOW),
+    )
+
+
+def heuristic_row(c: AtRiskCustomer) -> ChurnCustomer:
+    """A customer the retention heuristic puts at risk, as a churn report row (the model's
+    columns empty): the churn report and the digest fall back to the same rows."""
+    return ChurnCustomer(
+        customer_id=c.customer_id,
+        external_id=c.external_id,
+        name=c.name,
+        email=c.email,
+        last_purchase=c.last_purchase,
+        days_since_purchase=c.days_since_purchase,
+        purchases=c.purchases,
+        revenue_cents=c.revenue_cents,
+        value_at_risk_cents=c.value_at_risk_cents,
     )
 
 
@@ -319,20 +335,7 @@ def _heuristic(
         likely_lost_count=None,
         expected_active=None,
         expected_purchases=None,
-        at_risk=[
-            ChurnCustomer(
-                customer_id=c.customer_id,
-                external_id=c.external_id,
-                name=c.name,
-                email=c.email,
-                last_purchase=c.last_purchase,
-                days_since_purchase=c.days_since_purchase,
-                purchases=c.purchases,
-                revenue_cents=c.revenue_cents,
-                value_at_risk_cents=c.value_at_risk_cents,
-            )
-            for c in retention.at_risk
-        ],
+        at_risk=[heuristic_row(c) for c in retention.at_risk],
         at_risk_below=None,
         lost_below=None,
         at_risk_factor=retention.at_risk_factor,

@@ -29,6 +29,7 @@ from journey.metrics.churn import (
     at_risk_mask,
     churn_customers,
     churn_report,
+    heuristic_row,
     read_summary,
     score_buyers,
 )
@@ -413,20 +414,7 @@ def _newly_by_rule(
         ),
         params,
     ).all()
-    customers = [
-        ChurnCustomer(
-            customer_id=c.customer_id,
-            external_id=c.external_id,
-            name=c.name,
-            email=c.email,
-            last_purchase=c.last_purchase,
-            days_since_purchase=c.days_since_purchase,
-            purchases=c.purchases,
-            revenue_cents=c.revenue_cents,
-            value_at_risk_cents=c.value_at_risk_cents,
-        )
-        for c in at_risk_customers(rows, end)
-    ]
+    customers = [heuristic_row(c) for c in at_risk_customers(rows, end)]
     return NewlyAtRisk(
         "heuristic", customers, int(count or 0), round(float(value or 0)), report.at_risk_count
     )
