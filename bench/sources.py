@@ -45,6 +45,7 @@ from journey.sources.manage import Credential, add_source
 from journey.sources.shopify import ShopifyConnector
 from journey.sources.shopify.bulk import Poller
 from journey.sync import sync_source
+from tests.fakes.shopify_api import TOKEN  # the fake's test token, kept in one place
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 START = 1735689600  # 2025-01-01
@@ -179,14 +180,14 @@ def bench_bulk(orders: int, db_url: str | None, sink: str = "db") -> dict[str, A
         with Session(engine) as session:
             source, _ = add_source(
                 session, "bench-shopify", "shopify", "shop",
-                Credential("shpat_0123456789abcdef0123456789abcdef", {"shop": "bench"}, url),
+                Credential(TOKEN, {"shop": "bench"}, url),
                 cipher,
             )  # fmt: skip
             session.commit()
             source_id = int(source.id or 0)
         before = rss_mb()
         made = ShopifyConnector(
-            "shpat_0123456789abcdef0123456789abcdef", {"shop": "bench"}, base_url=url,
+            TOKEN, {"shop": "bench"}, base_url=url,
             bulk="always", poll=Poller(0.5, 2.0),
         )  # fmt: skip
         sampler = MemorySampler()
@@ -239,7 +240,7 @@ def bench_paged(orders: int) -> dict[str, Any]:
         with Session(engine) as session:
             source, _ = add_source(
                 session, "bench-shopify", "shopify", "shop",
-                Credential("shpat_0123456789abcdef0123456789abcdef", {"shop": "bench"}, fake.url),
+                Credential(TOKEN, {"shop": "bench"}, fake.url),
                 cipher,
             )  # fmt: skip
             session.commit()
@@ -247,7 +248,7 @@ def bench_paged(orders: int) -> dict[str, Any]:
 
         def sync() -> tuple[Any, ShopifyConnector, float]:
             made = ShopifyConnector(
-                "shpat_0123456789abcdef0123456789abcdef", {"shop": "bench"}, base_url=fake.url,
+                TOKEN, {"shop": "bench"}, base_url=fake.url,
                 bulk="never",
             )  # fmt: skip
             started = time.perf_counter()
