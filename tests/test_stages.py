@@ -6,6 +6,7 @@ import pytest
 
 from journey.errors import JourneyError
 from journey.stages import DEFAULT_STAGES, StageModel, hubspot_lifecycle
+from tests.fakes.hubspot_api import DEFAULT_STAGES as HUBSPOT_DEFAULT_STAGES
 
 SHORT = ("awareness", "consideration", "decision", "retention")
 
@@ -143,16 +144,7 @@ def test_override_onto_an_unknown_stage():
 
 # --- a HubSpot account's own lifecycle stages --------------------------------------
 
-HUBSPOT_BUILT_INS = [
-    ("subscriber", "Subscriber"),
-    ("lead", "Lead"),
-    ("marketingqualifiedlead", "Marketing Qualified Lead"),
-    ("salesqualifiedlead", "Sales Qualified Lead"),
-    ("opportunity", "Opportunity"),
-    ("customer", "Customer"),
-    ("evangelist", "Evangelist"),
-    ("other", "Other"),
-]
+HUBSPOT_BUILT_INS = list(HUBSPOT_DEFAULT_STAGES)  # a new account's list, as the fake has it
 
 
 def test_hubspot_built_in_stages_keep_hubspots_meaning():
