@@ -35,7 +35,7 @@ from journey.db import (
     upgrade,
 )
 from journey.errors import JourneyError
-from journey.importer import ImportResult, import_csv
+from journey.imports import ImportResult, import_csv
 from journey.metrics.reviews import CANDIDATE_LIST
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
 from journey.periods import PERIOD_HELP, parse_date

@@ -16,7 +16,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from journey.errors import JourneyError
-from journey.importer import (
+from journey.imports import (
     DEFAULT_SOURCE_NAME,
     MAX_ERRORS,
     ImportResult,

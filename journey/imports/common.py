@@ -1,0 +1,73 @@
+"""What every part of the importer shares: file kinds, limits, results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+FileKind = Literal["customers", "orders", "events"]
+FILE_KINDS: tuple[FileKind, ...] = get_args(FileKind)
+
+SOURCE_KIND = "csv"
+DEFAULT_SOURCE_NAME = "csv"
+# Row errors kept in ImportResult.errors; ImportResult.rejected counts them all.
+MAX_ERRORS = 1000
+PROGRESS_EVERY = 1000  # rows between progress callbacks
+MAX_CENTS = 10**15  # ten trillion currency units: anything larger is a typo
+
+# Column limits of the store (journey.models), checked here so PostgreSQL never
+# fails a whole batch on one long value (SQLite would store it silently).
+MAX_ID = 200
+MAX_ORDER_ID = MAX_ID - len("order::cancellation")
+MAX_NAME = 300
+MAX_EMAIL = 320
+MAX_CHANNEL = 100
+MAX_KIND = 64
+
+ProgressFn = Callable[[int, int, int], None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A rejected row: `line` is the physical line in the file (the header is line 1)."""
+
+    file: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass
+class ImportResult:
+    """What one file import did.
+
+    `rows` counts data rows (blank lines are not rows). inserted/updated/unchanged
+    count store records: customers for a customers file, events otherwise (an
+    order with a refund is two events). `written` is False when nothing was
+    written because the import was all-or-nothing and some row was bad.
+    `errors` keeps the first MAX_ERRORS rejected rows; `rejected` counts all.
+    """
+
+    file: str
+    kind: FileKind
+    source_name: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    written: bool = False
+    errors: list[RowError] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.rejected == 0
+
+    @property
+    def errors_truncated(self) -> bool:
+        return self.rejected > len(self.errors)

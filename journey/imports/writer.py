@@ -1,0 +1,112 @@
+"""Writing parsed rows into the store in batches."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, func, select
+from sqlmodel import Session
+
+from journey.imports.common import SOURCE_KIND
+from journey.imports.generic import _Event, _Parsed
+from journey.ingest import BATCH, CustomerRecord, EventRecord, Ingestor, IngestStats
+from journey.models import Customer
+from journey.workspaces import ensure_source, ensure_workspace
+
+
+class _Writer:
+    """Buffers parsed rows and upserts them in batches through the Ingestor.
+
+    The workspace and source are created on the first write, so an import that
+    writes nothing leaves no trace.
+    """
+
+    def __init__(self, session: Session, workspace_id: str, source_name: str) -> None:
+        self.session = session
+        self.workspace_id = workspace_id
+        self.source_name = source_name
+        self.stats = IngestStats()
+        self._ingestor: Ingestor | None = None
+        # Customer fields the file has columns for; the others keep their stored values.
+        self.customer_fields: frozenset[str] | None = None
+        self._customers: list[CustomerRecord] = []
+        self._events: list[_Event] = []
+
+    @property
+    def wrote(self) -> bool:
+        return self._ingestor is not None
+
+    def _get_ingestor(self) -> Ingestor:
+        if self._ingestor is None:
+            ensure_workspace(self.session, self.workspace_id)
+            source = ensure_source(self.session, self.workspace_id, SOURCE_KIND, self.source_name)
+            assert source.id is not None
+            self._ingestor = Ingestor(self.session, self.workspace_id, source.id)
+        return self._ingestor
+
+    def add(self, parsed: _Parsed) -> None:
+        if isinstance(parsed, CustomerRecord):
+            self._customers.append(parsed)
+        else:
+            self._events.extend(parsed)
+        if len(self._customers) >= BATCH or len(self._events) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._customers:
+            self.stats.add(
+                self._get_ingestor().customers(self._customers, fields=self.customer_fields)
+            )
+            self._customers = []
+        if self._events:
+            ingestor = self._get_ingestor()
+            ids = self._resolve_emails(
+                {e.customer.value for e in self._events if e.customer.by_email}
+            )
+            records = [
+                EventRecord(
+                    external_id=e.external_id,
+                    customer_external_id=ids[e.customer.value]
+                    if e.customer.by_email
+                    else e.customer.value,
+                    kind=e.kind,
+                    occurred_at=e.occurred_at,
+                    channel=e.channel,
+                    amount_cents=e.amount_cents,
+                )
+                for e in self._events
+            ]
+            self.stats.add(ingestor.events(records))
+            self._events = []
+
+    def _resolve_emails(self, emails: set[str]) -> dict[str, str]:
+        """External ids of the customers these emails belong to in this source.
+
+        An orders export often names customers by email only; matching them to
+        the customers imported with an id keeps one customer per person. An
+        email nobody has yet becomes the id of a new (stub) customer.
+        """
+        found: dict[str, str] = {}
+        if not emails:
+            return found
+        ingestor = self._get_ingestor()
+        table: Table = Customer.__table__  # type: ignore[attr-defined]
+        wanted = sorted(emails)
+        for start in range(0, len(wanted), BATCH):
+            chunk = wanted[start : start + BATCH]
+            rows = self.session.execute(
+                select(table.c.external_id, func.lower(table.c.email))
+                .where(
+                    table.c.workspace_id == self.workspace_id,
+                    table.c.source_id == ingestor.source_id,
+                    func.lower(table.c.email).in_(chunk),
+                )
+                .order_by(table.c.id)
+            ).all()
+            for external_id, email in rows:
+                found.setdefault(email, external_id)
+        return {e: found.get(e, e) for e in emails}
+
+    def finish(self) -> IngestStats:
+        self.flush()
+        if self._ingestor is not None:
+            self._ingestor.refresh(self.stats)
+        return self.stats
