@@ -1,7 +1,7 @@
 """Retention: repeat purchases, monthly cohorts, churn and customers at risk.
 
 The retention report's "at risk" is this documented heuristic, repeated in the
-README (the churn report, journey.metrics.churn, uses the BG/NBD model and falls
+docs/statistics.md (the churn report, journey.metrics.churn, uses the BG/NBD model and falls
 back to this heuristic when the model cannot be fitted):
 
 - a customer's usual gap is (last purchase - first purchase) / (purchase days - 1);

@@ -35,7 +35,7 @@ one of three steps from a 50% rate is caught 86% of the time (99% from a 70%
 rate). Splitting alpha is what keeps a three-step check under 5% false alarms;
 simulations of Sidak's split at 5% and a 24-week baseline reached 90% only by
 going over 5% false alarms for small groups near 80% conversion, so the split
-stays and the shortfall is stated (README, "Not done yet").
+stays and the shortfall is stated (docs/status.md).
 
 Lifecycle of each (rule, key): fire once; stay quiet while the drop lasts;
 resolve when it has clearly gone (p >= RESOLVE_P or less than half the

@@ -1,6 +1,6 @@
 """HubSpot CRM: contacts and their lifecycle stages, closed-won deals as orders.
 
-How HubSpot records become store records (README, "HubSpot: what becomes what"):
+How HubSpot records become store records (docs/connectors.md, "HubSpot: what becomes what"):
 
 | HubSpot record | journey record |
 | --- | --- |

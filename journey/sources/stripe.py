@@ -1,6 +1,6 @@
 """Stripe: customers, charges, refunds, invoices and subscriptions into journey events.
 
-How each Stripe object becomes store records (README, "Stripe"):
+How each Stripe object becomes store records (docs/connectors.md, "Stripe: what becomes what"):
 
 | Stripe object | journey record |
 | --- | --- |

@@ -1,6 +1,6 @@
 """WooCommerce (REST API v3): customers and orders into journey events.
 
-How each WooCommerce record becomes store records (README, "WooCommerce"):
+How each WooCommerce record becomes store records (docs/connectors.md, "WooCommerce: what becomes what"):
 
 | WooCommerce record | journey record |
 | --- | --- |

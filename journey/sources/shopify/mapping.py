@@ -1,4 +1,4 @@
-"""What each Shopify record becomes in the store (README, "Shopify").
+"""What each Shopify record becomes in the store (docs/connectors.md, "Shopify: what becomes what").
 
 | Shopify record | journey record |
 | --- | --- |
