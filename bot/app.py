@@ -2,7 +2,8 @@
 
 The Web API client gets `SLACK_API_URL` as its base URL (tests point it at a
 local fake Slack) and slack_sdk's retry handlers, so rate limits and passing
-server errors are retried by the library, not by hand-made loops. Bolt copies
+server errors are retried by the library, not by hand-made loops (each retry
+logged as one line: bot/retries.py). Bolt copies
 this client into every listener's `client`.
 """
 
@@ -14,17 +15,17 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
 from bot.config import BotSettings
 from bot.deps import Deps
 from bot.listeners import register_listeners
+from bot.retries import (
+    AsyncLoggedConnectionErrorRetryHandler,
+    AsyncLoggedRateLimitErrorRetryHandler,
+    AsyncLoggedServerErrorRetryHandler,
+)
 from bot.service import ReportService
 
 log = logging.getLogger("journey.bot")
@@ -35,9 +36,9 @@ def web_client(settings: BotSettings, token: str | None = None) -> AsyncWebClien
         token=token,
         base_url=settings.api_url,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncLoggedConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncLoggedRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncLoggedServerErrorRetryHandler(max_retry_count=2),
         ],
     )
 

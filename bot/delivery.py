@@ -42,14 +42,14 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
 
 from bot.blocks.digest import alert_message, digest_message, pause_notice_message
 from bot.blocks.message import Message, clip
+from bot.retries import (
+    LoggedConnectionErrorRetryHandler,
+    LoggedRateLimitErrorRetryHandler,
+    LoggedServerErrorRetryHandler,
+)
 from bot.slack_errors import explain
 from journey.schedule.digests import Digest
 from journey.schedule.runner import Delivery, DeliveryResult
@@ -217,9 +217,9 @@ class SlackDelivery:
             base_url=self.base_url,
             timeout=self.timeout,
             retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=1),
-                RateLimitErrorRetryHandler(max_retry_count=self.rate_limit_retries),
-                ServerErrorRetryHandler(max_retry_count=1),
+                LoggedConnectionErrorRetryHandler(max_retry_count=1),
+                LoggedRateLimitErrorRetryHandler(max_retry_count=self.rate_limit_retries),
+                LoggedServerErrorRetryHandler(max_retry_count=1),
             ],
         )
 

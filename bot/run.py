@@ -21,6 +21,7 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
 from bot.config import BotSettings, load_bot_settings
+from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
 from journey.errors import JourneyError
@@ -76,9 +77,7 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
 
         run_console(engine, load_settings().workspace)
         return
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(logging.INFO)
     if chosen == "http" and workers > 1:
         from bot.server import run_http_workers
 

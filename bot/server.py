@@ -95,7 +95,10 @@ def run_http(
 def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """uvicorn factory: each worker process builds its own app from the environment."""
     from bot.run import build_from_env, scheduler_starter
+    from journey import logs
 
+    # A fresh worker process: the parent's logging set-up did not come with it.
+    logs.configure(logging.INFO)
     app, starter = build_from_env(), scheduler_starter()
     return asgi_app(app, starter)
 

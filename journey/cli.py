@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from journey import logs
 from journey.cli_sources import sources_app, sync
 from journey.config import Settings, load_settings
 from journey.db import (
@@ -499,7 +500,7 @@ def main() -> None:
     Usage errors (unknown command, bad option) are Typer's: it prints the usage
     and exits with 2. JourneyErrors are the user's to fix and exit with 2 too.
     """
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(logging.WARNING)
     try:
         _load_plugins()
         app()

@@ -347,10 +347,19 @@ def _deliver(
         return
     if claim.token >= MAX_ATTEMPTS:
         note = f"gave up after {claim.token} attempts: {reason}"
+        log.error("%s given up after %d attempts: %s", key, claim.token, reason)
         if leases.mark_skipped(engine, claim, now, note):
             report.skipped.append((key, note))
         return
     retry_at = now + leases.retry_delay(claim.token)
+    log.warning(
+        "%s attempt %d of %d failed (%s); next try at %s",
+        key,
+        claim.token,
+        MAX_ATTEMPTS,
+        reason,
+        retry_at.strftime("%H:%M:%S UTC"),
+    )
     if leases.release_for_retry(engine, claim, retry_at, reason, posted=result.posted):
         report.retrying.append((key, reason))
     else:
@@ -387,6 +396,12 @@ def _fail(
         report.lost.append(key)
         return
     report.skipped.append((key, f"not delivered: {reason}"))
+    log.warning(
+        "%s cannot be delivered (%s): %s",
+        key,
+        reason,
+        "digest paused, subscriber told" if is_digest else "rule disabled",
+    )
     if is_digest:
         report.paused.append(
             PausedSubscription(
