@@ -68,7 +68,7 @@ def by_hand(purchases: dict[str, list[tuple[datetime, int]]], as_of: datetime):
         out[cid] = (
             len(days) - 1,
             days[-1] - days[0],
-            end / DAY - days[0],
+            (end - 1) // DAY - days[0],  # as-of date minus first purchase date
             sum(c for _, c in before),
             max(ts for ts, _ in before),
         )

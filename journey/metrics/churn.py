@@ -8,7 +8,12 @@ As of the report's as-of time (the period's end, or now if that is earlier):
    events before it, in the same query, so the model never sees the future.
 2. Day resolution, in UTC days like the journey state: each purchase is placed
    at the start of its day, so x = purchase days - 1, recency t_x = last - first
-   purchase day, and age T = as-of time - first purchase day, in days.
+   purchase day, and age T = as-of day - first purchase day, in whole days. The
+   as-of day is the day of the last instant counted (the `--until` date itself),
+   so T is a difference of dates as in Fader, Hardie & Lee (2005) and lifetimes'
+   `summary_data_from_transaction_data`: measuring to the end of that day instead
+   made every T one day longer and moved CDNOW's fit off the paper's (r 0.2417
+   against 0.2426, a 0.8145 against 0.7929).
 3. `fit_bg_nbd` fits r, alpha, a, b; `score` gives every buyer P(alive) and the
    expected purchases in the next 90 days (`HORIZON_DAYS`).
 4. At risk: repeat buyers with `LOST_BELOW` <= P(alive) < `AT_RISK_BELOW`
@@ -124,7 +129,8 @@ def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummar
     first_day = first_at // DAY
     x = (days - 1).astype(np.float64)
     t_x = (last_at // DAY - first_day).astype(np.float64)
-    T = as_of / DAY - first_day.astype(np.float64)
+    # The as-of time is exclusive (a period's end), so its day is that of as_of - 1 s.
+    T = ((as_of - 1) // DAY - first_day).astype(np.float64)
     return BuyerSummary(customer_id, first_at, last_at, days, revenue, x, t_x, T)
 
 
