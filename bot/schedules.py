@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 
 from bot.blocks.digest import ALERT_NAMES, alerts_list_message, digest_message, local_time
 from bot.blocks.message import Message, context, section
+from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, stored_reason, turned_off_by
 from bot.commands import AlertsRequest, DigestRequest
 from journey.db import session_scope
 from journey.models.schedule import AlertRule, AlertState, DigestSubscription
@@ -34,6 +35,7 @@ SET_EXAMPLE = "`/journey digest weekly monday 09:00`"
 
 
 def _note(text: str, *more: str) -> Message:
+    """A short answer; `text` and `more` may be Mrkdwn with the bot's own links."""
     return Message(text, [section(text), *(context(m) for m in more)])
 
 
@@ -89,7 +91,7 @@ def _limits_line(rules: Sequence[AlertRule]) -> str:
     )
 
 
-def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) -> str:
+def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) -> str | Mrkdwn:
     """Where the alerts go, after a digest is set: here now, or where they went before
     (and how to bring them here)."""
     if given_here:
@@ -101,10 +103,11 @@ def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) 
     elsewhere = sorted({r.channel_id for r in rules if r.channel_id and r.channel_id != channel_id})
     if not elsewhere:
         return "`/journey digest now` shows a preview; `/journey digest off` stops it."
-    where = ", ".join(
-        "a direct message with the installer" if c.startswith("D") else f"<#{c}>" for c in elsewhere
+    where = Mrkdwn(", ").join(
+        "a direct message with the installer" if c.startswith("D") else channel_link(c)
+        for c in elsewhere
     )
-    return f"Alerts post in {where}; `/journey alerts channel` here moves them here."
+    return md("Alerts post in {}; `/journey alerts channel` here moves them here.", where)
 
 
 def digest_reply(
@@ -120,7 +123,7 @@ def digest_reply(
     """`zone_words` says whose clock the times are on ("<@U1>'s Slack timezone" in Slack,
     "this computer's timezone" in the local console)."""
     now = now or datetime.now(UTC)
-    whose = zone_words or f"<@{user_id}>'s Slack timezone"
+    whose = zone_words or md("{}'s Slack timezone", mention(user_id))
     with session_scope(engine) as session:
         get_workspace(session, workspace_id)  # NotFound: the "no data yet" answer
         sub = _sub(session, workspace_id, channel_id)
@@ -147,16 +150,20 @@ def digest_reply(
             first = next_send_after(schedule, now).at
             hint = _alerts_hint(rules, unrouted, channel_id)
             return _note(
-                f":white_check_mark: This channel gets a digest {schedule.describe()}, in "
-                f"{whose}. The first one comes "
-                f"{local_time(first, sub.timezone)}.",
+                md(
+                    ":white_check_mark: This channel gets a digest {}, in {}. The first one "
+                    "comes {}.",
+                    schedule.describe(),
+                    whose,
+                    local_time(first, sub.timezone),
+                ),
                 hint,
             )
         if request.action == "off":
             if sub is None or sub.status != "active":
                 return _note("This channel has no digest running, so there is nothing to stop.")
             assert sub.id is not None
-            pause_subscription(session, workspace_id, sub.id, f"turned off by <@{user_id}>", now)
+            pause_subscription(session, workspace_id, sub.id, turned_off_by(user_id), now)
             return _note(
                 f"Digest stopped in this channel (it was {Schedule.of(sub).describe()}). "
                 f"Start it again with `/journey digest {_cadence_words(sub)}`."
@@ -186,7 +193,7 @@ def digest_reply(
             )
         ]
         elsewhere = (
-            "Digests also go to " + ", ".join(f"<#{c}>" for c in others[:20]) + "."
+            md("Digests also go to {}.", Mrkdwn(", ").join(channel_link(c) for c in others[:20]))
             if others
             else ""
         )
@@ -200,23 +207,31 @@ def digest_reply(
         schedule = Schedule.of(sub)
         if sub.status != "active":
             return _note(
-                f":pause_button: The digest here ({schedule.describe()}) is paused: "
-                f"{sub.pause_reason or 'no reason recorded'}. Turn it back on with "
-                f"`/journey digest {_cadence_words(sub)}`.",
+                md(
+                    ":pause_button: The digest here ({}) is paused: {}. Turn it back on with "
+                    "`/journey digest {}`.",
+                    schedule.describe(),
+                    stored_reason(sub.pause_reason) if sub.pause_reason else "no reason recorded",
+                    _cadence_words(sub),
+                ),
                 *([elsewhere] if elsewhere else []),
             )
         nxt = next_send_after(schedule, now).at
         return _note(
             f"This channel gets a digest {schedule.describe()}. Next: "
             f"{local_time(nxt, sub.timezone)}.",
-            "`/journey digest now` for a preview, `/journey digest off` to stop it"
-            + (f". {elsewhere}" if elsewhere else "."),
+            md(
+                "`/journey digest now` for a preview, `/journey digest off` to stop it. {}",
+                elsewhere,
+            )
+            if elsewhere
+            else "`/journey digest now` for a preview, `/journey digest off` to stop it.",
         )
 
 
 def _acknowledge_firing(
     engine: Engine, workspace_id: str, user_id: str, request: AlertsRequest, now: datetime
-) -> str | None:
+) -> str | Mrkdwn | None:
     """`/journey alerts ack [KIND]`: the Acknowledge button for every announced alert
     firing now (of that kind), for where there is no button (the console) or it scrolled
     away. Each goes through the same first-click-wins record as the button."""
@@ -241,13 +256,18 @@ def _acknowledge_firing(
             engine, workspace_id, rule_id=alert.rule_id, key=alert.key, user_id=user_id, now=now
         )
         if result.status == "acknowledged":
-            lines.append(f":white_check_mark: {alert.title}: acknowledged by you.")
+            lines.append(md(":white_check_mark: {}: acknowledged by you.", alert.title))
         elif result.status == "already" and result.ack is not None:
             when = result.ack.acked_at.strftime("%Y-%m-%d %H:%M")
             lines.append(
-                f"{alert.title}: already acknowledged by <@{result.ack.user_id}> ({when} UTC)."
+                md(
+                    "{}: already acknowledged by {} ({} UTC).",
+                    alert.title,
+                    mention(result.ack.user_id),
+                    when,
+                )
             )
-    return "\n".join(lines) or None
+    return Mrkdwn("\n").join(lines) or None
 
 
 def alerts_reply(
@@ -274,7 +294,7 @@ def alerts_reply(
             done = f":white_check_mark: Alerts on: {names}."
         elif request.action == "off":
             for rule in chosen:
-                rule.enabled, rule.disabled_reason = False, f"turned off by <@{user_id}>"
+                rule.enabled, rule.disabled_reason = False, turned_off_by(user_id)
                 session.add(rule)
             done = f"Alerts off: {names}."
         elif request.action == "channel":
@@ -326,5 +346,6 @@ def alerts_reply(
     # The list shows each rule's drop threshold; its minimum sample and cooldown, which a
     # workspace can set too, follow it in one line, before the list's footer.
     return Message(
-        f"{listed.text}\n{limits}", [*listed.blocks[:1], context(limits), *listed.blocks[1:]]
+        md("{}\n{}", listed.text, limits),
+        [*listed.blocks[:1], context(limits), *listed.blocks[1:]],
     )

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from slack_sdk.models.blocks import Block
 
 from bot.blocks.message import Message, actions, button, clip, context, header, section
+from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, stored_reason
 from journey.periods import zone
 from journey.playbooks import Playbook
 from journey.render.format import money, pct, period, points
@@ -316,17 +317,19 @@ def alert_message(notice: AlertNotice, *, late: bool = False) -> Message:
 
 def pause_notice_message(notice: PauseNotice) -> Message:
     """The direct message telling a subscriber their digest stopped, why and how to fix it."""
-    where = f"<#{notice.channel_id}>"
-    text = (
-        f"I paused the digest in {where} ({notice.schedule}): {notice.reason} "
-        f"Once that is fixed, run `/journey digest` with its schedule in {where} to turn it "
-        "back on (e.g. `/journey digest weekly monday 09:00`)."
+    text = md(
+        "I paused the digest in {where} ({schedule}): {reason} "
+        "Once that is fixed, run `/journey digest` with its schedule in {where} to turn it "
+        "back on (e.g. `/journey digest weekly monday 09:00`).",
+        where=channel_link(notice.channel_id),
+        schedule=notice.schedule,
+        reason=stored_reason(notice.reason),
     )
     return Message(
-        clip(text, 3000),
+        text,
         [
             header("Your journey digest is paused"),
-            section(f":pause_button: {text}"),
+            section(md(":pause_button: {}", text)),
             context(
                 "Nothing is lost: the numbers are all still there; digests missed while "
                 "paused are not sent afterwards."
@@ -339,23 +342,33 @@ def alerts_list_message(
     rows: list[tuple[str, bool, str | None, float, str | None, list[str]]],
     prefix: str | None = None,
 ) -> Message:
-    """rows: (kind, enabled, channel id, relative threshold, disabled reason, firing keys)."""
+    """rows: (kind, enabled, channel id, relative threshold, disabled reason, firing keys).
+    `prefix` (what a command just did) may be Mrkdwn with the bot's own mentions."""
     lines = []
     for kind, enabled, channel, threshold, reason, firing in rows:
         state = "on" if enabled and channel else "off"
-        where = f" in <#{channel}>" if channel else " (no channel: `/journey alerts channel`)"
-        line = f"• *{ALERT_NAMES.get(kind, kind)}*: {state}{where if enabled else ''}, "
-        line += f"alerts on a drop of {threshold * 100:.0f}% or more"
+        where = (
+            md(" in {}", channel_link(channel))
+            if channel
+            else " (no channel: `/journey alerts channel`)"
+        )
+        line = md(
+            "• *{name}*: {state}{where}, alerts on a drop of {pct:.0f}% or more",
+            name=ALERT_NAMES.get(kind, kind),
+            state=state,
+            where=where if enabled else "",
+            pct=threshold * 100,
+        )
         if firing:
-            line += f" · :rotating_light: firing: {', '.join(firing)}"
+            line += md(" · :rotating_light: firing: {}", ", ".join(firing))
         if reason and not enabled:
-            line += f" · stopped: {reason}"
+            line += md(" · stopped: {}", stored_reason(reason))
         lines.append(line)
-    text = "Alerts for this workspace:\n" + "\n".join(lines)
+    text = md("Alerts for this workspace:\n{}", Mrkdwn("\n").join(lines))
     if prefix:
-        text = f"{prefix}\n{text}"
+        text = md("{}\n{}", prefix, text)
     return Message(
-        clip(text, 3000),
+        text,
         [
             section(text),
             context(

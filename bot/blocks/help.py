@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.blocks.message import Message, context, header, section
+from bot.blocks.mrkdwn import md
 from bot.commands import EXAMPLES
 from journey.periods import PERIOD_HELP
 from journey.sources.manage import SourceHealth
@@ -16,13 +17,16 @@ def help_message(prefix: str | None = None) -> Message:
         blocks.append(section(prefix))
     blocks += [section(lines), context(f"Periods: {PERIOD_HELP}")]
     return Message(
-        (prefix + " " if prefix else "") + "Try /journey funnel, retention, churn or reviews.",
+        md("{} Try /journey funnel, retention, churn or reviews.", prefix)
+        if prefix
+        else "Try /journey funnel, retention, churn or reviews.",
         blocks,
     )
 
 
 def error_message(text: str) -> Message:
-    return Message(text, [section(f":warning: {text}")])
+    """`text` may quote what was typed: escaped unless it is Mrkdwn built by the bot."""
+    return Message(text, [section(md(":warning: {}", text))])
 
 
 def reserved_message(word: str) -> Message:

@@ -15,6 +15,7 @@ from slack_sdk.models.views import View
 
 from bot.blocks.digest import ALERT_NAMES, local_time
 from bot.blocks.message import SECTION_TEXT, context, header, section
+from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_reason
 from journey.render.format import money, pct, period, rate
 from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
@@ -27,17 +28,17 @@ SOURCES_SHOWN = 20
 LINES_SHOWN = 15  # per list: keeps each section well under Slack's 3,000 characters
 
 
-def _lines(lines: list[str], total: int, rest: str) -> str:
+def _lines(lines: list[Mrkdwn], total: int, rest: str) -> Mrkdwn:
     """Bullet lines that fit one section; "and N more" (with where to see them) after."""
-    shown: list[str] = []
+    shown: list[Mrkdwn] = []
     for line in lines[:LINES_SHOWN]:
         if sum(len(s) + 1 for s in shown) + len(line) + 200 > SECTION_TEXT:
             break
         shown.append(line)
     more = total - len(shown)
     if more > 0:
-        shown.append(f"…and {more} more: {rest}")
-    return "\n".join(shown)
+        shown.append(mrkdwn(f"…and {more} more: {rest}"))
+    return Mrkdwn("\n").join(shown)
 
 
 def _day(moment: datetime) -> str:
@@ -53,43 +54,48 @@ def cadence_words(d: DigestStatus) -> str:
     return f"daily {d.local_time}"
 
 
-def _digest_line(d: DigestStatus) -> str:
-    where = f"<#{d.channel_id}>"
+def _digest_line(d: DigestStatus) -> Mrkdwn:
+    where = channel_link(d.channel_id)
     if d.active:
         nxt = f"next {local_time(d.next_send_at, d.timezone)}" if d.next_send_at else "no next send"
-        return f"• {where}: {d.schedule}; {nxt}"
+        return md("• {}: {}; {}", where, d.schedule, nxt)
     since = f" since {_day(d.paused_at)}" if d.paused_at else ""
-    return (
-        f"• {where}: :pause_button: paused{since} ({d.schedule}): "
-        f"{d.pause_reason or 'no reason recorded'}. Restart: "
-        f"`/journey digest {cadence_words(d)}` there"
+    reason = stored_reason(d.pause_reason) if d.pause_reason else "no reason recorded"
+    return md(
+        "• {where}: :pause_button: paused{since} ({schedule}): {reason}. Restart: "
+        "`/journey digest {words}` there",
+        where=where,
+        since=since,
+        schedule=d.schedule,
+        reason=reason,
+        words=cadence_words(d),
     )
 
 
-def _rule_line(r: RuleStatus) -> str:
+def _rule_line(r: RuleStatus) -> Mrkdwn:
     name = ALERT_NAMES.get(r.kind, r.kind)
     limits = (
         f"fires on a drop of {r.min_relative_drop * 100:.0f}% or more, with at least "
         f"{r.min_sample} in each group; cooldown {r.cooldown_hours} h"
     )
     if not r.enabled:
-        why = f": {r.disabled_reason}" if r.disabled_reason else ""
-        return f"• *{name}*: off{why} ({limits})"
+        why = md(": {}", stored_reason(r.disabled_reason)) if r.disabled_reason else ""
+        return md("• *{}*: off{} ({})", name, why, limits)
     if not r.channel_id:
-        return f"• *{name}*: on, but no channel yet ({limits})"
-    return f"• *{name}*: on in <#{r.channel_id}> ({limits})"
+        return md("• *{}*: on, but no channel yet ({})", name, limits)
+    return md("• *{}*: on in {} ({})", name, channel_link(r.channel_id), limits)
 
 
-def _firing_line(f: FiringAlert) -> str:
+def _firing_line(f: FiringAlert) -> Mrkdwn:
     since = f" since {_day(f.fired_at)}" if f.fired_at else ""
-    where = f" in <#{f.channel_id}>" if f.channel_id else ""
+    where = md(" in {}", channel_link(f.channel_id)) if f.channel_id else ""
     kind = ALERT_NAMES.get(f.kind, f.kind).split(" (")[0]
-    line = f"• :rotating_light: *{f.title}* ({kind}){since}{where}: "
+    line = md("• :rotating_light: *{}* ({}){}{}: ", f.title, kind, since, where)
     if f.ack is not None:
-        return line + f"acknowledged by <@{f.ack.user_id}> on {_day(f.ack.acked_at)}"
+        return line + md("acknowledged by {} on {}", mention(f.ack.user_id), _day(f.ack.acked_at))
     if not f.announced:
         return line + "not announced (within the cooldown of an earlier alert)"
-    return line + "*not acknowledged yet* (the Acknowledge button on the alert)"
+    return line + md("*not acknowledged yet* (the Acknowledge button on the alert)")
 
 
 def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
@@ -121,7 +127,7 @@ def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
             )
         )
     else:
-        blocks.append(section("\n".join(_rule_line(r) for r in status.rules)))
+        blocks.append(section(Mrkdwn("\n").join(_rule_line(r) for r in status.rules)))
         firing = [_firing_line(f) for f in status.firing]
         blocks.append(
             section(

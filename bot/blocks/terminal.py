@@ -1,10 +1,16 @@
 """Slack messages rendered for a terminal: the local console shows the very reply
-Slack would get, block by block, so trying journey locally is trying the bot."""
+Slack would get, block by block, so trying journey locally is trying the bot.
+
+Names show as Slack shows them: mrkdwn text arrives escaped (`Tom &amp; Jerry`,
+bot/blocks/mrkdwn.py) and is unescaped here after the bot's own references are read;
+plain_text (headers, buttons) is printed as typed, like Slack does."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from bot.blocks.mrkdwn import unescape
 
 _EMOJI = {
     ":warning:": "!",
@@ -37,11 +43,15 @@ def _plain(text: str) -> str:
     text = text.replace("```", "")
     text = re.sub(r"(?<!\w)\*([^*\n]+)\*(?!\w)", r"\1", text)
     text = re.sub(r"(?<!\w)_([^_\n]+)_(?!\w)", r"\1", text)
-    return text.replace("`", "")
+    return unescape(text.replace("`", ""))
 
 
 def _text(obj: dict[str, Any] | None) -> str:
-    return _plain(obj.get("text", "")) if obj else ""
+    if not obj:
+        return ""
+    if obj.get("type") == "plain_text":
+        return str(obj.get("text", ""))
+    return _plain(obj.get("text", ""))
 
 
 def render_terminal(payload: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from bot.blocks.digest import A_ALERT_ACK, A_OPEN_REPORT
 from bot.blocks.help import error_message
 from bot.blocks.message import MAX_BLOCKS, Message, context
+from bot.blocks.mrkdwn import md, mention
 from bot.deps import Deps
 from bot.listeners.actions.report_actions import STALE
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
@@ -55,7 +56,9 @@ def acknowledged_blocks(
             block = {**block, "elements": kept}
         out.append(block)
     since = " It has resolved since (or fired again: see the newer alert)." if resolved else ""
-    note = context(f":white_check_mark: Acknowledged by <@{user}> on {_when(when)} UTC.{since}")
+    note = context(
+        md(":white_check_mark: Acknowledged by {} on {} UTC.{}", mention(user), _when(when), since)
+    )
     note.block_id = ACK_BLOCK
     return [*out[: MAX_BLOCKS - 1], note.to_dict()]
 
@@ -84,19 +87,22 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         first = outcome.ack
         payload = {
+            # The text Slack holds for our own message: escaped when we posted it, so it
+            # goes back as it is (escaping it again would show `&amp;`).
             "text": message.get("text") or "Alert acknowledged",
             "blocks": acknowledged_blocks(blocks, first.user_id, first.acked_at, outcome.resolved),
             "replace_original": True,
         }
         await safe_respond(respond, payload)
         if outcome.status == "already":
-            text = (
-                f"<@{first.user_id}> already acknowledged this alert on "
-                f"{_when(first.acked_at)} UTC."
+            text = md(
+                "{} already acknowledged this alert on {} UTC.",
+                mention(first.user_id),
+                _when(first.acked_at),
             )
             await safe_respond(
                 respond,
-                {"text": text, "response_type": "ephemeral", "replace_original": False},
+                {"text": str(text), "response_type": "ephemeral", "replace_original": False},
             )
 
     async def open_report(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:

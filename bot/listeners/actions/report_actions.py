@@ -11,6 +11,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.help import error_message
+from bot.blocks.message import Message
+from bot.blocks.mrkdwn import md, mention, mrkdwn
 from bot.blocks.reports import A_BY_CHANNEL, A_COMPARE, A_EXPORT, A_SHARE
 from bot.deps import Deps
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
@@ -47,8 +49,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await safe_respond(respond, error_message(STALE).payload())
             return
         reply = await in_worker(deps.service.command_reply, team_of(body), cmd, "", True)
-        payload = reply.message.payload()
-        payload["text"] = f"<@{user_of(body)}> shared: {payload['text']}"
+        shared = reply.message
+        text = md("{} shared: {}", mention(user_of(body)), shared.text)
+        payload = Message(text, shared.blocks, shared.footer).payload()
         await safe_respond(
             respond, {**payload, "response_type": "in_channel", "replace_original": False}
         )
@@ -79,7 +82,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await safe_respond(
             respond,
             {
-                "text": f"Sent you {rows} customers at risk as a CSV file in a direct message.",
+                "text": str(
+                    mrkdwn(f"Sent you {rows} customers at risk as a CSV file in a direct message.")
+                ),
                 "replace_original": False,
             },
         )

@@ -10,6 +10,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.blocks.help import error_message
 from bot.blocks.message import Message, context
+from bot.blocks.mrkdwn import md, mention
 from bot.blocks.reports import A_REVIEW_ASKED, A_REVIEW_SKIP
 from bot.commands import Command
 from bot.deps import Deps
@@ -42,7 +43,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
         # The list without that customer, with a line saying what was recorded.
         reply = await in_worker(deps.service.command_reply, team, Command("reviews"))
         name = str(value.get("n") or "the customer")
-        done = f":white_check_mark: {name}: {'asked for a review' if status == 'asked' else 'skipped'} (recorded by <@{user}>)."
+        done = md(
+            ":white_check_mark: {}: {} (recorded by {}).",
+            name,
+            "asked for a review" if status == "asked" else "skipped",
+            mention(user),
+        )
         message = Message(
             reply.message.text, [context(done), *reply.message.blocks], reply.message.footer
         )
