@@ -10,15 +10,16 @@ this client into every listener's `client`.
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
-from bot.config import BotSettings
+from bot.config import MISSING_SIGNING_SECRET, BotSettings
 from bot.deps import Deps
 from bot.listeners import register_listeners
 from bot.retries import (
@@ -27,6 +28,9 @@ from bot.retries import (
     AsyncLoggedServerErrorRetryHandler,
 )
 from bot.service import ReportService
+from journey.errors import JourneyError
+
+Transport = Literal["http", "socket"]
 
 log = logging.getLogger("journey.bot")
 
@@ -50,19 +54,29 @@ def build_app(
     authorize: Any = None,
     oauth_settings: Any = None,
     deps: Deps | None = None,
+    transport: Transport = "http",
 ) -> AsyncApp:
     """An AsyncApp with every listener registered.
 
     Single workspace: SLACK_BOT_TOKEN. Multi-workspace: pass `authorize` (tokens
     from the encrypted installation store) and `oauth_settings` (install pages).
+
+    `transport` is how Slack's requests will reach the app, never guessed from
+    which tokens are set: "http" needs the signing secret. Bolt's signature check
+    stays on either way; Bolt itself skips it for requests that arrived over the
+    Socket Mode connection (an authenticated websocket, nothing to sign), and only
+    for those.
     """
+    if transport == "http" and not settings.signing_secret:
+        raise JourneyError(MISSING_SIGNING_SECRET)
     # Bolt ignores `token` when given a client: a single-workspace token goes into the client.
     client = web_client(settings, token=None if authorize is not None else settings.bot_token)
     kwargs: dict[str, Any] = {
         "client": client,
-        "signing_secret": settings.signing_secret or "",
-        # Socket Mode has no HTTP requests to sign; HTTP mode always verifies.
-        "request_verification_enabled": settings.mode != "socket",
+        # Socket Mode without a signing secret: a random one, so that an HTTP
+        # request reaching this app by some other route could never verify.
+        "signing_secret": settings.signing_secret or secrets.token_hex(32),
+        "request_verification_enabled": True,
         "process_before_response": False,
     }
     if authorize is not None:

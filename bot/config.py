@@ -30,6 +30,15 @@ DEFAULT_SCOPES = (
 )
 
 
+MISSING_SIGNING_SECRET = (
+    "HTTP mode (`journey serve`) checks Slack's signature on every request and does not "
+    "start without SLACK_SIGNING_SECRET: copy the Signing Secret from your app's settings "
+    "(Basic Information > App Credentials) into .env. With no public HTTPS URL, Socket "
+    "Mode is the easier path: put an app-level token (xapp-...) in .env as SLACK_APP_TOKEN "
+    "and run `journey bot`."
+)
+
+
 def _env(name: str) -> str | None:
     value = os.environ.get(name, "").strip()
     return value or None
@@ -56,16 +65,26 @@ class BotSettings:
             return "http"
         return "console"
 
-    def check(self) -> None:
-        """Fail early, in words, on a half-configured app."""
-        if self.mode == "socket" and not self.bot_token:
+    def check(self, transport: str | None = None) -> None:
+        """Fail early, in words, on a half-configured app.
+
+        `transport` is how Slack's requests will arrive: "http" for `journey serve`
+        (and `journey bot --mode http`), "socket" for Socket Mode; by default the
+        mode the tokens choose. HTTP always needs the signing secret, whatever
+        other tokens are set.
+        """
+        transport = transport or self.mode
+        if transport == "socket" and not self.app_token:
+            raise JourneyError(
+                "Socket Mode needs SLACK_APP_TOKEN (an app-level token, xapp-..., with "
+                "connections:write: Basic Information > App-Level Tokens)."
+            )
+        if transport == "socket" and not self.bot_token:
             raise JourneyError(
                 "SLACK_APP_TOKEN is set but SLACK_BOT_TOKEN is not: Socket Mode needs both."
             )
-        if self.mode == "http" and not self.signing_secret:
-            raise JourneyError(
-                "HTTP mode needs SLACK_SIGNING_SECRET (Basic Information > App Credentials in your app's settings)."
-            )
+        if transport == "http" and not self.signing_secret:
+            raise JourneyError(MISSING_SIGNING_SECRET)
         if self.client_id and not self.client_secret:
             raise JourneyError(
                 "SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not: OAuth installs need both."
@@ -74,6 +93,22 @@ class BotSettings:
             raise JourneyError(
                 "SLACK_APP_TOKEN should start with xapp- (an app-level token with connections:write)."
             )
+
+
+def unused_app_token_warning(settings: BotSettings, transport: str) -> str | None:
+    """The warning for a SLACK_APP_TOKEN that HTTP mode will not use (None if none).
+
+    A `.env` kept from trying Socket Mode first still holds the app token; under
+    `journey serve` it does nothing (requests come over HTTP and are verified),
+    but the operator should know it is there and unused.
+    """
+    if transport != "http" or not settings.app_token:
+        return None
+    return (
+        "SLACK_APP_TOKEN is set but journey is serving HTTP: the app-level token is not "
+        "used, and every request must carry Slack's signature (SLACK_SIGNING_SECRET). "
+        "Remove SLACK_APP_TOKEN from .env, or run `journey bot` for Socket Mode."
+    )
 
 
 def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSettings:

@@ -23,7 +23,7 @@ from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
 from sqlalchemy import Engine
 
-from bot.app import build_app, web_client
+from bot.app import Transport, build_app, web_client
 from bot.authorize import DatabaseAuthorize
 from bot.config import BotSettings
 from bot.deps import Deps
@@ -60,8 +60,18 @@ def install_callbacks(settings: BotSettings, engine: Engine) -> AsyncCallbackOpt
     return AsyncCallbackOptions(success=success, failure=failure)
 
 
-def oauth_app(settings: BotSettings, engine: Engine, cipher: Cipher | None = None) -> AsyncApp:
-    """The app for many workspaces; refuses to start without JOURNEY_SECRET_KEY."""
+def oauth_app(
+    settings: BotSettings,
+    engine: Engine,
+    cipher: Cipher | None = None,
+    *,
+    transport: Transport = "http",
+) -> AsyncApp:
+    """The app for many workspaces; refuses to start without JOURNEY_SECRET_KEY.
+
+    Over HTTP (the usual way to distribute an app) every request is verified
+    before its `team_id` picks a tenant, so a forged team cannot borrow a token.
+    """
     cipher = cipher or Cipher.from_env()
     store = DatabaseInstallationStore(engine, cipher)
     authorize = DatabaseAuthorize(
@@ -84,5 +94,10 @@ def oauth_app(settings: BotSettings, engine: Engine, cipher: Cipher | None = Non
     )
     deps = Deps(service=ReportService(engine), settings=settings, deactivate=store.mark_inactive)
     return build_app(
-        settings, engine, authorize=authorize, oauth_settings=oauth_settings, deps=deps
+        settings,
+        engine,
+        authorize=authorize,
+        oauth_settings=oauth_settings,
+        deps=deps,
+        transport=transport,
     )

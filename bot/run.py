@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
@@ -20,13 +20,16 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 
-from bot.config import BotSettings, load_bot_settings
+from bot.app import Transport
+from bot.config import BotSettings, load_bot_settings, unused_app_token_warning
 from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
 from journey.errors import JourneyError
 
 log = logging.getLogger("journey.bot")
+
+ASGIApp = Callable[..., Awaitable[None]]
 
 
 def _engine() -> Engine:
@@ -35,11 +38,9 @@ def _engine() -> Engine:
     return engine
 
 
-def build_from_env() -> AsyncApp:
-    """The app as configured by the environment (uvicorn's factory in multi-worker mode)."""
-    settings = load_bot_settings()
-    settings.check()
-    return _app(settings, _engine())
+def http_app_from_env() -> ASGIApp:
+    """`journey serve` as configured by the environment (each uvicorn worker builds one)."""
+    return http_app(load_bot_settings(), _engine())
 
 
 def scheduler_starter(
@@ -56,21 +57,35 @@ def scheduler_starter(
     return start
 
 
-def _app(settings: BotSettings, engine: Engine) -> AsyncApp:
+def _app(settings: BotSettings, engine: Engine, transport: Transport) -> AsyncApp:
+    """The app for how requests arrive: `transport`, never the tokens, decides whether
+    they are verified (bot/app.py)."""
     from bot.app import build_app
 
     if settings.client_id:
         from bot.oauth import oauth_app
 
-        return oauth_app(settings, engine)
-    return build_app(settings, engine)
+        return oauth_app(settings, engine, transport=transport)
+    return build_app(settings, engine, transport=transport)
+
+
+def http_app(settings: BotSettings, engine: Engine) -> ASGIApp:
+    """What `journey serve` serves: the verified app behind bot/guard, with the scheduler."""
+    from bot.server import asgi_app
+
+    settings.check("http")
+    return asgi_app(
+        _app(settings, engine, "http"),
+        scheduler_starter(settings, engine),
+        signing_secret=settings.signing_secret,
+    )
 
 
 def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> None:
     settings = load_bot_settings()
     chosen = mode or settings.mode
     if chosen != "console":
-        settings.check()
+        settings.check(chosen)
     engine = _engine()
     if chosen == "console":
         from bot.console import run_console
@@ -78,23 +93,25 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
         run_console(engine, load_settings().workspace)
         return
     logs.configure(logging.INFO)
+    warning = unused_app_token_warning(settings, chosen)
+    if warning is not None:
+        log.warning("%s", warning)
     if chosen == "http" and workers > 1:
         from bot.server import run_http_workers
 
         log.info("journey bot serving on port %s with %s workers", port or settings.port, workers)
         run_http_workers(port or settings.port, workers)
         return
-    app = _app(settings, engine)
     if chosen == "socket":
         log.info("journey bot connecting to Slack in Socket Mode")
-        asyncio.run(serve_socket_mode(app, settings, engine))
+        asyncio.run(serve_socket_mode(_app(settings, engine, "socket"), settings, engine))
         return
-    from bot.server import run_http
+    from bot.server import serve_http
 
     log.info(
         "journey bot serving Slack's requests on port %s at /slack/events", port or settings.port
     )
-    run_http(app, port or settings.port, background=scheduler_starter(settings, engine))
+    serve_http(http_app(settings, engine), port or settings.port)
 
 
 async def serve_socket_mode(

@@ -2,7 +2,9 @@
 
 Bolt's own `app.start()` is a development server that drops requests under
 concurrency; uvicorn serves `/slack/events` (and the OAuth pages) through
-Bolt's ASGI adapter, plus `/healthz` for load balancers.
+Bolt's ASGI adapter, plus `/healthz` for load balancers. Every request but
+`/healthz` passes bot/guard first (size and time limits, then Slack's
+signature on the raw bytes), and uvicorn runs with bot/guard's limits.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ from typing import Any
 
 from slack_bolt.adapter.asgi.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncApp
+
+from bot.config import MISSING_SIGNING_SECRET
+from bot.guard import guard
+from bot.guard.server import server_options
+from journey.errors import JourneyError
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -44,11 +51,24 @@ async def _lifespan(receive: Receive, send: Send, background: Background | None)
             return
 
 
+def _signing_secret(app: AsyncApp) -> str:
+    # Bolt keeps the secret it verifies with but has no public accessor; reading it
+    # here means the guard can never check a different secret than Bolt does.
+    return str(getattr(app, "_signing_secret", "") or "")
+
+
 def asgi_app(
-    app: AsyncApp, background: Background | None = None
+    app: AsyncApp, background: Background | None = None, *, signing_secret: str | None = None
 ) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """The ASGI app; `background` starts a task when the server starts (the scheduler)."""
-    handler = AsyncSlackRequestHandler(app, path="/slack/events")
+    """The ASGI app; `background` starts a task when the server starts (the scheduler).
+
+    Slack's requests are verified with `signing_secret` (default: the app's own)
+    before Bolt parses them; without a secret no request can pass.
+    """
+    secret = signing_secret or _signing_secret(app)
+    if not secret:
+        raise JourneyError(MISSING_SIGNING_SECRET)
+    handler = guard(AsyncSlackRequestHandler(app, path="/slack/events"), secret)
 
     async def serve(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -64,43 +84,28 @@ def asgi_app(
             )
             await send({"type": "http.response.body", "body": b"ok"})
             return
-        try:
-            await handler(scope, receive, send)
-        except ValueError:
-            # Bolt parses the body before it checks the signature; a body that is
-            # not Slack's shape (JSON that does not parse) is refused, not a 500.
-            log.warning("refused a request whose body could not be parsed")
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [(b"content-type", b"text/plain")],
-                }
-            )
-            await send({"type": "http.response.body", "body": b"bad request"})
+        await handler(scope, receive, send)
 
     return serve
 
 
-def run_http(
-    app: AsyncApp, port: int, host: str = "0.0.0.0", background: Background | None = None
+def serve_http(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]], port: int, host: str = "0.0.0.0"
 ) -> None:
+    """Run an ASGI app (from asgi_app) under uvicorn with bot/guard's limits."""
     import uvicorn
 
-    uvicorn.run(
-        asgi_app(app, background), host=host, port=port, log_level="warning", access_log=False
-    )
+    uvicorn.run(app, host=host, port=port, **server_options())
 
 
 def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """uvicorn factory: each worker process builds its own app from the environment."""
-    from bot.run import build_from_env, scheduler_starter
+    from bot.run import http_app_from_env
     from journey import logs
 
     # A fresh worker process: the parent's logging set-up did not come with it.
     logs.configure(logging.INFO)
-    app, starter = build_from_env(), scheduler_starter()
-    return asgi_app(app, starter)
+    return http_app_from_env()
 
 
 def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
@@ -112,6 +117,5 @@ def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
         host=host,
         port=port,
         workers=workers,
-        log_level="warning",
-        access_log=False,
+        **server_options(),
     )

@@ -46,7 +46,7 @@ async def running_bot(
     settings = BotSettings(bot_token=DEFAULT_BOT_TOKEN, app_token=app_token, api_url=fake.api_url)
     stop = asyncio.Event()
     task = asyncio.create_task(
-        serve_socket_mode(build_app(settings, engine), settings, engine, stop)
+        serve_socket_mode(build_app(settings, engine, transport="socket"), settings, engine, stop)
     )
     try:
         yield task

@@ -1,0 +1,23 @@
+"""What runs before any listener: limits on the request, then Slack's signature.
+
+Bolt reads, decodes and parses a request's whole body before it checks the
+signature, with no size limit or read deadline. In front of it, this room
+makes sure that a request from anyone but Slack costs almost nothing:
+
+- `server.py`: the uvicorn settings (concurrency limit, keep-alive and header
+  deadlines, header size) and the protocol that gives the first request on a
+  connection a deadline for its headers too;
+- `middleware.py`: an ASGI middleware that refuses an oversized body (413,
+  unread), a body that arrives too slowly (408), a missing, stale or wrong
+  signature (401, checked on the raw bytes before anything is decoded), and a
+  signed body that is not Slack's shape (400), each with one log line and no
+  traceback, before Bolt's handler sees the request;
+- `signature.py`: Slack's signing rule on raw bytes.
+
+Who the user is and what they may see is decided later, in the listeners.
+"""
+
+from bot.guard.limits import Limits
+from bot.guard.middleware import guard
+
+__all__ = ["Limits", "guard"]

@@ -1,0 +1,35 @@
+"""The numbers that bound what one HTTP request may cost before it is trusted.
+
+Slack's requests are small (a slash command is well under 4 KiB; a modal
+submission with its whole view rarely reaches 100 KiB), arrive in one go, and
+must be acknowledged within 3 seconds. So anything much larger or much
+slower is not Slack, and is refused before it costs memory or a slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    #: Largest request body read (413 beyond it, without reading the rest).
+    max_body_bytes: int = MIB
+    #: Seconds from the request's headers to the end of its body (408 after it).
+    body_seconds: float = 10.0
+    #: Seconds a new connection has to send its first request's headers.
+    header_seconds: float = 10.0
+    #: Seconds an idle keep-alive connection stays open (uvicorn's timeout_keep_alive).
+    keep_alive_seconds: int = 5
+    #: Connections plus running requests per process before new requests get 503
+    #: (uvicorn's limit_concurrency): kept under the usual 1,024 open files.
+    max_connections: int = 500
+    #: Largest request line plus headers (uvicorn's h11_max_incomplete_event_size).
+    max_header_bytes: int = 16 * 1024
+    #: Seconds given to running requests at shutdown before they are cut.
+    graceful_shutdown_seconds: int = 10
+
+
+DEFAULT_LIMITS = Limits()
