@@ -28,6 +28,7 @@ from bot.retries import (
     AsyncLoggedServerErrorRetryHandler,
 )
 from bot.service import ReportService
+from bot.work.inflight import track_listeners
 from journey.errors import JourneyError
 
 Transport = Literal["http", "socket"]
@@ -85,6 +86,9 @@ def build_app(
             kwargs["oauth_settings"] = oauth_settings
     app = AsyncApp(**kwargs)
     register_listeners(app, deps or Deps(service=ReportService(engine), settings=settings))
+    # Every listener's run is registered while it works, so a shutdown can wait for it
+    # (or tell its user to run the command again): bot/work/inflight.py.
+    track_listeners(app)
 
     @app.error
     async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:

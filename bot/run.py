@@ -11,6 +11,7 @@ These functions are registered as `journey bot` and `journey serve` through the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
@@ -22,6 +23,7 @@ from sqlalchemy import Engine
 
 from bot.app import Transport
 from bot.config import BotSettings, load_bot_settings, unused_app_token_warning
+from bot.work.inflight import INFLIGHT, shutdown_grace
 from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
@@ -139,14 +141,34 @@ async def serve_socket_mode(
             "Information > App-Level Tokens), put it in .env and start again."
         ) from None
     handler = AsyncSocketModeHandler(app, settings.app_token, web_client=client)
+    if stop is None:
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+    grace = shutdown_grace()
+    INFLIGHT.reopen()
     task = scheduler_starter(settings, engine)()
     try:
         await handler.connect_async()
-        await (stop or asyncio.Event()).wait()
+        await stop.wait()
+        # Stop taking envelopes first (Slack redelivers unacknowledged ones to another
+        # connection), then let acknowledged work finish: bot/work/inflight.py.
+        await handler.disconnect_async()
+        await INFLIGHT.drain(grace, [task] if task is not None else [])
     finally:
-        if task is not None:
+        if task is not None and not task.done():
             task.cancel()
         await handler.close_async()
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    """SIGTERM (a deploy, `docker stop`) and Ctrl-C set `stop`: a graceful shutdown."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Not on the main thread (tests) or on Windows: then only `stop` ends it.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
 
 
 def register(app: typer.Typer) -> None:

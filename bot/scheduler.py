@@ -13,7 +13,9 @@ Beside it, every JOURNEY_SYNC_INTERVAL seconds (3600 by default, 0 turns it off)
 a second loop runs journey.schedule.syncs.run_due_syncs: each active connected
 source not synced within the interval is claimed by one replica and synced.
 It has its own loop and thread so that a long sync never delays a digest.
-Both loops live in the one task `start_scheduler` returns.
+Both loops live in the one task `start_scheduler` returns. At shutdown neither is
+cancelled mid-tick: they stop after the tick under way has recorded what it sent
+(bot/work/inflight.py waits for that, up to JOURNEY_SHUTDOWN_GRACE).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from bot.delivery import (
     authorize_lookup,
     static_token,
 )
+from bot.work.inflight import INFLIGHT
 from journey.errors import JourneyError
 from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
@@ -140,14 +143,14 @@ async def run_scheduler(
     """Tick forever (until cancelled); a failed tick is logged and the loop goes on."""
     replica = replica or replica_id()
     log.info("scheduler running every %ss as %s", interval, replica)
-    while True:
+    while not INFLIGHT.closing:
         try:
             await asyncio.to_thread(tick, engine, port, replica, clock())
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("scheduler tick failed; trying again in %ss", interval)
-        await asyncio.sleep(interval)
+        await nap(interval)
 
 
 def sync_tick(
@@ -195,14 +198,23 @@ async def run_sync_loop(
     (its last_sync_at is the sync's finish) is due again at the next."""
     replica = replica or replica_id()
     log.info("scheduled syncs every %ss as %s", interval, replica)
-    while True:
+    while not INFLIGHT.closing:
         try:
             await asyncio.to_thread(sync_tick, engine, interval, replica, clock(), connector, tell)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("scheduled sync tick failed; trying again in %ss", interval)
-        await asyncio.sleep(interval)
+        await nap(interval)
+
+
+async def nap(seconds: float, step: float = 0.25) -> None:
+    """Sleep `seconds`, or less when a shutdown starts: the loops then end after their
+    current tick has recorded what it did (rather than being cancelled mid-tick)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while not INFLIGHT.closing and (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(left, step))
 
 
 async def _run_all(*loops: Callable[[], Coroutine[Any, Any, None]]) -> None:

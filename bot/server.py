@@ -20,6 +20,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.config import MISSING_SIGNING_SECRET
 from bot.guard import guard
 from bot.guard.server import server_options
+from bot.work.inflight import INFLIGHT, shutdown_grace
 from journey.errors import JourneyError
 
 Scope = dict[str, Any]
@@ -32,21 +33,30 @@ Background = Callable[[], "asyncio.Task[None] | None"]
 
 
 async def _lifespan(receive: Receive, send: Send, background: Background | None) -> None:
-    """Start the background task (the scheduler) with the server, cancel it at shutdown."""
+    """Start the background task (the scheduler) with the server; at shutdown, drain.
+
+    uvicorn sends `lifespan.shutdown` once it has stopped accepting connections and
+    answered the open ones, and only returns from `serve()` (then re-raises the
+    SIGTERM it caught, which ends the process at once) after this answers: so the
+    drain happens here, before that. It waits up to JOURNEY_SHUTDOWN_GRACE for the
+    acknowledged work and for the scheduler's current tick to record what it sent,
+    and tells the users of what could not finish (bot/work/inflight.py)."""
     task: asyncio.Task[None] | None = None
+    grace = 0.0
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            INFLIGHT.reopen()
             try:
+                grace = shutdown_grace()
                 task = background() if background is not None else None
             except Exception as exc:
-                log.exception("could not start the scheduler")
+                log.exception("could not start")
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
-            if task is not None:
-                task.cancel()
+            await INFLIGHT.drain(grace, [task] if task is not None else [])
             await send({"type": "lifespan.shutdown.complete"})
             return
 

@@ -38,6 +38,7 @@ from bot.blocks.help import sync_message
 from bot.blocks.message import Message
 from bot.blocks.sync import SourceProgress, progress_message
 from bot.service import ReportService, SyncTarget, unexpected_message
+from bot.work.inflight import INFLIGHT
 from journey.sync import SyncResult
 
 log = logging.getLogger("journey.bot")
@@ -157,7 +158,29 @@ def start_sync(
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
+    INFLIGHT.adopt(task, "your sync", _farewell(client, channel, fallback), SYNC_CUT_SHORT)
     return task
+
+
+SYNC_CUT_SHORT = (
+    "journey restarted before your sync finished. What arrived is kept; run `/journey sync` "
+    "again to fetch the rest (it resumes where this one stopped)."
+)
+
+
+def _farewell(
+    client: AsyncWebClient, channel: str, fallback: Callable[[Message], Awaitable[Any]] | None
+) -> Callable[[str], Awaitable[Any]] | None:
+    """How a sync cut short by a shutdown tells its user: in the DM, else the fallback."""
+    from bot.blocks.help import error_message
+
+    async def say(text: str) -> None:
+        if channel and await _post(client, channel, error_message(text)) is not None:
+            return
+        if fallback is not None:
+            await fallback(error_message(text))
+
+    return say if channel or fallback is not None else None
 
 
 async def _post(client: AsyncWebClient, channel: str, message: Message) -> str | None:

@@ -926,8 +926,11 @@ async def test_the_scheduler_loop_delivers_due_digests_once(store):
         assert len(digests_posted(fake)) == 1
 
 
-async def test_the_http_server_starts_the_scheduler_and_stops_it(demo_engine):
+async def test_the_http_server_starts_the_scheduler_and_stops_it(demo_engine, monkeypatch):
+    """A background task that does not stop within the shutdown grace is cancelled."""
     import asyncio
+
+    monkeypatch.setenv("JOURNEY_SHUTDOWN_GRACE", "0.2")
 
     started: list[asyncio.Task] = []
 

@@ -16,9 +16,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import ImageBlock
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import working_message
+from bot.blocks.help import error_message, working_message
 from bot.blocks.message import Message, context
 from bot.service import Reply, unexpected_message
+from bot.work.inflight import INFLIGHT, RESTARTED, answered
 from bot.workers import in_worker
 from journey.reports import FunnelReport, RetentionReport
 
@@ -45,6 +46,11 @@ async def reply_when_ready(
     Returns the reply and whether the working message was shown (then the reply
     replaced it).
     """
+    if INFLIGHT.closing:
+        # SIGTERM arrived: nothing new starts, the user hears why at once.
+        await safe_respond(respond, error_message(RESTARTED.format(what=f"your {what}")).payload())
+        answered()
+        return Reply(error_message(RESTARTED.format(what=f"your {what}"))), False
     runner = asyncio.to_thread(work) if own_thread else in_worker(work)
     task = asyncio.ensure_future(runner)
     done, _ = await asyncio.wait({task}, timeout=working_after)
@@ -59,6 +65,7 @@ async def reply_when_ready(
     if working:
         payload["replace_original"] = True
     await safe_respond(respond, {**payload, **extra})
+    answered()
     return reply, working
 
 
