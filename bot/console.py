@@ -32,7 +32,7 @@ from bot.commands import AlertsRequest, CommandError, DigestRequest, parse
 from bot.scheduler import scheduler_interval, sync_interval, sync_tick
 from bot.service import ReportService
 from journey.db import session_scope
-from journey.models import Customer
+from journey.models import Customer, Workspace
 from journey.periods import zone
 from journey.render.text import sync_summary
 from journey.schedule.leases import Scope
@@ -53,7 +53,8 @@ Type a command as you would in Slack, e.g. /journey funnel 30d by channel, /jour
 /journey reviews, /journey help. Buttons are shown as [labels]; type the command instead.
 This console is the channel #{channel} (timezone {tz}): /journey digest weekly monday 09:00
 sends it a digest, /journey alerts channel its alerts; they appear here while it runs.
-Quit with exit or Ctrl-D. (With Slack tokens in .env the same command connects to Slack.)"""
+Quit with exit or Ctrl-D. (With Slack tokens in .env the same command connects to Slack.)
+{own}"""
 
 Clock = Callable[[], datetime]
 
@@ -81,18 +82,30 @@ def console_timezone() -> str:
     return name
 
 
+OWN_DATA = (
+    "Your own data: journey import orders.csv --workspace myshop (columns "
+    "order_id,email,ordered_at,amount), then JOURNEY_WORKSPACE=myshop python3 run.py."
+)
+
+
 def ensure_demo(engine: Engine, workspace: str, say: Callable[[str], None]) -> None:
-    """Build the demo store the first time, so the console has something to show."""
+    """Build the demo store the first time, so the console has something to show. A
+    workspace emptied on purpose (`journey demo remove`) stays empty: it is told how to
+    bring data instead."""
     with session_scope(engine) as session:
+        exists = session.get(Workspace, workspace) is not None
         count = session.exec(
             select(func.count()).select_from(Customer).where(Customer.workspace_id == workspace)
         ).one()
     if count:
         return
+    if exists:
+        say(f"Workspace {workspace!r} is empty. {OWN_DATA}")
+        return
     from journey.demo import load_demo
 
     say(
-        f"Workspace {workspace!r} is empty: building the demo store (a year of a small vet clinic)..."
+        f"Workspace {workspace!r} is new: building the demo store (a year of a small vet clinic)..."
     )
     with session_scope(engine) as session:
         load_demo(session, workspace)
@@ -349,7 +362,7 @@ def run_console(
     tz = timezone or console_timezone()
     ensure_demo(engine, workspace, out.say)
     service = ReportService(engine)
-    out.say(BANNER.format(ws=workspace, channel=CONSOLE_CHANNEL, tz=tz))
+    out.say(BANNER.format(ws=workspace, channel=CONSOLE_CHANNEL, tz=tz, own=OWN_DATA))
     out.say(answer(service, workspace, "/journey funnel", timezone=tz, now=clock()))
     every = scheduler_interval() if interval is None else interval
     scheduler = ConsoleScheduler(engine, workspace, out.say, clock, timezone=tz)

@@ -143,17 +143,25 @@ def start(workspace: WorkspaceOpt = None) -> None:
     """The main job. Today: load the demo store if the workspace is empty, then print the overview."""
     ws = _workspace(workspace)
     with _session() as session:
+        exists = session.get(Workspace, ws) is not None
         has_data = (
-            session.get(Workspace, ws) is not None
+            exists
             and session.exec(
                 select(func.count()).select_from(Customer).where(Customer.workspace_id == ws)
             ).one()[0]
         )
-    if not has_data:
+    if not exists:
         err.print(
-            f"Workspace {ws!r} is empty: building the demo store (a year of a small vet clinic)."
+            f"Workspace {ws!r} is new: building the demo store (a year of a small vet clinic). "
+            f"{OWN_DATA_HINT}"
         )
         _build_demo(ws, None)
+    elif not has_data:
+        # Emptied on purpose (`journey demo remove`): building the demo again would undo that.
+        raise JourneyError(
+            f"Workspace {ws!r} is empty. {OWN_DATA_HINT} (`journey demo --workspace {ws}` "
+            "brings the demo back)."
+        )
     _print_overview(ws)
 
 
@@ -186,8 +194,20 @@ def _print_overview(ws: str) -> None:
     )
 
 
-@app.command()
+OWN_DATA_HINT = (
+    "Your own data: `journey import orders.csv --workspace myshop`, with the columns "
+    "order_id,email,ordered_at,amount."
+)
+demo_app = typer.Typer(
+    help="Build (or rebuild) the demo store in a workspace; `journey demo remove` deletes it.",
+    invoke_without_command=True,
+)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.callback()
 def demo(
+    ctx: typer.Context,
     workspace: WorkspaceOpt = None,
     seed: Annotated[
         int | None, typer.Option(help="Random seed; the same seed gives the same store.")
@@ -197,7 +217,17 @@ def demo(
     ] = None,
 ) -> None:
     """Build (or rebuild) the demo store in a workspace and print a short overview."""
+    if ctx.invoked_subcommand is not None:
+        return
     ws = _workspace(workspace)
+    from journey.workspaces import demo_source, holds_own_data
+
+    with _session() as session:
+        if holds_own_data(session, ws) and demo_source(session, ws) is None:
+            raise JourneyError(
+                f"Workspace {ws!r} holds your own data: the demo would be mixed into its "
+                "numbers. Build it in a workspace of its own: `journey demo --workspace demo`."
+            )
     end = None
     if until:
         end = datetime.combine(
@@ -205,6 +235,23 @@ def demo(
         ) + timedelta(days=1)
     _build_demo(ws, end, seed)
     _print_overview(ws)
+
+
+@demo_app.command("remove")
+def demo_remove(workspace: WorkspaceOpt = None) -> None:
+    """Delete the demo store (its customers, events and review requests) from a workspace;
+    data imported or synced there stays."""
+    from journey.workspaces import remove_demo
+
+    ws = _workspace(workspace)
+    with _session() as session:
+        get_workspace(session, ws)
+        removed = remove_demo(session, ws)
+    if not removed:
+        typer.echo(f"Workspace {ws!r} holds no demo store: nothing removed.")
+        return
+    typer.echo(f"Removed the demo store from workspace {ws!r}: {removed:,} demo customers.")
+    typer.echo(OWN_DATA_HINT)
 
 
 # --- reports -------------------------------------------------------------------
@@ -279,11 +326,19 @@ def import_(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Import the good rows even when some rows are bad.")
     ] = False,
+    into_demo: Annotated[
+        bool,
+        typer.Option("--into-demo", help="Import into a workspace holding the demo store anyway."),
+    ] = False,
 ) -> None:
     """Import CSV files. By default a file with any bad row imports nothing; see --skip-bad."""
-    from journey.workspaces import ensure_workspace
+    from journey.workspaces import ensure_workspace, refuse_demo_mix
 
     ws = _workspace(workspace)
+    if not into_demo:
+        with _session() as session:
+            names = " ".join(str(f) for f in files)
+            refuse_demo_mix(session, ws, f"journey import {names} --workspace myshop")
     failed = False
     for path in files:
         with _progress() as progress, _session() as session:
@@ -505,7 +560,7 @@ def main() -> None:
         _load_plugins()
         app()
     except JourneyError as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
+        err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # a bug: say so plainly, keep the details for debugging
         if _settings_debug():

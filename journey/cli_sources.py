@@ -87,10 +87,23 @@ def add(
         bool, typer.Option("--check/--no-check", help="Try the key before storing it.")
     ] = True,
     workspace: WorkspaceOpt = None,
+    into_demo: Annotated[
+        bool,
+        typer.Option("--into-demo", help="Connect into a workspace holding the demo store anyway."),
+    ] = False,
 ) -> None:
     """Connect a store or CRM: store its key, encrypted. Re-adding a name replaces its key."""
+    from journey.workspaces import refuse_demo_mix
+
     cli = _cli()
     cli._settings()  # reads .env, where JOURNEY_SECRET_KEY may live
+    if not into_demo:
+        with cli._session() as session:
+            refuse_demo_mix(
+                session,
+                cli._workspace(workspace),
+                f"journey sources add {kind} --name {name} --workspace myshop",
+            )
     cls = connector_class(kind)
     given = [
         *(setting or []),

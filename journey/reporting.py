@@ -6,7 +6,7 @@ report means the same thing wherever it is asked for.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from sqlmodel import Session
@@ -18,9 +18,9 @@ from journey.metrics.retention import retention_report
 from journey.metrics.reviews import CANDIDATE_LIST, review_report
 from journey.periods import Period, resolve_period
 from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
-from journey.workspaces import get_workspace
+from journey.workspaces import business, get_workspace
 
-Report = FunnelReport | RetentionReport | ReviewReport
+Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport
 
 
 @dataclass(frozen=True)
@@ -57,16 +57,20 @@ def build_report(
     now: datetime | None = None,
     limit: int = CANDIDATE_LIST,
 ) -> Report:
-    """funnel, retention, churn (the BG/NBD model, or the heuristic it falls back to) or reviews."""
+    """funnel, retention, churn (the BG/NBD model, or the heuristic it falls back to) or
+    reviews, with the business it is about (name, demo data) for its header."""
+    report: Report
     if kind == "funnel":
-        return funnel_report(session, workspace_id, period, channel=channel)
-    if kind == "retention":
-        return retention_report(session, workspace_id, period, now=now)
-    if kind == "churn":
-        return churn_report(session, workspace_id, period, now=now, limit=limit)
-    if kind == "reviews":
-        return review_report(session, workspace_id, period, now=now, limit=limit)
-    raise ValueError(f"unknown report kind {kind!r}")
+        report = funnel_report(session, workspace_id, period, channel=channel)
+    elif kind == "retention":
+        report = retention_report(session, workspace_id, period, now=now)
+    elif kind == "churn":
+        report = churn_report(session, workspace_id, period, now=now, limit=limit)
+    elif kind == "reviews":
+        report = review_report(session, workspace_id, period, now=now, limit=limit)
+    else:
+        raise ValueError(f"unknown report kind {kind!r}")
+    return replace(report, business=business(session, workspace_id))
 
 
 def build_insight(
@@ -84,8 +88,9 @@ def build_insight(
 def build_overview(
     session: Session, workspace_id: str, period: Period, now: datetime | None = None
 ) -> Overview:
-    funnel = funnel_report(session, workspace_id, period)
-    retention = retention_report(session, workspace_id, period, now=now)
-    reviews = review_report(session, workspace_id, period, now=now)
-    churn = churn_report(session, workspace_id, period, limit=0, now=now)
+    owner = business(session, workspace_id)
+    funnel = replace(funnel_report(session, workspace_id, period), business=owner)
+    retention = replace(retention_report(session, workspace_id, period, now=now), business=owner)
+    reviews = replace(review_report(session, workspace_id, period, now=now), business=owner)
+    churn = replace(churn_report(session, workspace_id, period, limit=0, now=now), business=owner)
     return Overview(funnel, retention, reviews, weakest_stage(funnel, retention), churn)

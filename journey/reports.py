@@ -17,6 +17,18 @@ from journey.stats import Rate
 
 
 @dataclass(frozen=True)
+class Business:
+    """Whose numbers a report shows. `demo`: the workspace holds the built-in demo store;
+    `mixed`: it also holds data of the business's own (imported with --into-demo). Every
+    header says so, so nobody reads the demo clinic's figures as their own."""
+
+    workspace_id: str
+    name: str
+    demo: bool = False
+    mixed: bool = False
+
+
+@dataclass(frozen=True)
 class StageStep:
     """One stage of the funnel for the period's cohort."""
 
@@ -90,6 +102,7 @@ class FunnelReport:
     generated_at: datetime
     # 1: medians over every customer; k > 1: over an even 1-in-k sample (large cohorts).
     median_sample_every: int = 1
+    business: Business | None = None  # set by journey.reporting
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,7 @@ class RetentionReport:
     at_risk_factor: float
     method: str = "heuristic"
     generated_at: datetime | None = None
+    business: Business | None = None  # set by journey.reporting
 
 
 @dataclass(frozen=True)
@@ -167,6 +181,7 @@ class ReviewReport:
     tracking: ReviewTracking
     generated_at: datetime
     notes: list[str] = field(default_factory=list)
+    business: Business | None = None  # set by journey.reporting
 
 
 @dataclass(frozen=True)
@@ -227,3 +242,4 @@ class ChurnReport:
     value_days: int = 365
     at_risk_factor: float | None = None  # the heuristic's k, when it was used
     generated_at: datetime | None = None
+    business: Business | None = None  # set by journey.reporting

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
-from journey.errors import NotFound
-from journey.models import Source, Workspace
+from journey.errors import JourneyError, NotFound
+from journey.models import (
+    Customer,
+    CustomerJourney,
+    JourneyEvent,
+    ReviewRequest,
+    Source,
+    Workspace,
+)
+from journey.reports import Business
 from journey.stages import StageModel, source_stage_defaults
 
 
@@ -55,3 +64,92 @@ def stage_model(session: Session, workspace_id: str) -> StageModel:
     return StageModel.from_workspace(
         workspace.stages, workspace.stage_map, source_stage_defaults(session, workspace_id)
     )
+
+
+# --- the demo store, kept apart from a business's own data ---------------------------------
+
+DEMO_KIND = "demo"
+DEMO_BUSINESS = "Maple Street Vet"
+
+
+def demo_source(session: Session, workspace_id: str) -> Source | None:
+    """The workspace's demo source (journey.demo builds it), if it holds one."""
+    return session.exec(
+        select(Source).where(Source.workspace_id == workspace_id, Source.kind == DEMO_KIND)
+    ).first()
+
+
+def holds_own_data(session: Session, workspace_id: str) -> bool:
+    """Whether the workspace holds data from anything but the demo (imports, connectors)."""
+    return (
+        session.exec(
+            select(Source.id).where(Source.workspace_id == workspace_id, Source.kind != DEMO_KIND)
+        ).first()
+        is not None
+    )
+
+
+def business(session: Session, workspace_id: str) -> Business:
+    """Whose numbers a report shows: the business name, and whether they are (partly)
+    the demo's, so every header can say so and nobody mistakes the vet clinic for
+    their shop."""
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None:
+        return Business(workspace_id, workspace_id)
+    demo = demo_source(session, workspace_id) is not None
+    name = (workspace.name or "").strip()
+    if name.endswith("(demo)"):  # the demo's own name, as journey.demo stores it
+        name = name.removesuffix("(demo)").strip()
+    return Business(
+        workspace_id,
+        name or workspace_id,
+        demo=demo,
+        mixed=demo and holds_own_data(session, workspace_id),
+    )
+
+
+def refuse_demo_mix(session: Session, workspace_id: str, retry: str) -> None:
+    """Own data must not land among the demo's customers unnoticed: their counts would
+    mix into every report. `retry` is the user's command with a workspace of its own,
+    so the error shows exactly what to type instead."""
+    if demo_source(session, workspace_id) is None:
+        return
+    raise JourneyError(
+        f"Workspace {workspace_id!r} holds the demo store ({DEMO_BUSINESS}): your data "
+        f"would be mixed into its numbers. Put it in a workspace of its own: `{retry}` "
+        "(any name instead of myshop). To mix them on purpose add --into-demo; to drop "
+        f"the demo, `journey demo remove --workspace {workspace_id}`."
+    )
+
+
+def remove_demo(session: Session, workspace_id: str) -> int:
+    """Delete the demo's customers, events, review requests and source; data from any
+    other source stays. Returns the number of demo customers removed (0: no demo)."""
+    source = demo_source(session, workspace_id)
+    if source is None:
+        return 0
+    demo_customers = select(Customer.id).where(
+        Customer.workspace_id == workspace_id, Customer.source_id == source.id
+    )
+    count = len(session.exec(demo_customers).all())
+    for model in (ReviewRequest, CustomerJourney):
+        session.execute(
+            delete(model).where(
+                model.workspace_id == workspace_id,
+                model.customer_id.in_(demo_customers),  # type: ignore[attr-defined]
+            )
+        )
+    for model in (JourneyEvent, Customer):
+        session.execute(
+            delete(model).where(
+                model.workspace_id == workspace_id,
+                model.source_id == source.id,  # type: ignore[arg-type]
+            )
+        )
+    session.delete(source)
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is not None and (workspace.name or "").endswith("(demo)"):
+        workspace.name = workspace_id
+        session.add(workspace)
+    session.flush()
+    return count

@@ -40,7 +40,7 @@ def test_start_builds_the_demo_once_and_prints_the_overview(run):
     code, out, err = run("start")
     assert code == 0
     assert "building the demo store" in err
-    assert "journey overview for local" in out and "Insight:" in out
+    assert "journey overview for Maple Street Vet (demo data)" in out and "Insight:" in out
     # The overview's at-risk line is the churn report's: the same count, from the model.
     at_risk = re.search(r"- At risk: (\d+) customers, .* \(churn model;", out)
     assert at_risk, out
@@ -53,7 +53,7 @@ def test_start_builds_the_demo_once_and_prints_the_overview(run):
 def test_reports_in_text_and_json(with_demo, run):
     code, out, _ = run("report", "funnel", "--since", "2026-03-01", "--until", "2026-05-31")
     assert code == 0
-    assert "Funnel for local, 2026-03-01 to 2026-05-31" in out
+    assert "Funnel for Maple Street Vet (demo data), 2026-03-01 to 2026-05-31" in out
     assert "By acquisition channel" in out
     code, out, _ = run(
         "report", "funnel", "--since", "2026-03-01", "--until", "2026-05-31", "--json"

@@ -16,7 +16,7 @@ from bot.blocks.message import Message, actions, button, clip, context, header, 
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, stored_reason
 from journey.periods import zone
 from journey.playbooks import Playbook
-from journey.render.format import money, pct, period, points
+from journey.render.format import money, owner, pct, period, points
 from journey.reports import FunnelReport
 from journey.schedule.alerts import AlertNotice
 from journey.schedule.digests import Digest, Headline, MissedDigest
@@ -194,7 +194,12 @@ def _people_blocks(digest: Digest) -> list[Block]:
 def digest_message(digest: Digest, *, late: bool = False, preview: bool = False) -> Message:
     """A digest as a channel message: headlines, biggest drop and what to do, who to
     call, who to ask for a review, and when the next one comes."""
-    title = f"{CADENCE_TITLE.get(digest.cadence, 'Digest')} · {period(digest.period)}"
+    whose = owner(digest, ids=False)
+    title = " · ".join(
+        part
+        for part in (CADENCE_TITLE.get(digest.cadence, "Digest"), whose, period(digest.period))
+        if part
+    )
     blocks: list[Block] = [header(title)]
     lines = [f"{title}."]
     if preview:

@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 from bot.blocks.digest import ALERT_NAMES, local_time
 from bot.blocks.message import SECTION_TEXT, context, header, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_reason
-from journey.render.format import money, pct, period, rate
+from journey.render.format import money, owner, pct, period, rate
 from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
 from journey.schedule.acks import FiringAlert
@@ -159,7 +159,8 @@ def home_view(
     schedule: ScheduleStatus | None = None,
 ) -> dict[str, Any]:
     """sources: (kind, name, last sync as ISO text or None, last error or None)."""
-    blocks: list[Block] = [header("journey")]
+    whose = owner(overview.funnel, ids=False) if overview is not None else ""
+    blocks: list[Block] = [header(f"journey · {whose}" if whose else "journey")]
     if overview is None:
         blocks.append(
             section(

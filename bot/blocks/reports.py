@@ -14,7 +14,17 @@ from slack_sdk.models.blocks import Block, DividerBlock
 
 from bot.blocks.message import Message, actions, button, code, context, header, section
 from journey.playbooks import Playbook
-from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
+from journey.render.format import (
+    day,
+    hours,
+    money,
+    owner,
+    pct,
+    period,
+    points,
+    rate,
+    relative_change,
+)
 from journey.render.sentences import inferred_note, insight_sentence
 from journey.render.text import churn_method_note, table
 from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
@@ -60,6 +70,12 @@ def _report_buttons(
     return [actions(*buttons, block_id=f"{kind}_actions")]
 
 
+def _titled(what: str, report: object, when: str = "") -> str:
+    """`Funnel · Maple Street Vet (demo data) · the 30 days to ...`: whose numbers in
+    every header (a workspace known only by its Slack id shows none)."""
+    return " · ".join(part for part in (what, owner(report, ids=False), when) if part)
+
+
 def insight_blocks(insight: Insight | None) -> list[Block]:
     if insight is None:
         return []
@@ -76,7 +92,7 @@ def funnel_message(
     shared: bool = False,
     insight: Insight | None = None,
 ) -> Message:
-    title = f"Funnel · {period(report.period)}"
+    title = _titled("Funnel", report, period(report.period))
     if report.channel_filter:
         title += f" · {report.channel_filter}"
     if report.entered == 0:
@@ -173,7 +189,7 @@ def retention_message(
         f"*Churn in the period:* {rate(report.churn)} of {report.churn.denominator} active customers lapsed\n"
         f"*At risk now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of expected purchases"
     )
-    title = ("Churn" if kind == "churn" else "Retention") + f" · {period(report.period)}"
+    title = _titled("Churn" if kind == "churn" else "Retention", report, period(report.period))
     blocks: list[Block] = [header(title), section(summary)]
     if kind != "churn" and report.cohorts:
         shown = min(6, max(len(r.retained) for r in report.cohorts))
@@ -226,7 +242,7 @@ def churn_message(
     """Who is likely to have stopped buying: the model's (or the heuristic's) at-risk list."""
     c = report.currency
     as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
-    title = f"Churn · as of {as_of}"
+    title = _titled("Churn", report, f"as of {as_of}")
     risk = (
         f"*At risk now:* {report.at_risk_count} customers, "
         f"{money(report.value_at_risk_cents, c)} of expected revenue at risk"
@@ -295,7 +311,7 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
         f"Review requests {period(report.period)}: {t.asked} asked, {t.answered} answered "
         f"({rate(t.conversion)}), {t.skipped} skipped."
     )
-    blocks: list[Block] = [header("Whom to ask for a review")]
+    blocks: list[Block] = [header(_titled("Whom to ask for a review", report))]
     if report.total_candidates == 0:
         text = (
             f"Nobody to ask right now: no purchase {lo}-{hi} days ago from a customer not asked, "

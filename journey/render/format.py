@@ -62,3 +62,21 @@ def day(moment: datetime) -> str:
 def period(p: Period) -> str:
     last_day = p.end - timedelta(seconds=1)
     return f"{day(p.start)} to {day(last_day)}"
+
+
+def owner(report: object, ids: bool = True) -> str:
+    """Whose numbers: `Maple Street Vet (demo data)`, `myshop`. Every report header starts
+    with it, so demo figures are never read as a business's own. `ids=False` gives ""
+    for a workspace with no name but its id (a Slack team id means nothing in Slack)."""
+    from journey.reports import Business
+
+    b = getattr(report, "business", None)
+    if not isinstance(b, Business):
+        return str(getattr(report, "workspace_id", "")) if ids else ""
+    if not ids and not b.demo and b.name == b.workspace_id:
+        return ""
+    if b.mixed:
+        return f"{b.name} (demo data mixed with your own)"
+    if b.demo:
+        return f"{b.name} (demo data)"
+    return b.name

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from journey.playbooks import Playbook
-from journey.render.format import day, hours, money, pct, period, points, rate, relative_change
+from journey.render.format import (
+    day,
+    hours,
+    money,
+    owner,
+    pct,
+    period,
+    points,
+    rate,
+    relative_change,
+)
 from journey.render.sentences import inferred_note, insight_sentence
 from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
 from journey.sync import SyncResult
@@ -35,7 +45,7 @@ def _playbook(playbook: Playbook | None) -> list[str]:
 
 
 def render_funnel_text(report: FunnelReport) -> str:
-    title = f"Funnel for {report.workspace_id}, {period(report.period)}"
+    title = f"Funnel for {owner(report)}, {period(report.period)}"
     if report.channel_filter:
         title += f", channel {report.channel_filter}"
     out = [title, ""]
@@ -99,7 +109,7 @@ def render_funnel_text(report: FunnelReport) -> str:
 
 def render_retention_text(report: RetentionReport) -> str:
     c = report.currency
-    out = [f"Retention for {report.workspace_id}, {period(report.period)}", ""]
+    out = [f"Retention for {owner(report)}, {period(report.period)}", ""]
     out.append(
         f"Repeat-purchase rate: {rate(report.repeat_rate)} of "
         f"{report.repeat_rate.denominator} buyers bought again "
@@ -180,7 +190,7 @@ def churn_method_note(report: ChurnReport) -> str:
 def render_churn_text(report: ChurnReport) -> str:
     c = report.currency
     as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
-    out = [f"Churn for {report.workspace_id}, as of {as_of}", ""]
+    out = [f"Churn for {owner(report)}, as of {as_of}", ""]
     headline = (
         f"At risk now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
         "of expected revenue at risk"
@@ -253,7 +263,7 @@ def render_churn_text(report: ChurnReport) -> str:
 def render_review_text(report: ReviewReport) -> str:
     c = report.currency
     lo, hi = report.window_days
-    out = [f"Review candidates for {report.workspace_id}", ""]
+    out = [f"Review candidates for {owner(report)}", ""]
     if report.total_candidates == 0:
         out.append(
             f"Nobody to ask right now: no purchase {lo}-{hi} days ago from a customer not asked, "
@@ -304,7 +314,7 @@ def render_overview_text(
     """The short overview `journey demo` and `journey start` print: one screen, the headlines."""
     c = retention.currency
     purchase = next((s for s in funnel.stages if s.stage == funnel.purchase_stage), None)
-    out = [f"journey overview for {funnel.workspace_id}, {period(funnel.period)}", ""]
+    out = [f"journey overview for {owner(funnel)}, {period(funnel.period)}", ""]
     line = f"- Funnel: {funnel.entered} new customers"
     if purchase is not None:
         line += f", {purchase.reached} bought ({pct(purchase.overall.value)})"

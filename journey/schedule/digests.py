@@ -48,11 +48,11 @@ from journey.models.schedule import DigestSubscription
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
-from journey.reports import ChurnCustomer, ChurnReport, FunnelReport, StepChange
+from journey.reports import Business, ChurnCustomer, ChurnReport, FunnelReport, StepChange
 from journey.schedule.calendar import Schedule, next_send_after
 from journey.stages import PURCHASE_KINDS, REFUND_KINDS
 from journey.stats import Rate, wilson
-from journey.workspaces import get_workspace
+from journey.workspaces import business, get_workspace
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,7 @@ class Digest:
     # at risk in all at the period's end (what `/journey churn` shows for the period).
     at_risk_method: str | None = None
     at_risk_total: int = 0
+    business: Business | None = None  # whose numbers: the header says it (demo data too)
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
@@ -464,6 +465,7 @@ def build_digest(
         "next_send_at": next_send_at,
         "timezone": timezone,
         "generated_at": now,
+        "business": business(session, workspace_id),
     }
     if not _has_data(session, workspace_id):
         return Digest(

@@ -1,0 +1,156 @@
+"""A manager's first hour (issue 19), driven as they drive it: the `journey` command and the
+local console through its input, asserting the words they read."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from bot.console import run_console
+from journey.db import make_engine, session_scope, upgrade
+from journey.demo import load_demo
+
+DEMO_END = date(2026, 6, 15)
+
+# The README's "your own data in five minutes" file: four columns, one row per order.
+ORDERS = """order_id,email,ordered_at,amount
+1001,ana@example.com,2026-05-03,42.50
+1002,ben@example.com,2026-05-10,18.00
+1003,ana@example.com,2026-06-01,55.00
+1004,cy@example.com,2026-06-02,30.00
+"""
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """One demo store in workspace `local`, built once and copied per test."""
+    path = tmp_path_factory.mktemp("first_hour") / "demo.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        load_demo(session, "local", DEMO_END)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture
+def cli(journey_cli, tmp_path, demo_template):
+    """`journey ...` on a copy of the demo database, with orders.csv in the working directory."""
+    shutil.copy(demo_template, tmp_path / "cli.db")
+    (tmp_path / "orders.csv").write_text(ORDERS)
+    return journey_cli
+
+
+def _customers(cli, workspace: str) -> int | None:
+    code, out, _ = cli("workspaces")
+    assert code == 0
+    for line in out.splitlines():
+        if line.split()[0] == workspace:
+            return int(line.split("  ")[-1].split()[0])
+    return None
+
+
+def test_importing_into_the_demo_workspace_asks_for_a_workspace_of_its_own(cli):
+    before = _customers(cli, "local")
+    code, out, err = cli("import", "orders.csv")
+    assert code == 2
+    assert "holds the demo store (Maple Street Vet)" in err
+    assert "`journey import orders.csv --workspace myshop`" in err
+    assert "--into-demo" in err and "`journey demo remove --workspace local`" in err
+    assert _customers(cli, "local") == before  # nothing written
+
+    code, out, err = cli("import", "orders.csv", "--workspace", "myshop")
+    assert code == 0 and "4 rows: 4 new" in out
+    assert _customers(cli, "myshop") == 3
+    code, out, _ = cli("report", "funnel", "--workspace", "myshop", "--until", "2026-06-14")
+    assert out.startswith("Funnel for myshop, ") and "demo" not in out.splitlines()[0]
+
+
+def test_into_demo_mixes_on_purpose_and_every_header_says_so(cli):
+    code, out, _ = cli("import", "orders.csv", "--into-demo")
+    assert code == 0
+    code, out, _ = cli("report", "churn", "--until", "2026-06-14")
+    assert out.startswith("Churn for Maple Street Vet (demo data mixed with your own), as of")
+
+
+def test_demo_reports_say_demo_data_in_their_headers(cli):
+    for kind, head in (
+        ("funnel", "Funnel for Maple Street Vet (demo data), "),
+        ("retention", "Retention for Maple Street Vet (demo data), "),
+        ("churn", "Churn for Maple Street Vet (demo data), "),
+        ("reviews", "Review candidates for Maple Street Vet (demo data)"),
+    ):
+        code, out, _ = cli("report", kind, "--until", "2026-06-14")
+        assert code == 0 and out.startswith(head), (kind, out[:120])
+
+
+def test_demo_remove_keeps_own_data_and_the_demo_does_not_come_back(cli):
+    cli("import", "orders.csv", "--into-demo")
+    code, out, _ = cli("demo", "remove")
+    assert code == 0
+    assert "Removed the demo store from workspace 'local'" in out
+    assert "journey import orders.csv --workspace myshop" in out
+    assert _customers(cli, "local") == 3  # the imported ones
+    code, out, _ = cli("report", "funnel", "--until", "2026-06-14")
+    assert out.startswith("Funnel for local, ")
+    code, out, _ = cli("demo", "remove")
+    assert code == 0 and "holds no demo store" in out
+
+    cli("demo", "remove", "--workspace", "local")
+    code, out, err = cli("start", "--workspace", "empty")
+    assert code == 0 and "is new: building the demo store" in err
+
+
+def test_start_on_an_emptied_workspace_says_how_to_bring_data(cli):
+    cli("demo", "remove")
+    code, _out, err = cli("start")
+    assert code == 2
+    assert "Workspace 'local' is empty." in err
+    assert "journey import orders.csv --workspace myshop" in err
+    assert "building the demo" not in err
+
+
+def test_the_demo_is_not_built_into_a_workspace_with_own_data(cli):
+    cli("import", "orders.csv", "--workspace", "myshop")
+    code, _, err = cli("demo", "--workspace", "myshop")
+    assert code == 2
+    assert "holds your own data" in err and "`journey demo --workspace demo`" in err
+    assert _customers(cli, "myshop") == 3
+
+
+def test_connecting_a_source_into_the_demo_workspace_is_refused_first(cli, monkeypatch):
+    monkeypatch.setenv("JOURNEY_SECRET_KEY", "6pSmCH4WSlNM3f2-6tVu8bYd7c4vNXYTmfJkA1XiF6k=")
+    monkeypatch.setenv("STRIPE_KEY", "rk_test_not_used")
+    code, _, err = cli("sources", "add", "stripe", "--name", "shop", "--key-env", "STRIPE_KEY")
+    assert code == 2
+    assert "holds the demo store" in err
+    assert "`journey sources add stripe --name shop --workspace myshop`" in err
+
+
+def _console(engine: Engine, workspace: str, *lines: str) -> str:
+    said: list[str] = []
+    feed = iter([*lines, "exit"])
+    run_console(engine, workspace, read=lambda _p: next(feed), say=said.append, interval=0)
+    return "\n".join(said)
+
+
+def test_the_console_banner_shows_how_to_bring_your_own_data_and_headers_say_demo(
+    tmp_path, demo_template, monkeypatch
+):
+    monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0")
+    shutil.copy(demo_template, tmp_path / "c.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    out = _console(engine, "local", "/journey churn", "/journey reviews")
+    banner = out.split("\n\n")[0]
+    assert (
+        "Your own data: journey import orders.csv --workspace myshop (columns "
+        "order_id,email,ordered_at,amount)" in banner
+    )
+    assert "Funnel · Maple Street Vet (demo data) ·" in out
+    assert "Churn · Maple Street Vet (demo data) · as of" in out
+    assert "Whom to ask for a review · Maple Street Vet (demo data)" in out
+    engine.dispose()
