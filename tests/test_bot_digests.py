@@ -903,8 +903,10 @@ async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers
     opener = row["elements"][-1]
     await slack.click(opener["action_id"], opener["value"], "open-churn", message)
     (post,) = await slack.responses("open-churn")
-    assert post.response_type == "ephemeral" and "Churn · Maple Street Vet (demo data) · as of" in json.dumps(
-        post.payload, ensure_ascii=False
+    assert (
+        post.response_type == "ephemeral"
+        and "Churn · Maple Street Vet (demo data) · as of"
+        in json.dumps(post.payload, ensure_ascii=False)
     )
 
 
