@@ -51,6 +51,12 @@ def test_escaped_data_shows_as_typed_and_makes_nothing_live(name):
     assert findings({"text": safe}) == []
 
 
+def test_text_typed_with_an_entity_shows_the_entity():
+    """`R&amp;D` typed that way is escaped again, so Slack shows `R&amp;D`, as typed."""
+    assert mrkdwn("R&amp;D") == "R&amp;amp;D"
+    assert render_mrkdwn(mrkdwn("R&amp;D")) == "R&amp;D"
+
+
 def test_mrkdwn_never_escapes_twice():
     once = mrkdwn("Tom & Jerry")
     assert mrkdwn(once) == "Tom &amp; Jerry"
