@@ -48,6 +48,7 @@ CHANNELS = {
     "tom": "Tom & Jerry's ads",
 }
 SOURCE_NAME = "<!here>"
+BUSINESS_NAME = "<!channel> Tom & Jerry's *Shop*"
 SOURCE_ERROR = "<!channel> HTTP 401 from <https://evil.example|shop.example>"
 PAUSE_REASON = "<!channel> was archived & <@U0123ABCD> left"
 # Every text the tests look for as typed, and the references the bot itself may make.
@@ -62,7 +63,9 @@ def build_hostile_store(session: Session, workspace_id: str, now: datetime) -> S
     customers: one lapsed long ago (at risk, in the CSV and the churn list), one who
     crossed the at-risk line this week (the digest's "newly at risk"), and one who
     visited and bought a few days ago (funnel by channel, review candidates)."""
-    ensure_workspace(session, workspace_id)
+    workspace = ensure_workspace(session, workspace_id)
+    workspace.name = BUSINESS_NAME  # shown in every report header and the digest's text
+    session.add(workspace)
     shop = Shop(session, workspace_id, source_name=SOURCE_NAME)
 
     def ago(days: float) -> datetime:

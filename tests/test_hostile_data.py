@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from hostile_store import (
+    BUSINESS_NAME,
     CHANNELS,
     DIGEST_CHANNEL,
     NAMES,
@@ -176,6 +177,8 @@ def test_hostile_names_read_as_typed_where_people_look_for_them(surfaces):
     assert SOURCE_NAME in seen["sources"] and PAUSE_REASON in seen["home"]
     assert PAUSE_REASON in seen["alerts list"] and PAUSE_REASON in seen["digest show (paused)"]
     assert PAUSE_REASON in seen["pause notice"]
+    for label in ("funnel", "churn", "reviews", "digest", "home"):
+        assert BUSINESS_NAME in seen[label], label
     newly = [n for n in NAMES.values() if n in seen["digest"]]
     assert newly, seen["digest"]
     for typed in HOSTILE_INPUT:
@@ -192,6 +195,7 @@ def test_escaped_once_in_mrkdwn_and_as_typed_in_plain_text(surfaces):
         if b["type"] == "header"
     ]
     assert any(h.endswith(f"· {CHANNELS['mallory']}") for h in headers), headers
+    assert any(BUSINESS_NAME in h for h in headers), headers
 
 
 def test_the_bots_own_mentions_and_channel_links_stay_live(surfaces):
