@@ -236,3 +236,21 @@ def test_signature_follows_slacks_rule_on_raw_bytes():
 )
 def test_shape_problem_mirrors_bolts_parsing(body, ctype, ok):
     assert (shape_problem(body, ctype) is None) is ok
+
+
+def test_uvicorn_takes_the_guard_settings_and_protocol():
+    """The options journey serve passes are ones uvicorn knows, with the header-deadline
+    protocol (tests/test_guard_server.py shows them at work on a real port)."""
+    import uvicorn
+
+    from bot.guard.server import HeaderDeadlineProtocol, server_options
+
+    async def app(scope, receive, send):  # pragma: no cover - never called
+        pass
+
+    config = uvicorn.Config(app, **server_options(Limits(max_connections=7)))
+    config.load()
+    assert config.http_protocol_class is HeaderDeadlineProtocol
+    assert config.limit_concurrency == 7
+    assert config.timeout_keep_alive == 5
+    assert config.h11_max_incomplete_event_size == 16 * 1024

@@ -3,13 +3,12 @@
 uvicorn bounds an idle keep-alive connection (`timeout_keep_alive`), the size
 of a request's headers (`h11_max_incomplete_event_size`) and the number of
 connections and running requests (`limit_concurrency`, answered with 503), but
-a brand-new connection may take forever to send its first request line and
-headers: a thousand half-sent requests hold a thousand sockets. The protocol
-below is uvicorn's h11 protocol with one addition: the keep-alive timer, which
-uvicorn already cancels when a complete request has been parsed, is armed when
-the connection opens, so the first request gets `header_seconds` to arrive.
-Later requests on the connection are bounded by uvicorn's own keep-alive timer,
-which h11 (unlike httptools) only cancels once a whole request has arrived.
+not the time a client may take to send its request line and headers: any byte
+received cancels the keep-alive timer, so a header line a second holds a socket
+for ever, and a thousand such clients hold a thousand. The protocol below is
+uvicorn's h11 protocol with a header deadline: armed when the connection opens
+and after each response, cancelled when a complete request has been parsed;
+when it fires before that, the connection is closed.
 
 The h11 implementation is pure Python and slower than httptools, which does
 not matter at Slack's request rates (one request per command or click).
@@ -17,8 +16,11 @@ not matter at Slack's request rates (one request per command or click).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.guard.limits import DEFAULT_LIMITS, Limits
@@ -28,17 +30,48 @@ PROTOCOL = "bot.guard.server:HeaderDeadlineProtocol"
 
 
 class HeaderDeadlineProtocol(H11Protocol):
-    """uvicorn's h11 protocol; a new connection must send its headers in time."""
+    """uvicorn's h11 protocol; every request's line and headers must arrive in time."""
 
     header_seconds: float = DEFAULT_LIMITS.header_seconds
+    _header_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
-        # The same timer uvicorn arms between keep-alive requests: it closes the
-        # connection unless a complete request (line and headers) is parsed first.
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.header_seconds, self.timeout_keep_alive_handler
-        )
+        self._arm_header_deadline()
+
+    def handle_events(self) -> None:
+        cycle = self.cycle
+        super().handle_events()
+        if self.cycle is not cycle:  # a complete request line and headers were parsed
+            self._cancel_header_deadline()
+
+    def on_response_complete(self) -> None:
+        # Armed first: the parent may parse a pipelined request at once (and cancel it).
+        self._arm_header_deadline()
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_deadline()
+        super().connection_lost(exc)
+
+    def _arm_header_deadline(self) -> None:
+        self._cancel_header_deadline()
+        self._header_timer = self.loop.call_later(self.header_seconds, self._headers_too_slow)
+
+    def _cancel_header_deadline(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being served: its body has the guard's own deadline
+        with contextlib.suppress(h11.LocalProtocolError):
+            self.conn.send(h11.ConnectionClosed())
+        self.transport.close()
 
 
 def server_options(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
