@@ -48,8 +48,10 @@ from journey.render.text import (
     render_overview_text,
     render_retention_text,
     render_review_text,
+    render_value_text,
 )
 from journey.reporting import build_insight, build_overview, build_report, workspace_period
+from journey.reports import ChurnReport, ValueReport
 from journey.stages import DEFAULT_STAGES, StageModel, hubspot_accounts
 from journey.state import refresh_journeys
 from journey.workspaces import get_workspace, stage_model
@@ -86,6 +88,7 @@ class ReportKind(StrEnum):
     churn = "churn"
     reviews = "reviews"
     insights = "insights"
+    value = "value"
 
 
 class _State:
@@ -260,7 +263,8 @@ def demo_remove(workspace: WorkspaceOpt = None) -> None:
 @app.command()
 def report(
     kind: Annotated[
-        ReportKind, typer.Argument(help="funnel, retention, churn, reviews or insights.")
+        ReportKind,
+        typer.Argument(help="funnel, retention, churn, reviews, insights or value."),
     ],
     workspace: WorkspaceOpt = None,
     period: Annotated[str | None, typer.Option("--period", "-p", help=PERIOD_HELP)] = None,
@@ -273,8 +277,18 @@ def report(
         int, typer.Option(min=1, max=1000, help="Rows in customer lists.")
     ] = CANDIDATE_LIST,
     as_json: JsonOpt = False,
+    csv_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--csv", help="Also write the report's table as CSV to this file (churn, value)."
+        ),
+    ] = None,
 ) -> None:
     """Print a report for a workspace and period (default: the last 30 days)."""
+    if csv_file is not None and kind not in (ReportKind.churn, ReportKind.value):
+        raise JourneyError(
+            f"--csv writes the churn and value reports' tables; {kind.value} has none yet."
+        )
     ws = _workspace(workspace)
     with _session() as session:
         p = workspace_period(session, ws, period, since, until, now=_now())
@@ -292,6 +306,13 @@ def report(
         else:
             typer.echo(render_insight_text(insight))
         return
+    if csv_file is not None:
+        from journey.render.csv_export import at_risk_csv, value_csv
+
+        assert isinstance(result, ChurnReport | ValueReport)
+        table = value_csv(result) if isinstance(result, ValueReport) else at_risk_csv(result)
+        csv_file.write_text(table, encoding="utf-8")
+        typer.echo(f"Wrote {csv_file}", err=True)
     if as_json:
         typer.echo(render_json(result))
         return
@@ -300,6 +321,7 @@ def report(
         ReportKind.retention: render_retention_text,
         ReportKind.reviews: render_review_text,
         ReportKind.churn: render_churn_text,
+        ReportKind.value: render_value_text,
     }
     typer.echo(render[kind](result))
 

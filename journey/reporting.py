@@ -16,11 +16,19 @@ from journey.metrics.funnel import funnel_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.metrics.reviews import CANDIDATE_LIST, review_report
+from journey.metrics.value import value_report
 from journey.periods import Period, resolve_period
-from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.reports import (
+    ChurnReport,
+    FunnelReport,
+    Insight,
+    RetentionReport,
+    ReviewReport,
+    ValueReport,
+)
 from journey.workspaces import business, get_workspace
 
-Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport
+Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport | ValueReport
 
 
 @dataclass(frozen=True)
@@ -57,8 +65,9 @@ def build_report(
     now: datetime | None = None,
     limit: int = CANDIDATE_LIST,
 ) -> Report:
-    """funnel, retention, churn (the BG/NBD model, or the heuristic it falls back to) or
-    reviews, with the business it is about (name, demo data) for its header."""
+    """funnel, retention, churn (the BG/NBD model, or the heuristic it falls back to),
+    reviews or value (what customers and acquisition channels are worth), with the
+    business it is about (name, demo data) for its header."""
     report: Report
     if kind == "funnel":
         report = funnel_report(session, workspace_id, period, channel=channel)
@@ -68,6 +77,8 @@ def build_report(
         report = churn_report(session, workspace_id, period, now=now, limit=limit)
     elif kind == "reviews":
         report = review_report(session, workspace_id, period, now=now, limit=limit)
+    elif kind == "value":
+        report = value_report(session, workspace_id, period, now=now)
     else:
         raise ValueError(f"unknown report kind {kind!r}")
     return replace(report, business=business(session, workspace_id))

@@ -243,3 +243,63 @@ class ChurnReport:
     at_risk_factor: float | None = None  # the heuristic's k, when it was used
     generated_at: datetime | None = None
     business: Business | None = None  # set by journey.reporting
+
+
+@dataclass(frozen=True)
+class ChannelValue:
+    """What the customers one acquisition channel brought in the period are worth.
+
+    channel "other" groups the channels past the top five by customers; "unknown" is
+    customers with no channel recorded. Values are None when the models could not be
+    fitted; intervals are 95% bootstrap intervals over the channel's customers.
+    """
+
+    channel: str
+    customers: int  # acquired (entered the journey) in the period
+    buyers: int  # of those, bought before the as-of time
+    conversion: Rate  # buyers / customers
+    revenue_cents: int  # what they have spent so far
+    value_per_customer_cents: int | None  # expected 12-month value per acquired customer
+    value_per_customer_interval: tuple[int, int] | None
+    value_per_buyer_cents: int | None  # the same per buyer
+    value_per_buyer_interval: tuple[int, int] | None
+
+
+@dataclass(frozen=True)
+class ValueReport:
+    """What a customer and an acquisition channel are worth over the next `horizon_months`.
+
+    A buyer's value = expected purchases in the horizon (BG/NBD, as in the churn report)
+    x expected spend per purchase (Gamma-Gamma), discounted at `discount_rate` a year.
+    method "models" when both models were fitted, else "unavailable" with the reason in
+    `fallback_reason`; channel counts, conversion and revenue are there either way.
+    best_channel / worst_channel are set only when the intervals separate that channel
+    from every other named channel.
+    """
+
+    workspace_id: str
+    period: Period
+    as_of: datetime
+    currency: str
+    method: str
+    fallback_reason: str | None
+    discount_rate: float
+    horizon_months: int
+    buyers: int  # every buyer before the as-of time (what the models were fitted on)
+    repeat_buyers: int
+    r: float | None
+    alpha: float | None  # days
+    a: float | None
+    b: float | None
+    p: float | None
+    q: float | None
+    gamma: float | None  # currency units
+    spend_correlation: float | None  # repeat purchases vs their average value
+    mean_spend_cents: int | None  # expected spend per purchase of a new buyer
+    value_per_buyer_cents: int | None  # mean 12-month value over every buyer
+    channels: list[ChannelValue]
+    best_channel: str | None
+    worst_channel: str | None
+    bootstrap_samples: int
+    generated_at: datetime | None = None
+    business: Business | None = None  # set by journey.reporting

@@ -67,7 +67,7 @@ INSERT INTO customer_journey (
   workspace_id, customer_id, channel,
   {", ".join(f"reached_{i}" for i in range(MAX_STAGES))},
   recorded_mask, first_purchase_at, second_purchase_at, last_purchase_at, purchase_days,
-  revenue_cents, last_order_cents, first_purchase_month, purchase_month_mask,
+  revenue_cents, first_day_cents, last_order_cents, first_purchase_month, purchase_month_mask,
   last_refund_at, last_review_at
 )
 WITH ev AS (
@@ -86,6 +86,12 @@ second AS (
   SELECT ev.customer_id, MIN(ev.ts) AS second_ts
   FROM ev JOIN buys b ON b.customer_id = ev.customer_id
   WHERE ev.is_buy = 1 AND ev.ts / 86400 > b.first_ts / 86400
+  GROUP BY ev.customer_id
+),
+first_day AS (
+  SELECT ev.customer_id, SUM(COALESCE(ev.amount_cents, 0)) AS cents
+  FROM ev JOIN buys b ON b.customer_id = ev.customer_id
+  WHERE ev.is_buy = 1 AND ev.ts / 86400 = b.first_ts / 86400
   GROUP BY ev.customer_id
 ),
 months AS (
@@ -126,7 +132,7 @@ SELECT c.workspace_id, c.id,
     ORDER BY x.occurred_at, x.id LIMIT 1)),
   {reached},
   COALESCE(r.recorded_mask, 0), b.first_ts, s.second_ts, b.last_ts, COALESCE(b.days, 0),
-  COALESCE(f.revenue, 0),
+  COALESCE(f.revenue, 0), fd.cents,
   (SELECT x.amount_cents FROM journey_event x
    WHERE x.workspace_id = :ws AND x.customer_id = c.id AND x.kind IN ({buy})
    ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1),
@@ -136,6 +142,7 @@ FROM customer c
 LEFT JOIN r ON r.customer_id = c.id
 LEFT JOIN buys b ON b.customer_id = c.id
 LEFT JOIN second s ON s.customer_id = c.id
+LEFT JOIN first_day fd ON fd.customer_id = c.id
 LEFT JOIN months m ON m.customer_id = c.id
 LEFT JOIN facts f ON f.customer_id = c.id
 WHERE c.workspace_id = :ws{only_c}

@@ -77,3 +77,36 @@ def test_churn_report_reproduces_the_paper_on_cdnow(cdnow_workspace, journey_cli
     np.testing.assert_allclose(ours, [ref["r"], ref["alpha"], ref["a"], ref["b"]], rtol=REL)
     # The paper's published estimates, to the digits it prints.
     np.testing.assert_allclose(ours, [0.243, 4.414, 0.793, 2.426], rtol=2.5e-3)
+
+
+def paper_spend() -> tuple[np.ndarray, np.ndarray]:
+    """(x, average repeat spend) of the calibration period's repeat buyers, from the raw file:
+    purchases of one day are one purchase, the first day is left out (the paper's m_x)."""
+    spent: dict[str, dict[date, float]] = defaultdict(lambda: defaultdict(float))
+    for customer, day, dollars in transactions():
+        if day <= CALIBRATION_END:
+            spent[customer][day] += dollars
+    x, m = [], []
+    for by_day in spent.values():
+        days = sorted(by_day)
+        if len(days) > 1:
+            x.append(len(days) - 1)
+            m.append(sum(by_day[d] for d in days[1:]) / (len(days) - 1))
+    return np.array(x, float), np.array(m, float)
+
+
+def test_value_report_reproduces_the_gamma_gamma_fit_on_cdnow(cdnow_workspace, journey_cli):
+    code, out, err = journey_cli("report", "value", "--until", "1997-09-30", "--json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["method"] == "models", report["fallback_reason"]
+    assert report["repeat_buyers"] == 946
+
+    x, m = paper_spend()
+    assert len(x) == 946
+    ref = lifetimes.GammaGammaFitter().fit(x, m).params_
+    ours = [report["p"], report["q"], report["gamma"]]
+    np.testing.assert_allclose(ours, [ref["p"], ref["q"], ref["v"]], rtol=REL)
+    # Fader, Hardie & Lee (2005, "RFM and CLV"): p = 6.25, q = 3.74, gamma = 15.44.
+    np.testing.assert_allclose(ours, [6.25, 3.74, 15.44], rtol=2e-3)
+    assert report["spend_correlation"] == pytest.approx(np.corrcoef(x, m)[0, 1], abs=1e-9)

@@ -79,7 +79,8 @@ _BUY = _in_list(PURCHASE_KINDS)
 # million buyers); in primary-key order it reads the table in sequence (1 s).
 # PostgreSQL plans by its statistics either way and takes the same time.
 _SUMMARY_SQL = f"""
-SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_cents
+SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_cents,
+       COALESCE(first_day_cents, 0)
 FROM customer_journey
 WHERE workspace_id = :ws AND first_purchase_at + 0 < :end AND last_purchase_at + 0 < :end
 UNION ALL
@@ -88,7 +89,9 @@ SELECT e.customer_id,
        MAX(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
        COUNT(DISTINCT CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at / {DAY} END),
        SUM(CASE WHEN e.kind IN ({_BUY}) THEN COALESCE(e.amount_cents, 0)
-                ELSE -ABS(COALESCE(e.amount_cents, 0)) END)
+                ELSE -ABS(COALESCE(e.amount_cents, 0)) END),
+       SUM(CASE WHEN e.kind IN ({_BUY}) AND e.occurred_at / {DAY} = cj.first_purchase_at / {DAY}
+                THEN COALESCE(e.amount_cents, 0) ELSE 0 END)
 FROM customer_journey cj
 JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = cj.customer_id
 WHERE cj.workspace_id = :ws AND cj.first_purchase_at < :end AND cj.last_purchase_at >= :end
@@ -98,7 +101,12 @@ ORDER BY 1
 """
 
 
-_ROW = np.dtype([(name, np.int64) for name in ("customer_id", "first", "last", "days", "revenue")])
+_ROW = np.dtype(
+    [
+        (name, np.int64)
+        for name in ("customer_id", "first", "last", "days", "revenue", "first_day")
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class BuyerSummary:
     last_at: NDArray[np.int64]
     purchase_days: NDArray[np.int64]
     revenue_cents: NDArray[np.int64]
+    first_day_cents: NDArray[np.int64]  # gross purchases on the first purchase day
     x: NDArray[np.float64]
     t_x: NDArray[np.float64]
     T: NDArray[np.float64]
@@ -125,13 +134,17 @@ def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummar
     # Straight from the rows into one int64 table: np.array() on a list of Row
     # objects inspects each one and took 25 s for a million rows, this under one.
     table = np.fromiter(map(tuple, result), dtype=_ROW)
-    customer_id, first_at, last_at, days, revenue = (table[name] for name in _ROW.names or ())
+    customer_id, first_at, last_at, days, revenue, first_day_cents = (
+        table[name] for name in _ROW.names or ()
+    )
     first_day = first_at // DAY
     x = (days - 1).astype(np.float64)
     t_x = (last_at // DAY - first_day).astype(np.float64)
     # The as-of time is exclusive (a period's end), so its day is that of as_of - 1 s.
     T = ((as_of - 1) // DAY - first_day).astype(np.float64)
-    return BuyerSummary(customer_id, first_at, last_at, days, revenue, x, t_x, T)
+    return BuyerSummary(
+        customer_id, first_at, last_at, days, revenue, first_day_cents, x, t_x, T
+    )
 
 
 def at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:

@@ -60,6 +60,9 @@ class CustomerJourney(SQLModel, table=True):
     last_purchase_at: int | None = Field(default=None, sa_type=BigInteger)
     purchase_days: int = 0
     revenue_cents: int = Field(default=0, sa_type=BigInteger)
+    # Gross purchases on the first purchase day: repeat spend is revenue minus this
+    # (the spend model learns from repeat purchases only, see metrics/gamma_gamma.py).
+    first_day_cents: int | None = Field(default=None, sa_type=BigInteger)
     last_order_cents: int | None = Field(default=None, sa_type=BigInteger)
     # Month index (year*12 + month-1, UTC) of the first purchase, and a bit per
     # later month (bit k = bought in first month + k): the cohort matrix is then

@@ -30,4 +30,7 @@ class Workspace(SQLModel, table=True):
     review_max_days: int = 14
     review_cooldown_days: int = 90
     at_risk_factor: float = 2.0
+    # Yearly rate future revenue is discounted at in customer value (10%: a common cost
+    # of capital for a small business; Fader, Hardie & Lee use 15% for CDNOW).
+    discount_rate: float = 0.10
     created_at: datetime = Field(sa_type=EpochDateTime)

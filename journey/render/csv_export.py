@@ -21,7 +21,7 @@ import csv
 import io
 from collections.abc import Iterable
 
-from journey.reports import ChurnReport, RetentionReport
+from journey.reports import ChurnReport, RetentionReport, ValueReport
 
 # OWASP's list: the characters a spreadsheet may read as the start of a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -109,5 +109,45 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                     _money(a.value_at_risk_cents),
                 ]
             )
+        )
+    return out.getvalue()
+
+
+def value_csv(report: ValueReport) -> str:
+    """The value report's channel table, one row per channel, amounts in currency units."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "channel",
+            "customers",
+            "buyers",
+            "conversion",
+            "revenue_so_far",
+            f"value_per_customer_{report.horizon_months}m",
+            "value_per_customer_low95",
+            "value_per_customer_high95",
+            f"value_per_buyer_{report.horizon_months}m",
+            "value_per_buyer_low95",
+            "value_per_buyer_high95",
+        ]
+    )
+    for ch in report.channels:
+        low_c, high_c = ch.value_per_customer_interval or (None, None)
+        low_b, high_b = ch.value_per_buyer_interval or (None, None)
+        writer.writerow(
+            [
+                ch.channel,
+                ch.customers,
+                ch.buyers,
+                "" if ch.conversion.value is None else f"{ch.conversion.value:.4f}",
+                _money(ch.revenue_cents),
+                _money(ch.value_per_customer_cents),
+                _money(low_c),
+                _money(high_c),
+                _money(ch.value_per_buyer_cents),
+                _money(low_b),
+                _money(high_b),
+            ]
         )
     return out.getvalue()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from journey.render.format import pct, points, relative_change
-from journey.reports import FunnelReport, Insight
+from journey.render.format import money, pct, points, relative_change
+from journey.reports import FunnelReport, Insight, ValueReport
 
 
 def insight_sentence(insight: Insight) -> str:
@@ -39,3 +39,25 @@ def inferred_note(report: FunnelReport) -> str | None:
         "Customers who reached a later stage without a recorded earlier one are counted "
         f"as having passed it ({parts})."
     )
+
+
+def value_sentence(report: ValueReport) -> str | None:
+    """Which channel's customers are worth most or least, only when the intervals say so."""
+    by_name = {c.channel: c for c in report.channels}
+    parts = []
+    if report.best_channel:
+        best = by_name[report.best_channel]
+        parts.append(
+            f"Customers from {best.channel} are worth the most: "
+            f"{money(best.value_per_customer_cents, report.currency)} each over the next "
+            f"{report.horizon_months} months"
+        )
+    if report.worst_channel:
+        worst = by_name[report.worst_channel]
+        parts.append(
+            f"customers from {worst.channel} the least "
+            f"({money(worst.value_per_customer_cents, report.currency)} each)"
+        )
+    if not parts:
+        return None
+    return "; ".join(parts) + "."

@@ -14,8 +14,15 @@ from journey.render.format import (
     rate,
     relative_change,
 )
-from journey.render.sentences import inferred_note, insight_sentence
-from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.render.sentences import inferred_note, insight_sentence, value_sentence
+from journey.reports import (
+    ChurnReport,
+    FunnelReport,
+    Insight,
+    RetentionReport,
+    ReviewReport,
+    ValueReport,
+)
 from journey.sync import SyncResult
 
 # How an overview says where its at-risk count comes from, by ChurnReport.method.
@@ -352,3 +359,70 @@ def sync_summary(label: str, result: SyncResult) -> str:
         f"{label}: {result.fetched} records read; {result.inserted} new, "
         f"{result.updated} changed, {result.unchanged} unchanged."
     )
+
+
+def render_value_text(report: ValueReport) -> str:
+    c = report.currency
+    as_of = report.as_of.strftime("%Y-%m-%d")
+    out = [f"Customer value for {owner(report)}, {period(report.period)} (as of {as_of})", ""]
+    out.append(
+        f"Value = what a customer is expected to spend in the next {report.horizon_months} "
+        f"months, discounted at {pct(report.discount_rate, 0)} a year; customers who have "
+        "not bought yet count as 0."
+    )
+    if report.method == "models":
+        out.append(
+            f"An average buyer is worth {money(report.value_per_buyer_cents, c)}; a new "
+            f"buyer's next purchase is expected at {money(report.mean_spend_cents, c)}."
+        )
+    else:
+        out.append(f"Values unavailable: {report.fallback_reason}.")
+    if not report.channels:
+        out += ["", "No customers entered the journey in this period."]
+        return "\n".join(out)
+    sentence = value_sentence(report)
+    if sentence:
+        out += ["", sentence]
+    elif report.method == "models":
+        out += ["", "No channel's customers are clearly worth more or less than the others' yet."]
+
+    def interval(pair: tuple[int, int] | None) -> str:
+        return f"{money(pair[0], c)}-{money(pair[1], c)}" if pair else ""
+
+    rows = [
+        [
+            ch.channel,
+            str(ch.customers),
+            str(ch.buyers),
+            rate(ch.conversion, interval=False),
+            money(ch.revenue_cents, c),
+            money(ch.value_per_customer_cents, c)
+            if ch.value_per_customer_cents is not None
+            else "-",
+            interval(ch.value_per_customer_interval),
+            money(ch.value_per_buyer_cents, c) if ch.value_per_buyer_cents is not None else "-",
+        ]
+        for ch in report.channels
+    ]
+    out += [
+        "",
+        *table(
+            [
+                "channel",
+                "customers",
+                "buyers",
+                "bought",
+                "revenue so far",
+                "value/customer",
+                "95% range",
+                "value/buyer",
+            ],
+            rows,
+        ),
+    ]
+    out += [
+        "",
+        "95% range: where the value per customer would fall in 95 of 100 samples of "
+        "customers like these (bootstrap).",
+    ]
+    return "\n".join(out)

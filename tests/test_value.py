@@ -1,0 +1,186 @@
+"""The Gamma-Gamma spend model and the value report.
+
+The spend model is checked against lifetimes' GammaGammaFitter and against simulated
+stores with known parameters; the value report through the real ingest path, with its
+per-customer value recomputed here from lifetimes' own formulas and its channel sentence
+appearing only when the channels truly differ.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from journey.metrics.churn_model import BgNbdParams, FitRefused
+from journey.metrics.gamma_gamma import (
+    GammaGammaParams,
+    expected_spend,
+    fit_gamma_gamma,
+    simulate_gamma_gamma,
+)
+from journey.metrics.value import MONTH_DAYS, value_report
+from journey.periods import range_period
+from journey.render.sentences import value_sentence
+from journey.render.text import render_value_text
+from tests.builders import NOW, make_shop, utc
+
+lifetimes = pytest.importorskip("lifetimes")
+
+SPEND = GammaGammaParams(p=6.0, q=4.0, gamma=15.0)
+BUYING = BgNbdParams(r=1.0, alpha=25.0, a=1.0, b=3.0)
+START = utc(2025, 6, 1)
+PERIOD = range_period(date(2025, 6, 1), date(2026, 6, 14))
+
+
+def test_spend_model_agrees_with_lifetimes_and_recovers_the_truth():
+    rng = np.random.default_rng(5)
+    x = rng.integers(1, 8, size=3000)
+    m = simulate_gamma_gamma(SPEND, x, rng)
+    fit = fit_gamma_gamma(x, m)
+    ref = lifetimes.GammaGammaFitter().fit(x, m)
+    np.testing.assert_allclose(
+        fit.params.as_array(), ref.params_[["p", "q", "v"]].to_numpy(), rtol=1e-3
+    )
+    np.testing.assert_allclose(
+        expected_spend(fit.params, x, m),
+        ref.conditional_expected_average_profit(x, m),
+        rtol=1e-6,
+    )
+    # 3,000 repeat buyers pin the population's mean spend down near the truth.
+    assert fit.params.mean_spend == pytest.approx(SPEND.mean_spend, rel=0.1)
+
+
+def test_spend_model_refuses_too_few_repeat_buyers():
+    with pytest.raises(FitRefused, match="at least 30 repeat buyers"):
+        fit_gamma_gamma([1, 2, 3], [10.0, 12.0, 9.0])
+
+
+def test_spend_model_refuses_spend_that_depends_on_frequency():
+    rng = np.random.default_rng(9)
+    x = rng.integers(1, 10, size=500)
+    m = x * 20.0 * rng.gamma(20, 1 / 20, size=500)  # frequent buyers spend more each time
+    with pytest.raises(FitRefused, match="buy more often also spend more"):
+        fit_gamma_gamma(x, m)
+
+
+def simulate_customer(rng: np.random.Generator, horizon_days: float) -> list[tuple[float, int]]:
+    """One BG/NBD buyer's purchase times (days after START) with Gamma-Gamma values (cents)."""
+    first = rng.uniform(0, horizon_days - 1)
+    lam = rng.gamma(BUYING.r, 1 / BUYING.alpha)
+    p_drop = rng.beta(BUYING.a, BUYING.b)
+    nu = rng.gamma(SPEND.q, 1 / SPEND.gamma)
+    times = [first]
+    while True:
+        nxt = times[-1] + rng.exponential(1 / lam)
+        if nxt >= horizon_days:
+            break
+        times.append(nxt)
+        if rng.random() < p_drop:
+            break
+    return [(t, max(1, round(rng.gamma(SPEND.p, 1 / nu) * 100))) for t in times]
+
+
+def build_store(session, channels: dict[str, tuple[int, float]], seed: int):
+    """Customers per channel: (how many, share who buy); the others only visit."""
+    rng = np.random.default_rng(seed)
+    shop = make_shop(session)
+    horizon = (NOW - START).total_seconds() / 86400
+    for name, (n, buy_share) in channels.items():
+        customers = {}
+        for i in range(n):
+            if rng.random() < buy_share:
+                buys = simulate_customer(rng, horizon)
+                customers[f"{name}-{i}"] = [
+                    ("order", START + timedelta(days=t), cents) for t, cents in buys
+                ]
+            else:
+                seen = START + timedelta(days=float(rng.uniform(0, horizon - 1)))
+                customers[f"{name}-{i}"] = [("visit", seen)]
+        shop.many(customers, channel=name)
+    return shop
+
+
+def test_value_per_customer_is_expected_purchases_times_spend_discounted(session):
+    shop = build_store(session, {"ads": (500, 1.0)}, seed=1)
+    report = value_report(session, shop.workspace_id, PERIOD, now=NOW, discount_rate=0.1)
+    assert report.method == "models", report.fallback_reason
+
+    # Recompute every buyer's value with lifetimes' formulas from the fitted parameters.
+    from journey.metrics.churn import read_summary
+    from journey.metrics.value import repeat_spend
+    from journey.models.types import to_epoch
+
+    s = read_summary(session, shop.workspace_id, to_epoch(report.as_of))
+    bgf = lifetimes.BetaGeoFitter()
+    bgf.params_ = __import__("pandas").Series(
+        {"r": report.r, "alpha": report.alpha, "a": report.a, "b": report.b}
+    )
+    ggf = lifetimes.GammaGammaFitter()
+    ggf.params_ = __import__("pandas").Series({"p": report.p, "q": report.q, "v": report.gamma})
+    m = repeat_spend(s)
+    spend = np.where(
+        s.x > 0,
+        ggf.conditional_expected_average_profit(s.x, np.where(s.x > 0, m, 1.0)),
+        report.p * report.gamma / (report.q - 1),
+    )
+    previous = np.zeros(s.size)
+    value = np.zeros(s.size)
+    for k in range(1, 13):
+        cumulative = bgf.conditional_expected_number_of_purchases_up_to_time(
+            k * MONTH_DAYS, s.x, s.t_x, s.T
+        )
+        value += (cumulative - previous) / 1.1 ** (k / 12)
+        previous = cumulative
+    value *= spend
+    (ads,) = report.channels
+    assert ads.customers == ads.buyers == s.size == 500
+    assert ads.value_per_customer_cents == pytest.approx(value.mean() * 100, abs=1)
+    low, high = ads.value_per_customer_interval
+    assert low < ads.value_per_customer_cents < high
+    assert report.value_per_buyer_cents == pytest.approx(value.mean() * 100, abs=1)
+
+
+def test_channel_sentence_only_when_the_channels_truly_differ(session):
+    shop = build_store(session, {"referral": (400, 0.9), "facebook": (400, 0.15)}, seed=2)
+    report = value_report(session, shop.workspace_id, PERIOD, now=NOW)
+    assert report.method == "models", report.fallback_reason
+    by = {c.channel: c for c in report.channels}
+    assert (
+        by["referral"].value_per_customer_interval[0]
+        > by["facebook"].value_per_customer_interval[1]
+    )
+    assert report.best_channel == "referral" and report.worst_channel == "facebook"
+    assert value_sentence(report).startswith("Customers from referral are worth the most")
+
+
+def test_no_channel_sentence_when_they_differ_by_noise_only(session):
+    shop = build_store(session, {"google": (400, 0.5), "bing": (400, 0.5)}, seed=3)
+    report = value_report(session, shop.workspace_id, PERIOD, now=NOW)
+    assert report.method == "models", report.fallback_reason
+    assert report.best_channel is None and report.worst_channel is None
+    assert value_sentence(report) is None
+    assert "No channel's customers are clearly worth more" in render_value_text(report)
+
+
+def test_value_report_says_why_when_spend_follows_frequency(session):
+    shop = make_shop(session)
+    rng = np.random.default_rng(4)
+    horizon = (NOW - START).total_seconds() / 86400
+    customers = {}
+    for i in range(400):
+        buys = simulate_customer(rng, horizon)
+        # Each purchase costs more the more often this customer buys.
+        customers[f"c{i}"] = [
+            ("order", START + timedelta(days=t), len(buys) * 3000 + int(rng.integers(0, 300)))
+            for t, _ in buys
+        ]
+    shop.many(customers, channel="ads")
+    report = value_report(session, shop.workspace_id, PERIOD, now=NOW)
+    assert report.method == "unavailable"
+    assert "spend more per purchase" in report.fallback_reason
+    text = render_value_text(report)
+    assert "Values unavailable" in text and "assumes the two are unrelated" in text
+    (ads,) = report.channels
+    assert ads.customers == 400 and ads.value_per_customer_cents is None
