@@ -40,6 +40,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel import select as select_model
 
+from bot.blocks.mrkdwn import mrkdwn
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.models.installation import SlackInstallation, SlackOAuthState
@@ -741,7 +742,9 @@ async def default_alerts_on_install(
     )
     if direct is not None and channel == direct:
         try:
-            await client.chat_postMessage(token=token, channel=direct, text=INSTALL_DM_TEXT)
+            await client.chat_postMessage(
+                token=token, channel=direct, text=str(mrkdwn(INSTALL_DM_TEXT))
+            )
         except SlackApiError as exc:
             logging.getLogger(__name__).warning(
                 "could not tell the installer of %s where alerts go: %s",

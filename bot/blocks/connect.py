@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.blocks.message import section
 from journey.errors import JourneyError
 from journey.sources import CONNECTORS, connector_class
 from journey.sources.manage import Credential
@@ -92,15 +93,11 @@ def connect_modal(channel_id: str = "") -> dict[str, Any]:
         f"{LABELS.get(k, k)}: {connector_class(k).secret_prompt}" for k in sorted(CONNECTORS)
     )
     blocks: list[dict[str, Any]] = [
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": "Connect a store or CRM. The key is checked with its API, then stored "
-                "encrypted; it is never posted in a channel. I'll send you the result in a "
-                "direct message.",
-            },
-        },
+        section(
+            "Connect a store or CRM. The key is checked with its API, then stored "
+            "encrypted; it is never posted in a channel. I'll send you the result in a "
+            "direct message."
+        ).to_dict(),
         {
             "type": "input",
             "block_id": B_KIND,
