@@ -298,10 +298,10 @@ def test_reimport_with_a_new_refund_updates_the_order(session, tmp_path):
 BAD_ORDERS = (
     "order_id,customer_id,ordered_at,amount,status,refund_amount\n"  # 1
     "1,c1,2026-01-10,10.00,paid,\n"  # 2 good
-    "2,c1,01/10/2026,10.00,paid,\n"  # 3 date not ISO
+    "2,c1,2026-01-32,10.00,paid,\n"  # 3 not a date
     "\n"  # 4 blank line: not a row
     '3,c1,2026-01-11,"1,000.00",paid,\n'  # 5 good (thousands separator)
-    '4,c1,2026-01-12,"12,50",paid,\n'  # 6 decimal comma
+    '4,c1,2026-01-12,"12,50",paid,\n'  # 6 decimal comma in a decimal-point file
     '5,c1,2026-01-13,10.00,"paid\n'  # 7 a quoted value running over two lines...
     'still the status",\n'  # 8
     "6,,2026-01-14,abc,pending,\n"  # 9 three problems
@@ -320,8 +320,8 @@ def test_bad_rows_are_reported_with_line_and_reason(session, tmp_path):
     assert result.rows == 12 and result.rejected == 9
     bad = reasons(result)
     assert sorted(bad) == [3, 6, 7, 9, 10, 11, 12, 13, 14]
-    assert "ordered_at: '01/10/2026' is not a date (use ISO 8601" in bad[3]
-    assert "use '.' as the decimal separator" in bad[6]
+    assert "ordered_at: '2026-01-32' is not a date" in bad[3]
+    assert "'12,50' uses a decimal comma, but this file's amounts use a decimal point" in bad[6]
     assert "status 'paid\\nstill the status' is not one of" in bad[7]
     assert "customer_id is empty" in bad[9]
     assert "amount: 'abc' is not an amount" in bad[9]
@@ -436,7 +436,11 @@ def test_semicolon_file_and_ignored_columns(session, tmp_path):
 
 def test_forced_kind(session, tmp_path):
     path = write(tmp_path, "people.csv", "customer_id,kind,occurred_at\nc1,vip,2026-01-05\n")
-    assert import_csv(session, WS, path, kind="customers").inserted == 1
+    # Read as customers, occurred_at would be dropped: the import says so instead.
+    with pytest.raises(JourneyError, match=r"'occurred_at' looks like dates.*--map"):
+        import_csv(session, WS, path, kind="customers")
+    left_out = {"occurred_at": ""}
+    assert import_csv(session, WS, path, kind="customers", mapping=left_out).inserted == 1
     with pytest.raises(JourneyError, match="a orders file needs the columns order_id"):
         import_csv(session, WS, path, kind="orders")
     with pytest.raises(JourneyError, match="Unknown file kind"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 FileKind = Literal["customers", "orders", "events"]
 FILE_KINDS: tuple[FileKind, ...] = get_args(FileKind)
@@ -63,6 +63,13 @@ class ImportResult:
     written: bool = False
     errors: list[RowError] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    # Vendor files: the format recognised, the value columns it deliberately
+    # leaves out (column, why), and what the file holds (a vendor.Tally).
+    format_title: str | None = None
+    known_columns: list[tuple[str, str]] = field(default_factory=list)
+    tally: Any = None
+    lines: int = 0  # physical rows read, line items included
+    dry_run: bool = False
 
     @property
     def ok(self) -> bool:

@@ -23,6 +23,8 @@ from journey.imports.common import (
     MAX_ORDER_ID,
     FileKind,
 )
+from journey.imports.dates import DateReader
+from journey.imports.money import Currency, MoneyReader
 from journey.imports.values import parse_cents, parse_time
 from journey.ingest import CustomerRecord
 
@@ -213,12 +215,29 @@ class _Event:
     amount_cents: int | None
 
 
+@dataclass
+class ValueReading:
+    """How one file's dates, amounts and currencies are read (journey.imports.dates, .money)."""
+
+    dates: DateReader
+    money: MoneyReader
+    currency: Currency
+
+
 class _Cells:
     """One row's values by canonical field, collecting every problem of the row."""
 
-    def __init__(self, header: _Header, values: list[str]) -> None:
+    def __init__(
+        self,
+        header: _Header,
+        values: list[str],
+        reading: ValueReading | None = None,
+        line: int = 0,
+    ) -> None:
         self.header = header
         self.values = values
+        self.reading = reading
+        self.line = line
         self.problems: list[str] = []
 
     def _label(self, name: str) -> str:
@@ -241,6 +260,8 @@ class _Cells:
         if value is None:
             return None
         try:
+            if self.reading is not None:
+                return self.reading.dates.read(value)
             return parse_time(value)
         except ValueError as exc:
             self.problems.append(f"{self._label(name)}: {exc}")
@@ -251,7 +272,11 @@ class _Cells:
         if value is None:
             return None
         try:
-            cents = parse_cents(value)
+            if self.reading is not None:
+                cents, code = self.reading.money.read(value, self.line)
+                cents = self.reading.currency.convert(cents, code, self.line)
+            else:
+                cents = parse_cents(value)
         except ValueError as exc:
             self.problems.append(f"{self._label(name)}: {exc}")
             return None

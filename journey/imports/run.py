@@ -1,38 +1,82 @@
-"""One file's import: two passes (check, then write) over the streamed file."""
+"""One file's import: a check pass, then a write pass, over the streamed file.
+
+The layout is recognised from the header: a vendor's export (journey.imports.
+registry) or journey's generic customers/orders/events layout (with --map for
+the columns nobody knows). Dates are read in the file's style (day-first or
+month-first decided from the whole file before the first pass), amounts in
+the file's decimal style and currency. The write pass commits every batch
+when the caller gives `commit` (see journey.imports.writer).
+"""
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from journey.errors import JourneyError
+from journey.imports.columns import carries_values, unplaced_message
 from journey.imports.common import (
     DEFAULT_SOURCE_NAME,
     FILE_KINDS,
     MAX_ERRORS,
     MAX_ID,
     PROGRESS_EVERY,
+    SOURCE_KIND,
     FileKind,
     ImportResult,
     ProgressFn,
     RowError,
 )
+from journey.imports.dates import DateReader, decide_day_first, zone
+from journey.imports.format import VendorFormat
 from journey.imports.generic import (
+    COLUMNS,
+    ValueReading,
     _Cells,
     _customer_row,
     _detect,
     _event_row,
     _Header,
     _order_row,
-    _Parsed,
 )
+from journey.imports.money import Currency, MoneyReader, decimal_style
 from journey.imports.reading import _delimiter, _open, _Reader
+from journey.imports.registry import FORMATS
+from journey.imports.vendor import (
+    Tally,
+    VendorHeader,
+    VendorRow,
+    contact_row,
+    customer_fields,
+    detect,
+    order_row,
+    vendor_header,
+)
 from journey.imports.writer import _Writer
-from journey.models import Workspace
+from journey.models import Source, SyncCursor, Workspace
 from journey.stages import KNOWN_KINDS, StageModel
+
+# SyncCursor resource under which a csv source keeps the --map of each layout
+# it has seen (header fingerprint -> mapping), so the next export of the same
+# layout needs no flag.
+MAP_RESOURCE = "import_maps"
+_DATE_FIELDS = (
+    "ordered_at",
+    "occurred_at",
+    "first_seen",
+    "refunded_at",
+    "cancelled_at",
+    "subscribed_at",
+)
 
 
 def _known_kinds(session: Session, workspace_id: str) -> frozenset[str]:
@@ -47,111 +91,372 @@ def _known_kinds(session: Session, workspace_id: str) -> frozenset[str]:
     return KNOWN_KINDS | frozenset(model.stages) | frozenset(model.overrides)
 
 
-def _pass(
-    path: Path,
-    file: str,
-    kind: FileKind | None,
-    known_kinds: frozenset[str],
-    source_name: str,
-    writer: _Writer | None,
-    progress: ProgressFn | None,
-    offset: int,
-    total: int,
-) -> ImportResult:
-    """Read the whole file once, checking every row and handing the good ones to
-    `writer` (None: check only)."""
+def _header_line(path: Path, file: str) -> tuple[list[str], str]:
     handle, _ = _open(path)
     with handle:
         reader = _Reader(file, handle)
-        lines = reader.lines()
-        first = next(lines, None)
-        if first is not None and not first.strip():
-            raise JourneyError(f"{file}: the first line is blank; it must be the header.")
-        if first is None:
-            raise JourneyError(f"{file} is empty; it needs a header line and rows.")
-        delimiter = _delimiter(first)
-        try:
-            names = next(csv.reader([first], delimiter=delimiter), [])
-        except csv.Error as exc:
-            raise JourneyError(f"{file}: the header line cannot be read as CSV ({exc}).") from exc
-        header = _detect(file, names, kind)
-        result = ImportResult(
-            file=file, kind=header.kind, source_name=source_name, ignored_columns=header.ignored
-        )
-        seen: dict[str, int] = {}  # id -> (hash of the row's values << 32) | line
-        rows = csv.reader(lines, delimiter=delimiter)
-        line_done = 1
+        first = next(reader.lines(), None)
+    if first is not None and not first.strip():
+        raise JourneyError(f"{file}: the first line is blank; it must be the header.")
+    if first is None:
+        raise JourneyError(f"{file} is empty; it needs a header line and rows.")
+    delimiter = _delimiter(first)
+    try:
+        names = next(csv.reader([first], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise JourneyError(f"{file}: the header line cannot be read as CSV ({exc}).") from exc
+    return names, delimiter
 
-        def reject(line: int, reason: str) -> None:
-            result.rejected += 1
-            if len(result.errors) < MAX_ERRORS:
-                result.errors.append(RowError(file, line, reason))
 
-        while True:
-            try:
-                values = next(rows)
-            except StopIteration:
-                break
-            except csv.Error as exc:
-                start, line_done = line_done + 1, rows.line_num + 1
-                result.rows += 1
-                reject(start, f"cannot be read as CSV ({exc})")
-                continue
-            start, line_done = line_done + 1, rows.line_num + 1
-            if not any(v.strip() for v in values):
-                continue  # blank line, or a spreadsheet's row of empty cells
-            result.rows += 1
-            if progress is not None and result.rows % PROGRESS_EVERY == 0:
-                progress(result.rows, offset + reader.bytes_done, total)
+def fingerprint(names: list[str]) -> str:
+    """A layout's identity: its column names, in any order."""
+    joined = "\x1f".join(sorted(n.strip() for n in names))
+    return hashlib.sha1(joined.encode()).hexdigest()[:16]
 
-            bad = [
-                reader.bad_lines.pop(n)
-                for n in range(start, line_done + 1)
-                if n in reader.bad_lines
-            ]
-            if bad:
-                reject(start, bad[0])
-                continue
-            if any("\x00" in v for v in values):
-                reject(start, "contains a NUL character (is this a binary file?)")
-                continue
-            if len(values) > header.width and any(v.strip() for v in values[header.width :]):
-                reject(
-                    start,
-                    f"has {len(values)} fields but the header has {header.width} "
-                    "(quote values that contain the delimiter)",
+
+def parse_map(specs: list[str]) -> dict[str, str]:
+    """`--map "Created date (UTC)=ordered_at,Amount=amount"` (repeatable; `Col=` leaves Col out)."""
+    mapping: dict[str, str] = {}
+    for spec in specs:
+        for part in _split_map(spec):
+            column, sep, target = part.partition("=")
+            if not sep or not column.strip():
+                raise JourneyError(
+                    f'--map {part!r}: write COLUMN=FIELD, e.g. --map "Created date (UTC)=ordered_at"'
                 )
-                continue
-            if writer is not None and header.kind == "customers":
-                writer.customer_fields = _customer_fields(header)
-            cells = _Cells(header, values)
-            parsed: tuple[str, _Parsed] | None
-            if header.kind == "customers":
-                parsed = _customer_row(cells)
-            elif header.kind == "orders":
-                parsed = _order_row(cells)
+            mapping[column.strip()] = target.strip()
+    return mapping
+
+
+def _split_map(spec: str) -> Iterator[str]:
+    """Commas separate entries, except inside a column name's parentheses."""
+    depth, current = 0, ""
+    for ch in spec:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth = max(depth - 1, 0)
+        if ch == "," and depth == 0:
+            if current.strip():
+                yield current
+            current = ""
+            continue
+        current += ch
+    if current.strip():
+        yield current
+
+
+def _stored_maps(
+    session: Session, workspace_id: str, source_name: str
+) -> tuple[Source | None, dict[str, dict[str, str]]]:
+    source = session.exec(
+        select(Source).where(
+            Source.workspace_id == workspace_id,
+            Source.kind == SOURCE_KIND,
+            Source.name == source_name,
+        )
+    ).first()
+    if source is None:
+        return None, {}
+    cursor = session.get(SyncCursor, (source.id, MAP_RESOURCE))
+    if cursor is None or not cursor.cursor:
+        return source, {}
+    try:
+        stored = json.loads(cursor.cursor)
+    except ValueError:
+        return source, {}
+    return source, stored if isinstance(stored, dict) else {}
+
+
+def _remember_map(
+    session: Session, workspace_id: str, source_name: str, key: str, mapping: dict[str, str]
+) -> None:
+    """Keep this layout's --map with the source (see MAP_RESOURCE)."""
+    source, stored = _stored_maps(session, workspace_id, source_name)
+    if source is None or source.id is None:
+        return
+    stored[key] = mapping
+    cursor = session.get(SyncCursor, (source.id, MAP_RESOURCE))
+    now = datetime.now(UTC)
+    if cursor is None:
+        session.add(
+            SyncCursor(
+                source_id=source.id,
+                resource=MAP_RESOURCE,
+                workspace_id=workspace_id,
+                cursor=json.dumps(stored),
+                updated_at=now,
+            )
+        )
+    else:
+        cursor.cursor = json.dumps(stored)
+        cursor.updated_at = now
+        session.add(cursor)
+    session.flush()
+
+
+@dataclass
+class _Layout:
+    """The recognised layout of one file and how its rows are read."""
+
+    file: str
+    width: int
+    vendor: VendorHeader | None = None
+    generic: _Header | None = None
+    known_kinds: frozenset[str] = frozenset()
+    reading: ValueReading | None = None
+    order_position: int | None = None  # line items: the column grouping them
+
+    @property
+    def kind(self) -> FileKind:
+        if self.vendor is not None:
+            return "orders" if self.vendor.fmt.records == "orders" else "customers"
+        assert self.generic is not None
+        return self.generic.kind
+
+    def amount_positions(self) -> list[int]:
+        index = self.vendor.index if self.vendor is not None else self.generic.index  # type: ignore[union-attr]
+        return [index[f] for f in ("amount", "refund_amount") if f in index]
+
+    def date_positions(self) -> list[int]:
+        if self.vendor is not None:
+            index = self.vendor.index
+            found = [index[f] for f in (*_DATE_FIELDS, "booked_at") if f in index]
+            return found + [p for p, _, _ in self.vendor.stage_columns]
+        assert self.generic is not None
+        return [self.generic.index[f] for f in _DATE_FIELDS if f in self.generic.index]
+
+
+def _generic_layout(
+    file: str, names: list[str], kind: FileKind | None, mapping: dict[str, str]
+) -> _Header:
+    """journey's own layout, with --map applied and unplaced value columns refused."""
+    renamed: list[str] = []
+    left_out: set[int] = set()
+    fields = {f for kinds in COLUMNS.values() for f in kinds}
+    for i, name in enumerate(names):
+        target = mapping.get(name.strip())
+        if target is None:
+            renamed.append(name)
+        elif not target:
+            renamed.append("")
+            left_out.add(i)
+        elif target in fields:
+            renamed.append(target)
+        else:
+            raise JourneyError(
+                f"--map {name.strip()}={target}: {target!r} is not a field journey reads "
+                f"(fields: {', '.join(sorted(fields))})."
+            )
+    for column in mapping:
+        if column not in {n.strip() for n in names}:
+            raise JourneyError(f"--map {column}=...: {file} has no column {column!r}.")
+    header = _detect(file, renamed, kind)
+    for f, i in header.index.items():
+        header.label[f] = names[i].strip()
+    unplaced = [c for c in header.ignored if carries_values(c)]
+    if unplaced:
+        expected = ", ".join(COLUMNS[header.kind])
+        raise JourneyError(unplaced_message(file, f"a {header.kind} file", unplaced, expected))
+    return header
+
+
+@dataclass
+class _Options:
+    all_or_nothing: bool = True
+    dry_run: bool = False
+    commit: Callable[[], None] | None = None
+
+
+@dataclass
+class _Pass:
+    """One read of the whole file, checking every row and handing the good ones
+    to `writer` (None: check only)."""
+
+    path: Path
+    layout: _Layout
+    delimiter: str
+    source_name: str
+    writer: _Writer | None
+    progress: ProgressFn | None
+    offset: int
+    total: int
+    tally: Tally | None = None
+    seen: dict[str, int] = field(default_factory=dict)
+    result: ImportResult | None = None
+
+    def run(self) -> ImportResult:
+        layout = self.layout
+        file = layout.file
+        result = ImportResult(file=file, kind=layout.kind, source_name=self.source_name)
+        if layout.vendor is not None:
+            result.format_title = layout.vendor.fmt.title
+            result.ignored_columns = layout.vendor.ignored
+            result.known_columns = layout.vendor.known
+        else:
+            assert layout.generic is not None
+            result.ignored_columns = layout.generic.ignored
+        result.tally = self.tally
+        self.result = result
+        handle, _ = _open(self.path)
+        with handle:
+            reader = _Reader(file, handle)
+            lines = reader.lines()
+            next(lines, None)
+            rows = csv.reader(lines, delimiter=self.delimiter)
+            line_done = 1
+            previous_order: str | None = None
+
+            def reject(line: int, reason: str) -> None:
+                result.rejected += 1
+                if len(result.errors) < MAX_ERRORS:
+                    result.errors.append(RowError(file, line, reason))
+
+            while True:
+                try:
+                    values = next(rows)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    start, line_done = line_done + 1, rows.line_num + 1
+                    result.rows += 1
+                    reject(start, f"cannot be read as CSV ({exc})")
+                    continue
+                start, line_done = line_done + 1, rows.line_num + 1
+                if not any(v.strip() for v in values):
+                    continue  # blank line, or a spreadsheet's row of empty cells
+                result.lines += 1
+                if self.progress is not None and result.lines % PROGRESS_EVERY == 0:
+                    self.progress(result.lines, self.offset + reader.bytes_done, self.total)
+                if layout.order_position is not None:
+                    position = layout.order_position
+                    order = values[position].strip() if position < len(values) else ""
+                    if order and order == previous_order:
+                        if self.tally is not None:
+                            self.tally.lines += 1
+                        continue  # another line item of the order above
+                    previous_order = order
+                result.rows += 1
+                bad = [
+                    reader.bad_lines.pop(n)
+                    for n in range(start, line_done + 1)
+                    if n in reader.bad_lines
+                ]
+                if bad:
+                    reject(start, bad[0])
+                    continue
+                if any("\x00" in v for v in values):
+                    reject(start, "contains a NUL character (is this a binary file?)")
+                    continue
+                if len(values) > layout.width and any(v.strip() for v in values[layout.width :]):
+                    reject(
+                        start,
+                        f"has {len(values)} fields but the header has {layout.width} "
+                        "(quote values that contain the delimiter)",
+                    )
+                    continue
+                self._row(values, start, reject)
+
+            if layout.reading is not None and layout.reading.money.mixed:
+                money = layout.reading.money
+                reject(money.comma_line or 0, money.mixed_reason())
+            if self.progress is not None:
+                self.progress(result.lines, self.offset + reader.bytes_done, self.total)
+        return result
+
+    def _row(self, values: list[str], start: int, reject: Callable[[int, str], None]) -> None:
+        layout = self.layout
+        assert layout.reading is not None
+        if layout.vendor is not None:
+            if layout.order_position is not None:
+                order = values[layout.order_position].strip()
+                first = self.seen.get(order)
+                if first is not None:
+                    reject(
+                        start,
+                        f"{layout.vendor.label['order_id']} {order!r} is also on line "
+                        f"{first & 0xFFFFFFFF}: an order's line items must be on consecutive lines",
+                    )
+                    return
+            vrow = VendorRow(
+                layout.vendor,
+                values,
+                start,
+                layout.reading.dates,
+                layout.reading.money,
+                layout.reading.currency,
+            )
+            # The tally counts the check pass only (the write pass reads the same rows).
+            if layout.vendor.fmt.records == "orders":
+                parsed = order_row(vrow, self.tally)
             else:
-                parsed = _event_row(cells, known_kinds)
+                parsed = contact_row(vrow, self.tally)
             if parsed is None:
-                reject(start, "; ".join(cells.problems))
-                continue
+                reject(start, "; ".join(vrow.problems))
+                return
+            key, bundle = parsed
+            if self._duplicate(
+                key,
+                bundle,
+                start,
+                reject,
+                layout.vendor.label.get("order_id", layout.vendor.label.get("id", "id")),
+            ):
+                return
+            if self.writer is not None:
+                self.writer.add_bundle(*bundle)
+            return
+        header = layout.generic
+        assert header is not None
+        if self.writer is not None and header.kind == "customers":
+            self.writer.customer_fields = _customer_fields(header)
+        cells = _Cells(header, values, layout.reading, start)
+        if header.kind == "customers":
+            gparsed = _customer_row(cells)
+        elif header.kind == "orders":
+            gparsed = _order_row(cells)
+        else:
+            gparsed = _event_row(cells, layout.known_kinds)
+        if gparsed is None:
+            reject(start, "; ".join(cells.problems))
+            return
+        key, content = gparsed
+        fingerprint_ = hash(content) & 0xFFFFFFFFFFFFFFFF
+        previous = self.seen.get(key)
+        if previous is not None:
+            if previous >> 32 == fingerprint_:
+                assert self.result is not None
+                self.result.duplicates += 1
+            else:
+                reject(start, _duplicate_reason(cells, key, previous & 0xFFFFFFFF))
+            return
+        self.seen[key] = (fingerprint_ << 32) | start
+        if self.writer is not None:
+            self.writer.add(content)
 
-            key, content = parsed
-            fingerprint = hash(content) & 0xFFFFFFFFFFFFFFFF
-            previous = seen.get(key)
-            if previous is not None:
-                if previous >> 32 == fingerprint:
-                    result.duplicates += 1
-                else:
-                    reject(start, _duplicate_reason(cells, key, previous & 0xFFFFFFFF))
-                continue
-            seen[key] = (fingerprint << 32) | start
-            if writer is not None:
-                writer.add(content)
-
-        if progress is not None:
-            progress(result.rows, offset + reader.bytes_done, total)
-    return result
+    def _duplicate(
+        self,
+        key: str,
+        content: object,
+        start: int,
+        reject: Callable[[int, str], None],
+        label: str,
+    ) -> bool:
+        fingerprint_ = hash(content) & 0xFFFFFFFFFFFFFFFF
+        previous = self.seen.get(key)
+        if previous is None:
+            self.seen[key] = (fingerprint_ << 32) | start
+            return False
+        if previous >> 32 == fingerprint_:
+            assert self.result is not None
+            self.result.duplicates += 1
+        else:
+            reject(
+                start,
+                f"{label} {key!r} is also on line {previous & 0xFFFFFFFF}, with other values "
+                "(each id may appear once; an order's line items must be on consecutive lines)",
+            )
+        return True
 
 
 def _customer_fields(header: _Header) -> frozenset[str]:
@@ -188,21 +493,38 @@ def import_csv(
     source_name: str | None = None,
     all_or_nothing: bool = True,
     progress: ProgressFn | None = None,
+    mapping: dict[str, str] | None = None,
+    timezone: str | None = None,
+    date_format: str | None = None,
+    currencies: dict[str, Decimal] | None = None,
+    dry_run: bool = False,
+    commit: Callable[[], None] | None = None,
+    batch: int | None = None,
 ) -> ImportResult:
-    """Import one CSV file of customers, orders or events into a workspace.
+    """Import one CSV file: a vendor's export or journey's generic layout.
 
-    Runs in the caller's transaction and does not commit; on an exception the
-    caller must roll back. The workspace and the source (kind "csv", name
-    `source_name` or "csv") are created on the first write.
+    Runs in the caller's transaction; with `commit`, the write pass calls it
+    after each batch (the caller's session.commit), so no transaction holds the
+    write lock for long. Without it nothing is committed here, and on an
+    exception the caller must roll back. The workspace and the source (kind
+    "csv", name `source_name` or "csv") are created on the first write.
 
     all_or_nothing=True: the file is checked in full first; if any row is bad
     nothing is written (`result.written` is False) and the errors say why.
     all_or_nothing=False: good rows are written, bad rows are reported.
+    dry_run: the check pass only; nothing is written (the result's tally says
+    what the file holds).
 
-    `progress(rows_done, bytes_done, total_bytes)` is called every
-    PROGRESS_EVERY rows and at the end. An all-or-nothing import reads the file
-    twice (check, then write), so total_bytes is then twice the file size and
-    rows_done restarts with the second pass.
+    `mapping`: --map (column -> field; '' leaves a column out), remembered with
+    the source for the layout when the import writes; without it, the mapping
+    remembered for this layout applies. `timezone`: the zone of times written
+    without one (default: the workspace's). `date_format`: a strptime format
+    for dates the file's own style cannot settle. `currencies`: rates of other
+    currencies to the workspace's (--currency EUR=1.08).
+
+    `progress(lines_done, bytes_done, total_bytes)` is called every
+    PROGRESS_EVERY lines and at the end; an import reads the file twice (check,
+    then write), so total_bytes is then twice the file size.
     """
     file_path = Path(path)
     file = str(path)
@@ -213,24 +535,77 @@ def import_csv(
         raise JourneyError(f"The source name must be 1 to {MAX_ID} characters.")
     handle, size = _open(file_path)
     handle.close()
-    known_kinds = _known_kinds(session, workspace_id)
+    workspace = session.get(Workspace, workspace_id)
+    names, delimiter = _header_line(file_path, file)
 
-    if all_or_nothing:
-        total = 2 * size
-        checked = _pass(file_path, file, kind, known_kinds, name, None, progress, 0, total)
-        if checked.rejected:
+    layout_key = fingerprint(names)
+    explicit = dict(mapping or {})
+    if not explicit:
+        _, stored = _stored_maps(session, workspace_id, name)
+        explicit = dict(stored.get(layout_key, {}))
+    fmt: VendorFormat | None = detect(names, FORMATS) if kind is None else None
+    layout = _Layout(file=file, width=len(names))
+    if fmt is not None:
+        layout.vendor = vendor_header(fmt, names, explicit, file)
+        if fmt.line_items:
+            layout.order_position = layout.vendor.index.get("order_id")
+    else:
+        layout.generic = _generic_layout(file, names, kind, explicit)
+        layout.known_kinds = _known_kinds(session, workspace_id)
+
+    try:
+        tz = zone(timezone) if timezone else zone(workspace.timezone if workspace else "UTC")
+    except ValueError as exc:
+        raise JourneyError(f"--timezone: {exc}.") from None
+    dates = DateReader(tz=tz, fmt=date_format)
+    dates.day_first, money_style = _prescan(
+        file_path,
+        file,
+        delimiter,
+        layout.date_positions(),
+        layout.amount_positions(),
+        decide_dates=date_format is None,
+    )
+    currency = Currency(
+        workspace=workspace.currency if workspace else "USD",
+        rates=dict(currencies or {}),
+        file=file,
+    )
+    layout.reading = ValueReading(dates, MoneyReader(style=money_style), currency)
+
+    tally = Tally()
+    if all_or_nothing or dry_run:
+        total = size if dry_run else 2 * size
+        checked = _Pass(file_path, layout, delimiter, name, None, progress, 0, total, tally).run()
+        checked.dry_run = dry_run
+        if checked.rejected or dry_run:
             if progress is not None:
-                progress(checked.rows, total, total)
+                progress(checked.lines, total, total)
             return checked
         offset = size
     else:
         total, offset = size, 0
 
-    writer = _Writer(session, workspace_id, name)
-    result = _pass(file_path, file, kind, known_kinds, name, writer, progress, offset, total)
+    layout.reading = ValueReading(dates, MoneyReader(style=money_style), currency)
+    writer = _Writer(session, workspace_id, name, commit=commit, batch=batch or _BATCH)
+    if layout.vendor is not None:
+        writer.customer_fields = (
+            customer_fields(layout.vendor)
+            if layout.vendor.fmt.records == "contacts"
+            else frozenset({"name"})
+        )
+    write_tally = None if all_or_nothing else tally
+    result = _Pass(
+        file_path, layout, delimiter, name, writer, progress, offset, total, write_tally
+    ).run()
+    result.tally = tally
     if all_or_nothing and result.rejected:
         raise JourneyError(f"{file} changed while it was being imported; import it again.")
     stats = writer.finish()
+    if mapping and writer.wrote:
+        _remember_map(session, workspace_id, name, layout_key, dict(mapping))
+    if commit is not None:
+        commit()
     result.inserted, result.updated, result.unchanged = (
         stats.inserted,
         stats.updated,
@@ -238,3 +613,63 @@ def import_csv(
     )
     result.written = writer.wrote
     return result
+
+
+_BATCH = 5000
+
+
+def _prescan(
+    path: Path,
+    file: str,
+    delimiter: str,
+    date_positions: list[int],
+    amount_positions: list[int],
+    decide_dates: bool,
+) -> tuple[bool | None, str | None]:
+    """Day-first or month-first, and the decimal style, from the file's first
+    deciding values (see dates.decide_day_first and money.decimal_style).
+
+    The scan stops as soon as both are decided: a later value in the other
+    style then fails on its own row, so a mixed file is never misread.
+    """
+    day_first: bool | None = None
+    style: str | None = None
+    dates_done = not decide_dates or not date_positions
+    money_done = not amount_positions
+    if dates_done and money_done:
+        return None, None
+    numeric: list[str] = []
+    handle, _ = _open(path)
+    with handle:
+        reader = _Reader(file, handle)
+        lines = reader.lines()
+        next(lines, None)
+        try:
+            for values in csv.reader(lines, delimiter=delimiter):
+                if not money_done:
+                    for p in amount_positions:
+                        if p < len(values) and values[p]:
+                            style = decimal_style(values[p])
+                            if style is not None:
+                                money_done = True
+                                break
+                if not dates_done:
+                    for p in date_positions:
+                        cell = values[p] if p < len(values) else ""
+                        if cell and ("/" in cell or "." in cell[:6]):
+                            if not numeric:
+                                numeric.append(cell)
+                            try:
+                                decided = decide_day_first([values[p]], file)
+                            except JourneyError:
+                                continue
+                            if decided is not None:
+                                day_first, dates_done = decided, True
+                                break
+                if dates_done and money_done:
+                    break
+        except csv.Error:
+            pass
+    if not dates_done and numeric:
+        decide_day_first(numeric[:1], file)  # raises: every numeric date is ambiguous
+    return day_first, style

@@ -1,0 +1,28 @@
+"""Every vendor format, in one place: `journey import FILE` recognises them by header."""
+
+from __future__ import annotations
+
+from journey.imports import (
+    hubspot_contacts,
+    mailchimp_audience,
+    shopify_customers,
+    shopify_orders,
+    square_customers,
+    square_transactions,
+    stripe_customers,
+    stripe_payments,
+    woocommerce_orders,
+)
+from journey.imports.format import VendorFormat
+
+FORMATS: tuple[VendorFormat, ...] = (
+    shopify_orders.FORMAT,
+    shopify_customers.FORMAT,
+    stripe_payments.FORMAT,
+    stripe_customers.FORMAT,
+    square_transactions.FORMAT,
+    square_customers.FORMAT,
+    woocommerce_orders.FORMAT,
+    hubspot_contacts.FORMAT,
+    mailchimp_audience.FORMAT,
+)

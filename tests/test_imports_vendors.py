@@ -1,0 +1,252 @@
+"""Vendor exports, as the vendors' export buttons write them, imported with no flags.
+
+Each fixture under tests/data/imports/ carries the vendor's real header (cited
+in the format's module, journey/imports/<vendor>.py) and the mess real exports
+have: a byte-order mark, blank lines, quoted commas and line breaks, line items,
+refunds, voided/pending/failed rows, test orders, guests without email.
+
+The expected buyers, repeat buyers, orders, revenue and stages are computed
+here from the file with the csv module, following the vendor's documented
+meaning of its columns, never copied from journey's output.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import Session
+
+from journey.errors import JourneyError
+from journey.imports import import_csv
+from journey.stages import DEFAULT_STAGES
+from journey.workspaces import ensure_workspace
+
+DATA = Path(__file__).parent / "data" / "imports"
+WS = "shop"
+
+
+def rows_of(name: str) -> list[dict[str, str]]:
+    """The file's data rows, read independently of journey (BOM and blank lines dropped)."""
+    with (DATA / name).open(encoding="utf-8-sig", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if any(v.strip() for v in r.values())]
+
+
+def cents(value: str) -> int:
+    text = value.replace("$", "").replace(",", "").strip()
+    return int(Decimal(text or "0") * 100)
+
+
+def store(session: Session, ws: str = WS) -> dict[str, int]:
+    """What journey holds: buyers, repeat buyers, orders, net revenue."""
+    row = session.execute(
+        text(
+            "SELECT COUNT(*) FILTER (WHERE purchase_days > 0), "
+            "COUNT(*) FILTER (WHERE purchase_days > 1), COALESCE(SUM(revenue_cents), 0) "
+            "FROM customer_journey WHERE workspace_id = :ws"
+        ),
+        {"ws": ws},
+    ).one()
+    orders = session.execute(
+        text("SELECT COUNT(*) FROM journey_event WHERE workspace_id = :ws AND kind = 'order'"),
+        {"ws": ws},
+    ).scalar_one()
+    return {"buyers": row[0], "repeat": row[1], "revenue": row[2], "orders": orders}
+
+
+def expected(purchases: dict[str, list[tuple[str, int]]]) -> dict[str, int]:
+    """Buyers and repeat buyers (a second purchase on another day) from (day, net) lists."""
+    return {
+        "buyers": len(purchases),
+        "repeat": sum(1 for p in purchases.values() if len({day for day, _ in p}) > 1),
+        "revenue": sum(net for p in purchases.values() for _, net in p),
+        "orders": sum(len(p) for p in purchases.values()),
+    }
+
+
+@pytest.fixture
+def ws(session: Session) -> Session:
+    ensure_workspace(session, WS)
+    return session
+
+
+# --- Shopify orders --------------------------------------------------------------
+
+
+def test_shopify_orders_export_groups_line_items_and_reads_statuses(ws, tmp_path):
+    rows = rows_of("shopify_orders_export.csv")
+    firsts: dict[str, dict[str, str]] = {}
+    for row in rows:  # the order's own columns are on its first line
+        firsts.setdefault(row["Name"], row)
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    not_purchases = 0
+    for name, row in firsts.items():
+        status = row["Financial Status"]
+        if row["Payment Method"] == "bogus" or status in ("pending", "voided", "authorized"):
+            not_purchases += 1
+            continue
+        total = cents(row["Total"])
+        refunded = cents(row["Refunded Amount"]) or (total if status == "refunded" else 0)
+        who = row["Email"].lower() or f"guest {name}"
+        day = str(datetime.strptime(row["Created at"], "%Y-%m-%d %H:%M:%S %z").date())
+        purchases.setdefault(who, []).append((day, total - refunded))
+    assert len(rows) > len(firsts) and not_purchases >= 3  # the fixture has line items
+
+    result = import_csv(ws, WS, DATA / "shopify_orders_export.csv")
+    assert result.ok and result.format_title == "Shopify orders export"
+    assert result.kind == "orders" and result.rows == len(firsts)
+    assert store(ws) == expected(purchases)
+    assert result.tally.statuses["test"] == 1
+    # A re-import of the same file changes nothing.
+    again = import_csv(ws, WS, DATA / "shopify_orders_export.csv")
+    assert again.inserted == 0 and again.updated == 0 and store(ws) == expected(purchases)
+
+
+def test_shopify_guest_without_email_is_a_buyer_but_never_a_repeat(ws):
+    import_csv(ws, WS, DATA / "shopify_orders_export.csv")
+    guests = ws.execute(
+        text(
+            "SELECT cj.purchase_days FROM customer c JOIN customer_journey cj "
+            "ON cj.customer_id = c.id WHERE c.workspace_id = :ws AND c.external_id LIKE 'guest:%'"
+        ),
+        {"ws": WS},
+    ).all()
+    blank = [r for r in rows_of("shopify_orders_export.csv") if not r["Email"] and r["Total"]]
+    assert [g[0] for g in guests] == [1] * len(blank)
+
+
+def test_shopify_order_lines_apart_are_refused(ws, tmp_path):
+    lines = (DATA / "shopify_orders_export.csv").read_text(encoding="utf-8-sig").splitlines()
+    header, first, second = lines[0], lines[1], lines[2]
+    assert first.split(",")[0] == second.split(",")[0]  # two lines of one order
+    other = next(line for line in lines[3:] if line and not line.startswith(first.split(",")[0]))
+    path = tmp_path / "apart.csv"
+    path.write_text("\n".join([header, first, other, second]) + "\n")
+    result = import_csv(ws, WS, path)
+    assert not result.written
+    assert "line items must be on consecutive lines" in result.errors[0].reason
+
+
+# --- Stripe payments: never customers again --------------------------------------
+
+
+def test_stripe_payments_export_is_payments_not_customers(ws):
+    rows = rows_of("stripe_unified_payments.csv")
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        if row["Status"] != "Paid" and row["Status"] != "Refunded":
+            continue
+        if row["Captured"] == "false":
+            continue  # authorised, never captured
+        who = row["Customer ID"] or row["Customer Email"].lower() or row["id"]
+        net = cents(row["Amount"]) - cents(row["Amount Refunded"])
+        purchases.setdefault(who, []).append((row["Created date (UTC)"][:10], net))
+
+    result = import_csv(ws, WS, DATA / "stripe_unified_payments.csv")
+    assert result.ok and result.format_title == "Stripe payments export"
+    assert result.kind == "orders"
+    assert store(ws) == expected(purchases)
+    assert expected(purchases)["orders"] > 0
+    # The columns that made the silent failure are all read or named.
+    placed = {c for c, _ in result.known_columns} | set(result.ignored_columns)
+    assert not {"Created date (UTC)", "Amount", "Amount Refunded", "Status", "Captured"} & placed
+
+
+def test_a_payments_file_without_a_known_layout_stops_naming_its_columns(ws, tmp_path):
+    path = tmp_path / "payments.csv"
+    # A payments layout no format knows (the columns of a trimmed Stripe export).
+    path.write_text("Charge,Created date (UTC),Amount,Customer Email\nch_1,2026-06-01,10,a@b.c\n")
+    with pytest.raises(JourneyError) as caught:
+        import_csv(ws, WS, path)
+    message = str(caught.value)
+    assert "'Created date (UTC)'" in message and "'Amount'" in message and "--map" in message
+    assert ws.execute(text("SELECT COUNT(*) FROM customer")).scalar_one() == 0
+
+
+def test_map_reads_an_unknown_layout_and_is_remembered(ws, tmp_path):
+    path = tmp_path / "payments.csv"
+    path.write_text(
+        "Charge,Created date (UTC),Amount,Customer Email,Note\n"
+        "ch_1,2026-06-01 10:00,10.00,a@b.c,first\n"
+        "ch_2,2026-06-20 10:00,5.00,a@b.c,second\n"
+    )
+    mapping = {"Charge": "order_id", "Created date (UTC)": "ordered_at", "Amount": "amount"}
+    result = import_csv(ws, WS, path, mapping=mapping)
+    assert result.kind == "orders" and result.inserted == 2
+    assert store(ws) == {"buyers": 1, "repeat": 1, "revenue": 1500, "orders": 2}
+    # The next export of the same layout needs no --map.
+    again = import_csv(ws, WS, path)
+    assert again.kind == "orders" and again.unchanged == 2
+
+
+# --- HubSpot contacts: never without a journey -------------------------------------
+
+
+def _reached(session: Session) -> dict[str, str]:
+    """Each customer's furthest stage in the default journey."""
+    columns = ", ".join(f"cj.reached_{i}" for i in range(len(DEFAULT_STAGES)))
+    rows = session.execute(
+        text(
+            f"SELECT c.external_id, {columns} FROM customer c JOIN customer_journey cj "
+            "ON cj.customer_id = c.id WHERE c.workspace_id = :ws"
+        ),
+        {"ws": WS},
+    ).all()
+    furthest = {}
+    for row in rows:
+        reached = [DEFAULT_STAGES[i] for i, at in enumerate(row[1:]) if at is not None]
+        furthest[row[0]] = reached[-1] if reached else "none"
+    return furthest
+
+
+def test_hubspot_contacts_get_their_lifecycle_stages(ws):
+    rows = rows_of("hubspot_contacts_export.csv")
+    # HubSpot's meaning of its built-in stages (journey.stages), furthest reached.
+    stage = {
+        "Subscriber": "awareness",
+        "Lead": "awareness",
+        "Marketing Qualified Lead": "consideration",
+        "Sales Qualified Lead": "consideration",
+        "Opportunity": "decision",
+        "Customer": "purchase",
+        "Evangelist": "advocacy",
+    }
+    order = {s: i for i, s in enumerate(DEFAULT_STAGES)}
+    want = {}
+    for row in rows:
+        reached = [stage[row["Lifecycle Stage"]]] + [
+            stage[label]
+            for label in stage
+            if row.get(f"Became a {label} Date") or row.get(f"Became an {label} Date")
+        ]
+        want[row["Record ID"]] = max(reached, key=order.__getitem__)
+
+    result = import_csv(ws, WS, DATA / "hubspot_contacts_export.csv")
+    assert result.ok and result.format_title == "HubSpot contacts export"
+    assert _reached(ws) == want
+    channels = dict(
+        ws.execute(
+            text("SELECT external_id, channel FROM customer WHERE workspace_id = :ws"), {"ws": WS}
+        ).all()
+    )
+    assert channels == {r["Record ID"]: r["Original Traffic Source"] for r in rows}
+    created = ws.execute(
+        text("SELECT COUNT(*) FROM customer WHERE workspace_id = :ws AND first_seen IS NOT NULL"),
+        {"ws": WS},
+    ).scalar_one()
+    assert created == sum(1 for r in rows if r["Create Date"])
+
+
+def test_hubspot_custom_stage_column_stops_until_mapped(ws, tmp_path):
+    source = (DATA / "hubspot_contacts_export.csv").read_text(encoding="utf-8-sig")
+    header, *body = source.splitlines()
+    path = tmp_path / "hubspot.csv"
+    path.write_text("\n".join([header + ",Became a Patient Date"] + [b + "," for b in body]))
+    with pytest.raises(JourneyError, match="'Became a Patient Date'"):
+        import_csv(ws, WS, path)
+    result = import_csv(ws, WS, path, mapping={"Became a Patient Date": "purchase"})
+    assert result.ok
