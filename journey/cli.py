@@ -36,7 +36,7 @@ from journey.db import (
     upgrade,
 )
 from journey.errors import JourneyError
-from journey.imports import ImportResult, import_csv
+from journey.imports import import_csv
 from journey.metrics.reviews import CANDIDATE_LIST
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
 from journey.periods import PERIOD_HELP, parse_date
@@ -337,7 +337,10 @@ class FileKind(StrEnum):
 
 @app.command("import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="CSV files of customers, orders or events.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="CSV files: vendor exports (recognised) or customers, orders, events."),
+    ],
     workspace: WorkspaceOpt = None,
     kind: Annotated[
         FileKind | None, typer.Option(help="File kind, if the header does not make it clear.")
@@ -348,23 +351,56 @@ def import_(
     skip_bad: Annotated[
         bool, typer.Option("--skip-bad", help="Import the good rows even when some rows are bad.")
     ] = False,
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help='Say what columns are: "Created date (UTC)=ordered_at,Amount=amount" '
+            '("Col=" leaves Col out). Remembered for this layout and source.',
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what the import would do; write nothing.")
+    ] = False,
+    timezone: Annotated[
+        str | None,
+        typer.Option(help="Zone of times written without one (default: the workspace's)."),
+    ] = None,
+    date_format: Annotated[
+        str | None,
+        typer.Option(help="Date style when the file cannot settle it, e.g. %d/%m/%Y."),
+    ] = None,
+    currency: Annotated[
+        list[str] | None,
+        typer.Option(help="A file currency and its rate to the workspace's, e.g. EUR=1.08."),
+    ] = None,
     into_demo: Annotated[
         bool,
         typer.Option("--into-demo", help="Import into a workspace holding the demo store anyway."),
     ] = False,
 ) -> None:
     """Import CSV files. By default a file with any bad row imports nothing; see --skip-bad."""
+    from journey.imports.money import parse_rate
+    from journey.imports.run import parse_map
+    from journey.render.imports import dry_run as render_dry_run
+    from journey.render.imports import summary as render_summary
     from journey.workspaces import ensure_workspace, refuse_demo_mix
 
     ws = _workspace(workspace)
-    if not into_demo:
+    if not into_demo and not dry_run:
         with _session() as session:
             names = " ".join(str(f) for f in files)
             refuse_demo_mix(session, ws, f"journey import {names} --workspace myshop")
+    mapping = parse_map(map_ or [])
+    try:
+        rates = dict(parse_rate(spec) for spec in currency or [])
+    except ValueError as exc:
+        raise JourneyError(str(exc)) from None
     failed = False
     for path in files:
         with _progress() as progress, _session() as session:
-            ensure_workspace(session, ws)
+            if not dry_run:
+                ensure_workspace(session, ws)
             task = progress.add_task(f"Importing {path.name}", total=None)
 
             def tick(
@@ -380,35 +416,25 @@ def import_(
                 source_name=source,
                 all_or_nothing=not skip_bad,
                 progress=tick,
+                mapping=mapping,
+                timezone=timezone,
+                date_format=date_format,
+                currencies=rates,
+                dry_run=dry_run,
+                commit=None if dry_run else session.commit,
             )
+        if dry_run:
+            typer.echo(render_dry_run(result))
+            failed = failed or bool(result.rejected)
+            continue
         for error in result.errors[:50]:
             err.print(f"{error.file}:{error.line}: {error.reason}", markup=False, highlight=False)
         if result.rejected > 50:
             err.print(f"... and {result.rejected - 50} more bad rows in {path}.")
-        typer.echo(_import_summary(path, result, skip_bad))
+        typer.echo(render_summary(result, skip_bad))
         failed = failed or bool(result.rejected)
     if failed:
         raise typer.Exit(1)
-
-
-def _import_summary(path: Path, result: ImportResult, skip_bad: bool) -> str:
-    if result.rejected and not skip_bad:
-        return (
-            f"{path}: nothing imported, {result.rejected} bad rows of {result.rows}. "
-            "Fix them, or rerun with --skip-bad to import the good rows."
-        )
-    summary = (
-        f"{path}: {result.kind}, {result.rows} rows: {result.inserted} new, "
-        f"{result.updated} changed, {result.unchanged} unchanged"
-    )
-    if result.duplicates:
-        summary += f", {result.duplicates} repeated rows skipped"
-    if result.rejected:
-        summary += f", {result.rejected} bad rows skipped"
-    summary += "."
-    if result.ignored_columns:
-        summary += f" Ignored columns: {', '.join(result.ignored_columns)}."
-    return summary
 
 
 @reviews_app.command("ask")
