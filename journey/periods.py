@@ -34,13 +34,22 @@ class Period:
     start: datetime
     end: datetime  # exclusive
     label: str
+    # A calendar period still under way (this-month on the 7th): (days so far, days in
+    # all), and the same days of the one before it, which is what it is compared with;
+    # a whole previous month against seven days would read as a collapse.
+    partial: tuple[int, int] | None = None
+    compare: Period | None = None
+    unit: str | None = None  # week, month, quarter or year, for a partial period
 
     @property
     def length(self) -> timedelta:
         return self.end - self.start
 
     def previous(self) -> Period:
-        """The period of equal length just before this one."""
+        """What this period is compared with: the period of equal length just before it,
+        or, for a calendar period under way, the same elapsed days of the previous one."""
+        if self.compare is not None:
+            return self.compare
         return Period(self.start - self.length, self.start, f"previous {self.length.days} days")
 
 
@@ -105,6 +114,8 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
     }
     if word in calendar:
         first, after = calendar[word]
+        if word.startswith("this-") and today + timedelta(days=1) < after:
+            return _to_date(word, first, after, today, calendar[f"last-{word[5:]}"][0], tz)
         return Period(_midnight(first, tz), _midnight(after, tz), word)
     if ".." in word:
         left, _, right = word.partition("..")
@@ -114,6 +125,29 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
         day = parse_date(word)
         return range_period(day, day, timezone)
     raise JourneyError(f"I don't understand the period {text!r}. {PERIOD_HELP}")
+
+
+def _to_date(
+    word: str, first: date, after: date, today: date, previous_first: date, tz: ZoneInfo
+) -> Period:
+    """A calendar period under way: from its first day to today, compared with the same
+    number of days from the start of the previous one (cut at that one's end)."""
+    elapsed = (today - first).days + 1
+    total = (after - first).days
+    compare_after = min(previous_first + timedelta(days=elapsed), first)
+    compare = Period(
+        _midnight(previous_first, tz),
+        _midnight(compare_after, tz),
+        f"the same {elapsed} days of the previous {word[5:]}",
+    )
+    return Period(
+        _midnight(first, tz),
+        _midnight(today + timedelta(days=1), tz),
+        word,
+        partial=(elapsed, total),
+        compare=compare,
+        unit=word[5:],
+    )
 
 
 def range_period(first: date, last: date, timezone: str = "UTC") -> Period:

@@ -154,3 +154,42 @@ def test_the_console_banner_shows_how_to_bring_your_own_data_and_headers_say_dem
     assert "Churn · Maple Street Vet (demo data) · as of" in out
     assert "Whom to ask for a review · Maple Street Vet (demo data)" in out
     engine.dispose()
+
+
+# --- numbers that say what they mean -------------------------------------------------------
+
+
+def test_a_month_under_way_is_compared_with_the_same_days_of_the_last_one(cli, monkeypatch):
+    from datetime import UTC, datetime
+
+    monkeypatch.setattr("journey.cli._now", lambda: datetime(2026, 6, 7, 12, 0, tzinfo=UTC))
+    code, out, _ = cli("report", "funnel", "--period", "this-month")
+    assert code == 0
+    assert out.startswith(
+        "Funnel for Maple Street Vet (demo data), 2026-06-01 to 2026-06-07 (7 of 30 days so far)"
+    )
+    assert "against the same 7 days of the previous month)" in out
+    code, out, _ = cli("report", "retention", "--period", "this-month")
+    assert "(7 of 30 days so far)" in out.splitlines()[0]
+    assert "against the same 7 days of the previous month" in out
+
+
+def test_a_shop_with_orders_only_gets_no_advice_on_nothing(cli, tmp_path, monkeypatch):
+    cli("import", "orders.csv", "--workspace", "myshop")
+    code, out, _ = cli("report", "funnel", "--workspace", "myshop", "--until", "2026-06-14")
+    assert code == 0
+    assert (
+        "The first three stages (awareness, consideration, decision) are inferred from "
+        "purchases: connect a CRM or import events to measure them." in out
+    )
+    for advice in ("drop-off", "Insight", "Playbook", "Only 100.0%"):
+        assert advice not in out
+    code, out, _ = cli("report", "insights", "--workspace", "myshop", "--until", "2026-06-14")
+    assert "drop-off" not in out and "Playbook" not in out
+
+    monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0")
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    said = _console(engine, "myshop", "/journey funnel 2026-05-01..2026-06-14")
+    engine.dispose()
+    assert "inferred from purchases: connect a CRM or import events" in said
+    assert "drop-off" not in said and "Playbook" not in said

@@ -34,20 +34,21 @@ def bounds(period: Period) -> tuple[datetime, datetime]:
         ("6m", utc(2025, 12, 16), utc(2026, 6, 16)),
         ("1m", utc(2026, 5, 16), utc(2026, 6, 16)),
         ("today", utc(2026, 6, 15), utc(2026, 6, 16)),
-        # June 15 2026 is a Monday, so this week starts today.
-        ("this-week", utc(2026, 6, 15), utc(2026, 6, 22)),
+        # June 15 2026 is a Monday, so this week starts today; a calendar period under
+        # way ends with today (it is compared with the same days of the previous one).
+        ("this-week", utc(2026, 6, 15), utc(2026, 6, 16)),
         ("last-week", utc(2026, 6, 8), utc(2026, 6, 15)),
-        ("this-month", utc(2026, 6, 1), utc(2026, 7, 1)),
+        ("this-month", utc(2026, 6, 1), utc(2026, 6, 16)),
         ("last-month", utc(2026, 5, 1), utc(2026, 6, 1)),
-        ("this-quarter", utc(2026, 4, 1), utc(2026, 7, 1)),
+        ("this-quarter", utc(2026, 4, 1), utc(2026, 6, 16)),
         ("last-quarter", utc(2026, 1, 1), utc(2026, 4, 1)),
-        ("this-year", utc(2026, 1, 1), utc(2027, 1, 1)),
+        ("this-year", utc(2026, 1, 1), utc(2026, 6, 16)),
         ("last-year", utc(2025, 1, 1), utc(2026, 1, 1)),
         # Inclusive ISO range: March 31 is in, so the period ends at April 1 00:00.
         ("2026-01-01..2026-03-31", utc(2026, 1, 1), utc(2026, 4, 1)),
         ("2026-03-01", utc(2026, 3, 1), utc(2026, 3, 2)),
         ("2026-03-01..2026-03-01", utc(2026, 3, 1), utc(2026, 3, 2)),
-        ("  This-Month ", utc(2026, 6, 1), utc(2026, 7, 1)),
+        ("  This-Month ", utc(2026, 6, 1), utc(2026, 6, 16)),
     ],
 )
 def test_parse_period_in_utc(text, start, end):
@@ -58,11 +59,27 @@ def test_calendar_words_across_the_year_boundary():
     # February 10, 2026: this quarter is Q1 2026, so the last one is Q4 2025.
     feb = utc(2026, 2, 10, 9)
     assert bounds(parse_period("last-quarter", feb)) == (utc(2025, 10, 1), utc(2026, 1, 1))
-    assert bounds(parse_period("this-quarter", feb)) == (utc(2026, 1, 1), utc(2026, 4, 1))
+    assert bounds(parse_period("this-quarter", feb)) == (utc(2026, 1, 1), utc(2026, 2, 11))
     jan = utc(2026, 1, 20)
     assert bounds(parse_period("last-month", jan)) == (utc(2025, 12, 1), utc(2026, 1, 1))
     # 3 months back from January 20 is October 20, 2025.
     assert bounds(parse_period("3m", jan)) == (utc(2025, 10, 21), utc(2026, 1, 21))
+
+
+def test_a_calendar_period_under_way_is_compared_with_the_same_days_of_the_previous_one():
+    # June 7: seven days of June's thirty, against May 1-7 (not the whole of May).
+    june7 = utc(2026, 6, 7, 18)
+    month = parse_period("this-month", june7)
+    assert month.partial == (7, 30)
+    assert bounds(month.previous()) == (utc(2026, 5, 1), utc(2026, 5, 8))
+    assert month.previous().label == "the same 7 days of the previous month"
+    # March 30 against February: the comparison stops at February's end.
+    march30 = parse_period("this-month", utc(2026, 3, 30, 9))
+    assert march30.partial == (30, 31)
+    assert bounds(march30.previous()) == (utc(2026, 2, 1), utc(2026, 3, 1))
+    # The last day of a month is the whole month, compared as any whole period is.
+    june30 = parse_period("this-month", utc(2026, 6, 30, 9))
+    assert june30.partial is None and bounds(june30) == (utc(2026, 6, 1), utc(2026, 7, 1))
 
 
 @pytest.mark.parametrize(
@@ -125,7 +142,7 @@ def test_timezone_shifts_the_boundaries_in_summer():
     period = parse_period("this-month", july, "America/New_York")
     assert bounds(period) == (utc(2026, 6, 1, 4), utc(2026, 7, 1, 4))
     assert period.start.tzinfo == NY
-    assert bounds(parse_period("this-month", july)) == (utc(2026, 7, 1), utc(2026, 8, 1))
+    assert bounds(parse_period("this-month", july)) == (utc(2026, 7, 1), utc(2026, 7, 2))
 
 
 def test_timezone_in_winter_and_across_daylight_saving():
@@ -145,10 +162,12 @@ def test_previous_period_has_equal_length_and_ends_where_this_one_starts():
     assert bounds(previous) == (utc(2026, 4, 17), utc(2026, 5, 17))
     assert previous.length == period.length
     assert previous.label == "previous 30 days"
-    # A calendar month's previous period is the same number of days before it:
-    # June has 30 days, so May 2 .. June 1 (not the calendar month of May).
-    june = parse_period("this-month", NOW).previous()
+    # A whole calendar month's previous period is the same number of days before it:
+    # June has 30 days, so May 2 .. June 1 (not the calendar month of May). On June 15
+    # this-month is under way: its first 15 days against May's first 15.
+    june = parse_period("2026-06-01..2026-06-30", NOW).previous()
     assert bounds(june) == (utc(2026, 5, 2), utc(2026, 6, 1))
+    assert bounds(parse_period("this-month", NOW).previous()) == (utc(2026, 5, 1), utc(2026, 5, 16))
     # Twice back from an ISO range.
     q = range_period(date(2026, 3, 1), date(2026, 3, 10))  # 10 days
     assert bounds(q.previous().previous()) == (utc(2026, 2, 9), utc(2026, 2, 19))

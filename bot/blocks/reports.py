@@ -24,6 +24,7 @@ from journey.render.format import (
     points,
     rate,
     relative_change,
+    versus,
 )
 from journey.render.sentences import inferred_note, insight_sentence
 from journey.render.text import churn_method_note, table
@@ -103,7 +104,7 @@ def funnel_message(
         return Message(text, [header(title), section(text)])
     purchase = next((s for s in report.stages if s.stage == report.purchase_stage), None)
     change = report.entered - report.previous_entered
-    summary = f"*{report.entered}* customers entered the journey ({change:+d} against the previous {report.period.length.days} days)"
+    summary = f"*{report.entered}* customers entered the journey ({change:+d} against {versus(report.period)})"
     if purchase is not None:
         summary += (
             f"; *{purchase.reached}* reached {purchase.stage} ({pct(purchase.overall.value)})"
@@ -177,15 +178,15 @@ def retention_message(
     shared: bool = False,
 ) -> Message:
     c = report.currency
-    days = report.period.length.days
-    versus = (
-        f"{relative_change(report.returning, report.previous_returning)} against the previous {days} days"
+    before = versus(report.period)
+    against = (
+        f"{relative_change(report.returning, report.previous_returning)} against {before}"
         if report.previous_returning
-        else f"none in the previous {days} days"
+        else f"none in {before}"
     )
     summary = (
         f"*Repeat-purchase rate:* {rate(report.repeat_rate)} of {report.repeat_rate.denominator} buyers\n"
-        f"*Returning customers:* {report.returning} ({versus})\n"
+        f"*Returning customers:* {report.returning} ({against})\n"
         f"*Churn in the period:* {rate(report.churn)} of {report.churn.denominator} active customers lapsed\n"
         f"*At risk now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of expected purchases"
     )

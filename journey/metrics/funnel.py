@@ -192,14 +192,21 @@ def _channels(by_channel: dict[str, _Counts], n: int, goal: int) -> list[Channel
 
 
 def _largest_drop(changes: list[StepChange], last_step: int) -> StepChange | None:
-    """The step with the lowest conversion, up to the purchase.
+    """The step with the lowest conversion, up to the purchase, among steps that lost
+    someone (None when none did).
 
     Steps after the purchase (retention, advocacy) are left out: a cohort that
     entered this month has not had time to come back, so those steps are always
     the "lowest" and say nothing; their declines still count in the insight, and
     the retention report measures them properly.
     """
-    measurable = [c for c in changes[:last_step] if c.current.value is not None]
+    # A step nobody left is no drop-off: naming it (and a playbook for it) would be
+    # advice on nothing, as on a shop whose first stages are inferred from purchases.
+    measurable = [
+        c
+        for c in changes[:last_step]
+        if c.current.value is not None and c.current.numerator < c.current.denominator
+    ]
     return min(measurable, key=lambda c: c.current.value or 0) if measurable else None
 
 

@@ -133,10 +133,16 @@ def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortR
 
 
 def returning_customers(
-    session: Session, workspace_id: str, previous_start: int, start: int, end: int
+    session: Session,
+    workspace_id: str,
+    previous_start: int,
+    start: int,
+    end: int,
+    previous_end: int | None = None,
 ) -> tuple[int, int]:
     """Customers with a purchase on a later day than their first, in [start, end)
-    and in the period before it, [previous_start, start), in one pass.
+    and in the period before it, [previous_start, previous_end or start), in one pass
+    (a month under way is compared with the same days of the month before).
 
     Read from the events (a covering index range on kind and time), because the
     state keeps only first, second and last purchases; this is the number that
@@ -146,7 +152,7 @@ def returning_customers(
     now, before = session.execute(
         text(
             "SELECT COUNT(DISTINCT CASE WHEN e.occurred_at >= :start THEN e.customer_id END), "
-            "COUNT(DISTINCT CASE WHEN e.occurred_at < :start THEN e.customer_id END) "
+            "COUNT(DISTINCT CASE WHEN e.occurred_at < :pend THEN e.customer_id END) "
             "FROM journey_event e "
             "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
             "AND cj.customer_id = e.customer_id "
@@ -154,7 +160,13 @@ def returning_customers(
             "AND e.occurred_at >= :prev AND e.occurred_at < :end "
             f"AND e.occurred_at / {DAY} > cj.first_purchase_at / {DAY}"
         ),
-        {"ws": workspace_id, "prev": previous_start, "start": start, "end": end},
+        {
+            "ws": workspace_id,
+            "prev": previous_start,
+            "pend": start if previous_end is None else min(previous_end, start),
+            "start": start,
+            "end": end,
+        },
     ).one()
     return int(now or 0), int(before or 0)
 
@@ -217,7 +229,7 @@ def retention_report(
     ).all()
     at_risk = at_risk_customers(rows, end)
     returning, previous_returning = returning_customers(
-        session, workspace_id, previous_start, start, period_end
+        session, workspace_id, previous_start, start, period_end, to_epoch(period.previous().end)
     )
     return RetentionReport(
         workspace_id=workspace_id,

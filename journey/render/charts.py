@@ -29,7 +29,7 @@ import io
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from journey.render.format import day, pct, period
+from journey.render.format import day, pct, period, versus
 from journey.reports import CohortRow, FunnelReport, RetentionReport, StageStep
 
 if TYPE_CHECKING:
@@ -227,7 +227,7 @@ def funnel_chart(report: FunnelReport) -> bytes:
         fig,
         title,
         f"{_count(report.entered)} customers entered "
-        f"(previous {report.period.length.days} days: {_count(report.previous_entered)})",
+        f"({versus(report.period)}: {_count(report.previous_entered)})",
     )
     longest = max(len(_stage_name(s.stage)) for s in stages)
     left = min(0.3, max(0.14, 0.045 + 0.0105 * longest))

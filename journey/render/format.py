@@ -61,7 +61,18 @@ def day(moment: datetime) -> str:
 
 def period(p: Period) -> str:
     last_day = p.end - timedelta(seconds=1)
-    return f"{day(p.start)} to {day(last_day)}"
+    text = f"{day(p.start)} to {day(last_day)}"
+    if p.partial is not None:
+        text += f" ({p.partial[0]} of {p.partial[1]} days so far)"
+    return text
+
+
+def versus(p: Period) -> str:
+    """What a period's changes are measured against, in words: `the previous 30 days`,
+    or `the same 7 days of the previous month` for a month under way."""
+    if p.compare is not None:
+        return p.compare.label
+    return f"the previous {p.length.days} days"
 
 
 def owner(report: object, ids: bool = True) -> str:

@@ -29,16 +29,35 @@ def insight_sentence(insight: Insight) -> str:
     )
 
 
+_COUNT_WORDS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+
 def inferred_note(report: FunnelReport) -> str | None:
-    """Say how many stage counts were inferred from a later stage, if any."""
-    inferred = [(s.stage, s.inferred) for s in report.stages if s.inferred]
-    if not inferred:
-        return None
-    parts = ", ".join(f"{n} at {stage}" for stage, n in inferred)
-    return (
-        "Customers who reached a later stage without a recorded earlier one are counted "
-        f"as having passed it ({parts})."
-    )
+    """Say which stage counts were inferred from a later stage, if any: in words when
+    whole stages were (a shop with orders only has no record of its first stages)."""
+    whole = 0
+    for s in report.stages:
+        if s.reached == 0 or s.inferred < s.reached:
+            break
+        whole += 1
+    sentences = []
+    if whole:
+        names = ", ".join(s.stage for s in report.stages[:whole])
+        which = "first stage" if whole == 1 else f"first {_COUNT_WORDS[whole]} stages"
+        after = report.stages[whole].stage if whole < len(report.stages) else None
+        source = "purchases" if after in (None, report.purchase_stage) else f"{after} events"
+        sentences.append(
+            f"The {which} ({names}) {'is' if whole == 1 else 'are'} inferred from {source}: "
+            "connect a CRM or import events to measure them."
+        )
+    inferred = [(s.stage, s.inferred) for s in report.stages[whole:] if s.inferred]
+    if inferred:
+        parts = ", ".join(f"{n} at {stage}" for stage, n in inferred)
+        sentences.append(
+            "Customers who reached a later stage without a recorded earlier one are counted "
+            f"as having passed it ({parts})."
+        )
+    return " ".join(sentences) or None
 
 
 def value_sentence(report: ValueReport) -> str | None:

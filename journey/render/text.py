@@ -13,6 +13,7 @@ from journey.render.format import (
     points,
     rate,
     relative_change,
+    versus,
 )
 from journey.render.sentences import inferred_note, insight_sentence, value_sentence
 from journey.reports import (
@@ -65,7 +66,7 @@ def render_funnel_text(report: FunnelReport) -> str:
     change = report.entered - report.previous_entered
     out.append(
         f"{report.entered} customers entered the journey "
-        f"({change:+d} against the previous {report.period.length.days} days)."
+        f"({change:+d} against {versus(report.period)})."
     )
     out.append("")
     rows = []
@@ -122,12 +123,12 @@ def render_retention_text(report: RetentionReport) -> str:
         f"{report.repeat_rate.denominator} buyers bought again "
         f"(at the period start: {pct(report.previous_repeat_rate.value)})."
     )
-    days = report.period.length.days
+    before = versus(report.period)
     if report.previous_returning:
-        versus = f"{relative_change(report.returning, report.previous_returning)} against the previous {days} days"
+        against = f"{relative_change(report.returning, report.previous_returning)} against {before}"
     else:
-        versus = f"none in the previous {days} days"
-    out.append(f"Returning customers: {report.returning} bought again in the period ({versus}).")
+        against = f"none in {before}"
+    out.append(f"Returning customers: {report.returning} bought again in the period ({against}).")
     out.append(
         f"Churn in the period: {rate(report.churn)} of {report.churn.denominator} active "
         "customers lapsed."
