@@ -8,8 +8,17 @@ bot`, uvicorn's worker processes (`bot.server.asgi_from_env`) and the tests all 
 the same format and the level their mode asks for. JOURNEY_LOG_LEVEL overrides it.
 
 Secrets never reach the log: the handler's filter blanks anything shaped like a
-Slack token, a Shopify/Stripe key, a bearer token or a password in a database URL,
-whatever a message or an exception text carries.
+Slack token, a Shopify/Stripe key, a bearer token, a password in a database URL or
+a URL's query string (signed download links carry their signature there: Shopify's
+bulk result URL opens the whole store for days), whatever a message or an exception
+text carries.
+
+Libraries that log what they send are capped whatever the level: httpx logs every
+request's full URL at INFO (and httpcore its headers at DEBUG), so both stay at
+WARNING and journey's HTTP clients log their own line instead (`http_hooks`: method,
+URL without its query, status, at DEBUG); slack_sdk and Bolt log request parameters
+(client secrets, refresh tokens) and whole response bodies (customers' names and
+emails) at DEBUG, so they stay at INFO.
 """
 
 from __future__ import annotations
@@ -17,6 +26,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _HANDLER_NAME = "journey"
@@ -30,11 +42,52 @@ _SECRETS = re.compile(
     r"|(?i:bearer)\s+[A-Za-z0-9._~+/=-]{8,})"
 )
 _URL_PASSWORD = re.compile(r"(://[^:/@\s]+:)[^@\s]+@")
+# A URL's query string, up to whitespace, a quote or a bracket (how URLs end in messages).
+_URL_QUERY = re.compile(r"""(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s?#"'<>]*)\?[^\s#"'<>]*""")
+
+# Loggers whose own lines carry secrets below this level (see the module docstring).
+LIBRARY_FLOORS = {
+    "httpx": logging.WARNING,
+    "httpcore": logging.WARNING,
+    "hpack": logging.WARNING,
+    "slack_sdk": logging.INFO,
+    "slack_bolt": logging.INFO,
+}
+
+http_log = logging.getLogger("journey.http")
 
 
 def redact(text: str) -> str:
     """`text` with every secret-shaped part replaced by [redacted]."""
+    text = _URL_QUERY.sub(r"\1?[redacted]", text)
     return _URL_PASSWORD.sub(r"\1[redacted]@", _SECRETS.sub("[redacted]", text))
+
+
+def safe_url(url: object) -> str:
+    """`url` as it may be logged: scheme, host, port and path; no user, password,
+    query or fragment."""
+    parts = urlsplit(str(url))
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def http_hooks(service: str) -> dict[str, list[Callable[[Any], None]]]:
+    """httpx event hooks that log each response as one safe DEBUG line (httpx's own
+    line, with the full URL, is silenced by `configure`)."""
+
+    def response(answer: Any) -> None:
+        request = answer.request
+        http_log.debug(
+            "%s %s %s -> %s",
+            service,
+            request.method,
+            safe_url(request.url),
+            answer.status_code,
+        )
+
+    return {"response": [response]}
 
 
 class RedactSecrets(logging.Filter):
@@ -72,3 +125,5 @@ def configure(level: int = logging.WARNING) -> None:
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
     root.setLevel(_level(level))
+    for name, floor in LIBRARY_FLOORS.items():
+        logging.getLogger(name).setLevel(floor)

@@ -21,8 +21,9 @@ sleeps, retries or parses error bodies itself:
   throttling (HTTP 200 with THROTTLED in the body) fits the same hook.
 
 Nothing here logs a header, a query string or a body: only the method and path
-are logged. Send credentials in headers (or `auth=`), never in the query string:
-httpx itself logs each request's full URL at INFO level.
+are logged (each response at DEBUG, through journey.logs.http_hooks; httpx's own
+line with the full URL is silenced by journey.logs). Send credentials in headers
+(or `auth=`), never in the query string.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 import httpx
 import tenacity
 
+from journey import logs
 from journey.errors import JourneyError
 
 log = logging.getLogger(__name__)
@@ -221,6 +223,7 @@ class HttpClient:
             timeout=self.options.timeout,
             transport=self.options.transport,
             follow_redirects=False,
+            event_hooks=logs.http_hooks(service),
         )
         self.requests = 0  # attempts sent, retries included (for tests and progress)
 

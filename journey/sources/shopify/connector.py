@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from journey import logs
 from journey.errors import JourneyError
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import BadRequest, HttpClient, HttpOptions, ScopeError, Unreachable
@@ -176,6 +177,8 @@ class ShopifyConnector(Connector):
             transport=self.http_options.transport,
             follow_redirects=True,
             headers={"User-Agent": "journey"},
+            # The result URL's query is its signature: logged without it (journey.logs).
+            event_hooks=logs.http_hooks(f"{self.service} bulk file"),
         )
 
     def close(self) -> None:
