@@ -128,7 +128,7 @@ def _now() -> datetime:
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # names are data, not rich markup
         BarColumn(),
         TaskProgressColumn(),
         TimeRemainingColumn(),

@@ -304,7 +304,7 @@ def _sync_progress() -> Progress:
     """
     return Progress(
         SpinnerColumn(),
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),  # names are data, not rich markup
         TextColumn("{task.completed:,.0f} records"),
         TextColumn("· page {task.fields[pages]}"),
         TimeElapsedColumn(),

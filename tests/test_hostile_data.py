@@ -230,3 +230,18 @@ def test_the_csv_neutralises_formulas_from_the_hostile_store(engine):
         for row in rows:
             for key, cell in row.items():
                 assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (kind, key, cell)
+
+
+def test_the_cli_progress_lines_show_source_and_file_names_as_typed():
+    """A source name set from Slack (`[/]`, `[link=...]`) is not rich markup in the CLI:
+    rich would raise MarkupError on `[/]` and the sync or import would stop."""
+    from journey import cli, cli_sources
+
+    typed = "Syncing [/][link=https://evil.example]shop"
+    for progress in (cli._progress(), cli_sources._sync_progress()):
+        task_id = progress.add_task(typed, pages=0)
+        task = next(t for t in progress.tasks if t.id == task_id)
+        (column,) = [
+            c for c in progress.columns if getattr(c, "text_format", "") == "{task.description}"
+        ]
+        assert column.render(task).plain == typed
