@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from journey.errors import JourneyError
 from journey.periods import PERIOD_HELP
 
-REPORTS = ("funnel", "retention", "churn", "reviews")
+REPORTS = ("funnel", "retention", "churn", "reviews", "value")
 SCHEDULE_WORDS = ("digest", "alerts")
 RESERVED = ("connect", "sources", "sync")
 WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "help")
@@ -24,6 +24,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("retention [period]", "/journey retention last-quarter"),
     ("churn [period]", "/journey churn 90d"),
     ("reviews", "/journey reviews"),
+    ("value [period]", "/journey value 90d (what customers from each channel are worth)"),
     ("digest", "/journey digest (this channel's digest and its next send)"),
     (
         "digest weekly [DAY] [HH:MM] | daily [HH:MM] | monthly [DAY-OF-MONTH] [HH:MM]",

@@ -26,7 +26,13 @@ from bot.blocks.help import (
 )
 from bot.blocks.home import home_view
 from bot.blocks.message import Message
-from bot.blocks.reports import churn_message, funnel_message, retention_message, reviews_message
+from bot.blocks.reports import (
+    churn_message,
+    funnel_message,
+    retention_message,
+    reviews_message,
+    value_message,
+)
 from bot.commands import Command
 from journey.db import session_scope
 from journey.errors import JourneyError, NotFound
@@ -36,7 +42,7 @@ from journey.metrics.retention import retention_report
 from journey.models import Customer, ReviewRequest, Source
 from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
-from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport
+from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport, ValueReport
 from journey.schedule.acks import AckResult, acknowledge
 from journey.schedule.status import schedule_status
 from journey.sources.manage import api_sources, connected_sources, source_health
@@ -64,7 +70,7 @@ def unexpected_message(exc: BaseException) -> Message:
     )
 
 
-Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport
+Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport | ValueReport
 # (source id, resource, pages read in that resource, records read in the sync)
 SourceProgressFn = Callable[[int, str, int, int], None]
 
@@ -141,6 +147,8 @@ class ReportService:
             return Reply(funnel_message(report, command.period, view, shared, insight), report)
         if isinstance(report, ChurnReport):
             return Reply(churn_message(report, command.period, shared), report)
+        if isinstance(report, ValueReport):
+            return Reply(value_message(report, command.period, shared), report)
         if isinstance(report, RetentionReport):
             return Reply(retention_message(report, command.name, command.period, shared), report)
         return Reply(reviews_message(report, shared), report)

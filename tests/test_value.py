@@ -184,3 +184,27 @@ def test_value_report_says_why_when_spend_follows_frequency(session):
     assert "Values unavailable" in text and "assumes the two are unrelated" in text
     (ads,) = report.channels
     assert ads.customers == 400 and ads.value_per_customer_cents is None
+
+
+def test_slack_value_reply_escapes_channel_names_and_has_a_chart(engine, session):
+    """`/journey value` through the same service Slack and the console use; a channel named
+    like Slack markup shows as typed and pings nobody; the chart is a PNG."""
+    from bot.commands import parse
+    from bot.listeners.replies import chart_png
+    from bot.service import ReportService
+    from tests.slack_render import findings, visible_texts
+
+    shop = build_store(
+        session, {"<!channel> promo": (300, 0.9), "Tom & Jerry": (300, 0.15)}, seed=2
+    )
+    session.commit()
+    reply = ReportService(engine).command_reply(
+        shop.workspace_id, parse("value 2025-06-01..2026-06-14")
+    )
+    payload = reply.message.payload()
+    assert findings(payload) == []
+    shown = "\n".join(visible_texts(payload))
+    assert "Customers from <!channel> promo are worth the most" in shown
+    assert "Tom & Jerry" in shown and "95% range" in shown
+    png, title = chart_png(reply)
+    assert png.startswith(b"\x89PNG") and title == "value per channel"

@@ -26,9 +26,16 @@ from journey.render.format import (
     relative_change,
     versus,
 )
-from journey.render.sentences import inferred_note, insight_sentence
+from journey.render.sentences import inferred_note, insight_sentence, value_sentence
 from journey.render.text import churn_method_note, table
-from journey.reports import ChurnReport, FunnelReport, Insight, RetentionReport, ReviewReport
+from journey.reports import (
+    ChurnReport,
+    FunnelReport,
+    Insight,
+    RetentionReport,
+    ReviewReport,
+    ValueReport,
+)
 
 LIST_ROWS = 10
 
@@ -353,3 +360,61 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
     blocks += [DividerBlock(), context(tracking)]
     text = f"{report.total_candidates} customers to ask for a review. {tracking}"
     return Message(text, blocks, _report_buttons("reviews", None, None, shared))
+
+
+def value_message(
+    report: ValueReport, period_word: str | None = None, shared: bool = False
+) -> Message:
+    """What customers from each acquisition channel are worth: the value report's table,
+    its one sentence when the intervals allow it, and what the number means."""
+    c = report.currency
+    title = _titled("Customer value", report, period(report.period))
+    meaning = (
+        f"*Value* = what a customer is expected to spend in the next {report.horizon_months} "
+        f"months, discounted at {pct(report.discount_rate, 0)} a year; customers who have not "
+        "bought yet count as 0."
+    )
+    blocks: list[Block] = [header(title), section(meaning)]
+    if report.method == "models":
+        blocks.append(
+            section(
+                f"*An average buyer is worth* {money(report.value_per_buyer_cents, c)}; "
+                f"a new buyer's next purchase is expected at {money(report.mean_spend_cents, c)}."
+            )
+        )
+    else:
+        blocks.append(section(f"*Values unavailable:* {report.fallback_reason}."))
+    sentence = value_sentence(report)
+    if sentence:
+        blocks.append(section(sentence))
+    if report.channels:
+        rows = [
+            [
+                ch.channel,
+                str(ch.customers),
+                rate(ch.conversion, interval=False),
+                money(ch.value_per_customer_cents, c)
+                if ch.value_per_customer_cents is not None
+                else "-",
+                (
+                    f"{money(ch.value_per_customer_interval[0], c)}-"
+                    f"{money(ch.value_per_customer_interval[1], c)}"
+                )
+                if ch.value_per_customer_interval
+                else "",
+            ]
+            for ch in report.channels
+        ]
+        blocks.append(
+            code(table(["channel", "customers", "bought", "value/customer", "95% range"], rows))
+        )
+        blocks.append(
+            context(
+                "95% range: where the value per customer would fall in 95 of 100 samples of "
+                "customers like these. `journey report value --csv FILE` has every column."
+            )
+        )
+    else:
+        blocks.append(section("No customers entered the journey in this period."))
+    text = f"{title}: " + (sentence or f"{len(report.channels)} channels valued.")
+    return Message(text, blocks, _report_buttons("value", period_word, None, shared))

@@ -21,7 +21,7 @@ from bot.blocks.message import Message, context
 from bot.service import Reply, unexpected_message
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
 from bot.workers import in_worker
-from journey.reports import FunnelReport, RetentionReport
+from journey.reports import FunnelReport, RetentionReport, ValueReport
 
 log = logging.getLogger("journey.bot")
 CHARTS_HINT = (
@@ -93,6 +93,8 @@ def chart_png(reply: Reply) -> tuple[bytes, str] | None:
         return charts.funnel_chart(reply.report), "funnel"
     if isinstance(reply.report, RetentionReport) and reply.report.cohorts:
         return charts.cohort_heatmap(reply.report), "cohort retention"
+    if isinstance(reply.report, ValueReport) and reply.report.method == "models":
+        return charts.value_chart(reply.report), "value per channel"
     return None
 
 
@@ -105,7 +107,9 @@ async def attach_chart(
     private) and referenced from an image block. Without files:write the reply
     stays text-only and says how to turn charts on.
     """
-    if reply.report is None or not isinstance(reply.report, FunnelReport | RetentionReport):
+    if reply.report is None or not isinstance(
+        reply.report, FunnelReport | RetentionReport | ValueReport
+    ):
         return
     message = reply.message
     if not can_upload(scopes):

@@ -29,8 +29,8 @@ import io
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from journey.render.format import day, pct, period, versus
-from journey.reports import CohortRow, FunnelReport, RetentionReport, StageStep
+from journey.render.format import day, owner, pct, period, versus
+from journey.reports import CohortRow, FunnelReport, RetentionReport, StageStep, ValueReport
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -503,4 +503,43 @@ def cohort_heatmap(report: RetentionReport) -> bytes:
             va="center",
             bbox={"facecolor": "white", "edgecolor": "none", "pad": 6},
         )
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- value
+
+
+def value_chart(report: ValueReport) -> bytes:
+    """PNG of what a customer from each acquisition channel is worth: one bar per channel
+    (12-month value per acquired customer) with its 95% interval as a whisker, so a reader
+    sees at a glance which differences are real. The clearly best channel is drawn in
+    vermillion; without the models, a card says why."""
+    title = f"Value per customer by channel · {_short(owner(report))}"
+    subtitle = f"Expected spend in the next {report.horizon_months} months, per customer acquired"
+    rows = [c for c in report.channels if c.value_per_customer_cents is not None]
+    if report.method != "models" or not rows:
+        return _no_data(title, report.fallback_reason or subtitle)
+
+    fig = _figure()
+    _header(fig, title, subtitle)
+    n = len(rows)
+    ax = fig.add_axes((0.22, 0.11, 0.74, 0.73))
+    for spine in ("top", "right", "left"):
+        ax.spines[spine].set_visible(False)
+    values = [(c.value_per_customer_cents or 0) / 100 for c in rows]
+    lows = [
+        v - (c.value_per_customer_interval or (0, 0))[0] / 100
+        for v, c in zip(values, rows, strict=True)
+    ]
+    highs = [
+        (c.value_per_customer_interval or (0, 0))[1] / 100 - v
+        for v, c in zip(values, rows, strict=True)
+    ]
+    colours = [VERMILLION if c.channel == report.best_channel else BLUE for c in rows]
+    ax.barh(range(n), values, color=colours, height=0.6, linewidth=0)
+    ax.errorbar(values, range(n), xerr=[lows, highs], fmt="none", ecolor=INK, capsize=4, lw=1)
+    ax.set_yticks(range(n), [_short(c.channel, 24) for c in rows], fontsize=9, color=INK)
+    ax.set_ylim(n - 0.5, -0.5)
+    ax.tick_params(axis="x", labelsize=8, colors=MUTED)
+    ax.set_xlabel(f"{report.currency} per customer (bars: 95% range)", fontsize=8, color=MUTED)
     return _png(fig)
