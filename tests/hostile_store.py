@@ -21,7 +21,8 @@ from sqlmodel import Session
 from journey.models import Source
 from journey.models.schedule import DigestSubscription
 from journey.schedule import subscribe
-from journey.schedule.alerts import ensure_default_rules
+from journey.schedule.alerts import AlertNotice, ensure_default_rules
+from journey.stats import wilson
 from journey.workspaces import ensure_workspace
 
 # Names a person might give a customer (or an attacker their own account).
@@ -129,3 +130,31 @@ def digest_subscription(session: Session, workspace_id: str) -> DigestSubscripti
         )
     ).one()
     return sub
+
+
+def hostile_alert(workspace_id: str, now: datetime) -> AlertNotice:
+    """An alert whose title, stage, groups and customers come from the hostile data."""
+    start = now - timedelta(days=14)
+    return AlertNotice(
+        rule_id=1,
+        workspace_id=workspace_id,
+        kind="high_value_churn",
+        key=NAMES["mallory"],
+        event="fired",
+        title=f"Valuable customers from {CHANNELS['mallory']} stopped buying",
+        summary=f"{NAMES['tom']} and {NAMES['phish']} did not come back.",
+        stage=NAMES["here"],
+        playbook=None,
+        recent=wilson(2, 10),
+        baseline=wilson(6, 10),
+        relative_drop=0.66,
+        p_value=0.01,
+        recent_group=f"customers from {CHANNELS['mention']}",
+        baseline_group=NAMES["group"],
+        outcome="bought again",
+        recent_window=(start, now),
+        baseline_window=(start - timedelta(days=14), start),
+        fired_at=now,
+        resolved_at=None,
+        customers=list(NAMES.values()),
+    )

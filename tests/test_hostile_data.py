@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -27,6 +27,7 @@ from hostile_store import (
     SOURCE_NAME,
     build_hostile_store,
     digest_subscription,
+    hostile_alert,
 )
 from slack_render import findings, visible_texts
 
@@ -40,10 +41,8 @@ from bot.listeners.views.connect import result_message
 from bot.service import ReportService
 from journey.db import session_scope
 from journey.schedule import digest_for_subscription
-from journey.schedule.alerts import AlertNotice
 from journey.schedule.runner import PauseNotice
 from journey.sources.manage import source_health
-from journey.stats import wilson
 from journey.sync import SyncResult
 
 TEAM = "T0HOSTILE"
@@ -52,34 +51,6 @@ HOSTILE_INPUT = ["<!channel>", "<https://evil.example|click>", "<@U0123ABCD>", "
 # The service reads the wall clock (report periods end now), so the store is built
 # relative to it too.
 NOW = datetime.now(UTC)
-
-
-def _alert() -> AlertNotice:
-    """An alert whose stage, groups and customers come from the hostile data."""
-    start = NOW - timedelta(days=14)
-    return AlertNotice(
-        rule_id=1,
-        workspace_id=TEAM,
-        kind="high_value_churn",
-        key=NAMES["mallory"],
-        event="fired",
-        title=f"Valuable customers from {CHANNELS['mallory']} stopped buying",
-        summary=f"{NAMES['tom']} and {NAMES['phish']} did not come back.",
-        stage=NAMES["here"],
-        playbook=None,
-        recent=wilson(2, 10),
-        baseline=wilson(6, 10),
-        relative_drop=0.66,
-        p_value=0.01,
-        recent_group=f"customers from {CHANNELS['mention']}",
-        baseline_group=NAMES["group"],
-        outcome="bought again",
-        recent_window=(start, NOW),
-        baseline_window=(start - timedelta(days=14), start),
-        fired_at=NOW,
-        resolved_at=None,
-        customers=list(NAMES.values()),
-    )
 
 
 def _surfaces(engine: Any) -> dict[str, dict[str, Any]]:
@@ -116,7 +87,7 @@ def _surfaces(engine: Any) -> dict[str, dict[str, Any]]:
         out["sources health"] = sources_message(source_health(session, TEAM)).payload()
     out["digest"] = digest_message(digest).payload()
     out["digest late preview"] = digest_message(digest, late=True, preview=True).payload()
-    out["alert"] = alert_message(_alert()).payload()
+    out["alert"] = alert_message(hostile_alert(TEAM, NOW)).payload()
     out["pause notice"] = pause_notice_message(
         PauseNotice(1, PAUSED_CHANNEL, PAUSE_REASON, "every Monday at 09:00 (UTC)")
     ).payload()

@@ -12,22 +12,35 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fakes.signing import app_home_opened, block_actions, event_callback
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
-from hostile_store import CHANNELS, NAMES, OWN_USER, build_hostile_store
+from hostile_store import (
+    BUSINESS_NAME,
+    CHANNELS,
+    DIGEST_CHANNEL,
+    NAMES,
+    OWN_USER,
+    build_hostile_store,
+    digest_subscription,
+    hostile_alert,
+)
 from slack_driver import SECRET, SignedBot, bot_client
 from slack_render import all_findings, findings, sent, visible_texts
 from sqlalchemy import Engine
 
 from bot.app import build_app
 from bot.config import BotSettings
+from bot.delivery import Pacer, SlackDelivery, static_token
 from bot.deps import Deps
 from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
+from journey.schedule import Schedule, next_send_after
+from journey.schedule.runner import Delivery, run_due
 
+TEAM = "T0JOURNEY"  # the fake Slack's default team
 # The references the bot itself makes: the person who asked, the channel they asked in,
 # and the conversations of the store's digests and alerts.
 OWN = [OWN_USER, "U0ADMIN", "C0GENERAL", "C0DIGEST", "C0PAUSED"]
@@ -38,7 +51,8 @@ def hostile_engine(tmp_path_factory) -> Iterator[Engine]:
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('hostile') / 'bot.db'}")
     upgrade(engine)
     with FakeSlack() as fake, session_scope(engine) as session:
-        build_hostile_store(session, fake.team_id, datetime.now(UTC))
+        assert fake.team_id == TEAM
+        build_hostile_store(session, TEAM, datetime.now(UTC))
     yield engine
     engine.dispose()
 
@@ -136,3 +150,41 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
     # The share names who shared it, live (the bot's own mention).
     (share,) = bot.fake.responses["share"]
     assert share.text.startswith(f"<@{OWN_USER}> shared: ")
+
+
+def test_scheduled_digest_and_alert_post_nothing_live(hostile_engine):
+    """What the bot posts unasked, through the real delivery port: the hostile store's
+    digest when it is due, and an alert listing hostile names. (The pause notice, whose
+    reason is stored text, is checked with a hostile reason in test_hostile_data.)"""
+    with session_scope(hostile_engine) as session:
+        sub = digest_subscription(session, TEAM)
+        due = next_send_after(Schedule.of(sub), datetime.now(UTC)).at
+    with FakeSlack() as fake:
+        fake.add_user(OWN_USER)
+        port = SlackDelivery(
+            static_token(DEFAULT_BOT_TOKEN),
+            base_url=fake.api_url,
+            pacer=Pacer(sleep=lambda _: None),
+        )
+        report = run_due(hostile_engine, due + timedelta(seconds=30), port, "r1")
+        assert report.sent, report
+        alert = Delivery(
+            kind="alert",
+            idempotency_key="alert:hostile",
+            workspace_id=fake.team_id,
+            channel_id="C0ALERTS",
+            attempt=1,
+            may_have_been_sent=False,
+            late=False,
+            scheduled_at=due,
+            alert=hostile_alert(fake.team_id, due),
+        )
+        assert port(alert).status == "ok"
+        posted = [m for m in fake.posted() if not m.files]
+        assert {m.channel for m in posted} >= {DIGEST_CHANNEL, "C0ALERTS"}
+        problems = all_findings(fake, [*OWN, "C0ALERTS"])
+        assert problems == [], "\n".join(problems)
+        shown = "\n".join(t for _, p in sent(fake) for t in visible_texts(p))
+        for name in NAMES.values():
+            assert name in shown, name  # the alert lists every one of them
+        assert BUSINESS_NAME in shown  # the digest's header and text name the business
