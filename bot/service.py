@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,13 +33,14 @@ from bot.blocks.reports import (
     reviews_message,
     value_message,
 )
-from bot.commands import Command
-from journey.db import session_scope
+from bot.commands import REPORTS, Command
+from journey.db import make_engine, session_scope
 from journey.errors import JourneyError, NotFound
 from journey.metrics.churn import churn_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.models import Customer, ReviewRequest, Source
+from journey.outage import OUTAGES, classify, retry_reads
 from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
 from journey.reports import ChurnReport, FunnelReport, RetentionReport, ReviewReport, ValueReport
@@ -61,7 +62,15 @@ def no_data_message(workspace_id: str) -> Message:
 
 
 def unexpected_message(exc: BaseException) -> Message:
-    """Log the failure with a reference the user can quote; show no details."""
+    """Log the failure with a reference the user can quote; show no details.
+
+    A database outage (restarting, disk full, read-only, busy) is no bug: the user
+    reads what happened and what to do, and the log gets one line per incident
+    (journey.outage), not a traceback per request."""
+    outage = classify(exc)
+    if outage is not None:
+        OUTAGES.seen(outage)
+        return error_message(outage.words)
     ref = uuid.uuid4().hex[:8]
     log.error("unexpected error (ref %s)", ref, exc_info=exc)
     return error_message(
@@ -69,6 +78,11 @@ def unexpected_message(exc: BaseException) -> Message:
         "if it keeps happening, give your admin this reference."
     )
 
+
+# Commands that only read: retried while the database restarts (journey.outage).
+READ_ONLY_COMMANDS = frozenset({*REPORTS, "sources", "help"})
+READ_DEADLINE = 20.0  # seconds a read keeps trying; the working message shows meanwhile
+WRITE_BUSY_SECONDS = 5.0
 
 Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport | ValueReport
 # (source id, resource, pages read in that resource, records read in the sync)
@@ -93,6 +107,23 @@ class Reply:
 @dataclass
 class ReportService:
     engine: Engine
+    read_deadline: float = READ_DEADLINE
+    _writes: Engine | None = field(default=None, repr=False)
+
+    @property
+    def write_engine(self) -> Engine:
+        """The engine for writes made while a user waits (settings, acknowledgements):
+        on SQLite, one whose writes wait WRITE_BUSY_SECONDS for another writer's lock
+        (an import) rather than 30 s, then say "busy" in words (journey.outage)."""
+        if self._writes is None:
+            url = self.engine.url
+            if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+                self._writes = make_engine(
+                    url.render_as_string(hide_password=False), busy_timeout=WRITE_BUSY_SECONDS
+                )
+            else:
+                self._writes = self.engine
+        return self._writes
 
     def command_message(
         self, workspace_id: str, command: Command, view: str = "", shared: bool = False
@@ -102,8 +133,16 @@ class ReportService:
     def command_reply(
         self, workspace_id: str, command: Command, view: str = "", shared: bool = False
     ) -> Reply:
-        """The reply to a parsed command, with every failure turned into a helpful message."""
+        """The reply to a parsed command, with every failure turned into a helpful message.
+
+        Reports only read: while the database restarts they are tried again, with
+        backoff, for up to READ_DEADLINE seconds before the user is told."""
         try:
+            if command.name in READ_ONLY_COMMANDS:
+                return retry_reads(
+                    lambda: self._command_reply(workspace_id, command, view, shared),
+                    deadline=self.read_deadline,
+                )
             return self._command_reply(workspace_id, command, view, shared)
         except NotFound:
             return Reply(no_data_message(workspace_id))
@@ -176,7 +215,7 @@ class ReportService:
             if isinstance(command.setting, DigestRequest):
                 return Reply(
                     digest_reply(
-                        self.engine,
+                        self.write_engine,
                         workspace_id,
                         channel_id,
                         user_id,
@@ -189,7 +228,12 @@ class ReportService:
             if isinstance(command.setting, AlertsRequest):
                 return Reply(
                     alerts_reply(
-                        self.engine, workspace_id, channel_id, user_id, command.setting, now=now
+                        self.write_engine,
+                        workspace_id,
+                        channel_id,
+                        user_id,
+                        command.setting,
+                        now=now,
                     )
                 )
             return self.command_reply(workspace_id, command)
@@ -225,7 +269,7 @@ class ReportService:
         self, workspace_id: str, customer_id: int, status: str, user_id: str
     ) -> bool:
         """Record asked/skipped; False when the customer is not this workspace's (never write across)."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.write_engine) as session:
             owner = session.execute(
                 select(Customer.id).where(
                     Customer.id == customer_id, Customer.workspace_id == workspace_id
@@ -252,7 +296,7 @@ class ReportService:
         failure becomes a message with a reference, never a stack trace."""
         try:
             return acknowledge(
-                self.engine,
+                self.write_engine,
                 workspace_id,
                 rule_id=rule_id,
                 key=key,

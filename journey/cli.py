@@ -39,6 +39,7 @@ from journey.errors import JourneyError
 from journey.imports import import_csv
 from journey.metrics.reviews import CANDIDATE_LIST
 from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
+from journey.outage import classify, network_words
 from journey.periods import PERIOD_HELP, parse_date
 from journey.render.json import render_json
 from journey.render.text import (
@@ -611,6 +612,13 @@ def main() -> None:
         err.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     except Exception as exc:  # a bug: say so plainly, keep the details for debugging
+        # Unless it is the machine's state, not journey's: a full disk, a read-only
+        # file, a database or a network out of reach. Then say what to do.
+        outage = classify(exc)
+        words = outage.cli_words if outage is not None else network_words(exc)
+        if words is not None and not _settings_debug():
+            err.print(f"error: {words}", markup=False, highlight=False)
+            sys.exit(2)
         if _settings_debug():
             traceback.print_exc()
         else:

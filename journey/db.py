@@ -65,19 +65,29 @@ def _sqlite_pragmas() -> Callable[[Any, Any], None]:
     return connected
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for SQLite or PostgreSQL with the settings journey relies on."""
+def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
+    """Create an engine for SQLite or PostgreSQL with the settings journey relies on.
+
+    `busy_timeout`: how long a SQLite write waits for another writer's lock (an
+    import) before "database is locked"; the bot's writes made while a user waits
+    use a short one (bot.service). Read-only and dropped connections are thrown
+    out of the pool when they fail, so the pool heals (journey.outage)."""
+    from journey.outage import heal_on_outage
+
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": 30})
+            engine = create_engine(url, connect_args={"timeout": busy_timeout})
             event.listen(engine, "connect", _sqlite_pragmas())
+            heal_on_outage(engine)
             return engine
         # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
         # JIT compilation costs 50-220 ms per report query here and never pays back on
         # queries that already run in well under a second (bench/README.md).
-        return create_engine(
+        engine = create_engine(
             url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC -c jit=off"}
         )
+        heal_on_outage(engine)
+        return engine
     except ArgumentError as exc:
         raise JourneyError(
             f"DATABASE_URL is not a database URL I understand: {exc}. "
