@@ -21,12 +21,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from journey.errors import JourneyError
 
 PERIOD_HELP = (
-    "Use a number of days, weeks or months (30d, 12w, 6m), a calendar word "
-    "(today, this-week, this-month, this-quarter, this-year, last-week, last-month, "
-    "last-quarter, last-year), an ISO date (2026-03-01) or a range (2026-01-01..2026-03-31)."
+    "Use a number of days, weeks, months or years (30d, 12w, 6m, 1y), a calendar word "
+    "(today, this-week, this-month, this-quarter, this-year, ytd, last-week, last-month, "
+    "last-quarter, last-year), a quarter (q1..q4: the latest one begun), an ISO date "
+    "(2026-03-01) or a range (2026-01-01..2026-03-31)."
 )
 DEFAULT_PERIOD = "30d"
-_RELATIVE = re.compile(r"^(\d{1,4})([dwm])$")
+_RELATIVE = re.compile(r"^(\d{1,4})([dwmy])$")
+_QUARTER = re.compile(r"^q([1-4])$")
+# Words people type for a period that already has a name here.
+_SYNONYMS = {"ytd": "this-year", "year-to-date": "this-year"}
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,15 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
     today = now.astimezone(tz).date()
     tomorrow = _midnight(today + timedelta(days=1), tz)
     word = text.strip().lower()
+    word = _SYNONYMS.get(word, word)
     if match := _RELATIVE.match(word):
         n, unit = int(match.group(1)), match.group(2)
         if n == 0:
             raise JourneyError(f"Period {text!r} is empty. {PERIOD_HELP}")
+        if unit == "y":  # a year is twelve months, so 1y and 12m are the same period
+            n, unit = n * 12, "m"
+            if n > 9999:
+                raise JourneyError(f"Period {text!r} is too long. {PERIOD_HELP}")
         if unit == "m":
             back = _add_months(today.replace(day=1), -n)
             last_day = monthrange(back.year, back.month)[1]
@@ -97,7 +106,16 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
         else:
             days = n * (7 if unit == "w" else 1)
             start = _midnight(today - timedelta(days=days - 1), tz)
-        return Period(start, tomorrow, f"last {n}{unit}")
+        return Period(start, tomorrow, f"last {text.strip().lower()}")
+    if match := _QUARTER.match(word):
+        # The latest such quarter that has begun: q4 in February is last year's.
+        q = int(match.group(1))
+        year = today.year if 3 * (q - 1) + 1 <= today.month else today.year - 1
+        first = date(year, 3 * (q - 1) + 1, 1)
+        after = _add_months(first, 3)
+        if first <= today < after:  # the quarter under way, compared like this-quarter
+            return _to_date("this-quarter", first, after, today, _add_months(first, -3), tz)
+        return Period(_midnight(first, tz), _midnight(after, tz), f"Q{q} {year}")
     month_start = today.replace(day=1)
     quarter_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
     week_start = today - timedelta(days=today.weekday())

@@ -194,3 +194,32 @@ def test_resolve_period_since_and_until():
     assert bounds(resolve_period(NOW, since="2026-06-01")) == (utc(2026, 6, 1), utc(2026, 6, 16))
     with pytest.raises(JourneyError, match="--until"):
         resolve_period(NOW, until="yesterday")
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "end"),
+    [
+        # A year back from June 15 2026 is June 15 2025; the day after starts the period.
+        ("1y", utc(2025, 6, 16), utc(2026, 6, 16)),
+        ("2y", utc(2024, 6, 16), utc(2026, 6, 16)),
+        # Year to date: January 1 to today, like this-year.
+        ("ytd", utc(2026, 1, 1), utc(2026, 6, 16)),
+        # The latest quarter of that name that has begun: Q1 and Q2 of 2026 (Q2 under
+        # way, so to date), Q3 and Q4 of 2025.
+        ("q1", utc(2026, 1, 1), utc(2026, 4, 1)),
+        ("Q2", utc(2026, 4, 1), utc(2026, 6, 16)),
+        ("q3", utc(2025, 7, 1), utc(2025, 10, 1)),
+        ("q4", utc(2025, 10, 1), utc(2026, 1, 1)),
+    ],
+)
+def test_year_and_quarter_words(text, start, end):
+    assert bounds(parse_period(text, NOW)) == (start, end)
+
+
+def test_year_words_equal_their_months_and_calendar_names():
+    assert bounds(parse_period("1y", NOW)) == bounds(parse_period("12m", NOW))
+    ytd, this_year = parse_period("ytd", NOW), parse_period("this-year", NOW)
+    assert ytd == this_year and ytd.partial == (166, 365)
+    q2 = parse_period("q2", NOW)
+    assert q2.partial == (76, 91) and q2.previous().start.astimezone(UTC) == utc(2026, 1, 1)
+    assert parse_period("q4", NOW).label == "Q4 2025"
