@@ -8,7 +8,10 @@ SQLite file usable at once.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,13 +21,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from journey.errors import JourneyError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+log = logging.getLogger(__name__)
 
 
 def _megabytes(name: str, default: int) -> int:
@@ -40,7 +45,7 @@ def _megabytes(name: str, default: int) -> int:
     return value
 
 
-def _sqlite_pragmas() -> Callable[[Any, Any], None]:
+def _sqlite_pragmas(path: Path | None = None) -> Callable[[Any, Any], None]:
     """The connect hook setting journey's pragmas on every SQLite connection.
 
     The page cache and the memory map make the 1M-customer reports fast; a small
@@ -50,6 +55,9 @@ def _sqlite_pragmas() -> Callable[[Any, Any], None]:
     """
     cache_kib = _megabytes("JOURNEY_SQLITE_CACHE_MB", 200) * 1000
     mmap_bytes = _megabytes("JOURNEY_SQLITE_MMAP_MB", 1024) * 1024 * 1024
+
+    if path is not None and path.parent.is_dir():
+        _private(path)  # before the first connection creates it with the umask's mode
 
     def connected(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -61,8 +69,44 @@ def _sqlite_pragmas() -> Callable[[Any, Any], None]:
         cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
+        if path is not None:
+            _private(path)  # the -wal and -shm files exist now
 
     return connected
+
+
+#: The SQLite file and its WAL companions hold every customer's name and email:
+#: readable and writable by the service's own user only.
+PRIVATE_FILE_MODE = 0o600
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def _sqlite_path(url: str) -> Path | None:
+    """The database file of a SQLite URL (None for an in-memory database)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def _private(path: Path) -> None:
+    """Create `path` with mode 0600 if it is missing; take group and other access away
+    from it and its -wal/-shm/-journal files if they have any. SQLite gives the WAL
+    files the database file's mode, so a private database stays private; the chmod
+    also mends databases created world-readable by earlier versions."""
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for suffix in _SQLITE_COMPANIONS:
+        companion = path.with_name(path.name + suffix)
+        try:
+            mode = stat.S_IMODE(companion.stat().st_mode)
+            if mode & 0o077:
+                companion.chmod(mode & ~0o077 & 0o777)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            log.warning("cannot make %s private (not its owner); chmod 600 it", companion)
 
 
 def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
@@ -71,13 +115,16 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
     `busy_timeout`: how long a SQLite write waits for another writer's lock (an
     import) before "database is locked"; the bot's writes made while a user waits
     use a short one (bot.service). Read-only and dropped connections are thrown
-    out of the pool when they fail, so the pool heals (journey.outage)."""
+    out of the pool when they fail, so the pool heals (journey.outage).
+
+    A SQLite file is created 0600 and kept so on every connection (with its -wal
+    and -shm files), whatever the umask: another local user must not read it."""
     from journey.outage import heal_on_outage
 
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": busy_timeout})
-            event.listen(engine, "connect", _sqlite_pragmas())
+            event.listen(engine, "connect", _sqlite_pragmas(_sqlite_path(url)))
             heal_on_outage(engine)
             return engine
         # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
