@@ -206,3 +206,16 @@ async def test_unreachable_api_is_said_in_words(bot):
     (dm,) = await bot.dms("U0ADMIN")
     assert "couldn't reach Stripe" in dm.text
     assert api_sources_of(bot) == []
+
+
+async def test_a_source_named_with_slack_markup_is_shown_as_text_in_every_dm(bot):
+    """The name typed in the modal is data: the result DM and the first sync's progress
+    DM show it as typed and ping nobody (tests/slack_render.py reads them as Slack would)."""
+    from slack_render import all_findings, sent, visible_texts
+
+    await bot.submit("stripe", "<!channel>", DEFAULT_KEY)
+    await bot.dms("U0ADMIN", count=2)  # the result, then the first sync's progress
+    shown = "\n".join(t for _, p in sent(bot.fake) for t in visible_texts(p))
+    assert "Connected Stripe source <!channel>" in shown
+    problems = all_findings(bot.fake, ["U0ADMIN"])
+    assert problems == [], "\n".join(problems)
