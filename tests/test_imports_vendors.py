@@ -13,7 +13,7 @@ meaning of its columns, never copied from journey's output.
 from __future__ import annotations
 
 import csv
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from journey.errors import JourneyError
 from journey.imports import import_csv
+from journey.models.types import from_epoch, to_epoch
 from journey.stages import DEFAULT_STAGES
 from journey.workspaces import ensure_workspace
 
@@ -250,3 +251,170 @@ def test_hubspot_custom_stage_column_stops_until_mapped(ws, tmp_path):
         import_csv(ws, WS, path)
     result = import_csv(ws, WS, path, mapping={"Became a Patient Date": "purchase"})
     assert result.ok
+
+
+# --- Square transactions ------------------------------------------------------------
+
+
+def test_square_transactions_with_us_dates_zones_refund_rows_and_dollars(ws):
+    rows = rows_of("square_transactions.csv")
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    refunds: dict[str, int] = {}
+    for row in rows:
+        if row["Transaction Status"] not in ("Complete", ""):
+            continue
+        if row["Event Type"] == "Refund":
+            refunds[row["Transaction ID"]] = -cents(row["Net Sales"].replace("-", ""))
+            continue
+        who = row["Customer ID"] or f"guest {row['Transaction ID']}"
+        net = cents(row["Net Sales"]) - cents(row["Partial Refunds"].replace("-", ""))
+        purchases.setdefault(who, []).append((row["Date"], net))
+    result = import_csv(ws, WS, DATA / "square_transactions.csv")
+    assert result.ok and result.format_title == "Square transactions export"
+    want = expected(purchases)
+    want["revenue"] += sum(refunds.values())
+    assert store(ws) == want
+    # 9:15:02 AM Pacific Time on 06/08/2026 is 16:15:02 UTC.
+    first = ws.execute(
+        text("SELECT MIN(occurred_at) FROM journey_event WHERE workspace_id = :ws"), {"ws": WS}
+    ).scalar_one()
+    assert first == to_epoch(datetime(2026, 6, 8, 16, 15, 2, tzinfo=UTC))
+
+
+# --- WooCommerce Analytics orders -----------------------------------------------------
+
+
+def test_woocommerce_orders_with_dates_in_words_and_net_sales(ws):
+    rows = rows_of("woocommerce_analytics_orders.csv")
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        if row["Status"] not in ("Completed", "Processing", "Refunded", "Cancelled"):
+            continue  # on hold, failed, pending payment: not purchases
+        # Refunded and cancelled orders are purchases taken back in full.
+        net = cents(row["Net sales"]) if row["Status"] in ("Completed", "Processing") else 0
+        day = str(datetime.strptime(row["Date"], "%B %d, %Y").date())
+        purchases.setdefault(row["Customer"].lower(), []).append((day, net))
+    result = import_csv(ws, WS, DATA / "woocommerce_analytics_orders.csv")
+    assert result.ok and result.format_title == "WooCommerce Analytics orders download"
+    assert store(ws) == expected(purchases)
+    channels = {
+        c
+        for (c,) in ws.execute(
+            text("SELECT DISTINCT channel FROM journey_event WHERE workspace_id = :ws"), {"ws": WS}
+        ).all()
+    }
+    assert "Organic: Google" in channels
+
+
+# --- Mailchimp and the customer exports -------------------------------------------------
+
+
+def test_mailchimp_subscribers_reach_consideration_at_their_opt_in(ws):
+    rows = rows_of("mailchimp_subscribed_members.csv")
+    result = import_csv(ws, WS, DATA / "mailchimp_subscribed_members.csv")
+    assert result.ok and result.format_title == "Mailchimp audience export"
+    reached = _reached(ws)
+    assert reached == {r["Email Address"].lower(): "consideration" for r in rows}
+    when = dict(
+        ws.execute(
+            text(
+                "SELECT c.external_id, e.occurred_at FROM journey_event e JOIN customer c "
+                "ON c.id = e.customer_id WHERE e.workspace_id = :ws AND e.kind = 'subscribe'"
+            ),
+            {"ws": WS},
+        ).all()
+    )
+    for row in rows:
+        moment = row["CONFIRM_TIME"] or row["OPTIN_TIME"]
+        stored = when[row["Email Address"].lower()]
+        assert stored == to_epoch(datetime.fromisoformat(moment).replace(tzinfo=UTC))
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "key"),
+    [
+        ("shopify_customers_export.csv", "Shopify customers export", "Customer ID"),
+        ("stripe_customers_export.csv", "Stripe customers export", "id"),
+        ("square_customers_export.csv", "Square customers export", "Square Customer ID"),
+    ],
+)
+def test_customer_exports_are_customers_with_their_totals_named(ws, name, title, key):
+    rows = rows_of(name)
+    result = import_csv(ws, WS, DATA / name)
+    assert result.ok and result.format_title == title and result.kind == "customers"
+    ids = {
+        r[0]
+        for r in ws.execute(
+            text("SELECT external_id FROM customer WHERE workspace_id = :ws"), {"ws": WS}
+        ).all()
+    }
+    assert ids == {r[key] for r in rows}
+    # Lifetime totals are named as not imported, never silently dropped or read as orders.
+    assert any("lifetime" in why for _, why in result.known_columns)
+    assert store(ws)["orders"] == 0
+
+
+def test_customers_then_orders_of_one_vendor_are_the_same_people(ws):
+    import_csv(ws, WS, DATA / "square_customers_export.csv")
+    import_csv(ws, WS, DATA / "square_transactions.csv")
+    names = dict(
+        ws.execute(
+            text(
+                "SELECT c.external_id, c.name FROM customer c JOIN customer_journey cj "
+                "ON cj.customer_id = c.id WHERE c.workspace_id = :ws AND cj.purchase_days > 0"
+            ),
+            {"ws": WS},
+        ).all()
+    )
+    assert names["CUS1"] == "Ann Lee"  # the transactions' customer is the directory's
+
+
+# --- dates, money and currencies -----------------------------------------------------------
+
+
+def test_day_first_is_decided_by_the_whole_file(ws, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id,customer_id,ordered_at,amount\n1,c1,03/04/2026,10.00\n2,c1,25/04/2026,5.00\n"
+    )
+    result = import_csv(ws, WS, path)
+    assert result.ok
+    days = {
+        str(from_epoch(d).date())
+        for (d,) in ws.execute(
+            text("SELECT occurred_at FROM journey_event WHERE workspace_id = :ws"), {"ws": WS}
+        ).all()
+    }
+    assert days == {"2026-04-03", "2026-04-25"}
+
+
+def test_ambiguous_numeric_dates_are_refused_with_the_flag_that_settles_them(ws, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,ordered_at,amount\n1,c1,03/04/2026,10.00\n")
+    with pytest.raises(JourneyError, match="--date-format"):
+        import_csv(ws, WS, path)
+    assert import_csv(ws, WS, path, date_format="%m/%d/%Y").ok
+
+
+def test_decimal_comma_and_currency_refusal(ws, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text(
+        "order_id;customer_id;ordered_at;amount\n"
+        "1;c1;2026-04-03;1.234,50 €\n"
+        "2;c2;2026-04-04;12,00 €\n"
+    )
+    with pytest.raises(
+        JourneyError, match=r"amounts are in EUR .* but the workspace counts in USD"
+    ):
+        import_csv(ws, WS, path)
+    assert ws.execute(text("SELECT COUNT(*) FROM journey_event")).scalar_one() == 0
+    result = import_csv(ws, WS, path, currencies={"EUR": Decimal("1")})
+    assert result.ok
+    assert store(ws)["revenue"] == 123450 + 1200
+
+
+def test_dry_run_writes_nothing_and_counts_what_the_file_holds(session, tmp_path):
+    result = import_csv(session, WS, DATA / "shopify_orders_export.csv", dry_run=True)
+    assert result.dry_run and not result.written
+    assert result.tally.kinds["order"] > 0 and result.tally.first_at is not None
+    assert session.execute(text("SELECT COUNT(*) FROM journey_event")).scalar_one() == 0

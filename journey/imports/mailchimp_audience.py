@@ -28,7 +28,7 @@ FORMAT = VendorFormat(
         "email": ("Email Address",),
         "first_name": ("First Name",),
         "last_name": ("Last Name",),
-        "first_seen": ("OPTIN_TIME",),
+        "first_seen": ("OPTIN_TIME", "CONFIRM_TIME"),
         "subscribed_at": ("CONFIRM_TIME", "OPTIN_TIME"),
     },
     subscribe_kind="subscribe",

@@ -29,6 +29,7 @@ FORMAT = VendorFormat(
     known={
         "Total Spent": "a lifetime total; import the orders export for purchases",
         "Total Orders": "a lifetime count; import the orders export for purchases",
+        "Tax Exempt": "a tax setting, not a journey step",
     },
     export_help="Shopify admin > Customers > Export > All customers > Plain CSV file",
 )

@@ -59,6 +59,7 @@ class VendorHeader:
     stage_labels: dict[str, str]  # stage label (lowercase) -> event kind
     known: list[tuple[str, str]]  # (column, why it is not imported)
     ignored: list[str]
+    positions: dict[str, int] = field(default_factory=dict)  # column -> position
 
 
 def _stage_kind(target: str) -> str | None:
@@ -141,7 +142,10 @@ def vendor_header(
         if fmt.records == "contacts":
             fields += "; or a journey stage: " + ", ".join(DEFAULT_STAGES)
         raise JourneyError(unplaced_message(file, fmt.title, unplaced, fields))
-    return VendorHeader(fmt, len(names), index, label, stage_columns, labels, known, ignored)
+    positions = {c: i for i, c in reversed(list(enumerate(stripped)))}
+    return VendorHeader(
+        fmt, len(names), index, label, stage_columns, labels, known, ignored, positions
+    )
 
 
 @dataclass
@@ -220,6 +224,23 @@ class VendorRow:
             )
             return None
         return value
+
+    def first_time(self, name: str) -> datetime | None:
+        """The first filled one of the field's candidate columns (Mailchimp: a contact
+        with no confirmation time has its opt-in time)."""
+        for column in self.header.fmt.fields.get(name, ()):
+            position = self.header.positions.get(column)
+            if position is None or position >= len(self.values):
+                continue
+            value = self.values[position].strip()
+            if value:
+                try:
+                    fixed = self.header.fmt.timezone
+                    return self.dates.read(value, None, zone(fixed) if fixed else None)
+                except ValueError as exc:
+                    self.problems.append(f"{column}: {exc}")
+                    return None
+        return None
 
     def time(self, name: str, *, required: bool = False) -> datetime | None:
         value = self.text(name, required=required)
@@ -372,9 +393,13 @@ def order_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | None:
         return None
     events = [_Event(f"order:{order_id}", ref, ORDER, ordered_at, channel, amount)]
     if outcome is Outcome.CANCELLED or cancelled_at is not None:
+        # A cancelled status (WooCommerce) takes the whole order back; a
+        # cancellation date on an order still paid (Shopify) takes back what
+        # was refunded, since the money kept was still earned.
+        taken_back = amount if outcome is Outcome.CANCELLED else (refund or 0)
         when = max(cancelled_at or refunded_at or ordered_at, ordered_at)
         events.append(
-            _Event(f"order:{order_id}:cancellation", ref, CANCELLATION, when, channel, refund or 0)
+            _Event(f"order:{order_id}:cancellation", ref, CANCELLATION, when, channel, taken_back)
         )
         status = "cancelled"
     elif refund:
@@ -394,7 +419,7 @@ def contact_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | Non
     email = row.text("email", max_len=MAX_EMAIL)
     key = customer_id or (email.lower() if email else None)
     name = _name(row)
-    first_seen = row.time("first_seen")
+    first_seen = row.first_time("first_seen")
     channel = row.text("channel", max_len=MAX_CHANNEL)
     if key is None:
         row.problems.append("the row has neither an id nor an email")
@@ -416,7 +441,7 @@ def contact_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | Non
             continue
         events.append(_Event(f"{kind}:{key}", ref, kind, when, channel, None))
         kinds.add(kind)
-    subscribed = row.time("subscribed_at")
+    subscribed = row.first_time("subscribed_at")
     if subscribed is not None and header.fmt.subscribe_kind:
         kind = header.fmt.subscribe_kind
         events.append(_Event(f"{kind}:{key}", ref, kind, subscribed, channel, None))
