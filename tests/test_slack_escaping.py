@@ -173,3 +173,23 @@ def test_the_render_helper_finds_what_slack_would_act_on():
     ]
     # `allowed` never covers a broadcast.
     assert findings({"text": "<!here>"}, allowed=["here", "!here"]) != []
+
+
+def test_only_the_builders_make_mrkdwn_text():
+    """The one place: a mrkdwn text object built anywhere else in bot/ would skip the
+    escaping (and `verbatim`). Build it with section/context/code/mrkdwn_text instead."""
+    from pathlib import Path
+
+    import bot
+
+    root = Path(bot.__file__).parent
+    allowed = {root / "blocks" / "message.py"}
+    needles = ("MarkdownTextObject", "SectionBlock(", "ContextBlock(", '"mrkdwn"', "'mrkdwn'")
+    found = [
+        f"{path.relative_to(root.parent)}: {needle}"
+        for path in sorted(root.rglob("*.py"))
+        if path not in allowed
+        for needle in needles
+        if needle in path.read_text()
+    ]
+    assert found == []
