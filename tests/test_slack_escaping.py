@@ -147,6 +147,13 @@ def test_the_console_shows_names_as_typed():
     assert render_terminal({"text": payload["text"]}) == "Tom & Jerry <b> asked @U0ALICE"
 
 
+def test_the_console_neutralises_terminal_control_characters_from_data():
+    payload = Message("x", [header("Evil\x1b[2J Corp"), section("Bob\rAlice\x07\x9b")]).payload()
+    out = render_terminal(payload)
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out and "\x9b" not in out
+    assert "Evil^[[2J Corp" in out and "Bob^MAlice^G?" in out
+
+
 def test_the_render_helper_finds_what_slack_would_act_on():
     """The helper itself: each kind of problem is reported (so a test using it can fail)."""
     raw = {

@@ -31,6 +31,16 @@ _CHANNEL = re.compile(r"<#([^>|]+)(?:\|([^>]*))?>")
 _USER = re.compile(r"<@([^>|]+)(?:\|([^>]*))?>")
 _LINK = re.compile(r"<(https?://[^>|]+)\|([^>]*)>")
 _OTHER_EMOJI = re.compile(r"(?<!\S):[a-z0-9_+-]+:(?!\S)")
+# Control characters other than newline and tab: from data they could move the cursor,
+# clear the screen or rewrite a line of the operator's terminal (an ESC sequence in a
+# customer's name). Shown in caret notation (`^[`), or `?` for the C1 range.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(text: str) -> str:
+    return _CONTROL.sub(
+        lambda m: "^" + chr(ord(m.group()) ^ 0x40) if ord(m.group()) < 0x80 else "?", text
+    )
 
 
 def _plain(text: str) -> str:
@@ -55,6 +65,10 @@ def _text(obj: dict[str, Any] | None) -> str:
 
 
 def render_terminal(payload: dict[str, Any]) -> str:
+    return _visible(_render(payload))
+
+
+def _render(payload: dict[str, Any]) -> str:
     blocks = payload.get("blocks") or []
     if not blocks:
         return _plain(payload.get("text", ""))
