@@ -309,7 +309,8 @@ async def test_the_sync_loop_syncs_a_due_source(engine, cipher, monkeypatch):
     monkeypatch.setenv("JOURNEY_SECRET_KEY", KEY)
     task = asyncio.create_task(run_sync_loop(engine, 3600, "loop", connector=factory))
     deadline = time.monotonic() + 10
-    while not factory.synced and time.monotonic() < deadline:
+    # The claim alone no longer looks like a sync: wait for the sync's own finish.
+    while last_sync(engine, source_id) is None and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     task.cancel()
     assert factory.synced == ["shop"]
@@ -390,3 +391,86 @@ def test_the_pause_notice_reaches_slack_as_a_direct_message(engine, cipher):
         # A workspace the bot cannot reach: logged, not raised.
         fake.revoke(DEFAULT_BOT_TOKEN)
         assert teller(notice) is False
+
+
+# --- a sync killed mid-way: its claim expires, it never looks synced ------------------
+
+
+class Killed(BaseException):
+    """The process dying mid-sync (SIGKILL, an OOM kill): nothing after it runs, not even
+    the release of the claim. A BaseException, so no `except Exception` catches it."""
+
+
+def claim_of(engine: Engine, source_id: int) -> tuple[datetime | None, str | None]:
+    with Session(engine) as session:
+        source = session.get(Source, source_id)
+        assert source is not None
+        return source.sync_claimed_until, source.sync_claimed_by
+
+
+def test_a_sync_killed_mid_way_never_looks_synced_and_is_retried_once_its_claim_expires(
+    engine, cipher
+):
+    from journey.schedule.syncs import CLAIM
+
+    before = NOW - 2 * HOUR
+    shop = connected(engine, cipher, "shop", last_sync_at=before)
+    with pytest.raises(Killed):
+        run_due_syncs(engine, NOW, HOUR, "r1", cipher=cipher, connector=Factory({"shop": Killed()}))
+    # the source does not look synced, and its claim says by whom, until when
+    assert last_sync(engine, shop) == before
+    assert claim_of(engine, shop) == (NOW + CLAIM, "r1")
+    # another replica's tick while the claim lives leaves it alone (the sync may be running)
+    factory = Factory()
+    run = run_due_syncs(engine, NOW + CLAIM / 2, HOUR, "r2", cipher=cipher, connector=factory)
+    assert factory.synced == [] and not run.results
+    # the first tick after the expiry syncs it, and releases the claim
+    run = run_due_syncs(
+        engine, NOW + CLAIM + timedelta(seconds=1), HOUR, "r2", cipher=cipher, connector=factory
+    )
+    assert factory.synced == ["shop"] and [r.ok for r in run.results] == [True]
+    assert last_sync(engine, shop) != before
+    assert claim_of(engine, shop) == (None, None)
+
+
+def test_a_database_outage_during_a_scheduled_sync_is_retried_at_the_next_tick(pg_engine, cipher):
+    """PostgreSQL goes away in the middle of a sync (a restart, played by a proxy): the
+    sync can record neither its pages nor its error nor the release of its claim. The
+    tick survives; the source keeps its last real sync, and is synced once the database
+    is back and the claim has expired."""
+    from fakes.tcp_proxy import CuttableProxy
+    from sqlalchemy import text
+
+    from journey.schedule.syncs import CLAIM
+
+    with pg_engine.begin() as conn:
+        conn.execute(text("TRUNCATE workspace RESTART IDENTITY CASCADE"))
+    url = pg_engine.url
+    proxy = CuttableProxy(url.host or "127.0.0.1", url.port or 5432)
+    engine = make_engine(
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    )
+    try:
+        before = NOW - 2 * HOUR
+        shop = connected(engine, cipher, "shop", last_sync_at=before)
+
+        class CutMidSync(Factory):
+            def __call__(self, source: Source, credential: Credential) -> Connector:
+                connector = super().__call__(source, credential)
+                if len(self.synced) == 1:
+                    proxy.cut()  # the database restarts while the first sync runs
+                return connector
+
+        factory = CutMidSync()
+        run = run_due_syncs(engine, NOW, HOUR, "r1", cipher=cipher, connector=factory)
+        assert run.failed == [shop] and not run.synced
+        proxy.restore()
+        assert last_sync(engine, shop) == before  # no success that never happened
+        run = run_due_syncs(
+            engine, NOW + CLAIM + timedelta(seconds=1), HOUR, "r1", cipher=cipher, connector=factory
+        )
+        assert [r.ok for r in run.results] == [True]
+        assert last_sync(engine, shop) != before
+    finally:
+        proxy.close()
+        engine.dispose()

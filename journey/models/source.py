@@ -33,6 +33,10 @@ class Source(SQLModel, table=True):
     # The chat user who stored the credential last (a Slack user id), told when a
     # sync pauses the source; None for sources added from the CLI.
     added_by: str | None = Field(default=None, max_length=32)
+    # A scheduled sync's claim (journey/schedule/syncs.py): until when, and which replica
+    # (for the log). Expires by itself, so a sync killed mid-way is retried.
+    sync_claimed_until: datetime | None = Field(default=None, sa_type=EpochDateTime)
+    sync_claimed_by: str | None = Field(default=None, max_length=64)
 
 
 class SyncCursor(SQLModel, table=True):

@@ -6,33 +6,34 @@ Every bot process runs `run_due_syncs` every JOURNEY_SYNC_INTERVAL seconds
 credential whose `last_sync_at` is older than the interval, or that was never
 synced. Paused sources wait for a new credential (journey/sync.py).
 
-How a source is claimed, without a lease column (so without a migration):
+How a source is claimed (columns `sync_claimed_until` and `sync_claimed_by`, as
+digest leases have):
 
-- The claim is a conditional UPDATE that moves `last_sync_at` from the value
-  this replica read forward to the tick's `now` (at least one second past the
-  value read, as the column holds whole seconds), only if it still holds the
-  value read (NULL for a source never synced) and the source is still active. Of any
-  number of replicas racing for the source, exactly one UPDATE matches a row
-  (PostgreSQL makes the losers wait for the winner's commit and then re-check
-  the WHERE against the new value; SQLite serialises writers), and after it the
-  source is fresh for everyone else, so no other replica syncs it in this
-  interval.
-- The winner then runs `sync_source`, whose success overwrites `last_sync_at`
-  with its finish time: the usual meaning, "the last successful sync".
-- When the sync fails (rate limit, outage, missing secret key, an unexpected
-  error), the claim is undone: `last_sync_at` goes back to the value read, with
-  a conditional UPDATE that only matches while the row still holds this claim.
-  So `journey sources list` never shows a failed sync as a success, and the
-  source is due again at the next tick of any replica (a failing source is
-  retried once per tick per replica; a refused credential pauses it instead).
-- A replica that dies mid-sync leaves its claim in place: the source looks
-  synced at the claim time until the next interval, when another replica syncs
-  it again and resumes from the saved cursors (nothing is lost: each page is
-  committed with its cursor). That stale "last success" for up to one interval
-  is the price of not adding a lease column.
+- The claim is a conditional UPDATE that sets `sync_claimed_until` to the tick's
+  `now` plus CLAIM (ten minutes), only if the source still holds the
+  `last_sync_at` this replica read (NULL for a source never synced), is still
+  active, and holds no live claim. Of any number of replicas racing for the
+  source, exactly one UPDATE matches a row (PostgreSQL makes the losers wait for
+  the winner's commit and then re-check the WHERE against the new row; SQLite
+  serialises writers).
+- The winner runs `sync_source`, whose success writes `last_sync_at` (its finish
+  time: "the last successful sync"), so the source is not due again within the
+  interval, for any replica; a replica that read the old value can no longer
+  claim it. While the sync runs its claim is extended (at most once a minute, as
+  pages are committed), so a long first sync keeps it.
+- Success or failure, the claim is then released. A failure leaves
+  `last_sync_at` alone, so `journey sources list` never shows a failed sync as a
+  success, and the source is due again at the next tick of any replica (a failing
+  source is retried once per tick per replica; a refused credential pauses it).
+- A replica killed mid-sync, or a database outage that stops it from releasing
+  the claim, leaves the claim in place only until it expires: `last_sync_at` was
+  never moved, so the source does not look synced, and the first tick after the
+  expiry syncs it again, resuming from the saved cursors (each page is committed
+  with its cursor, so nothing is lost).
 
 What it guarantees: no two replicas sync one source for the same due interval,
-whatever their number and however their ticks line up. It does not stop a
+whatever their number and however their ticks line up (unless a sync outlives its
+claim without committing a page for CLAIM). It does not stop a
 `journey sync` run by hand (or `/journey sync`) from running at the same time
 as a scheduled one; two syncs of one source are harmless (every write is an
 upsert and the cursors only move with the data they cover), only wasted work.
@@ -43,6 +44,7 @@ upsert and the cursors only move with the data they cover), only wasted work.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -52,6 +54,7 @@ from sqlmodel import Session, select
 from journey.models import Source
 from journey.models.schedule import AlertRule
 from journey.models.types import to_epoch
+from journey.outage import OUTAGES, classify
 from journey.secrets import Cipher
 from journey.sources import CONNECTORS
 from journey.sources.manage import ACTIVE
@@ -60,6 +63,9 @@ from journey.sync import ConnectorFactory, SyncResult, sync_source
 log = logging.getLogger(__name__)
 
 DEFAULT_SYNC_INTERVAL = timedelta(hours=1)
+# How long a scheduled sync's claim lasts, and how much each committed page extends it.
+CLAIM = timedelta(minutes=10)
+HEARTBEAT = timedelta(minutes=1)
 
 
 @dataclass
@@ -131,15 +137,16 @@ def pause_notices(engine: Engine, run: SyncRun) -> list[PausedSource]:
 def due_sources(
     session: Session, now: datetime, interval: timedelta, workspace_id: str | None = None
 ) -> list[Source]:
-    """Active connector sources not synced within `interval` of `now`, never-synced ones
-    first, then the longest waiting: of every workspace (a bot serves them all), or of
-    one (the local console syncs only its own)."""
+    """Active connector sources not synced within `interval` of `now` and not claimed by
+    a live sync, never-synced ones first, then the longest waiting: of every workspace
+    (a bot serves them all), or of one (the local console syncs only its own)."""
     cutoff = now - interval
     query = select(Source).where(
         Source.kind.in_(list(CONNECTORS)),
         Source.status == ACTIVE,
         Source.credentials.is_not(None),
         or_(Source.last_sync_at.is_(None), Source.last_sync_at <= cutoff),
+        or_(Source.sync_claimed_until.is_(None), Source.sync_claimed_until <= now),
     )
     if workspace_id is not None:
         query = query.where(Source.workspace_id == workspace_id)
@@ -150,31 +157,86 @@ def due_sources(
     )
 
 
-def _claim(engine: Engine, source_id: int, seen: datetime | None, now: datetime) -> int | None:
-    """Move last_sync_at from `seen` forward to `now` if nobody else did. Returns the value
-    written (the claim) when this replica won, else None. The value always moves forward
-    (at least a second past `seen`: the column holds whole seconds), so a second claim
-    on the same `seen` can never match."""
-    claim = to_epoch(now) if seen is None else max(to_epoch(now), to_epoch(seen) + 1)
+def _claim(
+    engine: Engine, source_id: int, seen: datetime | None, now: datetime, replica_id: str
+) -> int | None:
+    """Claim the source until `now + CLAIM` if nobody synced or claimed it since `seen`
+    was read. Returns the claim's expiry (epoch seconds) when this replica won."""
+    until = to_epoch(now + CLAIM)
     condition = "last_sync_at IS NULL" if seen is None else "last_sync_at = :seen"
     with engine.begin() as conn:
         won = conn.execute(
             text(
-                f"UPDATE source SET last_sync_at = :claim WHERE id = :id AND status = :active "
+                "UPDATE source SET sync_claimed_until = :until, sync_claimed_by = :replica "
+                "WHERE id = :id AND status = :active "
+                "AND (sync_claimed_until IS NULL OR sync_claimed_until <= :now) "
                 f"AND {condition}"
             ),
-            {"claim": claim, "id": source_id, "active": ACTIVE, "seen": _epoch(seen)},
+            {
+                "until": until,
+                "replica": replica_id[:64],
+                "id": source_id,
+                "active": ACTIVE,
+                "now": to_epoch(now),
+                "seen": _epoch(seen),
+            },
         ).rowcount
-    return claim if won == 1 else None
+    return until if won == 1 else None
 
 
-def _unclaim(engine: Engine, source_id: int, seen: datetime | None, claim: int) -> None:
-    """Put last_sync_at back to `seen` after a failed sync, unless the row moved on since."""
+def _extend(engine: Engine, source_id: int, claim: int, until: int) -> bool:
+    """Move this replica's claim to `until`; False when it is no longer held."""
     with engine.begin() as conn:
-        conn.execute(
-            text("UPDATE source SET last_sync_at = :seen WHERE id = :id AND last_sync_at = :claim"),
-            {"seen": _epoch(seen), "id": source_id, "claim": claim},
+        return (
+            conn.execute(
+                text(
+                    "UPDATE source SET sync_claimed_until = :until "
+                    "WHERE id = :id AND sync_claimed_until = :claim"
+                ),
+                {"until": until, "id": source_id, "claim": claim},
+            ).rowcount
+            == 1
         )
+
+
+def _release(engine: Engine, source_id: int, claim: int) -> None:
+    """Give the claim back (after a success or a failure), unless it moved on since.
+    A database that cannot be reached just now is logged: the claim then expires."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE source SET sync_claimed_until = NULL, sync_claimed_by = NULL "
+                    "WHERE id = :id AND sync_claimed_until = :claim"
+                ),
+                {"id": source_id, "claim": claim},
+            )
+    except Exception as exc:
+        log.warning(
+            "could not release the sync claim of source %s (%s): it expires by itself",
+            source_id,
+            type(exc).__name__,
+        )
+
+
+class _Heartbeat:
+    """Extends a sync's claim as its pages are committed, at most once a minute."""
+
+    def __init__(self, engine: Engine, source_id: int, claim: int) -> None:
+        self.engine, self.source_id, self.claim = engine, source_id, claim
+        self.last = time.monotonic()
+
+    def __call__(self, resource: str, pages: int, records: int) -> None:
+        elapsed = time.monotonic() - self.last
+        if elapsed < HEARTBEAT.total_seconds():
+            return
+        self.last = time.monotonic()
+        until = self.claim + int(elapsed)  # still CLAIM ahead of the time that has passed
+        try:
+            if _extend(self.engine, self.source_id, self.claim, until):
+                self.claim = until
+        except Exception as exc:  # the page is committed; the claim may lapse, harmlessly
+            log.warning("could not extend the sync claim of %s: %s", self.source_id, exc)
 
 
 def _epoch(value: datetime | None) -> int | None:
@@ -205,18 +267,26 @@ def run_due_syncs(
             for s in due_sources(session, now, interval, workspace_id)
         ]
     for source_id, seen in due:
-        claim = _claim(engine, source_id, seen, now)
+        claim = _claim(engine, source_id, seen, now, replica_id)
         if claim is None:
             run.lost.append(source_id)
             continue
+        heartbeat = _Heartbeat(engine, source_id, claim)
         try:
-            result = sync_source(engine, source_id, cipher=cipher, connector=connector)
-        except Exception:
-            log.exception("scheduled sync of source %s failed (replica %s)", source_id, replica_id)
-            _unclaim(engine, source_id, seen, claim)
+            result = sync_source(
+                engine, source_id, cipher=cipher, connector=connector, progress=heartbeat
+            )
+        except Exception as exc:
+            outage = classify(exc)
+            if outage is not None:
+                OUTAGES.seen(outage)
+            else:
+                log.exception(
+                    "scheduled sync of source %s failed (replica %s)", source_id, replica_id
+                )
+            _release(engine, source_id, heartbeat.claim)
             run.failed.append(source_id)
             continue
-        if not result.ok:
-            _unclaim(engine, source_id, seen, claim)
+        _release(engine, source_id, heartbeat.claim)
         run.results.append(result)
     return run
