@@ -45,7 +45,7 @@ def _megabytes(name: str, default: int) -> int:
     return value
 
 
-def _sqlite_pragmas(path: Path | None = None) -> Callable[[Any, Any], None]:
+def _sqlite_pragmas() -> Callable[[Any, Any], None]:
     """The connect hook setting journey's pragmas on every SQLite connection.
 
     The page cache and the memory map make the 1M-customer reports fast; a small
@@ -55,9 +55,6 @@ def _sqlite_pragmas(path: Path | None = None) -> Callable[[Any, Any], None]:
     """
     cache_kib = _megabytes("JOURNEY_SQLITE_CACHE_MB", 200) * 1000
     mmap_bytes = _megabytes("JOURNEY_SQLITE_MMAP_MB", 1024) * 1024 * 1024
-
-    if path is not None and path.parent.is_dir():
-        _private(path)  # before the first connection creates it with the umask's mode
 
     def connected(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
@@ -69,8 +66,6 @@ def _sqlite_pragmas(path: Path | None = None) -> Callable[[Any, Any], None]:
         cursor.execute(f"PRAGMA mmap_size={mmap_bytes}")
         cursor.execute("PRAGMA temp_store=MEMORY")
         cursor.close()
-        if path is not None:
-            _private(path)  # the -wal and -shm files exist now
 
     return connected
 
@@ -109,6 +104,18 @@ def _private(path: Path) -> None:
             log.warning("cannot make %s private (not its owner); chmod 600 it", companion)
 
 
+def _kept_private(path: Path) -> Callable[[Any, Any], None]:
+    """The connect hook keeping the database file and its WAL files 0600 (registered
+    after the pragmas, once journal_mode=WAL has made the -wal and -shm files)."""
+    if path.parent.is_dir():
+        _private(path)  # before the first connection creates it with the umask's mode
+
+    def connected(_dbapi_connection: Any, _record: Any) -> None:
+        _private(path)
+
+    return connected
+
+
 def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
     """Create an engine for SQLite or PostgreSQL with the settings journey relies on.
 
@@ -124,7 +131,10 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": busy_timeout})
-            event.listen(engine, "connect", _sqlite_pragmas(_sqlite_path(url)))
+            event.listen(engine, "connect", _sqlite_pragmas())
+            path = _sqlite_path(url)
+            if path is not None:
+                event.listen(engine, "connect", _kept_private(path))
             heal_on_outage(engine)
             return engine
         # Times are epoch integers, but keep the session in UTC for anyone reading raw SQL.
