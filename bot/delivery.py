@@ -44,7 +44,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.digest import alert_message, digest_message, pause_notice_message
-from bot.blocks.message import Message, clip
+from bot.blocks.message import MAX_BLOCKS, Message, clip
 from bot.retries import (
     LoggedConnectionErrorRetryHandler,
     LoggedRateLimitErrorRetryHandler,
@@ -264,11 +264,12 @@ class SlackDelivery:
                     delivery.idempotency_key,
                     error,
                 )
-                ts = self._post(client, delivery, channel, {"text": payload["text"]})
+                payload = {"text": payload["text"]}
+                ts = self._post(client, delivery, channel, payload)
             else:
                 raise
         if delivery.kind == "digest" and ts:
-            self._attach_chart(client, delivery, channel, ts)
+            self._attach_chart(client, delivery, channel, ts, payload)
         return DeliveryResult.ok(ts)
 
     def _post(
@@ -291,12 +292,20 @@ class SlackDelivery:
         return str(response.get("ts") or "")
 
     def _attach_chart(
-        self, client: WebClient, delivery: Delivery, channel: str, thread_ts: str
+        self,
+        client: WebClient,
+        delivery: Delivery,
+        channel: str,
+        thread_ts: str,
+        posted: dict[str, Any],
     ) -> bool:
-        """Upload the digest's funnel chart in its thread; True if it was posted.
+        """Upload the digest's funnel chart into its thread; True if it was posted.
 
+        Shared into the digest's own channel and thread (`channel` + `thread_ts`), so
+        everyone who sees the digest sees the chart; no block references the file.
         Never raises: whatever happens here, the digest text is posted and the
-        delivery is ok, so the core will not retry it (and post the text again).
+        delivery is ok, so the core will not retry it (and post the text again). A
+        failed upload adds one line to the digest saying the chart could not be attached.
         """
         digest = delivery.digest
         if digest is None or digest.funnel is None or digest.funnel.entered <= 0:
@@ -323,15 +332,36 @@ class SlackDelivery:
             error = _error(exc)
             if error in NO_UPLOAD:
                 log.info("digest chart not uploaded in %s (%s): text only", channel, error)
+                line = (
+                    "The chart could not be attached: journey needs the `files:write` "
+                    "permission (an admin can add it under OAuth & Permissions and reinstall)."
+                )
             else:
                 log.warning("digest chart upload failed in %s: %s", channel, error)
-            return False
-        except Exception as exc:
+                line = f"The chart could not be attached ({error})."
+        except Exception as exc:  # SlackRequestError, timeouts, connection errors
             log.warning("digest chart upload failed in %s: %s", channel, type(exc).__name__)
-            return False
+            line = "The chart could not be attached: Slack could not be reached."
+        else:
+            return True
         finally:
             self.pacer.posted(delivery.workspace_id, channel)
-        return True
+        self._add_line(client, channel, thread_ts, posted, line)
+        return False
+
+    def _add_line(
+        self, client: WebClient, channel: str, ts: str, posted: dict[str, Any], line: str
+    ) -> None:
+        """Edit our posted message to end with `line` (best effort, logged on failure)."""
+        line_block = {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
+        blocks = [*(posted.get("blocks") or [])[: MAX_BLOCKS - 1], line_block]
+        try:
+            if posted.get("blocks"):
+                client.chat_update(channel=channel, ts=ts, text=posted["text"], blocks=blocks)
+            else:
+                client.chat_update(channel=channel, ts=ts, text=f"{posted['text']}\n{line}")
+        except Exception as exc:
+            log.warning("could not add a line to %s in %s: %s", ts, channel, type(exc).__name__)
 
     def _find(self, client: WebClient, channel: str, key: str) -> str | None:
         """The ts of a message tagged with `key` among the channel's recent messages."""

@@ -138,3 +138,22 @@ def sources_cli(journey_cli, monkeypatch) -> CliRun:
     monkeypatch.setenv("JOURNEY_SECRET_KEY", CLI_SECRET_KEY)
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
     return journey_cli
+
+
+# The scope check (tests/test_slack_scopes.py::test_every_call_the_suite_made_is_covered)
+# reads what every other test called through the fake Slack, so it runs last.
+LAST = "test_every_call_the_suite_made_is_covered"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.name == LAST)
+    config.stash[_COLLECTED] = {item.path.name for item in items}
+
+
+_COLLECTED = pytest.StashKey[set]()
+
+
+@pytest.fixture
+def collected_modules(request: pytest.FixtureRequest) -> set[str]:
+    """The test files this session runs (the scope check asks whether it saw them all)."""
+    return request.config.stash.get(_COLLECTED, set())

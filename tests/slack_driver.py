@@ -53,14 +53,16 @@ class SignedBot:
         team: str | None = None,
         user: str = "U0ALICE",
         trigger_id: str | None = None,
+        channel: str = "C0GENERAL",
     ) -> httpx.Response:
-        """`/journey <text>` from `user` in #general; its answers arrive at response URL `name`."""
+        """`/journey <text>` from `user` in `channel` (#general, or the bot's DM: D...);
+        its answers arrive at response URL `name`."""
         body, ctype = slash_command(
             text,
             team_id=team or self.team,
             user_id=user,
-            channel_id="C0GENERAL",
-            response_url=self.fake.response_url(name),
+            channel_id=channel,
+            response_url=self.fake.response_url(name, channel=channel),
             trigger_id=trigger_id,
         )
         return await self.post(body, ctype)

@@ -58,6 +58,14 @@ class Crash(BaseException):
 
 # --------------------------------------------------------------------------- helpers
 
+# The channels these tests' digests and alerts go to, with the bot invited (Slack does not
+# add a bot to a channel by itself; C0OUTSIDE, C0ARCHIVED and C0NOPE are set up apart).
+INVITED = ("C0DIGEST", "C0ALERTS", "C0SALES", "C0DAILY", "C0MONTHLY", "C0BIG", "C0X")
+
+
+def invited_slack(**kwargs) -> FakeSlack:
+    return FakeSlack(member_of=INVITED, **kwargs)
+
 
 def no_sleep_pacer() -> tuple[Pacer, list[float]]:
     slept: list[float] = []
@@ -180,7 +188,7 @@ def alert_delivery(channel: str = "C0ALERTS", **overrides) -> Delivery:
 
 def test_a_digest_is_posted_once_at_its_time_with_the_numbers_and_buttons(store):
     sub_id = shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
         early = run_due(store, MONDAY_9_PARIS - MIN, port, "r1")
         assert not early.sent and not fake.posted()
@@ -219,7 +227,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_the_funnel_chart_follows_the_digest_in_its_thread(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
         assert report.sent
         (message,) = digests_posted(fake)
@@ -237,7 +245,7 @@ def test_the_funnel_chart_follows_the_digest_in_its_thread(store):
 
 def test_without_files_write_the_digest_is_text_only_and_not_paused(store):
     sub_id = shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         scopes = [s for s in DEFAULT_BOT_SCOPES if s != "files:write"]
         fake.add_token(
             DEFAULT_BOT_TOKEN, team_id=fake.team_id, scopes=scopes, bot_id="B0JBOT",
@@ -258,7 +266,7 @@ def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
     """The chart is extra: refused, failing, or the replica dying while uploading it,
     the digest text is posted once and the subscription stays on."""
     sub_id = shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
         if fault == "refused":
             fake.fail("files.completeUploadExternal", "not_allowed")
@@ -294,7 +302,7 @@ def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
 
 def test_a_late_digest_says_so(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         run_due(store, MONDAY_9_PARIS + timedelta(minutes=40), port_for(fake), "r1")
         (message,) = digests_posted(fake)
         assert "Late: this digest was due Mon 15 Jun 2026, 09:00 (Europe/Paris)" in dumped(message)
@@ -302,7 +310,7 @@ def test_a_late_digest_says_so(store):
 
 def test_the_next_digest_tells_the_channel_about_one_skipped_for_being_too_late(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
         assert run_due(store, MONDAY_9_PARIS + MIN, port, "r1").sent
         # journey is down from then until Tuesday 30 June, 08:00 in Paris: the 22 June
@@ -326,7 +334,7 @@ def test_the_next_digest_tells_the_channel_about_one_skipped_for_being_too_late(
 
 def test_an_archived_channel_pauses_the_digest_and_tells_the_subscriber(store):
     sub_id = shop_with_subscription(store, channel="C0ARCHIVED")
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.add_user("U0OWNER", tz="Europe/Paris")
         fake.add_channel("C0ARCHIVED", is_archived=True)
         report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
@@ -347,7 +355,7 @@ def test_an_archived_channel_pauses_the_digest_and_tells_the_subscriber(store):
 
 def test_not_in_a_public_channel_joins_it_then_posts(store):
     sub_id = shop_with_subscription(store, channel="C0OUTSIDE")
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.add_channel("C0OUTSIDE", is_member=False)
         report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
         assert report.sent
@@ -358,7 +366,7 @@ def test_not_in_a_public_channel_joins_it_then_posts(store):
 
 def test_not_in_channel_and_unable_to_join_pauses_with_the_invite_hint(store):
     sub_id = shop_with_subscription(store, channel="C0OUTSIDE")
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.add_user("U0OWNER")
         fake.add_channel("C0OUTSIDE", is_member=False)
         # An install without channels:join: the join is tried and refused.
@@ -381,7 +389,7 @@ def test_not_in_channel_and_unable_to_join_pauses_with_the_invite_hint(store):
 
 def test_a_429_is_waited_out_for_its_retry_after(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.rate_limit("chat.postMessage", retry_after=1, times=1)
         started = time.monotonic()
         report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
@@ -394,7 +402,7 @@ def test_a_429_is_waited_out_for_its_retry_after(store):
 
 def test_a_lasting_rate_limit_is_retried_on_a_later_tick(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.rate_limit("chat.postMessage", retry_after=0, times=10)
         port = SlackDelivery(
             static_token(DEFAULT_BOT_TOKEN),
@@ -414,7 +422,7 @@ def test_a_lasting_rate_limit_is_retried_on_a_later_tick(store):
 def test_posts_to_one_channel_are_paced_to_one_a_second(store):
     """Two messages to one channel in one tick: the port waits, so Slack never says 429."""
     shop_with_subscription(store)
-    with FakeSlack(channel_rate_limit=True, channel_burst=1) as fake:
+    with invited_slack(channel_rate_limit=True, channel_burst=1) as fake:
         port = port_for(fake, Pacer())  # real sleeps
         started = time.monotonic()
         assert port(alert_delivery("C0DIGEST")).status == "ok"
@@ -428,7 +436,7 @@ def test_posts_to_one_channel_are_paced_to_one_a_second(store):
 def test_two_replicas_racing_post_one_message(store, tmp_path):
     shop_with_subscription(store)
     url = f"sqlite:///{tmp_path / 'journey.db'}"
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         barrier = threading.Barrier(2)
         reports = []
 
@@ -496,7 +504,7 @@ def _race_replicas(url: str, fake: FakeSlack, now: datetime, replicas: int) -> l
 def test_replicas_racing_on_postgresql_post_the_digest_once(pg_store):
     sub_id = shop_with_subscription(pg_store)
     url = pg_store.url.render_as_string(hide_password=False)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         reports = _race_replicas(url, fake, MONDAY_9_PARIS + MIN, replicas=6)
         assert sum(len(r.sent) for r in reports) == 1
         (message,) = digests_posted(fake)
@@ -514,7 +522,7 @@ def test_on_postgresql_a_replica_dying_after_its_claim_is_replaced_by_exactly_on
     it over, one of them posts."""
     shop_with_subscription(pg_store)
     url = pg_store.url.render_as_string(hide_password=False)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
 
         def dies(_delivery: Delivery):
             raise Crash()
@@ -538,7 +546,7 @@ def test_on_postgresql_a_replica_dying_after_posting_is_finished_without_a_secon
     lease over finds the message by its key in the channel history and does not post."""
     shop_with_subscription(pg_store)
     url = pg_store.url.render_as_string(hide_password=False)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
 
         def posts_then_dies(delivery: Delivery):
@@ -560,7 +568,7 @@ def test_on_postgresql_a_replica_dying_after_posting_is_finished_without_a_secon
 
 def test_after_a_crash_between_post_and_record_the_history_check_prevents_a_repeat(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
 
         def crashing(delivery: Delivery):
@@ -579,7 +587,7 @@ def test_after_a_crash_between_post_and_record_the_history_check_prevents_a_repe
 
 
 def test_an_alert_is_posted_with_its_explanation_and_buttons(store):
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         result = port_for(fake)(alert_delivery())
         assert result.status == "ok"
         (message,) = fake.posted("C0ALERTS")
@@ -633,7 +641,7 @@ def test_huge_digests_and_alerts_still_fit_slacks_limits(store):
         review_names=["R" * 400] * 50,
         notes=["a long note " * 400] * 5,
     )
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = port_for(fake)
         delivery = alert_delivery("C0BIG", customers=["C" * 300] * 40, summary="S" * 5000)
         assert port(delivery).status == "ok"
@@ -647,7 +655,7 @@ def test_huge_digests_and_alerts_still_fit_slacks_limits(store):
 
 def test_a_workspace_without_a_token_is_a_permanent_failure(store):
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         port = SlackDelivery(lambda _ws: None, base_url=fake.api_url)
         report = run_due(store, MONDAY_9_PARIS + MIN, port, "r1")
         assert report.paused and "reinstall" in report.paused[0].reason
@@ -726,7 +734,7 @@ async def _sleep() -> None:
 
 @pytest.fixture
 async def slack(demo_engine):
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         fake.add_user("U0ALICE", tz="Europe/London")
         fake.add_user("U0ADMIN", is_admin=True, tz="America/New_York")
         settings = BotSettings(
@@ -854,7 +862,7 @@ def _acks(engine: Engine) -> list[AlertAck]:
 async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers_privately(
     slack, demo_engine
 ):
-    with FakeSlack() as other:
+    with invited_slack() as other:
         message = _fire_and_post_an_alert(demo_engine, other)
     ack_value = next(
         e["value"]
@@ -916,7 +924,7 @@ async def test_the_scheduler_loop_delivers_due_digests_once(store):
     from bot.scheduler import run_scheduler
 
     shop_with_subscription(store)
-    with FakeSlack() as fake:
+    with invited_slack() as fake:
         task = asyncio.create_task(
             run_scheduler(store, port_for(fake), 0.05, "loop", clock=lambda: MONDAY_9_PARIS + MIN)
         )

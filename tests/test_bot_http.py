@@ -46,7 +46,12 @@ OTHER = "T0OTHERTEAM"
 @dataclass
 class Bot(SignedBot):
     async def click(
-        self, action_id: str, value: dict | str, name: str, team: str | None = None
+        self,
+        action_id: str,
+        value: dict | str,
+        name: str,
+        team: str | None = None,
+        channel: str = "C0GENERAL",
     ) -> httpx.Response:
         raw = value if isinstance(value, str) else json.dumps(value)
         body, ctype = block_actions(
@@ -54,8 +59,8 @@ class Bot(SignedBot):
             raw,
             team_id=team or self.team,
             user_id="U0ALICE",
-            channel_id="C0GENERAL",
-            response_url=self.fake.response_url(name),
+            channel_id=channel,
+            response_url=self.fake.response_url(name, channel=channel),
         )
         return await self.post(body, ctype)
 
@@ -169,16 +174,46 @@ async def test_every_report_command_answers_after_the_ack(bot, text, expected):
     assert not bot.rejected()
 
 
-async def test_charts_are_uploaded_privately_and_shown_under_the_report(bot):
+# The DM between U0ALICE and the bot, as conversations.open names it in the fake.
+ALICE_DM = "D0ALICE"
+
+
+async def test_a_private_reports_chart_goes_to_the_requesters_dm_and_the_reply_says_so(bot):
     await bot.command("funnel 90d", "chart")
     posts = await bot.responses("chart", count=2)
     assert posts[-1].replace_original
-    images = [b for b in posts[-1].blocks if b["type"] == "image"]
-    assert images and "slack_file" in images[0]
+    assert not [b for b in posts[-1].blocks if b["type"] == "image"]
+    assert "direct messages with journey" in _text(posts[-1:])
     (upload,) = bot.fake.calls_to("files.completeUploadExternal")
-    assert "channel_id" not in upload.params  # private: not shared into the channel
-    file_id = images[0]["slack_file"]["id"]
-    assert bot.fake.files[file_id].data.startswith(b"\x89PNG")
+    assert upload.params["channel_id"] == ALICE_DM  # shared where Alice can see it
+    (chart,) = bot.fake.posted(ALICE_DM)
+    assert bot.fake.files[chart.files[0]].data.startswith(b"\x89PNG")
+    assert not bot.rejected()
+
+
+async def test_a_report_asked_in_the_dm_gets_its_chart_right_there(bot):
+    await bot.command("retention 90d", "dmchart", channel=ALICE_DM)
+    posts = await bot.responses("dmchart", count=2)
+    assert "follows in this conversation" in _text(posts[-1:])
+    (chart,) = bot.fake.posted(ALICE_DM)
+    assert chart.files
+
+
+@pytest.mark.parametrize("failure", ["refused", "upload_fails", "network"])
+async def test_a_failed_chart_leaves_the_reply_with_one_line_saying_so(bot, failure):
+    if failure == "refused":
+        bot.fake.fail("files.completeUploadExternal", "not_allowed_token_type")
+    elif failure == "upload_fails":
+        bot.fake.server_error("upload", status=500, times=5)
+    else:
+        bot.fake.drop("files.getUploadURLExternal", times=5)
+    await bot.command("funnel 90d", f"chartfail-{failure}")
+    posts = await bot.responses(f"chartfail-{failure}", count=2)
+    last = posts[-1]
+    assert last.replace_original and "Funnel ·" in _text([last])
+    lines = [b for b in last.blocks if "could not be attached" in json.dumps(b)]
+    assert len(lines) == 1
+    assert not bot.fake.posted(ALICE_DM)
 
 
 async def test_without_files_write_the_reply_is_text_and_says_how_to_enable_charts(bot):

@@ -47,6 +47,17 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 # The shared fixture, exactly as a conftest would expose it.
 fake_slack = fakes_slack_api.fake_slack
+# Channels these tests post in, with the bot invited (Slack never adds it by itself).
+MEMBER_OF = ("C1", "C2", "C0REPORTS")
+
+
+@pytest.fixture(autouse=True)
+def _bot_invited(request: pytest.FixtureRequest) -> None:
+    if "fake_slack" in request.fixturenames:
+        fake = request.getfixturevalue("fake_slack")
+        for channel in MEMBER_OF:
+            fake.add_channel(channel)
+
 
 SECRET = "fake-signing-secret"
 
@@ -93,7 +104,7 @@ def test_web_client_posts_a_message_that_is_recorded(fake_slack: FakeSlack) -> N
 
     assert response["ok"] and response["channel"] == "C0REPORTS"
     assert response["message"]["text"] == "Funnel ready"
-    assert response.headers["X-OAuth-Scopes"].split(",")[0] == "chat:write"
+    assert "chat:write" in response.headers["X-OAuth-Scopes"].split(",")
     call = fake_slack.last("chat.postMessage")
     assert call.token == DEFAULT_BOT_TOKEN
     assert call.params == {"channel": "C0REPORTS", "text": "Funnel ready"}
@@ -322,6 +333,8 @@ def test_delay_holds_the_answer(fake_slack: FakeSlack) -> None:
 
 def test_per_channel_rate_limit(clock: Clock) -> None:
     with FakeSlack(channel_rate_limit=True, channel_burst=2, clock=clock) as fake:
+        fake.add_channel("C1")
+        fake.add_channel("C2")
         client = fake.web_client(retry_handlers=[])
         client.chat_postMessage(channel="C1", text="1")
         client.chat_postMessage(channel="C1", text="2")
@@ -550,7 +563,9 @@ def test_users_and_conversations_info(fake_slack: FakeSlack) -> None:
     fake_slack.add_user("U0ADMIN", is_admin=True, tz="America/New_York", tz_offset=-18000)
     fake_slack.add_user("U0OWNER", is_owner=True)
     fake_slack.add_channel("C0ARCH", name="archive", is_archived=True, is_member=False)
-    client = fake_slack.web_client()
+    # conversations.info needs channels:read, which journey does not ask for.
+    fake_slack.add_token("xoxb-reader", scopes=["users:read", "channels:read"], bot_id="B0JBOT")
+    client = fake_slack.web_client("xoxb-reader")
 
     admin = client.users_info(user="U0ADMIN")["user"]
     assert (admin["is_admin"], admin["is_owner"], admin["tz"], admin["tz_offset"]) == (
@@ -879,3 +894,108 @@ def test_a_badly_signed_request_is_refused_by_bolt(fake_slack: FakeSlack) -> Non
         return response.status
 
     assert asyncio.run(main()) == 401
+
+
+# ------------------------------------------------- what Slack enforces that kind fakes skip
+
+
+def test_installations_get_the_manifests_scopes_by_default(fake_slack: FakeSlack) -> None:
+    info = fake_slack.tokens[DEFAULT_BOT_TOKEN]
+    assert tuple(info.scopes) == fakes_slack_api.manifest_scopes()
+
+
+@pytest.mark.parametrize(
+    "method",
+    sorted(m for m, needed in fakes_slack_api.REQUIRED_SCOPES.items() if needed),
+)
+def test_every_method_answers_missing_scope_without_its_scope(
+    fake_slack: FakeSlack, method: str
+) -> None:
+    fake_slack.add_token("xoxb-bare", scopes=["commands"], bot_id="B0JBOT")
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client("xoxb-bare").api_call(method, params={"channel": "C1"})
+    assert e.value.response.data == {
+        "ok": False,
+        "error": "missing_scope",
+        "needed": ",".join(fakes_slack_api.REQUIRED_SCOPES[method]),
+        "provided": "commands",
+    }
+
+
+def test_channels_are_not_joined_by_themselves(fake_slack: FakeSlack) -> None:
+    client = fake_slack.web_client()
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C0NEVERJOINED", text="x")
+    assert api_error(e) == "not_in_channel"
+    with pytest.raises(SlackApiError) as e:
+        client.files_upload_v2(channel="C0NEVERJOINED", content=b"x", filename="x.png")
+    assert api_error(e) == "not_in_channel"
+    client.conversations_join(channel="C0NEVERJOINED")
+    assert client.chat_postMessage(channel="C0NEVERJOINED", text="x")["ok"]
+
+
+def test_history_outside_the_marketplace_is_15_a_call_and_once_a_minute(clock: Clock) -> None:
+    with FakeSlack(clock=clock) as fake:
+        fake.add_channel("C1")
+        client = fake.web_client(retry_handlers=[])
+        for i in range(40):
+            client.chat_postMessage(channel="C1", text=f"m{i}")
+        page = client.conversations_history(channel="C1", limit=200)
+        assert len(page["messages"]) == 15 and page["has_more"] is True
+        assert page["messages"][0]["text"] == "m39"
+        with pytest.raises(SlackApiError) as e:
+            client.conversations_history(channel="C1", limit=15)
+        assert e.value.response.status_code == 429
+        assert e.value.response.headers["Retry-After"] == "60"
+        assert api_error(e) == "ratelimited"
+        clock.now += 45
+        with pytest.raises(SlackApiError) as e:
+            client.conversations_history(channel="C1")
+        assert e.value.response.headers["Retry-After"] == "15"
+        clock.now += 15
+        cursor = page["response_metadata"]["next_cursor"]
+        second = client.conversations_history(channel="C1", cursor=cursor)
+        assert [m["text"] for m in second["messages"]][:2] == ["m24", "m23"]
+    with FakeSlack(clock=clock, marketplace=True) as fake:
+        fake.add_channel("C1")
+        client = fake.web_client(retry_handlers=[])
+        for i in range(40):
+            client.chat_postMessage(channel="C1", text=f"m{i}")
+        assert len(client.conversations_history(channel="C1", limit=200)["messages"]) == 40
+        assert client.conversations_history(channel="C1")["ok"]
+
+
+def test_history_needs_the_scope_of_the_conversations_type(fake_slack: FakeSlack) -> None:
+    client = fake_slack.web_client()
+    dm = client.conversations_open(users="U0JBOT")["channel"]["id"]
+    with pytest.raises(SlackApiError) as e:
+        client.conversations_history(channel=dm)
+    assert e.value.response["needed"] == "im:history"
+    fake_slack.add_channel("G0PRIVATE", is_private=True)
+    fake_slack.add_token("xoxb-public-only", scopes=["channels:history"], bot_id="B0JBOT")
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client("xoxb-public-only").conversations_history(channel="G0PRIVATE")
+    assert e.value.response["needed"] == "groups:history"
+
+
+def _image(file_id: str) -> list[dict[str, Any]]:
+    return [{"type": "image", "alt_text": "chart", "slack_file": {"id": file_id}}]
+
+
+def test_an_image_of_a_file_not_shared_where_the_message_goes_is_invalid_blocks(
+    fake_slack: FakeSlack,
+) -> None:
+    client = fake_slack.web_client()
+    private = client.files_upload_v2(content=b"png", filename="chart.png")["file"]["id"]
+    shared = client.files_upload_v2(channel="C1", content=b"png", filename="c.png")["file"]["id"]
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C1", text="chart", blocks=_image(private))
+    assert api_error(e) == "invalid_blocks"
+    assert "invalid slack file" in e.value.response["errors"][0]
+    with pytest.raises(SlackApiError) as e:
+        client.chat_postMessage(channel="C2", text="chart", blocks=_image(shared))
+    assert api_error(e) == "invalid_blocks"
+    assert client.chat_postMessage(channel="C1", text="chart", blocks=_image(shared))["ok"]
+    url = fake_slack.response_url("r", channel="C2")
+    answer = WebhookClient(url).send(text="chart", blocks=_image(shared))
+    assert answer.status_code == 400 and "invalid_blocks" in answer.body

@@ -13,12 +13,12 @@ from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import ImageBlock
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.help import error_message, working_message
 from bot.blocks.message import Message, context
 from bot.service import Reply, unexpected_message
+from bot.slack_errors import explain
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
 from bot.workers import in_worker
 from journey.reports import FunnelReport, RetentionReport, ValueReport
@@ -98,14 +98,56 @@ def chart_png(reply: Reply) -> tuple[bytes, str] | None:
     return None
 
 
-async def attach_chart(
-    client: AsyncWebClient, respond: AsyncRespond, reply: Reply, scopes: list[str] | None
-) -> None:
-    """Upload the report's chart privately and show it under the same reply.
+async def upload_chart(
+    client: AsyncWebClient,
+    png: bytes,
+    title: str,
+    channel: str,
+    *,
+    thread_ts: str | None = None,
+    comment: str | None = None,
+) -> str | None:
+    """Share a chart INTO `channel` (or its thread); None when done, else the one line
+    saying it could not be attached.
 
-    The file is uploaded without a channel (so an ephemeral report stays
-    private) and referenced from an image block. Without files:write the reply
-    stays text-only and says how to turn charts on.
+    Shared into the conversation, never uploaded on its own: a file uploaded without a
+    channel is visible to its uploader only, and an image block pointing at it is refused
+    (`invalid_blocks`, "invalid slack file"). The file message is the chart, so no block
+    ever references a file that may not be usable yet. Never raises: a refused upload
+    (missing files:write, not_in_channel), a failed transfer (SlackRequestError) or a
+    network error leaves the text reply as it is.
+    """
+    try:
+        await client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            content=png,
+            filename=f"{title.replace(' ', '-')}.png",
+            title=title.capitalize(),
+            alt_txt=f"{title.capitalize()} chart",
+            initial_comment=comment,
+        )
+    except Exception as exc:
+        log.warning("chart upload to %s failed: %s", channel, chart_failure(exc))
+        return chart_not_attached(exc)
+    return None
+
+
+async def attach_chart(
+    client: AsyncWebClient,
+    respond: AsyncRespond,
+    reply: Reply,
+    scopes: list[str] | None,
+    *,
+    user: str,
+    channel: str,
+) -> None:
+    """Send the chart of a private (ephemeral) report where its reader can see it.
+
+    Nobody else can see an ephemeral reply, and Slack cannot attach a file to one, so
+    the chart goes to the requester's DM with the bot (the same conversation when the
+    command was typed there), and the reply gains one line saying where it is, or that
+    it could not be attached. Without files:write the reply says how to turn charts on.
     """
     if reply.report is None or not isinstance(
         reply.report, FunnelReport | RetentionReport | ValueReport
@@ -120,23 +162,37 @@ async def attach_chart(
         return
     png, title = rendered
     try:
-        upload = await client.files_upload_v2(
-            content=png, filename=f"{title.replace(' ', '-')}.png", title=title
+        dm = str((await client.conversations_open(users=user))["channel"]["id"])
+    except Exception as exc:
+        note = chart_not_attached(exc)
+    else:
+        note = await upload_chart(
+            client, png, title, dm, comment=f"The {title} chart of the report you asked for."
         )
-    except SlackApiError as exc:
-        error = exc.response.get("error")
-        if error == "missing_scope":
-            await safe_respond(respond, _with(message, context(CHARTS_HINT), replace=True))
-        else:
-            log.warning("chart upload failed: %s", error)
-        return
-    file_id = (upload.get("file") or {}).get("id") or (upload.get("files") or [{}])[0].get("id")
-    if not file_id:
-        return
-    image = ImageBlock(
-        alt_text=f"{title} chart", slack_file={"id": file_id}, title=title.capitalize()
-    )
-    await safe_respond(respond, _with(message, image, replace=True))
+        if note is None:
+            note = (
+                f":bar_chart: The {title} chart follows in this conversation."
+                if dm == channel
+                else f":bar_chart: The {title} chart is in your direct messages with journey "
+                "(Apps > journey > Messages)."
+            )
+    await safe_respond(respond, _with(message, context(note), replace=True))
+
+
+def chart_failure(exc: BaseException) -> str:
+    """The error code Slack answered, or the kind of network failure, for logs."""
+    if isinstance(exc, SlackApiError):
+        return str(exc.response.get("error") or "unknown_error")
+    return type(exc).__name__
+
+
+def chart_not_attached(exc: BaseException) -> str:
+    """The one line a reply gains when its chart could not be attached."""
+    if isinstance(exc, SlackApiError):
+        if exc.response.get("error") == "missing_scope":
+            return CHARTS_HINT
+        return f"The chart could not be attached: {explain(exc)}"
+    return "The chart could not be attached: Slack could not be reached. Please try again."
 
 
 def _with(message: Message, block: Any, replace: bool) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import base64
 import itertools
 import json
 import math
+import os
 import secrets
 import threading
 import time
@@ -33,10 +34,12 @@ from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 from slack_sdk import WebClient
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -48,18 +51,23 @@ DEFAULT_BOT_ID = "B0JBOT"
 DEFAULT_APP_ID = "A0JOURNEY"
 DEFAULT_CLIENT_ID = "1111.2222"
 DEFAULT_CLIENT_SECRET = "fake-client-secret"
+#: The app manifest the bot ships with; installations in the fake get its bot scopes unless
+#: a test says otherwise, so a call the manifest does not cover fails here as in Slack.
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+
+
+def manifest() -> dict[str, Any]:
+    """manifest.yml, parsed (the same file people paste into Slack's app settings)."""
+    return yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
+
+
+def manifest_scopes() -> tuple[str, ...]:
+    """The bot scopes manifest.yml asks for (`oauth_config.scopes.bot`)."""
+    return tuple(manifest()["oauth_config"]["scopes"]["bot"])
+
+
 #: What the journey bot asks for at install time; tokens get these unless told otherwise.
-DEFAULT_BOT_SCOPES: tuple[str, ...] = (
-    "chat:write",
-    "commands",
-    "files:write",
-    "users:read",
-    "channels:read",
-    "groups:read",
-    "channels:join",
-    "im:write",
-    "channels:history",
-)
+DEFAULT_BOT_SCOPES: tuple[str, ...] = manifest_scopes()
 
 # Limits Slack enforces (see /work/shared/notes/slack.md). Module constants so tests can
 # build payloads right at (or one past) the edge.
@@ -93,22 +101,56 @@ TOKEN_LIFETIME = 43_200  # 12 h, what Slack gives rotating tokens
 UPLOAD = "upload"
 RESPONSE_URL = "response_url"
 
-#: Scopes each method needs; any one of a tuple's scopes is enough (Slack's `needed`
-#: lists them comma-separated).
+#: Scopes each method needs with a bot token; any one of a tuple's scopes is enough (Slack's
+#: `needed` lists them comma-separated); an empty tuple means the method needs none. Every
+#: method the fake serves is listed, so the scope test (tests/test_slack_scopes.py) knows
+#: each one. From each method's page, https://docs.slack.dev/reference/methods/<method>,
+#: "Scopes > Bot token" (checked December 2026):
 REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
+    "api.test": (),  # no token at all
+    "auth.test": (),  # "no scope required"
+    "auth.revoke": (),  # no scope required
+    "apps.uninstall": (),  # client_id + client_secret, no scope
+    "oauth.v2.access": (),  # client credentials, no token
+    "apps.connections.open": ("connections:write",),  # app-level (xapp-) token only
     "chat.postMessage": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
     "chat.update": ("chat:write",),
     "chat.delete": ("chat:write",),
+    "views.open": (),  # views.*: "no scope required" (a trigger_id or interactivity pointer)
+    "views.update": (),
+    "views.publish": (),
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "users.info": ("users:read",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.join": ("channels:join",),
+    # Opening a DM with a bot token: im:write (mpim:write for a group DM; channels:manage
+    # and groups:write only matter for user tokens creating channels).
     "conversations.open": ("im:write", "mpim:write"),
+    # The history scope of the conversation's type, checked per channel in the handler
+    # (channels:history for C..., groups:history for private, im:history for D...).
     "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
-    "apps.connections.open": ("connections:write",),
 }
+
+#: Session-wide record of the Web API methods called through any FakeSlack:
+#: (method, the one scope that call needed or "") -> the test ids (pytest's
+#: PYTEST_CURRENT_TEST) that made it. For methods taking one of several scopes the
+#: handler notes the one the conversation's type needs. tests/test_slack_scopes.py checks
+#: each against REQUIRED_SCOPES and manifest.yml at the end of the session.
+METHODS_CALLED: dict[tuple[str, str], set[str]] = {}
+#: Per conversation type, the history scope conversations.history needs
+#: (https://docs.slack.dev/reference/methods/conversations.history, "Required scopes":
+#: "Relevant *:history scope").
+HISTORY_SCOPE = {"public": "channels:history", "private": "groups:history", "im": "im:history"}
+
+# conversations.history for apps distributed commercially outside the Slack Marketplace,
+# installed since 29 May 2025 (https://docs.slack.dev/reference/methods/conversations.history:
+# "rate limited to 1 request per minute. The maximum and default values for the limit
+# parameter have both been reduced to 15 objects"; also conversations.replies). Internal
+# and Marketplace apps keep Tier 3 and limit up to 999.
+NON_MARKETPLACE_HISTORY_LIMIT = 15
+NON_MARKETPLACE_HISTORY_INTERVAL = 60.0
 
 KNOWN_BLOCK_TYPES = frozenset(
     {
@@ -402,6 +444,7 @@ class ResponsePost:
 @dataclass
 class _ResponseUrl:
     created: float
+    channel: str | None = None
     uses: int = 0
     expired: bool = False
 
@@ -428,7 +471,7 @@ class _RefreshGrant:
 
 @dataclass
 class _Fault:
-    kind: str  # "error" | "ratelimit" | "status"
+    kind: str  # "error" | "ratelimit" | "status" | "drop"
     remaining: int
     error: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -626,6 +669,29 @@ def blocks_json_size(blocks: Any) -> int:
     return len(json.dumps(blocks, separators=(",", ":"), ensure_ascii=False))
 
 
+def _note_method(method: str, scope: str) -> None:
+    """Add (method, scope) to METHODS_CALLED under the test running now (pytest sets
+    PYTEST_CURRENT_TEST to "<nodeid> (call)" while each test runs)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" (", 1)[0]
+    METHODS_CALLED.setdefault((method, scope), set()).add(test)
+
+
+def _slack_files(blocks: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(json-pointer, slack_file) for every image block or element that points at a file."""
+
+    def walk(node: Any, pointer: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        if isinstance(node, dict):
+            if node.get("type") == "image" and isinstance(node.get("slack_file"), dict):
+                yield pointer, node["slack_file"]
+            for key, value in node.items():
+                yield from walk(value, f"{pointer}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, f"{pointer}/{i}")
+
+    yield from walk(blocks, "/blocks")
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.lower() in ("1", "true", "yes")
@@ -691,6 +757,8 @@ class FakeSlack:
         token_rotation: bool = False,
         token_lifetime: int = TOKEN_LIFETIME,
         auto_channels: bool = True,
+        member_of: Iterable[str] = (),
+        marketplace: bool = False,
         channel_rate_limit: bool = False,
         channel_burst: int = 3,
         blocks_json_limit: int = BLOCKS_JSON_LIMIT,
@@ -698,10 +766,17 @@ class FakeSlack:
     ) -> None:
         """Configure (not start) the fake.
 
-        `bot_token` is registered for `team_id` with `bot_scopes` (pass None for none).
-        `auto_channels`: channel ids never configured (C…/G…/D…) exist and have the bot
-        as a member, and user ids (U…/W…) post to a DM; False makes them
-        `channel_not_found`. `channel_rate_limit`: chat.postMessage allows about one
+        `bot_token` is registered for `team_id` with `bot_scopes` (pass None for none;
+        the default is manifest.yml's bot scopes).
+        `auto_channels`: channel ids never configured (C…/G…/D…) exist, and user ids
+        (U…/W…) post to a DM; False makes them `channel_not_found`. As in Slack, the bot
+        is not a member of a channel nobody added it to: posting there answers
+        `not_in_channel` until `conversations.join` or `add_channel(..., is_member=True)`
+        (https://docs.slack.dev/reference/methods/chat.postMessage, errors: not_in_channel).
+        `member_of`: public channels the bot was invited to from the start.
+        `marketplace`: False (the default) serves conversations.history as Slack does for
+        an app distributed outside the Marketplace: 1 request per minute per workspace and
+        at most 15 messages per call; True gives Tier 3 and up to 999 per call. `channel_rate_limit`: chat.postMessage allows about one
         message per second per channel after a burst of `channel_burst`, answering 429
         with `Retry-After`. `clock` drives token expiry, response-URL expiry and the
         per-channel rate limit, so tests can move time without sleeping.
@@ -717,6 +792,7 @@ class FakeSlack:
         self.token_rotation = token_rotation
         self.token_lifetime = token_lifetime
         self.auto_channels = auto_channels
+        self.marketplace = marketplace
         self.channel_rate_limit = channel_rate_limit
         self.channel_burst = channel_burst
         self.blocks_json_limit = blocks_json_limit
@@ -735,6 +811,7 @@ class FakeSlack:
         self._faults: dict[str, deque[_Fault]] = {}
         self._delays: dict[str, _Delay] = {}
         self._buckets: dict[tuple[str, str], tuple[float, float]] = {}
+        self._history_at: dict[str, float] = {}  # team -> last conversations.history served
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._used_triggers: set[str] = set()
         self._expired_triggers: set[str] = set()
@@ -748,6 +825,8 @@ class FakeSlack:
                 bot_token, team_id, scopes=bot_scopes, user_id=bot_user_id, bot_id=bot_id
             )
         self.add_user(bot_user_id, team_id=team_id, name="journey", is_bot=True)
+        for channel_id in member_of:
+            self.add_channel(channel_id)
 
         self._methods: dict[str, Callable[[dict[str, Any], TokenInfo | None], dict[str, Any]]]
         self._methods = {
@@ -962,6 +1041,11 @@ class FakeSlack:
         """The next `times` calls to `method` answer HTTP 429, `Retry-After: retry_after`."""
         self._add_fault(method, _Fault("ratelimit", times, retry_after=retry_after))
 
+    def drop(self, method: str, times: int = 1) -> None:
+        """The next `times` calls to `method` get no answer: the connection is closed
+        (a network failure: the client raises a connection error, not a Slack error)."""
+        self._add_fault(method, _Fault("drop", times))
+
     def server_error(self, method: str, status: int = 500, times: int = 1) -> None:
         """The next `times` calls to `method` answer HTTP `status` (500, 503, ...)."""
         self._add_fault(method, _Fault("status", times, status=status))
@@ -1040,13 +1124,16 @@ class FakeSlack:
 
     # --------------------------------------------------------------- response URLs
 
-    def response_url(self, name: str) -> str:
+    def response_url(self, name: str, channel: str | None = None) -> str:
         """A response URL `{url}/response/<name>`: 5 uses within 30 minutes, like Slack's.
 
+        `channel`: the conversation the command or button came from, where posts to it
+        appear (image blocks are checked against the files shared there).
         Posts to a name never handed out are accepted too (the URL starts its life then).
         """
         with self._lock:
-            self._response_urls.setdefault(name, _ResponseUrl(created=self.clock()))
+            url = self._response_urls.setdefault(name, _ResponseUrl(created=self.clock()))
+            url.channel = channel or url.channel
         return f"{self.url}/response/{name}"
 
     def expire_response_url(self, name: str) -> None:
@@ -1190,6 +1277,9 @@ class FakeSlack:
         return call
 
     def _send(self, req: _Handler, reply: _Reply, call: Call | None = None) -> None:
+        if reply.status == 0:  # a dropped connection: close without a byte
+            req.close_connection = True
+            return
         if isinstance(reply.body, dict):
             data = json.dumps(reply.body).encode()
             content_type = "application/json; charset=utf-8"
@@ -1218,6 +1308,8 @@ class FakeSlack:
             )
         if fault.kind == "status":
             return _Reply(fault.status, {"ok": False, "error": "internal_error"})
+        if fault.kind == "drop":
+            return _Reply(0, {})
         status = 200 if api else 404 if fault.error in ("used_url", "expired_url") else 400
         return _Reply(status, {"ok": False, "error": fault.error, **fault.extra})
 
@@ -1250,6 +1342,7 @@ class FakeSlack:
         if handler is None:
             return _Reply(200, {"ok": False, "error": "unknown_method"})
         if method in self._tokenless:
+            _note_method(method, "")
             params = {**params, "_authorization": auth}
             info = None
             headers: dict[str, str] = {}
@@ -1265,6 +1358,8 @@ class FakeSlack:
                 return _Reply(200, {"ok": False, "error": "token_expired"})
             headers = {"X-OAuth-Scopes": ",".join(info.scopes)}
             needed = REQUIRED_SCOPES.get(method, ())
+            if len(needed) <= 1:
+                _note_method(method, needed[0] if needed else "")
             if needed:
                 headers["X-Accepted-OAuth-Scopes"] = ",".join(needed)
                 if not set(needed) & set(info.scopes):
@@ -1307,8 +1402,15 @@ class FakeSlack:
         if channel is None:
             if not (self.auto_channels and channel_id[0] in "CGD" and channel_id.isalnum()):
                 raise _ApiError("channel_not_found")
+            is_im = channel_id[0] == "D"
             channel = FakeChannel(
-                id=channel_id, name=channel_id.lower(), is_im=channel_id[0] == "D"
+                id=channel_id,
+                name=channel_id.lower(),
+                is_im=is_im,
+                is_private=channel_id[0] == "G",
+                # Slack never adds a bot to a channel by itself: someone invites it, or
+                # it joins a public one (conversations.join, channels:join).
+                is_member=is_im,
             )
             self.channels[channel_id] = channel
         if channel.deleted:
@@ -1323,9 +1425,18 @@ class FakeSlack:
         return channel
 
     def _message_content(
-        self, params: dict[str, Any]
+        self, params: dict[str, Any], channel: str | None = None
     ) -> tuple[str, list[dict[str, Any]] | None, bool, int]:
-        """Validate text/blocks like Slack; returns (text, blocks, truncated, length)."""
+        """Validate text/blocks like Slack; returns (text, blocks, truncated, length).
+
+        `channel` is where the message goes (None: a response URL whose conversation the
+        fake was not told): an image's `slack_file` must be a finished upload shared
+        there, or Slack refuses the blocks ("invalid slack file"; a file uploaded without
+        a channel is private to its uploader: files.completeUploadExternal's channel_id
+        "If not specified the file will be private", and the slack file object "the user
+        posting these blocks must have access to this file",
+        https://docs.slack.dev/reference/block-kit/composition-objects/slack-file-object;
+        reports: slackapi/bolt-python#1251, python-slack-sdk#1658)."""
         text = params.get("text")
         text = "" if text is None else str(text)
         blocks = params.get("blocks")
@@ -1340,6 +1451,7 @@ class FakeSlack:
             raise _ApiError("no_text")
         if blocks is not None:
             errors = block_errors(blocks, max_blocks=MAX_MESSAGE_BLOCKS)
+            errors += self._file_errors(blocks, channel)
             if errors:
                 raise _ApiError(
                     "invalid_blocks",
@@ -1350,6 +1462,24 @@ class FakeSlack:
                 raise _ApiError("msg_blocks_too_long")
         length = len(text)
         return text[:MAX_TEXT], blocks, length > MAX_TEXT, length
+
+    def _file_errors(self, blocks: list[Any], channel: str | None) -> list[str]:
+        errors = []
+        for pointer, ref in _slack_files(blocks):
+            file_id = ref.get("id")
+            if file_id is None and isinstance(ref.get("url"), str):
+                file_id = next(
+                    (f.id for f in self.files.values() if f.id in ref["url"].split("/")), None
+                )
+            file = self.files.get(str(file_id))
+            usable = (
+                file is not None
+                and file.completed
+                and (file.channels if channel is None else channel in file.channels)
+            )
+            if not usable:
+                errors.append(f"invalid slack file [json-pointer:{pointer}/slack_file]")
+        return errors
 
     def _find_message(self, channel: str, ts: Any) -> Message:
         for m in self.messages:
@@ -1501,7 +1631,7 @@ class FakeSlack:
     def _chat_post_message(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
         assert info is not None
         channel = self._channel(info, params.get("channel"), posting=True)
-        text, blocks, truncated, length = self._message_content(params)
+        text, blocks, truncated, length = self._message_content(params, channel.id)
         if self.channel_rate_limit:
             self._take_bucket(info.team_id, channel.id)
         thread_ts = params.get("thread_ts") or None
@@ -1529,7 +1659,7 @@ class FakeSlack:
         user = params.get("user")
         if not user:
             raise _ApiError("user_not_found")
-        text, blocks, truncated, length = self._message_content(params)
+        text, blocks, truncated, length = self._message_content(params, channel.id)
         message = Message(
             channel=channel.id,
             ts=self._ts(),
@@ -1553,7 +1683,7 @@ class FakeSlack:
         message = self._find_message(channel.id, params.get("ts"))
         if message.team_id != info.team_id or message.user != info.user_id:
             raise _ApiError("cant_update_message")
-        text, blocks, truncated, length = self._message_content(params)
+        text, blocks, truncated, length = self._message_content(params, channel.id)
         message.revisions.append(message.text)
         message.text, message.blocks = text, blocks
         message.truncated, message.original_length = truncated, length
@@ -1699,6 +1829,8 @@ class FakeSlack:
     def _conversations_info(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
         assert info is not None
         channel = self._channel(info, params.get("channel"), posting=False)
+        kind = "im" if channel.is_im else "groups" if channel.is_private else "channels"
+        _note_method("conversations.info", f"{kind}:read")
         return {"channel": channel.to_api()}
 
     def _conversations_join(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
@@ -1719,6 +1851,7 @@ class FakeSlack:
     def _conversations_open(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
         """A direct message with one user (the only use the bot has for it)."""
         users = [u for u in str(params.get("users") or "").split(",") if u]
+        _note_method("conversations.open", "im:write" if len(users) <= 1 else "mpim:write")
         if not users:
             raise _ApiError("users_list_not_supplied")
         if users[0] not in self.users:
@@ -1734,25 +1867,62 @@ class FakeSlack:
     def _conversations_history(
         self, params: dict[str, Any], info: TokenInfo | None
     ) -> dict[str, Any]:
-        """Newest first, `limit` (default 100) at a time; `metadata` only with
-        include_all_metadata, as Slack does. The bot must be a member (else not_in_channel)."""
+        """Newest first, `limit` (default 100) at a time, with `oldest`/`latest` bounds and a
+        `cursor`; `metadata` only with include_all_metadata, as Slack does. The bot must be
+        a member (else not_in_channel) and hold the history scope of the conversation's
+        type. Outside the Marketplace (`marketplace=False`, the default): 1 call per minute
+        per workspace (429 with Retry-After) and at most 15 messages per call."""
         assert info is not None
         channel = self._channel(info, params.get("channel"), posting=False)
+        kind = "im" if channel.is_im else "private" if channel.is_private else "public"
+        _note_method("conversations.history", HISTORY_SCOPE[kind])
+        if HISTORY_SCOPE[kind] not in info.scopes:
+            raise _ApiError(
+                "missing_scope", needed=HISTORY_SCOPE[kind], provided=",".join(info.scopes)
+            )
         if not channel.is_member and not channel.is_im:
             raise _ApiError("not_in_channel")
+        now = self.clock()
+        cap = 999
+        if not self.marketplace:
+            cap = NON_MARKETPLACE_HISTORY_LIMIT
+            last = self._history_at.get(info.team_id)
+            if last is not None and now - last < NON_MARKETPLACE_HISTORY_INTERVAL:
+                raise _RateLimited(math.ceil(NON_MARKETPLACE_HISTORY_INTERVAL - (now - last)))
+            self._history_at[info.team_id] = now
         try:
-            limit = max(1, min(999, int(params.get("limit") or 100)))
+            limit = int(params.get("limit") or cap)
         except (TypeError, ValueError):
-            limit = 100
+            limit = cap
+        limit = max(1, min(cap, limit))
         with_metadata = _truthy(params.get("include_all_metadata"))
-        found = [m for m in reversed(self.messages) if m.channel == channel.id and not m.deleted]
+        oldest, latest = float(params.get("oldest") or 0), params.get("latest")
+        found = [
+            m
+            for m in reversed(self.messages)
+            if m.channel == channel.id
+            and not m.deleted
+            and m.thread_ts is None
+            and float(m.ts) > oldest
+            and (latest is None or float(m.ts) < float(latest))
+        ]
+        try:
+            start = int(base64.b64decode(str(params.get("cursor") or "")).decode() or 0)
+        except ValueError:
+            raise _ApiError("invalid_cursor") from None
+        page = found[start : start + limit]
         out = []
-        for m in found[:limit]:
+        for m in page:
             item = m.to_api()
             if with_metadata and m.metadata is not None:
                 item["metadata"] = m.metadata
             out.append(item)
-        return {"messages": out, "has_more": len(found) > limit, "pin_count": 0}
+        has_more = len(found) > start + limit
+        answer: dict[str, Any] = {"messages": out, "has_more": has_more, "pin_count": 0}
+        if has_more:
+            cursor = base64.b64encode(str(start + limit).encode()).decode()
+            answer["response_metadata"] = {"next_cursor": cursor}
+        return answer
 
     # -- files
 
@@ -1889,7 +2059,7 @@ class FakeSlack:
             return _Reply(404, {"ok": False, "error": "used_url"})
         if not _truthy(payload.get("delete_original")):
             try:
-                text, blocks, _, _ = self._message_content(payload)
+                text, blocks, _, _ = self._message_content(payload, url.channel)
             except _ApiError as e:
                 return _Reply(400, {"ok": False, "error": e.error, **e.extra})
             payload = {**payload, "text": text}

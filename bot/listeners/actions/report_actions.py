@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -16,10 +18,18 @@ from bot.blocks.mrkdwn import md, mention, mrkdwn
 from bot.blocks.reports import A_BY_CHANNEL, A_COMPARE, A_EXPORT, A_SHARE
 from bot.deps import Deps
 from bot.listeners.actions.values import action_value, command_from, team_of, user_of
-from bot.listeners.replies import reply_when_ready, safe_respond
+from bot.listeners.replies import (
+    CHARTS_HINT,
+    can_upload,
+    chart_png,
+    reply_when_ready,
+    safe_respond,
+    upload_chart,
+)
 from bot.slack_errors import explain
 from bot.workers import in_worker
 
+log = logging.getLogger("journey.bot")
 STALE = "This button is from an older message; run the command again."
 
 
@@ -40,21 +50,53 @@ def register(app: AsyncApp, deps: Deps) -> None:
             replace_original=True,
         )
 
-    async def share(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def share(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
         """Post the same report in the channel, without buttons, through the response URL
-        (which works in channels the bot has not joined)."""
+        (which works in channels the bot has not joined); its chart, if it has one, is
+        shared into the same conversation (or thread) after it. A chart that cannot be
+        attached (bot not in the channel, no files:write, network) leaves the shared text
+        as it is and tells the person who shared it, in one line."""
         await ack()
         cmd = command_from(action_value(body))
         if cmd is None:
             await safe_respond(respond, error_message(STALE).payload())
             return
+        user = user_of(body)
         reply = await in_worker(deps.service.command_reply, team_of(body), cmd, "", True)
-        shared = reply.message
-        text = md("{} shared: {}", mention(user_of(body)), shared.text)
-        payload = Message(text, shared.blocks, shared.footer).payload()
-        await safe_respond(
+        message = reply.message
+        text = md("{} shared: {}", mention(user), message.text)
+        payload = Message(text, message.blocks, message.footer).payload()
+        shared = await safe_respond(
             respond, {**payload, "response_type": "in_channel", "replace_original": False}
         )
+        if not shared:
+            return
+        scopes = context.authorize_result.bot_scopes if context.authorize_result else None
+        rendered = await in_worker(chart_png, reply)
+        if rendered is None:
+            return
+        png, title = rendered
+        channel = str((body.get("channel") or {}).get("id") or "")
+        note = (
+            CHARTS_HINT
+            if not can_upload(scopes)
+            else await upload_chart(
+                client,
+                png,
+                title,
+                channel,
+                thread_ts=(body.get("container") or {}).get("thread_ts"),
+                comment=md("The {} chart of the report {} shared.", title, mention(user)),
+            )
+        )
+        if note is not None:
+            await safe_respond(respond, {"text": note, "replace_original": False})
 
     async def export_csv(
         ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, client: AsyncWebClient
@@ -77,6 +119,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
         except SlackApiError as exc:
             text = f"I couldn't send you the file. {explain(exc)}"
+            await safe_respond(respond, error_message(text).payload())
+            return
+        except Exception as exc:  # SlackRequestError, network: never escapes the listener
+            log.warning("CSV upload failed: %s", type(exc).__name__)
+            text = "I couldn't send you the file: Slack could not be reached. Please try again."
             await safe_respond(respond, error_message(text).payload())
             return
         await safe_respond(

@@ -81,7 +81,9 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             deps.working_after,
         )
         scopes = context.authorize_result.bot_scopes if context.authorize_result else None
-        await attach_chart(client, respond, reply, scopes)
+        await attach_chart(
+            client, respond, reply, scopes, user=user, channel=command.get("channel_id") or ""
+        )
 
     return journey_command
 
