@@ -1,7 +1,7 @@
 """Scopes = calls: the bot asks Slack for exactly the scopes its Web API calls need.
 
-Three places name the scopes (manifest.yml, SLACK_SCOPES' default in bot/config.py and
-.env.example, the README) and they must agree. Which scopes are needed follows from the
+Several places name the scopes (manifest.yml, SLACK_SCOPES' default in bot/config.py,
+.env.example and docs/settings.md, the app setup in docs/slack.md) and they must agree. Which scopes are needed follows from the
 methods bot/ calls, each looked up in the fake Slack's table of what Slack requires
 (tests/fakes/slack_api.py REQUIRED_SCOPES, cited from Slack's method pages). And every
 call the whole suite made through the fake is checked at the end of the session: a method
@@ -69,7 +69,7 @@ def needed_scopes(method: str) -> tuple[str, ...]:
     return CHOSEN.get(method, REQUIRED_SCOPES[method])
 
 
-def test_manifest_config_env_and_readme_name_the_same_scopes():
+def test_manifest_config_env_and_docs_name_the_same_scopes():
     scopes = manifest_scopes()
     assert len(set(scopes)) == len(scopes), "a scope is listed twice in manifest.yml"
     assert set(DEFAULT_SCOPES) == set(scopes)
@@ -77,13 +77,14 @@ def test_manifest_config_env_and_readme_name_the_same_scopes():
     line = re.search(r"^# SLACK_SCOPES=(.*)$", env, re.M)
     assert line is not None, ".env.example no longer documents SLACK_SCOPES"
     assert set(line.group(1).split(",")) == set(scopes)
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    row = re.search(r"^\| `SLACK_SCOPES` \| `([^`]*)`", readme, re.M)
-    assert row is not None, "README's configuration table no longer lists SLACK_SCOPES"
+    settings = (ROOT / "docs" / "settings.md").read_text(encoding="utf-8")
+    row = re.search(r"^\| `SLACK_SCOPES` \| `([^`]*)`", settings, re.M)
+    assert row is not None, "docs/settings.md no longer lists SLACK_SCOPES"
     assert set(row.group(1).split(",")) == set(scopes)
-    create = readme.split("### Create the app", 1)[1].split("\n2. ", 1)[0]
+    guide = (ROOT / "docs" / "slack.md").read_text(encoding="utf-8")
+    create = guide.split("### Create the app", 1)[1].split("\n2. ", 1)[0]
     named = set(re.findall(r"`([a-z.]+:[a-z.:]+|commands)`", create))
-    assert named == set(scopes), "README's 'Create the app' names other scopes"
+    assert named == set(scopes), "docs/slack.md's 'Create the app' names other scopes"
 
 
 def test_the_manifest_asks_for_exactly_what_bot_code_calls():
