@@ -110,6 +110,9 @@ class CohortRow:
     month: str  # YYYY-MM of the first purchase
     customers: int
     retained: list[Rate | None]  # month +1, +2, ...; None where the month has not happened yet
+    # Index in `retained` of the month still under way at the report's end (its share
+    # counts only the days so far, so it is not comparable with whole months), or None.
+    partial: int | None = None
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,9 @@ class RetentionReport:
     method: str = "heuristic"
     generated_at: datetime | None = None
     business: Business | None = None  # set by journey.reporting
+    # The cohort matrix's month under way (YYYY-MM, UTC like the cohorts), its days so far
+    # and its length; its cells are `CohortRow.partial`. None when the last month is whole.
+    month_so_far: tuple[str, int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -219,3 +219,38 @@ def test_at_risk_bounds_scale_with_the_factor(session, factor):
     shop.customer("r", *orders((35, 100), (25, 100)))
     report = retention_report(session, shop.workspace_id, PERIOD)
     assert [c.external_id for c in report.at_risk] == (["r"] if factor == 2.0 else [])
+
+
+def test_month_under_way_is_marked_in_the_matrix_and_kept_off_the_colour_scale(session):
+    """As of June 15 (NOW), June's cells count 15 of 30 days: they are marked as such in
+    the report, the text, Slack and the heatmap; a period ending on a month's edge has none."""
+    from builders import NOW
+
+    from bot.blocks.reports import retention_message
+    from journey.render.charts import cohort_heatmap
+    from journey.render.text import render_retention_text
+    from tests.slack_render import visible_texts
+
+    shop = make_shop(session)
+    for i in range(10):
+        events = [("order", utc(2026, 4, 3), 5000), ("order", utc(2026, 5, 4), 5000)]
+        if i < 2:
+            events.append(("order", utc(2026, 6, 2), 5000))
+        shop.customer(f"c{i}", *events)
+    june = range_period(date(2026, 6, 1), date(2026, 6, 30))
+    report = retention_report(session, shop.workspace_id, june, now=NOW)
+    assert report.month_so_far == ("2026-06", 15, 30)
+    (april,) = report.cohorts
+    assert april.month == "2026-04" and april.partial == 1  # +1 is May, +2 is June
+    assert april.retained[0].value == 1.0 and april.retained[1].value == 0.2
+    text = render_retention_text(report)
+    assert "100%   20%*" in text or "100%  20%*" in text
+    assert "* 2026-06 so far (15 of 30 days): not comparable with whole months yet." in text
+    shown = "\n".join(visible_texts(retention_message(report, "retention").payload()))
+    assert "20%*" in shown and "2026-06 so far (15 of 30 days)" in shown
+    assert cohort_heatmap(report).startswith(b"\x89PNG")
+
+    may = range_period(date(2026, 5, 1), date(2026, 5, 31))
+    whole = retention_report(session, shop.workspace_id, may, now=NOW)
+    assert whole.month_so_far is None and whole.cohorts[0].partial is None
+    assert "so far" not in render_retention_text(whole)

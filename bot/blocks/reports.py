@@ -26,7 +26,13 @@ from journey.render.format import (
     relative_change,
     versus,
 )
-from journey.render.sentences import inferred_note, insight_sentence, value_sentence
+from journey.render.sentences import (
+    cohort_cells,
+    inferred_note,
+    insight_sentence,
+    month_so_far_note,
+    value_sentence,
+)
 from journey.render.text import churn_method_note, table
 from journey.reports import (
     ChurnReport,
@@ -201,17 +207,15 @@ def retention_message(
     blocks: list[Block] = [header(title), section(summary)]
     if kind != "churn" and report.cohorts:
         shown = min(6, max(len(r.retained) for r in report.cohorts))
-        rows = [
-            [r.month, str(r.customers)]
-            + ["" if x is None else pct(x.value, 0) for x in r.retained[:shown]]
-            for r in report.cohorts
-        ]
+        rows = [[r.month, str(r.customers), *cohort_cells(r, shown)] for r in report.cohorts]
         blocks += [
             section(
                 "*Cohort retention* (share of each first-purchase month buying again in month +k):"
             ),
             code(table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)),
         ]
+        if note := month_so_far_note(report):
+            blocks.append(context(note))
     if report.at_risk:
         rows = [
             [

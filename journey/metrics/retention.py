@@ -19,6 +19,8 @@ All of it is evaluated as of the period's end, on the purchases known today.
 
 from __future__ import annotations
 
+import math
+from calendar import monthrange
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -105,8 +107,26 @@ def typical_gap_seconds(session: Session, workspace_id: str, end: int) -> float 
     return None if median is None else float(max(median, 1) * DAY)
 
 
+def month_so_far(end: datetime) -> tuple[int, int, int] | None:
+    """(month index, days so far, days in the month) when `end` (exclusive) falls inside a
+    UTC month rather than on its first instant: that month's cohort cells are incomplete."""
+    end = end.astimezone(UTC)
+    start = end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if end == start:
+        return None
+    days_so_far = math.ceil((end - start).total_seconds() / DAY)
+    return month_index(start), days_so_far, monthrange(end.year, end.month)[1]
+
+
+def _month_so_far_label(end: datetime) -> tuple[str, int, int] | None:
+    under_way = month_so_far(end)
+    return None if under_way is None else (month_label(under_way[0]), *under_way[1:])
+
+
 def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortRow]:
+    """Monthly cohorts up to `end` (exclusive: the period's end, or now if earlier)."""
     last_month = month_index(end - timedelta(seconds=1))
+    under_way = month_so_far(end)
     first_month = last_month - COHORT_MONTHS + 1
     bits = ", ".join(
         f"SUM(CAST((purchase_month_mask / {1 << k}) % 2 AS INTEGER))"
@@ -128,7 +148,10 @@ def _cohorts(session: Session, workspace_id: str, end: datetime) -> list[CohortR
             wilson(int(row[1 + k] or 0), customers) if month + k <= last_month else None
             for k in range(1, COHORT_MONTHS)
         ]
-        cohorts.append(CohortRow(month_label(month), customers, retained))
+        partial = under_way[0] - month - 1 if under_way else None
+        if partial is not None and not 0 <= partial < len(retained):
+            partial = None
+        cohorts.append(CohortRow(month_label(month), customers, retained, partial))
     return cohorts
 
 
@@ -237,7 +260,7 @@ def retention_report(
         currency=workspace.currency,
         repeat_rate=wilson(repeaters, buyers),
         previous_repeat_rate=wilson(repeaters_before, buyers_before),
-        cohorts=_cohorts(session, workspace_id, period.end),
+        cohorts=_cohorts(session, workspace_id, from_epoch(end)),
         churn=wilson(churned, base),
         returning=returning,
         previous_returning=previous_returning,
@@ -247,4 +270,5 @@ def retention_report(
         typical_gap_days=None if typical is None else typical / DAY,
         at_risk_factor=k,
         generated_at=datetime.now(UTC),
+        month_so_far=_month_so_far_label(from_epoch(end)),
     )

@@ -380,16 +380,37 @@ def cohort_heatmap(report: RetentionReport) -> bytes:
 
     values = _matrix(cohorts)
     rows, columns = values.shape
-    observed = bool((~np.isnan(values)).any())
-    norm = Normalize(vmin=0.0, vmax=max(float(np.nanmax(values)) if observed else 0.0, 0.05))
+    # The month under way: its cells count a few days only, so they are drawn hatched on
+    # grey with their share, and kept out of the colour scale (a 2% "so far" is no collapse).
+    partial = np.zeros(values.shape, dtype=bool)
+    for r, cohort in enumerate(cohorts):
+        if cohort.partial is not None and cohort.partial < columns:
+            partial[r, cohort.partial] = True
+    whole = np.where(partial, np.nan, values)
+    observed = bool((~np.isnan(whole)).any())
+    norm = Normalize(vmin=0.0, vmax=max(float(np.nanmax(whole)) if observed else 0.0, 0.05))
     cmap = colormaps["cividis"].with_extremes(bad=EMPTY_CELL)
 
     fig = _figure()
     _header(fig, title, subtitle)
     ax = fig.add_axes((0.19, 0.1, 0.7, 0.7))
     image = ax.imshow(
-        np.ma.masked_invalid(values), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+        np.ma.masked_invalid(whole), cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
     )
+    from matplotlib.patches import Rectangle
+
+    for r, k in zip(*np.nonzero(partial), strict=True):
+        ax.add_patch(
+            Rectangle(
+                (k - 0.5, r - 0.5),
+                1,
+                1,
+                facecolor=EMPTY_CELL,
+                edgecolor="#BBBBBB",
+                hatch="///",
+                linewidth=0,
+            )
+        )
     _hide_frame(ax)
     # White lines between cells keep months apart at preview size.
     ax.set_xticks(np.arange(-0.5, columns, 1), minor=True)
@@ -405,8 +426,8 @@ def cohort_heatmap(report: RetentionReport) -> bytes:
             if np.isnan(values[r, k]):
                 continue
             value = float(values[r, k])
-            ink = _ink_on(cmap(norm(value)))
-            share = _cell_pct(value, digits)
+            ink = INK if partial[r, k] else _ink_on(cmap(norm(value)))
+            share = _cell_pct(value, digits) + ("*" if partial[r, k] else "")
             rate = cohort.retained[k]
             if with_counts and rate is not None:
                 _label(
@@ -480,6 +501,9 @@ def cohort_heatmap(report: RetentionReport) -> bytes:
     caption = "Columns: months after the first purchase · grey: month not reached yet"
     if with_counts and observed:
         caption += " · (n) in a cell: buyers who came back"
+    if partial.any() and report.month_so_far is not None:
+        month, days, total = report.month_so_far
+        caption += f" · hatched*: {month} so far ({days} of {total} days)"
     _fit_width(fig, _text(fig, 0.19, 0.03, caption, fontsize=8, color=MUTED, va="bottom"))
 
     if observed:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from journey.render.format import money, pct, points, relative_change
-from journey.reports import FunnelReport, Insight, ValueReport
+from journey.reports import CohortRow, FunnelReport, Insight, RetentionReport, ValueReport
 
 
 def insight_sentence(insight: Insight) -> str:
@@ -80,3 +80,26 @@ def value_sentence(report: ValueReport) -> str | None:
     if not parts:
         return None
     return "; ".join(parts) + "."
+
+
+PARTIAL_MARK = "*"
+
+
+def cohort_cells(row: CohortRow, shown: int) -> list[str]:
+    """A cohort's retained shares as table cells; the month under way carries a mark,
+    explained by `month_so_far_note`, so its few days are not read as a collapse."""
+    cells = []
+    for k, cell in enumerate(row.retained[:shown]):
+        text = "" if cell is None else pct(cell.value, 0)
+        cells.append(text + PARTIAL_MARK if text and k == row.partial else text)
+    return cells
+
+
+def month_so_far_note(report: RetentionReport) -> str | None:
+    if report.month_so_far is None or not any(r.partial is not None for r in report.cohorts):
+        return None
+    month, days, total = report.month_so_far
+    return (
+        f"{PARTIAL_MARK} {month} so far ({days} of {total} days): not comparable with whole "
+        "months yet."
+    )

@@ -15,7 +15,13 @@ from journey.render.format import (
     relative_change,
     versus,
 )
-from journey.render.sentences import inferred_note, insight_sentence, value_sentence
+from journey.render.sentences import (
+    cohort_cells,
+    inferred_note,
+    insight_sentence,
+    month_so_far_note,
+    value_sentence,
+)
 from journey.reports import (
     ChurnReport,
     FunnelReport,
@@ -145,12 +151,10 @@ def render_retention_text(report: RetentionReport) -> str:
             "",
             "Cohort retention (share of each first-purchase month buying again in month +k):",
         ]
-        rows = [
-            [r.month, str(r.customers)]
-            + [("" if cell is None else pct(cell.value, 0)) for cell in r.retained[:shown]]
-            for r in report.cohorts
-        ]
+        rows = [[r.month, str(r.customers), *cohort_cells(r, shown)] for r in report.cohorts]
         out += table(["cohort", "buyers", *(f"+{k}" for k in range(1, shown + 1))], rows)
+        if note := month_so_far_note(report):
+            out.append(note)
     if report.at_risk:
         out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
         rows = [
