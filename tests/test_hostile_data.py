@@ -167,6 +167,8 @@ def test_escaped_once_in_mrkdwn_and_as_typed_in_plain_text(surfaces):
     ]
     assert any(h.endswith(f"· {CHANNELS['mallory']}") for h in headers), headers
     assert any(BUSINESS_NAME in h for h in headers), headers
+    # plain_text shows as typed: `Tom & Jerry` there, never an entity.
+    assert any("Tom & Jerry" in h for h in headers) and not any("&amp;" in h for h in headers)
 
 
 def test_the_bots_own_mentions_and_channel_links_stay_live(surfaces):
