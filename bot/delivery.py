@@ -11,10 +11,16 @@ What one delivery does:
 1. Find the workspace's bot token (`TokenLookup`: SLACK_BOT_TOKEN in single-
    workspace mode, the installation store in OAuth mode).
 2. A pause notice goes to the subscriber's DM (conversations.open).
-3. When an earlier attempt may have posted (`may_have_been_sent`), look for the
-   delivery's idempotency key in the channel's recent history (message metadata,
-   conversations.history with include_all_metadata) and answer ok if it is there.
-   If the history cannot be read, post anyway: the core's choice is at-least-once.
+3. When an earlier attempt posted and recorded the message's ts (`posted_ref`:
+   `on_posted` runs the moment chat.postMessage answers), answer ok: nothing is
+   posted and Slack is not asked. When an earlier attempt may have posted without
+   recording it (`may_have_been_sent`: its answer was lost), look for the
+   delivery's idempotency key (message metadata) in one page of 15 messages of the
+   channel's history since the first attempt began posting: Slack gives
+   apps distributed outside the Marketplace one history call a minute and 15
+   messages a call. Rate-limited: retry later without posting (the mark stays).
+   History unreadable, or a direct message (that would need im:history, which
+   journey does not ask for): post anyway, at-least-once.
 4. Pace posts to one message per second per channel (Slack's chat.postMessage
    limit), then chat.postMessage with the key in the message's `metadata`.
 5. `not_in_channel`: join the channel once (public channels; needs
@@ -38,6 +44,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
@@ -58,9 +65,16 @@ from journey.schedule.syncs import PausedSource
 log = logging.getLogger("journey.bot.delivery")
 
 EVENT_TYPE = "journey_delivery"
-# How far back a "may have been sent" check looks: the bot's recent messages in the
-# channel (a retry comes minutes after the attempt it checks for).
-HISTORY_LIMIT = 200
+# A "may have been sent" check reads one page of the channel's history, from a minute
+# before the first attempt began posting (clock skew) to now, newest first. 15 is the most
+# Slack gives an app distributed outside the Marketplace per call, and it allows one call
+# a minute (https://docs.slack.dev/reference/methods/conversations.history, since 29 May
+# 2025). Digest and alert channels are quiet; in a channel with more than 15 messages
+# since then the digest is posted again (at-least-once, logged).
+HISTORY_LIMIT = 15
+HISTORY_WINDOW_BEFORE = timedelta(minutes=1)
+# Returned by _find when Slack rate-limited the history read.
+RATE_LIMITED = "ratelimited"
 # Well under the core's 5-minute lease (see journey.schedule.leases).
 HTTP_TIMEOUT = 20
 MIN_INTERVAL = 1.0  # seconds between two posts in one channel
@@ -211,14 +225,17 @@ class SlackDelivery:
         self.timeout = timeout
         self.rate_limit_retries = rate_limit_retries
 
-    def client(self, token: str) -> WebClient:
+    def client(self, token: str, rate_limit_retries: int | None = None) -> WebClient:
+        """A client with slack_sdk's retry handlers; `rate_limit_retries=0` for calls whose
+        Retry-After is too long to wait for in the scheduler's thread (history: 60 s)."""
+        retries = self.rate_limit_retries if rate_limit_retries is None else rate_limit_retries
         return WebClient(
             token=token,
             base_url=self.base_url,
             timeout=self.timeout,
             retry_handlers=[
                 LoggedConnectionErrorRetryHandler(max_retry_count=1),
-                LoggedRateLimitErrorRetryHandler(max_retry_count=self.rate_limit_retries),
+                LoggedRateLimitErrorRetryHandler(max_retry_count=retries),
                 LoggedServerErrorRetryHandler(max_retry_count=1),
             ],
         )
@@ -233,7 +250,7 @@ class SlackDelivery:
             return DeliveryResult.permanent(NO_INSTALL)
         client = self.client(token)
         try:
-            return self._deliver(client, delivery)
+            return self._deliver(client, delivery, self.client(token, rate_limit_retries=0))
         except SlackApiError as exc:
             return self._failed(exc, delivery)
         except Exception as exc:  # timeouts, connection errors: the post may have landed
@@ -242,12 +259,30 @@ class SlackDelivery:
 
     # ---- the steps ------------------------------------------------------------
 
-    def _deliver(self, client: WebClient, delivery: Delivery) -> DeliveryResult:
+    def _deliver(
+        self, client: WebClient, delivery: Delivery, history: WebClient | None = None
+    ) -> DeliveryResult:
+        if delivery.posted_ref:
+            # An earlier attempt posted and recorded the ts before it failed: our own
+            # database knows, no need to ask Slack.
+            log.info("%s was already posted (ts %s)", delivery.idempotency_key, delivery.posted_ref)
+            return DeliveryResult.ok(delivery.posted_ref)
         channel = delivery.channel_id
         if delivery.kind == "pause_notice":
             channel = client.conversations_open(users=delivery.channel_id)["channel"]["id"]
-        if delivery.may_have_been_sent:
-            found = self._find(client, channel, delivery.idempotency_key)
+        if delivery.may_have_been_sent and channel.startswith("D"):
+            # A direct message: reading its history needs im:history, which journey does
+            # not ask for. An unconfirmed notice or DM digest is posted again (at-least-once).
+            log.info("%s may be in DM %s already; posting again", delivery.idempotency_key, channel)
+        elif delivery.may_have_been_sent:
+            found = self._find(history or client, channel, delivery)
+            if found == RATE_LIMITED:
+                # Nothing posted; the "may have been sent" mark stays, so the next attempt
+                # (minutes later, past Slack's one-a-minute window) checks again.
+                return DeliveryResult.retryable(
+                    "Slack allows reading a channel's history once a minute: checking for an "
+                    "earlier post again later",
+                )
             if found is not None:
                 log.info("%s was already posted (ts %s)", delivery.idempotency_key, found)
                 return DeliveryResult.ok(found)
@@ -289,7 +324,13 @@ class SlackDelivery:
             )
         finally:
             self.pacer.posted(delivery.workspace_id, channel)
-        return str(response.get("ts") or "")
+        ts = str(response.get("ts") or "")
+        if ts and delivery.on_posted is not None:
+            try:
+                delivery.on_posted(ts)  # before the chart or anything else can fail
+            except Exception as exc:  # the post stands; a retry falls back on the history
+                log.warning("could not record %s's ts: %s", delivery.idempotency_key, exc)
+        return ts
 
     def _attach_chart(
         self,
@@ -363,19 +404,35 @@ class SlackDelivery:
         except Exception as exc:
             log.warning("could not add a line to %s in %s: %s", ts, channel, type(exc).__name__)
 
-    def _find(self, client: WebClient, channel: str, key: str) -> str | None:
-        """The ts of a message tagged with `key` among the channel's recent messages."""
+    def _find(self, client: WebClient, channel: str, delivery: Delivery) -> str | None:
+        """The ts of our message tagged with the delivery's key in the channel, None when
+        it is not there (or the history cannot be read: then post, at-least-once), or
+        RATE_LIMITED.
+
+        One page of at most 15 messages (Slack's cap outside the Marketplace), from a
+        minute before the first attempt began posting. Our message is recognised by its `metadata`
+        (event_type and the key), which only include_all_metadata returns.
+        """
+        key = delivery.idempotency_key
+        window: dict[str, str] = {}
+        if delivery.posting_since is not None:
+            start = delivery.posting_since - HISTORY_WINDOW_BEFORE
+            window = {"oldest": f"{start.timestamp():.6f}"}
         try:
             response = client.conversations_history(
-                channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True
+                channel=channel, limit=HISTORY_LIMIT, include_all_metadata=True, **window
             )
         except SlackApiError as exc:
+            error = _error(exc)
+            if error == "ratelimited" or getattr(exc.response, "status_code", 200) == 429:
+                log.info("history of %s rate-limited; checking for %s later", channel, key)
+                return RATE_LIMITED
             log.warning(
                 "could not read the history of %s to check for %s (%s); posting again "
                 "(at-least-once)",
                 channel,
                 key,
-                _error(exc),
+                error,
             )
             return None
         for message in response.get("messages") or []:
@@ -385,6 +442,14 @@ class SlackDelivery:
                 and (meta.get("event_payload") or {}).get("key") == key
             ):
                 return str(message.get("ts") or "") or "found"
+        if response.get("has_more"):
+            log.warning(
+                "%s not among the first %s messages of %s in its window; posting again "
+                "(at-least-once)",
+                key,
+                HISTORY_LIMIT,
+                channel,
+            )
         return None
 
     def _join(self, client: WebClient, channel: str) -> bool:

@@ -102,10 +102,7 @@ ORDER BY 1
 
 
 _ROW = np.dtype(
-    [
-        (name, np.int64)
-        for name in ("customer_id", "first", "last", "days", "revenue", "first_day")
-    ]
+    [(name, np.int64) for name in ("customer_id", "first", "last", "days", "revenue", "first_day")]
 )
 
 
@@ -142,9 +139,7 @@ def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummar
     t_x = (last_at // DAY - first_day).astype(np.float64)
     # The as-of time is exclusive (a period's end), so its day is that of as_of - 1 s.
     T = ((as_of - 1) // DAY - first_day).astype(np.float64)
-    return BuyerSummary(
-        customer_id, first_at, last_at, days, revenue, first_day_cents, x, t_x, T
-    )
+    return BuyerSummary(customer_id, first_at, last_at, days, revenue, first_day_cents, x, t_x, T)
 
 
 def at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:

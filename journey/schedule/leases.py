@@ -19,10 +19,12 @@ How a delivery goes, and why each step is there:
 4. Post, then mark `sent` (conditional on the token).
 5. Crash recovery. A claimed row whose lease expired is reclaimed by a conditional
    UPDATE (`attempts = seen AND lease_expires_at <= now`), so only one replica
-   takes it over. If `posting_started_at` is set, the delivery goes out with
-   `may_have_been_sent` and its idempotency key, and the adapter must look for
-   that key in the channel before posting again (Slack: message metadata on the
-   bot's recent messages).
+   takes it over. If an earlier attempt recorded what the chat answered
+   (`note_posted`: `external_ref`, right after the post), the message is there and
+   the delivery goes out with `posted_ref`: the adapter answers ok without posting.
+   Else, if `posting_started_at` is set, it goes out with `may_have_been_sent` and
+   its idempotency key, and the adapter must look for that key in the channel
+   before posting again (Slack: message metadata on the bot's recent messages).
 
 What this guarantees, honestly:
 
@@ -76,6 +78,8 @@ class Claim:
     `token` is the row's `attempts` after the claim: the fencing token every write
     of this holder is conditional on. `prior_posting` is set when an earlier
     attempt began posting and never confirmed: the message may already be there.
+    `posted_ref` is what an earlier attempt recorded right after the chat answered
+    (`note_posted`, a Slack message ts): then the message is there for sure.
     """
 
     table: str
@@ -92,6 +96,7 @@ class Claim:
     alert_state_id: int | None = None
     rule_id: int | None = None
     payload: dict[str, Any] | None = None
+    posted_ref: str | None = None
 
     @property
     def may_have_been_sent(self) -> bool:
@@ -288,6 +293,7 @@ def _claim_from_row(table: str, row: Any, token: int, replica_id: str, late: boo
         "scheduled_at": from_epoch(m["scheduled_at"]),
         "late": late,
         "prior_posting": None if prior is None else from_epoch(prior),
+        "posted_ref": m.get("external_ref"),
     }
     if table == DIGESTS:
         return Claim(
@@ -331,7 +337,8 @@ def reclaim(
     with engine.connect() as conn:
         rows = conn.execute(
             text(
-                f"SELECT id, workspace_id, scheduled_at, attempts, posting_started_at, {extra} "
+                "SELECT id, workspace_id, scheduled_at, attempts, posting_started_at, "
+                f"external_ref, {extra} "
                 f"FROM {table} WHERE (state = 'pending' OR (state = 'claimed' "
                 f"AND lease_expires_at <= :now)){where} ORDER BY scheduled_at, id LIMIT :limit"
             ),
@@ -376,15 +383,28 @@ def _fenced(
 
 
 def begin_posting(engine: Engine, claim: Claim, now: datetime) -> bool:
-    """Record that this holder is about to post; False (do not post) if the lease is gone."""
+    """Record that this holder is about to post; False (do not post) if the lease is gone.
+
+    The first attempt's time is kept when an earlier one may have posted: a later check
+    looks for the message from then on (a history read starting at the latest attempt
+    would miss a post the first one made)."""
     with engine.begin() as conn:
         return _fenced(
             conn,
             claim,
-            "posting_started_at = :now",
+            "posting_started_at = COALESCE(posting_started_at, :now)",
             {"now": to_epoch(now)},
             " AND lease_expires_at > :now",
         )
+
+
+def note_posted(engine: Engine, claim: Claim, external_ref: str) -> bool:
+    """Record what the chat answered (the message's ts) the moment it answered, before
+    anything else of the attempt can fail: a later attempt then knows the message is
+    there from the database alone, with no need to search the channel (whose history
+    Slack may allow once a minute, 15 messages at a time). False if the lease is gone."""
+    with engine.begin() as conn:
+        return _fenced(conn, claim, "external_ref = :ref", {"ref": external_ref[:100]})
 
 
 def mark_sent(engine: Engine, claim: Claim, now: datetime, external_ref: str | None = None) -> bool:

@@ -69,9 +69,12 @@ class Delivery:
 
     `channel_id` is where: a channel for digests and alerts, the subscriber's
     user id for a pause notice (a direct message). `idempotency_key` is the same
-    on every attempt: tag the message with it. When `may_have_been_sent` is set,
-    an earlier attempt started posting and never confirmed: look for a message
-    with this key before posting again, and answer ok if it is there.
+    on every attempt: tag the message with it. `posted_ref` is set when an earlier
+    attempt posted and recorded the message's reference: answer ok with it, post
+    nothing. Else, when `may_have_been_sent` is set, an earlier attempt started
+    posting and never confirmed: look for a message with this key (posted after
+    `posting_since`) before posting again, and answer ok if it is there. Call
+    `on_posted(ref)` as soon as the chat accepted the message, before anything else.
     """
 
     kind: str  # digest | alert | pause_notice
@@ -85,6 +88,9 @@ class Delivery:
     digest: Digest | None = None
     alert: AlertNotice | None = None
     notice: PauseNotice | None = None
+    posted_ref: str | None = None
+    posting_since: datetime | None = None
+    on_posted: Callable[[str], object] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -257,6 +263,9 @@ def _build(engine: Engine, claim: Claim, now: datetime) -> Delivery | str:
         "may_have_been_sent": claim.may_have_been_sent,
         "late": claim.late,
         "scheduled_at": claim.scheduled_at,
+        "posted_ref": claim.posted_ref,
+        "posting_since": claim.prior_posting,
+        "on_posted": lambda ref: leases.note_posted(engine, claim, ref),
     }
     with Session(engine) as session:
         if claim.table == ALERTS:
