@@ -68,6 +68,7 @@ def _surfaces(engine: Any) -> dict[str, dict[str, Any]]:
         "retention": (Command("retention", period="365d"), ""),
         "churn": (Command("churn", period="365d"), ""),
         "reviews": (Command("reviews"), ""),
+        "value": (Command("value", period="365d"), ""),
         "sources": (Command("sources"), ""),
     }
     for label, (command, view) in commands.items():
@@ -139,7 +140,7 @@ def test_hostile_names_read_as_typed_where_people_look_for_them(surfaces):
     for name in NAMES.values():
         for report in ("reviews", "churn", "retention", "alert"):
             assert name in seen[report], (report, name)
-    for label in ("funnel by channel", "funnel by channel (shared)"):
+    for label in ("funnel by channel", "funnel by channel (shared)", "value"):
         for channel in CHANNELS.values():
             assert channel in seen[label], (label, channel)
     # plain_text header: the channel filter as typed, not escaped.

@@ -92,6 +92,7 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
         f'funnel 365d channel "{CHANNELS["mallory"]}"',
         "retention 365d",
         "churn 365d",
+        "value 365d",
         "sources",
         "alerts",
         "funnel <!channel>",  # a parse error echoes what was typed (in the ack)
