@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from slack_bolt.async_app import AsyncApp
@@ -123,7 +123,10 @@ async def serve_socket_mode(
 
     Bolt's handler acknowledges envelopes, answers Slack's `disconnect` by
     reconnecting with a fresh URL, and pings to notice a dead link; the
-    scheduler loop runs beside it on the same event loop.
+    scheduler loop runs beside it on the same event loop. A `disconnect` whose
+    reason is `link_disabled` (Socket Mode switched off in the app's settings)
+    stops the bot with what to do instead: reconnecting cannot help
+    (`watch_disconnects`).
     """
     from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
@@ -144,6 +147,7 @@ async def serve_socket_mode(
     if stop is None:
         stop = asyncio.Event()
         _stop_on_signals(stop)
+    disabled = watch_disconnects(handler.client, stop)
     grace = shutdown_grace()
     INFLIGHT.reopen()
     task = scheduler_starter(settings, engine)()
@@ -158,6 +162,47 @@ async def serve_socket_mode(
         if task is not None and not task.done():
             task.cancel()
         await handler.close_async()
+    if disabled.is_set():
+        raise JourneyError(LINK_DISABLED)
+
+
+LINK_DISABLED = (
+    "Socket Mode was switched off in the app's settings: turn it on (your app's settings, "
+    "Socket Mode), or run `journey serve` in HTTP mode."
+)
+# What Slack's `disconnect` reasons mean for us (https://docs.slack.dev/apis/events-api/
+# using-socket-mode, "Disconnects"): `warning` (the connection will close soon) and
+# `refresh_requested` (Slack rotates connections every few hours) mean connect again,
+# which slack_sdk does; `link_disabled` means Socket Mode was turned off for the app, and
+# connecting again would only be refused.
+RECONNECT_REASONS = frozenset({"warning", "refresh_requested"})
+
+
+def watch_disconnects(client: Any, stop: asyncio.Event) -> asyncio.Event:
+    """Look at each `disconnect` frame before slack_sdk does.
+
+    slack_sdk's SocketModeClient reconnects on every `disconnect`, whatever its reason.
+    For `link_disabled` this stops reconnecting, sets `stop` and returns an event that is
+    set, so `serve_socket_mode` ends with what to do; other reasons are logged and
+    handled by slack_sdk as before (a new connection with a fresh URL).
+    """
+    disabled = asyncio.Event()
+    original = client.run_message_listeners
+
+    async def run_message_listeners(message: dict[str, Any], raw_message: str) -> None:
+        if message.get("type") == "disconnect":
+            reason = str(message.get("reason") or "")
+            if reason == "link_disabled":
+                log.error(LINK_DISABLED)
+                client.auto_reconnect_enabled = False
+                disabled.set()
+                stop.set()
+                return
+            log.info("Slack asked to reconnect (%s); reconnecting", reason or "no reason given")
+        await original(message, raw_message)
+
+    client.run_message_listeners = run_message_listeners
+    return disabled
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:

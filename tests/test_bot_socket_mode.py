@@ -123,6 +123,33 @@ async def test_the_bot_reconnects_when_slack_asks_and_keeps_answering(slack, dem
         assert await responses(slack, "after")
 
 
+async def test_a_warning_disconnect_reconnects_and_keeps_answering(slack, demo_engine):
+    async with FakeSocketMode(slack) as sm, running_bot(slack, demo_engine) as task:
+        await sm.wait_connected()
+        await sm.disconnect("warning")
+        await sm.wait_connected(count=2, timeout=20)
+        assert not task.done()
+        envelope = await sm.send("slash_commands", command(slack, "reviews", "warned"))
+        await sm.ack(envelope)
+        assert await responses(slack, "warned")
+
+
+async def test_socket_mode_switched_off_stops_the_bot_with_what_to_do(slack, demo_engine):
+    """`link_disabled`: reconnecting cannot help, so the bot stops and says why."""
+    async with FakeSocketMode(slack) as sm:
+        with pytest.raises(JourneyError) as stopped:
+            async with running_bot(slack, demo_engine) as task:
+                await sm.wait_connected()
+                opened = len(slack.calls_to("apps.connections.open"))
+                await sm.disconnect("link_disabled")
+                await asyncio.wait_for(task, 10)
+        assert "Socket Mode was switched off in the app's settings" in str(stopped.value)
+        assert "journey serve" in str(stopped.value)
+        await asyncio.sleep(0.5)
+        assert sm.connections == 1
+        assert len(slack.calls_to("apps.connections.open")) == opened
+
+
 async def test_events_arrive_over_the_socket_too(slack, demo_engine):
     async with FakeSocketMode(slack) as sm, running_bot(slack, demo_engine):
         await sm.wait_connected()

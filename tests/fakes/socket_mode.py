@@ -13,7 +13,8 @@ The frames follow Slack's Socket Mode protocol:
     server -> app   {"envelope_id": "...", "type": "slash_commands" | "interactive" |
                      "events_api", "payload": {...}, "accepts_response_payload": bool}
     app -> server   {"envelope_id": "...", "payload": {...}}   (the ack; payload optional)
-    server -> app   {"type": "disconnect", "reason": "refresh_requested", ...}
+    server -> app   {"type": "disconnect", "reason": "refresh_requested" | "warning" |
+                     "link_disabled", ...}
 
 Use it inside the test's event loop: `async with FakeSocketMode(fake_slack) as sm:`
 registers its URL with the FakeSlack so `apps.connections.open` hands it out.
@@ -137,8 +138,14 @@ class FakeSocketMode:
         return self.acked_at[envelope] - self.sent_at[envelope]
 
     async def disconnect(self, reason: str = "refresh_requested") -> None:
-        """Ask the app to reconnect, as Slack does every few hours, then drop the socket."""
+        """Send `disconnect` with `reason`, then drop the socket. `refresh_requested` (every
+        few hours) and `warning` (closing soon) ask the app to reconnect; `link_disabled`
+        means Socket Mode was switched off in the app's settings, so from then on
+        apps.connections.open is refused too (https://docs.slack.dev/apis/events-api/
+        using-socket-mode, "Disconnects")."""
         ws = self._sockets[-1]
+        if reason == "link_disabled":
+            self.slack.socket_mode_url = None
         await ws.send_json(
             {"type": "disconnect", "reason": reason, "debug_info": {"host": "applink-fake"}}
         )
