@@ -418,3 +418,59 @@ def test_dry_run_writes_nothing_and_counts_what_the_file_holds(session, tmp_path
     assert result.dry_run and not result.written
     assert result.tally.kinds["order"] > 0 and result.tally.first_at is not None
     assert session.execute(text("SELECT COUNT(*) FROM journey_event")).scalar_one() == 0
+
+
+# --- imports that share the database (issue 18) --------------------------------------------
+
+
+class Crash(Exception):
+    pass
+
+
+def test_an_interrupted_import_resumes_after_its_last_committed_batch(ws):
+    path = DATA / "shopify_orders_export.csv"
+    commits = []
+
+    def crash_on_third() -> None:
+        if len(commits) == 2:
+            raise Crash
+        ws.commit()
+        commits.append(1)
+
+    with pytest.raises(Crash):
+        import_csv(ws, WS, path, commit=crash_on_third, batch=2)
+    ws.rollback()
+    partial = store(ws)["orders"]
+    assert 0 < partial < 8  # two batches of events were committed before the crash
+
+    result = import_csv(ws, WS, path, commit=ws.commit, batch=2)
+    assert result.resumed_after > 1 and result.ok
+    # The same totals as a clean import of the file (computed in the Shopify test above).
+    clean = store(ws)
+    ws.execute(text("DELETE FROM journey_event"))
+    ws.execute(text("DELETE FROM customer_journey"))
+    ws.execute(text("DELETE FROM customer"))
+    ws.execute(text("DELETE FROM sync_cursor"))
+    ws.commit()
+    import_csv(ws, WS, path, commit=ws.commit)
+    assert store(ws) == clean
+
+
+def test_the_same_file_again_is_a_read_that_writes_nothing(ws):
+    path = DATA / "stripe_unified_payments.csv"
+    first = import_csv(ws, WS, path, commit=ws.commit)
+    again = import_csv(ws, WS, path, commit=ws.commit)
+    assert again.already_imported and again.inserted == 0 and again.updated == 0
+    assert again.unchanged == first.inserted
+
+
+def test_each_batch_is_its_own_short_transaction(ws):
+    commits = []
+    import_csv(
+        ws,
+        WS,
+        DATA / "shopify_orders_export.csv",
+        commit=lambda: commits.append(ws.commit()),
+        batch=3,
+    )
+    assert len(commits) >= 4  # several batches, then the final commit

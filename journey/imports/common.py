@@ -70,6 +70,10 @@ class ImportResult:
     tally: Any = None
     lines: int = 0  # physical rows read, line items included
     dry_run: bool = False
+    # The same file was imported in full before: nothing was read twice or written.
+    already_imported: bool = False
+    # An interrupted import of this file was resumed after this line.
+    resumed_after: int = 0
 
     @property
     def ok(self) -> bool:

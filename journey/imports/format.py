@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Literal
 
 
@@ -104,6 +105,7 @@ class VendorFormat:
         return None
 
 
+@lru_cache(maxsize=4096)
 def status_key(value: str) -> str:
     """A status as the formats declare it: lowercase, runs of spaces and dashes -> '_'."""
     return re.sub(r"[\s\-]+", "_", value.strip().lower())

@@ -19,6 +19,7 @@ from decimal import Decimal, InvalidOperation
 from journey.errors import JourneyError
 from journey.imports.common import MAX_CENTS
 
+_PLAIN = re.compile(r"^\s*(\d{1,15})(?:\.(\d{1,2}))?\s*$")
 _POINT = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$|^\.\d+$")
 _COMMA = re.compile(r"^\d{1,3}(?:\.\d{3})+(?:,\d{1,2})?$|^\d+,\d{1,2}$")
 _SPACE_GROUPS = re.compile(r"(?<=\d)[\s\u00a0\u202f'](?=\d{3}\b)")
@@ -87,6 +88,20 @@ class MoneyReader:
 
     def read(self, value: str, line: int = 0) -> tuple[int, str | None]:
         """`value` as (cents, the currency code it names or None)."""
+        plain = _PLAIN.match(value)
+        if plain is not None:
+            # The common case (`1250.00`, `42`): no regex groups, no Decimal.
+            whole, decimals = plain[1], plain[2]
+            if decimals is not None:
+                if self.style == "comma":
+                    raise ValueError(self._other_style(value, "a decimal point"))
+                self.point_line = self.point_line or line or 1
+                if self.comma_line:
+                    self.mixed = True
+            cents = int(whole) * 100 + int((decimals or "").ljust(2, "0"))
+            if cents >= MAX_CENTS:
+                raise ValueError(f"{value!r} is too large to be an amount")
+            return cents, None
         text = value.strip()
         negative = False
         if text.startswith("(") and text.endswith(")"):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from journey.errors import JourneyError
 
@@ -25,10 +26,17 @@ class _Reader:
     handle: BinaryIO
     bytes_done: int = 0
     bad_lines: dict[int, str] = field(default_factory=dict)
+    # The file's SHA-256, computed while it is read: an import knows whether it
+    # saw this exact file before (journey.imports.run's marker) at no extra pass.
+    digest: Any = field(default_factory=hashlib.sha256)
 
     def lines(self) -> Iterator[str]:
+        update = self.digest.update
         for number, raw in enumerate(self.handle, start=1):
             self.bytes_done += len(raw)
+            update(raw)
+            if b"\x00" in raw and number > 1:
+                self.bad_lines[number] = "contains a NUL character (is this a binary file?)"
             if number == 1:
                 if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                     raise JourneyError(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session, select
 
@@ -195,6 +196,52 @@ def _remember_map(
     session.flush()
 
 
+# SyncCursor resource under which a csv source keeps what it knows of the files
+# imported into it: sha256 -> {"line": last row committed, "complete": bool,
+# "records": records written}. An interrupted import of the same file resumes
+# after the last committed batch; an import of a file already imported in full
+# writes nothing (its rows are all unchanged), which makes a re-import a read.
+FILES_RESOURCE = "import_files"
+MAX_FILES = 20
+
+
+def _markers(session: Session, source_id: int) -> dict[str, dict[str, Any]]:
+    cursor = session.get(SyncCursor, (source_id, FILES_RESOURCE))
+    if cursor is None or not cursor.cursor:
+        return {}
+    try:
+        stored = json.loads(cursor.cursor)
+    except ValueError:
+        return {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _mark(
+    session: Session, workspace_id: str, source_id: int, sha: str, marker: dict[str, Any]
+) -> None:
+    """Record how far this file's import got, in the caller's transaction."""
+    stored = _markers(session, source_id)
+    stored.pop(sha, None)
+    stored[sha] = marker
+    while len(stored) > MAX_FILES:
+        stored.pop(next(iter(stored)))
+    cursor = session.get(SyncCursor, (source_id, FILES_RESOURCE))
+    now = datetime.now(UTC)
+    if cursor is None:
+        cursor = SyncCursor(
+            source_id=source_id,
+            resource=FILES_RESOURCE,
+            workspace_id=workspace_id,
+            cursor=json.dumps(stored),
+            updated_at=now,
+        )
+    else:
+        cursor.cursor = json.dumps(stored)
+        cursor.updated_at = now
+    session.add(cursor)
+    session.flush()
+
+
 @dataclass
 class _Layout:
     """The recognised layout of one file and how its rows are read."""
@@ -284,6 +331,10 @@ class _Pass:
     tally: Tally | None = None
     seen: dict[str, int] = field(default_factory=dict)
     result: ImportResult | None = None
+    # Resuming: rows up to this physical line were written by an earlier run.
+    skip_until: int = 0
+    line: int = 0  # the row being handed to the writer (the marker's resume point)
+    sha256: str = ""
 
     def run(self) -> ImportResult:
         layout = self.layout
@@ -323,7 +374,7 @@ class _Pass:
                     reject(start, f"cannot be read as CSV ({exc})")
                     continue
                 start, line_done = line_done + 1, rows.line_num + 1
-                if not any(v.strip() for v in values):
+                if not "".join(values).strip():
                     continue  # blank line, or a spreadsheet's row of empty cells
                 result.lines += 1
                 if self.progress is not None and result.lines % PROGRESS_EVERY == 0:
@@ -337,17 +388,15 @@ class _Pass:
                         continue  # another line item of the order above
                     previous_order = order
                 result.rows += 1
-                bad = [
-                    reader.bad_lines.pop(n)
-                    for n in range(start, line_done + 1)
-                    if n in reader.bad_lines
-                ]
-                if bad:
-                    reject(start, bad[0])
-                    continue
-                if any("\x00" in v for v in values):
-                    reject(start, "contains a NUL character (is this a binary file?)")
-                    continue
+                if reader.bad_lines:
+                    bad = [
+                        reader.bad_lines.pop(n)
+                        for n in range(start, line_done + 1)
+                        if n in reader.bad_lines
+                    ]
+                    if bad:
+                        reject(start, bad[0])
+                        continue
                 if len(values) > layout.width and any(v.strip() for v in values[layout.width :]):
                     reject(
                         start,
@@ -355,6 +404,9 @@ class _Pass:
                         "(quote values that contain the delimiter)",
                     )
                     continue
+                if start <= self.skip_until:
+                    continue  # written by the interrupted run this one resumes
+                self.line = start
                 self._row(values, start, reject)
 
             if layout.reading is not None and layout.reading.money.mixed:
@@ -362,6 +414,7 @@ class _Pass:
                 reject(money.comma_line or 0, money.mixed_reason())
             if self.progress is not None:
                 self.progress(result.lines, self.offset + reader.bytes_done, self.total)
+        self.sha256 = reader.digest.hexdigest()
         return result
 
     def _row(self, values: list[str], start: int, reject: Callable[[int, str], None]) -> None:
@@ -574,20 +627,36 @@ def import_csv(
     layout.reading = ValueReading(dates, MoneyReader(style=money_style), currency)
 
     tally = Tally()
+    resume_from = 0
+    sha = ""
     if all_or_nothing or dry_run:
         total = size if dry_run else 2 * size
-        checked = _Pass(file_path, layout, delimiter, name, None, progress, 0, total, tally).run()
+        check = _Pass(file_path, layout, delimiter, name, None, progress, 0, total, tally)
+        checked = check.run()
         checked.dry_run = dry_run
         if checked.rejected or dry_run:
             if progress is not None:
                 progress(checked.lines, total, total)
             return checked
+        sha = check.sha256
+        source, _ = _stored_maps(session, workspace_id, name)
+        marker = _markers(session, source.id).get(sha) if source and source.id else None
+        if marker and marker.get("complete") and not mapping:
+            # This exact file was imported in full into this source: every row
+            # would be unchanged, so nothing is read twice or written.
+            checked.unchanged = int(marker.get("records", 0))
+            checked.already_imported = True
+            if progress is not None:
+                progress(checked.lines, total, total)
+            return checked
+        if marker and not marker.get("complete"):
+            resume_from = int(marker.get("line", 0))
         offset = size
     else:
         total, offset = size, 0
 
     layout.reading = ValueReading(dates, MoneyReader(style=money_style), currency)
-    writer = _Writer(session, workspace_id, name, commit=commit, batch=batch or _BATCH)
+    writer = _Writer(session, workspace_id, name, batch=batch or _BATCH)
     if layout.vendor is not None:
         writer.customer_fields = (
             customer_fields(layout.vendor)
@@ -595,15 +664,40 @@ def import_csv(
             else frozenset({"name"})
         )
     write_tally = None if all_or_nothing else tally
-    result = _Pass(
-        file_path, layout, delimiter, name, writer, progress, offset, total, write_tally
-    ).run()
+    write = _Pass(
+        file_path,
+        layout,
+        delimiter,
+        name,
+        writer,
+        progress,
+        offset,
+        total,
+        write_tally,
+        skip_until=resume_from,
+    )
+    if commit is not None:
+
+        def commit_batch() -> None:
+            source_id = writer.source_id
+            if sha and source_id is not None:
+                marker = {"line": write.line, "complete": False, "records": writer.records}
+                _mark(session, workspace_id, source_id, sha, marker)
+            commit()
+
+        writer.commit = commit_batch
+    result = write.run()
     result.tally = tally
+    result.resumed_after = resume_from
     if all_or_nothing and result.rejected:
         raise JourneyError(f"{file} changed while it was being imported; import it again.")
+    writer.commit = None
     stats = writer.finish()
     if mapping and writer.wrote:
         _remember_map(session, workspace_id, name, layout_key, dict(mapping))
+    if sha and writer.source_id is not None:
+        done = {"line": write.line, "complete": True, "records": writer.records}
+        _mark(session, workspace_id, writer.source_id, sha, done)
     if commit is not None:
         commit()
     result.inserted, result.updated, result.unchanged = (

@@ -51,6 +51,15 @@ class _Writer:
         self._events: list[_Event] = []
 
     @property
+    def source_id(self) -> int | None:
+        return self._ingestor.source_id if self._ingestor is not None else None
+
+    @property
+    def records(self) -> int:
+        """Records written or found unchanged so far (the marker's count)."""
+        return self.stats.inserted + self.stats.updated + self.stats.unchanged
+
+    @property
     def wrote(self) -> bool:
         return self._ingestor is not None
 

@@ -58,6 +58,11 @@ def summary(result: ImportResult, skip_bad: bool) -> str:
             "Fix them, or rerun with --skip-bad to import the good rows."
         )
     what = result.format_title or result.kind
+    if result.already_imported:
+        return (
+            f"{path}: {what}: this exact file was imported in full before; nothing changed "
+            f"({result.unchanged} records unchanged)."
+        )
     text = (
         f"{path}: {what}, {result.rows} rows: {result.inserted} new, "
         f"{result.updated} changed, {result.unchanged} unchanged"
@@ -67,6 +72,8 @@ def summary(result: ImportResult, skip_bad: bool) -> str:
     if result.rejected:
         text += f", {result.rejected} bad rows skipped"
     text += "."
+    if result.resumed_after:
+        text += f" Resumed after line {result.resumed_after}, where an interrupted import stopped."
     tally = result.tally
     if result.format_title and tally is not None:
         skipped = [
