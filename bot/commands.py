@@ -22,7 +22,7 @@ WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "help")
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("funnel [period] [by channel] [channel NAME]", "/journey funnel 30d by channel"),
     ("retention [period]", "/journey retention last-quarter"),
-    ("churn [period]", "/journey churn 90d"),
+    ("churn [DAY | finished period]", "/journey churn (who is at risk today)"),
     ("reviews", "/journey reviews"),
     ("value [period]", "/journey value 90d (what customers from each channel are worth)"),
     ("digest", "/journey digest (this channel's digest and its next send)"),
@@ -376,6 +376,13 @@ def _report_options(name: str, words: list[str]) -> Command:
             )
         period, i = words[i], i + 1
     if period is not None:
+        if name == "churn":
+            from journey.periods import refuse_churn_period
+
+            try:
+                refuse_churn_period(period, "/journey churn", "/journey churn 2026-06-30")
+            except JourneyError as exc:
+                raise CommandError(str(exc)) from None
         _check_period(period)
     return Command(name, period=period, by_channel=by_channel, channel=channel)
 

@@ -284,8 +284,18 @@ def report(
             "--csv", help="Also write the report's table as CSV to this file (churn, value)."
         ),
     ] = None,
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details", help="Add the 95% intervals and the churn model's fitted parameters."
+        ),
+    ] = False,
 ) -> None:
     """Print a report for a workspace and period (default: the last 30 days)."""
+    from journey.periods import refuse_churn_period
+
+    if kind is ReportKind.churn and since is None and until is None and period is not None:
+        refuse_churn_period(period, "journey report churn --period", "--until 2026-06-30")
     if csv_file is not None and kind not in (ReportKind.churn, ReportKind.value):
         raise JourneyError(
             f"--csv writes the churn and value reports' tables; {kind.value} has none yet."
@@ -317,11 +327,16 @@ def report(
     if as_json:
         typer.echo(render_json(result))
         return
-    render: dict[ReportKind, Callable[[Any], str]] = {
+    detailed: dict[ReportKind, Callable[..., str]] = {
         ReportKind.funnel: render_funnel_text,
         ReportKind.retention: render_retention_text,
-        ReportKind.reviews: render_review_text,
         ReportKind.churn: render_churn_text,
+    }
+    if kind in detailed:
+        typer.echo(detailed[kind](result, details=details))
+        return
+    render: dict[ReportKind, Callable[[Any], str]] = {
+        ReportKind.reviews: render_review_text,
         ReportKind.value: render_value_text,
     }
     typer.echo(render[kind](result))

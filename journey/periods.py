@@ -194,3 +194,17 @@ def resolve_period(
     last = parse_date(until, "--until") if until else now.astimezone(tz).date()
     first = parse_date(since, "--since") if since else last - timedelta(days=29)
     return range_period(first, last, timezone)
+
+
+def refuse_churn_period(word: str, command: str, date_example: str) -> None:
+    """The churn report judges who is at risk on one day (a period's end), so a length
+    of time ending today (`90d`, `this-month`) would answer exactly what no period
+    answers: refused, with what a period does there. A finished period (`last-month`)
+    or a date moves that day."""
+    w = word.strip().lower()
+    if _RELATIVE.match(w) or w == "today" or w.startswith("this-"):
+        raise JourneyError(
+            f"`{command} {word}` would show the same as no period: churn judges who is at "
+            "risk on one day, and a period only chooses that day (its last). Leave it out for "
+            f"today, or give a day (`{date_example}`) or a finished period (`last-month`)."
+        )

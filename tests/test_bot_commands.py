@@ -23,7 +23,7 @@ from bot.commands import AlertsRequest, Command, CommandError, DigestRequest, pa
             Command("funnel", period="2026-01-01..2026-03-31", channel="google maps"),
         ),
         ("retention this-month", Command("retention", period="this-month")),
-        ("churn 90d", Command("churn", period="90d")),
+        ("churn last-month", Command("churn", period="last-month")),
         ("reviews", Command("reviews")),
         (
             "digest weekly monday 09:00",

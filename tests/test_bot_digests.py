@@ -204,7 +204,7 @@ def test_a_digest_is_posted_once_at_its_time_with_the_numbers_and_buttons(store)
         text = dumped(message)
         assert message.blocks[0]["type"] == "header"
         assert "Weekly digest · 2026-06-08 to 2026-06-14" in text
-        for label in ("New customers", "Purchases", "Revenue (net of refunds)", "Repeat rate"):
+        for label in ("New customers", "Purchases", "Revenue (net of refunds)", "Returning buyers"):
             assert label in text
         assert "Next digest Mon 22 Jun 2026, 09:00 (Europe/Paris)" in text
         assert "Late" not in text

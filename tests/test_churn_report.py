@@ -235,8 +235,14 @@ def test_cli_churn_text(cli_db, monkeypatch, capsys):
     code, out = run_cli(monkeypatch, capsys, "report", "churn", "--until", "2026-06-14")
     assert code == 0
     assert "as of 2026-06-15 00:00 UTC" in out
-    assert "At risk now:" in out and "P(alive)" in out
+    assert "At risk now:" in out and "still active" in out
+    assert "have a 10% to 50% chance of still being customers" in out  # what it means
+    assert "alpha=" not in out  # the model's parameters are details
+    code, out = run_cli(
+        monkeypatch, capsys, "report", "churn", "--until", "2026-06-14", "--details"
+    )
     assert "BG/NBD model fitted on" in out and "alpha=" in out and " days" in out
+    assert "r and alpha shape how often customers buy" in out
     code, out = run_cli(monkeypatch, capsys, "report", "churn", "-w", "thin", "--limit", "5")
     assert code == 0
     assert "The churn model was not used: only 1 customers have purchased" in out
@@ -305,8 +311,8 @@ def test_churn_message_lists_at_risk_customers_within_slack_limits(method, long_
     assert "and 390 more" in dumped and "All customers at risk (CSV)" in dumped
     assert "journey_export_csv" in dumped and '\\"k\\":\\"churn\\"' in dumped
     if method == "bg_nbd":
-        assert "P(alive)" in dumped and "30%" in dumped and "$50" in dumped
-        assert "alpha=4.4 days" in dumped
+        assert "still active" in dumped and "30%" in dumped and "$50" in dumped
+        assert "chance of still being customers" in dumped and "alpha=" not in dumped
     else:
         assert "The churn model was not used: only 12 customers" in dumped
     shared = churn_message(_churn(method), "90d", shared=True).payload()

@@ -211,7 +211,7 @@ def test_old_data_but_nothing_in_this_period_nor_the_one_before_is_one_line(sess
         "Weekly digest · 2026-07-27 to 2026-08-02. No customer activity this week "
         "(2026-07-27 to 2026-08-02) nor the week before; the latest was on 2026-06-12."
     )
-    for zero in ("New customers", "Purchases", "Revenue", "Repeat rate", "Funnel", "drop-off"):
+    for zero in ("New customers", "Purchases", "Revenue", "Returning buyers", "Funnel", "drop-off"):
         assert zero not in body
     kinds = [b["type"] for b in message.payload()["blocks"]]
     assert kinds == ["header", "section", "context", "actions"]  # the line, then the footer

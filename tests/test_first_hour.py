@@ -3,6 +3,7 @@ local console through its input, asserting the words they read."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -193,3 +194,34 @@ def test_a_shop_with_orders_only_gets_no_advice_on_nothing(cli, tmp_path, monkey
     engine.dispose()
     assert "inferred from purchases: connect a CRM or import events" in said
     assert "drop-off" not in said and "Playbook" not in said
+
+
+def test_churn_with_a_length_of_time_is_refused_with_what_a_period_does_there(cli, tmp_path):
+    code, _, err = cli("report", "churn", "--period", "90d")
+    assert code == 2
+    assert "would show the same as no period: churn judges who is at risk on one day" in err
+    assert "`--until 2026-06-30`" in err and "`last-month`" in err
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    said = _console(engine, "local", "/journey churn 90d", "/journey churn 2026-06-10")
+    engine.dispose()
+    assert "/journey churn 90d would show the same as no period" in said
+    assert "Churn · Maple Street Vet (demo data) · as of 2026-06-11 00:00 UTC" in said
+
+
+def test_each_report_says_what_its_headline_number_means(cli):
+    code, funnel, _ = cli("report", "funnel", "--until", "2026-06-14")
+    assert code == 0
+    assert "Entered: people whose first visit, sign-up or purchase fell in the period" in funnel
+    assert "(38." not in funnel and "95% intervals" not in funnel  # intervals are details
+    _, funnel, _ = cli("report", "funnel", "--until", "2026-06-14", "--details")
+    assert "95% intervals in brackets: the range the true rate lies in 19 times out of 20" in funnel
+    _, retention, _ = cli("report", "retention", "--until", "2026-06-14")
+    assert (
+        "Repeat rate: the share of everyone who has bought who bought on two or more" in retention
+    )
+    assert "Overdue now:" in retention and "At risk" not in retention
+    code, out, _ = cli("report", "churn", "--until", "2026-06-14", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert "chance of still being customers" in data["definitions"]["at_risk_count"]
+    assert "r and alpha shape how often customers buy" in data["definitions"]["r, alpha, a, b"]

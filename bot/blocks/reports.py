@@ -27,6 +27,10 @@ from journey.render.format import (
     versus,
 )
 from journey.render.sentences import (
+    FUNNEL_MEANING,
+    OVERDUE_MEANING,
+    REPEAT_RATE_MEANING,
+    at_risk_meaning,
     cohort_cells,
     inferred_note,
     insight_sentence,
@@ -78,8 +82,10 @@ def _report_buttons(
             button("By channel", A_BY_CHANNEL, value),
             button("Compare with previous period", A_COMPARE, value),
         ]
-    if kind in ("retention", "churn"):
+    if kind == "churn":
         buttons.append(button("All customers at risk (CSV)", A_EXPORT, value))
+    if kind == "retention":
+        buttons.append(button("All overdue customers (CSV)", A_EXPORT, value))
     buttons.append(button("Share to channel", A_SHARE, {**value, "v": ""}, style="primary"))
     return [actions(*buttons, block_id=f"{kind}_actions")]
 
@@ -122,7 +128,7 @@ def funnel_message(
         summary += (
             f"; *{purchase.reached}* reached {purchase.stage} ({pct(purchase.overall.value)})"
         )
-    summary += "."
+    summary += f".\n_{FUNNEL_MEANING}_"
     rows = [
         [
             s.stage,
@@ -198,10 +204,11 @@ def retention_message(
         else f"none in {before}"
     )
     summary = (
-        f"*Repeat-purchase rate:* {rate(report.repeat_rate)} of {report.repeat_rate.denominator} buyers\n"
+        f"*Repeat rate:* {pct(report.repeat_rate.value)} of {report.repeat_rate.denominator} buyers\n"
         f"*Returning customers:* {report.returning} ({against})\n"
-        f"*Churn in the period:* {rate(report.churn)} of {report.churn.denominator} active customers lapsed\n"
-        f"*At risk now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of expected purchases"
+        f"*Churn in the period:* {pct(report.churn.value)} of {report.churn.denominator} active customers lapsed\n"
+        f"*Overdue now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of purchases a year\n"
+        f"_{REPEAT_RATE_MEANING}_"
     )
     title = _titled("Churn" if kind == "churn" else "Retention", report, period(report.period))
     blocks: list[Block] = [header(title), section(summary)]
@@ -227,23 +234,23 @@ def retention_message(
             for a in report.at_risk[:LIST_ROWS]
         ]
         blocks += [
-            section("*Most valuable customers at risk:*"),
-            code(table(["customer", "last purchase", "usual gap", "at risk"], rows)),
+            section("*Most valuable overdue customers:*"),
+            code(table(["customer", "last purchase", "usual gap", "a year"], rows)),
         ]
         more = report.at_risk_count - min(len(report.at_risk), LIST_ROWS)
         if more > 0:
             blocks.append(
-                context(f"… and {more} more: *All customers at risk (CSV)* below lists them.")
+                context(f"… and {more} more: *All overdue customers (CSV)* below lists them.")
             )
     blocks.append(
         context(
-            f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
-            "(* one-time buyer: the workspace's typical gap). A heuristic: `/journey churn` uses the statistical model."
+            OVERDUE_MEANING.format(k=report.at_risk_factor, k2=2 * report.at_risk_factor)
+            + " (* one-time buyer: the workspace's typical gap.)"
         )
     )
     text = (
         f"{title}: repeat rate {pct(report.repeat_rate.value)}, {report.returning} returning customers, "
-        f"{report.at_risk_count} at risk ({money(report.value_at_risk_cents, c)})."
+        f"{report.at_risk_count} overdue ({money(report.value_at_risk_cents, c)} a year)."
     )
     return Message(text, blocks, _report_buttons(kind, period_word, None, shared))
 
@@ -263,7 +270,7 @@ def churn_message(
         summary = (
             f"{risk}\n"
             f"*Likely lost:* {report.likely_lost_count} customers "
-            f"(P(alive) under {pct(report.lost_below, 0)})\n"
+            f"(under {pct(report.lost_below, 0)} chance of still being customers)\n"
             f"*Expected active:* {report.expected_active:.0f} of {report.customers} buyers\n"
             f"*Expected purchases, next {report.horizon_days} days:* {report.expected_purchases:.0f}"
         )
@@ -283,7 +290,7 @@ def churn_message(
                 ]
                 for a in shown
             ]
-            headers = ["customer", "last purchase", "P(alive)", "expected value", "at risk"]
+            headers = ["customer", "last purchase", "still active", "expected value", "at risk"]
         else:
             rows = [
                 [
@@ -304,9 +311,18 @@ def churn_message(
             blocks.append(
                 context(f"… and {more} more: *All customers at risk (CSV)* below lists them.")
             )
-    notes = [churn_method_note(report)]
+    notes = [
+        at_risk_meaning(
+            report.method, report.lost_below, report.at_risk_below, report.at_risk_factor
+        )
+    ]
     if report.method == "bg_nbd":
-        notes.append(f"Expected value: the model's expected revenue over {report.value_days} days.")
+        notes.append(
+            "Still active: the model's chance that they still buy from you. Expected value: "
+            f"the model's expected revenue over {report.value_days} days."
+        )
+    else:
+        notes.append(churn_method_note(report))
     blocks.append(context(*notes))
     text = (
         f"{title}: {report.at_risk_count} customers at risk "

@@ -30,6 +30,9 @@ def to_jsonable(value: Any) -> Any:
 
 
 def render_json(report: Any) -> str:
-    return json.dumps(
-        {"report": type(report).__name__, **to_jsonable(report)}, indent=2, ensure_ascii=False
-    )
+    from journey.render.sentences import definitions
+
+    head: dict[str, Any] = {"report": type(report).__name__}
+    if meaning := definitions(report):
+        head["definitions"] = meaning
+    return json.dumps({**head, **to_jsonable(report)}, indent=2, ensure_ascii=False)

@@ -103,3 +103,88 @@ def month_so_far_note(report: RetentionReport) -> str | None:
         f"{PARTIAL_MARK} {month} so far ({days} of {total} days): not comparable with whole "
         "months yet."
     )
+
+
+# --- what each headline number means, in one plain sentence (every renderer says the same) ---
+
+FUNNEL_MEANING = (
+    "Entered: people whose first visit, sign-up or purchase fell in the period; each stage "
+    "counts how many of them got that far by its end."
+)
+REPEAT_RATE_MEANING = (
+    "Repeat rate: the share of everyone who has bought who bought on two or more different days."
+)
+RETURNING_MEANING = "Returning customers: people who bought again (not their first purchase day)."
+OVERDUE_MEANING = (
+    "Overdue: customers who have gone more than {k:g}x their usual time between purchases "
+    "without buying (not yet {k2:g}x, when they count as lapsed); the amount is a year of "
+    "their purchases. `/journey churn` ranks who is at risk of leaving for good."
+)
+AT_RISK_MODEL_MEANING = (
+    "At risk: customers who bought more than once and, judged by their own buying rhythm, "
+    "have a {low} to {high} chance of still being customers; value at risk: what they would "
+    "spend in the next year, lost if they have gone."
+)
+AT_RISK_RULE_MEANING = (
+    "At risk: customers who have gone more than {k:g}x their usual time between purchases "
+    "without buying; value at risk: a year of their purchases."
+)
+REVIEWS_MEANING = (
+    "Candidates: customers whose last purchase was {lo} to {hi} days ago, not asked in the "
+    "last {cooldown} days, with no refund, cancellation or review since."
+)
+INTERVALS_MEANING = (
+    "95% intervals in brackets: the range the true rate lies in 19 times out of 20, "
+    "given how many customers it rests on (fewer customers, wider range)."
+)
+P_ALIVE_MEANING = (
+    "Still active: the model's chance that the customer is still buying from you "
+    "(P(alive) in the BG/NBD model)."
+)
+MODEL_PARAMETERS_MEANING = (
+    "BG/NBD parameters: r and alpha shape how often customers buy (alpha in days), a and b "
+    "how likely they are to stop after a purchase."
+)
+
+
+def at_risk_meaning(method: str, low: float | None, high: float | None, k: float | None) -> str:
+    """The churn report's headline, in one sentence, for the way it was computed."""
+    if method == "bg_nbd":
+        return AT_RISK_MODEL_MEANING.format(low=pct(low, 0), high=pct(high, 0))
+    return AT_RISK_RULE_MEANING.format(k=k if k is not None else 2)
+
+
+def definitions(report: object) -> dict[str, str]:
+    """What the numbers of a report mean, for --json readers (the same sentences)."""
+    name = type(report).__name__
+    if name == "FunnelReport":
+        return {"entered": FUNNEL_MEANING, "intervals": INTERVALS_MEANING}
+    if name == "RetentionReport":
+        k = getattr(report, "at_risk_factor", 2.0)
+        return {
+            "repeat_rate": REPEAT_RATE_MEANING,
+            "returning": RETURNING_MEANING,
+            "at_risk_count": OVERDUE_MEANING.format(k=k, k2=2 * k),
+            "intervals": INTERVALS_MEANING,
+        }
+    if name == "ChurnReport":
+        out = {
+            "at_risk_count": at_risk_meaning(
+                getattr(report, "method", "heuristic"),
+                getattr(report, "lost_below", None),
+                getattr(report, "at_risk_below", None),
+                getattr(report, "at_risk_factor", None),
+            )
+        }
+        if getattr(report, "method", "") == "bg_nbd":
+            out["p_alive"] = P_ALIVE_MEANING
+            out["r, alpha, a, b"] = MODEL_PARAMETERS_MEANING
+        return out
+    if name == "ReviewReport":
+        lo, hi = getattr(report, "window_days", (3, 14))
+        return {
+            "total_candidates": REVIEWS_MEANING.format(
+                lo=lo, hi=hi, cooldown=getattr(report, "cooldown_days", 90)
+            )
+        }
+    return {}

@@ -16,6 +16,14 @@ from journey.render.format import (
     versus,
 )
 from journey.render.sentences import (
+    FUNNEL_MEANING,
+    INTERVALS_MEANING,
+    MODEL_PARAMETERS_MEANING,
+    OVERDUE_MEANING,
+    P_ALIVE_MEANING,
+    REPEAT_RATE_MEANING,
+    REVIEWS_MEANING,
+    at_risk_meaning,
     cohort_cells,
     inferred_note,
     insight_sentence,
@@ -58,7 +66,8 @@ def _playbook(playbook: Playbook | None) -> list[str]:
     ]
 
 
-def render_funnel_text(report: FunnelReport) -> str:
+def render_funnel_text(report: FunnelReport, details: bool = False) -> str:
+    """The funnel; `details` adds each rate's 95% interval and what it means."""
     title = f"Funnel for {owner(report)}, {period(report.period)}"
     if report.channel_filter:
         title += f", channel {report.channel_filter}"
@@ -74,7 +83,7 @@ def render_funnel_text(report: FunnelReport) -> str:
         f"{report.entered} customers entered the journey "
         f"({change:+d} against {versus(report.period)})."
     )
-    out.append("")
+    out += [FUNNEL_MEANING, ""]
     rows = []
     for i, step in enumerate(report.stages):
         delta = report.changes[i - 1] if i > 0 else None
@@ -82,8 +91,8 @@ def render_funnel_text(report: FunnelReport) -> str:
             [
                 step.stage,
                 str(step.reached),
-                rate(step.step) if step.step else "",
-                rate(step.overall),
+                rate(step.step, interval=details) if step.step else "",
+                rate(step.overall, interval=details),
                 hours(step.median_hours_from_previous) if i > 0 else "",
                 ""
                 if delta is None
@@ -93,7 +102,9 @@ def render_funnel_text(report: FunnelReport) -> str:
     out += table(
         ["stage", "customers", "step conversion", "overall", "median time", "vs prev"], rows
     )
-    out.append("(95% intervals in brackets; * = change unlikely to be noise, p < 0.05)")
+    out.append("(* = change unlikely to be noise, p < 0.05)")
+    if details:
+        out.append(f"({INTERVALS_MEANING})")
     if report.median_sample_every > 1:
         out.append(
             f"(median times from a 1-in-{report.median_sample_every} sample of this large cohort)"
@@ -110,7 +121,9 @@ def render_funnel_text(report: FunnelReport) -> str:
     if report.channels:
         goal = report.purchase_stage or report.stages[-1].stage
         out += ["", f"By acquisition channel (conversion to {goal}):"]
-        rows = [[c.channel, str(c.entered), rate(c.overall)] for c in report.channels]
+        rows = [
+            [c.channel, str(c.entered), rate(c.overall, interval=details)] for c in report.channels
+        ]
         out += table(["channel", "entered", "conversion"], rows)
     if report.insight is not None:
         out += [
@@ -121,14 +134,16 @@ def render_funnel_text(report: FunnelReport) -> str:
     return "\n".join(out)
 
 
-def render_retention_text(report: RetentionReport) -> str:
+def render_retention_text(report: RetentionReport, details: bool = False) -> str:
+    """Repeat buying and who is overdue; `details` adds the 95% intervals."""
     c = report.currency
     out = [f"Retention for {owner(report)}, {period(report.period)}", ""]
     out.append(
-        f"Repeat-purchase rate: {rate(report.repeat_rate)} of "
-        f"{report.repeat_rate.denominator} buyers bought again "
+        f"Repeat rate: {rate(report.repeat_rate, interval=details)} of the "
+        f"{report.repeat_rate.denominator} buyers "
         f"(at the period start: {pct(report.previous_repeat_rate.value)})."
     )
+    out.append(REPEAT_RATE_MEANING)
     before = versus(report.period)
     if report.previous_returning:
         against = f"{relative_change(report.returning, report.previous_returning)} against {before}"
@@ -136,13 +151,13 @@ def render_retention_text(report: RetentionReport) -> str:
         against = f"none in {before}"
     out.append(f"Returning customers: {report.returning} bought again in the period ({against}).")
     out.append(
-        f"Churn in the period: {rate(report.churn)} of {report.churn.denominator} active "
+        f"Churn in the period: {rate(report.churn, interval=details)} of {report.churn.denominator} active "
         "customers lapsed."
     )
     gap = "n/a" if report.typical_gap_days is None else f"{report.typical_gap_days:.0f} days"
     out.append(
-        f"At risk now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
-        f"of expected purchases at risk (typical gap between purchases: {gap})."
+        f"Overdue now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
+        f"of purchases a year (typical gap between purchases: {gap})."
     )
     if report.cohorts:
         months = max(len(r.retained) for r in report.cohorts)
@@ -156,7 +171,7 @@ def render_retention_text(report: RetentionReport) -> str:
         if note := month_so_far_note(report):
             out.append(note)
     if report.at_risk:
-        out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
+        out += ["", f"Most valuable overdue customers (top {len(report.at_risk)}):"]
         rows = [
             [
                 a.name or a.external_id,
@@ -169,15 +184,16 @@ def render_retention_text(report: RetentionReport) -> str:
             for a in report.at_risk
         ]
         out += table(
-            ["customer", "last purchase", "days ago", "usual gap", "purchases", "at risk"], rows
+            ["customer", "last purchase", "days ago", "usual gap", "purchases", "a year"], rows
         )
         out.append("(* one-time buyer: the workspace's typical gap is used)")
+    k = report.at_risk_factor
     out += [
         "",
-        f"At risk = no purchase for more than {report.at_risk_factor:g}x the customer's usual gap "
-        f"(lapsed beyond {2 * report.at_risk_factor:g}x), a heuristic; `journey report churn` uses the "
-        "statistical model.",
+        OVERDUE_MEANING.format(k=k, k2=2 * k).replace("`/journey churn`", "`journey report churn`"),
     ]
+    if details:
+        out.append(f"({INTERVALS_MEANING})")
     return "\n".join(out)
 
 
@@ -199,7 +215,8 @@ def churn_method_note(report: ChurnReport) -> str:
     )
 
 
-def render_churn_text(report: ChurnReport) -> str:
+def render_churn_text(report: ChurnReport, details: bool = False) -> str:
+    """Who is at risk of leaving; `details` adds how the model was fitted (parameters)."""
     c = report.currency
     as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
     out = [f"Churn for {owner(report)}, as of {as_of}", ""]
@@ -210,7 +227,7 @@ def render_churn_text(report: ChurnReport) -> str:
     if report.method == "bg_nbd":
         headline += (
             f"; {report.likely_lost_count} more are likely lost "
-            f"(P(alive) under {pct(report.lost_below, 0)})."
+            f"(under {pct(report.lost_below, 0)} chance of still being customers)."
         )
         out += [
             headline,
@@ -220,6 +237,11 @@ def render_churn_text(report: ChurnReport) -> str:
         ]
     else:
         out.append(headline + ".")
+    out.append(
+        at_risk_meaning(
+            report.method, report.lost_below, report.at_risk_below, report.at_risk_factor
+        )
+    )
     if report.at_risk:
         out += ["", f"Most valuable customers at risk (top {len(report.at_risk)}):"]
         if report.method == "bg_nbd":
@@ -242,7 +264,7 @@ def render_churn_text(report: ChurnReport) -> str:
                     "last purchase",
                     "days ago",
                     "purchases",
-                    "P(alive)",
+                    "still active",
                     f"next {report.horizon_days}d",
                     "expected value",
                     "at risk",
@@ -268,7 +290,12 @@ def render_churn_text(report: ChurnReport) -> str:
                 f"(next {report.horizon_days}d: expected purchases; expected value: "
                 f"the model's expected revenue over {report.value_days} days)"
             )
-    out += ["", churn_method_note(report)]
+    if report.method == "bg_nbd":
+        out.append(P_ALIVE_MEANING)
+    if details or report.method != "bg_nbd":
+        out += ["", churn_method_note(report)]
+    if details and report.method == "bg_nbd":
+        out.append(MODEL_PARAMETERS_MEANING)
     return "\n".join(out)
 
 
@@ -286,6 +313,7 @@ def render_review_text(report: ReviewReport) -> str:
             f"{report.total_candidates} customers bought {lo}-{hi} days ago and can be asked "
             "for a review (happiest first: repeat customers, then order value):"
         )
+        out.append(REVIEWS_MEANING.format(lo=lo, hi=hi, cooldown=report.cooldown_days))
         rows = [
             [
                 x.name or x.external_id,
@@ -337,7 +365,7 @@ def render_overview_text(
             f"- Biggest drop-off: {d.from_stage} -> {d.to_stage} ({pct(d.current.value)} continue)."
         )
     out.append(
-        f"- Retention: {pct(retention.repeat_rate.value)} of buyers came back; "
+        f"- Repeat rate: {pct(retention.repeat_rate.value)} of buyers bought on two or more days; "
         f"{retention.returning} returning customers ({retention.previous_returning} the period before)."
     )
     out.append(

@@ -255,7 +255,7 @@ def _headlines(session: Session, workspace_id: str, period: Period) -> list[Head
         ),
         Headline(
             "repeat_rate",
-            "Repeat rate (buyers who had bought before)",
+            "Returning buyers (share of the period's buyers who had bought before)",
             "share",
             share,
             prev_share,
