@@ -51,7 +51,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.digest import alert_message, digest_message, pause_notice_message
-from bot.blocks.message import MAX_BLOCKS, Message, clip
+from bot.blocks.message import MAX_BLOCKS, Message, clip, context
+from bot.blocks.mrkdwn import Mrkdwn, md
 from bot.retries import (
     LoggedConnectionErrorRetryHandler,
     LoggedRateLimitErrorRetryHandler,
@@ -393,14 +394,18 @@ class SlackDelivery:
     def _add_line(
         self, client: WebClient, channel: str, ts: str, posted: dict[str, Any], line: str
     ) -> None:
-        """Edit our posted message to end with `line` (best effort, logged on failure)."""
-        line_block = {"type": "context", "elements": [{"type": "mrkdwn", "text": line}]}
+        """Edit our posted message to end with `line` (best effort, logged on failure).
+
+        `posted` is the message as we sent it, already escaped; `line` goes through the
+        same mrkdwn builders as every other text (it may quote Slack's error)."""
+        line_block = context(line).to_dict()
         blocks = [*(posted.get("blocks") or [])[: MAX_BLOCKS - 1], line_block]
         try:
             if posted.get("blocks"):
                 client.chat_update(channel=channel, ts=ts, text=posted["text"], blocks=blocks)
             else:
-                client.chat_update(channel=channel, ts=ts, text=f"{posted['text']}\n{line}")
+                text = md("{}\n{}", Mrkdwn(posted["text"]), line)
+                client.chat_update(channel=channel, ts=ts, text=str(text))
         except Exception as exc:
             log.warning("could not add a line to %s in %s: %s", ts, channel, type(exc).__name__)
 
