@@ -733,6 +733,7 @@ def _prescan(
     if dates_done and money_done:
         return None, None
     numeric: list[str] = []
+    date_cells = 0
     handle, _ = _open(path)
     with handle:
         reader = _Reader(file, handle)
@@ -750,6 +751,8 @@ def _prescan(
                 if not dates_done:
                     for p in date_positions:
                         cell = values[p] if p < len(values) else ""
+                        if cell:
+                            date_cells += 1
                         if cell and ("/" in cell or "." in cell[:6]):
                             if not numeric:
                                 numeric.append(cell)
@@ -760,6 +763,8 @@ def _prescan(
                             if decided is not None:
                                 day_first, dates_done = decided, True
                                 break
+                if not numeric and date_cells >= 200:
+                    dates_done = True  # ISO or words: a stray numeric date fails its own row
                 if dates_done and money_done:
                     break
         except csv.Error:

@@ -213,6 +213,8 @@ class VendorRow:
 
     def text(self, name: str, *, required: bool = False, max_len: int = 0) -> str | None:
         i = self.header.index.get(name)
+        if i is None and not required:
+            return None  # the file has no such column (the common case for optional ones)
         value = self.values[i].strip() if i is not None and i < len(self.values) else ""
         if not value:
             if required:
