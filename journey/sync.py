@@ -21,13 +21,21 @@ success), `last_error` (in plain words, cleared by a success) and `status`.
 A refused credential (AuthError, ScopeError) pauses the source: later syncs
 skip it without calling the API until `journey sources add` stores a new
 credential. Rate limits and outages leave it active; the next sync resumes.
+
+Bounds. A sync runs within a total deadline (`deadline`, JOURNEY_SYNC_DEADLINE,
+3 hours by default) that every request inside it keeps too (journey/sources/net.py):
+past it the sync stops after the page in hand and says so, and the next one
+resumes from the cursors. One process syncs a source once at a time: a second
+sync of a source already running (by hand, `/journey sync` or the scheduler) is
+skipped with `busy` set, never run beside it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, delete, select
@@ -38,9 +46,9 @@ from journey.ingest import AnalyzeSchedule, Ingestor, IngestStats
 from journey.models import JourneyEvent, Source, SyncCursor
 from journey.schedule.alerts import request_check
 from journey.secrets import Cipher
-from journey.sources import connector_class
+from journey.sources import connector_class, net
 from journey.sources.base import Connector, Resource
-from journey.sources.http import AuthError, HttpOptions, SourceError
+from journey.sources.http import AuthError, HttpOptions, SourceError, env_number
 from journey.sources.manage import ACTIVE, PAUSED, REMOVED, Credential
 from journey.state import refresh_journeys
 
@@ -49,6 +57,44 @@ log = logging.getLogger(__name__)
 # (resource name, pages read so far in this resource, records read so far in the sync)
 ProgressFn = Callable[[str, int, int], None]
 ConnectorFactory = Callable[[Source, Credential], Connector]
+
+DEFAULT_SYNC_DEADLINE = 3 * 3600.0  # a 1M-order Shopify first sync took 21 minutes
+
+
+def default_sync_deadline() -> float:
+    return env_number("JOURNEY_SYNC_DEADLINE", DEFAULT_SYNC_DEADLINE)
+
+
+class OutOfTime(SourceError):
+    """The sync reached its deadline; what it read is kept and the next sync resumes."""
+
+
+# Sources this process is syncing, by database and id (tests run many databases at once).
+_running: set[tuple[str, int]] = set()
+_running_lock = threading.Lock()
+
+
+def _key(engine: Engine, source_id: int) -> tuple[str, int]:
+    return engine.url.render_as_string(hide_password=True), source_id
+
+
+def is_running(engine: Engine, source_id: int) -> bool:
+    """Whether this process is syncing the source now."""
+    with _running_lock:
+        return _key(engine, source_id) in _running
+
+
+def _claim_running(engine: Engine, source_id: int) -> bool:
+    with _running_lock:
+        if _key(engine, source_id) in _running:
+            return False
+        _running.add(_key(engine, source_id))
+        return True
+
+
+def _release_running(engine: Engine, source_id: int) -> None:
+    with _running_lock:
+        _running.discard(_key(engine, source_id))
 
 
 @dataclass
@@ -60,6 +106,7 @@ class SyncResult:
     ok: bool = False
     paused: bool = False
     skipped: bool = False
+    busy: bool = False  # skipped: a sync of this source was already running here
     error: str | None = None
     pages: int = 0
     fetched: int = 0  # raw API records read
@@ -85,10 +132,49 @@ def sync_source(
     http: HttpOptions | None = None,
     progress: ProgressFn | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    deadline: float | None = None,
 ) -> SyncResult:
     """Sync one source. Never raises for an API problem: the result (and the Source
     row) carry the error in plain words. `connector` replaces the one built from
-    the stored credential (tests pass one pointed at a fake server)."""
+    the stored credential (tests pass one pointed at a fake server). `deadline`:
+    seconds the whole sync may take (default JOURNEY_SYNC_DEADLINE)."""
+    if not _claim_running(engine, source_id):
+        with Session(engine) as session:
+            source = session.get(Source, source_id)
+            name, kind = (source.name, source.kind) if source else (str(source_id), "")
+        return SyncResult(
+            source=name,
+            kind=kind,
+            source_id=source_id,
+            skipped=True,
+            busy=True,
+            error="a sync of this source is already running; its result comes when it ends.",
+        )
+    try:
+        return _sync_claimed(
+            engine,
+            source_id,
+            cipher,
+            connector,
+            http,
+            progress,
+            now,
+            default_sync_deadline() if deadline is None else deadline,
+        )
+    finally:
+        _release_running(engine, source_id)
+
+
+def _sync_claimed(
+    engine: Engine,
+    source_id: int,
+    cipher: Cipher | None,
+    connector: Connector | ConnectorFactory | None,
+    http: HttpOptions | None,
+    progress: ProgressFn | None,
+    now: Callable[[], datetime],
+    deadline: float,
+) -> SyncResult:
     with Session(engine, expire_on_commit=False) as session:
         source = session.get(Source, source_id)
         if source is None:
@@ -123,7 +209,8 @@ def sync_source(
         workspace_id = source.workspace_id
 
     try:
-        return _run(engine, built, source_id, workspace_id, result, progress, now)
+        with net.deadline_scope(deadline):
+            return _run(engine, built, source_id, workspace_id, result, progress, now, deadline)
     finally:
         if result.inserted or result.updated or result.deleted:
             _request_alert_check(engine, workspace_id)
@@ -137,6 +224,7 @@ def _run(
     result: SyncResult,
     progress: ProgressFn | None,
     now: Callable[[], datetime],
+    deadline: float,
 ) -> SyncResult:
     analyze = AnalyzeSchedule()  # one for the whole sync: every page is its own transaction
     empty = not _holds_events(engine, workspace_id, source_id)
@@ -153,6 +241,7 @@ def _run(
                     progress,
                     analyze,
                     trust_first_reads=empty,
+                    deadline=deadline,
                 )
     except AuthError as exc:
         message = (
@@ -202,6 +291,8 @@ def _connector(
     if given is not None:
         return given(source, credential)
     cls = connector_class(source.kind)
+    if credential.guarded:  # its address was typed in Slack: public addresses only
+        http = replace(http or HttpOptions(), guard=True)
     return cls(credential.secret, credential.settings, base_url=credential.base_url, http=http)
 
 
@@ -224,6 +315,7 @@ def _sync_resource(
     analyze: AnalyzeSchedule,
     *,
     trust_first_reads: bool = False,
+    deadline: float | None = None,
 ) -> None:
     """Each page in its own transaction with the cursor after it. `trust_first_reads`:
     the source held no events when the sync began, so a page the connector calls a
@@ -272,6 +364,14 @@ def _sync_resource(
         result.pages_by_resource[resource.name] = result.pages_by_resource.get(resource.name, 0) + 1
         if progress is not None:
             progress(resource.name, pages, result.fetched)
+        left = net.remaining()
+        if left is not None and left <= 0:
+            minutes = f"{deadline / 60:.0f} minutes" if deadline else "its time limit"
+            raise OutOfTime(
+                f"the sync stopped after {minutes} (JOURNEY_SYNC_DEADLINE) with what it had read "
+                "stored; the next sync carries on from there.",
+                service=connector.service,
+            )
 
 
 def _holds_events(engine: Engine, workspace_id: str, source_id: int) -> bool:

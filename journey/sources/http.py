@@ -4,7 +4,14 @@ Every connector talks to its API through `HttpClient`, so paging code never
 sleeps, retries or parses error bodies itself:
 
 - Every client takes a base URL (tests point it at a local fake server).
-- Timeouts on connect, read, write and pool, so a stalled server cannot hang a sync.
+- Timeouts on connect, read, write and pool, and a total deadline per request
+  (`HttpOptions.deadline`, retries and their waits included) enforced on every
+  socket operation (journey/sources/net.py), so neither a stalled server nor one
+  that answers a byte at a time can hang a sync; a sync's own deadline
+  (journey/sync.py) bounds every request in it.
+- Every answer is read as a stream and refused past `HttpOptions.max_bytes`
+  (50 MB unless JOURNEY_HTTP_MAX_MB says otherwise), counted after decompression,
+  with `TooLarge` naming the API: one store cannot take the server's memory.
 - Retries with exponential backoff and jitter (tenacity) on 429, 5xx, timeouts,
   dropped connections and truncated or broken JSON bodies; a `Retry-After` header
   (seconds or an HTTP date) is honoured, and the number of attempts and the total
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -42,6 +50,7 @@ import tenacity
 
 from journey import logs
 from journey.errors import JourneyError
+from journey.sources import net
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +95,17 @@ class RateLimited(SourceError):
 
 class Unreachable(SourceError):
     """No usable answer after every retry: down, timing out, dropping connections, broken replies."""
+
+
+class AddressBlocked(SourceError):
+    """The address (typed in Slack) leads to a local, private or reserved network."""
+
+
+class TooLarge(SourceError):
+    """An answer was larger than journey reads in one go (`HttpOptions.max_bytes`).
+
+    Not retried: the same request would bring the same answer. Nothing of it is kept.
+    """
 
 
 class BadRequest(SourceError):
@@ -181,15 +201,57 @@ class _Wait:
         return min(p.maximum, backoff + self.rng.uniform(0, p.jitter))
 
 
+MB = 1024 * 1024
+DEFAULT_MAX_MB = 50
+DEFAULT_DEADLINE = 300.0  # seconds one request may take, retries and their waits included
+
+
+def env_number(name: str, default: float, *, unit: str = "seconds") -> float:
+    """A positive number from the environment (None or blank: `default`); a clear error
+    naming the variable otherwise."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise JourneyError(f"{name} must be a number of {unit}, got {raw!r}.") from None
+    if not value > 0:
+        raise JourneyError(f"{name} must be more than 0 {unit}, got {raw!r}.")
+    return value
+
+
+def default_max_bytes() -> int:
+    return int(env_number("JOURNEY_HTTP_MAX_MB", DEFAULT_MAX_MB, unit="megabytes") * MB)
+
+
+def default_deadline() -> float:
+    return env_number("JOURNEY_HTTP_DEADLINE", DEFAULT_DEADLINE)
+
+
 @dataclass(frozen=True)
 class HttpOptions:
-    """What tests and the CLI may tune on every connector's client."""
+    """What tests and the CLI may tune on every connector's client.
+
+    `deadline`: seconds one request may take in all (every try, every wait between
+    tries, every byte of the answer); None leaves only the deadline around it (a sync's).
+    `max_bytes`: the largest answer read (decompressed). `guard`: the base URL was typed
+    in Slack, so only public addresses may be reached (journey/sources/net.py).
+    `transport` replaces the socket layer (tests): deadlines inside an answer and the
+    guard then hold only as far as that transport keeps them.
+    """
 
     timeout: httpx.Timeout = field(
         default_factory=lambda: httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=10.0)
     )
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     transport: httpx.BaseTransport | None = None
+    deadline: float | None = field(default_factory=default_deadline)
+    max_bytes: int = field(default_factory=default_max_bytes)
+    guard: bool = False
+
+    def make_transport(self) -> httpx.BaseTransport:
+        return self.transport or net.transport(guard=self.guard)
 
 
 Interpret = Callable[[httpx.Response], Exception | None]
@@ -221,7 +283,7 @@ class HttpClient:
             headers={"Accept": "application/json", "User-Agent": "journey", **(headers or {})},
             auth=auth,
             timeout=self.options.timeout,
-            transport=self.options.transport,
+            transport=self.options.make_transport(),
             follow_redirects=False,
             event_hooks=logs.http_hooks(service),
         )
@@ -260,28 +322,35 @@ class HttpClient:
         self, method: str, path: str, params: Params, json: Any
     ) -> tuple[Any, httpx.Headers]:
         policy = self.options.retry
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(max(1, policy.attempts))
-            | tenacity.stop_after_delay(policy.total)
-            | _stop_on_long_retry_after(policy.max_retry_after),
-            wait=_Wait(policy),
-            retry=tenacity.retry_if_exception_type(Retryable),
-            sleep=policy.sleep,
-            before_sleep=self._log_retry(method, path),
-            reraise=True,
-        )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    return self._once(method, path, params, json)
-        except Retryable as exc:
-            raise self._gave_up(exc, retrying.statistics.get("attempt_number", 1)) from None
+        with net.deadline_scope(self.options.deadline) as ends:
+            retrying = tenacity.Retrying(
+                stop=tenacity.stop_after_attempt(max(1, policy.attempts))
+                | tenacity.stop_after_delay(policy.total)
+                | _stop_on_long_retry_after(policy.max_retry_after)
+                | _stop_at(ends),
+                wait=_Wait(policy),
+                retry=tenacity.retry_if_exception_type(Retryable),
+                sleep=policy.sleep,
+                before_sleep=self._log_retry(method, path),
+                reraise=True,
+            )
+            try:
+                for attempt in retrying:
+                    with attempt:
+                        return self._once(method, path, params, json)
+            except Retryable as exc:
+                attempts = retrying.statistics.get("attempt_number", 1)
+                raise self._gave_up(exc, attempts, out_of_time=_passed(ends)) from None
         raise AssertionError("unreachable")  # pragma: no cover (tenacity returns or raises)
 
     def _once(self, method: str, path: str, params: Params, body: Any) -> tuple[Any, httpx.Headers]:
         self.requests += 1
         try:
-            response = self._client.request(method, path, params=params, json=body)
+            response = self._read(
+                self._client.build_request(method, path, params=params, json=body)
+            )
+        except net.AddressRefused as exc:
+            raise AddressBlocked(str(exc), service=self.service) from None
         except httpx.TimeoutException:
             raise Retryable("did not answer in time", kind="timeout") from None
         except httpx.ConnectError:
@@ -299,6 +368,48 @@ class HttpClient:
             return response.json(), response.headers
         except ValueError:
             raise Retryable("sent a broken (truncated or malformed) answer", kind="body") from None
+
+    def _read(self, request: httpx.Request) -> httpx.Response:
+        """The answer, read whole but never past `max_bytes` (decompressed) nor past the
+        deadline; the stream is closed either way."""
+        cap = self.options.max_bytes
+        streamed = self._client.send(request, stream=True)
+        try:
+            declared = streamed.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:
+                raise self._too_large(request)
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in streamed.iter_bytes():
+                size += len(chunk)
+                if size > cap:
+                    raise self._too_large(request)
+                chunks.append(chunk)
+                if _passed(net.current_deadline()):
+                    raise httpx.ReadTimeout("the deadline passed", request=request)
+        finally:
+            streamed.close()
+        # A fresh response over the decoded bytes: without the encoding headers, so nothing
+        # decodes them twice.
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=b"".join(chunks), request=request
+        )
+
+    def _too_large(self, request: httpx.Request) -> TooLarge:
+        limit = self.options.max_bytes / MB
+        shown = f"{limit:.0f} MB" if limit >= 1 else f"{self.options.max_bytes} bytes"
+        return TooLarge(
+            f"{self.service} sent an answer larger than {shown} to {request.url.path}, the most "
+            "journey reads in one answer (JOURNEY_HTTP_MAX_MB); none of it was kept. Check "
+            f"that the address points at {self.service}, or ask your journey operator to raise "
+            "the limit.",
+            service=self.service,
+        )
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -331,8 +442,15 @@ class HttpClient:
             service=self.service,
         )
 
-    def _gave_up(self, exc: Retryable, attempts: int) -> SourceError:
+    def _gave_up(self, exc: Retryable, attempts: int, *, out_of_time: bool = False) -> SourceError:
         tries = f"{attempts} {'try' if attempts == 1 else 'tries'}"
+        if out_of_time:
+            return Unreachable(
+                f"{self.service} {exc.reason} and ran out of the time a request may take "
+                f"({tries}). Check the address and {self.service}'s status page; the sync "
+                "resumes where it stopped next time.",
+                service=self.service,
+            )
         if exc.kind == "rate_limit":
             later = (
                 f" It asked to wait {exc.retry_after:.0f} s."
@@ -366,6 +484,22 @@ class HttpClient:
             )
 
         return before_sleep
+
+
+def _passed(ends: float | None) -> bool:
+    return ends is not None and time.monotonic() >= ends
+
+
+def _stop_at(ends: float | None) -> Callable[[tenacity.RetryCallState], bool]:
+    """Stop when the wait before the next try would end past the deadline: a try that
+    cannot start in time is not worth waiting for."""
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        if ends is None:
+            return False
+        return time.monotonic() + (state.upcoming_sleep or 0.0) >= ends
+
+    return stop
 
 
 def _stop_on_long_retry_after(limit: float) -> Callable[[tenacity.RetryCallState], bool]:

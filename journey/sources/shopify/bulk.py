@@ -17,9 +17,11 @@ upserts. When the file is read, the cursor becomes an ordinary watermark at the
 operation's `createdAt`, and a paged pass from there picks up what changed while
 the operation ran.
 
-The file is streamed (never held whole): memory holds one batch of lines. The
-signed URL is fetched without the access token, which must never reach another
-host.
+The file is streamed (never held whole): memory holds one batch of lines, and
+one line longer than the client's `max_bytes` (50 MB) stops the read with
+`TooLarge` rather than growing without end. Its reads keep the sync's deadline
+(journey/sources/net.py), and so does the wait for the operation. The signed URL
+is fetched without the access token, which must never reach another host.
 """
 
 from __future__ import annotations
@@ -35,10 +37,13 @@ from typing import Any
 import httpx
 import tenacity
 
+from journey.sources import net
 from journey.sources.http import (
     Retryable,
     RetryPolicy,
+    TooLarge,
     Unreachable,
+    _stop_at,
     _stop_on_long_retry_after,
     _Wait,
     parse_retry_after,
@@ -89,8 +94,9 @@ class _Download:
     so a download that breaks mid-batch is opened again and reads that batch again from
     its first line, skipping the ones before."""
 
-    def __init__(self, client: httpx.Client, url: str, skip: int) -> None:
+    def __init__(self, client: httpx.Client, url: str, skip: int, max_line: int) -> None:
         self.client = client
+        self.max_line = max_line
         self.url = url
         self.given = skip
         self._stream: contextlib.ExitStack | None = None
@@ -121,7 +127,7 @@ class _Download:
                 retry_after=parse_retry_after(answer.headers.get("Retry-After")),
             )
         self._stream, self._line = stack, 0
-        self._lines = answer.iter_lines()
+        self._lines = lines(answer.iter_bytes(), self.max_line)
         return self._lines
 
     def batch(self, size: int) -> tuple[list[dict[str, Any]], int, bool]:
@@ -148,12 +154,36 @@ class _Download:
             self.close()
             self.given = line
             return rows, line, True
-        except (httpx.TransportError, json.JSONDecodeError) as exc:
+        except (httpx.TransportError, json.JSONDecodeError, UnicodeDecodeError) as exc:
             self.close()
             raise Retryable(f"broke off ({type(exc).__name__})", kind="network") from None
         except BaseException:
             self.close()
             raise
+
+
+def lines(chunks: Iterator[bytes], limit: int) -> Iterator[str]:
+    """The text lines of a byte stream, refusing one longer than `limit` bytes (a file
+    without line breaks would otherwise be held whole)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        start = len(buffer)
+        buffer += chunk
+        begin = 0
+        found = buffer.find(b"\n", start)
+        while found >= 0:
+            yield buffer[begin:found].decode("utf-8")
+            begin = found + 1
+            found = buffer.find(b"\n", begin)
+        del buffer[:begin]
+        if len(buffer) > limit:
+            raise TooLarge(
+                f"Shopify's bulk result file has a line longer than {limit // (1024 * 1024)} MB, "
+                "more than journey reads at once (JOURNEY_HTTP_MAX_MB); the sync stopped.",
+                service=SERVICE,
+            )
+    if buffer:
+        yield buffer.decode("utf-8")
 
 
 def stream_lines(
@@ -162,6 +192,7 @@ def stream_lines(
     skip: int,
     batch: int,
     retry: RetryPolicy,
+    max_line: int = 50 * 1024 * 1024,
 ) -> Iterator[tuple[list[dict[str, Any]], int]]:
     """Batches of JSONL objects after the first `skip` lines, with the line number each
     batch ends on.
@@ -171,13 +202,15 @@ def stream_lines(
     request (journey/sources/http.py: exponential backoff with jitter, so the readers of
     one file host do not retry in step, or the host's Retry-After), up to
     `retry.attempts` tries in a row without a batch read: a long file that breaks now and
-    then keeps going, one that never answers stops. There is no total-time stop as for a
-    request, because the time a try spends reading good lines is not time waited.
+    then keeps going, one that never answers stops. There is no per-request time limit as
+    for a request, because the time a try spends reading good lines is not time waited;
+    the sync's deadline (the one in force when this is called) bounds it all.
     """
-    download = _Download(client, url, skip)
+    download = _Download(client, url, skip, max_line)
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(max(1, retry.attempts))
-        | _stop_on_long_retry_after(retry.max_retry_after),
+        | _stop_on_long_retry_after(retry.max_retry_after)
+        | _stop_at(net.current_deadline()),
         wait=_Wait(retry),
         retry=tenacity.retry_if_exception_type(Retryable),
         sleep=retry.sleep,

@@ -43,6 +43,7 @@ import httpx
 
 from journey import logs
 from journey.errors import JourneyError
+from journey.sources import net
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import BadRequest, HttpClient, HttpOptions, ScopeError, Unreachable
 from journey.sources.shopify import bulk as bulk_ops
@@ -174,7 +175,7 @@ class ShopifyConnector(Connector):
         )
         self.downloads = httpx.Client(
             timeout=self.http_options.timeout,
-            transport=self.http_options.transport,
+            transport=self.http_options.make_transport(),
             follow_redirects=True,
             headers={"User-Agent": "journey"},
             # The result URL's query is its signature: logged without it (journey.logs).
@@ -479,6 +480,7 @@ class ShopifyConnector(Connector):
             int(state.get("line") or 0),
             self.bulk_batch,
             self.http_options.retry,
+            self.http_options.max_bytes,
         ):
             if pending is not None:
                 yield Page(pending, json.dumps({"bulk": state}), first_read=first_read)
@@ -515,6 +517,15 @@ class ShopifyConnector(Connector):
                 return {"id": op_id, "status": "EXPIRED"}  # unknown to Shopify now: start again
             if op.get("status") == bulk_ops.DONE or op.get("status") in bulk_ops.RESTART:
                 return op
+            left = net.remaining()
+            if left is not None and left <= wait:
+                # Out of the sync's time: the cursor holds the operation, the next sync
+                # polls it again.
+                raise Unreachable(
+                    "Shopify's bulk export for the first sync is still running and this "
+                    "sync is out of time; the next sync carries on with it.",
+                    service=self.service,
+                )
             if wait > 0:
                 self.poller.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover
