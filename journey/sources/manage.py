@@ -28,16 +28,24 @@ ACTIVE, PAUSED, REMOVED = "active", "paused", "removed"
 
 @dataclass(frozen=True)
 class Credential:
-    """What a connector needs to log in. Sealed as one encrypted blob."""
+    """What a connector needs to log in. Sealed as one encrypted blob.
+
+    `guarded`: its addresses were typed in Slack, so every request of every sync may
+    reach public internet addresses only (journey/sources/net.py). Sealed with the
+    rest, so it cannot be switched off by editing the database.
+    """
 
     secret: str = field(repr=False)
     settings: Mapping[str, str] = field(default_factory=dict)
     base_url: str | None = None
+    guarded: bool = False
 
     def seal(self, cipher: Cipher) -> bytes:
-        payload = {"secret": self.secret, "settings": dict(self.settings)}
+        payload: dict[str, object] = {"secret": self.secret, "settings": dict(self.settings)}
         if self.base_url:
             payload["base_url"] = self.base_url
+        if self.guarded:
+            payload["guarded"] = True
         return cipher.encrypt(json.dumps(payload))
 
     @classmethod
@@ -47,6 +55,7 @@ class Credential:
             secret=data["secret"],
             settings=dict(data.get("settings") or {}),
             base_url=data.get("base_url"),
+            guarded=bool(data.get("guarded")),
         )
 
 

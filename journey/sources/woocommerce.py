@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,7 @@ PAGE_SIZE = 100  # WooCommerce's maximum
 CUSTOMER_REFRESH = timedelta(days=7)  # full re-read of customers, for edits to old ones
 MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_CODE = re.compile(r"[a-z0-9_]{1,80}")
 
 
 class WooCommerceConnector(Connector):
@@ -304,6 +306,7 @@ def interpret(response: httpx.Response) -> Exception | None:
         return None  # success, or retried by the generic rules
     error = _error_body(response)
     code = str(error.get("code") or "")
+    code = code if _CODE.fullmatch(code) else ""  # a short word, or not shown at all
     text = str(error.get("message") or "")
     if status in (401, 403) and "read permission" in text.lower():
         return ScopeError(
@@ -330,9 +333,13 @@ def interpret(response: httpx.Response) -> Exception | None:
             service="WooCommerce",
             status=status,
         )
-    message = str(error.get("message") or f"HTTP {status}")[:300]
+    # The answer's own words are not repeated: the address may have been typed in Slack,
+    # and an error that quotes what a server said turns journey into a way to read
+    # servers the person could not reach themselves. The code is a short word.
+    shown = f", {code}" if code else ""
     return BadRequest(
-        f"WooCommerce rejected a request: {message}",
+        f"WooCommerce rejected a request (HTTP {status}{shown}). Check the store's address "
+        "and that its REST API is on.",
         status=status,
         code=code or None,
         param=None,
