@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -41,6 +42,7 @@ from bot.delivery import (
     static_token,
 )
 from bot.work.inflight import INFLIGHT
+from bot.workers import in_pool
 from journey.errors import JourneyError
 from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
@@ -50,6 +52,10 @@ from journey.sync import ConnectorFactory
 log = logging.getLogger("journey.bot.scheduler")
 
 DEFAULT_INTERVAL = 60.0
+# Each loop's tick on a thread of its own: a tick is sequential, and a slow store in a
+# scheduled sync must not hold a thread of asyncio's default pool (installation look-ups).
+_TICKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-tick")
+_SYNC_TICKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-sync-tick")
 DEFAULT_SYNC_INTERVAL = 3600.0
 
 
@@ -145,7 +151,7 @@ async def run_scheduler(
     log.info("scheduler running every %ss as %s", interval, replica)
     while not INFLIGHT.closing:
         try:
-            await asyncio.to_thread(tick, engine, port, replica, clock())
+            await in_pool(_TICKS, tick, engine, port, replica, clock())
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -200,7 +206,9 @@ async def run_sync_loop(
     log.info("scheduled syncs every %ss as %s", interval, replica)
     while not INFLIGHT.closing:
         try:
-            await asyncio.to_thread(sync_tick, engine, interval, replica, clock(), connector, tell)
+            await in_pool(
+                _SYNC_TICKS, sync_tick, engine, interval, replica, clock(), connector, tell
+            )
         except asyncio.CancelledError:
             raise
         except Exception:

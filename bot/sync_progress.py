@@ -10,6 +10,12 @@ always works (the connect flow already uses one) and keeps the business's
 figures private. If the DM cannot be opened, the result still comes through
 the response URL at the end.
 
+Fair sharing. Every sync asked in Slack passes `admit` first: a source already
+syncing (asked by someone else, or the scheduler's) is not synced beside it, and
+a workspace runs at most JOURNEY_SYNCS_PER_WORKSPACE (1) such syncs at once, out
+of JOURNEY_SYNC_WORKERS (4) threads for all workspaces; the person is told why
+in words instead of waiting behind another tenant's store.
+
 Why it never blocks anything: the sync runs in its own small thread pool (not
 the event loop, not the report pool of bot/workers.py), and every page it reads
 is committed as it lands, so a report asked meanwhile answers from what has
@@ -39,12 +45,65 @@ from bot.blocks.message import Message
 from bot.blocks.sync import SourceProgress, progress_message
 from bot.service import ReportService, SyncTarget, unexpected_message
 from bot.work.inflight import INFLIGHT
-from journey.sync import SyncResult
+from bot.workers import Gate, env_count
+from journey.sync import SyncResult, is_running
 
 log = logging.getLogger("journey.bot")
 INTERVAL = 2.5  # seconds between edits of the progress message
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="journey-sync")
+SYNC_WORKERS = env_count("JOURNEY_SYNC_WORKERS", 4)
+_pool = ThreadPoolExecutor(max_workers=SYNC_WORKERS, thread_name_prefix="journey-sync")
 _running: set[asyncio.Task[Any]] = set()  # keeps background syncs referenced until done
+SYNC_GATE = Gate(per_workspace=env_count("JOURNEY_SYNCS_PER_WORKSPACE", 1), total=2 * SYNC_WORKERS)
+_admitted_sources: set[int] = set()  # sources of admitted syncs, waiting or running
+_admitted_lock = threading.Lock()
+
+
+@dataclass
+class Admission:
+    """A sync let in by `admit`: the sources it may sync, and words for the person about
+    the ones left out. `release` (called when the sync ends) lets the next one in."""
+
+    team_id: str
+    targets: list[SyncTarget]
+    note: str | None = None
+    _released: bool = False
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        SYNC_GATE.leave(self.team_id)
+        with _admitted_lock:
+            _admitted_sources.difference_update(t.id for t in self.targets)
+
+
+def admit(service: ReportService, team_id: str, targets: Sequence[SyncTarget]) -> Admission | str:
+    """Let a sync of `targets` in, or say why not (the polite reply, in words)."""
+    with _admitted_lock:
+        busy = [t for t in targets if t.id in _admitted_sources or is_running(service.engine, t.id)]
+        free = [t for t in targets if t not in busy]
+        if not free:
+            names = ", ".join(t.name for t in busy)
+            return (
+                f"A sync of {names} is already running; its result goes to whoever started "
+                "it. Reports answer from what has arrived meanwhile; try again when it ends."
+            )
+        if not SYNC_GATE.enter(team_id):
+            if SYNC_GATE.running(team_id):
+                return (
+                    "This workspace already has as many syncs running as it may at once "
+                    f"({SYNC_GATE.per_workspace}); try again when the one running ends."
+                )
+            return (
+                "Many workspaces are syncing right now, so this sync did not start. "
+                "Please try again in a few minutes."
+            )
+        _admitted_sources.update(t.id for t in free)
+    note = None
+    if busy:
+        names = ", ".join(t.name for t in busy)
+        note = f"{names} {'is' if len(busy) == 1 else 'are'} already syncing, so left out here."
+    return Admission(team_id, free, note)
 
 
 @dataclass
@@ -151,14 +210,18 @@ def start_sync(
     *,
     interval: float = INTERVAL,
     fallback: Callable[[Message], Awaitable[Any]] | None = None,
+    admission: Admission | None = None,
 ) -> asyncio.Task[list[SyncResult]]:
-    """`sync_with_progress` as a task of its own: the caller's listener returns at once."""
+    """`sync_with_progress` as a task of its own: the caller's listener returns at once.
+    The `admission` (from `admit`) is released when the sync ends, however it ends."""
     task = asyncio.ensure_future(
         sync_with_progress(client, service, targets, channel, interval=interval, fallback=fallback)
     )
     _running.add(task)
     task.add_done_callback(_running.discard)
     INFLIGHT.adopt(task, "your sync", _farewell(client, channel, fallback), SYNC_CUT_SHORT)
+    if admission is not None:
+        task.add_done_callback(lambda _t: admission.release())
     return task
 
 

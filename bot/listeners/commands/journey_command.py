@@ -23,7 +23,7 @@ from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
 from bot.listeners.views.connect import open_connect_modal
 from bot.permissions import REFUSAL, may_change_settings, user_timezone
 from bot.service import unexpected_message
-from bot.sync_progress import INTERVAL, open_dm, start_sync
+from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.workers import in_worker
 
 
@@ -113,6 +113,12 @@ async def _sync_in_background(
         await safe_respond(respond, message.payload())
         return
 
+    admission = admit(deps.service, team_id, targets)
+    if isinstance(admission, str):
+        await safe_respond(respond, error_message(admission).payload())
+        return
+    targets = admission.targets
+
     async def fallback(final: Message) -> None:
         await safe_respond(respond, final.payload())
 
@@ -124,6 +130,8 @@ async def _sync_in_background(
     else:
         note = f"Syncing {names} in the background: I'm keeping a message up to date in our DM."
     note += " Reports answer from what has arrived meanwhile."
+    if admission.note:
+        note += f" {admission.note}"
     await safe_respond(
         respond, Message(note, [context(f":arrows_counterclockwise: {note}")]).payload()
     )
@@ -134,4 +142,5 @@ async def _sync_in_background(
         dm or "",
         interval=float(interval) if isinstance(interval, int | float) else INTERVAL,
         fallback=fallback,
+        admission=admission,
     )

@@ -10,15 +10,26 @@ stored in plain text: only `Credential` carries it, and only
 gets its first sync at once, in the background, with its progress in a second
 DM edited in place (bot/sync_progress.py).
 
+Bounds. The check runs on its own small pool (bot/workers.CHECKS), never on
+asyncio's default one where installation look-ups run, within a total deadline
+(`CHECK_HTTP.deadline`, retries included), and at most a few at once per
+workspace and in all (`CHECK_GATE`): a store answering a byte at a time holds
+up only its own check, for seconds.
+
+Addresses typed in the modal (the WooCommerce store's) must lead to a public
+internet address: checked before the key check, and again at every connection
+of every later sync (the credential is stored `guarded`; journey/sources/net.py).
+
 Tests point a connector at a fake API through `deps.extra["connect_base_urls"]`
-({kind: base URL}) and `deps.extra["connect_http"]` (HttpOptions).
+({kind: base URL}, the operator's choice, so not guarded) and
+`deps.extra["connect_http"]` (HttpOptions).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -34,13 +45,14 @@ from bot.deps import Deps
 from bot.permissions import REFUSAL, may_change_settings
 from bot.service import unexpected_message
 from bot.slack_errors import explain
-from bot.sync_progress import INTERVAL, open_dm, start_sync
-from bot.workers import in_worker
+from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
+from bot.workers import CHECK_GATE, CHECKS, in_pool, in_worker
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.secrets import Cipher
-from journey.sources import connector_class
+from journey.sources import connector_class, net
 from journey.sources.http import (
+    AddressBlocked,
     AuthError,
     HttpOptions,
     RateLimited,
@@ -52,7 +64,11 @@ from journey.sources.http import (
 from journey.sources.manage import Credential, add_source
 
 log = logging.getLogger("journey.bot")
-CHECK_HTTP = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0))
+CHECK_HTTP = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0), deadline=30.0)
+BUSY = (
+    "Too many keys are being checked right now{where}, so this one was not: nothing was "
+    "stored. Run `/journey connect` again in a minute."
+)
 
 
 async def open_connect_modal(
@@ -89,17 +105,25 @@ def connect_source(
             f"The {label} key was not stored: the journey server has no encryption key "
             "(JOURNEY_SECRET_KEY). Ask your journey operator to set it, then try again."
         )
-    if base_url:
+    options = http or CHECK_HTTP
+    if base_url:  # the operator's (or a test's) address for this kind: not from Slack
         credential = Credential(credential.secret, credential.settings, base_url)
+    else:  # every address in it was typed in Slack: public ones only, now and later
+        credential = Credential(credential.secret, credential.settings, guarded=True)
+        options = replace(options, guard=True)
     cls = connector_class(kind)
     try:
+        if credential.guarded and credential.settings.get("url"):
+            net.check_address(str(credential.settings["url"]))
         with cls(
             credential.secret,
             credential.settings,
             base_url=credential.base_url,
-            http=http or CHECK_HTTP,
+            http=options,
         ) as connector:
             notes = connector.check() or []
+    except (net.AddressRefused, AddressBlocked) as exc:
+        return False, f"The {label} source was not stored: {exc}"
     except ScopeError as exc:
         scope = f" It needs the `{exc.scope}` permission." if exc.scope else ""
         return False, (
@@ -172,13 +196,24 @@ async def _first_sync(
     channel = await open_dm(client, user)
     if not targets or channel is None:
         return
+    admission = admit(deps.service, team_id, targets)
+    if isinstance(admission, str):
+        await _dm(
+            client,
+            user,
+            error_message(
+                f"The first import did not start now: {admission} `/journey sync` starts it."
+            ),
+        )
+        return
     interval = deps.extra.get("sync_progress_interval", INTERVAL)
     start_sync(
         client,
         deps.service,
-        targets,
+        admission.targets,
         channel,
         interval=float(interval) if isinstance(interval, int | float) else INTERVAL,
+        admission=admission,
     )
 
 
@@ -202,17 +237,25 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await _dm(client, user, error_message(REFUSAL))
             return
         assert submission.credential is not None
-        ok, text = await asyncio.to_thread(
-            connect_source,
-            deps.service.engine,
-            team_id,
-            submission.kind,
-            submission.name,
-            submission.credential,
-            base_urls.get(submission.kind),
-            http_options,
-            user or None,
-        )
+        if not CHECK_GATE.enter(team_id):
+            where = " for this workspace" if CHECK_GATE.running(team_id) else ""
+            await _dm(client, user, error_message(BUSY.format(where=where)))
+            return
+        try:
+            ok, text = await in_pool(
+                CHECKS,
+                connect_source,
+                deps.service.engine,
+                team_id,
+                submission.kind,
+                submission.name,
+                submission.credential,
+                base_urls.get(submission.kind),
+                http_options,
+                user or None,
+            )
+        finally:
+            CHECK_GATE.leave(team_id)
         log.info(
             "connect: %s source for team %s: %s",
             submission.kind,
