@@ -7,7 +7,9 @@
   `fake` is the fake.
 - `FakeHandler`: the request handler's common part: HTTP/1.1, TCP_NODELAY, no
   logging, writing an answer, and the transport faults ("drop", "slow",
-  "truncate").
+  "truncate", and two a hostile or broken server gives: "huge", an answer of
+  `huge_bytes` streamed without a length; "drip", a whole answer sent one byte
+  every `drip_seconds`, status line and headers included).
 - `FaultQueue`: queued faults for the next matching requests, and "fail the first
   attempt at every distinct request once", cycling through some kinds.
 
@@ -127,7 +129,45 @@ class FakeHandler(BaseHTTPRequestHandler):
             return True
         if fault.kind == "slow":
             time.sleep(self.fake.slow_seconds)
+        if fault.kind == "huge":
+            call.status = 200
+            self.close_connection = True
+            self._huge(int(getattr(self.fake, "huge_bytes", 64 * 1024 * 1024)))
+            return True
+        if fault.kind == "drip":
+            call.status = 200
+            self.close_connection = True
+            self._drip(float(getattr(self.fake, "drip_seconds", 1.0)))
+            return True
         return False
+
+    def _huge(self, size: int) -> None:
+        """A JSON list of `size` bytes, streamed (never built whole), its end marked by
+        closing the connection (no Content-Length), as an HTTP/1.0-style server may."""
+        item = json.dumps({"id": 1, "status": "completed", "note": "x" * 900}).encode() + b","
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            self.wfile.write(b"Connection: close\r\n\r\n[")
+            sent = 1
+            while sent < size:
+                self.wfile.write(item * 64)
+                sent += len(item) * 64
+            self.wfile.write(b"{}]")
+        except OSError:
+            pass
+
+    def _drip(self, every: float) -> None:
+        answer = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+            b"X-Padding: " + b"." * 64 + b"\r\n\r\n[]"
+        )
+        try:
+            for i in range(len(answer)):
+                self.wfile.write(answer[i : i + 1])
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            pass
 
 
 def json_bytes(body: Any, truncate: bool = False) -> bytes:

@@ -55,7 +55,8 @@ from tests.fakes.http_fake import FakeHandler, FakeHttpServer, Fault, FaultQueue
 API = "/wp-json/wc/v3"
 KEY = "ck_0123456789abcdef0123456789abcdef01234567"
 SECRET = "cs_89abcdef0123456789abcdef0123456789abcdef"
-FAULTS = ("429", "500", "slow", "drop", "truncate")
+FAULTS = ("429", "500", "slow", "drop", "truncate", "huge", "drip")
+RIDE_OUT = ("429", "500", "slow", "drop", "truncate")  # the faults a sync retries through
 STATUSES = (
     "pending",
     "processing",
@@ -104,6 +105,8 @@ class FakeWoo(FakeHttpServer):
         default_factory=lambda: {KEY: (SECRET, "read")}
     )  # consumer key -> (secret, permissions: read | write | read_write)
     slow_seconds: float = 0.4
+    huge_bytes: int = 8 * 1024 * 1024  # the "huge" fault's answer
+    drip_seconds: float = 0.5  # the "drip" fault's pace: one byte each
     site_offset_hours: int = 2  # the site's timezone, for the local dates
     clock: Callable[[], float] = time.time
     customers: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -125,7 +128,7 @@ class FakeWoo(FakeHttpServer):
     ) -> None:
         self._faults.add(kind, path, times, retry_after)
 
-    def fail_each_request_once(self, kinds: tuple[str, ...] = FAULTS) -> None:
+    def fail_each_request_once(self, kinds: tuple[str, ...] = RIDE_OUT) -> None:
         self._faults.each_request_once(kinds)
 
     def _fault_for(self, path: str, raw_query: str) -> Fault | None:
