@@ -219,3 +219,12 @@ async def test_a_source_named_with_slack_markup_is_shown_as_text_in_every_dm(bot
     assert "Connected Stripe source <!channel>" in shown
     problems = all_findings(bot.fake, ["U0ADMIN"])
     assert problems == [], "\n".join(problems)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:5432/", "http://169.254.169.254/latest"])
+async def test_a_store_address_on_the_servers_own_network_is_refused(bot, url):
+    """Issue 11, item 9: the address typed in the modal must lead to the public internet."""
+    await bot.submit("woocommerce", "shop", "ck_1:cs_2", url=url)
+    (dm,) = await bot.dms("U0ADMIN")
+    assert "public internet addresses" in dm.text and "not stored" in dm.text
+    assert api_sources_of(bot) == []
