@@ -474,3 +474,33 @@ def test_each_batch_is_its_own_short_transaction(ws):
         batch=3,
     )
     assert len(commits) >= 4  # several batches, then the final commit
+
+
+# --- a clinic's bookings: Acuity Scheduling -------------------------------------------------
+
+
+def test_acuity_appointments_bookings_visits_no_shows_and_cancellations(ws):
+    rows = rows_of("acuity_appointments_export.csv")
+    now = datetime.now(UTC)
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    for row in rows:
+        start = datetime.strptime(row["Start Time"], "%B %d, %Y %I:%M %p").replace(tzinfo=UTC)
+        if row["Canceled"] == "yes" or row["Label"] == "No-Show" or start > now:
+            continue  # a cancellation, a no-show, a booking still to come
+        who = row["Email"].lower() or f"{row['First Name']} {row['Last Name']}".lower()
+        purchases.setdefault(who, []).append((str(start.date()), cents(row["Appointment Price"])))
+
+    result = import_csv(ws, WS, DATA / "acuity_appointments_export.csv")
+    assert result.ok and result.format_title == "Acuity Scheduling appointments export"
+    assert store(ws) == expected(purchases)
+    kinds = dict(
+        ws.execute(
+            text("SELECT kind, COUNT(*) FROM journey_event WHERE workspace_id = :ws GROUP BY kind"),
+            {"ws": WS},
+        ).all()
+    )
+    assert kinds["booking"] == len(rows)
+    assert kinds["cancellation"] == sum(1 for r in rows if r["Canceled"] == "yes")
+    assert result.tally.statuses["no-show"] == sum(1 for r in rows if r["Label"] == "No-Show")
+    # Everyone who booked reached the decision stage, at least.
+    assert all(stage != "none" for stage in _reached(ws).values())

@@ -25,6 +25,10 @@ _SPACED_OFFSET = re.compile(
 )
 _TIME_12H = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp])\.?[Mm]\.?$")
 _TIME_24H = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?$")
+# `June 8, 2026 2:30 pm` (Acuity): a date in words, then a time.
+_WORDS_TIME = re.compile(
+    r"^([A-Za-z]+\.? \d{1,2},? \d{4}),?\s+(\d{1,2}:\d{2}(?::\d{2})?\s*(?:[AaPp]\.?[Mm]\.?)?)$"
+)
 _WORDS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%B %d %Y", "%b %d %Y")
 
 # Time zone names as Rails (and so Square's exports) write them, for the zones a
@@ -156,8 +160,12 @@ class DateReader:
         match = _NUMERIC.match(text)
         if match:
             return self._numeric(text, match)
+        words = _WORDS_TIME.match(text)
         for fmt in _WORDS:
-            head, _, rest = text.partition(" at ") if " at " in text else (text, "", "")
+            if words is not None:
+                head, rest = words[1], words[2]
+            else:
+                head, _, rest = text.partition(" at ") if " at " in text else (text, "", "")
             try:
                 day = datetime.strptime(head.strip(), fmt)
             except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from journey.imports import (
+    acuity_appointments,
     hubspot_contacts,
     mailchimp_audience,
     shopify_customers,
@@ -25,4 +26,5 @@ FORMATS: tuple[VendorFormat, ...] = (
     woocommerce_orders.FORMAT,
     hubspot_contacts.FORMAT,
     mailchimp_audience.FORMAT,
+    acuity_appointments.FORMAT,
 )

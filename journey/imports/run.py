@@ -56,6 +56,7 @@ from journey.imports.vendor import (
     Tally,
     VendorHeader,
     VendorRow,
+    booking_row,
     contact_row,
     customer_fields,
     detect,
@@ -257,7 +258,8 @@ class _Layout:
     @property
     def kind(self) -> FileKind:
         if self.vendor is not None:
-            return "orders" if self.vendor.fmt.records == "orders" else "customers"
+            records = self.vendor.fmt.records
+            return {"orders": "orders", "bookings": "events"}.get(records, "customers")  # type: ignore[return-value]
         assert self.generic is not None
         return self.generic.kind
 
@@ -333,6 +335,7 @@ class _Pass:
     result: ImportResult | None = None
     # Resuming: rows up to this physical line were written by an earlier run.
     skip_until: int = 0
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
     line: int = 0  # the row being handed to the writer (the marker's resume point)
     sha256: str = ""
 
@@ -440,8 +443,11 @@ class _Pass:
                 layout.reading.currency,
             )
             # The tally counts the check pass only (the write pass reads the same rows).
-            if layout.vendor.fmt.records == "orders":
+            records = layout.vendor.fmt.records
+            if records == "orders":
                 parsed = order_row(vrow, self.tally)
+            elif records == "bookings":
+                parsed = booking_row(vrow, self.tally, self.now)
             else:
                 parsed = contact_row(vrow, self.tally)
             if parsed is None:

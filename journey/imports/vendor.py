@@ -478,6 +478,53 @@ def contact_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | Non
     return key, (record, tuple(events))
 
 
+BOOKING = "booking"
+
+
+def booking_row(row: VendorRow, tally: Tally | None, now: datetime) -> tuple[str, Parsed] | None:
+    """A bookings file's row: the booking, and the visit once its time has passed."""
+    header = row.header
+    start = row.time("ordered_at", required=True)
+    booked = row.time("booked_at")
+    email = row.text("customer_email", max_len=MAX_ID)
+    name = _name(row)
+    order_id = row.text("order_id", max_len=MAX_ORDER_ID)
+    amount = row.cents("amount") or 0
+    cancelled = (row.text("cancelled") or "").lower() in header.fmt.cancelled_bookings
+    label = row.text("label")
+    no_show = label is not None and header.fmt.statuses.get(status_key(label)) is Outcome.NO_SHOW
+    if row.problems or start is None:
+        return None
+    if email is not None:
+        ref, record = _Ref(email.lower(), by_email=True), None
+    elif name is not None:
+        key = "name:" + _SPACES.sub(" ", name.lower())[: MAX_ID - 5]
+        ref, record = _Ref(key), CustomerRecord(key, name=name)
+    else:
+        row.problems.append("the row names no client (no email and no name)")
+        return None
+    appointment = order_id or f"{ref.value}@{start:%Y%m%dT%H%M}"
+    events = [
+        _Event(f"booking:{appointment}", ref, BOOKING, min(booked or start, start), None, None)
+    ]
+    if cancelled:
+        status = "canceled"
+        events.append(
+            _Event(f"booking:{appointment}:cancellation", ref, CANCELLATION, start, None, 0)
+        )
+    elif no_show:
+        status = "no-show"
+    elif start <= now:
+        status = "visited"
+        events.append(_Event(f"order:{appointment}", ref, ORDER, start, None, amount))
+    else:
+        status = "booked"
+    if tally is not None:
+        tally.statuses[status] += 1
+        tally.events(ref.value, tuple(events))
+    return appointment, (record, tuple(events))
+
+
 def customer_fields(header: VendorHeader) -> frozenset[str]:
     """Which customer fields a contacts file provides (the others keep stored values)."""
     present = set(header.index)
