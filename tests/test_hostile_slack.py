@@ -91,7 +91,7 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
         "funnel 365d by channel",
         f'funnel 365d channel "{CHANNELS["mallory"]}"',
         "retention 365d",
-        "churn 365d",
+        "churn",
         "value 365d",
         "sources",
         "alerts",
@@ -106,7 +106,8 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
             acks.append((text, response.json()))
         else:
             await bot.responses(name)
-    assert len(acks) == 2
+    # The two echoes are answered in the acknowledgement itself (the others may be too).
+    assert {"funnel <!channel>", "<@U0123ABCD>"} <= {text for text, _ in acks}
     # An admin's sync of a source that does not exist echoes the name typed.
     await bot.command('sync "<!here> x"', "sync", user="U0ADMIN")
     await bot.responses("sync")
