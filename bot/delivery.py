@@ -51,6 +51,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.blocks.digest import alert_message, digest_message, pause_notice_message
+from bot.blocks.help import in_dm
 from bot.blocks.message import MAX_BLOCKS, Message, clip, context
 from bot.blocks.mrkdwn import Mrkdwn, md
 from bot.retries import (
@@ -191,7 +192,7 @@ def message_for(delivery: Delivery) -> Message:
     if delivery.kind == "alert" and delivery.alert is not None:
         return alert_message(delivery.alert, late=delivery.late)
     if delivery.kind == "pause_notice" and delivery.notice is not None:
-        return pause_notice_message(delivery.notice)
+        return in_dm(pause_notice_message(delivery.notice))
     raise ValueError(f"nothing to post in a {delivery.kind} delivery")
 
 
@@ -507,6 +508,7 @@ class PauseTeller:
             channel = notice.channel_id
             if notice.user_id is not None:
                 channel = client.conversations_open(users=notice.user_id)["channel"]["id"]
+                message = in_dm(message)
             client.chat_postMessage(channel=channel, **message.payload())
             return True
         except Exception as exc:

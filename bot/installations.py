@@ -643,7 +643,8 @@ INSTALL_DM_TEXT = (
     "Thanks for installing journey. Its alerts (repeat purchases, funnel steps, valuable "
     "customers not coming back) come to this conversation until someone runs "
     "`/journey alerts channel` in the channel that should get them; a channel that starts "
-    "a digest (`/journey digest weekly`) is told how. `/journey alerts` lists them."
+    "a digest (`/journey digest weekly`) is told how. `/journey alerts` lists them. "
+    "You can type `/journey help` right here for everything else."
 )
 
 

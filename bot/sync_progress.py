@@ -40,7 +40,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import sync_message
+from bot.blocks.help import in_dm, sync_message
 from bot.blocks.message import Message
 from bot.blocks.sync import SourceProgress, progress_message
 from bot.service import ReportService, SyncTarget, unexpected_message
@@ -246,9 +246,14 @@ def _farewell(
     return say if channel or fallback is not None else None
 
 
+def _for(channel: str, message: Message) -> Message:
+    """In a DM (D...) the progress message says people can use `/journey` right there."""
+    return in_dm(message) if channel.startswith("D") else message
+
+
 async def _post(client: AsyncWebClient, channel: str, message: Message) -> str | None:
     try:
-        answer = await client.chat_postMessage(channel=channel, **message.payload())
+        answer = await client.chat_postMessage(channel=channel, **_for(channel, message).payload())
         return str(answer["ts"])
     except SlackApiError as exc:
         log.warning("sync: could not post the progress message: %s", exc.response.get("error"))
@@ -257,7 +262,7 @@ async def _post(client: AsyncWebClient, channel: str, message: Message) -> str |
 
 async def _update(client: AsyncWebClient, channel: str, ts: str, message: Message) -> bool:
     try:
-        await client.chat_update(channel=channel, ts=ts, **message.payload())
+        await client.chat_update(channel=channel, ts=ts, **_for(channel, message).payload())
         return True
     except SlackApiError as exc:
         log.warning("sync: could not update the progress message: %s", exc.response.get("error"))

@@ -349,6 +349,7 @@ def test_an_archived_channel_pauses_the_digest_and_tells_the_subscriber(store):
         assert "paused the digest in <#C0ARCHIVED>" in text
         assert "unarchive it or pick another channel" in text
         assert "/journey digest" in text
+        assert "type `/journey help` here" in text  # the Messages tab is on: answer there
         # Paused: the next Monday sends nothing.
         run_due(store, MONDAY_9_PARIS + timedelta(days=7, minutes=1), port_for(fake), "r1")
         assert not fake.posted("C0ARCHIVED") and len(fake.posted("D0OWNER")) == 1

@@ -199,6 +199,46 @@ async def test_a_report_asked_in_the_dm_gets_its_chart_right_there(bot):
     assert chart.files
 
 
+async def test_journey_and_its_buttons_work_in_the_dm_with_the_bot(bot):
+    """The Messages tab is on (manifest.yml): a command typed in the DM with journey and
+    the buttons of its reply work there like anywhere else."""
+    response = await bot.command("reviews", "dm-cmd", channel=ALICE_DM)
+    assert response.status_code == 200
+    (post,) = await bot.responses("dm-cmd")
+    assert "journey_review_asked" in _text([post])
+    value = {"k": "funnel", "p": "90d", "c": None, "v": ""}
+    assert (await bot.click("journey_by_channel", value, "dm-btn", channel=ALICE_DM)).is_success
+    (post,) = await bot.responses("dm-btn")
+    assert post.replace_original and "By acquisition channel" in _text([post])
+    await bot.click("journey_share", value, "dm-share", channel=ALICE_DM)
+    (post,) = await bot.responses("dm-share")
+    assert post.response_type == "in_channel" and "shared" in post.text
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not bot.fake.posted(ALICE_DM):
+        await asyncio.sleep(0.05)
+    (chart,) = bot.fake.posted(ALICE_DM)  # the shared report's chart, in the same DM
+    assert chart.files and bot.fake.files[chart.files[0]].channels == [ALICE_DM]
+    assert not bot.rejected()
+
+
+async def test_a_shared_reports_chart_goes_into_that_channel_or_says_why_not(bot):
+    value = {"k": "funnel", "p": "90d", "c": None, "v": ""}
+    await bot.click("journey_share", value, "share-out")  # journey not invited to #general
+    posts = await bot.responses("share-out", count=2)
+    assert posts[0].response_type == "in_channel" and "Funnel ·" in _text(posts[:1])
+    assert posts[1].response_type == "ephemeral"
+    assert "could not be attached" in posts[1].text and "/invite @journey" in posts[1].text
+    bot.fake.add_channel("C0GENERAL")  # now invited
+    await bot.click("journey_share", value, "share-in")
+    (shared,) = await bot.responses("share-in")  # no "could not be attached" line
+    assert shared.response_type == "in_channel"
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not bot.fake.posted("C0GENERAL"):
+        await asyncio.sleep(0.05)
+    (chart,) = bot.fake.posted("C0GENERAL")
+    assert bot.fake.files[chart.files[0]].channels == ["C0GENERAL"]
+
+
 @pytest.mark.parametrize("failure", ["refused", "upload_fails", "network"])
 async def test_a_failed_chart_leaves_the_reply_with_one_line_saying_so(bot, failure):
     if failure == "refused":

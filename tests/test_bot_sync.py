@@ -136,6 +136,8 @@ async def test_progress_is_edited_in_place_then_the_result_per_source(bot):
     assert any("records so far, now reading" in r for r in final.revisions[1:])
     assert "Sync finished" in final.text and "shop (stripe)" in final.text
     assert " new, " in final.text and "pages" in final.text
+    # a DM: it says /journey works right there (the Messages tab is on)
+    assert "type `/journey help` here" in json.dumps(final.blocks)
     assert customers(bot.engine) > 40
     assert DEFAULT_KEY not in bot.recorded()
 

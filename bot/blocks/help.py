@@ -43,6 +43,20 @@ def reserved_message(word: str) -> Message:
     return Message(text, [section(f":construction: {text}")])
 
 
+# The last line of every message journey sends to someone's DM: the Messages tab is on
+# (manifest.yml), so people can answer there, and many never think of trying.
+DM_HINT = (
+    ":speech_balloon: This is your conversation with journey: type `/journey help` here "
+    "for commands; the buttons work here too."
+)
+
+
+def in_dm(message: Message) -> Message:
+    """`message` as sent to a direct message: it ends with DM_HINT (a footer line, so it
+    stays when a long message is trimmed to Slack's limits)."""
+    return Message(message.text, message.blocks, [*message.footer, context(DM_HINT)])
+
+
 def working_message(what: str) -> Message:
     return Message(
         f"Working on your {what}…", [context(f":hourglass_flowing_sand: Working on your {what}…")]

@@ -115,7 +115,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 content=csv_text.encode(),
                 filename="customers-at-risk.csv",
                 title="Customers at risk",
-                initial_comment=str(mrkdwn(f"All {rows} customers at risk, most valuable first.")),
+                initial_comment=str(
+                    mrkdwn(
+                        f"All {rows} customers at risk, most valuable first. You can type "
+                        "`/journey help` here for more."
+                    )
+                ),
             )
         except SlackApiError as exc:
             text = f"I couldn't send you the file. {explain(exc)}"

@@ -39,7 +39,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
 from bot.blocks.connect import CALLBACK_ID, LABELS, Submission, connect_modal, read_submission
-from bot.blocks.help import error_message
+from bot.blocks.help import error_message, in_dm
 from bot.blocks.message import Message, section
 from bot.deps import Deps
 from bot.permissions import REFUSAL, may_change_settings
@@ -178,7 +178,7 @@ def result_message(ok: bool, text: str) -> Message:
 async def _dm(client: AsyncWebClient, user: str, message: Message) -> None:
     try:
         dm = await client.conversations_open(users=user)
-        await client.chat_postMessage(channel=dm["channel"]["id"], **message.payload())
+        await client.chat_postMessage(channel=dm["channel"]["id"], **in_dm(message).payload())
     except SlackApiError as exc:
         log.warning("connect: could not DM the result: %s", exc.response.get("error"))
 
