@@ -40,7 +40,7 @@ from bot.installations import (
     StoredInstallation,
     utcnow,
 )
-from journey.secrets import SecretKeyChanged
+from journey.secrets import SecretUnreadable
 
 DEFAULT_ROTATION_MINUTES = 120
 # A token this close to expiry is not handed out when a refresh fails.
@@ -137,7 +137,7 @@ class DatabaseAuthorize(AsyncAuthorize):
                 if refreshed is None:
                     return None
                 found = refreshed
-        except SecretKeyChanged as exc:
+        except SecretUnreadable as exc:
             log.error("installation for team %s unreadable: %s", team_id or enterprise_id, exc)
             return None
         return AuthorizeResult(

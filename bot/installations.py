@@ -47,6 +47,7 @@ from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.schedule import ALERT_KINDS, AlertRule, DigestSubscription
 from journey.models.workspace import Workspace
 from journey.schedule.alerts import ensure_default_rules, route_default_rules
+from journey.secret_rows import installation_identity
 from journey.secrets import Cipher
 
 Clock = Callable[[], datetime]
@@ -162,6 +163,13 @@ class StoredInstallation:
             token_type="bot",
             installed_at=self.installed_at.timestamp(),
         )
+
+
+def _seal(cipher: Cipher, token: str | None, key: str, column: str) -> bytes | None:
+    """A token encrypted and bound to its installation row and column (journey.secret_rows)."""
+    if not token:
+        return None
+    return cipher.encrypt(token, bound_to=installation_identity(key, column))
 
 
 def _epoch(value: datetime | None) -> int | None:
@@ -374,9 +382,9 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             "bot_id": bot.bot_id,
             "bot_user_id": bot.bot_user_id,
             "bot_scopes": ",".join(bot.bot_scopes or []),
-            "bot_token": self.cipher.encrypt(bot.bot_token),
-            "bot_refresh_token": (
-                self.cipher.encrypt(bot.bot_refresh_token) if bot.bot_refresh_token else None
+            "bot_token": _seal(self.cipher, bot.bot_token, key, "bot_token"),
+            "bot_refresh_token": _seal(
+                self.cipher, bot.bot_refresh_token, key, "bot_refresh_token"
             ),
             "bot_token_expires_at": bot.bot_token_expires_at,
             "installed_at": datetime.fromtimestamp(bot.installed_at, UTC),
@@ -453,8 +461,12 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             raise
 
     def _stored(self, row: Mapping[str, Any]) -> StoredInstallation:
-        def plain(value: bytes | None) -> str | None:
-            return None if value is None else self.cipher.decrypt(value)
+        def plain(column: str) -> str | None:
+            value = row[column]
+            if value is None:
+                return None
+            identity = installation_identity(row["id"], column)
+            return self.cipher.decrypt(bytes(value), bound_to=identity)
 
         scopes = row["bot_scopes"] or ""
         return StoredInstallation(
@@ -468,8 +480,8 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             bot_id=row["bot_id"],
             bot_user_id=row["bot_user_id"],
             bot_scopes=[s for s in scopes.split(",") if s],
-            bot_token=plain(row["bot_token"]),
-            bot_refresh_token=plain(row["bot_refresh_token"]),
+            bot_token=plain("bot_token"),
+            bot_refresh_token=plain("bot_refresh_token"),
             bot_token_expires_at=row["bot_token_expires_at"],
             installer_user_id=row["installer_user_id"],
             installed_at=row["installed_at"],
@@ -520,8 +532,10 @@ class RefreshLock:
                 INSTALLATIONS.c.token_version == current.token_version,
             )
             .values(
-                bot_token=cipher.encrypt(bot_token),
-                bot_refresh_token=cipher.encrypt(bot_refresh_token) if bot_refresh_token else None,
+                bot_token=_seal(cipher, bot_token, current.key, "bot_token"),
+                bot_refresh_token=_seal(
+                    cipher, bot_refresh_token, current.key, "bot_refresh_token"
+                ),
                 bot_token_expires_at=expires_at,
                 token_version=INSTALLATIONS.c.token_version + 1,
                 updated_at=now,

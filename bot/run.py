@@ -28,6 +28,7 @@ from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
 from journey.errors import JourneyError
+from journey.secret_rows import bind_legacy_if_keyed
 
 log = logging.getLogger("journey.bot")
 
@@ -37,6 +38,8 @@ ASGIApp = Callable[..., Awaitable[None]]
 def _engine() -> Engine:
     engine = make_engine(load_settings().database_url)
     ensure_schema(engine)
+    # Secrets stored before they were bound to their rows are rebound at start.
+    bind_legacy_if_keyed(engine)
     return engine
 
 

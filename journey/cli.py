@@ -571,6 +571,11 @@ def db_upgrade() -> None:
         typer.echo(f"Database already at the current schema ({after}).")
     else:
         typer.echo(f"Database upgraded from {before or 'empty'} to {after}.")
+    from journey.secret_rows import bind_legacy_if_keyed
+
+    bound = bind_legacy_if_keyed(engine)
+    if bound:
+        typer.echo(f"Bound {bound} stored secret(s) to their rows.")
 
 
 @db_app.command("current")

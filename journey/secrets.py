@@ -10,6 +10,15 @@ them decrypt. To rotate, put a new key first and keep the old one after it
 (`JOURNEY_SECRET_KEY=new,old`); once everything has been re-encrypted with
 `Cipher.rotate` (or rewritten by a normal token refresh), drop the old key.
 
+A secret is bound to the row that holds it: `encrypt(value, bound_to=identity)`
+seals the row's identity (for example `source:W1:stripe:shop`) together with the
+value, and `decrypt(blob, bound_to=identity)` refuses a value sealed for another
+row with SecretMisplaced. Fernet authenticates the whole plaintext, so the
+identity cannot be changed without the key: a blob copied from one workspace's
+row into another's no longer opens. Values written before binding existed (the
+first format: the bare secret) still decrypt; `journey.secret_rows.bind_legacy`
+rewrites them bound, and every new write is bound.
+
 Nothing in this module logs or repeats a key or a plaintext, not even in
 error messages or reprs.
 """
@@ -32,12 +41,26 @@ MAKE_KEY_COMMAND = (
 log = logging.getLogger(__name__)
 
 
-class SecretKeyChanged(JourneyError):
+#: Marks the bound format inside the ciphertext: the marker, the row's identity,
+#: NUL, the secret. The first format (the bare secret) has no marker.
+BOUND_MARKER = b"journey-bound-v2\x00"
+
+
+class SecretUnreadable(JourneyError):
+    """A stored secret cannot be used: the key changed, or it belongs to another row."""
+
+
+class SecretKeyChanged(SecretUnreadable):
     """Stored ciphertext does not open with any configured key.
 
     A subclass so callers can tell "the key is wrong" (operator must restore the
     key or re-enter the secret) apart from other JourneyErrors.
     """
+
+
+class SecretMisplaced(SecretUnreadable):
+    """Stored ciphertext opens, but was sealed for another row (copied or moved in the
+    database): it is not used."""
 
 
 class Cipher:
@@ -100,14 +123,33 @@ class Cipher:
         """A fresh random key, in the form JOURNEY_SECRET_KEY expects."""
         return Fernet.generate_key().decode()
 
-    def encrypt(self, plaintext: str) -> bytes:
-        """Ciphertext for `plaintext`, always with the first (newest) key."""
-        return self._fernet.encrypt(plaintext.encode("utf-8"))
+    def encrypt(self, plaintext: str, *, bound_to: str | None = None) -> bytes:
+        """Ciphertext for `plaintext`, always with the first (newest) key; with
+        `bound_to`, sealed together with that row identity (see the module docstring)."""
+        data = plaintext.encode("utf-8")
+        if bound_to is not None:
+            data = BOUND_MARKER + _identity(bound_to) + b"\x00" + data
+        return self._fernet.encrypt(data)
 
-    def decrypt(self, ciphertext: bytes) -> str:
-        """The plaintext, or SecretKeyChanged if no configured key opens it."""
+    def decrypt(self, ciphertext: bytes, *, bound_to: str | None = None) -> str:
+        """The plaintext; SecretKeyChanged if no configured key opens it, SecretMisplaced
+        if it was sealed for another row than `bound_to`. A value of the first, unbound
+        format opens for any row (see `is_bound`)."""
+        data = self._open(ciphertext)
+        if not data.startswith(BOUND_MARKER):
+            return data.decode("utf-8")
+        identity, _, secret = data[len(BOUND_MARKER) :].partition(b"\x00")
+        if bound_to is None or identity != _identity(bound_to):
+            raise _misplaced(bound_to)
+        return secret.decode("utf-8")
+
+    def is_bound(self, ciphertext: bytes) -> bool:
+        """Whether the value is sealed to a row (False: the first format, to be rebound)."""
+        return self._open(ciphertext).startswith(BOUND_MARKER)
+
+    def _open(self, ciphertext: bytes) -> bytes:
         try:
-            return self._fernet.decrypt(bytes(ciphertext)).decode("utf-8")
+            return self._fernet.decrypt(bytes(ciphertext))
         except InvalidToken:
             raise _key_changed() from None
 
@@ -124,6 +166,22 @@ class Cipher:
     def __reduce__(self) -> str | tuple[object, ...]:
         # Refuse pickling: a pickled cipher would carry the keys to wherever it goes.
         raise TypeError("Cipher holds secret keys and cannot be pickled")
+
+
+def _identity(bound_to: str) -> bytes:
+    data = bound_to.encode("utf-8")
+    if b"\x00" in data:
+        raise ValueError("a row identity cannot contain NUL")
+    return data
+
+
+def _misplaced(bound_to: str | None) -> SecretMisplaced:
+    where = f" ({bound_to})" if bound_to else ""
+    return SecretMisplaced(
+        f"A stored secret was sealed for another row than the one holding it{where}: it was "
+        "copied or moved in the database, so it is not used. Enter the credential again "
+        "(`journey sources add`, or /journey connect) or reinstall the Slack app."
+    )
 
 
 def _key_changed() -> SecretKeyChanged:

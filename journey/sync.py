@@ -287,7 +287,7 @@ def _connector(
             f"The source {source.name!r} has no credential: add it with "
             f"`journey sources add {source.kind} --name {source.name}`."
         )
-    credential = Credential.open(cipher or Cipher.from_env(), source.credentials)
+    credential = Credential.of_source(cipher or Cipher.from_env(), source)
     if given is not None:
         return given(source, credential)
     cls = connector_class(source.kind)

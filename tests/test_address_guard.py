@@ -196,9 +196,13 @@ def test_the_operators_address_stays_free(engine, woo):
 
 def test_the_guard_flag_is_sealed_with_the_credential():
     cipher = Cipher([FERNET_KEY])
-    blob = Credential("ck_1:cs_2", {"url": "https://shop.example"}, guarded=True).seal(cipher)
-    assert Credential.open(cipher, blob).guarded
-    assert not Credential.open(cipher, Credential("k", {}).seal(cipher)).guarded
+    row = "source:W1:woocommerce:shop"
+    blob = Credential("ck_1:cs_2", {"url": "https://shop.example"}, guarded=True).seal(
+        cipher, bound_to=row
+    )
+    assert Credential.open(cipher, blob, bound_to=row).guarded
+    plain = Credential("k", {}).seal(cipher, bound_to=row)
+    assert not Credential.open(cipher, plain, bound_to=row).guarded
 
 
 def test_a_store_error_does_not_quote_the_servers_words():

@@ -37,6 +37,7 @@ from bot.config import BotSettings
 from bot.deps import Deps
 from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
+from journey.secret_rows import source_identity
 from journey.secrets import Cipher
 from journey.sources.http import NO_WAIT, HttpOptions
 from journey.sources.manage import Credential, api_sources
@@ -169,7 +170,8 @@ async def test_stripe_key_is_checked_stored_encrypted_and_success_is_dmed(bot, c
     ((kind, name, blob),) = api_sources_of(bot)
     assert (kind, name) == ("stripe", "shop")
     assert DEFAULT_KEY.encode() not in blob
-    credential = Credential.open(Cipher([FERNET_KEY]), blob)
+    bound = source_identity(bot.team, kind, name)
+    credential = Credential.open(Cipher([FERNET_KEY]), blob, bound_to=bound)
     assert credential.secret == DEFAULT_KEY and credential.base_url == bot.stripe.url
     with bot.engine.connect() as conn:
         raw = json.dumps([list(r) for r in conn.execute(text("SELECT * FROM source"))], default=str)

@@ -37,6 +37,7 @@ from sqlmodel import SQLModel
 from bot.authorize import DatabaseAuthorize, single_workspace_authorize
 from bot.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
 from journey.db import make_engine
+from journey.secret_rows import installation_identity
 from journey.secrets import Cipher, SecretKeyChanged
 
 CLIENT_ID = "111.222"
@@ -281,7 +282,8 @@ def test_tokens_are_encrypted_in_the_database(engine: Engine, store: DatabaseIns
     flat = repr(row)
     assert BOT_TOKEN not in flat and REFRESH_TOKEN not in flat
     assert "plain" not in flat
-    assert store.cipher.decrypt(bytes(row["bot_token"])) == BOT_TOKEN
+    bound = installation_identity(row["id"], "bot_token")
+    assert store.cipher.decrypt(bytes(row["bot_token"]), bound_to=bound) == BOT_TOKEN
 
 
 def test_wrong_key_is_a_clear_error(engine: Engine, store: DatabaseInstallationStore, caplog):
@@ -530,8 +532,12 @@ def test_concurrent_requests_refresh_exactly_once(
     assert {r.bot_token for r in results} == {"xoxe.xoxb-1-rotated-1"}
     row = raw_row(engine)
     assert row["token_version"] == version + 1
-    assert store.cipher.decrypt(bytes(row["bot_token"])) == "xoxe.xoxb-1-rotated-1"
-    assert store.cipher.decrypt(bytes(row["bot_refresh_token"])) == "xoxe-1-rotated-refresh-1"
+    for column, token in (
+        ("bot_token", "xoxe.xoxb-1-rotated-1"),
+        ("bot_refresh_token", "xoxe-1-rotated-refresh-1"),
+    ):
+        bound = installation_identity(row["id"], column)
+        assert store.cipher.decrypt(bytes(row[column]), bound_to=bound) == token
     assert b"rotated" not in bytes(row["bot_token"]) + bytes(row["bot_refresh_token"])
     assert row["bot_token_expires_at"] > time.time() + 11 * 3600
     # The next request finds a fresh token and calls nobody.

@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
-from journey.models import Customer, CustomerJourney, SyncCursor, Workspace
+from journey.models import Customer, CustomerJourney, Source, SyncCursor, Workspace
 from journey.secrets import Cipher
 from journey.sources.base import Resource, Watermark
 from journey.sources.http import NO_WAIT, HttpOptions, RateLimited, RetryPolicy, ScopeError
@@ -665,7 +665,9 @@ def test_the_token_is_stored_encrypted(engine, fake, source_id, cipher):
         for table in ("source", "sync_cursor", "customer", "journey_event"):
             for row in conn.execute(text(f"SELECT * FROM {table}")):
                 assert DEFAULT_TOKEN not in repr(tuple(row)), table
-    assert Credential.open(cipher, bytes(raw)).secret == DEFAULT_TOKEN
+    with Session(engine) as session:
+        stored = session.get(Source, source_id)
+        assert Credential.of_source(cipher, stored).secret == DEFAULT_TOKEN
     with Session(engine) as session:
         row = session.get(SyncCursor, (source_id, "deals"))
         assert row is not None

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, select, text
 from sqlmodel import Session
 
 from journey.errors import JourneyError
-from journey.models import JourneyEvent, SyncCursor
+from journey.models import JourneyEvent, Source, SyncCursor
 from journey.secrets import Cipher
 from journey.sources import connector_class
 from journey.sources.http import NO_WAIT, AuthError, HttpOptions, RetryPolicy, ScopeError
@@ -485,5 +485,6 @@ def test_the_store_holds_only_ciphertext(engine, fake, source_id, cipher):
             ).scalar_one()
         )
     assert SECRET.encode() not in raw and KEY.encode() not in raw
-    credential = Credential.open(cipher, raw)
+    with Session(engine) as session:
+        credential = Credential.of_source(cipher, session.get(Source, source_id))
     assert credential.secret == SECRET_PAIR and credential.settings == {"url": fake.url}

@@ -19,6 +19,7 @@ from sqlmodel import Session, select
 from journey.errors import JourneyError, NotFound
 from journey.models import Customer, CustomerJourney, JourneyEvent, ReviewRequest, Source
 from journey.models.source import SyncCursor
+from journey.secret_rows import source_identity
 from journey.secrets import Cipher
 from journey.sources import CONNECTORS, connector_class
 from journey.workspaces import ensure_workspace
@@ -40,23 +41,33 @@ class Credential:
     base_url: str | None = None
     guarded: bool = False
 
-    def seal(self, cipher: Cipher) -> bytes:
+    def seal(self, cipher: Cipher, *, bound_to: str) -> bytes:
+        """The encrypted blob, bound to its source row (journey.secret_rows)."""
         payload: dict[str, object] = {"secret": self.secret, "settings": dict(self.settings)}
         if self.base_url:
             payload["base_url"] = self.base_url
         if self.guarded:
             payload["guarded"] = True
-        return cipher.encrypt(json.dumps(payload))
+        return cipher.encrypt(json.dumps(payload), bound_to=bound_to)
 
     @classmethod
-    def open(cls, cipher: Cipher, blob: bytes) -> Credential:
-        data = json.loads(cipher.decrypt(blob))
+    def open(cls, cipher: Cipher, blob: bytes, *, bound_to: str) -> Credential:
+        """The credential in `blob`; SecretMisplaced if it was sealed for another row."""
+        data = json.loads(cipher.decrypt(bytes(blob), bound_to=bound_to))
         return cls(
             secret=data["secret"],
             settings=dict(data.get("settings") or {}),
             base_url=data.get("base_url"),
             guarded=bool(data.get("guarded")),
         )
+
+    @classmethod
+    def of_source(cls, cipher: Cipher, source: Source) -> Credential:
+        """The credential stored on `source` (which must have one)."""
+        if source.credentials is None:
+            raise JourneyError(f"The source {source.name!r} has no credential.")
+        identity = source_identity(source.workspace_id, source.kind, source.name)
+        return cls.open(cipher, source.credentials, bound_to=identity)
 
 
 @dataclass(frozen=True)
@@ -96,7 +107,7 @@ def add_source(
     created = source is None
     if source is None:
         source = Source(workspace_id=workspace_id, kind=kind, name=name, created_at=_now())
-    source.credentials = credential.seal(cipher)
+    source.credentials = credential.seal(cipher, bound_to=source_identity(workspace_id, kind, name))
     source.status = ACTIVE
     source.last_error = None
     source.added_by = added_by[:32] if added_by else None
