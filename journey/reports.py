@@ -208,6 +208,9 @@ class ChurnCustomer:
     p_alive: float | None = None  # None under the heuristic
     expected_purchases: float | None = None  # in the next `horizon_days`
     expected_value_cents: int | None = None  # revenue the model expects in the next `value_days`
+    # Expected spend over the next 12 months, discounted (journey/metrics/clv.py): the value
+    # report's number. None under the heuristic or when the spend model refused.
+    value_12m_cents: int | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +251,8 @@ class ChurnReport:
     value_days: int = 365
     at_risk_factor: float | None = None  # the heuristic's k, when it was used
     generated_at: datetime | None = None
+    discount_rate: float | None = None  # of the customers' 12-month value
+    value_12m_reason: str | None = None  # why there is no 12-month value (spend model refused)
     business: Business | None = None  # set by journey.reporting
 
 

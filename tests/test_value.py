@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 
 from journey.metrics.churn_model import BgNbdParams, FitRefused
+from journey.metrics.clv import MONTH_DAYS
 from journey.metrics.gamma_gamma import (
     GammaGammaParams,
     expected_spend,
     fit_gamma_gamma,
     simulate_gamma_gamma,
 )
-from journey.metrics.value import MONTH_DAYS, value_report
+from journey.metrics.value import value_report
 from journey.periods import range_period
 from journey.render.sentences import value_sentence
 from journey.render.text import render_value_text
@@ -109,7 +110,6 @@ def test_value_per_customer_is_expected_purchases_times_spend_discounted(session
 
     # Recompute every buyer's value with lifetimes' formulas from the fitted parameters.
     from journey.metrics.churn import read_summary
-    from journey.metrics.value import repeat_spend
     from journey.models.types import to_epoch
 
     s = read_summary(session, shop.workspace_id, to_epoch(report.as_of))
@@ -119,7 +119,7 @@ def test_value_per_customer_is_expected_purchases_times_spend_discounted(session
     )
     ggf = lifetimes.GammaGammaFitter()
     ggf.params_ = __import__("pandas").Series({"p": report.p, "q": report.q, "v": report.gamma})
-    m = repeat_spend(s)
+    m = s.repeat_spend()
     spend = np.where(
         s.x > 0,
         ggf.conditional_expected_average_profit(s.x, np.where(s.x > 0, m, 1.0)),
@@ -208,3 +208,23 @@ def test_slack_value_reply_escapes_channel_names_and_has_a_chart(engine, session
     assert "Tom & Jerry" in shown and "95% range" in shown
     png, title = chart_png(reply)
     assert png.startswith(b"\x89PNG") and title == "value per channel"
+
+
+def test_churn_list_shows_the_value_reports_12_month_value(session):
+    """One number: a listed customer's 12-month value in /journey churn and its CSV is the
+    value report's value of that customer."""
+    from journey.metrics.churn import churn_report
+    from journey.metrics.value import fit_value_model
+    from journey.models.types import to_epoch
+    from journey.render.csv_export import at_risk_csv
+
+    shop = build_store(session, {"ads": (600, 1.0)}, seed=6)
+    churn = churn_report(session, shop.workspace_id, PERIOD, limit=50, now=NOW)
+    assert churn.method == "bg_nbd" and churn.value_12m_reason is None and churn.at_risk
+    model = fit_value_model(session, shop.workspace_id, to_epoch(churn.as_of), 0.10)
+    value = dict(zip(model.summary.customer_id.tolist(), model.value.tolist(), strict=True))
+    for row in churn.at_risk:
+        assert row.value_12m_cents == pytest.approx(value[row.customer_id] * 100, abs=1)
+    header, first = at_risk_csv(churn).splitlines()[:2]
+    column = header.split(",").index("value_12m")
+    assert first.split(",")[column] == f"{churn.at_risk[0].value_12m_cents / 100:.2f}"

@@ -31,10 +31,12 @@ from journey.render.sentences import (
     OVERDUE_MEANING,
     REPEAT_RATE_MEANING,
     at_risk_meaning,
+    churn_value_note,
     cohort_cells,
     inferred_note,
     insight_sentence,
     month_so_far_note,
+    twelve_month_value,
     value_sentence,
 )
 from journey.render.text import churn_method_note, table
@@ -285,12 +287,12 @@ def churn_message(
                     a.name or a.external_id,
                     day(a.last_purchase),
                     pct(a.p_alive, 0),
-                    money(a.expected_value_cents, c),
+                    money(twelve_month_value(a), c),
                     money(a.value_at_risk_cents, c),
                 ]
                 for a in shown
             ]
-            headers = ["customer", "last purchase", "still active", "expected value", "at risk"]
+            headers = ["customer", "last purchase", "still active", "12-mo value", "at risk"]
         else:
             rows = [
                 [
@@ -317,10 +319,8 @@ def churn_message(
         )
     ]
     if report.method == "bg_nbd":
-        notes.append(
-            "Still active: the model's chance that they still buy from you. Expected value: "
-            f"the model's expected revenue over {report.value_days} days."
-        )
+        notes.append("Still active: the model's chance that they still buy from you.")
+        notes.append(churn_value_note(report))
     else:
         notes.append(churn_method_note(report))
     blocks.append(context(*notes))

@@ -54,6 +54,8 @@ from journey.metrics.churn_model import (
     group_histories,
     score,
 )
+from journey.metrics.clv import discounted_purchases
+from journey.metrics.gamma_gamma import expected_spend, fit_gamma_gamma
 from journey.metrics.retention import retention_report
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
@@ -123,6 +125,13 @@ class BuyerSummary:
     @property
     def size(self) -> int:
         return int(self.customer_id.size)
+
+    def repeat_spend(self) -> NDArray[np.float64]:
+        """Average value of each buyer's repeat purchases in currency units (0 for one-time
+        buyers): net revenue minus the first purchase day, over the repeat purchase days.
+        What the Gamma-Gamma spend model learns from (journey/metrics/gamma_gamma.py)."""
+        repeat_cents = (self.revenue_cents - self.first_day_cents).astype(np.float64)
+        return np.where(self.x > 0, repeat_cents / np.maximum(self.x, 1) / 100.0, 0.0)
 
 
 def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummary:
@@ -222,13 +231,15 @@ def churn_customers(
     scored: ChurnScores,
     index: NDArray[np.intp],
     as_of: int,
+    values: NDArray[np.float64] | None = None,
 ) -> list[ChurnCustomer]:
-    """The listed buyers as report rows (names and emails read for these only)."""
+    """The listed buyers as report rows (names and emails read for these only); `values`,
+    aligned with `index`, their 12-month value in cents when the spend model fitted."""
     summary = scored.summary
     ids = [int(summary.customer_id[i]) for i in index]
     people = _people(session, workspace_id, ids)
     rows = []
-    for i, cid in zip(index, ids, strict=True):
+    for n, (i, cid) in enumerate(zip(index, ids, strict=True)):
         external_id, name, email = people.get(cid, (str(cid), None, None))
         rows.append(
             ChurnCustomer(
@@ -244,6 +255,7 @@ def churn_customers(
                 p_alive=float(scored.alive[i]),
                 expected_purchases=float(scored.expected_purchases[i]),
                 expected_value_cents=round(float(scored.expected_value[i])),
+                value_12m_cents=None if values is None else round(float(values[n])),
             )
         )
     return rows
@@ -270,7 +282,8 @@ def churn_report(
     scored = score_buyers(fit.params, summary, histories)
     risk_index = np.flatnonzero(scored.at_risk)
     top = scored.ranked(risk_index)[:limit]
-    customers = churn_customers(session, workspace_id, scored, top, as_of)
+    values, spend_reason = twelve_month_values(fit.params, summary, top, workspace.discount_rate)
+    customers = churn_customers(session, workspace_id, scored, top, as_of, values)
     p = fit.params
     return ChurnReport(
         workspace_id=workspace_id,
@@ -298,7 +311,24 @@ def churn_report(
         horizon_days=HORIZON_DAYS,
         value_days=VALUE_DAYS,
         generated_at=datetime.now(UTC),
+        discount_rate=workspace.discount_rate,
+        value_12m_reason=spend_reason,
     )
+
+
+def twelve_month_values(
+    params: BgNbdParams, summary: BuyerSummary, index: NDArray[np.intp], discount_rate: float
+) -> tuple[NDArray[np.float64] | None, str | None]:
+    """The listed buyers' 12-month value in cents (journey/metrics/clv.py, the value report's
+    number), or None and the spend model's reason when it refuses the workspace's data."""
+    m = summary.repeat_spend()
+    try:
+        spend = fit_gamma_gamma(summary.x, m)
+    except FitRefused as refused:
+        return None, refused.reason
+    x, t_x, T = summary.x[index], summary.t_x[index], summary.T[index]
+    each = expected_spend(spend.params, x, m[index])
+    return discounted_purchases(params, x, t_x, T, discount_rate) * each * 100, None
 
 
 def _people(

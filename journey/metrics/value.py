@@ -1,15 +1,10 @@
 """What a customer and an acquisition channel are worth: the value report.
 
 Why this shape: the funnel says which channel converts, not which brings customers who
-stay and spend. A buyer's expected value over the next 12 months is
-
-    sum over months k = 1..12 of  (E[Y(k)] - E[Y(k - 1)]) x E[spend] / (1 + d)^(k / 12)
-
-with E[Y(t)] the BG/NBD expected purchases in the next t (P(alive) included; the same
-fitted model as the churn report, journey/metrics/churn.py), E[spend] the Gamma-Gamma
-expected value of their next purchase (journey/metrics/gamma_gamma.py) and d the
-workspace's yearly discount rate. Monthly discounting as in Fader, Hardie & Lee (2005) and
-lifetimes' `customer_lifetime_value`. Customers who have not bought are worth 0 here: the
+stay and spend. A buyer's value is their expected spend over the next 12 months
+(journey/metrics/clv.py: BG/NBD purchases, the same fitted model as the churn report, times
+Gamma-Gamma spend, discounted at the workspace's yearly rate). Customers who have not
+bought are worth 0 here: the
 models describe buyers only, so a channel's value per acquired customer carries its
 conversion.
 
@@ -31,14 +26,8 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from journey.metrics.churn import BuyerSummary, read_summary
-from journey.metrics.churn_model import (
-    BgNbdFit,
-    FitRefused,
-    check_histories,
-    expected_purchases,
-    fit_bg_nbd,
-    group_histories,
-)
+from journey.metrics.churn_model import BgNbdFit, FitRefused, check_histories, fit_bg_nbd
+from journey.metrics.clv import HORIZON_MONTHS, discounted_purchases
 from journey.metrics.gamma_gamma import GammaGammaFit, expected_spend, fit_gamma_gamma
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
@@ -48,8 +37,6 @@ from journey.workspaces import get_workspace
 
 Array = NDArray[np.float64]
 
-HORIZON_MONTHS = 12
-MONTH_DAYS = 365.25 / 12
 TOP_CHANNELS = 5
 BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 20050415
@@ -74,31 +61,6 @@ class ValueModel:
     discount_rate: float
 
 
-def repeat_spend(summary: BuyerSummary) -> Array:
-    """Average value of each buyer's repeat purchases (0 for one-time buyers), in currency
-    units: net revenue minus the first purchase day, over the repeat purchase days."""
-    repeat_cents = (summary.revenue_cents - summary.first_day_cents).astype(np.float64)
-    return np.where(summary.x > 0, repeat_cents / np.maximum(summary.x, 1) / 100.0, 0.0)
-
-
-def discounted_purchases(
-    fit: BgNbdFit, summary: BuyerSummary, discount_rate: float, months: int = HORIZON_MONTHS
-) -> Array:
-    """Each buyer's expected purchases in the next `months`, month by month, discounted.
-
-    Evaluated once per distinct (x, t_x, T) history: buyers share histories at day
-    resolution, so a million buyers need far fewer hypergeometric evaluations.
-    """
-    h = group_histories(summary.x, summary.t_x, summary.T)
-    previous = np.zeros(h.x.size)
-    total = np.zeros(h.x.size)
-    for k in range(1, months + 1):
-        cumulative = expected_purchases(fit.params, k * MONTH_DAYS, h.x, h.t_x, h.T)
-        total += (cumulative - previous) / (1 + discount_rate) ** (k / 12)
-        previous = cumulative
-    return total[h.inverse]
-
-
 def fit_value_model(
     session: Session, workspace_id: str, as_of: int, discount_rate: float
 ) -> ValueModel:
@@ -109,10 +71,12 @@ def fit_value_model(
     summary = read_summary(session, workspace_id, as_of)
     check_histories(summary.x, summary.t_x, summary.T)
     bg = fit_bg_nbd(summary.x, summary.t_x, summary.T)
-    m = repeat_spend(summary)
+    m = summary.repeat_spend()
     gg = fit_gamma_gamma(summary.x, m)
     spend = expected_spend(gg.params, summary.x, m)
-    value = discounted_purchases(bg, summary, discount_rate) * spend
+    value = (
+        discounted_purchases(bg.params, summary.x, summary.t_x, summary.T, discount_rate) * spend
+    )
     return ValueModel(summary, bg, gg, spend, value, discount_rate)
 
 

@@ -70,6 +70,7 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                     "p_alive",
                     f"expected_purchases_{report.horizon_days}d",
                     f"expected_value_{report.value_days}d",
+                    "value_12m",
                     "value_at_risk",
                 ]
             )
@@ -88,6 +89,7 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                         None if c.p_alive is None else number(c.p_alive, 4),
                         None if c.expected_purchases is None else number(c.expected_purchases, 3),
                         _money(c.expected_value_cents),
+                        _money(c.value_12m_cents),
                         _money(c.value_at_risk_cents),
                     ]
                 )
@@ -136,18 +138,20 @@ def value_csv(report: ValueReport) -> str:
         low_c, high_c = ch.value_per_customer_interval or (None, None)
         low_b, high_b = ch.value_per_buyer_interval or (None, None)
         writer.writerow(
-            [
-                ch.channel,
-                ch.customers,
-                ch.buyers,
-                "" if ch.conversion.value is None else f"{ch.conversion.value:.4f}",
-                _money(ch.revenue_cents),
-                _money(ch.value_per_customer_cents),
-                _money(low_c),
-                _money(high_c),
-                _money(ch.value_per_buyer_cents),
-                _money(low_b),
-                _money(high_b),
-            ]
+            _row(
+                [
+                    ch.channel,
+                    ch.customers,
+                    ch.buyers,
+                    None if ch.conversion.value is None else number(ch.conversion.value, 4),
+                    _money(ch.revenue_cents),
+                    _money(ch.value_per_customer_cents),
+                    _money(low_c),
+                    _money(high_c),
+                    _money(ch.value_per_buyer_cents),
+                    _money(low_b),
+                    _money(high_b),
+                ]
+            )
         )
     return out.getvalue()

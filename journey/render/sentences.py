@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from journey.render.format import money, pct, points, relative_change
-from journey.reports import CohortRow, FunnelReport, Insight, RetentionReport, ValueReport
+from journey.reports import (
+    ChurnCustomer,
+    ChurnReport,
+    CohortRow,
+    FunnelReport,
+    Insight,
+    RetentionReport,
+    ValueReport,
+)
 
 
 def insight_sentence(insight: Insight) -> str:
@@ -188,3 +196,26 @@ def definitions(report: object) -> dict[str, str]:
             )
         }
     return {}
+
+
+def twelve_month_value(customer: ChurnCustomer) -> int | None:
+    """The churn list's "12-mo value": the value report's number (modelled spend,
+    discounted) when the spend model fitted, else the churn model's expected revenue over
+    a year at the customer's average order; `churn_value_note` says which."""
+    if customer.value_12m_cents is not None:
+        return customer.value_12m_cents
+    return customer.expected_value_cents
+
+
+def churn_value_note(report: ChurnReport) -> str:
+    if report.value_12m_reason is None:
+        rate = pct(report.discount_rate or 0.0, 0)
+        return (
+            "12-mo value: what the customer is expected to spend in the next 12 months "
+            f"(expected purchases x expected spend, discounted at {rate} a year), as in "
+            "/journey value."
+        )
+    return (
+        "12-mo value: the expected purchases of the next 12 months at the customer's average "
+        f"order (the spend model was not used: {report.value_12m_reason})."
+    )

@@ -24,10 +24,12 @@ from journey.render.sentences import (
     REPEAT_RATE_MEANING,
     REVIEWS_MEANING,
     at_risk_meaning,
+    churn_value_note,
     cohort_cells,
     inferred_note,
     insight_sentence,
     month_so_far_note,
+    twelve_month_value,
     value_sentence,
 )
 from journey.reports import (
@@ -253,7 +255,7 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
                     str(a.purchases),
                     pct(a.p_alive, 0),
                     f"{a.expected_purchases or 0:.2f}",
-                    money(a.expected_value_cents, c),
+                    money(twelve_month_value(a), c),
                     money(a.value_at_risk_cents, c),
                 ]
                 for a in report.at_risk
@@ -266,7 +268,7 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
                     "purchases",
                     "still active",
                     f"next {report.horizon_days}d",
-                    "expected value",
+                    "12-mo value",
                     "at risk",
                 ],
                 rows,
@@ -286,10 +288,8 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
         if report.at_risk_count > len(report.at_risk):
             out.append(f"... and {report.at_risk_count - len(report.at_risk)} more (--limit N).")
         if report.method == "bg_nbd":
-            out.append(
-                f"(next {report.horizon_days}d: expected purchases; expected value: "
-                f"the model's expected revenue over {report.value_days} days)"
-            )
+            out.append(f"(next {report.horizon_days}d: expected purchases)")
+            out.append(churn_value_note(report))
     if report.method == "bg_nbd":
         out.append(P_ALIVE_MEANING)
     if details or report.method != "bg_nbd":
