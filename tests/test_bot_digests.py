@@ -261,10 +261,11 @@ def test_without_files_write_the_digest_is_text_only_and_not_paused(store):
         assert not later.sent and len(fake.calls_to("chat.postMessage")) == 1
 
 
-@pytest.mark.parametrize("fault", ["refused", "upload_500", "crash"])
+@pytest.mark.parametrize("fault", ["refused", "upload_500", "network", "crash"])
 def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
-    """The chart is extra: refused, failing, or the replica dying while uploading it,
-    the digest text is posted once and the subscription stays on."""
+    """The chart is extra: refused, failing, a dropped connection, or the replica dying
+    while uploading it, the digest text is posted once and the subscription stays on;
+    a chart that could not be attached is said in one line added to the digest."""
     sub_id = shop_with_subscription(store)
     with invited_slack() as fake:
         port = port_for(fake)
@@ -272,6 +273,8 @@ def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
             fake.fail("files.completeUploadExternal", "not_allowed")
         elif fault == "upload_500":
             fake.server_error("upload", status=500, times=5)
+        elif fault == "network":
+            fake.drop("files.getUploadURLExternal", times=5)
         if fault == "crash":
 
             def dies(*_args) -> bool:
@@ -297,8 +300,12 @@ def test_a_failed_chart_never_posts_the_digest_text_again(store, fault):
         for minutes in (10, 30, 90):
             assert not run_due(store, MONDAY_9_PARIS + minutes * MIN, port, "r3").sent
         assert len(fake.calls_to("chat.postMessage")) == 1
-        assert len(digests_posted(fake)) == 1
+        (digest,) = digests_posted(fake)
         assert sub_row(store, sub_id).status == "active"
+        if fault != "crash":
+            assert digest.updates == 1
+            lines = [b for b in digest.blocks if "could not be attached" in json.dumps(b)]
+            assert len(lines) == 1
 
 
 def test_a_late_digest_says_so(store):
@@ -617,26 +624,29 @@ def _lost_answer(port: SlackDelivery):
     return deliver
 
 
-def test_a_post_whose_answer_was_lost_is_found_in_15_messages_of_history(store):
-    shop_with_subscription(store)
+@pytest.mark.parametrize("channel", ["C0DIGEST", "G0PRIVATE"])
+def test_a_post_whose_answer_was_lost_is_found_in_15_messages_of_history(store, channel):
+    """Public channels need channels:history, private ones groups:history (both asked)."""
+    shop_with_subscription(store, channel=channel)
     clock = SlackClock(MONDAY_9_PARIS + MIN)
     with invited_slack(clock=clock) as fake:
+        fake.add_channel("G0PRIVATE", is_private=True)  # journey was invited
         port = port_for(fake)
         with pytest.raises(Crash):
             run_due(store, clock.at(MONDAY_9_PARIS + MIN), _lost_answer(port), "r1")
-        (first,) = digests_posted(fake)
+        (first,) = digests_posted(fake, channel)
         # The channel carries on: a dozen messages from people after the digest.
         other = fake.web_client()
         for i in range(12):
             clock.at(MONDAY_9_PARIS + MIN + (i + 1) * timedelta(seconds=10))
-            other.chat_postMessage(channel="C0DIGEST", text=f"chatter {i}")
+            other.chat_postMessage(channel=channel, text=f"chatter {i}")
         report = run_due(store, clock.at(MONDAY_9_PARIS + 7 * MIN), port, "r2")
         assert report.sent
         (history,) = fake.calls_to("conversations.history")
         assert int(history.params["limit"]) == 15
         assert float(history.params["oldest"]) < float(first.ts)
         assert history.ok
-        assert digests_posted(fake)[0] == first
+        assert digests_posted(fake, channel)[0] == first
         assert len(fake.calls_to("chat.postMessage")) == 1 + 12
 
 
