@@ -1,10 +1,26 @@
-"""Where slow work runs: small thread pools, each for one kind of work, none shared.
+"""Where slow work runs: one bounded, fair pool of report threads per process.
 
 Reports are CPU-bound Python (SQLAlchemy, rendering) holding the GIL. Run on
 asyncio's default pool, six of them at once starve the event loop thread, and
 with it every acknowledgement. A dedicated pool of few threads keeps the loop
-responsive under load: acknowledgements stay fast, and reports queue (their
-response URLs stay valid for 30 minutes).
+responsive under load: acknowledgements stay fast.
+
+But a pool alone queues without limit: at 30 commands a second, replies came
+minutes late and the queue grew until the response URLs (30 minutes) expired.
+So the queue is bounded, per process and per workspace, in depth and in age:
+
+- `JOURNEY_REPORT_WORKERS` threads (default: the machine's cores, 2 to 4; more
+  threads do not make CPU-bound Python faster, but let database waits overlap).
+- At most `JOURNEY_REPORT_QUEUE` reports waiting (default 16 per thread), of which
+  at most half from any one workspace, so one busy workspace cannot take every
+  place in the queue from the others.
+- A report that waited longer than `JOURNEY_REPORT_MAX_WAIT` seconds (default 4)
+  is not started: it would answer later than a user waits for.
+
+Past a bound the work is refused with `Busy`, and the user reads a polite "busy,
+try again in a minute" at once instead of an ever later answer (bot/listeners/
+replies.py). Small work that is no report (a button's bookkeeping, the App Home)
+uses `in_worker`: it queues in the same threads and is never refused.
 
 The other pools keep slow outside servers away from everyone else:
 
@@ -23,11 +39,15 @@ import asyncio
 import os
 import sys
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
+
+from journey.errors import JourneyError
 
 T = TypeVar("T")
 
@@ -41,9 +61,6 @@ def env_count(name: str, default: int) -> int:
         return default
 
 
-_WORKERS = env_count("JOURNEY_REPORT_WORKERS", 1)
-_pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="journey-report")
-
 CHECK_WORKERS = env_count("JOURNEY_CHECK_WORKERS", 4)
 CHECKS = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="journey-check")
 
@@ -52,8 +69,143 @@ CHECKS = ThreadPoolExecutor(max_workers=CHECK_WORKERS, thread_name_prefix="journ
 sys.setswitchinterval(0.001)
 
 
+class Busy(Exception):
+    """The report pool refused the work (queue full, or it waited too long)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__(why)
+        self.why = why
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    threads: int
+    max_queue: int
+    max_queue_per_workspace: int
+    max_wait: float
+
+
+def _number(name: str, default: float, env: dict[str, str] | None, minimum: float) -> float:
+    raw = ((env if env is not None else os.environ).get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise JourneyError(f"{name} must be a number, got {raw!r}.") from None
+    if value < minimum:
+        raise JourneyError(f"{name} must be at least {minimum:g}, got {raw!r}.")
+    return value
+
+
+def limits_from_env(env: dict[str, str] | None = None) -> PoolLimits:
+    """The pool's size and bounds from the environment (see the module docstring)."""
+    cores = os.cpu_count() or 2
+    threads = int(_number("JOURNEY_REPORT_WORKERS", max(2, min(4, cores)), env, 1))
+    queue = int(_number("JOURNEY_REPORT_QUEUE", 16 * threads, env, 1))
+    wait = _number("JOURNEY_REPORT_MAX_WAIT", 4.0, env, 0.1)
+    return PoolLimits(threads, queue, max(1, queue // 2), wait)
+
+
+class ReportPool:
+    """Threads with a bounded, per-workspace-fair queue in front of them."""
+
+    def __init__(self, limits: PoolLimits) -> None:
+        self.limits = limits
+        self._executor = ThreadPoolExecutor(
+            max_workers=limits.threads, thread_name_prefix="journey-report"
+        )
+        self._lock = threading.Lock()
+        self._waiting = 0
+        self._waiting_by: dict[str, int] = {}
+        self.running = 0
+        self.shed = 0  # refused since start, for the log and the benchmark
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def busy(self) -> bool:
+        """Whether new work would wait: every thread taken and some already queued."""
+        return self.running >= self.limits.threads and self._waiting > 0
+
+    async def run(
+        self, fn: Callable[..., T], *args: Any, workspace: str | None = None, shed: bool = True
+    ) -> T:
+        """`fn(*args)` on a report thread; raises Busy when `shed` and a bound is passed."""
+        key = workspace or ""
+        with self._lock:
+            if shed and self._waiting >= self.limits.max_queue:
+                self.shed += 1
+                raise Busy("queue full")
+            if (
+                shed
+                and workspace is not None
+                and self._waiting_by.get(key, 0) >= self.limits.max_queue_per_workspace
+            ):
+                self.shed += 1
+                raise Busy("workspace queue full")
+            self._waiting += 1
+            self._waiting_by[key] = self._waiting_by.get(key, 0) + 1
+        queued_at = time.monotonic()
+        left = False
+
+        def leave() -> None:  # once, from whichever side gets there first (under the lock)
+            nonlocal left
+            if not left:
+                left = True
+                self._leave(key)
+
+        def start() -> T:
+            with self._lock:
+                leave()
+                self.running += 1
+            try:
+                if shed and time.monotonic() - queued_at > self.limits.max_wait:
+                    with self._lock:
+                        self.shed += 1
+                    raise Busy("waited too long")
+                return fn(*args)
+            finally:
+                with self._lock:
+                    self.running -= 1
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, start)
+        finally:
+            with self._lock:  # cancelled (a shutdown) before a thread took it
+                leave()
+
+    def _leave(self, key: str) -> None:
+        self._waiting -= 1
+        left = self._waiting_by.get(key, 1) - 1
+        if left:
+            self._waiting_by[key] = left
+        else:
+            self._waiting_by.pop(key, None)
+
+
+_pool: ReportPool | None = None
+
+
+def pool() -> ReportPool:
+    """This process's report pool, made on first use from the environment."""
+    global _pool
+    if _pool is None:
+        _pool = ReportPool(limits_from_env())
+    return _pool
+
+
+def use_pool(new: ReportPool | None) -> ReportPool | None:
+    """Replace this process's pool (tests pin its size); returns the one it replaced."""
+    global _pool
+    old, _pool = _pool, new
+    return old
+
+
 async def in_worker(fn: Callable[..., T], *args: Any) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_pool, partial(fn, *args))
+    """Small work on the report threads, never refused."""
+    return await pool().run(fn, *args, shed=False)
 
 
 async def in_pool(pool: Executor, fn: Callable[..., T], *args: Any) -> T:

@@ -69,8 +69,8 @@ def _limit_pages(monkeypatch, pages: int) -> None:
 
     original = db._sqlite_pragmas
 
-    def limited():
-        connected = original()
+    def limited(*args, **kwargs):
+        connected = original(*args, **kwargs)
 
         def hook(dbapi_connection, record):
             connected(dbapi_connection, record)
@@ -95,7 +95,7 @@ def test_the_cli_says_the_disk_is_full_in_words(journey_cli, tmp_path, monkeypat
     assert code == 0, err
     _limit_pages(monkeypatch, _pages(tmp_path / "cli.db"))
     code, _, err = journey_cli("demo", "--workspace", "two")
-    assert code == 2
+    assert code == 2, err
     assert "disk holding the database is full" in err
     assert "unexpected error" not in err and "report it" not in err
 

@@ -71,7 +71,9 @@ def _final(posts: list) -> str:
     return json.dumps(posts[-1].payload, ensure_ascii=False)
 
 
-async def test_drain_finishes_what_it_can_and_tells_the_others_to_run_it_again(demo_db, caplog):
+async def test_drain_finishes_what_it_can_and_tells_the_others_to_run_it_again(
+    demo_db, caplog, one_report_thread
+):
     """One report thread: reviews (let go 0.3 s into the drain), a churn queued behind it,
     a retention slower than the grace, and a churn queued behind that. The first two
     finish within the grace; the last two are told to run their command again."""
@@ -191,6 +193,18 @@ def test_sigterm_to_journey_serve_waits_for_acknowledged_commands(demo_db, tmp_p
     for name, posts in answers.items():
         assert posts and "Churn" in _final(posts), (name, posts)
     assert DEFAULT_BOT_TOKEN not in err
+
+
+@pytest.fixture
+def one_report_thread():
+    """One report thread, no shedding: the drain test's queue order is then known."""
+    from bot.workers import PoolLimits, ReportPool, use_pool
+
+    old = use_pool(
+        ReportPool(PoolLimits(threads=1, max_queue=16, max_queue_per_workspace=16, max_wait=60))
+    )
+    yield
+    use_pool(old)
 
 
 @pytest.fixture(autouse=True)

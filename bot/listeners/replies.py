@@ -8,7 +8,11 @@ and the final reply replaces it in place.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import re
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from slack_bolt.context.respond.async_respond import AsyncRespond
@@ -20,10 +24,15 @@ from bot.blocks.message import Message, context
 from bot.service import Reply, unexpected_message
 from bot.slack_errors import explain
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
-from bot.workers import in_worker
+from bot.workers import Busy, pool
 from journey.reports import FunnelReport, RetentionReport, ValueReport
 
 log = logging.getLogger("journey.bot")
+BUSY = (
+    "journey is busy answering many requests right now, so I did not start this one: "
+    "please try again in a minute."
+)
+CHART_SKIPPED = "Chart left out: journey is busy right now. Ask again later to see it."
 CHARTS_HINT = (
     "Charts are off: add the `files:write` scope to the app (OAuth & Permissions) and reinstall "
     "it to get a chart with each report."
@@ -37,12 +46,16 @@ async def reply_when_ready(
     working_after: float,
     *,
     own_thread: bool = False,
+    workspace: str | None = None,
     **extra: Any,
 ) -> tuple[Reply, bool]:
     """Run `work` in a thread; show a working state if it is slow; send the reply.
 
-    Reports run in the small report pool; `own_thread` is for long jobs (a sync
-    that may take minutes) that must not hold the report pool up.
+    Reports run in the bounded report pool (bot/workers.py): when it is full, or
+    the report waited longer than a user should, the user reads "busy, try again
+    in a minute" instead of an ever later answer; `workspace` is whose share of
+    the queue it takes. `own_thread` is for long jobs (a sync that may take
+    minutes) that must not hold the report pool up.
     Returns the reply and whether the working message was shown (then the reply
     replaced it).
     """
@@ -51,7 +64,7 @@ async def reply_when_ready(
         await safe_respond(respond, error_message(RESTARTED.format(what=f"your {what}")).payload())
         answered()
         return Reply(error_message(RESTARTED.format(what=f"your {what}"))), False
-    runner = asyncio.to_thread(work) if own_thread else in_worker(work)
+    runner = asyncio.to_thread(work) if own_thread else pool().run(work, workspace=workspace)
     task = asyncio.ensure_future(runner)
     done, _ = await asyncio.wait({task}, timeout=working_after)
     working = not done
@@ -59,6 +72,9 @@ async def reply_when_ready(
         await safe_respond(respond, working_message(what).payload())
     try:
         reply: Reply = await task
+    except Busy as exc:
+        log.info("report shed (%s): told the user to try again", exc.why)
+        reply = Reply(error_message(BUSY))
     except Exception as exc:  # the service already catches; this is the last line of defence
         reply = Reply(unexpected_message(exc))
     payload = reply.message.payload()
@@ -96,6 +112,62 @@ def chart_png(reply: Reply) -> tuple[bytes, str] | None:
     if isinstance(reply.report, ValueReport) and reply.report.method == "models":
         return charts.value_chart(reply.report), "value per channel"
     return None
+
+
+async def chart_when_free(reply: Reply, workspace: str | None) -> tuple[bytes, str] | None:
+    """The report's chart from the cache, else rendered on the report pool; raises Busy
+    when reports are queueing (a chart costs about 250 ms of matplotlib: under load the
+    text answers first, and the next report waits less)."""
+    key = chart_key(reply, workspace)
+    if key is not None and (cached := _charts.get(key)) is not None:
+        return cached
+    if pool().busy():
+        raise Busy("charts left out while reports queue")
+    rendered = await pool().run(chart_png, reply, workspace=workspace)
+    if key is not None and rendered is not None:
+        _charts.put(key, rendered)
+    return rendered
+
+
+_INSTANT = re.compile(r"datetime\.datetime\((\d+), (\d+), (\d+)[^)]*\)")
+
+
+def chart_key(reply: Reply, workspace: str | None) -> str | None:
+    """The chart cache's key: the workspace and everything the chart is drawn from. The
+    report holds its period and every figure, so new data makes a new key; its instants
+    count by the day (a rolling "last 30d" asked a second later, or the report's
+    generated_at, draw the same chart)."""
+    if reply.report is None:
+        return None
+    figures = _INSTANT.sub(r"day(\1,\2,\3)", repr(reply.report))
+    digest = hashlib.sha256(figures.encode()).hexdigest()
+    return f"{workspace or ''}:{type(reply.report).__name__}:{digest}"
+
+
+class ChartCache:
+    """The last few charts rendered, by chart_key (LRU, thread-safe)."""
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> tuple[bytes, str] | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is not None:
+                self._items.move_to_end(key)
+            return item
+
+    def put(self, key: str, item: tuple[bytes, str]) -> None:
+        with self._lock:
+            self._items[key] = item
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+_charts = ChartCache()
 
 
 async def upload_chart(
@@ -141,6 +213,7 @@ async def attach_chart(
     *,
     user: str,
     channel: str,
+    workspace: str | None = None,
 ) -> None:
     """Send the chart of a private (ephemeral) report where its reader can see it.
 
@@ -157,7 +230,11 @@ async def attach_chart(
     if not can_upload(scopes):
         await safe_respond(respond, _with(message, context(CHARTS_HINT), replace=True))
         return
-    rendered = await in_worker(chart_png, reply)
+    try:
+        rendered = await chart_when_free(reply, workspace)
+    except Busy:
+        await safe_respond(respond, _with(message, context(CHART_SKIPPED), replace=True))
+        return
     if rendered is None:
         return
     png, title = rendered

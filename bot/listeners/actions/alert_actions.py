@@ -116,6 +116,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             lambda: deps.service.command_reply(team_of(body), cmd),
             cmd.name,
             deps.working_after,
+            workspace=team_of(body),
             replace_original=False,
             response_type="ephemeral",
         )

@@ -47,6 +47,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             lambda: deps.service.command_reply(team_of(body), cmd, view=view),
             cmd.name,
             deps.working_after,
+            workspace=team_of(body),
             replace_original=True,
         )
 

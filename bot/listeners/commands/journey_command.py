@@ -69,6 +69,7 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
                 lambda: deps.service.schedule_reply(team_id, cmd, channel, user, timezone),
                 cmd.name,
                 deps.working_after,
+                workspace=team_id,
             )
             return
         if cmd.name == "sync":
@@ -79,10 +80,17 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             lambda: deps.service.command_reply(team_id, cmd),
             cmd.name,
             deps.working_after,
+            workspace=team_id,
         )
         scopes = context.authorize_result.bot_scopes if context.authorize_result else None
         await attach_chart(
-            client, respond, reply, scopes, user=user, channel=command.get("channel_id") or ""
+            client,
+            respond,
+            reply,
+            scopes,
+            user=user,
+            channel=command.get("channel_id") or "",
+            workspace=team_id,
         )
 
     return journey_command

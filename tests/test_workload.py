@@ -1,0 +1,191 @@
+"""Bounded, fair work: past the report pool's bounds a user is told "busy, try again in a
+minute" at once, instead of an answer that comes ever later (bot/workers.py); the same
+chart is rendered once (bot/listeners/replies.py).
+
+Before, every report queued on one thread without limit: at 30 commands a second
+replies came minutes late and the queue grew until response URLs expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from slack_driver import SECRET, SignedBot, bot_client
+
+from bot.app import build_app
+from bot.commands import Command
+from bot.config import BotSettings
+from bot.deps import Deps
+from bot.service import Reply, ReportService
+from bot.workers import Busy, PoolLimits, ReportPool, limits_from_env, use_pool
+from journey.db import make_engine, session_scope, upgrade
+from journey.demo import load_demo
+from journey.errors import JourneyError
+
+
+def _pool(threads: int = 1, queue: int = 4, per_workspace: int = 2, wait: float = 60) -> ReportPool:
+    return ReportPool(PoolLimits(threads, queue, per_workspace, wait))
+
+
+async def _started(pool: ReportPool, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while pool.running < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert pool.running == count
+
+
+async def test_a_full_queue_refuses_at_once_and_a_workspace_gets_only_its_share():
+    pool = _pool(threads=1, queue=4, per_workspace=2)
+    gate = threading.Event()
+    running = asyncio.ensure_future(pool.run(gate.wait, 10, workspace="A"))
+    await _started(pool, 1)
+    queued = [asyncio.ensure_future(pool.run(lambda: "a", workspace="A")) for _ in range(2)]
+    await asyncio.sleep(0)
+    # workspace A has its two places; a third waits for nobody: refused at once
+    with pytest.raises(Busy, match="workspace"):
+        await pool.run(lambda: "a", workspace="A")
+    # B still gets in, until the whole queue (4) is full
+    queued += [asyncio.ensure_future(pool.run(lambda: "b", workspace="B")) for _ in range(2)]
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    with pytest.raises(Busy, match="queue full"):
+        await pool.run(lambda: "c", workspace="C")
+    assert time.monotonic() - started < 0.5
+    gate.set()
+    assert await running is True
+    assert [await q for q in queued] == ["a", "a", "b", "b"]
+    assert pool.waiting == 0 and pool.shed == 2
+    # small work (no report) is never refused, even past the bounds
+    gate.clear()
+    running = asyncio.ensure_future(pool.run(gate.wait, 10))
+    await _started(pool, 1)
+    extra = [asyncio.ensure_future(pool.run(lambda: 1, shed=False)) for _ in range(6)]
+    gate.set()
+    assert [await e for e in extra] == [1] * 6
+    await running
+
+
+async def test_a_report_that_waited_too_long_is_not_started():
+    pool = _pool(threads=1, queue=10, per_workspace=10, wait=0.2)
+    gate = threading.Event()
+    ran: list[str] = []
+    running = asyncio.ensure_future(pool.run(gate.wait, 10))
+    await _started(pool, 1)
+    late = asyncio.ensure_future(pool.run(ran.append, "late", workspace="A"))
+    await asyncio.sleep(0.4)
+    gate.set()
+    with pytest.raises(Busy, match="waited too long"):
+        await late
+    await running
+    assert ran == []
+
+
+def test_pool_settings_from_the_environment_fail_in_words():
+    limits = limits_from_env({"JOURNEY_REPORT_WORKERS": "3", "JOURNEY_REPORT_MAX_WAIT": "2.5"})
+    assert limits == PoolLimits(3, 48, 24, 2.5)
+    assert 2 <= limits_from_env({}).threads <= 4
+    with pytest.raises(JourneyError, match="JOURNEY_REPORT_WORKERS must be at least 1"):
+        limits_from_env({"JOURNEY_REPORT_WORKERS": "0"})
+    with pytest.raises(JourneyError, match="JOURNEY_REPORT_QUEUE must be a number"):
+        limits_from_env({"JOURNEY_REPORT_QUEUE": "lots"})
+
+
+# --- through Slack --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_engine(tmp_path_factory):
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('workload') / 'bot.db'}")
+    upgrade(engine)
+    with FakeSlack() as fake, session_scope(engine) as session:
+        load_demo(session, fake.team_id)
+    yield engine
+    engine.dispose()
+
+
+class HeldService(ReportService):
+    """`reviews` waits for `release` (a slow report holding the only thread)."""
+
+    release: threading.Event
+
+    def command_reply(
+        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+    ) -> Reply:
+        if command.name == "reviews":
+            self.release.wait(30)
+        return super().command_reply(workspace_id, command, view, shared)
+
+
+@pytest.fixture
+def small_pool():
+    pool = _pool(threads=1, queue=3, per_workspace=3, wait=60)
+    old = use_pool(pool)
+    yield pool
+    use_pool(old)
+
+
+async def test_past_the_bound_every_command_still_gets_a_final_answer(demo_engine, small_pool):
+    service = HeldService(demo_engine)
+    service.release = threading.Event()
+    try:
+        with FakeSlack() as fake:
+            settings = BotSettings(
+                bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+            )
+            deps = Deps(service=service, settings=settings, working_after=0.2)
+            app = build_app(settings, demo_engine, deps=deps)
+            async with bot_client(app) as http:
+                bot = SignedBot(fake, demo_engine, http, fake.team_id)
+                assert (await bot.command("reviews", "held")).status_code == 200
+                await _started(small_pool, 1)
+                names = [f"churn-{i}" for i in range(6)]
+                for name in names:
+                    assert (await bot.command("churn", name)).status_code == 200
+                # three wait their turn; the others are told at once, before the release
+                for name in names[3:]:
+                    (busy,) = await bot.responses(name)
+                    assert "busy" in json.dumps(busy.payload) and "try again in a minute" in (
+                        json.dumps(busy.payload)
+                    )
+                service.release.set()
+                for name in names[:3]:
+                    posts = await bot.responses(name, count=2)  # working, then the report
+                    assert "Churn" in json.dumps(posts[-1].payload)
+                    assert posts[-1].replace_original
+                await bot.responses("held", count=2)
+    finally:
+        service.release.set()
+    assert small_pool.shed == 3
+
+
+async def test_the_same_funnel_chart_is_rendered_once(demo_engine, monkeypatch):
+    """A funnel's chart costs about 250 ms of matplotlib; asked again with the same data
+    (same workspace, period and figures) it comes from the cache."""
+    from journey.render import charts
+
+    rendered: list[str] = []
+    real = charts.funnel_chart
+
+    def counting(report, *args, **kwargs):
+        rendered.append(report.period.label)
+        return real(report, *args, **kwargs)
+
+    monkeypatch.setattr(charts, "funnel_chart", counting)
+    with FakeSlack() as fake:
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(service=ReportService(demo_engine), settings=settings, working_after=10)
+        app = build_app(settings, demo_engine, deps=deps)
+        async with bot_client(app) as http:
+            bot = SignedBot(fake, demo_engine, http, fake.team_id)
+            for i, text in enumerate(["funnel 30d", "funnel 30d", "funnel 90d"]):
+                await bot.command(text, f"f{i}")
+                posts = await bot.responses(f"f{i}", count=2)  # the report, then its chart
+                assert any(b["type"] == "image" for b in posts[-1].payload["blocks"])
+    assert len(rendered) == 2  # 30d once, 90d once
