@@ -177,6 +177,7 @@ async def test_the_same_funnel_chart_is_rendered_once(demo_engine, monkeypatch):
 
     monkeypatch.setattr(charts, "funnel_chart", counting)
     with FakeSlack() as fake:
+        fake.add_user("U0ALICE")
         settings = BotSettings(
             bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
         )
@@ -187,5 +188,9 @@ async def test_the_same_funnel_chart_is_rendered_once(demo_engine, monkeypatch):
             for i, text in enumerate(["funnel 30d", "funnel 30d", "funnel 90d"]):
                 await bot.command(text, f"f{i}")
                 posts = await bot.responses(f"f{i}", count=2)  # the report, then its chart
-                assert any(b["type"] == "image" for b in posts[-1].payload["blocks"])
-    assert len(rendered) == 2  # 30d once, 90d once
+                assert "The funnel chart is in your direct messages" in json.dumps(
+                    posts[-1].payload
+                )
+        uploads = [c for c in fake.calls if c.method == "files.completeUploadExternal"]
+    assert len(uploads) == 3  # every report gets its chart...
+    assert len(rendered) == 2  # ...drawn once for 30d, once for 90d
