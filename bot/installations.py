@@ -1,4 +1,4 @@
-"""Slack installations and OAuth states in journey's own database.
+"""Slack installations in journey's own database (used OAuth states: bot/oauth_state.py).
 
 slack_sdk ships SQL stores, but they keep bot tokens in plain text, and its
 file stores live on one machine's disk. These keep everything in the shared
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +32,8 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store import Bot, Installation
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
-from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlalchemy import Connection, Engine, Table, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel import select as select_model
@@ -590,64 +588,6 @@ def _finish(conn: Connection, *, commit: bool = False) -> None:
             conn.rollback()
     finally:
         conn.close()
-
-
-class DatabaseOAuthStateStore(AsyncOAuthStateStore):
-    """OAuth `state` values in the shared database: expiring and single-use.
-
-    Issuing inserts a random state; consuming deletes it and succeeds only if
-    the delete removed an unexpired row, so a state is accepted at most once
-    even when two replicas receive the same redirect.
-    """
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        expiration_seconds: int = 600,
-        clock: Clock = utcnow,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        self.engine = engine
-        self.expiration_seconds = expiration_seconds
-        self.clock = clock
-        self._logger = logger or logging.getLogger(__name__)
-
-    @property
-    def logger(self) -> logging.Logger:
-        return self._logger
-
-    async def async_issue(self, *args: Any, **kwargs: Any) -> str:
-        state = secrets.token_urlsafe(32)
-        await asyncio.to_thread(self._issue_sync, state)
-        return state
-
-    async def async_consume(self, state: str) -> bool:
-        if not state or len(state) > 100:
-            return False
-        return await asyncio.to_thread(self._consume_sync, state)
-
-    def _issue_sync(self, state: str) -> None:
-        now = self.clock()
-        with self.engine.begin() as conn:
-            # Abandoned install attempts leave states behind; sweep them here,
-            # where it is cheap (indexed) and needs no scheduler.
-            conn.execute(delete(STATES).where(STATES.c.expires_at <= now))
-            conn.execute(
-                insert(STATES).values(
-                    state=state, expires_at=now + timedelta(seconds=self.expiration_seconds)
-                )
-            )
-
-    def _consume_sync(self, state: str) -> bool:
-        with self.engine.begin() as conn:
-            result = conn.execute(
-                delete(STATES).where(STATES.c.state == state, STATES.c.expires_at > self.clock())
-            )
-        if result.rowcount != 1:
-            self._logger.info("OAuth state rejected: unknown, expired or already used")
-            return False
-        return True
 
 
 # ---- default alerts on install ---------------------------------------------------

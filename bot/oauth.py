@@ -27,11 +27,8 @@ from bot.app import Transport, build_app, web_client
 from bot.authorize import DatabaseAuthorize
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.installations import (
-    DatabaseInstallationStore,
-    DatabaseOAuthStateStore,
-    default_alerts_on_install,
-)
+from bot.installations import DatabaseInstallationStore, default_alerts_on_install
+from bot.oauth_state import SignedOAuthStateStore
 from bot.service import ReportService
 from journey.secrets import Cipher
 
@@ -85,7 +82,8 @@ def oauth_app(
         client_secret=settings.client_secret,
         scopes=list(settings.scopes),
         installation_store=store,
-        state_store=DatabaseOAuthStateStore(engine),
+        # Signed and stateless: loading the install page writes nothing (bot/oauth_state.py).
+        state_store=SignedOAuthStateStore(engine, settings.client_secret or ""),
         install_path=INSTALL_PATH,
         redirect_uri_path=REDIRECT_PATH,
         token_rotation_expiration_minutes=120,

@@ -35,7 +35,8 @@ from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from bot.authorize import DatabaseAuthorize, single_workspace_authorize
-from bot.installations import DatabaseInstallationStore, DatabaseOAuthStateStore
+from bot.installations import DatabaseInstallationStore
+from bot.oauth_state import SignedOAuthStateStore
 from journey.db import make_engine
 from journey.secret_rows import installation_identity
 from journey.secrets import Cipher, SecretKeyChanged
@@ -421,7 +422,7 @@ class Clock:
 
 
 def test_state_is_single_use(engine: Engine):
-    states = DatabaseOAuthStateStore(engine)
+    states = SignedOAuthStateStore(engine, CLIENT_SECRET)
     state = asyncio.run(states.async_issue())
     assert len(state) >= 40
     assert asyncio.run(states.async_consume(state)) is True
@@ -433,15 +434,16 @@ def test_state_is_single_use(engine: Engine):
 
 def test_state_expires(engine: Engine):
     clock = Clock()
-    states = DatabaseOAuthStateStore(engine, expiration_seconds=600, clock=clock)
+    states = SignedOAuthStateStore(engine, CLIENT_SECRET, expiration_seconds=600, clock=clock)
     fresh = asyncio.run(states.async_issue())
     stale = asyncio.run(states.async_issue())
     clock.now += timedelta(seconds=599)
     assert asyncio.run(states.async_consume(fresh)) is True
     clock.now += timedelta(seconds=2)
     assert asyncio.run(states.async_consume(stale)) is False
-    # Issuing sweeps expired states away.
-    asyncio.run(states.async_issue())
+    # Recording a used state sweeps the expired records away.
+    clock.now += timedelta(seconds=1200)
+    assert asyncio.run(states.async_consume(asyncio.run(states.async_issue()))) is True
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM slack_oauth_state")).scalar() == 1
 
@@ -449,7 +451,8 @@ def test_state_expires(engine: Engine):
 def test_state_is_accepted_once_across_replicas(engine: Engine):
     other_engine = second_engine(engine)
     try:
-        a, b = DatabaseOAuthStateStore(engine), DatabaseOAuthStateStore(other_engine)
+        a = SignedOAuthStateStore(engine, CLIENT_SECRET)
+        b = SignedOAuthStateStore(other_engine, CLIENT_SECRET)
         state = asyncio.run(a.async_issue())
 
         async def race() -> list[bool]:
@@ -720,7 +723,7 @@ def test_bolt_app_with_oauth_uses_the_rotating_authorize(
                 client_secret=CLIENT_SECRET,
                 scopes=["commands", "chat:write"],
                 installation_store=store,
-                state_store=DatabaseOAuthStateStore(engine),
+                state_store=SignedOAuthStateStore(engine, CLIENT_SECRET),
             ),
             authorize=auth,
         )

@@ -57,11 +57,12 @@ class SlackInstallation(SQLModel, table=True):
 
 
 class SlackOAuthState(SQLModel, table=True):
-    """A state value handed to the browser at the start of an install.
+    """An OAuth state already used on the redirect back from Slack.
 
-    Kept in the shared database, not in memory or on disk, because the redirect
-    back from Slack may land on a different replica. Consuming one deletes it,
-    so each state is accepted at most once.
+    States are signed and written nowhere when the install page hands them out
+    (bot/oauth_state.py); a state's nonce is recorded here when its redirect is
+    accepted, in the shared database because a replay may land on another
+    replica, so each state is accepted at most once. Expired rows are swept.
     """
 
     __tablename__ = "slack_oauth_state"
