@@ -12,7 +12,6 @@ import shlex
 from dataclasses import dataclass, field
 
 from journey.errors import JourneyError
-from journey.periods import PERIOD_HELP
 
 REPORTS = ("funnel", "retention", "churn", "reviews", "value")
 SCHEDULE_WORDS = ("digest", "alerts")
@@ -21,9 +20,14 @@ WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "help")
 
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("funnel [period] [by channel] [channel NAME]", "/journey funnel 30d by channel"),
-    ("retention [period]", "/journey retention last-quarter"),
-    ("churn [DAY | finished period]", "/journey churn (who is at risk today)"),
+    (
+        "funnel [period] compare",
+        "/journey funnel last-month compare (each step against the period before)",
+    ),
+    ("retention [period] [csv]", "/journey retention last-quarter"),
+    ("churn [DAY | finished period] [csv]", "/journey churn (who is at risk today)"),
     ("reviews", "/journey reviews"),
+    ("reviews asked|skip EMAIL|NAME", "/journey reviews asked ana@example.com"),
     ("value [period]", "/journey value 90d (what customers from each channel are worth)"),
     ("digest", "/journey digest (this channel's digest and its next send)"),
     (
@@ -44,8 +48,37 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ),
     ("sources", "/journey sources (connected stores and CRMs, their last sync and errors)"),
     ("sync [NAME]", "/journey sync (admins: fetch what changed at every source now)"),
-    ("help", "/journey help"),
+    ("help [COMMAND]", "/journey help churn"),
 )
+
+# What each report is, for `/journey help WORD`: one paragraph, the forms, an example.
+TOPICS: dict[str, str] = {
+    "funnel": (
+        "Of the people who first showed up in the period, how many reached each stage and "
+        "where most stopped. `by channel` splits it by where they came from, `channel NAME` "
+        "keeps one channel, `compare` shows each step against the period before."
+    ),
+    "retention": (
+        "Repeat buying: the repeat rate, returning customers against the period before, the "
+        "monthly cohorts and who is overdue. `csv` saves every overdue customer to a file."
+    ),
+    "churn": (
+        "Who is at risk of leaving for good, judged on one day (today, a DAY like 2026-06-30, "
+        "or the last day of a finished period like last-month), most value at risk first. "
+        "`csv` saves every customer at risk to a file."
+    ),
+    "reviews": (
+        "Happy recent customers to ask for a review now. Once asked (or deliberately "
+        "skipped), record it so they leave the list: `/journey reviews asked EMAIL|NAME` or "
+        "`/journey reviews skip EMAIL|NAME`."
+    ),
+    "digest": "A summary posted on a schedule in this channel, or previewed with `digest now`.",
+    "alerts": "Messages when repeat buying, a funnel step or your best customers' returns drop.",
+    "connect": "A form (in Slack) where an admin connects Shopify, Stripe, HubSpot or WooCommerce.",
+    "sources": "Where the data comes from: connected stores and CRMs, and imported files.",
+    "sync": "Fetches what changed at every connected source now (admins).",
+    "help": "Every command, or one: `/journey help churn`.",
+}
 
 
 ALERT_KINDS = ("retention_drop", "funnel_step_drop", "high_value_churn")
@@ -96,6 +129,8 @@ class Command:
     channel: str | None = None
     args: tuple[str, ...] = field(default_factory=tuple)
     setting: DigestRequest | AlertsRequest | None = None
+    view: str = ""  # funnel: "compare" (the typed form of the Compare button)
+    export: bool = False  # churn, retention: the CSV the export button sends
 
     @property
     def changes_settings(self) -> bool:
@@ -134,7 +169,12 @@ def parse(text: str) -> Command:
         return Command("help")
     head, rest = words[0].lower(), words[1:]
     if head in ("help", "?", "-h", "--help"):
-        return Command("help")
+        topic = rest[0].lower().lstrip("/") if rest else None
+        if topic is not None and topic not in TOPICS:
+            guess = suggest(topic)
+            hint = f" Did you mean `/journey help {guess}`?" if guess else ""
+            raise CommandError(f"There is no command `{rest[0]}`.{hint}", guess)
+        return Command("help", args=(topic,) if topic else ())
     if head not in WORDS:
         guess = suggest(head)
         hint = f" Did you mean `/journey {guess}`?" if guess else ""
@@ -146,9 +186,7 @@ def parse(text: str) -> Command:
     if head in RESERVED:
         return Command(head, args=tuple(rest))
     if head == "reviews":
-        if rest:
-            raise CommandError("`/journey reviews` takes no options: try `/journey reviews`.")
-        return Command(head)
+        return _reviews(rest)
     return _report_options(head, rest)
 
 
@@ -350,13 +388,54 @@ def _parse_threshold(rest: list[str]) -> AlertsRequest:
     return AlertsRequest("threshold", kind, percent, min_sample, cooldown)
 
 
+def _reviews(words: list[str]) -> Command:
+    """`/journey reviews`, or `reviews asked|skip WHO`: the typed form of the Asked and
+    Skip buttons, naming the customer by email or name as the reply shows them."""
+    if not words:
+        return Command("reviews")
+    action = {"asked": "asked", "ask": "asked", "skip": "skipped", "skipped": "skipped"}.get(
+        words[0].lower()
+    )
+    if action is None:
+        raise CommandError(
+            f"I don't understand `{words[0]}` in `/journey reviews`: use `/journey reviews`, "
+            "`/journey reviews asked EMAIL|NAME` or `/journey reviews skip EMAIL|NAME`."
+        )
+    if len(words) < 2:
+        raise CommandError(
+            f"`/journey reviews {words[0]}` needs the customer's email or name, as the list "
+            "shows it, e.g. `/journey reviews asked ana@example.com`."
+        )
+    return Command("reviews", args=(action, " ".join(words[1:])))
+
+
+# Two-word periods people type ("last month") and their one-word form.
+_PERIOD_PAIRS = {
+    (a, b): f"{a}-{b}" for a in ("this", "last") for b in ("week", "month", "quarter", "year")
+}
+
+
 def _report_options(name: str, words: list[str]) -> Command:
     period: str | None = None
     by_channel = False
     channel: str | None = None
+    view = ""
+    export = False
+    words = list(words)
+    for i in range(len(words) - 1):
+        pair = (words[i].lower(), words[i + 1].lower())
+        if pair in _PERIOD_PAIRS:
+            words[i : i + 2] = [_PERIOD_PAIRS[pair]]
+            break
     i = 0
     while i < len(words):
         word = words[i].lower()
+        if word == "compare" and name == "funnel":
+            view, i = "compare", i + 1
+            continue
+        if word == "csv" and name in ("churn", "retention"):
+            export, i = True, i + 1
+            continue
         if word == "by" and name == "funnel":
             if i + 1 >= len(words) or words[i + 1].lower() not in ("channel", "channels"):
                 raise CommandError("`by` needs `channel`: try `/journey funnel 30d by channel`.")
@@ -384,7 +463,9 @@ def _report_options(name: str, words: list[str]) -> Command:
             except JourneyError as exc:
                 raise CommandError(str(exc)) from None
         _check_period(period)
-    return Command(name, period=period, by_channel=by_channel, channel=channel)
+    return Command(
+        name, period=period, by_channel=by_channel, channel=channel, view=view, export=export
+    )
 
 
 def _check_period(word: str) -> None:
@@ -395,7 +476,7 @@ def _check_period(word: str) -> None:
     try:
         parse_period(word, datetime.now(UTC))
     except JourneyError as exc:
-        raise CommandError(f"I don't understand the period `{word}`. {PERIOD_HELP}") from exc
+        raise CommandError(str(exc)) from exc
 
 
 def _usage(name: str) -> str:

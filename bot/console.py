@@ -15,6 +15,7 @@ digest and alert appear once, across restarts too.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -22,16 +23,28 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import select
 
-from bot.blocks.help import help_message
+from bot.blocks.digest import A_ALERT_ACK, A_OPEN_REPORT
+from bot.blocks.help import command_error_message, error_message
+from bot.blocks.reports import (
+    A_BY_CHANNEL,
+    A_COMPARE,
+    A_EXPORT,
+    A_REVIEW_ASKED,
+    A_REVIEW_SKIP,
+    A_SHARE,
+)
 from bot.blocks.terminal import render_terminal
-from bot.commands import AlertsRequest, CommandError, DigestRequest, parse
+from bot.commands import AlertsRequest, Command, CommandError, DigestRequest, parse
 from bot.scheduler import scheduler_interval, sync_interval, sync_tick
 from bot.service import ReportService
 from journey.db import session_scope
+from journey.errors import JourneyError
 from journey.models import Customer, Workspace
 from journey.periods import zone
 from journey.render.text import sync_summary
@@ -50,10 +63,10 @@ ZONE_WORDS = "this computer's timezone"
 
 BANNER = """journey console: the Slack bot's replies, in your terminal, for workspace {ws}.
 Type a command as you would in Slack, e.g. /journey funnel 30d by channel, /journey churn,
-/journey reviews, /journey help. Buttons are shown as [labels]; type the command instead.
+/journey reviews, /journey help churn. Buttons show what to type: [Label: /journey ...].
 This console is the channel #{channel} (timezone {tz}): /journey digest weekly monday 09:00
 sends it a digest, /journey alerts channel its alerts; they appear here while it runs.
-Quit with exit or Ctrl-D. (With Slack tokens in .env the same command connects to Slack.)
+Clear the screen with clear; quit with exit or Ctrl-D. (With Slack tokens in .env the same command connects to Slack.)
 {own}"""
 
 Clock = Callable[[], datetime]
@@ -119,6 +132,52 @@ def _command_text(line: str) -> str:
     return text
 
 
+def typed_form(button: dict[str, Any]) -> str | None:
+    """What to type for a button: the console's stand-in for clicking it."""
+    action = str(button.get("action_id") or "")
+    try:
+        value = json.loads(button.get("value") or "{}")
+    except ValueError:
+        value = {}
+    if not isinstance(value, dict):
+        return None
+    words = [w for w in (value.get("k"), value.get("p")) if isinstance(w, str) and w]
+    if isinstance(value.get("c"), str) and value["c"]:
+        words += ["channel", value["c"]]
+    base = "/journey " + " ".join(words)
+    if action == A_BY_CHANNEL:
+        return f"{base} by channel"
+    if action == A_COMPARE:
+        return f"{base} compare"
+    if action == A_EXPORT:
+        return f"{base} csv"
+    who = value.get("e") or value.get("n")
+    if action in (A_REVIEW_ASKED, A_REVIEW_SKIP) and isinstance(who, str) and who:
+        verb = "asked" if action == A_REVIEW_ASKED else "skip"
+        return f"/journey reviews {verb} {who}"
+    if action == A_SHARE:
+        return "in Slack: posts this reply in the channel"
+    if action == A_ALERT_ACK:
+        return "/journey alerts ack"
+    if action.startswith(A_OPEN_REPORT) and words:
+        return base
+    return None
+
+
+def _render(payload: dict[str, Any]) -> str:
+    return render_terminal(payload, typed_form)
+
+
+def save_csv(service: ReportService, workspace: str, cmd: Command, now: datetime) -> str:
+    """`/journey churn csv`: the file the export button sends in Slack, saved here."""
+    body, rows = service.at_risk_csv(workspace, cmd.period, cmd.name)
+    what = "at-risk" if cmd.name == "churn" else "overdue"
+    path = Path.cwd() / f"journey-{workspace}-{what}-{now:%Y-%m-%d}.csv"
+    path.write_text(body, encoding="utf-8")
+    people = "customers at risk" if cmd.name == "churn" else "overdue customers"
+    return f"Saved {rows} {people} to {path}"
+
+
 def answer(
     service: ReportService,
     workspace: str,
@@ -129,10 +188,17 @@ def answer(
 ) -> str:
     """One console line in, the rendered reply out. Digest and alert commands act on the
     console's channel, with the console's timezone and clock."""
+    text = _command_text(line)
     try:
-        cmd = parse(_command_text(line))
+        cmd = parse(text)
     except CommandError as exc:
-        return render_terminal(help_message(prefix=str(exc)).payload())
+        head = text.split()[0].lower() if text.split() else ""
+        return _render(command_error_message(str(exc), exc.suggestion or head).payload())
+    if cmd.export:
+        try:
+            return save_csv(service, workspace, cmd, now or _utc_now())
+        except JourneyError as exc:
+            return _render(error_message(str(exc)).payload())
     if isinstance(cmd.setting, DigestRequest | AlertsRequest):
         reply = service.schedule_reply(
             workspace,
@@ -143,8 +209,8 @@ def answer(
             zone_words=ZONE_WORDS,
             now=now,
         )
-        return render_terminal(reply.message.payload())
-    return render_terminal(service.command_message(workspace, cmd).payload())
+        return _render(reply.message.payload())
+    return _render(service.command_message(workspace, cmd).payload())
 
 
 class ConsoleDelivery:
@@ -165,7 +231,7 @@ class ConsoleDelivery:
         from bot.blocks.digest import local_time
         from bot.delivery import message_for
 
-        text = render_terminal(message_for(delivery).payload())
+        text = _render(message_for(delivery).payload())
         where = "to you" if delivery.kind == "pause_notice" else f"in #{delivery.channel_id}"
         tz = delivery.digest.timezone if delivery.digest is not None else self.timezone
         what = {"digest": "digest", "alert": "alert", "pause_notice": "notice"}[delivery.kind]
@@ -384,6 +450,9 @@ def run_console(
                 out.waiting = False
             if line.strip().lower() in ("exit", "quit", "q"):
                 return
+            if line.strip().lower() in ("clear", "cls"):
+                out.say("\x1b[2J\x1b[H" if sys.stdout.isatty() else "")
+                continue
             if not line.strip():
                 continue
             out.say(answer(service, workspace, line, timezone=tz, now=clock()))

@@ -23,9 +23,11 @@ from bot.blocks.help import (
     reserved_message,
     sources_message,
     sync_message,
+    topic_message,
 )
 from bot.blocks.home import home_view
-from bot.blocks.message import Message
+from bot.blocks.message import Message, section
+from bot.blocks.mrkdwn import md
 from bot.blocks.reports import (
     churn_message,
     funnel_message,
@@ -153,7 +155,7 @@ class ReportService:
 
     def _command_reply(self, workspace_id: str, command: Command, view: str, shared: bool) -> Reply:
         if command.name == "help":
-            return Reply(help_message())
+            return Reply(topic_message(command.args[0]) if command.args else help_message())
         if command.name in ("digest", "alerts"):
             return Reply(
                 error_message(
@@ -167,9 +169,13 @@ class ReportService:
             with session_scope(self.engine) as session:
                 return Reply(sources_message(source_health(session, workspace_id)))
         if command.name == "sync":
-            return Reply(
-                sync_message(self.sync(workspace_id, command.args[0] if command.args else None))
-            )
+            results = self.sync(workspace_id, command.args[0] if command.args else None)
+            with session_scope(self.engine) as session:
+                health = source_health(session, workspace_id)
+            return Reply(sync_message(results, health))
+        if command.name == "reviews" and command.args:
+            status, who = command.args[0], command.args[1]
+            return Reply(self.record_review_by(workspace_id, who, status, "console"))
         now = datetime.now(UTC)
         with session_scope(self.engine) as session:
             period = workspace_period(session, workspace_id, command.period, now=now)
@@ -182,7 +188,7 @@ class ReportService:
                     report, retention_report(session, workspace_id, period, now=now)
                 )
         if isinstance(report, FunnelReport):
-            view = "by_channel" if command.by_channel else view
+            view = "by_channel" if command.by_channel else (command.view or view)
             return Reply(funnel_message(report, command.period, view, shared, insight), report)
         if isinstance(report, ChurnReport):
             return Reply(churn_message(report, command.period, shared), report)
@@ -264,6 +270,34 @@ class ReportService:
                     session, workspace_id, period, limit=EXPORT_LIMIT, now=now
                 )
         return render_at_risk_csv(report), len(report.at_risk)
+
+    def record_review_by(self, workspace_id: str, who: str, status: str, user_id: str) -> Message:
+        """`/journey reviews asked|skipped WHO`: the Asked and Skip buttons, typed; the
+        customer is found by email or name (journey.workspaces.find_customer)."""
+        from journey.workspaces import find_customer
+
+        with session_scope(self.engine) as session:
+            customer = find_customer(session, workspace_id, who)
+            label = customer.name or customer.email or customer.external_id
+            customer_id = customer.id
+        if customer_id is None or not self.record_review_request(
+            workspace_id, customer_id, status, user_id
+        ):
+            return error_message(f"No customer {who!r} here.")
+        done = "asked for a review" if status == "asked" else "skipped for now"
+        return Message(
+            md("Recorded: {} {}. They leave the review list for the cooldown.", label, done),
+            [
+                section(
+                    md(
+                        ":white_check_mark: Recorded: *{}* {}. They leave the review list "
+                        "for the cooldown.",
+                        label,
+                        done,
+                    )
+                )
+            ],
+        )
 
     def record_review_request(
         self, workspace_id: str, customer_id: int, status: str, user_id: str

@@ -23,7 +23,7 @@ from journey.errors import JourneyError
 PERIOD_HELP = (
     "Use a number of days, weeks, months or years (30d, 12w, 6m, 1y), a calendar word "
     "(today, this-week, this-month, this-quarter, this-year, ytd, last-week, last-month, "
-    "last-quarter, last-year), a quarter (q1..q4: the latest one begun), an ISO date "
+    "last-quarter, last-year), a quarter (q1..q4: the latest one begun), a month (november), an ISO date "
     "(2026-03-01) or a range (2026-01-01..2026-03-31)."
 )
 DEFAULT_PERIOD = "30d"
@@ -142,7 +142,52 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
     if re.match(r"^\d{4}-\d{2}-\d{2}$", word):
         day = parse_date(word)
         return range_period(day, day, timezone)
-    raise JourneyError(f"I don't understand the period {text!r}. {PERIOD_HELP}")
+    if (month := _month_number(word)) is not None:
+        # The latest such month: this one (so far) or the one that has passed.
+        year = today.year if month <= today.month else today.year - 1
+        if (year, month) == (today.year, today.month):
+            return parse_period("this-month", now, timezone)
+        first = date(year, month, 1)
+        return Period(_midnight(first, tz), _midnight(_add_months(first, 1), tz), word)
+    raise JourneyError(f"I don't understand the period {text!r}.{_suggestion(word)} {PERIOD_HELP}")
+
+
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_WORDS = (
+    "today",
+    "ytd",
+    *(f"{w}-{u}" for w in ("this", "last") for u in ("week", "month", "quarter", "year")),
+    *_MONTHS,
+)
+
+
+def _month_number(word: str) -> int | None:
+    """`november`, `nov` or `nov.`: the month's number; None for anything else."""
+    w = word.rstrip(".")
+    if len(w) < 3 or not w.isalpha():
+        return None
+    return next((i + 1 for i, name in enumerate(_MONTHS) if name.startswith(w)), None)
+
+
+def _suggestion(word: str) -> str:
+    """` Did you mean last-month?` for a near miss (`lastmonth`, `last_month`, `novembre`)."""
+    import difflib
+
+    guess = difflib.get_close_matches(word.replace("_", "-").replace(" ", "-"), _WORDS, n=1)
+    return f" Did you mean {guess[0]}?" if guess else ""
 
 
 def _to_date(

@@ -26,7 +26,7 @@ from journey.reports import (
     ReviewReport,
     ValueReport,
 )
-from journey.workspaces import business, get_workspace
+from journey.workspaces import business, get_workspace, resolve_channel
 
 Report = FunnelReport | RetentionReport | ReviewReport | ChurnReport | ValueReport
 
@@ -69,6 +69,8 @@ def build_report(
     reviews or value (what customers and acquisition channels are worth), with the
     business it is about (name, demo data) for its header."""
     report: Report
+    if channel:
+        channel = resolve_channel(session, workspace_id, channel)
     if kind == "funnel":
         report = funnel_report(session, workspace_id, period, channel=channel)
     elif kind == "retention":
@@ -91,6 +93,8 @@ def build_insight(
     channel: str | None = None,
     now: datetime | None = None,
 ) -> Insight | None:
+    if channel:
+        channel = resolve_channel(session, workspace_id, channel)
     funnel = funnel_report(session, workspace_id, period, channel=channel)
     retention = None if channel else retention_report(session, workspace_id, period, now=now)
     return weakest_stage(funnel, retention)

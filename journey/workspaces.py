@@ -153,3 +153,77 @@ def remove_demo(session: Session, workspace_id: str) -> int:
         session.add(workspace)
     session.flush()
     return count
+
+
+# --- finding what people type: channels and customers by the names a reply shows -----------
+
+
+def resolve_channel(session: Session, workspace_id: str, typed: str) -> str:
+    """The workspace's channel a user typed, matched without regard to case (`Facebook`
+    is `facebook`); an unknown one is an error that lists the known ones, rather than a
+    funnel of nobody that suggests a longer period."""
+    from sqlalchemy import func
+
+    from journey.models import CustomerJourney
+
+    if typed.lower() in ("unknown", "other"):
+        return typed.lower()
+    known = [
+        c
+        for (c,) in session.execute(
+            select(CustomerJourney.channel)
+            .where(
+                CustomerJourney.workspace_id == workspace_id,
+                CustomerJourney.channel.is_not(None),  # type: ignore[union-attr]
+            )
+            .group_by(CustomerJourney.channel)
+            .order_by(func.count().desc())
+            .limit(50)
+        ).all()
+    ]
+    for channel in known:
+        if channel.lower() == typed.lower():
+            return channel
+    listed = ", ".join(sorted(known)[:20]) if known else "none recorded yet"
+    raise JourneyError(
+        f"No customer came through a channel called {typed!r}. The channels are: {listed}."
+    )
+
+
+def find_customer(session: Session, workspace_id: str, who: str) -> Customer:
+    """A customer by what a reply shows of them: an email, a name or an id (case does not
+    matter). Several matches are an error that lists them, so nobody records a review
+    request against the wrong person."""
+    from sqlalchemy import func, or_
+
+    text = who.strip()
+    if not text:
+        raise JourneyError("Name the customer by email or name, as the list shows them.")
+    low = text.lower()
+    matches = list(
+        session.exec(
+            select(Customer)
+            .where(
+                Customer.workspace_id == workspace_id,
+                or_(
+                    func.lower(Customer.email) == low,
+                    func.lower(Customer.name) == low,
+                    Customer.external_id == text,
+                ),
+            )
+            .limit(6)
+        ).all()
+    )
+    if not matches:
+        raise JourneyError(
+            f"No customer {text!r} here: use the email or the name the review list shows."
+        )
+    exact_email = [c for c in matches if (c.email or "").lower() == low]
+    if len(exact_email) == 1:
+        return exact_email[0]
+    if len(matches) > 1:
+        listed = "; ".join(
+            f"{c.name or c.external_id} <{c.email or 'no email'}>" for c in matches[:5]
+        )
+        raise JourneyError(f"Several customers match {text!r} ({listed}): use the email.")
+    return matches[0]

@@ -109,7 +109,7 @@ def test_a_console_digest_appears_once_at_its_local_time_and_not_after_a_restart
     (digest,) = printed(said, "digest")
     assert len(report.sent) == 1
     assert "Weekly digest" in digest and "New customers" in digest
-    assert "[Open funnel report]" in digest and "Next digest Mon" in digest
+    assert "[Open funnel report: /journey funnel " in digest and "Next digest Mon" in digest
     assert "<#" not in digest and "*" not in digest.split("\n", 2)[1]  # rendered as text
 
     clock.now = due + 2 * MIN
@@ -211,7 +211,7 @@ def test_console_alerts_are_printed_once_and_only_for_its_workspace(console_db):
     first = ConsoleScheduler(console_db, "local", said.append, clock, "console-1", TZ)
     first.step()
     (alert,) = printed(said, "alert")
-    assert "Repeat purchases dropped" in alert and "[Acknowledge]" in alert
+    assert "Repeat purchases dropped" in alert and "[Acknowledge: /journey alerts ack]" in alert
     first.step()
     ConsoleScheduler(console_db, "local", said.append, clock, "console-2", TZ).step()
     assert len(printed(said, "alert")) == 1

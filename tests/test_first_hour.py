@@ -225,3 +225,94 @@ def test_each_report_says_what_its_headline_number_means(cli):
     data = json.loads(out)
     assert "chance of still being customers" in data["definitions"]["at_risk_count"]
     assert "r and alpha shape how often customers buy" in data["definitions"]["r, alpha, a, b"]
+
+
+# --- the console does what its replies say --------------------------------------------------
+
+
+@pytest.fixture
+def console(tmp_path, demo_template, monkeypatch):
+    """Lines typed into the console (workspace `local`, the demo), the text it printed."""
+    monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0")
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(demo_template, tmp_path / "c.db")
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    yield lambda *lines: _console(engine, "local", *lines)
+    engine.dispose()
+
+
+def test_every_button_shows_what_to_type_and_the_typed_form_works(console, tmp_path):
+    out = console("/journey funnel 2026-05-01..2026-06-14", "/journey churn 2026-06-14")
+    assert "[Compare with previous period: /journey funnel 2026-05-01..2026-06-14 compare]" in out
+    assert "[By channel: /journey funnel 2026-05-01..2026-06-14 by channel]" in out
+    assert "[All customers at risk (CSV): /journey churn 2026-06-14 csv]" in out
+
+    out = console("/journey funnel 2026-05-01..2026-06-14 compare")
+    assert "Against the previous period (" in out
+
+    out = console("/journey churn 2026-06-14 csv")
+    saved = next(line for line in out.splitlines() if "Saved " in line)
+    path = Path(saved.split(" to ", 1)[1].strip())
+    assert path.parent == tmp_path and path.exists()
+    count = int(saved.split("Saved ")[1].split()[0])
+    assert count > 0 and len(path.read_text().strip().splitlines()) == count + 1
+
+
+def test_review_buttons_typed_by_name_or_email_take_the_customer_off_the_list(
+    tmp_path, monkeypatch
+):
+    # Review candidates bought 3 to 14 days ago: a demo ending today has some.
+    monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0")
+    engine = make_engine(f"sqlite:///{tmp_path / 'today.db'}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        load_demo(session, "local")
+
+    def console(*lines: str) -> str:
+        return _console(engine, "local", *lines)
+
+    out = console("/journey reviews")
+    first = next(line for line in out.splitlines() if "[Asked: /journey reviews asked " in line)
+    email = first.split("[Asked: /journey reviews asked ", 1)[1].split("]")[0]
+    assert "@" in email  # names repeat; the email names one customer
+    out = console(f"/journey reviews asked {email.upper()}", "/journey reviews")
+    assert "asked for a review. They leave the review list for the cooldown." in out
+    assert f"[Asked: /journey reviews asked {email}]" not in out.split("Recorded:")[1]
+    out = console("/journey reviews skip nobody@example.com")
+    assert "No customer 'nobody@example.com' here" in out
+    engine.dispose()
+
+
+def test_help_for_one_command_and_errors_in_one_line(console):
+    out = console("/journey help churn").split("Who is at risk of leaving for good", 1)
+    assert len(out) == 2
+    assert "/journey digest weekly" not in out[1]  # one command, not the whole help
+    out = console("/journey funel")
+    line = next(x for x in out.splitlines() if "funel" in x)
+    assert (
+        "Did you mean /journey funnel?" in line and "/journey help funnel lists the forms" in line
+    )
+    assert "/journey digest weekly" not in out.split("funel", 1)[1]
+
+
+def test_periods_and_channels_as_people_type_them(console):
+    out = console(
+        "/journey funnel last month", "/journey funnel november", "/journey funnel lastmonth"
+    )
+    assert out.count("I don't understand") == 1  # only the third
+    assert out.count("Funnel · Maple Street Vet (demo data) · ") == 3  # the opening one too
+    assert "I don't understand the period 'lastmonth'. Did you mean last-month?" in out
+    out = console("/journey funnel channel Facebook", "/journey funnel channel tiktok")
+    assert "· facebook" in out  # the workspace's own spelling
+    assert (
+        "No customer came through a channel called 'tiktok'. The channels are: facebook, "
+        "google_maps, google_search, instagram, referral, walk_in." in out
+    )
+
+
+def test_sources_and_sync_agree_and_clear_clears(console):
+    out = console("/journey sources", "/journey sync", "clear")
+    assert "never synced" not in out
+    assert "demo data, built on " in out
+    assert "Nothing to sync: demo (demo) came from imported files or the demo" in out
+    assert "I don't know" not in out

@@ -314,7 +314,12 @@ def alert_message(notice: AlertNotice, *, late: bool = False) -> Message:
             )
         )
     buttons.append(
-        button(f"Open {report} report", open_report_id(report), {"k": report, "p": "90d"})
+        button(
+            f"Open {report} report",
+            open_report_id(report),
+            # churn is judged on one day (today): a length of time would change nothing
+            {"k": report, "p": None if report == "churn" else "90d"},
+        )
     )
     footer.append(actions(*buttons, block_id="journey_alert_actions"))
     return Message(clip(notice.summary, 3000), blocks, footer)

@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from bot.blocks.message import Message, context, header, section
 from bot.blocks.mrkdwn import md
-from bot.commands import EXAMPLES
+from bot.commands import EXAMPLES, TOPICS
 from journey.periods import PERIOD_HELP
 from journey.sources.manage import SourceHealth
 from journey.sync import SyncResult
+
+
+def topic_message(word: str) -> Message:
+    """`/journey help churn`: what the command is for, its forms and an example."""
+    forms = [(u, e) for u, e in EXAMPLES if u.split()[0] == word]
+    lines = "\n".join(f"• `/journey {usage}`: _{example}_" for usage, example in forms)
+    text = TOPICS[word]
+    blocks = [header(f"/journey {word}"), section(text)]
+    if lines:
+        blocks.append(section(lines))
+    if word in ("funnel", "retention", "churn"):
+        blocks.append(context(f"Periods: {PERIOD_HELP}"))
+    return Message(f"/journey {word}: {text}", blocks)
+
+
+def command_error_message(text: str, suggestion: str | None = None) -> Message:
+    """A command we could not read: the reason in one line and where to look, not the
+    whole help (which buried the one line that mattered)."""
+    where = f"/journey help {suggestion}" if suggestion in TOPICS else "/journey help"
+    return Message(
+        md("{} ({} lists the forms.)", text, where),
+        [section(md(":warning: {} _`{}` lists the forms._", text, where))],
+    )
 
 
 def help_message(prefix: str | None = None) -> Message:
@@ -63,8 +86,16 @@ def working_message(what: str) -> Message:
     )
 
 
+def _imported(h: SourceHealth) -> bool:
+    """Files and the demo are imported, not synced: they have no 'last sync'."""
+    from journey.sources import CONNECTORS
+
+    return h.kind not in CONNECTORS
+
+
 def sources_message(sources: list[SourceHealth]) -> Message:
-    """Each source's health: status, last sync, rows, and its last error in words."""
+    """Each source's health: status, last sync, rows, and its last error in words;
+    imported files and the demo say when they were imported, never "never synced"."""
     title = "Connected sources"
     if not sources:
         text = (
@@ -77,6 +108,21 @@ def sources_message(sources: list[SourceHealth]) -> Message:
     blocks = [header(title)]
     lines = []
     for h in sources[:40]:
+        if _imported(h):
+            on = h.created_at.strftime("%Y-%m-%d") if h.created_at else "earlier"
+            what = "demo data, built" if h.kind == "demo" else "imported from files"
+            line = (
+                f"*{h.name}* ({h.kind}): {what} on {on} · {h.customers} customers, "
+                f"{h.events} events · not synced: "
+                + (
+                    "`journey demo` rebuilds it"
+                    if h.kind == "demo"
+                    else "`journey import` again updates it"
+                )
+            )
+            lines.append(line)
+            blocks.append(section(line))
+            continue
         when = h.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_sync_at else "never synced"
         status = ":double_vertical_bar: paused" if h.status == "paused" else h.status
         line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {h.customers} customers, {h.events} events"
@@ -88,9 +134,19 @@ def sources_message(sources: list[SourceHealth]) -> Message:
     return Message(text, blocks)
 
 
-def sync_message(results: list[SyncResult]) -> Message:
-    """What an on-demand sync did, source by source, errors in plain words."""
+def sync_message(results: list[SyncResult], imported: list[SourceHealth] | None = None) -> Message:
+    """What an on-demand sync did, source by source, errors in plain words. With nothing
+    to sync, the imported sources `/journey sources` lists are named, with how to update
+    them, so the two replies agree."""
     if not results:
+        files = [h for h in imported or [] if _imported(h)]
+        if files:
+            names = ", ".join(f"{h.name} ({h.kind})" for h in files[:5])
+            return error_message(
+                f"Nothing to sync: {names} came from imported files or the demo, which a "
+                "sync does not read (`journey import` again updates them). Connect a store or "
+                "CRM with `/journey connect` to sync it."
+            )
         return error_message("There is no connected store or CRM to sync: see `/journey sources`.")
     lines = []
     for r in results:

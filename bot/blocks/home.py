@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 from bot.blocks.digest import ALERT_NAMES, local_time
 from bot.blocks.message import SECTION_TEXT, context, header, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_reason
-from journey.render.format import money, owner, pct, period, rate
+from journey.render.format import money, owner, pct, period
 from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
 from journey.schedule.acks import FiringAlert
@@ -183,7 +183,7 @@ def home_view(
                     if f.biggest_drop
                     else ""
                 )
-                + f"*Retention:* repeat rate {rate(r.repeat_rate)}; {r.returning} returning customers "
+                + f"*Retention:* repeat rate {pct(r.repeat_rate.value)}; {r.returning} returning customers "
                 f"({r.previous_returning} the period before).\n"
                 f"*At risk:* {overview.churn.at_risk_count} customers, "
                 f"{money(overview.churn.value_at_risk_cents, r.currency)} of expected revenue "

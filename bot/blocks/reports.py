@@ -154,7 +154,7 @@ def funnel_message(
         blocks.append(
             section(
                 f":small_red_triangle_down: *Biggest drop-off:* {d.from_stage} → {d.to_stage}: "
-                f"{rate(d.current)} continue, {d.current.denominator - d.current.numerator} lost."
+                f"{pct(d.current.value)} continue, {d.current.denominator - d.current.numerator} lost."
             )
         )
     if view == "compare":
@@ -174,7 +174,7 @@ def funnel_message(
         notes.append("* = change unlikely to be noise (two-proportion test, p < 0.05)")
     if view == "by_channel" and report.channels:
         goal = report.purchase_stage or report.stages[-1].stage
-        rows = [[c.channel, str(c.entered), rate(c.overall)] for c in report.channels]
+        rows = [[c.channel, str(c.entered), rate(c.overall, interval=False)] for c in report.channels]
         blocks += [
             section(f"*By acquisition channel* (conversion to {goal}):"),
             code(table(["channel", "entered", "conversion (95% interval)"], rows)),
@@ -337,7 +337,7 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
     t = report.tracking
     tracking = (
         f"Review requests {period(report.period)}: {t.asked} asked, {t.answered} answered "
-        f"({rate(t.conversion)}), {t.skipped} skipped."
+        f"({pct(t.conversion.value)}), {t.skipped} skipped."
     )
     blocks: list[Block] = [header(_titled("Whom to ask for a review", report))]
     if report.total_candidates == 0:
@@ -362,7 +362,8 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
             )
         )
         if not shared:
-            value = {"id": cand.customer_id, "n": who[:80]}
+            # "e": the typed form in the console names the customer by email (names repeat).
+            value = {"id": cand.customer_id, "n": who[:80], "e": (cand.email or "")[:120]}
             blocks.append(
                 actions(
                     button("Asked", A_REVIEW_ASKED, value, style="primary"),

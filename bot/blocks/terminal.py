@@ -8,6 +8,7 @@ plain_text (headers, buttons) is printed as typed, like Slack does."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from bot.blocks.mrkdwn import unescape
@@ -64,11 +65,22 @@ def _text(obj: dict[str, Any] | None) -> str:
     return _plain(obj.get("text", ""))
 
 
-def render_terminal(payload: dict[str, Any]) -> str:
-    return _visible(_render(payload))
+Typed = Callable[[dict[str, Any]], str | None]
 
 
-def _render(payload: dict[str, Any]) -> str:
+def render_terminal(payload: dict[str, Any], typed: Typed | None = None) -> str:
+    """The message as text. `typed(button)` gives a button's typed form (the console has
+    no buttons): it is shown beside the label, `[Skip: /journey reviews skip Ana]`."""
+    return _visible(_render(payload, typed))
+
+
+def _label(element: dict[str, Any], typed: Typed | None) -> str:
+    label = _text(element.get("text"))
+    form = typed(element) if typed is not None else None
+    return f"[{label}: {form}]" if form else f"[{label}]"
+
+
+def _render(payload: dict[str, Any], typed: Typed | None = None) -> str:
     blocks = payload.get("blocks") or []
     if not blocks:
         return _plain(payload.get("text", ""))
@@ -84,8 +96,8 @@ def _render(payload: dict[str, Any]) -> str:
         elif kind == "context":
             out.append("  " + " ".join(_text(e) for e in block.get("elements") or []))
         elif kind == "actions":
-            labels = [_text(e.get("text")) for e in block.get("elements") or []]
-            out.append("  " + "  ".join(f"[{label}]" for label in labels))
+            labels = [_label(e, typed) for e in block.get("elements") or []]
+            out.append("  " + "  ".join(labels))
         elif kind == "divider":
             out.append("-" * 40)
         elif kind == "image":

@@ -80,6 +80,7 @@ class SourceHealth:
     customers: int
     events: int
     has_credential: bool
+    created_at: datetime | None = None  # when it was added (an import: its first import)
 
 
 def add_source(
@@ -201,6 +202,7 @@ def source_health(session: Session, workspace_id: str) -> list[SourceHealth]:
             customers=counts.get(("customers", s.id or 0), 0),
             events=counts.get(("events", s.id or 0), 0),
             has_credential=s.credentials is not None,
+            created_at=s.created_at,
         )
         for s in sources
     ]

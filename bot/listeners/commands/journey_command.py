@@ -15,7 +15,13 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import error_message, help_message, sync_message
+from bot.blocks.help import (
+    command_error_message,
+    error_message,
+    help_message,
+    sync_message,
+    topic_message,
+)
 from bot.blocks.message import Message, context
 from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
 from bot.deps import Deps
@@ -39,10 +45,13 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
         try:
             cmd = parse(command.get("text") or "")
         except CommandError as exc:
-            await ack(**help_message(prefix=str(exc)).payload())
+            words = (command.get("text") or "").split()
+            head = words[0].lower() if words else ""
+            await ack(**command_error_message(str(exc), exc.suggestion or head).payload())
             return
         if cmd.name == "help":
-            await ack(**help_message().payload())
+            message = topic_message(cmd.args[0]) if cmd.args else help_message()
+            await ack(**message.payload())
             return
         await ack()
         user = command.get("user_id") or ""
