@@ -335,6 +335,8 @@ class _Pass:
     result: ImportResult | None = None
     # Resuming: rows up to this physical line were written by an earlier run.
     skip_until: int = 0
+    # The write pass after a clean check pass: rows are known good and unique.
+    checked: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     line: int = 0  # the row being handed to the writer (the marker's resume point)
     sha256: str = ""
@@ -424,7 +426,7 @@ class _Pass:
         layout = self.layout
         assert layout.reading is not None
         if layout.vendor is not None:
-            if layout.order_position is not None:
+            if layout.order_position is not None and not self.checked:
                 order = values[layout.order_position].strip()
                 first = self.seen.get(order)
                 if first is not None:
@@ -454,6 +456,11 @@ class _Pass:
                 reject(start, "; ".join(vrow.problems))
                 return
             key, bundle = parsed
+            if self.checked:
+                # The check pass found every duplicate already: no second id table.
+                if self.writer is not None:
+                    self.writer.add_bundle(*bundle)
+                return
             if self._duplicate(
                 key,
                 bundle,
@@ -681,6 +688,7 @@ def import_csv(
         total,
         write_tally,
         skip_until=resume_from,
+        checked=all_or_nothing,
     )
     if commit is not None:
 
