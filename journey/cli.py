@@ -55,6 +55,7 @@ from journey.reporting import build_insight, build_overview, build_report, works
 from journey.reports import ChurnReport, ValueReport
 from journey.stages import DEFAULT_STAGES, StageModel, hubspot_accounts
 from journey.state import refresh_journeys
+from journey.uninstall import purge_after, purge_workspace
 from journey.workspaces import get_workspace, stage_model
 
 log = logging.getLogger("journey")
@@ -585,14 +586,23 @@ def db_current() -> None:
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")
 
 
-@app.command()
-def workspaces() -> None:
+workspaces_app = typer.Typer(
+    help="The workspaces in the database: list them (the default), or delete one.",
+    invoke_without_command=True,
+)
+app.add_typer(workspaces_app, name="workspaces")
+
+
+@workspaces_app.callback()
+def workspaces(ctx: typer.Context) -> None:
     """List the workspaces in the database with their customer and event counts."""
+    if ctx.invoked_subcommand is not None:
+        return
     with _session() as session:
-        rows = session.exec(select(Workspace.id, Workspace.name)).all()
+        rows = session.exec(select(Workspace.id, Workspace.name, Workspace.uninstalled_at)).all()
         if not rows:
             typer.echo("No workspaces yet: `journey demo` builds one.")
-        for ws_id, name in rows:
+        for ws_id, name, uninstalled_at in rows:
             customers = session.exec(
                 select(func.count()).select_from(Customer).where(Customer.workspace_id == ws_id)
             ).one()[0]
@@ -601,7 +611,33 @@ def workspaces() -> None:
                 .select_from(JourneyEvent)
                 .where(JourneyEvent.workspace_id == ws_id)
             ).one()[0]
-            typer.echo(f"{ws_id}  {name}  {customers} customers, {events} events")
+            line = f"{ws_id}  {name}  {customers} customers, {events} events"
+            if uninstalled_at is not None:
+                purge_on = uninstalled_at + purge_after()
+                line += f" (app removed; data deleted on {purge_on:%Y-%m-%d})"
+            typer.echo(line)
+
+
+@workspaces_app.command("purge")
+def workspaces_purge(
+    workspace: Annotated[str, typer.Argument(help="The workspace id to delete, e.g. T0123ABCD.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a workspace and everything of it now: customers, events, sources and their
+    keys, digests, alerts, its Slack installation. Other workspaces are not touched."""
+    with _session() as session:
+        found = session.get(Workspace, workspace)
+        if found is None:
+            known = ", ".join(session.exec(select(Workspace.id).limit(10)).scalars()) or "none"
+            raise JourneyError(f"There is no workspace {workspace!r} (known: {known}).")
+        if not yes and not typer.confirm(
+            f"Delete workspace {workspace} ({found.name}) and all its data? This cannot be undone"
+        ):
+            typer.echo("Nothing deleted.")
+            raise typer.Exit(1)
+        purged = purge_workspace(session, workspace)
+        session.commit()
+    typer.echo(f"Deleted workspace {workspace}: {purged.total} rows.")
 
 
 def _load_plugins() -> None:

@@ -34,3 +34,6 @@ class Workspace(SQLModel, table=True):
     # of capital for a small business; Fader, Hardie & Lee use 15% for CDNOW).
     discount_rate: float = 0.10
     created_at: datetime = Field(sa_type=EpochDateTime)
+    # When the chat app was removed from the workspace: its sources, digests and alerts
+    # are stopped, and its data is deleted a grace period later (journey/uninstall.py).
+    uninstalled_at: datetime | None = Field(default=None, sa_type=EpochDateTime)

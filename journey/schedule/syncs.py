@@ -4,7 +4,8 @@ Every bot process runs `run_due_syncs` every JOURNEY_SYNC_INTERVAL seconds
 (bot/scheduler.py). A source is due when it is an active connector source
 (Stripe, HubSpot, WooCommerce, Shopify; not CSV imports or the demo) with a stored
 credential whose `last_sync_at` is older than the interval, or that was never
-synced. Paused sources wait for a new credential (journey/sync.py).
+synced, of a workspace that still has the app (not uninstalled, its installation
+not left inactive by a revoked token: journey/uninstall.py). Paused sources wait for a new credential (journey/sync.py).
 
 How a source is claimed (columns `sync_claimed_until` and `sync_claimed_by`, as
 digest leases have):
@@ -51,7 +52,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, or_, text
 from sqlmodel import Session, select
 
-from journey.models import Source
+from journey.models import Source, Workspace
+from journey.models.installation import SlackInstallation
 from journey.models.schedule import AlertRule
 from journey.models.types import to_epoch
 from journey.outage import OUTAGES, classify
@@ -147,6 +149,16 @@ def due_sources(
         Source.credentials.is_not(None),
         or_(Source.last_sync_at.is_(None), Source.last_sync_at <= cutoff),
         or_(Source.sync_claimed_until.is_(None), Source.sync_claimed_until <= now),
+    )
+    # The workspace must still have the app: not uninstalled, and no installation of it
+    # left inactive by a revoked token (a workspace without any installation row, the
+    # console's or a single-token bot's, is its operator's own).
+    uninstalled = select(Workspace.id).where(Workspace.uninstalled_at.is_not(None))
+    revoked = select(SlackInstallation.team_id).where(
+        SlackInstallation.is_active.is_(False), SlackInstallation.team_id.is_not(None)
+    )
+    query = query.where(
+        Source.workspace_id.not_in(uninstalled), Source.workspace_id.not_in(revoked)
     )
     if workspace_id is not None:
         query = query.where(Source.workspace_id == workspace_id)
