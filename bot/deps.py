@@ -15,6 +15,8 @@ class Deps:
     settings: BotSettings
     # Called with a team id when Slack says its token was revoked or the app uninstalled.
     deactivate: Callable[[str], Awaitable[None]] | None = None
+    # The bot user id of a team's installation (None: unknown), to match tokens_revoked.
+    bot_user_of: Callable[[str], Awaitable[str | None]] | None = None
     # Seconds before a "working on it" message is shown for a slow report.
     working_after: float = 1.0
     extra: dict[str, object] = field(default_factory=dict)

@@ -38,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 from sqlmodel import select as select_model
 
-from bot.blocks.mrkdwn import mrkdwn
+from bot.blocks.mrkdwn import Mrkdwn, md, mrkdwn
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.models.installation import SlackInstallation, SlackOAuthState
@@ -47,6 +47,7 @@ from journey.models.workspace import Workspace
 from journey.schedule.alerts import ensure_default_rules, route_default_rules
 from journey.secret_rows import installation_identity
 from journey.secrets import Cipher
+from journey.uninstall import Resumed, resume_workspace
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -294,6 +295,12 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         reinstalling the app stores a new one and reactivates the row.
         """
         await self._deactivate(enterprise_id, team_id)
+
+    async def bot_user_of(self, team_id: str) -> str | None:
+        """The bot user id of the team's installation (tokens_revoked names bot tokens by
+        it), or None when there is none."""
+        found = await self.find(None, team_id)
+        return found.bot_user_id if found is not None else None
 
     async def find(
         self,
@@ -707,3 +714,59 @@ async def default_alerts_on_install(
                 exc.response.get("error"),
             )
     return channel
+
+
+# ---- reinstall after an uninstall ------------------------------------------------
+
+
+def resume_after_reinstall(engine: Engine, workspace_id: str) -> Resumed:
+    with session_scope(engine) as session:
+        return resume_workspace(session, workspace_id, utcnow())
+
+
+def welcome_back_text(resumed: Resumed) -> Mrkdwn:
+    """What the installer is told when a reinstall finds the workspace's data kept."""
+    text = md(
+        "Welcome back: your data was kept, and {what} started again.",
+        what=(
+            f"{resumed.digests} digest{'s' if resumed.digests != 1 else ''} and "
+            f"{resumed.alerts} alert{'s' if resumed.alerts != 1 else ''}"
+        ),
+    )
+    if resumed.need_keys:
+        text = md(
+            "{text} Removing journey deleted the keys of {names}: connect "
+            "{them} again with `/journey connect` to sync {them} again.",
+            text=text,
+            names=md(", ").join(resumed.need_keys),
+            them="it" if len(resumed.need_keys) == 1 else "them",
+        )
+    return text
+
+
+async def resume_on_install(
+    engine: Engine, installation: Installation, client: AsyncWebClient
+) -> Resumed | None:
+    """The install hook for a reinstall within the grace period: resume what the uninstall
+    stopped, and tell the installer which sources need their keys again."""
+    workspace_id = installation.team_id or installation.enterprise_id
+    if not workspace_id:
+        return None
+    resumed = await asyncio.to_thread(resume_after_reinstall, engine, workspace_id)
+    if not resumed.was_uninstalled:
+        return resumed
+    token = installation.bot_token
+    if token and installation.user_id:
+        try:
+            opened = await client.conversations_open(token=token, users=installation.user_id)
+            channel = str((opened.get("channel") or {}).get("id") or "")
+            await client.chat_postMessage(
+                token=token, channel=channel, text=str(welcome_back_text(resumed))
+            )
+        except SlackApiError as exc:
+            logging.getLogger(__name__).warning(
+                "could not tell the installer of %s what the reinstall resumed: %s",
+                workspace_id,
+                exc.response.get("error"),
+            )
+    return resumed

@@ -27,7 +27,11 @@ from bot.app import Transport, build_app, web_client
 from bot.authorize import DatabaseAuthorize
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.installations import DatabaseInstallationStore, default_alerts_on_install
+from bot.installations import (
+    DatabaseInstallationStore,
+    default_alerts_on_install,
+    resume_on_install,
+)
 from bot.oauth_state import SignedOAuthStateStore
 from bot.service import ReportService
 from journey.secrets import Cipher
@@ -45,6 +49,10 @@ def install_callbacks(settings: BotSettings, engine: Engine) -> AsyncCallbackOpt
     logged and the install still succeeds (the rules then come with the first digest)."""
 
     async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        try:
+            await resume_on_install(engine, args.installation, web_client(settings))
+        except Exception:
+            log.exception("resuming a reinstalled workspace failed")
         try:
             await default_alerts_on_install(engine, args.installation, web_client(settings))
         except Exception:
@@ -90,7 +98,12 @@ def oauth_app(
         installation_store_bot_only=True,
         callback_options=install_callbacks(settings, engine),
     )
-    deps = Deps(service=ReportService(engine), settings=settings, deactivate=store.mark_inactive)
+    deps = Deps(
+        service=ReportService(engine),
+        settings=settings,
+        deactivate=store.mark_inactive,
+        bot_user_of=store.bot_user_of,
+    )
     return build_app(
         settings,
         engine,

@@ -48,6 +48,7 @@ from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
 from journey.schedule.syncs import PausedSource, SyncRun, pause_notices, run_due_syncs
 from journey.sync import ConnectorFactory
+from journey.uninstall import purge_due
 
 log = logging.getLogger("journey.bot.scheduler")
 
@@ -156,6 +157,13 @@ async def run_scheduler(
             raise
         except Exception:
             log.exception("scheduler tick failed; trying again in %ss", interval)
+        try:
+            # Workspaces uninstalled longer than JOURNEY_PURGE_AFTER_DAYS ago are deleted.
+            await in_pool(_TICKS, purge_due, engine, clock())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("deleting uninstalled workspaces failed; trying again in %ss", interval)
         await nap(interval)
 
 
