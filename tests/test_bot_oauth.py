@@ -114,9 +114,25 @@ async def test_install_stores_an_encrypted_token_and_serves_that_workspace(tmp_p
             assert "reinstall" in json.dumps([p.payload for p in posts])
             assert "Funnel" not in json.dumps([p.payload for p in posts])
 
-            # tokens_revoked marks the installation inactive: later requests are refused.
+            # tokens_revoked names revoked tokens by their user id ("an array of user IDs",
+            # https://docs.slack.dev/reference/events/tokens_revoked). A user token of the
+            # workspace, which journey never holds, changes nothing...
+            bot_user = exchange.response["bot_user_id"]
             body, ctype = event_callback(
-                {"type": "tokens_revoked", "tokens": {"bot": ["U0JBOT"]}, "event_ts": "1.0"},
+                {"type": "tokens_revoked", "tokens": {"oauth": ["U0INSTALLER"]}},
+                "T0NEWTEAM",
+            )
+            await http.post(
+                "/slack/events", content=body, headers=signed_headers(body, ctype, SECRET)
+            )
+            await asyncio.sleep(0.3)
+            with engine.connect() as conn:
+                still = conn.execute(text("SELECT is_active FROM slack_installation")).scalar_one()
+            assert still, "a revoked user token deactivated the bot's installation"
+            # ...and the bot token, named by the bot user, marks the installation inactive:
+            # later requests are refused.
+            body, ctype = event_callback(
+                {"type": "tokens_revoked", "tokens": {"bot": [bot_user]}, "event_ts": "1.0"},
                 "T0NEWTEAM",
             )
             assert (
