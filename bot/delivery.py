@@ -484,7 +484,8 @@ class SlackDelivery:
 class PauseTeller:
     """Tells a workspace that a scheduled sync paused one of its sources (called from the
     sync loop's thread): a direct message to who stored the credential, else a post in
-    the alerts channel. A failure is logged, never raised: the source's row still says
+    the alerts channel (joined first if it is public and journey is not in it yet,
+    channels:join). A failure is logged, never raised: the source's row still says
     what happened, for `/journey sources`."""
 
     def __init__(self, tokens: TokenLookup, *, base_url: str = WebClient.BASE_URL) -> None:
@@ -509,7 +510,14 @@ class PauseTeller:
             if notice.user_id is not None:
                 channel = client.conversations_open(users=notice.user_id)["channel"]["id"]
                 message = in_dm(message)
-            client.chat_postMessage(channel=channel, **message.payload())
+            try:
+                client.chat_postMessage(channel=channel, **message.payload())
+            except SlackApiError as exc:
+                # Slack never adds the bot to a channel: join a public alerts channel once,
+                # as a digest or alert delivery does.
+                if _error(exc) != "not_in_channel" or not self.delivery._join(client, channel):
+                    raise
+                client.chat_postMessage(channel=channel, **message.payload())
             return True
         except Exception as exc:
             log.warning("could not tell %s about paused source: %s", notice.workspace_id, exc)

@@ -393,6 +393,23 @@ def test_the_pause_notice_reaches_slack_as_a_direct_message(engine, cipher):
         assert teller(notice) is False
 
 
+def test_a_pause_notice_for_the_alerts_channel_joins_it_first(engine, cipher):
+    """Slack never adds the bot to a channel: a public alerts channel is joined once."""
+    notice = PausedSource(
+        "T0JOURNEY", "shop", "stripe", "Stripe refused the API key (HTTP 401).", None, "C0ALERTS"
+    )
+    with FakeSlack() as fake:
+        teller = PauseTeller(static_token(DEFAULT_BOT_TOKEN), base_url=fake.api_url)
+        assert teller(notice)
+        assert [c.error for c in fake.calls_to("chat.postMessage")] == ["not_in_channel", None]
+        assert fake.last("conversations.join").params["channel"] == "C0ALERTS"
+        (post,) = fake.posted("C0ALERTS")
+        assert "paused the Stripe source" in post.text
+        fake.add_channel("G0PRIVATE", is_private=True, is_member=False)
+        private = PausedSource("T0JOURNEY", "shop", "stripe", "401", None, "G0PRIVATE")
+        assert teller(private) is False  # cannot join a private channel: logged, not raised
+
+
 # --- a sync killed mid-way: its claim expires, it never looks synced ------------------
 
 
