@@ -6,8 +6,12 @@ Their behaviour on errors (429 + Retry-After, retry handlers, `files_upload_v2`'
 three-step upload to an absolute URL, HTTP Basic auth on `oauth.v2.access`) only shows
 when the real clients run against something that answers like Slack. bolt-python's own
 test server answers `{"ok": true}` to everything; this one checks what Slack checks
-(scopes, channel membership, Block Kit limits, response-URL use counts, single-use
-refresh tokens) and records every call so tests can assert on what was sent.
+(scopes, with installations getting manifest.yml's unless told otherwise; channel
+membership, never granted by itself; Block Kit limits; image blocks only of files
+shared where the message goes; conversations.history at the limits of an app
+distributed outside the Marketplace; response-URL use counts; single-use refresh
+tokens) and records every call so tests can assert on what was sent, and so
+tests/test_slack_scopes.py can check every method the suite called against the manifest.
 
 Point a client at it with `WebClient(token, base_url=fake.api_url)` (or
 `fake.web_client()`), give payloads `fake.response_url(name)` as their `response_url`,
