@@ -185,9 +185,11 @@ def answer(
     *,
     timezone: str = "UTC",
     now: datetime | None = None,
+    chart: bool = True,
 ) -> str:
     """One console line in, the rendered reply out. Digest and alert commands act on the
-    console's channel, with the console's timezone and clock."""
+    console's channel, with the console's timezone and clock. A report's chart (the one
+    Slack shows) is saved as a PNG and its path printed, unless `chart` is False."""
     text = _command_text(line)
     try:
         cmd = parse(text)
@@ -210,7 +212,44 @@ def answer(
             now=now,
         )
         return _render(reply.message.payload())
-    return _render(service.command_message(workspace, cmd).payload())
+    reply = service.command_reply(workspace, cmd)
+    text = _render(reply.message.payload())
+    if chart and reply.report is not None and charts_on():
+        text += "\n" + save_chart(reply.report, workspace, now or _utc_now())
+    return text
+
+
+def charts_on() -> bool:
+    """Charts are saved unless JOURNEY_CONSOLE_CHARTS=0 (each costs a moment of matplotlib)."""
+    return os.environ.get("JOURNEY_CONSOLE_CHARTS", "1").strip() not in ("0", "off", "no")
+
+
+def chart_dir() -> Path:
+    """Where the console saves charts: JOURNEY_CHART_DIR, else journey-charts in the
+    system's temporary folder (charts pile up; the working directory stays clean)."""
+    import tempfile
+
+    configured = os.environ.get("JOURNEY_CHART_DIR", "").strip()
+    return Path(configured) if configured else Path(tempfile.gettempdir()) / "journey-charts"
+
+
+def save_chart(report: object, workspace: str, now: datetime) -> str:
+    """The chart Slack would show under the reply, saved next to where the console runs,
+    and where it is: a terminal cannot show the image itself."""
+    try:
+        from journey.render.charts import chart_for
+
+        drawn = chart_for(report)
+    except ImportError:  # matplotlib missing: the text is the reply
+        return "  (no chart: matplotlib is not installed)"
+    if drawn is None:
+        return ""
+    png, what = drawn
+    folder = chart_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"journey-{workspace}-{what.replace(' ', '-')}-{now:%Y%m%d-%H%M%S}.png"
+    path.write_bytes(png)
+    return f"  (chart: {what}, saved to {path})"
 
 
 class ConsoleDelivery:
@@ -429,7 +468,9 @@ def run_console(
     ensure_demo(engine, workspace, out.say)
     service = ReportService(engine)
     out.say(BANNER.format(ws=workspace, channel=CONSOLE_CHANNEL, tz=tz, own=OWN_DATA))
-    out.say(answer(service, workspace, "/journey funnel", timezone=tz, now=clock()))
+    # The opening funnel without its chart: the first chart loads matplotlib (a second or
+    # two), which the prompt should not wait for.
+    out.say(answer(service, workspace, "/journey funnel", timezone=tz, now=clock(), chart=False))
     every = scheduler_interval() if interval is None else interval
     scheduler = ConsoleScheduler(engine, workspace, out.say, clock, timezone=tz)
     if every > 0:

@@ -291,12 +291,26 @@ def report(
             "--details", help="Add the 95% intervals and the churn model's fitted parameters."
         ),
     ] = False,
+    chart: Annotated[
+        Path | None,
+        typer.Option(
+            "--chart", help="Also save the report's chart (the one Slack shows) as a PNG file."
+        ),
+    ] = None,
 ) -> None:
     """Print a report for a workspace and period (default: the last 30 days)."""
     from journey.periods import refuse_churn_period
 
     if kind is ReportKind.churn and since is None and until is None and period is not None:
         refuse_churn_period(period, "journey report churn --period", "--until 2026-06-30")
+    if chart is not None and kind not in (
+        ReportKind.funnel,
+        ReportKind.retention,
+        ReportKind.value,
+    ):
+        raise JourneyError(
+            f"--chart draws the funnel, retention and value reports; {kind.value} has no chart."
+        )
     if csv_file is not None and kind not in (ReportKind.churn, ReportKind.value):
         raise JourneyError(
             f"--csv writes the churn and value reports' tables; {kind.value} has none yet."
@@ -318,6 +332,20 @@ def report(
         else:
             typer.echo(render_insight_text(insight))
         return
+    if chart is not None:
+        from journey.render.charts import chart_for
+
+        drawn = chart_for(result)
+        if drawn is None:
+            err.print(f"No chart: the {kind.value} report has no data to draw for this period.")
+        else:
+            chart.write_bytes(drawn[0])
+            err.print(
+                f"Chart ({drawn[1]}) saved to {chart.resolve()}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     if csv_file is not None:
         from journey.render.csv_export import at_risk_csv, value_csv
 

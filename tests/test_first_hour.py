@@ -316,3 +316,30 @@ def test_sources_and_sync_agree_and_clear_clears(console):
     assert "demo data, built on " in out
     assert "Nothing to sync: demo (demo) came from imported files or the demo" in out
     assert "I don't know" not in out
+
+
+# --- charts without Slack ----------------------------------------------------------------------
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_chart_saves_the_chart_slack_shows(cli, tmp_path):
+    code, out, err = cli(
+        "report", "funnel", "--until", "2026-06-14", "--chart", str(tmp_path / "f.png")
+    )
+    assert code == 0 and out.startswith("Funnel for Maple Street Vet (demo data)")
+    assert f"Chart (funnel) saved to {tmp_path / 'f.png'}" in err
+    assert (tmp_path / "f.png").read_bytes().startswith(PNG)
+    code, _, err = cli("report", "retention", "--until", "2026-06-14", "--chart", "r.png")
+    assert code == 0 and "Chart (cohort retention) saved to" in err
+    assert (tmp_path / "r.png").read_bytes().startswith(PNG)
+    code, _, err = cli("report", "churn", "--chart", "c.png")
+    assert code == 2 and "--chart draws the funnel, retention and value reports" in err
+
+
+def test_the_console_saves_each_reports_chart_and_prints_where(console, tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNEY_CHART_DIR", str(tmp_path / "charts"))
+    out = console("/journey funnel 2026-05-01..2026-06-14")
+    line = next(x for x in out.splitlines() if "(chart: funnel, saved to " in x)
+    path = Path(line.split("saved to ", 1)[1].rstrip(")"))
+    assert path.parent == tmp_path / "charts" and path.read_bytes().startswith(PNG)

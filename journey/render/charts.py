@@ -166,7 +166,7 @@ def _hide_frame(ax: Axes) -> None:
 
 
 def _funnel_title(report: FunnelReport) -> str:
-    title = f"Funnel · {_short(report.workspace_id)} · {period(report.period)}"
+    title = f"Funnel · {_short(owner(report), 60)} · {period(report.period)}"
     if report.channel_filter:
         title += f" · channel {_short(report.channel_filter, 30)}"
     return title
@@ -368,7 +368,7 @@ def cohort_heatmap(report: RetentionReport) -> bytes:
     a "No data for this period" card.
     """
     last_day = day(report.period.end - timedelta(seconds=1))
-    title = f"Retention by first-purchase month · {_short(report.workspace_id)}"
+    title = f"Retention by first-purchase month · {_short(owner(report), 60)}"
     subtitle = f"Share of each month's new buyers who bought again N months later, as of {last_day}"
     cohorts = [c for c in report.cohorts if c.customers > 0]
     if not cohorts:
@@ -567,3 +567,20 @@ def value_chart(report: ValueReport) -> bytes:
     ax.tick_params(axis="x", labelsize=8, colors=MUTED)
     ax.set_xlabel(f"{report.currency} per customer (bars: 95% range)", fontsize=8, color=MUTED)
     return _png(fig)
+
+
+# --------------------------------------------------------------------------- which chart
+
+
+def chart_for(report: object) -> tuple[bytes, str] | None:
+    """The chart Slack shows under a report (funnel bars, cohort heatmap, value per
+    channel), for the CLI's --chart and the console; None when the report has none."""
+    from journey.reports import FunnelReport, RetentionReport, ValueReport
+
+    if isinstance(report, FunnelReport) and report.entered:
+        return funnel_chart(report), "funnel"
+    if isinstance(report, RetentionReport) and report.cohorts:
+        return cohort_heatmap(report), "cohort retention"
+    if isinstance(report, ValueReport) and report.method == "models":
+        return value_chart(report), "value per channel"
+    return None
