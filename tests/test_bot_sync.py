@@ -246,3 +246,26 @@ async def test_connect_starts_the_first_sync_with_its_progress(bot):
     assert "Sync finished" in final.text and "shop (stripe)" in final.text
     assert customers(bot.engine) > 40
     assert DEFAULT_KEY not in bot.recorded()
+
+
+async def test_a_second_sync_of_a_running_source_gets_a_polite_reply(bot):
+    """Issue 16, item 4: one sync per source at a time, said in words, not queued."""
+    bot.add_stripe()
+    bot.stripe.fail("slow", path="/v1/", times=8)
+    await bot.command("sync", "sync-a", user=ADMIN)
+    await bot.responses("sync-a")
+    await bot.command("sync shop", "sync-b", user=ADMIN)
+    (reply,) = await bot.responses("sync-b", timeout=5)
+    assert "A sync of shop is already running" in json.dumps(reply.payload)
+    final = await bot.finished()
+    assert final.text.startswith("Sync finished")
+    # Once it ended, the next one is let in.
+    await bot.command("sync shop", "sync-c", user=ADMIN)
+    (note,) = await bot.responses("sync-c", timeout=5)
+    assert "in the background" in json.dumps(note.payload)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # let it end before the database goes away
+        done = [m for m in bot.fake.posted(DM) if m.text.startswith("Sync finished")]
+        if len(done) == 2:
+            break
+        await asyncio.sleep(0.05)

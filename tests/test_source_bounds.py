@@ -252,3 +252,30 @@ def test_the_http_client_bounds_every_request_even_without_a_sync():
     client = HttpClient("X", "http://127.0.0.1:9")
     assert client.options.deadline is not None and client.options.deadline <= 300
     client.close()
+
+
+def test_slack_syncs_are_admitted_once_per_source_and_per_workspace(tmp_path, monkeypatch):
+    """A sync asked while one of the same source runs gets a polite reply, as does a
+    workspace already running its share; another workspace is not held up."""
+    from bot.service import ReportService, SyncTarget
+    from bot.sync_progress import SYNC_GATE, admit
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'admit.db'}")
+    upgrade(engine)
+    service = ReportService(engine)
+    monkeypatch.setattr(SYNC_GATE, "per_workspace", 1)
+    shop, crm = SyncTarget(1, "shop", "woocommerce"), SyncTarget(2, "crm", "hubspot")
+    first = admit(service, "T1", [shop])
+    assert not isinstance(first, str)
+    again = admit(service, "T1", [shop])
+    assert isinstance(again, str) and "A sync of shop is already running" in again
+    other = admit(service, "T1", [crm])
+    assert isinstance(other, str) and "already has as many syncs running" in other
+    elsewhere = admit(service, "T2", [SyncTarget(3, "store", "stripe")])
+    assert not isinstance(elsewhere, str), "another workspace waited on T1's sync"
+    first.release()
+    elsewhere.release()
+    after = admit(service, "T1", [shop, crm])
+    assert not isinstance(after, str) and after.targets == [shop, crm]
+    after.release()
+    engine.dispose()
