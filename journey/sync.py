@@ -403,6 +403,14 @@ def _record(
     paused: bool = False,
     synced_at: datetime | None = None,
 ) -> None:
+    if source.credentials is None and source.status == PAUSED and not paused:
+        # Its key was deleted while this sync ran (the app was uninstalled, or the source
+        # removed): the sync ending does not bring it back, nor hide why it stopped.
+        if synced_at is not None:
+            source.last_sync_at = synced_at
+        session.add(source)
+        session.commit()
+        return
     source.last_error = error
     if paused:
         source.status = PAUSED

@@ -338,3 +338,38 @@ async def test_a_reinstall_tells_the_installer_which_sources_need_keys(tmp_path,
         assert "Welcome back" in dm.text and "shop" in dm.text
         assert "/journey connect" in dm.text
     engine.dispose()
+
+
+def test_a_sync_ending_after_the_uninstall_does_not_bring_the_source_back(two, cipher):
+    """A sync that was running when the app was removed ends after the keys were deleted:
+    the source stays paused, still saying why."""
+    from journey.sources.base import Connector, Page, Records, Resource
+
+    with Session(two) as session:
+        source_id = int(
+            session.exec(select(Source.id).where(Source.workspace_id == GONE)).scalar_one()
+        )
+
+    class Uninstalled(Connector):
+        kind, service, default_base_url = "stripe", "Stripe", ""
+        resources = (Resource("customers", "/customers", cursor_field="id"),)
+
+        def check(self) -> None:
+            return None
+
+        def fetch(self, resource, cursor):
+            with Session(two) as session:  # the app is removed mid-sync
+                stop_workspace(session, GONE, NOW)
+                session.commit()
+            yield Page([], None)
+
+        def to_records(self, resource, raw):
+            return Records()
+
+    from journey.sync import sync_source
+
+    sync_source(two, source_id, cipher=cipher, connector=Uninstalled("x"))
+    with Session(two) as session:
+        source = session.get(Source, source_id)
+        assert source.status == PAUSED and source.last_error == SOURCE_STOPPED
+        assert source.credentials is None
