@@ -254,3 +254,4 @@ def test_uvicorn_takes_the_guard_settings_and_protocol():
     assert config.limit_concurrency == 7
     assert config.timeout_keep_alive == 5
     assert config.h11_max_incomplete_event_size == 16 * 1024
+    assert config.timeout_worker_healthcheck == 60

@@ -30,6 +30,11 @@ class Limits:
     max_header_bytes: int = 16 * 1024
     #: Seconds given to running requests at shutdown before they are cut.
     graceful_shutdown_seconds: int = 10
+    #: Seconds a worker process (`--workers N`) may take to answer the supervisor's
+    #: health check before it is killed and restarted. uvicorn's 5 s is shorter than
+    #: a worker's start (imports, migrations check) on a busy small machine: measured
+    #: at 17 s here with two cores shared, which made the workers restart forever.
+    worker_healthcheck_seconds: int = 60
 
 
 DEFAULT_LIMITS = Limits()

@@ -82,6 +82,7 @@ def server_options(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
         "timeout_keep_alive": limits.keep_alive_seconds,
         "h11_max_incomplete_event_size": limits.max_header_bytes,
         "timeout_graceful_shutdown": limits.graceful_shutdown_seconds,
+        "timeout_worker_healthcheck": limits.worker_healthcheck_seconds,
         "log_level": "warning",
         "access_log": False,
     }
