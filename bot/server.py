@@ -19,7 +19,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.config import MISSING_SIGNING_SECRET
 from bot.guard import guard
-from bot.guard.server import server_options
+from bot.guard.server import raise_open_file_limit, server_options
 from bot.work.inflight import INFLIGHT, shutdown_grace
 from journey.errors import JourneyError
 
@@ -105,7 +105,7 @@ def serve_http(
     """Run an ASGI app (from asgi_app) under uvicorn with bot/guard's limits."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, **server_options())
+    uvicorn.run(app, host=host, port=port, **server_options(open_files=raise_open_file_limit()))
 
 
 def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -127,5 +127,5 @@ def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
         host=host,
         port=port,
         workers=workers,
-        **server_options(),
+        **server_options(open_files=raise_open_file_limit()),
     )

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -276,6 +277,38 @@ async def test_large_and_slow_requests_are_cut_while_healthz_stays_fast(server):
     assert times and max(times) < 1.0, times
     # Nothing sent was kept: a few MiB of buffers, not hundreds.
     assert rss_peak - rss_before < 50, (rss_before, rss_peak)
+    assert server.process.poll() is None
+
+
+async def half_sent(port: int) -> bytes:
+    """Headers complete, 10 of 1,000 body bytes, then silence: what the sender of the
+    issue's 1,100 half-sent requests did."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(
+        b"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + _fresh_headers()
+        + b"Content-Length: 1000\r\n\r\n"
+        + b"{" * 10
+    )
+    await writer.drain()
+    answer = bytearray()
+    await _response(reader, 30, answer)
+    writer.close()
+    return bytes(answer)
+
+
+async def test_1100_half_sent_requests_leave_healthz_answering(server):
+    """The guard serves 100 requests at a time (Limits.max_in_flight): the first 100 of
+    the flood wait out the 10 s body deadline (408), the other 1,000 get 503 at once,
+    and /healthz, never counted, keeps answering 200 within a second."""
+    done = asyncio.Event()
+    health = asyncio.create_task(healthz_times(server.port, done))
+    answers = await asyncio.gather(*(half_sent(server.port) for _ in range(1100)))
+    done.set()
+    times = await health
+    statuses = Counter(answer[9:12] for answer in answers)
+    assert statuses == {b"408": 100, b"503": 1000}, statuses
+    assert times and max(times) < 1.0, times
     assert server.process.poll() is None
 
 

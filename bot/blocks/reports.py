@@ -174,7 +174,9 @@ def funnel_message(
         notes.append("* = change unlikely to be noise (two-proportion test, p < 0.05)")
     if view == "by_channel" and report.channels:
         goal = report.purchase_stage or report.stages[-1].stage
-        rows = [[c.channel, str(c.entered), rate(c.overall, interval=False)] for c in report.channels]
+        rows = [
+            [c.channel, str(c.entered), rate(c.overall, interval=False)] for c in report.channels
+        ]
         blocks += [
             section(f"*By acquisition channel* (conversion to {goal}):"),
             code(table(["channel", "entered", "conversion (95% interval)"], rows)),

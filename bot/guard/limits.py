@@ -23,9 +23,15 @@ class Limits:
     header_seconds: float = 10.0
     #: Seconds an idle keep-alive connection stays open (uvicorn's timeout_keep_alive).
     keep_alive_seconds: int = 5
-    #: Connections plus running requests per process before new requests get 503
-    #: (uvicorn's limit_concurrency): kept under the usual 1,024 open files.
-    max_connections: int = 500
+    #: Requests past the guard (anything but /healthz) handled at once per process;
+    #: more get 503 at once, unread. /healthz is not counted, so it keeps answering
+    #: 200 while a flood of half-sent requests waits out its deadlines.
+    max_in_flight: int = 100
+    #: Connections plus running requests per process before uvicorn answers 503 to
+    #: everything, /healthz included (uvicorn's limit_concurrency): a backstop well
+    #: above what the guard lets in, lowered to fit the process's open-file limit
+    #: (which `journey serve` raises to its hard limit first: bot/guard/server.py).
+    max_connections: int = 4000
     #: Largest request line plus headers (uvicorn's h11_max_incomplete_event_size).
     max_header_bytes: int = 16 * 1024
     #: Seconds given to running requests at shutdown before they are cut.

@@ -2,6 +2,8 @@
 
 Order matters, cheapest refusal first:
 
+0. more requests in flight than `Limits.max_in_flight`: 503 at once (/healthz, answered
+   before the guard, is never counted, so it stays 200 under a flood);
 1. a declared `Content-Length` over the cap: 413 without reading a byte of the body;
 2. no signature headers, or a timestamp outside Slack's five-minute window: 401, unread;
 3. the body, read chunk by chunk up to the cap (413 as soon as it is passed)
@@ -65,6 +67,7 @@ _ANSWERS = {
     401: b"invalid request",
     408: b"request body too slow",
     413: b"request body too large",
+    503: b"busy, try again",
 }
 
 
@@ -178,11 +181,23 @@ def guard(
 ) -> ASGIApp:
     """`app` behind the limits and Slack's signature (see the module docstring)."""
     signature = Signature(signing_secret) if now is None else Signature(signing_secret, now)
+    in_flight = 0
 
     async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal in_flight
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        if in_flight >= limits.max_in_flight:
+            await _refuse(scope, send, Refused(503, f"{in_flight} requests already in flight"))
+            return
+        in_flight += 1
+        try:
+            await _guarded(scope, receive, send)
+        finally:
+            in_flight -= 1
+
+    async def _guarded(scope: Scope, receive: Receive, send: Send) -> None:
         method, path = scope.get("method", ""), scope.get("path", "")
         try:
             declared = _declared_length(scope)
@@ -205,17 +220,22 @@ def guard(
         except ClientGone:
             return
         except Refused as refused:
-            client = (scope.get("client") or ("?",))[0]
-            log.warning(
-                "refused %s %s from %s with %s: %s",
-                method,
-                path,
-                client,
-                refused.status,
-                refused.reason,
-            )
-            await refuse(send, refused.status)
+            await _refuse(scope, send, refused)
             return
         await app(scope, _replay(body, receive), send)
 
     return guarded
+
+
+async def _refuse(scope: Scope, send: Send, refused: Refused) -> None:
+    """The one log line and the short answer of a refusal."""
+    client = (scope.get("client") or ("?",))[0]
+    log.warning(
+        "refused %s %s from %s with %s: %s",
+        scope.get("method", ""),
+        scope.get("path", ""),
+        client,
+        refused.status,
+        refused.reason,
+    )
+    await refuse(send, refused.status)

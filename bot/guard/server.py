@@ -74,11 +74,41 @@ class HeaderDeadlineProtocol(H11Protocol):
         self.transport.close()
 
 
-def server_options(limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    """Keyword arguments for uvicorn.run / uvicorn.Config that bound what clients may hold."""
+#: Open files kept for the process itself (database, logs, Slack and store clients).
+RESERVED_FILES = 100
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (workers inherit
+    it) and return the soft limit now in force. A connection is a file: at the common
+    default of 1,024, a thousand idle sockets made the server refuse connections."""
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+    return 65536 if soft == resource.RLIM_INFINITY else soft
+
+
+def server_options(
+    limits: Limits = DEFAULT_LIMITS, open_files: int | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for uvicorn.run / uvicorn.Config that bound what clients may hold.
+
+    `open_files` is the process's limit on open files (raise_open_file_limit()); the
+    connection backstop stays under it, so uvicorn answers 503 rather than failing to
+    accept."""
+    connections = limits.max_connections
+    if open_files is not None:
+        connections = max(limits.max_in_flight + 10, min(connections, open_files - RESERVED_FILES))
     return {
         "http": PROTOCOL,
-        "limit_concurrency": limits.max_connections,
+        "limit_concurrency": connections,
         "timeout_keep_alive": limits.keep_alive_seconds,
         "h11_max_incomplete_event_size": limits.max_header_bytes,
         "timeout_graceful_shutdown": limits.graceful_shutdown_seconds,
