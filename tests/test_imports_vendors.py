@@ -504,3 +504,15 @@ def test_acuity_appointments_bookings_visits_no_shows_and_cancellations(ws):
     assert result.tally.statuses["no-show"] == sum(1 for r in rows if r["Label"] == "No-Show")
     # Everyone who booked reached the decision stage, at least.
     assert all(stage != "none" for stage in _reached(ws).values())
+
+
+def test_the_same_file_read_another_way_is_imported_again(ws, tmp_path):
+    path = tmp_path / "orders.csv"
+    path.write_text("order_id,customer_id,ordered_at,amount\n1,c1,2026-04-03 10:00,10.00\n")
+    import_csv(ws, WS, path, commit=ws.commit)
+    again = import_csv(ws, WS, path, commit=ws.commit, timezone="America/New_York")
+    assert not again.already_imported and again.updated == 1
+    moved = ws.execute(
+        text("SELECT occurred_at FROM journey_event WHERE workspace_id = :ws"), {"ws": WS}
+    ).scalar_one()
+    assert moved == to_epoch(datetime(2026, 4, 3, 14, 0, tzinfo=UTC))

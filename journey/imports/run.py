@@ -632,9 +632,10 @@ def import_csv(
         layout.amount_positions(),
         decide_dates=date_format is None,
     )
+    rates = dict(currencies or {})
     currency = Currency(
         workspace=workspace.currency if workspace else "USD",
-        rates=dict(currencies or {}),
+        rates=rates,
         file=file,
     )
     layout.reading = ValueReading(dates, MoneyReader(style=money_style), currency)
@@ -651,7 +652,20 @@ def import_csv(
             if progress is not None:
                 progress(checked.lines, total, total)
             return checked
-        sha = check.sha256
+        # The marker is the file and how it was read: the same file imported again
+        # with another --timezone, --date-format, --currency or --map is a new import.
+        reading = json.dumps(
+            [
+                explicit,
+                timezone,
+                date_format,
+                sorted((c, str(r)) for c, r in rates.items()),
+                tz.tzname(None) if hasattr(tz, "tzname") else str(tz),
+                currency.workspace,
+            ],
+            default=str,
+        )
+        sha = check.sha256 + ":" + hashlib.sha256(reading.encode()).hexdigest()[:16]
         source, _ = _stored_maps(session, workspace_id, name)
         marker = _markers(session, source.id).get(sha) if source and source.id else None
         if marker and marker.get("complete") and not mapping:
