@@ -50,7 +50,12 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks.digest import alert_message, digest_message, pause_notice_message
+from bot.blocks.digest import (
+    alert_message,
+    digest_message,
+    giveup_notice_message,
+    pause_notice_message,
+)
 from bot.blocks.help import in_dm
 from bot.blocks.message import MAX_BLOCKS, Message, clip, context
 from bot.blocks.mrkdwn import Mrkdwn, md
@@ -61,7 +66,7 @@ from bot.retries import (
 )
 from bot.slack_errors import explain
 from journey.schedule.digests import Digest
-from journey.schedule.runner import Delivery, DeliveryResult
+from journey.schedule.runner import NOTICES, Delivery, DeliveryResult
 from journey.schedule.syncs import PausedSource
 
 log = logging.getLogger("journey.bot.delivery")
@@ -80,6 +85,9 @@ RATE_LIMITED = "ratelimited"
 # Well under the core's 5-minute lease (see journey.schedule.leases).
 HTTP_TIMEOUT = 20
 MIN_INTERVAL = 1.0  # seconds between two posts in one channel
+# A 429 asking to wait longer than this is not waited out in the tick's thread (which
+# would hold every other channel's digest up): the delivery is retried after it.
+MAX_INLINE_WAIT = 2.0
 
 # The channel or the app is gone: retrying cannot help until a person acts.
 PERMANENT = frozenset(
@@ -193,6 +201,8 @@ def message_for(delivery: Delivery) -> Message:
         return alert_message(delivery.alert, late=delivery.late)
     if delivery.kind == "pause_notice" and delivery.notice is not None:
         return in_dm(pause_notice_message(delivery.notice))
+    if delivery.kind == "giveup_notice" and delivery.notice is not None:
+        return in_dm(giveup_notice_message(delivery.notice, delivery.scheduled_at))
     raise ValueError(f"nothing to post in a {delivery.kind} delivery")
 
 
@@ -237,7 +247,7 @@ class SlackDelivery:
             timeout=self.timeout,
             retry_handlers=[
                 LoggedConnectionErrorRetryHandler(max_retry_count=1),
-                LoggedRateLimitErrorRetryHandler(max_retry_count=retries),
+                LoggedRateLimitErrorRetryHandler(max_retry_count=retries, max_wait=MAX_INLINE_WAIT),
                 LoggedServerErrorRetryHandler(max_retry_count=1),
             ],
         )
@@ -270,7 +280,7 @@ class SlackDelivery:
             log.info("%s was already posted (ts %s)", delivery.idempotency_key, delivery.posted_ref)
             return DeliveryResult.ok(delivery.posted_ref)
         channel = delivery.channel_id
-        if delivery.kind == "pause_notice":
+        if delivery.kind in NOTICES:
             channel = client.conversations_open(users=delivery.channel_id)["channel"]["id"]
         if delivery.may_have_been_sent and channel.startswith("D"):
             # A direct message: reading its history needs im:history, which journey does
@@ -477,8 +487,26 @@ class SlackDelivery:
             return DeliveryResult.permanent(reason)
         # Slack answered with an error: nothing was posted by this call.
         if status == 429 or error == "ratelimited":
-            return DeliveryResult.retryable("rate limited by Slack", posted=False)
+            wait = _retry_after(exc)
+            log.warning(
+                "delivery %s rate limited by Slack (Retry-After %ss): other channels go on",
+                delivery.idempotency_key,
+                wait if wait is not None else "?",
+            )
+            return DeliveryResult.retryable("rate limited by Slack", posted=False, retry_after=wait)
         return DeliveryResult.retryable(f"Slack answered {error} (HTTP {status})", posted=False)
+
+
+def _retry_after(exc: SlackApiError) -> float | None:
+    """The seconds a 429 asked to wait, when it said."""
+    headers = getattr(exc.response, "headers", None) or {}
+    raw = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    try:
+        return float(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        return None
 
 
 class PauseTeller:

@@ -61,6 +61,27 @@ class LoggedConnectionErrorRetryHandler(ConnectionErrorRetryHandler):
 
 
 class LoggedRateLimitErrorRetryHandler(RateLimitErrorRetryHandler):
+    """`max_wait`: a Retry-After longer than this is not slept in this thread (the caller
+    retries later instead), so one rate-limited channel does not hold up the rest."""
+
+    def __init__(self, max_retry_count: int = 1, max_wait: float | None = None) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.max_wait = max_wait
+
+    def _can_retry(self, **kw: Any) -> bool:
+        if not super()._can_retry(**kw):
+            return False
+        response = kw.get("response")
+        if self.max_wait is None or response is None:
+            return True
+        wait = next(
+            (v[0] for k, v in response.headers.items() if k.lower() == "retry-after" and v), None
+        )
+        try:
+            return wait is None or float(wait) <= self.max_wait
+        except ValueError:
+            return True
+
     def prepare_for_next_attempt(self, **kw: Any) -> None:
         _log_retry(
             self.max_retry_count, kw["state"], kw["request"], kw.get("response"), kw.get("error")

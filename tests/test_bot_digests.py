@@ -1067,3 +1067,63 @@ async def test_the_http_server_starts_the_scheduler_and_stops_it(demo_engine, mo
     await asyncio.sleep(0)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert len(started) == 1 and started[0].cancelled()
+
+
+# --- a Slack outage longer than the attempts (issue 18) ------------------------------
+
+
+def test_a_digest_given_up_after_its_attempts_tells_the_subscriber_and_the_next_digest(
+    store, caplog
+):
+    """Slack answers 503 for longer than a digest's six attempts (1, 2, 4... minutes
+    apart, with jitter): the digest is given up, its subscriber is told in a DM as soon as
+    Slack answers again (as for a pause, but the digest stays on), the log has one line
+    per retry and one for the give-up, and next week's digest says this one is missing."""
+    import logging
+
+    sub_id = shop_with_subscription(store)
+    with invited_slack() as fake, caplog.at_level(logging.INFO):
+        fake.add_user("U0OWNER", tz="Europe/Paris")
+        fake.server_error("chat.postMessage", status=503, times=10_000)
+        skipped: list = []
+        minute = 1
+        while not skipped and minute < 24 * 60:
+            report = run_due(store, MONDAY_9_PARIS + minute * MIN, port_for(fake), "r1")
+            skipped = [k for k, note in report.skipped if k.startswith("digest:")]
+            minute += 1
+        assert skipped, "never given up"
+        assert not digests_posted(fake)
+        assert sub_row(store, sub_id).status == "active"  # not paused: Slack was down
+        retries = [
+            r
+            for r in caplog.records
+            if r.getMessage().startswith("digest:") and " of 6 failed" in r.getMessage()
+        ]
+        assert len(retries) == 5 and "next try at" in retries[0].getMessage()
+        assert any("gave up after 6 attempts" in r.getMessage() for r in caplog.records)
+        # Slack is back: the subscriber's notice goes out at the next tick
+        fake.clear_faults()
+        later = MONDAY_9_PARIS + (minute + 90) * MIN
+        run_due(store, later, port_for(fake), "r1")
+        (dm,) = fake.posted("D0OWNER")
+        assert "could not post the digest due" in dumped(dm)
+        assert "The digest stays on" in dumped(dm)
+        # next Monday's digest tells the channel about the missing one
+        run_due(store, MONDAY_9_PARIS + timedelta(days=7) + MIN, port_for(fake), "r1")
+        (digest,) = digests_posted(fake)
+        assert "could not be posted: Slack kept failing" in dumped(digest)
+
+
+def test_a_long_retry_after_in_one_channel_does_not_hold_up_the_others(store):
+    """Channel A is rate limited for 30 s; channel B's digest goes out in the same tick,
+    at once, and A's is retried after its Retry-After (not slept in the tick's thread)."""
+    shop_with_subscription(store, channel="C0DIGEST")
+    shop_with_subscription(store, channel="C0SALES", workspace="T0OTHER")
+    with invited_slack() as fake:
+        fake.rate_limit("chat.postMessage", retry_after=30, times=1)
+        started = time.monotonic()
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert time.monotonic() - started < 10
+        assert len(report.sent) == 1 and len(report.retrying) == 1
+        assert "rate limited" in report.retrying[0][1]
+        assert len(digests_posted(fake, "C0SALES")) + len(digests_posted(fake)) == 1

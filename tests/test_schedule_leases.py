@@ -354,13 +354,19 @@ def test_gives_up_after_the_last_attempt(engine):
     for _ in range(leases.MAX_ATTEMPTS + 2):
         run_due(engine, now, chat, "r1")
         now += timedelta(hours=1)
-    assert len(chat.calls) == leases.MAX_ATTEMPTS
-    [row] = rows(engine)
+    digests = [c for c in chat.calls if c.kind == "digest"]
+    assert len(digests) == leases.MAX_ATTEMPTS
+    [row] = [r for r in rows(engine) if r.kind == "digest"]
     assert (
         row.state == "skipped"
         and row.note == f"gave up after {leases.MAX_ATTEMPTS} attempts: timeout"
     )
     assert row.period_key == "2026-06-15T09:00" and sub_id
+    # its subscriber is told, as for a permanent failure, but the digest stays on
+    (notice,) = [c for c in chat.calls if c.kind != "digest"]
+    assert notice.kind == "giveup_notice" and notice.channel_id == "U-OWNER"
+    assert notice.notice is not None and "gave up after 6 attempts" in notice.notice.reason
+    assert subscription(engine, sub_id).status == "active"
 
 
 @pytest.mark.parametrize("reason", ["is_archived", "account_inactive", "not_in_channel"])

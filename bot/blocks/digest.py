@@ -108,6 +108,11 @@ def _span(delta: timedelta) -> str:
 def missed_line(missed: MissedDigest, timezone: str) -> str:
     """Why the channel did not get some earlier digests: they would have been more than a
     day late, so they were skipped rather than posted out of date."""
+    if missed.gave_up:
+        return (
+            f"The digest due {local_time(missed.first_due, timezone)} could not be posted: "
+            "Slack kept failing through every attempt, so it was given up."
+        )
     if missed.count == 1:
         what = f"The digest due {local_time(missed.first_due, timezone)} was skipped"
     else:
@@ -344,6 +349,27 @@ def pause_notice_message(notice: PauseNotice) -> Message:
                 "Nothing is lost: the numbers are all still there; digests missed while "
                 "paused are not sent afterwards."
             ),
+        ],
+    )
+
+
+def giveup_notice_message(notice: PauseNotice, due: datetime) -> Message:
+    """The direct message telling a subscriber one digest could not be posted at all
+    (every attempt failed, e.g. during a Slack outage); the digest itself stays on."""
+    text = md(
+        "I could not post the digest due {due} in {where} ({schedule}): {reason} "
+        "The digest stays on; the next one will say this one is missing.",
+        due=local_time(due, "UTC"),
+        where=channel_link(notice.channel_id),
+        schedule=notice.schedule,
+        reason=stored_reason(notice.reason),
+    )
+    return Message(
+        text,
+        [
+            header("A journey digest could not be posted"),
+            section(md(":warning: {}", text)),
+            context("Nothing is lost: `/journey digest now` in the channel shows it today."),
         ],
     )
 

@@ -109,6 +109,9 @@ class MissedDigest:
     first_due: datetime
     last_due: datetime
     back_at: datetime | None
+    # True when it was not skipped for lateness but given up after every attempt failed
+    # (Slack down or refusing for longer than the attempts last).
+    gave_up: bool = False
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ What this guarantees, honestly:
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -90,7 +91,7 @@ class Claim:
     scheduled_at: datetime
     late: bool
     prior_posting: datetime | None
-    kind: str  # digest | pause_notice | alert
+    kind: str  # digest | pause_notice | giveup_notice | alert
     key: str  # period_key (digests) or event_key (alerts)
     subscription_id: int | None = None
     alert_state_id: int | None = None
@@ -452,9 +453,14 @@ def release_for_retry(
         return _fenced(conn, claim, sets, params)
 
 
-def retry_delay(attempt: int) -> timedelta:
-    """1, 2, 4, 8 ... minutes after the attempt, at most an hour."""
-    return timedelta(minutes=min(60, 2 ** max(0, attempt - 1)))
+def retry_delay(attempt: int, jitter: float | None = None) -> timedelta:
+    """1, 2, 4, 8 ... minutes after the attempt, at most an hour, each stretched or shrunk
+    by up to a fifth at random (`jitter` in [-1, 1] fixes it, for tests): replicas and
+    channels that failed together (a Slack outage) do not all come back in the same
+    second."""
+    spread = random.uniform(-1.0, 1.0) if jitter is None else jitter
+    minutes = min(60, 2 ** max(0, attempt - 1))
+    return timedelta(seconds=minutes * 60 * (1 + 0.2 * spread))
 
 
 def fail_permanently(
@@ -527,6 +533,80 @@ def fail_permanently(
         key=key,
         subscription_id=claim.subscription_id,
     )
+
+
+GIVE_UP = "gave up after"  # how every given-up digest's note begins (runner._missed reads it)
+
+
+def give_up(
+    engine: Engine,
+    claim: Claim,
+    now: datetime,
+    note: str,
+    *,
+    notify_user: str | None,
+    lease: timedelta = LEASE,
+) -> tuple[bool, Claim | None]:
+    """Final for a digest whose attempts all failed (a long Slack outage): the row is
+    skipped with `note` (beginning with GIVE_UP) and, in the same transaction, a notice
+    to the subscriber is queued and claimed by this replica, as `fail_permanently` does
+    for a pause; the subscription stays on. Returns (whether this holder still had the
+    row, the notice's claim if any)."""
+    with engine.begin() as conn:
+        if not _fenced(
+            conn,
+            claim,
+            "state = 'skipped', lease_expires_at = NULL, note = :note",
+            {"note": note[:500]},
+        ):
+            return False, None
+        if claim.kind != "digest" or claim.subscription_id is None or not notify_user:
+            return True, None
+        key = f"gaveup:{claim.key}"[:40]
+        row = conn.execute(
+            text(
+                "INSERT INTO digest_delivery (workspace_id, subscription_id, kind, period_key, "
+                "scheduled_at, state, claimed_by, lease_expires_at, attempts, late, created_at, "
+                "note) VALUES (:ws, :sub, 'giveup_notice', :key, :due, 'claimed', :me, :exp, 1, "
+                ":late, :now, :note) ON CONFLICT (subscription_id, period_key) DO NOTHING "
+                "RETURNING id"
+            ),
+            {
+                "ws": claim.workspace_id,
+                "sub": claim.subscription_id,
+                "key": key,
+                "due": to_epoch(claim.scheduled_at),
+                "now": to_epoch(now),
+                "me": claim.replica_id,
+                "exp": to_epoch(now + lease),
+                "late": False,
+                "note": note[:500],
+            },
+        ).first()
+    if row is None:
+        return True, None
+    return True, Claim(
+        table=DIGESTS,
+        id=int(row[0]),
+        token=1,
+        replica_id=claim.replica_id,
+        workspace_id=claim.workspace_id,
+        scheduled_at=claim.scheduled_at,
+        late=False,
+        prior_posting=None,
+        kind="giveup_notice",
+        key=key,
+        subscription_id=claim.subscription_id,
+    )
+
+
+def note_of(engine: Engine, claim: Claim) -> str | None:
+    """The note stored on a claimed row (a give-up notice carries its digest's reason)."""
+    with engine.connect() as conn:
+        assert claim.table in _TABLES
+        row = conn.execute(text(f"SELECT note FROM {claim.table} WHERE id = :id"), {"id": claim.id})
+        found = row.first()
+    return None if found is None or found[0] is None else str(found[0])
 
 
 def disable_rule(engine: Engine, rule_id: int, reason: str) -> None:

@@ -40,6 +40,7 @@ from journey.schedule.leases import (
     ALERTS,
     DIGESTS,
     EVERYTHING,
+    GIVE_UP,
     LEASE,
     MAX_ATTEMPTS,
     Claim,
@@ -49,6 +50,8 @@ from journey.schedule.leases import (
 
 log = logging.getLogger(__name__)
 
+# Deliveries that tell a subscriber something (never stale: they are about the past).
+NOTICES = ("pause_notice", "giveup_notice")
 # How far back a subscription's schedule is scanned after a long outage.
 LOOKBACK = timedelta(days=400)
 
@@ -77,7 +80,7 @@ class Delivery:
     `on_posted(ref)` as soon as the chat accepted the message, before anything else.
     """
 
-    kind: str  # digest | alert | pause_notice
+    kind: str  # digest | alert | pause_notice | giveup_notice
     idempotency_key: str
     workspace_id: str
     channel_id: str
@@ -108,6 +111,7 @@ class DeliveryResult:
     reason: str | None = None
     external_ref: str | None = None
     posted: bool | None = None
+    retry_after: float | None = None  # seconds Slack asked to wait (a 429's Retry-After)
 
     @classmethod
     def ok(cls, external_ref: str | None = None) -> DeliveryResult:
@@ -118,8 +122,10 @@ class DeliveryResult:
         return cls("permanent", reason=reason)
 
     @classmethod
-    def retryable(cls, reason: str, posted: bool | None = None) -> DeliveryResult:
-        return cls("retryable", reason=reason, posted=posted)
+    def retryable(
+        cls, reason: str, posted: bool | None = None, retry_after: float | None = None
+    ) -> DeliveryResult:
+        return cls("retryable", reason=reason, posted=posted, retry_after=retry_after)
 
 
 class DeliveryPort(Protocol):
@@ -181,6 +187,8 @@ def _missed(engine: Engine, sub: DigestSubscription, before: datetime) -> list[M
     and the first one's local time; a stale claim is one slot."""
     assert sub.id is not None
     out: list[MissedDigest] = []
+    for at, _created, _note in leases.skipped_since_sent(engine, sub.id, before, f"{GIVE_UP}%"):
+        out.append(MissedDigest(1, at, at, None, gave_up=True))
     for at, created, note in leases.skipped_since_sent(engine, sub.id, before, f"%{STALE}%"):
         match = _MISSED.match(note)
         if match is None:
@@ -191,7 +199,7 @@ def _missed(engine: Engine, sub: DigestSubscription, before: datetime) -> list[M
         except Exception:  # an unreadable zone or key: the last slot is still known
             first = at
         out.append(MissedDigest(int(match[1]), min(first, at), at, created))
-    return out
+    return sorted(out, key=lambda m: m.first_due)
 
 
 def _due_digest_claims(
@@ -277,6 +285,18 @@ def _build(engine: Engine, claim: Claim, now: datetime) -> Delivery | str:
         sub = session.get(DigestSubscription, claim.subscription_id)
         if sub is None:
             return "the subscription no longer exists"
+        if claim.kind == "giveup_notice":
+            if not sub.subscriber_user_id:
+                return "the subscription has no subscriber to tell"
+            notice = PauseNotice(
+                sub.id or 0,
+                sub.channel_id,
+                leases.note_of(engine, claim) or "Slack kept failing",
+                Schedule.of(sub).describe(),
+            )
+            return Delivery(
+                kind="giveup_notice", channel_id=sub.subscriber_user_id, notice=notice, **common
+            )
         if claim.kind == "pause_notice":
             if not sub.subscriber_user_id:
                 return "the subscription has no subscriber to tell"
@@ -309,11 +329,9 @@ def _deliver(
     key = claim.idempotency_key
     now = clock()
     if claim.token > MAX_ATTEMPTS:
-        note = f"gave up after {MAX_ATTEMPTS} attempts"
-        if leases.mark_skipped(engine, claim, now, note):
-            report.skipped.append((key, note))
+        _give_up(engine, claim, f"{GIVE_UP} {MAX_ATTEMPTS} attempts", clock, deliver, report, lease)
         return
-    if claim.kind != "pause_notice" and is_stale(claim.scheduled_at, now):
+    if claim.kind not in NOTICES and is_stale(claim.scheduled_at, now):
         note = f"{STALE}, not sent"
         if claim.may_have_been_sent:
             note += " (an earlier attempt may have posted it)"
@@ -355,12 +373,12 @@ def _deliver(
         _fail(engine, claim, built, reason, clock, deliver, report, lease)
         return
     if claim.token >= MAX_ATTEMPTS:
-        note = f"gave up after {claim.token} attempts: {reason}"
-        log.error("%s given up after %d attempts: %s", key, claim.token, reason)
-        if leases.mark_skipped(engine, claim, now, note):
-            report.skipped.append((key, note))
+        note = f"{GIVE_UP} {claim.token} attempts: {reason}"
+        _give_up(engine, claim, note, clock, deliver, report, lease)
         return
-    retry_at = now + leases.retry_delay(claim.token)
+    retry_at = now + max(
+        leases.retry_delay(claim.token), timedelta(seconds=result.retry_after or 0)
+    )
     log.warning(
         "%s attempt %d of %d failed (%s); next try at %s",
         key,
@@ -373,6 +391,33 @@ def _deliver(
         report.retrying.append((key, reason))
     else:
         report.lost.append(key)
+
+
+def _give_up(
+    engine: Engine,
+    claim: Claim,
+    note: str,
+    clock: Callable[[], datetime],
+    deliver: DeliveryPort,
+    report: RunReport,
+    lease: timedelta,
+) -> None:
+    """Every attempt failed: skip the digest and tell its subscriber now, as a permanent
+    failure does (the subscription stays on); the channel's next digest mentions it."""
+    key = claim.idempotency_key
+    log.error("%s %s", key, note)
+    subscriber = None
+    if claim.table == DIGESTS and claim.kind == "digest":
+        with Session(engine) as session:
+            sub = session.get(DigestSubscription, claim.subscription_id)
+            subscriber = sub.subscriber_user_id if sub else None
+    held, notice = leases.give_up(engine, claim, clock(), note, notify_user=subscriber, lease=lease)
+    if not held:
+        report.lost.append(key)
+        return
+    report.skipped.append((key, note))
+    if notice is not None:
+        _deliver(engine, notice, clock, deliver, report, lease)
 
 
 def _fail(
@@ -409,7 +454,11 @@ def _fail(
         "%s cannot be delivered (%s): %s",
         key,
         reason,
-        "digest paused, subscriber told" if is_digest else "rule disabled",
+        "digest paused, subscriber told"
+        if is_digest
+        else "alert rule disabled"
+        if claim.table == ALERTS
+        else "given up",
     )
     if is_digest:
         report.paused.append(
