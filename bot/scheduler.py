@@ -41,6 +41,7 @@ from bot.delivery import (
     authorize_lookup,
     static_token,
 )
+from bot.listeners.events.lifecycle import resume_token_workspace
 from bot.work.inflight import INFLIGHT
 from bot.workers import in_pool
 from journey.errors import JourneyError
@@ -56,6 +57,7 @@ DEFAULT_INTERVAL = 60.0
 # Each loop's tick on a thread of its own: a tick is sequential, and a slow store in a
 # scheduled sync must not hold a thread of asyncio's default pool (installation look-ups).
 _TICKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-tick")
+_startup: set[asyncio.Task[Any]] = set()  # keeps start-up tasks referenced until done
 _SYNC_TICKS = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journey-sync-tick")
 DEFAULT_SYNC_INTERVAL = 3600.0
 
@@ -245,6 +247,13 @@ def start_scheduler(settings: BotSettings, engine: Engine) -> asyncio.Task[None]
     interval, syncs = scheduler_interval(), sync_interval()
     loops: list[Callable[[], Coroutine[Any, Any, None]]] = []
     loop = asyncio.get_running_loop()
+    if settings.bot_token and not settings.client_id:
+        # One fixed token has no install event: a token that works resumes its workspace.
+        task = loop.create_task(
+            resume_token_workspace(settings.bot_token, settings.api_url, engine)
+        )
+        _startup.add(task)
+        task.add_done_callback(_startup.discard)
     if interval <= 0:
         log.info("scheduler off (JOURNEY_SCHEDULER_INTERVAL=0): no digests or alerts from here")
     else:

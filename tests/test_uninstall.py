@@ -373,3 +373,33 @@ def test_a_sync_ending_after_the_uninstall_does_not_bring_the_source_back(two, c
         source = session.get(Source, source_id)
         assert source.status == PAUSED and source.last_error == SOURCE_STOPPED
         assert source.credentials is None
+
+
+async def test_a_single_token_bot_starting_with_a_working_token_resumes_its_workspace(
+    tmp_path, cipher
+):
+    """No install event without OAuth: a bot whose SLACK_BOT_TOKEN works at start is
+    installed, so a workspace marked uninstalled is resumed rather than deleted later."""
+    from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+
+    from bot.listeners.events.lifecycle import resume_token_workspace
+    from journey.db import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'token.db'}")
+    upgrade(engine)
+    with FakeSlack() as fake:
+        with Session(engine) as session:
+            populate(session, fake.team_id, cipher)
+            stop_workspace(session, fake.team_id, NOW)
+            session.commit()
+        refused = await resume_token_workspace("xoxb-not-a-token", fake.api_url, engine)
+        assert refused is None
+        with Session(engine) as session:
+            assert session.get(Workspace, fake.team_id).uninstalled_at is not None
+        resumed = await resume_token_workspace(DEFAULT_BOT_TOKEN, fake.api_url, engine)
+        assert resumed is not None and resumed.was_uninstalled
+        assert resumed.need_keys == ["shop"]
+    with Session(engine) as session:
+        assert session.get(Workspace, fake.team_id).uninstalled_at is None
+    assert purge_due(engine, NOW + timedelta(days=90)) == []
+    engine.dispose()
