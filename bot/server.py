@@ -19,6 +19,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.config import MISSING_SIGNING_SECRET
 from bot.guard import guard
+from bot.guard.middleware import refuse
 from bot.guard.server import raise_open_file_limit, server_options
 from bot.work.inflight import INFLIGHT, shutdown_grace
 from journey.errors import JourneyError
@@ -94,9 +95,39 @@ def asgi_app(
             )
             await send({"type": "http.response.body", "body": b"ok"})
             return
-        await handler(scope, receive, send)
+        await _answered(handler, scope, receive, send)
 
     return serve
+
+
+async def _answered(
+    handler: Callable[[Scope, Receive, Send], Awaitable[None]],
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+) -> None:
+    """Run `handler`; a request Bolt itself cannot take apart (a signed JSON object of
+    shapes Slack never sends, such as `{"team": 5}`) gets a plain 400 and one log line,
+    not uvicorn's 500 with a traceback. Listener errors never come here: Bolt hands
+    them to the app's error handler (bot/app.py)."""
+    started = False
+
+    async def tracked(message: dict[str, Any]) -> None:
+        nonlocal started
+        started = started or message["type"] == "http.response.start"
+        await send(message)
+
+    try:
+        await handler(scope, receive, tracked)
+    except Exception as exc:
+        log.error(
+            "could not handle %s %s (%s): a request Bolt could not take apart",
+            scope.get("method", ""),
+            scope.get("path", ""),
+            type(exc).__name__,
+        )
+        if not started:
+            await refuse(send, 400)
 
 
 def serve_http(

@@ -255,3 +255,25 @@ def test_uvicorn_takes_the_guard_settings_and_protocol():
     assert config.timeout_keep_alive == 5
     assert config.h11_max_incomplete_event_size == 16 * 1024
     assert config.timeout_worker_healthcheck == 60
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"enterprise": 5, "type": "event_callback"}',
+        b'{"team": 5}',
+        b'{"authorizations": 5}',
+        b'{"type": "block_actions", "user": 5, "actions": 7}',
+    ],
+)
+async def test_signed_objects_bolt_cannot_take_apart_get_400_not_500(http, caplog, body):
+    """Slack never sends these, but a crash in Bolt's own parsing must still be a plain
+    400 and one log line, not uvicorn's 500 and a traceback."""
+    with caplog.at_level(logging.DEBUG):
+        response = await http.post(
+            "/slack/events", content=body, headers=signed_headers(body, JSON, SECRET)
+        )
+    assert response.status_code == 400 and response.text == "bad request"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert "Traceback" not in caplog.text
