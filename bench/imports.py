@@ -10,7 +10,8 @@ Why it is built this way:
   shopify_orders.py): the full header, one line per line item (1 to 4 per
   order), the order's columns on its first line only, a year of orders from
   customers who come back, refunds, partial refunds, cancellations, pending,
-  voided and test orders, guests without email. Fixed seed: every run is the
+  voided and test orders, guests without email; 60 % of orders come from a new
+  customer, the rest from one who bought before. Fixed seed: every run is the
   same file.
 - Each measurement runs in a fresh process so its peak memory (ru_maxrss) is
   its own: the first import into an empty database, the re-import of the same
@@ -58,7 +59,7 @@ def generate(lines: int) -> Path:
     rng = random.Random(20261208)
     path = data_file(lines)
     DATA_DIR.mkdir(parents=True, exist_ok=True)
-    customers = max(lines // 8, 1)
+    next_customer = 0
     index = {h: i for i, h in enumerate(HEADER)}
     written = 0
     number = 1000
@@ -68,7 +69,11 @@ def generate(lines: int) -> Path:
         out.writerow(HEADER)
         while written < lines:
             number += 1
-            who = int(rng.paretovariate(1.2)) % customers
+            # 60 % of orders from a new customer, the rest from one who bought before.
+            if next_customer == 0 or rng.random() < 0.6:
+                who, next_customer = next_customer, next_customer + 1
+            else:
+                who = rng.randrange(next_customer)
             guest = rng.random() < 0.02
             email = "" if guest else f"customer{who}@example.com"
             when = START + timedelta(seconds=rng.randrange(365 * 86400))
