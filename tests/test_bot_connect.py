@@ -230,3 +230,14 @@ async def test_a_store_address_on_the_servers_own_network_is_refused(bot, url):
     (dm,) = await bot.dms("U0ADMIN")
     assert "public internet addresses" in dm.text and "not stored" in dm.text
     assert api_sources_of(bot) == []
+
+
+async def test_a_third_key_check_at_once_from_one_workspace_is_refused_politely(bot):
+    """Issue 16, item 4: key checks have their own pool and at most 2 per workspace run
+    at once; the next one is told to try again instead of waiting behind them."""
+    bot.stripe.fail("slow", times=50)  # every check waits on a slow Stripe
+    await asyncio.gather(*(bot.submit("stripe", f"shop{i}", DEFAULT_KEY) for i in range(3)))
+    dms = await bot.dms("U0ADMIN", count=3, timeout=30)
+    busy = [m for m in dms if "Too many keys are being checked right now" in m.text]
+    assert len(busy) == 1 and "for this workspace" in busy[0].text
+    assert "nothing was stored" in busy[0].text
