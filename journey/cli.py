@@ -16,66 +16,65 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+
+if TYPE_CHECKING:  # heavy modules: imported where they are used (a fast --help)
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+    from sqlmodel import Session
 
 from journey import logs
 from journey.cli_sources import sources_app, sync
 from journey.config import Settings, load_settings
-from journey.db import (
-    current_revision,
-    ensure_schema,
-    head_revision,
-    make_engine,
-    session_scope,
-    upgrade,
-)
 from journey.errors import JourneyError
-from journey.imports import import_csv
-from journey.metrics.reviews import CANDIDATE_LIST
-from journey.models import Customer, JourneyEvent, ReviewRequest, Workspace
-from journey.outage import classify, network_words
 from journey.periods import PERIOD_HELP, parse_date
-from journey.render.json import render_json
-from journey.render.text import (
-    render_churn_text,
-    render_funnel_text,
-    render_insight_text,
-    render_overview_text,
-    render_retention_text,
-    render_review_text,
-    render_value_text,
-)
-from journey.reporting import build_insight, build_overview, build_report, workspace_period
-from journey.reports import ChurnReport, ValueReport
-from journey.stages import DEFAULT_STAGES, StageModel, hubspot_accounts
-from journey.state import refresh_journeys
-from journey.uninstall import purge_after, purge_workspace
-from journey.workspaces import get_workspace, stage_model
 
 log = logging.getLogger("journey")
+# journey.metrics.reviews.CANDIDATE_LIST, written here so --help does not import the metrics
+# (tests/test_first_hour.py keeps the two equal).
+CANDIDATE_LIST = 25
 app = typer.Typer(
+    rich_markup_mode=None,
     help="journey: where your customers are in their journey, and where you lose them.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
-stages_app = typer.Typer(
-    help="The workspace's journey stages and event mapping.", no_args_is_help=True
+db_app = typer.Typer(
+    rich_markup_mode=None, help="The database schema (Alembic migrations).", no_args_is_help=True
 )
-reviews_app = typer.Typer(help="Record review requests (asked or skipped).", no_args_is_help=True)
+stages_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The workspace's journey stages and event mapping.",
+    no_args_is_help=True,
+)
+reviews_app = typer.Typer(
+    rich_markup_mode=None, help="Record review requests (asked or skipped).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(stages_app, name="stages")
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(sources_app, name="sources")
 app.command("sync")(sync)
-err = Console(stderr=True)
+
+
+class _LazyConsole:
+    """rich's stderr Console, made on first use: importing rich costs a fifth of a
+    second that `journey --help` and `journey workspaces` need not pay."""
+
+    _console: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            type(self)._console = Console(stderr=True)
+        return getattr(self._console, name)
+
+
+err: Any = _LazyConsole()
 
 WorkspaceOpt = Annotated[
     str | None,
@@ -108,6 +107,8 @@ def _settings() -> Settings:
 
 
 def _engine() -> Engine:
+    from journey.db import ensure_schema, make_engine
+
     if _state.engine is None:
         _state.engine = make_engine(_settings().database_url)
         ensure_schema(_state.engine)
@@ -116,6 +117,8 @@ def _engine() -> Engine:
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    from journey.db import session_scope
+
     with session_scope(_engine()) as session:
         yield session
 
@@ -129,6 +132,14 @@ def _now() -> datetime:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn("{task.description}", markup=False),  # names are data, not rich markup
         BarColumn(),
@@ -145,7 +156,11 @@ def _progress() -> Progress:
 
 @app.command()
 def start(workspace: WorkspaceOpt = None) -> None:
-    """The main job. Today: load the demo store if the workspace is empty, then print the overview."""
+    """The demo overview in the terminal: builds the demo store in a new workspace, then prints the headlines."""
+    from sqlalchemy import func, select
+
+    from journey.models import Customer, Workspace
+
     ws = _workspace(workspace)
     with _session() as session:
         exists = session.get(Workspace, ws) is not None
@@ -190,6 +205,9 @@ def _build_demo(ws: str, end: datetime | None, seed: int | None = None) -> None:
 
 
 def _print_overview(ws: str) -> None:
+    from journey.render.text import render_overview_text
+    from journey.reporting import build_overview, workspace_period
+
     with _session() as session:
         o = build_overview(session, ws, workspace_period(session, ws, now=_now()), now=_now())
     typer.echo(render_overview_text(o.funnel, o.retention, o.reviews, o.insight, o.churn))
@@ -204,6 +222,7 @@ OWN_DATA_HINT = (
     "order_id,email,ordered_at,amount."
 )
 demo_app = typer.Typer(
+    rich_markup_mode=None,
     help="Build (or rebuild) the demo store in a workspace; `journey demo remove` deletes it.",
     invoke_without_command=True,
 )
@@ -246,7 +265,7 @@ def demo(
 def demo_remove(workspace: WorkspaceOpt = None) -> None:
     """Delete the demo store (its customers, events and review requests) from a workspace;
     data imported or synced there stays."""
-    from journey.workspaces import remove_demo
+    from journey.workspaces import get_workspace, remove_demo
 
     ws = _workspace(workspace)
     with _session() as session:
@@ -300,6 +319,17 @@ def report(
 ) -> None:
     """Print a report for a workspace and period (default: the last 30 days)."""
     from journey.periods import refuse_churn_period
+    from journey.render.json import render_json
+    from journey.render.text import (
+        render_churn_text,
+        render_funnel_text,
+        render_insight_text,
+        render_retention_text,
+        render_review_text,
+        render_value_text,
+    )
+    from journey.reporting import build_insight, build_report, workspace_period
+    from journey.reports import ChurnReport, ValueReport
 
     if kind is ReportKind.churn and since is None and until is None and period is not None:
         refuse_churn_period(period, "journey report churn --period", "--until 2026-06-30")
@@ -425,6 +455,8 @@ def import_(
     ] = False,
 ) -> None:
     """Import CSV files. By default a file with any bad row imports nothing; see --skip-bad."""
+
+    from journey.imports import import_csv
     from journey.imports.money import parse_rate
     from journey.imports.run import parse_map
     from journey.render.imports import dry_run as render_dry_run
@@ -494,6 +526,11 @@ def reviews_ask(
     via: Annotated[str | None, typer.Option(help="How you asked: email, sms, in person...")] = None,
 ) -> None:
     """Record that a customer was asked for a review (or skipped), so they leave the candidate list."""
+    from sqlalchemy import select
+
+    from journey.models import Customer, ReviewRequest
+    from journey.workspaces import get_workspace
+
     ws = _workspace(workspace)
     with _session() as session:
         get_workspace(session, ws)
@@ -528,6 +565,9 @@ def reviews_ask(
 def stages_show(workspace: WorkspaceOpt = None) -> None:
     """Show the workspace's stages, which event kinds reach each one, and the lifecycle
     stages of each connected HubSpot account with the stage each reaches."""
+    from journey.stages import hubspot_accounts
+    from journey.workspaces import stage_model
+
     ws = _workspace(workspace)
     with _session() as session:
         model = stage_model(session, ws)
@@ -565,6 +605,10 @@ def stages_set(
     ] = None,
 ) -> None:
     """Choose the workspace's stages (and mapping), then rebuild its journey state."""
+    from journey.stages import DEFAULT_STAGES, StageModel
+    from journey.state import refresh_journeys
+    from journey.workspaces import get_workspace
+
     ws = _workspace(workspace)
     names = [s.strip() for s in stages.split(",") if s.strip()]
     overrides: dict[str, str] = {}
@@ -592,6 +636,8 @@ def stages_set(
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Bring the database to the current schema, keeping every row."""
+    from journey.db import current_revision, make_engine, upgrade
+
     engine = make_engine(_settings().database_url)
     before = current_revision(engine)
     upgrade(engine)
@@ -610,11 +656,14 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and of this code."""
+    from journey.db import current_revision, head_revision, make_engine
+
     engine = make_engine(_settings().database_url)
     typer.echo(f"database: {current_revision(engine) or 'empty'}; code: {head_revision(engine)}")
 
 
 workspaces_app = typer.Typer(
+    rich_markup_mode=None,
     help="The workspaces in the database: list them (the default), or delete one.",
     invoke_without_command=True,
 )
@@ -626,24 +675,34 @@ def workspaces(ctx: typer.Context) -> None:
     """List the workspaces in the database with their customer and event counts."""
     if ctx.invoked_subcommand is not None:
         return
-    with _session() as session:
-        rows = session.exec(select(Workspace.id, Workspace.name, Workspace.uninstalled_at)).all()
-        if not rows:
-            typer.echo("No workspaces yet: `journey demo` builds one.")
-        for ws_id, name, uninstalled_at in rows:
-            customers = session.exec(
-                select(func.count()).select_from(Customer).where(Customer.workspace_id == ws_id)
-            ).one()[0]
-            events = session.exec(
-                select(func.count())
-                .select_from(JourneyEvent)
-                .where(JourneyEvent.workspace_id == ws_id)
-            ).one()[0]
-            line = f"{ws_id}  {name}  {customers} customers, {events} events"
-            if uninstalled_at is not None:
-                purge_on = uninstalled_at + purge_after()
-                line += f" (app removed; data deleted on {purge_on:%Y-%m-%d})"
-            typer.echo(line)
+    # Plain SQL on the engine: the ORM models (sqlmodel, pydantic) would double the time
+    # this one-screen answer takes (bench/cli_startup.py).
+    from sqlalchemy import text
+
+    with _engine().connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT w.id, w.name, w.uninstalled_at, "
+                "(SELECT COUNT(*) FROM customer c WHERE c.workspace_id = w.id), "
+                "(SELECT COUNT(*) FROM journey_event e WHERE e.workspace_id = w.id) "
+                "FROM workspace w ORDER BY w.created_at, w.id"
+            )
+        ).all()
+    if not rows:
+        typer.echo("No workspaces yet: `journey demo` builds one.")
+    for ws_id, name, uninstalled_at, customers, events in rows:
+        line = f"{ws_id}  {name}  {customers} customers, {events} events"
+        if uninstalled_at is not None:
+            from journey.models.types import from_epoch
+            from journey.uninstall import purge_after
+
+            gone = (
+                uninstalled_at
+                if isinstance(uninstalled_at, datetime)
+                else from_epoch(uninstalled_at)
+            )
+            line += f" (app removed; data deleted on {gone + purge_after():%Y-%m-%d})"
+        typer.echo(line)
 
 
 @workspaces_app.command("purge")
@@ -653,6 +712,11 @@ def workspaces_purge(
 ) -> None:
     """Delete a workspace and everything of it now: customers, events, sources and their
     keys, digests, alerts, its Slack installation. Other workspaces are not touched."""
+    from sqlalchemy import select
+
+    from journey.models import Workspace
+    from journey.uninstall import purge_workspace
+
     with _session() as session:
         found = session.get(Workspace, workspace)
         if found is None:
@@ -698,6 +762,8 @@ def main() -> None:
     except Exception as exc:  # a bug: say so plainly, keep the details for debugging
         # Unless it is the machine's state, not journey's: a full disk, a read-only
         # file, a database or a network out of reach. Then say what to do.
+        from journey.outage import classify, network_words
+
         outage = classify(exc)
         words = outage.cli_words if outage is not None else network_words(exc)
         if words is not None and not _settings_debug():

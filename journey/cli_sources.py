@@ -12,37 +12,25 @@ from __future__ import annotations
 import os
 import sys
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from journey.sources.manage import SourceHealth
 
 from journey.errors import JourneyError
-from journey.render.text import sync_summary
-from journey.secrets import Cipher
-from journey.sources import CONNECTORS, connector_class
-from journey.sources.http import HttpOptions, RetryPolicy, SourceError
-from journey.sources.manage import (
-    PAUSED,
-    Credential,
-    SourceHealth,
-    add_source,
-    connected_sources,
-    find_source,
-    remove_source,
-    source_health,
-)
-from journey.sources.shopify import shop_domain
-from journey.sync import sync_source
+
+# journey.sources.CONNECTORS' names, written here so --help does not import every connector
+# (tests/test_first_hour.py keeps the two equal).
+CONNECTOR_NAMES = ("hubspot", "shopify", "stripe", "woocommerce")
 
 sources_app = typer.Typer(
-    help="Connected stores and CRMs (Stripe...): add, list, remove.", no_args_is_help=True
+    rich_markup_mode=None,
+    help="Connected stores and CRMs (Stripe...): add, list, remove.",
+    no_args_is_help=True,
 )
 
 WorkspaceOpt = Annotated[
@@ -59,7 +47,7 @@ def _cli():  # noqa: ANN202 - the CLI module, imported late: it imports this one
 
 @sources_app.command("add")
 def add(
-    kind: Annotated[str, typer.Argument(help=f"The connector: {', '.join(sorted(CONNECTORS))}.")],
+    kind: Annotated[str, typer.Argument(help=f"The connector: {', '.join(CONNECTOR_NAMES)}.")],
     name: Annotated[str, typer.Option("--name", help="A name for this source, e.g. shop.")],
     key_env: Annotated[
         str | None,
@@ -93,6 +81,11 @@ def add(
     ] = False,
 ) -> None:
     """Connect a store or CRM: store its key, encrypted. Re-adding a name replaces its key."""
+    from journey.secrets import Cipher
+    from journey.sources import connector_class
+    from journey.sources.http import HttpOptions, RetryPolicy, SourceError
+    from journey.sources.manage import Credential, add_source
+    from journey.sources.shopify import shop_domain
     from journey.workspaces import refuse_demo_mix
 
     cli = _cli()
@@ -175,6 +168,8 @@ def _secret(key_env: str | None, prompt: str) -> str:
 @sources_app.command("list")
 def list_(workspace: WorkspaceOpt = None) -> None:
     """Every source of the workspace with its health: status, last success, records, last error."""
+    from journey.sources.manage import source_health
+
     cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
@@ -189,6 +184,8 @@ def list_(workspace: WorkspaceOpt = None) -> None:
 
 
 def _health_line(row: SourceHealth) -> str:
+    from journey.sources import CONNECTORS
+
     if row.kind in CONNECTORS:
         when = _when(row.last_sync_at) if row.last_sync_at else "never synced"
         state = row.status if row.has_credential or row.status == "removed" else "no key"
@@ -216,6 +213,8 @@ def remove(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Disconnect a source: its key is deleted; its imported data is kept or deleted."""
+    from journey.sources.manage import find_source, remove_source, source_health
+
     cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
@@ -250,6 +249,11 @@ def sync(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Import what changed in connected sources since their last sync (resumes where it stopped)."""
+
+    from journey.render.text import sync_summary
+    from journey.sources.manage import PAUSED, connected_sources, find_source
+    from journey.sync import sync_source
+
     cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
@@ -302,6 +306,8 @@ def _sync_progress() -> Progress:
     percentage would be a guess; counts that keep moving show it is alive and how far
     it got (a large first sync runs for minutes, and Ctrl-C keeps what has landed).
     """
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),  # names are data, not rich markup

@@ -11,21 +11,21 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, OperationalError
-from sqlmodel import Session
 
 from journey.errors import JourneyError
+
+if TYPE_CHECKING:  # alembic and sqlmodel load only when needed: a fast `journey workspaces`
+    from alembic.config import Config
+    from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -155,6 +155,8 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
@@ -162,15 +164,51 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision(engine: Engine) -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
+_REVISION = re.compile(r'^(down_revision|revision)\b[^=]*=\s*(?:"([^"]*)"|None)', re.M)
+
+
+def _file_head() -> str | None:
+    """The head revision read from the migration files' `revision` / `down_revision`
+    lines, without importing alembic (a third of a second); None when the files do not
+    give exactly one head, and then alembic decides."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((k, v) for k, v in _REVISION.findall(path.read_text(encoding="utf-8")))
+        if not found.get("revision"):
+            return None
+        revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _stored_revision(engine: Engine) -> str | None:
+    """alembic_version's row, read with one query (None: a new database)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+    except Exception:  # no table yet, or no database: alembic's own path says which
+        return None
+    return rows[0][0] if len(rows) == 1 else None
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     try:
         command.upgrade(alembic_config(engine), revision)
     except OperationalError as exc:
@@ -181,8 +219,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def ensure_schema(engine: Engine) -> None:
-    """Upgrade to head if the database is behind (cheap when it is current)."""
+    """Upgrade to head if the database is behind (cheap when it is current: one query
+    and the migration files' headers, alembic itself only when there is work)."""
     try:
+        stored = _stored_revision(engine)
+        if stored is not None and stored == _file_head():
+            return
         current = current_revision(engine)
     except OperationalError as exc:
         raise JourneyError(
@@ -196,6 +238,8 @@ def ensure_schema(engine: Engine) -> None:
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
+    from sqlmodel import Session
+
     with Session(engine, expire_on_commit=False) as session:
         try:
             yield session

@@ -343,3 +343,37 @@ def test_the_console_saves_each_reports_chart_and_prints_where(console, tmp_path
     line = next(x for x in out.splitlines() if "(chart: funnel, saved to " in x)
     path = Path(line.split("saved to ", 1)[1].rstrip(")"))
     assert path.parent == tmp_path / "charts" and path.read_bytes().startswith(PNG)
+
+
+# --- a fast command line -----------------------------------------------------------------------
+
+
+def test_the_cli_help_names_the_main_job_and_loads_no_heavy_module():
+    """`journey --help` (in a fresh process) says `bot` is the main job, as the README does,
+    and imports none of the modules that made it take seconds."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from journey import cli; sys.argv = ['journey', '--help']\n"
+        "try:\n    cli.main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('sqlalchemy', 'sqlmodel', 'alembic', 'matplotlib', 'scipy',"
+        " 'numpy', 'httpx', 'slack_bolt', 'pydantic') if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    ).stdout
+    assert "HEAVY []" in out, out
+    bot_line = next(line for line in out.splitlines() if line.strip().startswith("bot "))
+    assert "The main job" in bot_line
+    assert "main job" not in next(x for x in out.splitlines() if x.strip().startswith("start "))
+
+
+def test_constants_written_out_for_speed_match_their_sources():
+    from journey import cli, cli_sources
+    from journey.metrics.reviews import CANDIDATE_LIST
+    from journey.sources import CONNECTORS
+
+    assert cli.CANDIDATE_LIST == CANDIDATE_LIST
+    assert tuple(sorted(CONNECTORS)) == cli_sources.CONNECTOR_NAMES
