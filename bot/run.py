@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from bot.app import Transport
 from bot.config import BotSettings, load_bot_settings, unused_app_token_warning
 from bot.work.inflight import INFLIGHT, shutdown_grace
+from bot.workers import limits_from_env
 from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
@@ -98,6 +99,16 @@ def run(mode: str | None = None, port: int | None = None, workers: int = 1) -> N
         run_console(engine, load_settings().workspace)
         return
     logs.configure(logging.INFO)
+    limits = limits_from_env()
+    log.info(
+        "report pool: %d threads, at most %d waiting (%d per workspace) for %.0fs; "
+        "shutdown grace %.0fs",
+        limits.threads,
+        limits.max_queue,
+        limits.max_queue_per_workspace,
+        limits.max_wait,
+        shutdown_grace(),
+    )
     warning = unused_app_token_warning(settings, chosen)
     if warning is not None:
         log.warning("%s", warning)

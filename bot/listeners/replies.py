@@ -12,6 +12,7 @@ import hashlib
 import logging
 import re
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -73,7 +74,7 @@ async def reply_when_ready(
     try:
         reply: Reply = await task
     except Busy as exc:
-        log.info("report shed (%s): told the user to try again", exc.why)
+        _shed_log(exc.why)
         reply = Reply(error_message(BUSY))
     except Exception as exc:  # the service already catches; this is the last line of defence
         reply = Reply(unexpected_message(exc))
@@ -83,6 +84,22 @@ async def reply_when_ready(
     await safe_respond(respond, {**payload, **extra})
     answered()
     return reply, working
+
+
+_shed = {"since": 0.0, "count": 0}
+
+
+def _shed_log(why: str, every: float = 10.0) -> None:
+    """At most one line per `every` seconds for refused reports, however many there are."""
+    _shed["count"] += 1
+    now = time.monotonic()
+    if now - _shed["since"] >= every:
+        log.warning(
+            "report pool full: %d report(s) refused with 'busy, try again' (latest: %s)",
+            _shed["count"],
+            why,
+        )
+        _shed["since"], _shed["count"] = now, 0
 
 
 async def safe_respond(respond: AsyncRespond, payload: dict[str, Any]) -> bool:
