@@ -296,3 +296,26 @@ def test_the_outage_log_is_one_line_per_incident_per_minute():
         "database still unreachable after 120s (59 more failures): connection refused",
         "database answering again after 129s (unreachable)",
     ]
+
+
+def test_no_network_is_said_in_words_naming_the_host():
+    """What the CLI prints (journey.cli.main) when a store cannot be reached at all."""
+    import httpx
+
+    from journey.outage import network_words
+
+    request = httpx.Request("GET", "https://shop.example.com/admin/api/graphql.json")
+    refused = httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    words = network_words(RuntimeError("sync failed").with_traceback(None))
+    assert words is None
+    try:
+        try:
+            raise refused
+        except httpx.ConnectError as exc:
+            raise RuntimeError("sync failed") from exc
+    except RuntimeError as wrapped:
+        words = network_words(wrapped)
+    assert words is not None and "Cannot reach shop.example.com" in words
+    timeout = httpx.ReadTimeout("timed out", request=request)
+    assert "No answer from shop.example.com in time" in (network_words(timeout) or "")
+    assert network_words(OSError(101, "Network is unreachable")) is not None

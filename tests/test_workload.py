@@ -88,7 +88,7 @@ async def test_a_report_that_waited_too_long_is_not_started():
 def test_pool_settings_from_the_environment_fail_in_words():
     limits = limits_from_env({"JOURNEY_REPORT_WORKERS": "3", "JOURNEY_REPORT_MAX_WAIT": "2.5"})
     assert limits == PoolLimits(3, 48, 24, 2.5)
-    assert 2 <= limits_from_env({}).threads <= 4
+    assert 1 <= limits_from_env({}).threads <= 4
     with pytest.raises(JourneyError, match="JOURNEY_REPORT_WORKERS must be at least 1"):
         limits_from_env({"JOURNEY_REPORT_WORKERS": "0"})
     with pytest.raises(JourneyError, match="JOURNEY_REPORT_QUEUE must be a number"):
