@@ -517,7 +517,8 @@ def import_(
 @reviews_app.command("ask")
 def reviews_ask(
     customer: Annotated[
-        str, typer.Argument(help="The customer's id in its source (as shown in reports).")
+        str,
+        typer.Argument(help="The customer's email, name or id, as the review list shows them."),
     ],
     workspace: WorkspaceOpt = None,
     skip: Annotated[
@@ -526,36 +527,91 @@ def reviews_ask(
     via: Annotated[str | None, typer.Option(help="How you asked: email, sms, in person...")] = None,
 ) -> None:
     """Record that a customer was asked for a review (or skipped), so they leave the candidate list."""
-    from sqlalchemy import select
-
-    from journey.models import Customer, ReviewRequest
-    from journey.workspaces import get_workspace
+    from journey.models import ReviewRequest
+    from journey.workspaces import find_customer, get_workspace
 
     ws = _workspace(workspace)
     with _session() as session:
         get_workspace(session, ws)
-        ids = session.exec(
-            select(Customer.id).where(Customer.workspace_id == ws, Customer.external_id == customer)
-        ).all()
-        if not ids:
-            raise JourneyError(
-                f"No customer {customer!r} in workspace {ws!r}: use the id a report shows."
-            )
-        if len(ids) > 1:
-            raise JourneyError(
-                f"Customer id {customer!r} exists in several sources of {ws!r}; ask by email instead."
-            )
+        found = find_customer(session, ws, customer)
+        label = found.name or found.email or found.external_id
         session.add(
             ReviewRequest(
                 workspace_id=ws,
-                customer_id=ids[0][0],
+                customer_id=found.id,
                 asked_at=_now(),
                 status="skipped" if skip else "asked",
                 via=via,
                 asked_by="cli",
             )
         )
-    typer.echo(f"Recorded: {customer} {'skipped' if skip else 'asked for a review'}.")
+    typer.echo(f"Recorded: {label} {'skipped' if skip else 'asked for a review'}.")
+
+
+# --- set-up ----------------------------------------------------------------------------
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Make a new JOURNEY_SECRET_KEY (the key that encrypts stored tokens and credentials)."""
+    from cryptography.fernet import Fernet
+
+    typer.echo(Fernet.generate_key().decode())
+    err.print(
+        "Put it in .env (or the environment) as JOURNEY_SECRET_KEY=<the key> and keep it: "
+        "without it the stored keys cannot be read.",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("settings")
+def settings(
+    workspace: WorkspaceOpt = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The business name every report header shows.")
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="ISO 4217 code, e.g. EUR, GBP, USD.")
+    ] = None,
+    timezone: Annotated[
+        str | None,
+        typer.Option("--timezone", help="IANA timezone for calendar periods, e.g. Europe/Paris."),
+    ] = None,
+) -> None:
+    """Show or change a workspace's business name, currency and timezone."""
+    from journey.periods import zone
+    from journey.workspaces import get_workspace
+
+    ws = _workspace(workspace)
+    if currency is not None:
+        currency = currency.strip().upper()
+        if len(currency) != 3 or not currency.isalpha():
+            raise JourneyError(
+                f"--currency {currency!r} is not a currency code: use three letters, e.g. EUR."
+            )
+    if timezone is not None:
+        zone(timezone.strip())  # an unknown zone is refused with an example
+    if name is not None and not (0 < len(name.strip()) <= 200):
+        raise JourneyError('--name needs 1 to 200 characters, e.g. --name "Ana\'s Bakery".')
+    with _session() as session:
+        w = get_workspace(session, ws)
+        if name is not None:
+            w.name = name.strip()
+        if currency is not None:
+            w.currency = currency
+        if timezone is not None:
+            w.timezone = timezone.strip()
+        session.add(w)
+        shown = (w.name or ws, w.currency, w.timezone)
+    verb = "now" if any(v is not None for v in (name, currency, timezone)) else "has"
+    typer.echo(
+        f"Workspace {ws!r} {verb}: business name {shown[0]!r}, currency {shown[1]}, "
+        f"timezone {shown[2]}."
+    )
+    if verb == "has":
+        typer.echo("Change them with --name, --currency and --timezone.")
 
 
 # --- workspace settings ------------------------------------------------------------

@@ -34,9 +34,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from journey.errors import JourneyError
 
 SECRET_KEY_ENV = "JOURNEY_SECRET_KEY"
-MAKE_KEY_COMMAND = (
-    'python3 -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"'
-)
+# Runs in the project's environment, where cryptography is installed (a bare python3 -c
+# one-liner failed on a fresh Python without it).
+MAKE_KEY_COMMAND = "python3 run.py journey secret-key"
 
 log = logging.getLogger(__name__)
 

@@ -209,6 +209,7 @@ def find_customer(session: Session, workspace_id: str, who: str) -> Customer:
                     func.lower(Customer.email) == low,
                     func.lower(Customer.name) == low,
                     Customer.external_id == text,
+                    func.lower(Customer.external_id) == low,
                 ),
             )
             .limit(6)

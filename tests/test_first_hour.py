@@ -377,3 +377,56 @@ def test_constants_written_out_for_speed_match_their_sources():
 
     assert cli.CANDIDATE_LIST == CANDIDATE_LIST
     assert tuple(sorted(CONNECTORS)) == cli_sources.CONNECTOR_NAMES
+
+
+# --- set-up in commands, and small words -------------------------------------------------------
+
+
+def test_secret_key_makes_a_key_the_cipher_accepts(journey_cli, monkeypatch):
+    from journey.secrets import MAKE_KEY_COMMAND, Cipher
+
+    code, out, err = journey_cli("secret-key")
+    assert code == 0 and "JOURNEY_SECRET_KEY=<the key>" in err
+    key = out.strip()
+    cipher = Cipher.from_env({"JOURNEY_SECRET_KEY": key})
+    assert cipher.decrypt(cipher.encrypt("tok")) == "tok"
+    assert MAKE_KEY_COMMAND == "python3 run.py journey secret-key"  # what errors tell people
+
+
+def test_settings_change_the_business_name_currency_and_timezone(cli):
+    cli("import", "orders.csv", "--workspace", "myshop")
+    code, out, _ = cli("settings", "--workspace", "myshop")
+    assert "business name 'myshop', currency USD, timezone UTC" in out
+    code, out, _ = cli(
+        "settings",
+        "-w",
+        "myshop",
+        "--name",
+        "Ana's Bakery",
+        "--currency",
+        "eur",
+        "--timezone",
+        "Europe/Paris",
+    )
+    assert code == 0 and "currency EUR, timezone Europe/Paris" in out
+    _, out, _ = cli("report", "funnel", "-w", "myshop", "--until", "2026-06-14")
+    assert out.startswith("Funnel for Ana's Bakery, ")
+    code, _, err = cli("settings", "-w", "myshop", "--currency", "euro")
+    assert code == 2 and "is not a currency code: use three letters" in err
+    code, _, err = cli("settings", "-w", "myshop", "--timezone", "Paris")
+    assert code == 2 and "Unknown timezone 'Paris'" in err
+
+
+def test_reviews_ask_takes_the_email_or_name_a_list_shows(cli):
+    cli("import", "orders.csv", "--workspace", "myshop")
+    code, out, _ = cli("reviews", "ask", "BEN@example.com", "-w", "myshop")
+    assert code == 0 and out.strip() == "Recorded: ben@example.com asked for a review."
+    code, _, err = cli("reviews", "ask", "nobody", "-w", "myshop")
+    assert code == 2 and "use the email or the name the review list shows" in err
+
+
+def test_counts_agree_with_their_nouns():
+    from journey.render.format import count
+
+    assert (count(1, "purchase"), count(2, "purchase")) == ("1 purchase", "2 purchases")
+    assert count(3656, "customer") == "3,656 customers"

@@ -6,6 +6,7 @@ from bot.blocks.message import Message, context, header, section
 from bot.blocks.mrkdwn import md
 from bot.commands import EXAMPLES, TOPICS
 from journey.periods import PERIOD_HELP
+from journey.render.format import count
 from journey.sources.manage import SourceHealth
 from journey.sync import SyncResult
 
@@ -112,7 +113,7 @@ def sources_message(sources: list[SourceHealth]) -> Message:
             on = h.created_at.strftime("%Y-%m-%d") if h.created_at else "earlier"
             what = "demo data, built" if h.kind == "demo" else "imported from files"
             line = (
-                f"*{h.name}* ({h.kind}): {what} on {on} · {h.customers} customers, "
+                f"*{h.name}* ({h.kind}): {what} on {on} · {count(h.customers, 'customer')}, "
                 f"{h.events} events · not synced: "
                 + (
                     "`journey demo` rebuilds it"
@@ -125,7 +126,7 @@ def sources_message(sources: list[SourceHealth]) -> Message:
             continue
         when = h.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_sync_at else "never synced"
         status = ":double_vertical_bar: paused" if h.status == "paused" else h.status
-        line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {h.customers} customers, {h.events} events"
+        line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {count(h.customers, 'customer')}, {h.events} events"
         if h.last_error:
             line += f"\n   last error: {h.last_error}"
         lines.append(line)

@@ -16,7 +16,7 @@ from slack_sdk.models.views import View
 from bot.blocks.digest import ALERT_NAMES, local_time
 from bot.blocks.message import SECTION_TEXT, context, header, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_reason
-from journey.render.format import money, owner, pct, period
+from journey.render.format import count, money, owner, pct, period
 from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
 from journey.schedule.acks import FiringAlert
@@ -185,10 +185,10 @@ def home_view(
                 )
                 + f"*Retention:* repeat rate {pct(r.repeat_rate.value)}; {r.returning} returning customers "
                 f"({r.previous_returning} the period before).\n"
-                f"*At risk:* {overview.churn.at_risk_count} customers, "
+                f"*At risk:* {count(overview.churn.at_risk_count, 'customer')}, "
                 f"{money(overview.churn.value_at_risk_cents, r.currency)} of expected revenue "
                 f"({AT_RISK_SOURCE[overview.churn.method]}).\n"
-                f"*Reviews:* {v.total_candidates} customers to ask now."
+                f"*Reviews:* {count(v.total_candidates, 'customer')} to ask now."
             ),
             context(
                 "`/journey funnel`, `/journey retention`, `/journey churn`, `/journey reviews` for the details."

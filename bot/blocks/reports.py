@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import Block, DividerBlock
 from bot.blocks.message import Message, actions, button, code, context, header, section
 from journey.playbooks import Playbook
 from journey.render.format import (
+    count,
     day,
     hours,
     money,
@@ -184,7 +185,7 @@ def funnel_message(
     blocks += insight_blocks(insight or report.insight)
     if notes:
         blocks.append(context(*notes))
-    text = f"Funnel {period(report.period)}: {report.entered} customers entered" + (
+    text = f"Funnel {period(report.period)}: {count(report.entered, 'customer')} entered" + (
         f", {purchase.reached} reached {purchase.stage} ({pct(purchase.overall.value)})."
         if purchase
         else "."
@@ -211,7 +212,7 @@ def retention_message(
         f"*Repeat rate:* {pct(report.repeat_rate.value)} of {report.repeat_rate.denominator} buyers\n"
         f"*Returning customers:* {report.returning} ({against})\n"
         f"*Churn in the period:* {pct(report.churn.value)} of {report.churn.denominator} active customers lapsed\n"
-        f"*Overdue now:* {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} of purchases a year\n"
+        f"*Overdue now:* {count(report.at_risk_count, 'customer')}, {money(report.value_at_risk_cents, c)} of purchases a year\n"
         f"_{REPEAT_RATE_MEANING}_"
     )
     title = _titled("Churn" if kind == "churn" else "Retention", report, period(report.period))
@@ -267,13 +268,13 @@ def churn_message(
     as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
     title = _titled("Churn", report, f"as of {as_of}")
     risk = (
-        f"*At risk now:* {report.at_risk_count} customers, "
+        f"*At risk now:* {count(report.at_risk_count, 'customer')}, "
         f"{money(report.value_at_risk_cents, c)} of expected revenue at risk"
     )
     if report.method == "bg_nbd":
         summary = (
             f"{risk}\n"
-            f"*Likely lost:* {report.likely_lost_count} customers "
+            f"*Likely lost:* {count(report.likely_lost_count, 'customer')} "
             f"(under {pct(report.lost_below, 0)} chance of still being customers)\n"
             f"*Expected active:* {report.expected_active:.0f} of {report.customers} buyers\n"
             f"*Expected purchases, next {report.horizon_days} days:* {report.expected_purchases:.0f}"
@@ -327,7 +328,7 @@ def churn_message(
         notes.append(churn_method_note(report))
     blocks.append(context(*notes))
     text = (
-        f"{title}: {report.at_risk_count} customers at risk "
+        f"{title}: {count(report.at_risk_count, 'customer')} at risk "
         f"({money(report.value_at_risk_cents, c)})."
     )
     return Message(text, blocks, _report_buttons("churn", period_word, None, shared))
@@ -359,7 +360,7 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
         email = f" · {cand.email}" if cand.email else ""
         blocks.append(
             section(
-                f"*{who}*{email}\nBought {day(cand.last_purchase)} · {cand.purchases} purchases · "
+                f"*{who}*{email}\nBought {day(cand.last_purchase)} · {count(cand.purchases, 'purchase')} · "
                 f"last order {money(cand.last_order_cents, c)}"
             )
         )
@@ -381,7 +382,7 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
             )
         )
     blocks += [DividerBlock(), context(tracking)]
-    text = f"{report.total_candidates} customers to ask for a review. {tracking}"
+    text = f"{count(report.total_candidates, 'customer')} to ask for a review. {tracking}"
     return Message(text, blocks, _report_buttons("reviews", None, None, shared))
 
 

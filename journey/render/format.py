@@ -91,3 +91,8 @@ def owner(report: object, ids: bool = True) -> str:
     if b.demo:
         return f"{b.name} (demo data)"
     return b.name
+
+
+def count(n: int, noun: str) -> str:
+    """`1 purchase`, `2 purchases`: a count with its noun in the right number."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

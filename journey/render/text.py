@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from journey.playbooks import Playbook
 from journey.render.format import (
+    count,
     day,
     hours,
     money,
@@ -82,7 +83,7 @@ def render_funnel_text(report: FunnelReport, details: bool = False) -> str:
         return "\n".join(out)
     change = report.entered - report.previous_entered
     out.append(
-        f"{report.entered} customers entered the journey "
+        f"{count(report.entered, 'customer')} entered the journey "
         f"({change:+d} against {versus(report.period)})."
     )
     out += [FUNNEL_MEANING, ""]
@@ -158,7 +159,7 @@ def render_retention_text(report: RetentionReport, details: bool = False) -> str
     )
     gap = "n/a" if report.typical_gap_days is None else f"{report.typical_gap_days:.0f} days"
     out.append(
-        f"Overdue now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
+        f"Overdue now: {count(report.at_risk_count, 'customer')}, {money(report.value_at_risk_cents, c)} "
         f"of purchases a year (typical gap between purchases: {gap})."
     )
     if report.cohorts:
@@ -223,7 +224,7 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
     as_of = report.as_of.strftime("%Y-%m-%d %H:%M UTC")
     out = [f"Churn for {owner(report)}, as of {as_of}", ""]
     headline = (
-        f"At risk now: {report.at_risk_count} customers, {money(report.value_at_risk_cents, c)} "
+        f"At risk now: {count(report.at_risk_count, 'customer')}, {money(report.value_at_risk_cents, c)} "
         "of expected revenue at risk"
     )
     if report.method == "bg_nbd":
@@ -310,7 +311,7 @@ def render_review_text(report: ReviewReport) -> str:
         )
     else:
         out.append(
-            f"{report.total_candidates} customers bought {lo}-{hi} days ago and can be asked "
+            f"{count(report.total_candidates, 'customer')} bought {lo}-{hi} days ago and can be asked "
             "for a review (happiest first: repeat customers, then order value):"
         )
         out.append(REVIEWS_MEANING.format(lo=lo, hi=hi, cooldown=report.cooldown_days))
@@ -369,10 +370,10 @@ def render_overview_text(
         f"{retention.returning} returning customers ({retention.previous_returning} the period before)."
     )
     out.append(
-        f"- At risk: {churn.at_risk_count} customers, {money(churn.value_at_risk_cents, c)} "
+        f"- At risk: {count(churn.at_risk_count, 'customer')}, {money(churn.value_at_risk_cents, c)} "
         f"of expected revenue ({AT_RISK_SOURCE[churn.method]}; `journey report churn` lists them)."
     )
-    out.append(f"- Reviews: {reviews.total_candidates} customers to ask now.")
+    out.append(f"- Reviews: {count(reviews.total_candidates, 'customer')} to ask now.")
     if insight is not None:
         out += ["", render_insight_text(insight)]
     return "\n".join(out)
