@@ -1127,3 +1127,33 @@ def test_a_long_retry_after_in_one_channel_does_not_hold_up_the_others(store):
         assert len(report.sent) == 1 and len(report.retrying) == 1
         assert "rate limited" in report.retrying[0][1]
         assert len(digests_posted(fake, "C0SALES")) + len(digests_posted(fake)) == 1
+
+
+async def test_a_shutdown_lets_the_tick_under_way_record_what_it_sent(store, monkeypatch):
+    """SIGTERM while a tick is posting a digest (Slack slow to answer): the drain waits for
+    the tick, which records the digest as sent, and the loop then stops by itself (it is
+    not cancelled mid-tick, which left the row for a retry that posts it twice)."""
+    import asyncio
+
+    from bot.scheduler import run_scheduler
+    from bot.work.inflight import INFLIGHT
+
+    shop_with_subscription(store)
+    with invited_slack() as fake:
+        fake.delay("chat.postMessage", 1.5)
+        loop = asyncio.create_task(
+            run_scheduler(store, port_for(fake), 3600, "r1", clock=lambda: MONDAY_9_PARIS + MIN)
+        )
+        deadline = time.monotonic() + 20
+        while not fake.calls_to("chat.postMessage") and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        try:
+            report = await INFLIGHT.drain(10, [loop])
+        finally:
+            INFLIGHT.reopen()
+        assert loop.done() and not loop.cancelled()
+        assert report.abandoned == 0
+        with Session(store) as session:
+            (row,) = session.exec(select(DigestDelivery)).all()
+        assert row.state == "sent"
+        assert len(digests_posted(fake)) == 1
