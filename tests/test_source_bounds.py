@@ -279,3 +279,15 @@ def test_slack_syncs_are_admitted_once_per_source_and_per_workspace(tmp_path, mo
     assert not isinstance(after, str) and after.targets == [shop, crm]
     after.release()
     engine.dispose()
+
+
+def test_the_check_gate_refuses_past_its_share_without_waiting():
+    from bot.workers import Gate
+
+    gate = Gate(per_workspace=2, total=3)
+    assert gate.enter("T1") and gate.enter("T1")
+    assert not gate.enter("T1"), "a third check of one workspace was let in"
+    assert gate.enter("T2")
+    assert not gate.enter("T3"), "more checks than the pool holds were let in"
+    gate.leave("T1")
+    assert gate.enter("T3") and gate.running("T1") == 1
