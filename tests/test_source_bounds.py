@@ -291,3 +291,48 @@ def test_the_check_gate_refuses_past_its_share_without_waiting():
     assert not gate.enter("T3"), "more checks than the pool holds were let in"
     gate.leave("T1")
     assert gate.enter("T3") and gate.running("T1") == 1
+
+
+def test_sources_go_through_the_environments_proxy(woo, monkeypatch):
+    """HTTP_PROXY is honoured as httpx honours it (an operator behind a proxy can sync),
+    on journey's socket layer; a guarded client (an address typed in Slack) never uses it."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[str] = []
+
+    class Forward(BaseHTTPRequestHandler):
+        """A forward proxy for plain http: the request line carries the absolute URL."""
+
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            request = urllib.request.Request(
+                self.path, headers={k: v for k, v in self.headers.items() if k != "Host"}
+            )
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            with opener.open(request) as answer:
+                body = answer.read()
+                self.send_response(answer.status)
+                for name, value in answer.headers.items():
+                    if name.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        with connector(woo) as conn:
+            conn.check()
+        assert seen and seen[0].startswith(f"{woo.url}/wp-json/wc/v3/orders")
+        assert HttpOptions(guard=True).make_mounts() == {}
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

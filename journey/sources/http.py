@@ -253,6 +253,10 @@ class HttpOptions:
     def make_transport(self) -> httpx.BaseTransport:
         return self.transport or net.transport(guard=self.guard)
 
+    def make_mounts(self) -> dict[str, httpx.BaseTransport | None]:
+        """The environment's proxies (none for a given transport or a guarded client)."""
+        return {} if self.transport is not None else net.proxy_mounts(guard=self.guard)
+
 
 Interpret = Callable[[httpx.Response], Exception | None]
 
@@ -284,6 +288,7 @@ class HttpClient:
             auth=auth,
             timeout=self.options.timeout,
             transport=self.options.make_transport(),
+            mounts=self.options.make_mounts(),
             follow_redirects=False,
             event_hooks=logs.http_hooks(service),
         )

@@ -235,11 +235,41 @@ class _Backend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
-def transport(*, guard: bool = False) -> httpx.HTTPTransport:
-    """An httpx transport whose sockets keep the deadline in force and, with `guard`,
-    reach only public addresses (checked and pinned at each connection)."""
-    made = httpx.HTTPTransport(trust_env=False)
+def _on_backend(made: httpx.HTTPTransport, guard: bool) -> httpx.HTTPTransport:
     # httpx builds its httpcore pool without a way to pass a network backend; the pool
     # reads it from this attribute for every new connection.
     made._pool._network_backend = _Backend(guard)  # type: ignore[union-attr]
     return made
+
+
+def proxy_mounts(*, guard: bool) -> dict[str, httpx.BaseTransport | None]:
+    """The proxies of the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY), read
+    by httpx's own rule, each on this socket layer so deadlines hold through them.
+
+    None for a guarded client: a proxy makes the connection itself, so the address
+    it reaches could not be checked here; an address typed in Slack is reached directly.
+    """
+    if guard:
+        return {}
+    try:
+        from httpx._utils import get_environment_proxies  # httpx's reading of the variables
+    except ImportError:  # pragma: no cover (a future httpx)
+        return {}
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, proxy in get_environment_proxies().items():
+        if proxy is None:
+            mounts[pattern] = None  # NO_PROXY: straight through the default transport
+            continue
+        try:
+            mounts[pattern] = _on_backend(httpx.HTTPTransport(proxy=proxy), guard=False)
+        except (ImportError, ValueError) as exc:  # e.g. socks5:// without socksio
+            raise JourneyError(
+                f"The proxy for {pattern} cannot be used ({exc}); fix HTTP_PROXY/HTTPS_PROXY."
+            ) from None
+    return mounts
+
+
+def transport(*, guard: bool = False) -> httpx.HTTPTransport:
+    """An httpx transport whose sockets keep the deadline in force and, with `guard`,
+    reach only public addresses (checked and pinned at each connection)."""
+    return _on_backend(httpx.HTTPTransport(), guard)

@@ -176,6 +176,7 @@ class ShopifyConnector(Connector):
         self.downloads = httpx.Client(
             timeout=self.http_options.timeout,
             transport=self.http_options.make_transport(),
+            mounts=self.http_options.make_mounts(),
             follow_redirects=True,
             headers={"User-Agent": "journey"},
             # The result URL's query is its signature: logged without it (journey.logs).
