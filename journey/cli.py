@@ -823,7 +823,7 @@ def main() -> None:
         outage = classify(exc)
         words = outage.cli_words if outage is not None else network_words(exc)
         if words is not None and not _settings_debug():
-            err.print(f"error: {words}", markup=False, highlight=False)
+            err.print(f"error: {words}", markup=False, highlight=False, soft_wrap=True)
             sys.exit(2)
         if _settings_debug():
             traceback.print_exc()

@@ -198,6 +198,11 @@ def _one(exc: BaseException) -> Outage | None:
     return None
 
 
+# Unreachable network or host, refused, timed out, and the resolver's "no such name" and
+# "try again" (EAI_NONAME -2, EAI_AGAIN -3, EAI_NODATA -5 on Linux's getaddrinfo).
+_NETWORK_ERRNOS = (101, 110, 111, 113, -2, -3, -5)
+
+
 def network_words(exc: BaseException) -> str | None:
     """Words for a network failure reaching a store or CRM (no DNS, no route, refused,
     timed out), or None when `exc` is something else."""
@@ -220,8 +225,15 @@ def network_words(exc: BaseException) -> str | None:
                 "check this machine's connection, then run the command again."
             )
         if isinstance(current, httpx.TransportError | socket.gaierror) or (
-            isinstance(current, OSError) and current.errno in (101, 110, 111, 113)
+            isinstance(current, OSError) and current.errno in _NETWORK_ERRNOS
         ):
+            # aiohttp's connector errors (the Slack client's) are OSErrors that carry the host.
+            host = host or str(getattr(current, "host", "") or "")
+            if host == "slack.com" or host.endswith(".slack.com"):
+                return (
+                    "Cannot reach Slack (check the connection, and any proxy): this machine "
+                    f"could not connect to {host}. Run the command again once it can."
+                )
             where = host or "the service"
             return (
                 f"Cannot reach {where} (no network, DNS or route from this machine): check the "

@@ -430,3 +430,46 @@ def test_counts_agree_with_their_nouns():
 
     assert (count(1, "purchase"), count(2, "purchase")) == ("1 purchase", "2 purchases")
     assert count(3656, "customer") == "3,656 customers"
+
+
+def test_no_network_to_slack_is_said_in_words_not_as_an_unexpected_error(tmp_path):
+    """`journey bot` in Socket Mode with Slack out of reach (here a name that cannot
+    resolve) stops with what to check, not "unexpected error ... please report it"."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'bot.db'}",
+        SLACK_BOT_TOKEN="xoxb-1-2-abc",
+        SLACK_APP_TOKEN="xapp-1-A1-1-abc",
+        SLACK_API_URL="https://journey-test.invalid/api/",
+        JOURNEY_SCHEDULER_INTERVAL="0",
+        JOURNEY_SYNC_INTERVAL="0",
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", "from journey.cli import main; main()", "bot", "--mode", "socket"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "error: Cannot reach journey-test.invalid (no network, DNS or route" in done.stderr
+    assert "unexpected error" not in done.stderr
+
+
+def test_slack_out_of_reach_is_named_as_slack():
+    # The shape aiohttp (the Slack client's transport) raises when DNS fails for slack.com.
+    import socket
+
+    import aiohttp
+    from aiohttp.client_reqrep import ConnectionKey
+
+    from journey.outage import network_words
+
+    key = ConnectionKey("slack.com", 443, True, True, None, None, None)
+    error = aiohttp.ClientConnectorDNSError(key, socket.gaierror(-3, "Temporary failure"))
+    assert network_words(error).startswith("Cannot reach Slack (check the connection")
