@@ -46,6 +46,9 @@ FORMAT = VendorFormat(
         "opportunity": "hubspot_stage:opportunity",
         "customer": "hubspot_stage:customer",
         "evangelist": "hubspot_stage:evangelist",
+        # An export set to internal values writes the stages' internal names.
+        "marketingqualifiedlead": "hubspot_stage:marketingqualifiedlead",
+        "salesqualifiedlead": "hubspot_stage:salesqualifiedlead",
     },
     known={
         "Last Activity Date": "activity, not a stage",
