@@ -666,6 +666,7 @@ def import_csv(
             default=str,
         )
         sha = check.sha256 + ":" + hashlib.sha256(reading.encode()).hexdigest()[:16]
+        check.seen.clear()  # one entry per order id: not needed by the write pass
         source, _ = _stored_maps(session, workspace_id, name)
         marker = _markers(session, source.id).get(sha) if source and source.id else None
         if marker and marker.get("complete") and not mapping:
