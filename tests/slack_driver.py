@@ -63,7 +63,8 @@ class SignedBot:
             user_id=user,
             channel_id=channel,
             response_url=self.fake.response_url(name, channel=channel),
-            trigger_id=trigger_id,
+            # Slack hands out a trigger with each command; the fake knows when (3 s to use it).
+            trigger_id=trigger_id or self.fake.issue_trigger(),
         )
         return await self.post(body, ctype)
 

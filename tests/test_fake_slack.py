@@ -587,6 +587,78 @@ def test_users_and_conversations_info(fake_slack: FakeSlack) -> None:
     )
 
 
+def test_users_info_tells_guests_strangers_owners_and_deleted_users_apart(
+    fake_slack: FakeSlack,
+) -> None:
+    """The flags the bot's access rule reads, as Slack's user object documents them."""
+    fake_slack.add_user("U0GUEST1", is_restricted=True, is_ultra_restricted=True)
+    fake_slack.add_user("U0GUESTN", is_restricted=True)
+    fake_slack.add_user("U0PARTNER", team_id="T0PARTNER")
+    fake_slack.add_user("W0GRID", team_id="T0SISTER", enterprise_id="E0ORG")
+    fake_slack.add_user("U0PRIMARY", is_owner=True, is_primary_owner=True)
+    fake_slack.add_user("U0GONE", deleted=True)
+    client = fake_slack.web_client()
+
+    single = client.users_info(user="U0GUEST1")["user"]
+    assert (single["is_restricted"], single["is_ultra_restricted"]) == (True, True)
+    multi = client.users_info(user="U0GUESTN")["user"]
+    assert (multi["is_restricted"], multi["is_ultra_restricted"]) == (True, False)
+    partner = client.users_info(user="U0PARTNER")["user"]
+    assert partner["team_id"] == "T0PARTNER" and partner["is_stranger"] is True
+    grid = client.users_info(user="W0GRID")["user"]
+    assert "is_stranger" not in grid and grid["enterprise_user"]["enterprise_id"] == "E0ORG"
+    owner = client.users_info(user="U0PRIMARY")["user"]
+    assert owner["is_owner"] and owner["is_primary_owner"] and not owner["is_admin"]
+    assert client.users_info(user="U0GONE")["user"]["deleted"] is True
+    assert "is_stranger" not in client.users_info(user="U0GONE")["user"]
+
+
+def test_usergroup_members_and_shared_channels(fake_slack: FakeSlack) -> None:
+    fake_slack.add_usergroup("S0EXPORT", ["U0ALICE", "U0BOB"])
+    fake_slack.add_usergroup("S0THEIRS", ["U0X"], team_id="T0PARTNER")
+    fake_slack.add_channel("C0CONNECT", is_ext_shared=True)
+    fake_slack.add_channel("C0ORG", is_shared=True)
+    fake_slack.add_token("xoxb-nogroups", scopes=["chat:write", "channels:read"], bot_id="B0JBOT")
+    client = fake_slack.web_client()
+
+    assert client.usergroups_users_list(usergroup="S0EXPORT")["users"] == ["U0ALICE", "U0BOB"]
+    for missing in ("S0NONE", "S0THEIRS"):
+        with pytest.raises(SlackApiError) as e:
+            client.usergroups_users_list(usergroup=missing)
+        assert api_error(e) == "no_such_subteam"
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client("xoxb-nogroups").usergroups_users_list(usergroup="S0EXPORT")
+    assert api_error(e) == "missing_scope"
+    assert e.value.response["needed"] == "usergroups:read"
+
+    connect = client.conversations_info(channel="C0CONNECT")["channel"]
+    assert connect["is_ext_shared"] is True and connect["is_shared"] is True
+    org = client.conversations_info(channel="C0ORG")["channel"]
+    assert org["is_shared"] is True and org["is_ext_shared"] is False
+    plain = client.conversations_info(channel="C0PLAIN")["channel"]
+    assert plain["is_shared"] is False and plain["is_ext_shared"] is False
+
+
+def test_trigger_ids_live_three_seconds_of_the_fakes_clock(clock: Clock) -> None:
+    modal = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Connect"},
+        "blocks": [section("x")],
+    }
+    with FakeSlack(clock=clock) as fake:
+        client = fake.web_client()
+        with pytest.raises(SlackApiError) as e:
+            client.views_open(trigger_id="1.2.never-issued", view=modal)
+        assert api_error(e) == "invalid_trigger_id"
+        fresh, stale = fake.issue_trigger(), fake.issue_trigger()
+        clock.now += 2.9
+        assert client.views_open(trigger_id=fresh, view=modal)["ok"]
+        clock.now += 0.2
+        with pytest.raises(SlackApiError) as e:
+            client.views_open(trigger_id=stale, view=modal)
+        assert api_error(e) == "expired_trigger_id"
+
+
 # ------------------------------------------------------------------------- views
 
 
@@ -604,13 +676,14 @@ def test_views_publish_open_update(fake_slack: FakeSlack) -> None:
         "title": {"type": "plain_text", "text": "Schedule a report"},
         "blocks": [section("pick a time")],
     }
-    opened = client.views_open(trigger_id="1.2.abc", view=modal)
+    trigger = fake_slack.issue_trigger()
+    opened = client.views_open(trigger_id=trigger, view=modal)
     with pytest.raises(SlackApiError) as reused:
-        client.views_open(trigger_id="1.2.abc", view=modal)
+        client.views_open(trigger_id=trigger, view=modal)
     assert api_error(reused) == "exchanged_trigger_id"
     long_title = {**modal, "title": {"type": "plain_text", "text": "x" * 25}}
     with pytest.raises(SlackApiError) as bad_title:
-        client.views_open(trigger_id="1.2.def", view=long_title)
+        client.views_open(trigger_id=fake_slack.issue_trigger(), view=long_title)
     assert "/view/title/text" in bad_title.value.response["response_metadata"]["messages"][0]
 
     updated = client.views_update(view_id=opened["view"]["id"], view={**modal, "blocks": []})

@@ -99,6 +99,7 @@ MAX_TEXT = 40_000  # chat text beyond this is truncated, not rejected
 BLOCKS_JSON_LIMIT = 12_000
 RESPONSE_URL_MAX_USES = 5
 RESPONSE_URL_LIFETIME = 30 * 60
+TRIGGER_LIFETIME = 3.0  # seconds a trigger_id can open a modal
 TOKEN_LIFETIME = 43_200  # 12 h, what Slack gives rotating tokens
 
 #: Pseudo-method names under which non-API traffic is recorded and can be faulted.
@@ -127,6 +128,7 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     "files.getUploadURLExternal": ("files:write",),
     "files.completeUploadExternal": ("files:write",),
     "users.info": ("users:read",),
+    "usergroups.users.list": ("usergroups:read",),
     "conversations.info": ("channels:read", "groups:read", "im:read", "mpim:read"),
     "conversations.join": ("channels:join",),
     # Opening a DM with a bot token: im:write (mpim:write for a group DM; channels:manage
@@ -225,7 +227,19 @@ class TokenInfo:
 
 @dataclass
 class FakeUser:
-    """A workspace member as users.info describes it."""
+    """A user as users.info describes it: a member, admin or owner, a guest, someone of
+    another team (Slack Connect), a deleted account.
+
+    Shapes from Slack's docs: the user object (https://api.slack.com/types/user: `team_id`,
+    `deleted`, `is_admin`, `is_owner`, `is_primary_owner`, `is_restricted` = a guest,
+    with `is_ultra_restricted` = a single-channel guest), users.info
+    (https://docs.slack.dev/reference/methods/users.info: "When looking up a user
+    belonging to a foreign workspace party to a shared channel, you'll find an
+    is_stranger boolean attribute") and @slack/web-api's UsersInfoResponse type for
+    `enterprise_user` (`id`, `enterprise_id`, `enterprise_name`, `is_admin`, `is_owner`,
+    `teams`) on Enterprise Grid. A deleted user keeps its id and flags with
+    `deleted: true`.
+    """
 
     id: str
     team_id: str = DEFAULT_TEAM_ID
@@ -240,9 +254,16 @@ class FakeUser:
     tz_label: str = "Greenwich Mean Time"
     tz_offset: int = 0
     locale: str = "en-GB"
+    is_restricted: bool = False
+    is_ultra_restricted: bool = False
+    enterprise_id: str | None = None
 
-    def to_api(self, include_locale: bool = False) -> dict[str, Any]:
-        """The `user` object of a users.info answer."""
+    def to_api(
+        self, include_locale: bool = False, viewer_team: str | None = None
+    ) -> dict[str, Any]:
+        """The `user` object of a users.info answer, as seen from `viewer_team` (the team of
+        the token asking): a user of another team, not in the same Enterprise Grid org,
+        is a stranger to it."""
         name = self.name or self.id.lower()
         real = self.real_name or name.title()
         user: dict[str, Any] = {
@@ -265,12 +286,24 @@ class FakeUser:
             "is_admin": self.is_admin,
             "is_owner": self.is_owner,
             "is_primary_owner": self.is_primary_owner,
-            "is_restricted": False,
-            "is_ultra_restricted": False,
+            "is_restricted": self.is_restricted or self.is_ultra_restricted,
+            "is_ultra_restricted": self.is_ultra_restricted,
             "is_bot": self.is_bot,
             "is_app_user": False,
             "updated": 1_700_000_000,
         }
+        if self.enterprise_id is not None:
+            user["enterprise_user"] = {
+                "id": self.id,
+                "enterprise_id": self.enterprise_id,
+                "enterprise_name": self.enterprise_id,
+                "is_admin": self.is_admin,
+                "is_owner": self.is_owner,
+                "is_primary_owner": self.is_primary_owner,
+                "teams": [self.team_id],
+            }
+        if viewer_team is not None and self.team_id != viewer_team and self.enterprise_id is None:
+            user["is_stranger"] = True
         if include_locale:
             user["locale"] = self.locale
         return user
@@ -288,9 +321,13 @@ class FakeChannel:
     is_im: bool = False
     deleted: bool = False
     im_user: str | None = None
+    is_shared: bool = False
+    is_ext_shared: bool = False
 
     def to_api(self) -> dict[str, Any]:
-        """The `channel` object of a conversations.info answer."""
+        """The `channel` object of a conversations.info answer (https://api.slack.com/types/conversation:
+        `is_shared` = shared with another workspace or organization, `is_ext_shared` = with
+        another organization through Slack Connect)."""
         if self.is_im:
             return {
                 "id": self.id,
@@ -312,8 +349,8 @@ class FakeChannel:
             "is_private": self.is_private,
             "is_archived": self.is_archived,
             "is_general": False,
-            "is_shared": False,
-            "is_ext_shared": False,
+            "is_shared": self.is_shared or self.is_ext_shared,
+            "is_ext_shared": self.is_ext_shared,
             "is_org_shared": False,
             "is_member": self.is_member,
             "created": 1_700_000_000,
@@ -809,6 +846,8 @@ class FakeSlack:
 
         self.tokens: dict[str, TokenInfo] = {}
         self.users: dict[str, FakeUser] = {}
+        #: usergroup id -> (team id, member user ids)
+        self.usergroups: dict[str, tuple[str, list[str]]] = {}
         self.channels: dict[str, FakeChannel] = {}
         self._codes: dict[str, _OAuthCode] = {}
         self._refresh: dict[str, _RefreshGrant] = {}
@@ -819,6 +858,8 @@ class FakeSlack:
         self._response_urls: dict[str, _ResponseUrl] = {}
         self._used_triggers: set[str] = set()
         self._expired_triggers: set[str] = set()
+        #: trigger id -> when (on `clock`) it was handed out with a command or a click
+        self._triggers: dict[str, float] = {}
         #: Successful grant_type=refresh_token exchanges, and all attempts at one.
         self.refresh_count = 0
         self.refresh_attempts = 0
@@ -847,6 +888,7 @@ class FakeSlack:
             "views.open": self._views_open,
             "views.update": self._views_update,
             "users.info": self._users_info,
+            "usergroups.users.list": self._usergroups_users_list,
             "conversations.info": self._conversations_info,
             "conversations.join": self._conversations_join,
             "conversations.open": self._conversations_open,
@@ -981,8 +1023,16 @@ class FakeSlack:
         tz_label: str = "Greenwich Mean Time",
         tz_offset: int = 0,
         locale: str = "en-GB",
+        is_restricted: bool = False,
+        is_ultra_restricted: bool = False,
+        enterprise_id: str | None = None,
     ) -> FakeUser:
-        """Make users.info know `user_id` (unknown users answer `user_not_found`)."""
+        """Make users.info know `user_id` (unknown users answer `user_not_found`).
+
+        `is_restricted`: a multi-channel guest; `is_ultra_restricted`: a single-channel
+        guest (Slack sets both). A `team_id` other than the fake's is a Slack Connect user
+        of another organization (users.info then adds `is_stranger: true`), unless
+        `enterprise_id` puts both in one Enterprise Grid org."""
         user = FakeUser(
             id=user_id,
             team_id=team_id or self.team_id,
@@ -997,6 +1047,9 @@ class FakeSlack:
             tz_label=tz_label,
             tz_offset=tz_offset,
             locale=locale,
+            is_restricted=is_restricted,
+            is_ultra_restricted=is_ultra_restricted,
+            enterprise_id=enterprise_id,
         )
         with self._lock:
             self.users[user_id] = user
@@ -1010,15 +1063,21 @@ class FakeSlack:
         is_member: bool = True,
         is_archived: bool = False,
         is_private: bool = False,
+        is_shared: bool = False,
+        is_ext_shared: bool = False,
     ) -> FakeChannel:
         """Configure a channel. Posting where the bot is not a member answers
-        `not_in_channel` (private: `channel_not_found`); archived answers `is_archived`."""
+        `not_in_channel` (private: `channel_not_found`); archived answers `is_archived`.
+        `is_ext_shared`: shared with another organization (Slack Connect); `is_shared`:
+        with another workspace of the same org (conversations.info reports both)."""
         channel = FakeChannel(
             id=channel_id,
             name=name or channel_id.lower(),
             is_member=is_member,
             is_archived=is_archived,
             is_private=is_private,
+            is_shared=is_shared,
+            is_ext_shared=is_ext_shared,
         )
         with self._lock:
             self.channels[channel_id] = channel
@@ -1790,17 +1849,30 @@ class FakeSlack:
         return {"view": stored}
 
     def _views_open(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
+        """A trigger id opens one modal within 3 seconds of the command or click that
+        carried it (https://api.slack.com/interactivity/handling#modal_responses: "trigger_id
+        ... expires in 3 seconds"); later: `expired_trigger_id`; one Slack never handed out:
+        `invalid_trigger_id` (errors from https://api.slack.com/methods/views.open)."""
         assert info is not None
-        trigger_id = params.get("trigger_id")
-        if not trigger_id:
+        trigger_id = str(params.get("trigger_id") or "")
+        issued = self._triggers.get(trigger_id)
+        if not trigger_id or issued is None:
             raise _ApiError("invalid_trigger_id")
-        if trigger_id in self._expired_triggers:
+        if trigger_id in self._expired_triggers or self.clock() - issued > TRIGGER_LIFETIME:
             raise _ApiError("expired_trigger_id")
         if trigger_id in self._used_triggers:
             raise _ApiError("exchanged_trigger_id")
         view = self._view(params, kinds=("modal",))
-        self._used_triggers.add(str(trigger_id))
+        self._used_triggers.add(trigger_id)
         return {"view": self._store_view(view, info)}
+
+    def issue_trigger(self) -> str:
+        """A trigger id as Slack puts in a command or click, valid for 3 s of `clock`
+        (the test drivers put one in every payload they build for the fake)."""
+        trigger_id = f"{next(self._seq)}.{int(self.clock())}.{secrets.token_hex(16)}"
+        with self._lock:
+            self._triggers[trigger_id] = self.clock()
+        return trigger_id
 
     def expire_trigger(self, trigger_id: str) -> None:
         """Make views.open with `trigger_id` answer `expired_trigger_id` (Slack: after 3 s)."""
@@ -1828,7 +1900,31 @@ class FakeSlack:
         user = self.users.get(str(params.get("user")))
         if user is None:
             raise _ApiError("user_not_found")
-        return {"user": user.to_api(include_locale=_truthy(params.get("include_locale")))}
+        return {
+            "user": user.to_api(
+                include_locale=_truthy(params.get("include_locale")),
+                viewer_team=info.team_id if info is not None else None,
+            )
+        }
+
+    def add_usergroup(
+        self, usergroup_id: str, users: Iterable[str], *, team_id: str | None = None
+    ) -> None:
+        """A user group (`S…`) and its members, for usergroups.users.list."""
+        with self._lock:
+            self.usergroups[usergroup_id] = (team_id or self.team_id, list(users))
+
+    def _usergroups_users_list(
+        self, params: dict[str, Any], info: TokenInfo | None
+    ) -> dict[str, Any]:
+        """`{"ok": true, "users": ["U060R4BJ4", "W123A4BC5"]}`, or `no_such_subteam` for an
+        id the token's team does not have (https://api.slack.com/methods/usergroups.users.list;
+        scope usergroups:read)."""
+        assert info is not None
+        found = self.usergroups.get(str(params.get("usergroup") or ""))
+        if found is None or found[0] != info.team_id:
+            raise _ApiError("no_such_subteam")
+        return {"users": list(found[1])}
 
     def _conversations_info(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
         assert info is not None
