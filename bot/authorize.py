@@ -142,7 +142,9 @@ class DatabaseAuthorize(AsyncAuthorize):
             return None
         return AuthorizeResult(
             enterprise_id=found.enterprise_id,
-            team_id=found.team_id or team_id,
+            # The installation's own team: None for an org-wide install, whose workspace is
+            # its enterprise (bot/guard/access.authorized_workspace), never the payload's.
+            team_id=found.team_id,
             team=found.team_name,
             bot_id=found.bot_id,
             bot_user_id=found.bot_user_id,

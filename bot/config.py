@@ -8,6 +8,7 @@ with SLACK_BOT_TOKEN, or multi-workspace OAuth with SLACK_CLIENT_ID/SECRET).
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +17,13 @@ from dotenv import load_dotenv
 
 from journey.errors import JourneyError
 
+log = logging.getLogger("journey.bot")
+
 # channels:join and channels:history/groups:history are for digests and alerts: join a
 # public channel to post, and look for an earlier post before retrying (bot/delivery.py).
+# channels:read/groups:read: conversations.info, so *Share* never posts customer data into
+# a channel shared with another organization; usergroups:read: usergroups.users.list for
+# JOURNEY_EXPORT_USERGROUP (bot/guard/access.py).
 DEFAULT_SCOPES = (
     "commands",
     "chat:write",
@@ -27,6 +33,9 @@ DEFAULT_SCOPES = (
     "channels:join",
     "channels:history",
     "groups:history",
+    "channels:read",
+    "groups:read",
+    "usergroups:read",
 )
 
 
@@ -54,8 +63,28 @@ class BotSettings:
     scopes: tuple[str, ...] = DEFAULT_SCOPES
     api_url: str = "https://slack.com/api/"
     port: int = 3000
+    # `T123:U456` entries (team or enterprise id, then user id); a bare `U456` counts only
+    # with a single-workspace token (see admins_of).
     admin_user_ids: frozenset[str] = frozenset()
     token_rotation: bool = False
+    # `T123:S456` entries (or a bare `S456` with a single-workspace token): user groups
+    # whose members may export and share besides admins.
+    export_usergroups: frozenset[str] = frozenset()
+    # Commands and report buttons one person may use per minute (bot/guard/fair.py).
+    commands_per_minute: int = 10
+
+    @property
+    def single_workspace(self) -> bool:
+        """One workspace's bot token, no OAuth: a bare id can only mean that workspace."""
+        return not self.client_id
+
+    def admins_of(self, workspace: str) -> frozenset[str]:
+        """The user ids JOURNEY_ADMIN_USER_IDS makes admins of `workspace`."""
+        return _of(self.admin_user_ids, workspace, self.single_workspace)
+
+    def export_groups_of(self, workspace: str) -> frozenset[str]:
+        """The user groups JOURNEY_EXPORT_USERGROUP lets export in `workspace`."""
+        return _of(self.export_usergroups, workspace, self.single_workspace)
 
     @property
     def mode(self) -> str:
@@ -111,6 +140,34 @@ def unused_app_token_warning(settings: BotSettings, transport: str) -> str | Non
     )
 
 
+def _of(entries: frozenset[str], workspace: str, bare_ok: bool) -> frozenset[str]:
+    found = set()
+    for entry in entries:
+        team, sep, item = entry.partition(":")
+        if sep and team == workspace and item:
+            found.add(item)
+        elif not sep and bare_ok:
+            found.add(entry)
+    return frozenset(found)
+
+
+def _per_team(name: str, oauth: bool) -> frozenset[str]:
+    """`T123:U456,T999:U111` from the environment. A bare id names no workspace: with
+    OAuth (several workspaces) it would count in every one, so it is refused, loudly."""
+    entries = frozenset(u.strip() for u in (_env(name) or "").split(",") if u.strip())
+    bare = sorted(e for e in entries if ":" not in e)
+    if oauth and bare:
+        log.warning(
+            "%s: %s ignored: with OAuth (several workspaces) write each as TEAM_ID:ID, "
+            "e.g. T0123ABC:%s",
+            name,
+            ", ".join(bare),
+            bare[0],
+        )
+        return entries - frozenset(bare)
+    return entries
+
+
 def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSettings:
     load_dotenv(env_file or Path.cwd() / ".env", override=False)
     api_url = _env("SLACK_API_URL") or BotSettings.api_url
@@ -126,9 +183,12 @@ def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSett
         for s in (_env("SLACK_SCOPES") or ",".join(DEFAULT_SCOPES)).split(",")
         if s.strip()
     )
-    admins = frozenset(
-        u.strip() for u in (_env("JOURNEY_ADMIN_USER_IDS") or "").split(",") if u.strip()
-    )
+    oauth = _env("SLACK_CLIENT_ID") is not None
+    per_minute = _env("JOURNEY_COMMANDS_PER_MINUTE") or str(BotSettings.commands_per_minute)
+    if not per_minute.isdigit() or int(per_minute) < 1:
+        raise JourneyError(
+            f"JOURNEY_COMMANDS_PER_MINUTE must be a whole number of 1 or more, got {per_minute!r}."
+        )
     return BotSettings(
         bot_token=_env("SLACK_BOT_TOKEN"),
         app_token=_env("SLACK_APP_TOKEN"),
@@ -138,6 +198,8 @@ def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSett
         scopes=scopes,
         api_url=api_url,
         port=port,
-        admin_user_ids=admins,
+        admin_user_ids=_per_team("JOURNEY_ADMIN_USER_IDS", oauth),
         token_rotation=(_env("SLACK_TOKEN_ROTATION") or "").lower() in {"1", "true", "yes"},
+        export_usergroups=_per_team("JOURNEY_EXPORT_USERGROUP", oauth),
+        commands_per_minute=int(per_minute),
     )

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.config import BotSettings
+from bot.guard.access import Guard
 from bot.service import ReportService
 
 
@@ -20,3 +21,10 @@ class Deps:
     # Seconds before a "working on it" message is shown for a slow report.
     working_after: float = 1.0
     extra: dict[str, object] = field(default_factory=dict)
+    # Who may see what, and the per-user and per-workspace limits (bot/guard/); built
+    # from `settings` unless a test hands one in (with its own clock).
+    guard: Guard = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.guard is None:
+            self.guard = Guard(self.settings)

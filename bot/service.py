@@ -41,7 +41,7 @@ from journey.errors import JourneyError, NotFound
 from journey.metrics.churn import churn_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
-from journey.models import Customer, ReviewRequest, Source
+from journey.models import Customer, ExportRecord, ReviewRequest, Source
 from journey.outage import OUTAGES, classify, retry_reads
 from journey.render.csv_export import at_risk_csv as render_at_risk_csv
 from journey.reporting import build_overview, build_report, workspace_period
@@ -298,6 +298,23 @@ class ReportService:
                 )
             ],
         )
+
+    def record_export(
+        self, workspace_id: str, user_id: str, report: str, rows: int, destination: str
+    ) -> None:
+        """Record that `user_id` took `rows` customers out of `report` (a CSV in their DM,
+        or a share into a channel), for the workspace's audit trail."""
+        with session_scope(self.write_engine) as session:
+            session.add(
+                ExportRecord(
+                    workspace_id=workspace_id,
+                    user_id=user_id,
+                    exported_at=datetime.now(UTC),
+                    report=report[:100],
+                    rows=rows,
+                    destination=destination[:32],
+                )
+            )
 
     def record_review_request(
         self, workspace_id: str, customer_id: int, status: str, user_id: str

@@ -53,8 +53,18 @@ class Bot(SignedBot):
 
     async def connect(self, name: str, user: str) -> tuple[httpx.Response, str]:
         """`/journey connect`; returns the answer and the trigger id a modal would use."""
-        trigger = f"1.{int(time.time())}.{name}"
+        trigger = self.fake.issue_trigger()
         return await self.command("connect", name, user=user, trigger_id=trigger), trigger
+
+    async def modal_shown(self, count: int = 1, timeout: float = 10) -> dict:
+        """The view the modal shows once the bot has opened and then updated it."""
+        deadline = time.monotonic() + timeout
+        while len(self.fake.calls_to("views.update")) < count and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        call = self.fake.calls_to("views.update")[count - 1]
+        assert call.ok, call.response
+        view = call.params["view"]
+        return json.loads(view) if isinstance(view, str) else view
 
     async def submit(
         self, kind: str | None, name: str, secret: str, url: str = "", user: str = "U0ADMIN"
@@ -104,28 +114,45 @@ async def bot(tmp_path, monkeypatch) -> Iterator[Bot]:
     engine.dispose()
 
 
-async def test_non_admin_is_refused_and_no_modal_opens(bot):
-    response, _ = await bot.connect("connect-alice", "U0ALICE")
+async def test_non_admin_sees_the_modal_turn_into_the_refusal(bot):
+    response, trigger = await bot.connect("connect-alice", "U0ALICE")
     assert response.status_code == 200
-    deadline = time.monotonic() + 10
-    while not bot.fake.responses.get("connect-alice") and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
-    (post,) = bot.fake.responses["connect-alice"]
-    assert "Only workspace admins and owners" in post.text
-    assert bot.fake.calls_to("views.open") == []
+    view = await bot.modal_shown()
+    (opened,) = bot.fake.calls_to("views.open")
+    assert opened.ok and opened.params["trigger_id"] == trigger
+    assert "Only workspace admins and owners can connect a source" in json.dumps(view)
+    assert "callback_id" not in view and "submit" not in view  # no form to fill in
+    assert not bot.fake.responses.get("connect-alice")
+
+
+async def test_the_modal_opens_before_a_slow_users_info_and_becomes_the_form(bot):
+    """The trigger lives 3 s: views.open must not wait for the admin check."""
+    bot.fake.delay("users.info", 3.5, times=1)
+    response, _ = await bot.connect("connect-slow", "U0ADMIN")
+    assert response.status_code == 200
+    view = await bot.modal_shown(timeout=15)
+    (opened,) = bot.fake.calls_to("views.open")
+    (looked_up,) = bot.fake.calls_to("users.info")
+    assert opened.ok and opened.time < looked_up.time + 0.5
+    assert view["callback_id"] == CALLBACK_ID
+
+
+async def test_a_trigger_used_after_three_seconds_is_expired_and_said_so(bot):
+    trigger = bot.fake.issue_trigger()
+    bot.fake.expire_trigger(trigger)
+    await bot.command("connect", "connect-late", user="U0ADMIN", trigger_id=trigger)
+    (post,) = await bot.responses("connect-late")
+    assert "took too long to open the form" in post.text
+    assert bot.fake.calls_to("views.open")[0].error == "expired_trigger_id"
 
 
 async def test_admin_gets_the_modal_opened_with_the_commands_trigger(bot):
     response, trigger = await bot.connect("connect-admin", "U0ADMIN")
     assert response.status_code == 200
-    deadline = time.monotonic() + 10
-    while not bot.fake.calls_to("views.open") and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+    view = await bot.modal_shown()
     (call,) = bot.fake.calls_to("views.open")
     assert call.ok, call.response
     assert call.params["trigger_id"] == trigger
-    view = call.params["view"]
-    view = json.loads(view) if isinstance(view, str) else view
     assert view["type"] == "modal" and view["callback_id"] == CALLBACK_ID
     by_id = {b.get("block_id"): b for b in view["blocks"]}
     kinds = [o["value"] for o in by_id[B_KIND]["element"]["options"]]

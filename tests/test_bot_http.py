@@ -25,6 +25,7 @@ from fakes.signing import (
     slash_command,
 )
 from fakes.slack_api import DEFAULT_BOT_TOKEN, RESPONSE_URL, FakeSlack
+from slack_bolt.authorization import AuthorizeResult
 from slack_driver import SECRET, SignedBot, bot_client
 from sqlalchemy import Engine, func
 from sqlmodel import select
@@ -52,13 +53,14 @@ class Bot(SignedBot):
         name: str,
         team: str | None = None,
         channel: str = "C0GENERAL",
+        user: str = "U0ALICE",
     ) -> httpx.Response:
         raw = value if isinstance(value, str) else json.dumps(value)
         body, ctype = block_actions(
             action_id,
             raw,
             team_id=team or self.team,
-            user_id="U0ALICE",
+            user_id=user,
             channel_id=channel,
             response_url=self.fake.response_url(name, channel=channel),
         )
@@ -108,6 +110,37 @@ def data_engine(tmp_path_factory) -> Iterator[Engine]:
     _other_workspace(engine)
     yield engine
     engine.dispose()
+
+
+OTHER_TOKEN = "xoxb-3333-4444-otherteam"
+NOBODY = "T0NOBODY"
+
+
+@pytest.fixture
+async def tenants(data_engine):
+    """Several workspaces on one bot, as with OAuth: each request is authorized for the
+    team of its payload and answered with that team's own token."""
+    with FakeSlack() as fake:
+        fake.add_token(OTHER_TOKEN, OTHER, bot_id="B0OTHER", user_id="U0OTHERBOT")
+        fake.add_token("xoxb-5555-nobody", NOBODY, bot_id="B0NOBODY", user_id="U0NOBODYBOT")
+        fake.add_user("U0ALICE")
+        fake.add_user("U0OTTO", team_id=OTHER)
+        fake.add_user("U0NEWBIE", team_id=NOBODY)
+        tokens = {fake.team_id: DEFAULT_BOT_TOKEN, OTHER: OTHER_TOKEN, NOBODY: "xoxb-5555-nobody"}
+
+        async def authorize(enterprise_id, team_id, user_id):
+            token = tokens.get(team_id)
+            if token is None:
+                return None
+            return AuthorizeResult(
+                enterprise_id=enterprise_id, team_id=team_id, bot_token=token, user_id=user_id
+            )
+
+        settings = BotSettings(signing_secret=SECRET, api_url=fake.api_url, client_id="1.2")
+        deps = Deps(service=ReportService(data_engine), settings=settings, working_after=10)
+        app = build_app(settings, data_engine, authorize=authorize, deps=deps)
+        async with bot_client(app) as http:
+            yield Bot(fake, data_engine, http, fake.team_id)
 
 
 @pytest.fixture
@@ -281,7 +314,8 @@ async def test_by_channel_and_compare_buttons_replace_the_report(bot):
 
 
 async def test_share_posts_the_same_report_in_the_channel_without_buttons(bot):
-    await bot.click("journey_share", {"k": "churn", "p": "30d", "c": None, "v": ""}, "share")
+    value = {"k": "churn", "p": "30d", "c": None, "v": ""}
+    await bot.click("journey_share", value, "share", user="U0ADMIN")
     (post,) = await bot.responses("share")
     assert post.response_type == "in_channel" and not post.replace_original
     assert "shared" in post.text and "Churn ·" in _text([post])
@@ -289,7 +323,8 @@ async def test_share_posts_the_same_report_in_the_channel_without_buttons(bot):
 
 
 async def test_csv_of_customers_at_risk_arrives_in_a_direct_message(bot):
-    await bot.click("journey_export_csv", {"k": "retention", "p": "30d", "c": None, "v": ""}, "csv")
+    value = {"k": "retention", "p": "30d", "c": None, "v": ""}
+    await bot.click("journey_export_csv", value, "csv", user="U0ADMIN")
     (post,) = await bot.responses("csv")
     assert "CSV file" in post.text
     (upload,) = bot.fake.calls_to("files.completeUploadExternal")
@@ -326,8 +361,9 @@ async def test_marking_a_candidate_asked_records_it_and_removes_them(bot):
     assert f'"id":{customer},' not in json.dumps(post.blocks).replace(" ", "")
 
 
-async def test_a_button_cannot_touch_another_workspaces_customer(bot):
-    await bot.command("reviews", "rev-b", team=OTHER)
+async def test_a_button_cannot_touch_another_workspaces_customer(tenants):
+    bot = tenants
+    await bot.command("reviews", "rev-b", team=OTHER, user="U0OTTO")
     (post,) = await bot.responses("rev-b")
     other_customer = next(
         json.loads(e["value"])["id"]
@@ -341,9 +377,10 @@ async def test_a_button_cannot_touch_another_workspaces_customer(bot):
     assert "not in this workspace" in post.text
 
 
-async def test_workspace_b_never_sees_workspace_a(bot):
+async def test_workspace_b_never_sees_workspace_a(tenants):
+    bot = tenants
     await bot.command("reviews", "iso-a")
-    await bot.command("reviews", "iso-b", team=OTHER)
+    await bot.command("reviews", "iso-b", team=OTHER, user="U0OTTO")
     a = _text(await bot.responses("iso-a"))
     b = _text(await bot.responses("iso-b"))
     assert "Other Person" in b and "Other Person" not in a
@@ -351,8 +388,9 @@ async def test_workspace_b_never_sees_workspace_a(bot):
     assert "3* customers bought" in b
 
 
-async def test_unknown_workspace_is_told_how_to_load_data(bot):
-    await bot.command("funnel", "nodata", team="T0NOBODY")
+async def test_unknown_workspace_is_told_how_to_load_data(tenants):
+    bot = tenants
+    await bot.command("funnel", "nodata", team=NOBODY, user="U0NEWBIE")
     (post,) = await bot.responses("nodata")
     assert "no data for this workspace yet" in post.text.lower() and "journey import" in post.text
 
@@ -443,12 +481,15 @@ async def test_missing_scope_for_the_csv_is_explained_with_the_scope_name(bot):
     bot.fake.add_token(
         DEFAULT_BOT_TOKEN,
         team_id=bot.team,
-        scopes=["commands", "chat:write", "files:write"],
+        scopes=["commands", "chat:write", "files:write", "users:read"],
         bot_id="B0JBOT",
         user_id="U0JBOT",
     )
     await bot.click(
-        "journey_export_csv", {"k": "retention", "p": "30d", "c": None, "v": ""}, "csv-scope"
+        "journey_export_csv",
+        {"k": "retention", "p": "30d", "c": None, "v": ""},
+        "csv-scope",
+        user="U0ADMIN",
     )
     (post,) = await bot.responses("csv-scope")
     assert "`im:write" in post.text and "reinstall" in post.text

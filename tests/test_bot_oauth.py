@@ -52,6 +52,7 @@ async def test_install_stores_an_encrypted_token_and_serves_that_workspace(tmp_p
     upgrade(engine)
     cipher = Cipher([Fernet.generate_key()])
     with FakeSlack() as fake:
+        fake.add_user("U0INSTALLER", team_id="T0NEWTEAM")  # a member of the new workspace
         settings = BotSettings(
             signing_secret=SECRET,
             client_id=DEFAULT_CLIENT_ID,

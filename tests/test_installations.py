@@ -382,7 +382,9 @@ def test_org_wide_install_is_keyed_by_enterprise(engine: Engine, store: Database
             enterprise_id="E1", team_id="T7", is_enterprise_install=True
         )
     )
-    assert result is not None and result.bot_token == BOT_TOKEN and result.team_id == "T7"
+    # The workspace is the org (the installation's key), never the payload's team T7.
+    assert result is not None and result.bot_token == BOT_TOKEN
+    assert (result.enterprise_id, result.team_id) == ("E1", None)
     # A workspace install in the same org is its own row and wins for that workspace.
     asyncio.run(store.async_save(installation("T8", enterprise_id="E1", bot_token="xoxb-t8")))
     bot = asyncio.run(store.async_find_bot(enterprise_id="E1", team_id="T8"))

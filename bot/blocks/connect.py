@@ -207,3 +207,30 @@ def read_submission(view: dict[str, Any]) -> Submission:
     if not out.errors:
         out.credential = Credential(secret, settings)
     return out
+
+
+def checking_modal() -> dict[str, Any]:
+    """What `views.open` shows at once, inside the trigger's 3 seconds; it becomes the
+    form (connect_modal) or a notice (notice_modal) once we know who asked."""
+    return {
+        "type": "modal",
+        "title": _plain("Connect a source"),
+        "close": _plain("Close"),
+        "blocks": [
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": ":hourglass_flowing_sand: Checking…"}],
+            }
+        ],
+    }
+
+
+def notice_modal(text: str) -> dict[str, Any]:
+    """The modal turned into one sentence (who may connect, or what went wrong); `text`
+    is the bot's own words, shown as typed."""
+    return {
+        "type": "modal",
+        "title": _plain("Connect a source"),
+        "close": _plain("Close"),
+        "blocks": [{"type": "section", "text": _plain(text[:3000])}],
+    }

@@ -14,7 +14,16 @@ makes sure that a request from anyone but Slack costs almost nothing:
   traceback, before Bolt's handler sees the request;
 - `signature.py`: Slack's signing rule on raw bytes.
 
-Who the user is and what they may see is decided later, in the listeners.
+Who the user is and what they may see is decided in the listeners, by this
+room's other half:
+
+- `access.py`: each user looked up once with users.info (cached briefly) and
+  sorted into admin, member, guest, other organization or deactivated; what
+  each may see, export and share; the workspace from the installation Bolt
+  authorized, never the payload's team;
+- `fair.py`: the per-user rate limit on commands and report buttons, with the
+  polite sentence that goes with it (what one workspace may queue is bounded
+  by the report pool, bot/workers.py).
 """
 
 from bot.guard.limits import Limits

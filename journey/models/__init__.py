@@ -2,6 +2,7 @@
 
 from journey.models import schedule  # noqa: F401  (digests and alerts: journey/models/schedule.py)
 from journey.models.customer import Customer, JourneyEvent
+from journey.models.export import ExportRecord
 from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.journey_state import MAX_STAGES, CustomerJourney
 from journey.models.review import ReviewRequest
@@ -12,6 +13,7 @@ __all__ = [
     "MAX_STAGES",
     "Customer",
     "CustomerJourney",
+    "ExportRecord",
     "JourneyEvent",
     "ReviewRequest",
     "SlackInstallation",

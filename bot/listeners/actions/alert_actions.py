@@ -17,15 +17,18 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.digest import A_ALERT_ACK, A_OPEN_REPORT
 from bot.blocks.help import error_message
-from bot.blocks.message import MAX_BLOCKS, Message, context
+from bot.blocks.message import MAX_BLOCKS, Message
+from bot.blocks.message import context as context_block
 from bot.blocks.mrkdwn import md, mention
 from bot.deps import Deps
-from bot.listeners.actions.report_actions import STALE
-from bot.listeners.actions.values import action_value, command_from, team_of, user_of
+from bot.listeners.actions.report_actions import STALE, admitted
+from bot.listeners.actions.values import action_value, command_from
 from bot.listeners.replies import reply_when_ready, safe_respond
 from bot.workers import in_worker
 
@@ -56,7 +59,7 @@ def acknowledged_blocks(
             block = {**block, "elements": kept}
         out.append(block)
     since = " It has resolved since (or fired again: see the newer alert)." if resolved else ""
-    note = context(
+    note = context_block(
         md(":white_check_mark: Acknowledged by {} on {} UTC.{}", mention(user), _when(when), since)
     )
     note.block_id = ACK_BLOCK
@@ -64,8 +67,17 @@ def acknowledged_blocks(
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def acknowledge(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def acknowledge(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
         await ack()
+        viewer = await admitted(deps, body, respond, client, context)
+        if viewer is None:
+            return
         message = body.get("message") or {}
         blocks = message.get("blocks")
         value = action_value(body)
@@ -75,7 +87,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         ts = (body.get("container") or {}).get("message_ts") or message.get("ts")
         outcome = await in_worker(
-            deps.service.acknowledge_alert, team_of(body), rule_id, str(key), user_of(body), ts
+            deps.service.acknowledge_alert, viewer.workspace, rule_id, str(key), viewer.user_id, ts
         )
         if isinstance(outcome, Message):
             await safe_respond(respond, {**outcome.payload(), "replace_original": False})
@@ -105,18 +117,27 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 {"text": str(text), "response_type": "ephemeral", "replace_original": False},
             )
 
-    async def open_report(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def open_report(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
         await ack()
         cmd = command_from(action_value(body))
         if cmd is None:
             await safe_respond(respond, error_message(STALE).payload())
             return
+        viewer = await admitted(deps, body, respond, client, context)
+        if viewer is None:
+            return
         await reply_when_ready(
             respond,
-            lambda: deps.service.command_reply(team_of(body), cmd),
+            lambda: deps.service.command_reply(viewer.workspace, cmd),
             cmd.name,
             deps.working_after,
-            workspace=team_of(body),
+            workspace=viewer.workspace,
             replace_original=False,
             response_type="ephemeral",
         )

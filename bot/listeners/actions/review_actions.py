@@ -6,26 +6,39 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.help import error_message
-from bot.blocks.message import Message, context
+from bot.blocks.message import Message
+from bot.blocks.message import context as context_block
 from bot.blocks.mrkdwn import md, mention
 from bot.blocks.reports import A_REVIEW_ASKED, A_REVIEW_SKIP
 from bot.commands import Command
 from bot.deps import Deps
-from bot.listeners.actions.values import action_value, team_of, user_of
+from bot.listeners.actions.report_actions import admitted
+from bot.listeners.actions.values import action_value
 from bot.listeners.replies import safe_respond
 from bot.workers import in_worker
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
-    async def mark(ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond) -> None:
+    async def mark(
+        ack: AsyncAck,
+        body: dict[str, Any],
+        respond: AsyncRespond,
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
+    ) -> None:
         await ack()
+        viewer = await admitted(deps, body, respond, client, context)
+        if viewer is None:
+            return
         value = action_value(body)
         status = "asked" if body["actions"][0]["action_id"] == A_REVIEW_ASKED else "skipped"
         customer = value.get("id")
-        team, user = team_of(body), user_of(body)
+        team, user = viewer.workspace, viewer.user_id
         if not isinstance(customer, int):
             await safe_respond(
                 respond,
@@ -50,7 +63,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             mention(user),
         )
         message = Message(
-            reply.message.text, [context(done), *reply.message.blocks], reply.message.footer
+            reply.message.text, [context_block(done), *reply.message.blocks], reply.message.footer
         )
         await safe_respond(respond, {**message.payload(), "replace_original": True})
 

@@ -26,9 +26,5 @@ def command_from(value: dict[str, Any]) -> Command | None:
     return Command(kind, period=period, channel=channel)
 
 
-def team_of(body: dict[str, Any]) -> str:
-    return (body.get("team") or {}).get("id") or body.get("team_id") or ""
-
-
 def user_of(body: dict[str, Any]) -> str:
     return (body.get("user") or {}).get("id") or ""

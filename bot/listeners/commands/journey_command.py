@@ -25,9 +25,9 @@ from bot.blocks.help import (
 from bot.blocks.message import Message, context
 from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
 from bot.deps import Deps
+from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
 from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
 from bot.listeners.views.connect import open_connect_modal
-from bot.permissions import REFUSAL, may_change_settings, user_timezone
 from bot.service import unexpected_message
 from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.workers import in_worker
@@ -41,7 +41,8 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
         client: AsyncWebClient,
         context: AsyncBoltContext,
     ) -> None:
-        team_id = context.team_id or command.get("team_id") or ""
+        # The authorized workspace, never the payload's team_id (bot/guard/access.py).
+        team_id = authorized_workspace(context)
         try:
             cmd = parse(command.get("text") or "")
         except CommandError as exc:
@@ -55,24 +56,33 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             return
         await ack()
         user = command.get("user_id") or ""
-        if cmd.changes_settings and not await may_change_settings(
-            client, user, deps.settings.admin_user_ids
-        ):
-            await respond(**error_message(REFUSAL).payload())
-            return
         if cmd.name == "connect":
-            # Right after the ack: the trigger id expires 3 seconds after the command.
+            # The modal first, within the trigger's 3 seconds; who may connect is checked
+            # after, and a non-admin sees the modal turn into the refusal.
             problem = await open_connect_modal(
-                client, command.get("trigger_id") or "", command.get("channel_id") or ""
+                client,
+                command.get("trigger_id") or "",
+                command.get("channel_id") or "",
+                lambda: deps.guard.viewer(client, context, user),
             )
             if problem:
-                await respond(**error_message(problem).payload())
+                await safe_respond(respond, error_message(problem).payload())
+            return
+
+        async def refuse(text: str) -> None:
+            await safe_respond(respond, error_message(text).payload())
+
+        viewer = await deps.guard.admit(client, context, user, refuse)
+        if viewer is None:
+            return
+        if cmd.changes_settings and not viewer.is_admin:
+            await refuse(SETTINGS_REFUSAL)
             return
         if cmd.name in SCHEDULE_WORDS:
             channel = command.get("channel_id") or ""
             timezone = "UTC"
             if isinstance(cmd.setting, DigestRequest) and cmd.setting.action in ("set", "now"):
-                timezone = await user_timezone(client, user)
+                timezone = viewer.tz  # from the same users.info look-up
             await reply_when_ready(
                 respond,
                 lambda: deps.service.schedule_reply(team_id, cmd, channel, user, timezone),

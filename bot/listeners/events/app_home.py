@@ -1,4 +1,5 @@
-"""The Home tab, published each time someone opens it (so it is always current)."""
+"""The Home tab, published each time someone opens it (so it is always current), with
+the numbers only for those who may see customer data (bot/guard/access.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.message import section
 from bot.deps import Deps
 from bot.workers import in_worker
 
@@ -23,7 +25,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
     ) -> None:
         if event.get("tab") not in (None, "home"):
             return
-        view = await in_worker(deps.service.home, context.team_id or "")
+        viewer = await deps.guard.viewer(client, context, str(event.get("user") or ""))
+        refusal = viewer.refusal()
+        if refusal is None:
+            view = await in_worker(deps.service.home, viewer.workspace)
+        else:
+            # Guests and people of other organizations see why, and nothing else.
+            view = {"type": "home", "blocks": [section(refusal).to_dict()]}
         try:
             await client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as exc:

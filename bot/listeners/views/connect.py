@@ -29,20 +29,30 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
-from bot.blocks.connect import CALLBACK_ID, LABELS, Submission, connect_modal, read_submission
+from bot.blocks.connect import (
+    CALLBACK_ID,
+    LABELS,
+    Submission,
+    checking_modal,
+    connect_modal,
+    notice_modal,
+    read_submission,
+)
 from bot.blocks.help import error_message, in_dm
 from bot.blocks.message import Message, section
 from bot.deps import Deps
-from bot.permissions import REFUSAL, may_change_settings
+from bot.guard.access import CONNECT_REFUSAL, Viewer, authorized_workspace
 from bot.service import unexpected_message
 from bot.slack_errors import explain
 from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
@@ -72,15 +82,38 @@ BUSY = (
 
 
 async def open_connect_modal(
-    client: AsyncWebClient, trigger_id: str, channel_id: str
+    client: AsyncWebClient,
+    trigger_id: str,
+    channel_id: str,
+    who: Callable[[], Awaitable[Viewer]],
 ) -> str | None:
-    """Open the modal; None when it opened, else what went wrong in words."""
+    """Open the modal, then decide what it shows; None when that worked, else what went
+    wrong in words.
+
+    A trigger id opens a modal only within 3 seconds of the command, so `views.open`
+    comes first, with a "Checking…" modal; `who()` (users.info, which a slow Slack can
+    make take seconds) comes after, and `views.update` turns the modal into the form for
+    an admin, or into one sentence for anyone else."""
     try:
-        await client.views_open(trigger_id=trigger_id, view=connect_modal(channel_id))
+        opened = await client.views_open(trigger_id=trigger_id, view=checking_modal())
     except SlackApiError as exc:
-        if exc.response.get("error") in ("expired_trigger_id", "exchanged_trigger_id"):
+        if exc.response.get("error") in (
+            "expired_trigger_id",
+            "exchanged_trigger_id",
+            "invalid_trigger_id",
+        ):
             return "Slack took too long to open the form; please run `/journey connect` again."
         return f"I couldn't open the form. {explain(exc)}"
+    view_id = str((opened.get("view") or {}).get("id") or "")
+    viewer = await who()
+    if viewer.is_admin:
+        view = connect_modal(channel_id)
+    else:
+        view = notice_modal(viewer.refusal() or CONNECT_REFUSAL)
+    try:
+        await client.views_update(view_id=view_id, view=view)
+    except SlackApiError as exc:
+        return f"I couldn't show the form. {explain(exc)}"
     return None
 
 
@@ -224,17 +257,24 @@ def register(app: AsyncApp, deps: Deps) -> None:
     http_options = http if isinstance(http, HttpOptions) else None
 
     async def connect_submitted(
-        ack: AsyncAck, body: dict[str, Any], view: dict[str, Any], client: AsyncWebClient
+        ack: AsyncAck,
+        body: dict[str, Any],
+        view: dict[str, Any],
+        client: AsyncWebClient,
+        context: AsyncBoltContext,
     ) -> None:
         submission: Submission = read_submission(view)
         if submission.errors:
             await ack(response_action="errors", errors=submission.errors)
             return
         await ack()
-        team_id = (body.get("team") or {}).get("id") or view.get("team_id") or ""
+        # The workspace Bolt authorized: under Slack Connect the payload's team may be
+        # another organization's, and the source must land where the admin check held.
+        team_id = authorized_workspace(context)
         user = (body.get("user") or {}).get("id") or ""
-        if not await may_change_settings(client, user, deps.settings.admin_user_ids):
-            await _dm(client, user, error_message(REFUSAL))
+        viewer = await deps.guard.viewer(client, context, user)
+        if not viewer.is_admin:
+            await _dm(client, user, error_message(viewer.refusal() or CONNECT_REFUSAL))
             return
         assert submission.credential is not None
         if not CHECK_GATE.enter(team_id):
