@@ -67,7 +67,13 @@ class Bot(SignedBot):
         return json.loads(view) if isinstance(view, str) else view
 
     async def submit(
-        self, kind: str | None, name: str, secret: str, url: str = "", user: str = "U0ADMIN"
+        self,
+        kind: str | None,
+        name: str,
+        secret: str,
+        url: str = "",
+        user: str = "U0ADMIN",
+        team: str | None = None,
     ) -> httpx.Response:
         values: dict = {
             B_KIND: {
@@ -84,7 +90,7 @@ class Bot(SignedBot):
             setting_block("url"): {A_SETTING: {"type": "plain_text_input", "value": url or None}},
             B_SECRET: {A_SECRET: {"type": "plain_text_input", "value": secret}},
         }
-        body, ctype = view_submission(CALLBACK_ID, values, team_id=self.team, user_id=user)
+        body, ctype = view_submission(CALLBACK_ID, values, team_id=team or self.team, user_id=user)
         return await self.post(body, ctype)
 
     async def dms(self, user: str, count: int = 1, timeout: float = 15) -> list:
@@ -268,3 +274,24 @@ async def test_a_third_key_check_at_once_from_one_workspace_is_refused_politely(
     busy = [m for m in dms if "Too many keys are being checked right now" in m.text]
     assert len(busy) == 1 and "for this workspace" in busy[0].text
     assert "nothing was stored" in busy[0].text
+
+
+async def test_a_source_connected_from_a_slack_connect_payload_lands_in_the_authorized_workspace(
+    bot,
+):
+    """The submission's `team` names the partner organization of a Slack Connect channel;
+    the admin check held for the workspace Bolt authorized, so the source goes there."""
+    await bot.submit("stripe", "shop", DEFAULT_KEY, team="T0PARTNER")
+    dm, *_ = await bot.dms("U0ADMIN")
+    assert "Connected Stripe source shop" in dm.text
+    assert [(kind, name) for kind, name, _ in api_sources_of(bot)] == [("stripe", "shop")]
+    with session_scope(bot.engine) as session:
+        assert api_sources(session, "T0PARTNER") == []
+
+
+async def test_a_guest_cannot_connect_even_with_a_forged_submission(bot):
+    bot.fake.add_user("U0GUEST", is_restricted=True, is_admin=True)
+    await bot.submit("stripe", "shop", DEFAULT_KEY, user="U0GUEST")
+    (dm,) = await bot.dms("U0GUEST")
+    assert "guest" in dm.text
+    assert api_sources_of(bot) == [] and bot.stripe.calls == []
