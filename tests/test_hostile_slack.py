@@ -71,13 +71,15 @@ async def bot(hostile_engine):
             yield SignedBot(fake, hostile_engine, http, fake.team_id)
 
 
-async def _click(bot: SignedBot, action_id: str, value: dict | str, name: str) -> None:
+async def _click(
+    bot: SignedBot, action_id: str, value: dict | str, name: str, user: str = OWN_USER
+) -> None:
     raw = value if isinstance(value, str) else json.dumps(value)
     body, ctype = block_actions(
         action_id,
         raw,
         team_id=bot.team,
-        user_id=OWN_USER,
+        user_id=user,
         channel_id="C0GENERAL",
         response_url=bot.fake.response_url(name),
     )
@@ -112,7 +114,9 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
     await bot.command('sync "<!here> x"', "sync", user="U0ADMIN")
     await bot.responses("sync")
     # Buttons: share a report in the channel, mark a review candidate, export the CSV.
-    await _click(bot, "journey_share", {"k": "reviews", "p": None, "c": None, "v": ""}, "share")
+    # Share and the CSV are for admins (bot/guard/access.py).
+    share = {"k": "reviews", "p": None, "c": None, "v": ""}
+    await _click(bot, "journey_share", share, "share", user="U0ADMIN")
     (review,) = await bot.responses("cmd-0")
     asked = next(
         e["value"]
@@ -122,7 +126,8 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
         if e["action_id"] == "journey_review_asked"
     )
     await _click(bot, "journey_review_asked", asked, "mark")
-    await _click(bot, "journey_export_csv", {"k": "churn", "p": "365d", "c": None, "v": ""}, "csv")
+    csv = {"k": "churn", "p": "365d", "c": None, "v": ""}
+    await _click(bot, "journey_export_csv", csv, "csv", user="U0ADMIN")
     await bot.responses("share")
     await bot.responses("mark")
     await bot.responses("csv")
@@ -151,7 +156,7 @@ async def test_commands_buttons_and_home_post_nothing_live(bot):
     assert "Tom &amp; Jerry" in raw and "&amp;amp;" not in raw
     # The share names who shared it, live (the bot's own mention).
     (share,) = bot.fake.responses["share"]
-    assert share.text.startswith(f"<@{OWN_USER}> shared: ")
+    assert share.text.startswith("<@U0ADMIN> shared: ")
 
 
 def test_scheduled_digest_and_alert_post_nothing_live(hostile_engine):
