@@ -202,6 +202,16 @@ async def test_share_is_recorded_and_never_goes_into_a_channel_shared_with_anoth
     assert record.report.startswith("churn report share")
 
 
+async def test_share_works_in_a_private_channel_and_is_refused_in_a_direct_message(bot):
+    bot.fake.add_channel("G0PRIVATE", is_private=True)
+    await bot.click("journey_share", CHURN, "share-private", "U0ADMIN", channel="G0PRIVATE")
+    (post,) = await bot.responses("share-private")
+    assert post.response_type == "in_channel"
+    await bot.click("journey_share", CHURN, "share-dm", "U0ADMIN", channel="D0ADMIN")
+    assert "I only share reports into channels" in await bot.one("share-dm")
+    assert [r.destination for r in bot.exports()] == ["G0PRIVATE"]
+
+
 async def test_a_failed_user_look_up_shows_nothing_and_says_what_to_do(bot):
     await bot.command("churn", "unknown-user", user="U0NOBODY")  # users.info: user_not_found
     dumped = await bot.one("unknown-user")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from bot.blocks.message import section
+from bot.blocks.message import context, section
 from journey.errors import JourneyError
 from journey.sources import CONNECTORS, connector_class
 from journey.sources.manage import Credential
@@ -216,12 +216,7 @@ def checking_modal() -> dict[str, Any]:
         "type": "modal",
         "title": _plain("Connect a source"),
         "close": _plain("Close"),
-        "blocks": [
-            {
-                "type": "context",
-                "elements": [{"type": "mrkdwn", "text": ":hourglass_flowing_sand: Checking…"}],
-            }
-        ],
+        "blocks": [context(":hourglass_flowing_sand: Checking…").to_dict()],
     }
 
 

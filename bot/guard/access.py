@@ -283,7 +283,17 @@ class Guard:
         try:
             channel = (await client.conversations_info(channel=channel_id))["channel"]
         except SlackApiError as exc:
-            return f"I couldn't check who can read this conversation, so I didn't share. {explain(exc)}"
+            if exc.response.get("error") == "missing_scope":
+                # journey asks for channels:read and groups:read only: a direct or group
+                # message is no place to share a report into.
+                return (
+                    "I only share reports into channels: I can't check who reads this "
+                    "conversation, so I didn't share it."
+                )
+            return (
+                "I couldn't check who can read this conversation, so I didn't share. "
+                f"{explain(exc)}"
+            )
         if channel.get("is_ext_shared") or channel.get("is_shared") or channel.get("is_org_shared"):
             return EXTERNAL_CHANNEL_REFUSAL
         return None

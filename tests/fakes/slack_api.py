@@ -1930,6 +1930,11 @@ class FakeSlack:
         assert info is not None
         channel = self._channel(info, params.get("channel"), posting=False)
         kind = "im" if channel.is_im else "groups" if channel.is_private else "channels"
+        # Slack wants the read scope of the conversation's type
+        # (https://api.slack.com/methods/conversations.info: channels:read, groups:read,
+        # im:read or mpim:read), as conversations.history wants its history scope.
+        if f"{kind}:read" not in info.scopes:
+            raise _ApiError("missing_scope", needed=f"{kind}:read", provided=",".join(info.scopes))
         _note_method("conversations.info", f"{kind}:read")
         return {"channel": channel.to_api()}
 
