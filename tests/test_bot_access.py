@@ -135,7 +135,7 @@ async def bot(demo_engine) -> Iterator[Bot]:
 async def test_guests_other_orgs_and_deactivated_accounts_get_one_sentence_and_no_data(
     bot, user, sentence
 ):
-    for text in ("churn 90d", "reviews", "funnel", "sources", "alerts"):
+    for text in ("churn", "reviews", "funnel", "sources", "alerts"):
         name = f"{user}-{text.split()[0]}"
         await bot.command(text, name, user=user)
         dumped = await bot.one(name)
