@@ -134,7 +134,7 @@ class Command:
 
     @property
     def changes_settings(self) -> bool:
-        """Whether only admins and owners may run it (see bot.permissions)."""
+        """Whether only admins and owners may run it (see bot/guard/access.py)."""
         if self.name == "connect":
             return True
         if isinstance(self.setting, DigestRequest):
