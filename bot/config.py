@@ -21,8 +21,8 @@ log = logging.getLogger("journey.bot")
 
 # channels:join and channels:history/groups:history are for digests and alerts: join a
 # public channel to post, and look for an earlier post before retrying (bot/delivery.py).
-# channels:read/groups:read: conversations.info, so *Share* never posts customer data into
-# a channel shared with another organization; usergroups:read: usergroups.users.list for
+# channels:read/groups:read/im:read: conversations.info, so *Share* never posts customer data
+# into a conversation shared with another organization; usergroups:read: usergroups.users.list for
 # JOURNEY_EXPORT_USERGROUP (bot/guard/access.py).
 DEFAULT_SCOPES = (
     "commands",
@@ -35,6 +35,7 @@ DEFAULT_SCOPES = (
     "groups:history",
     "channels:read",
     "groups:read",
+    "im:read",
     "usergroups:read",
 )
 

@@ -202,13 +202,16 @@ async def test_share_is_recorded_and_never_goes_into_a_channel_shared_with_anoth
     assert record.report.startswith("churn report share")
 
 
-async def test_share_works_in_a_private_channel_and_is_refused_in_a_direct_message(bot):
+async def test_share_works_in_a_private_channel_and_fails_closed_without_the_scope(bot):
     bot.fake.add_channel("G0PRIVATE", is_private=True)
     await bot.click("journey_share", CHURN, "share-private", "U0ADMIN", channel="G0PRIVATE")
     (post,) = await bot.responses("share-private")
     assert post.response_type == "in_channel"
-    await bot.click("journey_share", CHURN, "share-dm", "U0ADMIN", channel="D0ADMIN")
-    assert "I only share reports into channels" in await bot.one("share-dm")
+    # A token without groups:read cannot tell who reads a private channel: no share.
+    scopes = [s for s in bot.fake.tokens[DEFAULT_BOT_TOKEN].scopes if s != "groups:read"]
+    bot.fake.tokens[DEFAULT_BOT_TOKEN].scopes = scopes
+    await bot.click("journey_share", CHURN, "share-noscope", "U0ADMIN", channel="G0PRIVATE")
+    assert "can't check who reads this conversation" in await bot.one("share-noscope")
     assert [r.destination for r in bot.exports()] == ["G0PRIVATE"]
 
 

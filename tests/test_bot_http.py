@@ -209,6 +209,7 @@ async def test_every_report_command_answers_after_the_ack(bot, text, expected):
 
 # The DM between U0ALICE and the bot, as conversations.open names it in the fake.
 ALICE_DM = "D0ALICE"
+ADMIN_DM = "D0ADMIN"
 
 
 async def test_a_private_reports_chart_goes_to_the_requesters_dm_and_the_reply_says_so(bot):
@@ -243,26 +244,28 @@ async def test_journey_and_its_buttons_work_in_the_dm_with_the_bot(bot):
     assert (await bot.click("journey_by_channel", value, "dm-btn", channel=ALICE_DM)).is_success
     (post,) = await bot.responses("dm-btn")
     assert post.replace_original and "By acquisition channel" in _text([post])
-    await bot.click("journey_share", value, "dm-share", channel=ALICE_DM)
+    # Share is for admins (bot/guard/access.py): an admin shares in their own DM.
+    await bot.click("journey_share", value, "dm-share", channel=ADMIN_DM, user="U0ADMIN")
     (post,) = await bot.responses("dm-share")
     assert post.response_type == "in_channel" and "shared" in post.text
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not bot.fake.posted(ALICE_DM):
+    while time.monotonic() < deadline and not bot.fake.posted(ADMIN_DM):
         await asyncio.sleep(0.05)
-    (chart,) = bot.fake.posted(ALICE_DM)  # the shared report's chart, in the same DM
-    assert chart.files and bot.fake.files[chart.files[0]].channels == [ALICE_DM]
+    (chart,) = bot.fake.posted(ADMIN_DM)  # the shared report's chart, in the same DM
+    assert chart.files and bot.fake.files[chart.files[0]].channels == [ADMIN_DM]
     assert not bot.rejected()
 
 
 async def test_a_shared_reports_chart_goes_into_that_channel_or_says_why_not(bot):
     value = {"k": "funnel", "p": "90d", "c": None, "v": ""}
-    await bot.click("journey_share", value, "share-out")  # journey not invited to #general
+    # journey not invited to #general; Share is for admins (bot/guard/access.py)
+    await bot.click("journey_share", value, "share-out", user="U0ADMIN")
     posts = await bot.responses("share-out", count=2)
     assert posts[0].response_type == "in_channel" and "Funnel ·" in _text(posts[:1])
     assert posts[1].response_type == "ephemeral"
     assert "could not be attached" in posts[1].text and "/invite @journey" in posts[1].text
     bot.fake.add_channel("C0GENERAL")  # now invited
-    await bot.click("journey_share", value, "share-in")
+    await bot.click("journey_share", value, "share-in", user="U0ADMIN")
     (shared,) = await bot.responses("share-in")  # no "could not be attached" line
     assert shared.response_type == "in_channel"
     deadline = time.monotonic() + 15

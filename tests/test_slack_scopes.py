@@ -32,9 +32,9 @@ NOT_THE_BOT = ("test_fake_slack.py",)
 # a DM are checked against the database instead, bot/delivery.py).
 CHOSEN = {
     "conversations.open": ("im:write",),
-    # conversations.info checks that *Share* never posts into a shared channel: channels
-    # only (public or private); in a DM or group DM the bot refuses to share (fail closed).
-    "conversations.info": ("channels:read", "groups:read"),
+    # conversations.info checks that *Share* never posts into a shared conversation: public
+    # and private channels and DMs; in a group DM the bot refuses to share (fail closed).
+    "conversations.info": ("channels:read", "groups:read", "im:read"),
     "conversations.history": ("channels:history", "groups:history"),
 }
 # files_upload_v2 is slack_sdk's name for Slack's two-step upload.

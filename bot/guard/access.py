@@ -284,11 +284,11 @@ class Guard:
             channel = (await client.conversations_info(channel=channel_id))["channel"]
         except SlackApiError as exc:
             if exc.response.get("error") == "missing_scope":
-                # journey asks for channels:read and groups:read only: a direct or group
-                # message is no place to share a report into.
+                # journey asks for channels:read, groups:read and im:read, not mpim:read:
+                # a group DM is no place to share a report into.
                 return (
-                    "I only share reports into channels: I can't check who reads this "
-                    "conversation, so I didn't share it."
+                    "I only share reports into channels and direct messages: I can't check "
+                    "who reads this conversation, so I didn't share it."
                 )
             return (
                 "I couldn't check who can read this conversation, so I didn't share. "
