@@ -2,8 +2,7 @@
 group, each driven by signed requests against the fake Slack, whose users.info answers
 as Slack documents (tests/fakes/slack_api.py, FakeUser).
 
-Also the fair-sharing limits (a per-user rate limit, a per-workspace cap on reports
-running at once) and where the workspace comes from (the installation Bolt authorized,
+Also the per-user rate limit, and where the workspace comes from (the installation Bolt authorized,
 never the payload's `team`).
 """
 
@@ -319,40 +318,15 @@ async def test_a_user_over_the_rate_limit_is_told_when_to_try_again(demo_engine)
         async with bot_client(build_app(deps.settings, demo_engine, deps=deps)) as http:
             bot = Bot(fake, demo_engine, http, fake.team_id)
             for i in range(2):
-                await bot.command("funnel", f"ok-{i}", user="U0MEMBER")
+                await bot.command("reviews", f"ok-{i}", user="U0MEMBER")
                 await bot.responses(f"ok-{i}")
                 clock.now += 10
-            await bot.command("funnel", "third", user="U0MEMBER")
+            await bot.command("reviews", "third", user="U0MEMBER")
             assert "You've run a lot of reports in the last minute; try again in 40 seconds" in (
                 await bot.one("third")
             )
-            await bot.command("funnel", "someone-else", user="U0ADMIN")
-            assert "Funnel ·" in await bot.one("someone-else")
+            await bot.command("reviews", "someone-else", user="U0ADMIN")
+            assert "Whom to ask for a review" in await bot.one("someone-else")
             clock.now += 41
-            await bot.command("funnel", "later", user="U0MEMBER")
-            assert "Funnel ·" in await bot.one("later")
-
-
-async def test_a_workspace_runs_at_most_its_share_of_reports_at_once(demo_engine, monkeypatch):
-    with FakeSlack() as fake:
-        _people(fake)
-        deps = _bot(fake, demo_engine, reports_per_workspace=1)
-        original = deps.service.command_reply
-
-        def slow(*args, **kwargs):
-            time.sleep(1.0)
-            return original(*args, **kwargs)
-
-        monkeypatch.setattr(deps.service, "command_reply", slow)
-        async with bot_client(build_app(deps.settings, demo_engine, deps=deps)) as http:
-            bot = Bot(fake, demo_engine, http, fake.team_id)
-            first = asyncio.ensure_future(bot.command("funnel", "first", user="U0MEMBER"))
-            await asyncio.sleep(0.5)
-            await bot.command("retention", "second", user="U0ADMIN")
-            assert "1 report is already running for this workspace" in await bot.one("second")
-            await first
-            assert "Funnel ·" in json.dumps(
-                (await bot.responses("first"))[0].payload, ensure_ascii=False
-            )
-            await bot.command("retention", "third", user="U0ADMIN")
-            assert "Cohort retention" in await bot.one("third")
+            await bot.command("reviews", "later", user="U0MEMBER")
+            assert "Whom to ask for a review" in await bot.one("later")

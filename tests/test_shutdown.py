@@ -83,12 +83,8 @@ async def test_drain_finishes_what_it_can_and_tells_the_others_to_run_it_again(
     try:
         with FakeSlack() as fake:
             fake.add_user("U0ALICE")
-            # Four reports of one workspace at once: above the default cap of three.
             settings = BotSettings(
-                bot_token=DEFAULT_BOT_TOKEN,
-                signing_secret=SECRET,
-                api_url=fake.api_url,
-                reports_per_workspace=4,
+                bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
             )
             deps = Deps(service=service, settings=settings, working_after=0.1)
             app = build_app(settings, engine, deps=deps)
@@ -144,8 +140,6 @@ def test_sigterm_to_journey_serve_waits_for_acknowledged_commands(demo_db, tmp_p
         fake.add_user("U0ALICE")
         fake.delay(RESPONSE_URL, 1.5)
         env = {
-            # Five reports of one workspace at once: above the default cap of three.
-            "JOURNEY_REPORTS_PER_WORKSPACE": "5",
             **os.environ,
             "DATABASE_URL": f"sqlite:///{demo_db}",
             "SLACK_BOT_TOKEN": DEFAULT_BOT_TOKEN,
