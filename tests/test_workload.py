@@ -134,6 +134,7 @@ async def test_past_the_bound_every_command_still_gets_a_final_answer(demo_engin
     service.release = threading.Event()
     try:
         with FakeSlack() as fake:
+            fake.add_user("U0ALICE")  # a member: users.info knows who asks (bot/guard/access.py)
             settings = BotSettings(
                 bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
             )
@@ -176,6 +177,10 @@ async def test_the_same_funnel_chart_is_rendered_once(demo_engine, monkeypatch):
         return real(report, *args, **kwargs)
 
     monkeypatch.setattr(charts, "funnel_chart", counting)
+    # An empty cache: another test module's funnel of the same demo data may be in it.
+    from bot.listeners import replies
+
+    monkeypatch.setattr(replies, "_charts", replies.ChartCache())
     with FakeSlack() as fake:
         fake.add_user("U0ALICE")
         settings = BotSettings(
