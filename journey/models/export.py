@@ -3,8 +3,8 @@ when, which report, how many rows, and where it went.
 
 Exports (the at-risk CSV) and shares (a report posted into a channel) carry customer
 names and emails out of a private reply, so an admin may need to answer "who took the
-list, and when". No foreign key to the workspace: the record is the operator's audit
-trail and stays readable after the workspace's customer data is purged.
+list, and when". Like the rest of the workspace's data it is deleted by a purge
+(journey/uninstall.py deletes every table's rows with the workspace's id).
 """
 
 from __future__ import annotations

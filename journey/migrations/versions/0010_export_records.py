@@ -3,8 +3,9 @@
 Revision ID: 0010
 Revises: 0009
 
-A new table only, so upgrading keeps every row. No foreign key to workspace: the
-records are the operator's audit trail and outlive a purge of the workspace's data.
+A new table only, so upgrading keeps every row. No foreign key to workspace: a
+record may be written for a workspace whose row was never created (a share of an empty
+report); a purge deletes the records with the rest of the workspace's data.
 """
 
 from collections.abc import Sequence
