@@ -214,3 +214,41 @@ def _reopen():
     """Whatever a test did, the next one starts with a process taking work."""
     yield
     INFLIGHT.reopen()
+
+
+class HeldSync(ReportService):
+    """A sync slower than the grace: it waits for `release`."""
+
+    release: threading.Event
+
+    def sync_one(self, source_id, name, kind, progress=None):
+        from journey.sync import SyncResult
+
+        self.release.wait(30)
+        return SyncResult(source=name, kind=kind)
+
+
+async def test_a_background_sync_cut_short_by_a_shutdown_tells_its_user(demo_db):
+    """A `/journey sync` still running when the grace ends: its progress DM gets a line
+    saying the sync was cut short, that what arrived is kept, and to run it again."""
+    from bot.service import SyncTarget
+    from bot.sync_progress import open_dm, start_sync
+
+    engine = make_engine(f"sqlite:///{demo_db}")
+    service = HeldSync(engine)
+    service.release = threading.Event()
+    try:
+        with FakeSlack() as fake:
+            fake.add_user("U0ADMIN", is_admin=True)
+            client = fake.async_web_client(DEFAULT_BOT_TOKEN)
+            dm = await open_dm(client, "U0ADMIN")
+            assert dm
+            start_sync(client, service, [SyncTarget(1, "shop", "stripe")], dm, interval=0.1)
+            report = await INFLIGHT.drain(0.5)
+            said = [json.dumps(m.to_api()) for m in fake.posted(dm)]
+    finally:
+        service.release.set()
+        engine.dispose()
+    assert (report.in_flight, report.abandoned) == (1, 1)
+    assert any("journey restarted before your sync finished" in s for s in said), said
+    assert any("run `/journey sync` again" in s for s in said)
