@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 
 import httpx
 import pytest
-from fakes.signing import app_home_opened, block_actions, event_callback
+from fakes.signing import app_home_opened, block_actions, event_callback, slash_command
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from slack_bolt.authorization import AuthorizeResult
 from slack_driver import SECRET, SignedBot, bot_client
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -330,3 +331,37 @@ async def test_a_user_over_the_rate_limit_is_told_when_to_try_again(demo_engine)
             clock.now += 41
             await bot.command("reviews", "later", user="U0MEMBER")
             assert "Whom to ask for a review" in await bot.one("later")
+
+
+async def test_an_org_wide_install_keys_the_workspace_by_its_enterprise(demo_engine):
+    """With an org-wide install the installation has no team: the workspace is the
+    enterprise, whichever of the org's workspaces (the payload's team) the command came
+    from, and a member of a sister workspace of the org is no stranger."""
+    with FakeSlack() as fake:
+        fake.add_token("xoxb-org", "E0ORG", bot_id="B0ORG", user_id="U0ORGBOT")
+        fake.add_user("W0GRID", team_id="T0SISTER", enterprise_id="E0ORG")
+
+        async def authorize(enterprise_id, team_id, user_id):
+            if enterprise_id != "E0ORG":
+                return None
+            return AuthorizeResult(
+                enterprise_id="E0ORG", team_id=None, bot_token="xoxb-org", user_id=user_id
+            )
+
+        settings = BotSettings(signing_secret=SECRET, api_url=fake.api_url, client_id="1.2")
+        deps = Deps(service=ReportService(demo_engine), settings=settings, working_after=10)
+        app = build_app(settings, demo_engine, authorize=authorize, deps=deps)
+        async with bot_client(app) as http:
+            bot = Bot(fake, demo_engine, http, "T0SISTER")
+            body, ctype = slash_command(
+                "funnel",
+                team_id="T0SISTER",
+                enterprise_id="E0ORG",
+                user_id="W0GRID",
+                channel_id="C0GENERAL",
+                response_url=fake.response_url("org"),
+            )
+            assert (await bot.post(body, ctype)).status_code == 200
+            dumped = await bot.one("org")
+    assert "journey import --workspace E0ORG" in dumped  # keyed by the org, not T0SISTER
+    assert "couldn't check your Slack account" not in dumped
