@@ -31,6 +31,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import digamma, gammaln
+from threadpoolctl import threadpool_limits
 
 from journey.metrics.churn_model import FitRefused
 
@@ -68,32 +69,84 @@ class GammaGammaFit:
     correlation: float  # Pearson correlation of x and m over those customers
 
 
-def _ll_and_grad(log_params: Array, x: Array, m: Array) -> tuple[float, Array]:
-    """Mean log-likelihood and its gradient in log-parameters."""
-    p, q, g = np.exp(log_params)
-    px = p * x
-    log_gmx = np.log(g + m * x)
-    ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(g)
-        + (px - 1) * np.log(m)
-        + px * np.log(x)
-        - (px + q) * log_gmx
+@dataclass(frozen=True)
+class _Data:
+    """Repeat buyers' (x, m) prepared for repeated likelihood evaluations.
+
+    Why: the gamma and digamma terms depend on x alone, and x takes few distinct values
+    (a million repeat buyers have a few dozen), so they are evaluated once per distinct x
+    and weighted by its count; the terms that do not depend on the parameters are summed
+    once. Per customer, an evaluation is then one log and one division (the fit on a
+    million buyers went from seconds to a fraction of one, the same optimum).
+    """
+
+    mx: Array  # m * x per customer
+    x: Array
+    ux: Array  # distinct x
+    uw: Array  # customers per distinct x
+    n: float
+    sum_x_log_m: float
+    sum_log_m: float
+    sum_x_log_x: float
+
+
+def _prepare(x: Array, m: Array) -> _Data:
+    ux, counts = np.unique(x, return_counts=True)
+    log_m = np.log(m)
+    return _Data(
+        mx=m * x,
+        x=x,
+        ux=ux,
+        uw=counts.astype(np.float64),
+        n=float(x.size),
+        sum_x_log_m=float(np.add.reduce(x * log_m)),
+        sum_log_m=float(np.add.reduce(log_m)),
+        sum_x_log_x=float(np.add.reduce(x * np.log(x))),
     )
-    psi_pxq = digamma(px + q)
-    d_p = x * (psi_pxq - digamma(px) + np.log(m) + np.log(x) - log_gmx)
-    d_q = psi_pxq - digamma(q) + np.log(g) - log_gmx
-    d_g = q / g - (px + q) / (g + m * x)
-    grad = np.array([d_p.mean() * p, d_q.mean() * q, d_g.mean() * g])
-    return float(ll.mean()), grad
+
+
+def _sum(v: Array) -> float:
+    """Plain reduction: np.dot hands long vectors to a threaded BLAS (see churn_model._wsum)."""
+    return float(np.add.reduce(v))
+
+
+def _ll_and_grad(log_params: Array, d: _Data) -> tuple[float, Array]:
+    """Mean log-likelihood and its gradient in log-parameters.
+
+    Per customer (the note's eq. 1), summed:
+    gammaln(px + q) - gammaln(px) - gammaln(q) + q log g + (px - 1) log m + px log x
+    - (px + q) log(g + m x).
+    """
+    p, q, g = np.exp(log_params)
+    pux = p * d.ux
+    gmx = g + d.mx
+    log_gmx = np.log(gmx)
+    inv_gmx = 1.0 / gmx
+    s_log = _sum(log_gmx)
+    s_x_log = _sum(d.x * log_gmx)
+    n = d.n
+    ll = (
+        _sum(d.uw * (gammaln(pux + q) - gammaln(pux)))
+        - n * gammaln(q)
+        + n * q * np.log(g)
+        + p * d.sum_x_log_m
+        - d.sum_log_m
+        + p * d.sum_x_log_x
+        - p * s_x_log
+        - q * s_log
+    )
+    psi_pxq = digamma(pux + q)
+    d_p = _sum(d.uw * d.ux * (psi_pxq - digamma(pux))) + d.sum_x_log_m + d.sum_x_log_x - s_x_log
+    d_q = _sum(d.uw * psi_pxq) - n * digamma(q) + n * np.log(g) - s_log
+    d_g = n * q / g - p * _sum(d.x * inv_gmx) - q * _sum(inv_gmx)
+    grad = np.array([d_p * p, d_q * q, d_g * g]) / n
+    return float(ll) / n, grad
 
 
 def log_likelihood(params: GammaGammaParams, x: ArrayLike, m: ArrayLike) -> float:
     """Total log-likelihood of repeat buyers' (x, m) under `params`."""
     xs, ms = np.asarray(x, dtype=float), np.asarray(m, dtype=float)
-    mean, _ = _ll_and_grad(np.log(params.as_array()), xs, ms)
+    mean, _ = _ll_and_grad(np.log(params.as_array()), _prepare(xs, ms))
     return mean * xs.size
 
 
@@ -127,18 +180,22 @@ def fit_gamma_gamma(x: ArrayLike, m: ArrayLike) -> GammaGammaFit:
     mean, var = float(ms.mean()), float(ms.var())
     start = np.log([max(mean**2 / max(var, 1e-9), 0.5), 3.0, max(mean, 1e-3)])
 
+    data = _prepare(xs, ms)
+
     def objective(lp: Array) -> tuple[float, Array]:
-        ll, grad = _ll_and_grad(lp, xs, ms)
+        ll, grad = _ll_and_grad(lp, data)
         return -ll, -grad
 
-    result = minimize(
-        objective,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(-LOG_PARAM_LIMIT, LOG_PARAM_LIMIT)] * 3,
-        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000},
-    )
+    # One BLAS thread, as in the BG/NBD fit: L-BFGS-B's algebra is 3x3.
+    with threadpool_limits(limits=1, user_api="blas"):
+        result = minimize(
+            objective,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=[(-LOG_PARAM_LIMIT, LOG_PARAM_LIMIT)] * 3,
+            options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 1000},
+        )
     _, grad = objective(result.x)
     if not (result.success or float(np.abs(grad).max()) < 1e-6):
         raise FitRefused(f"the spend model did not converge ({result.message})")

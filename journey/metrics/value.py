@@ -42,11 +42,11 @@ BOOTSTRAP_SAMPLES = 1000
 BOOTSTRAP_SEED = 20050415
 # A channel with fewer customers than this is never called best or worst.
 MIN_CHANNEL_CUSTOMERS = 30
-# Resampling draws one index per customer and sample; past this many draws per channel
-# the samples are cut (never below MIN_BOOTSTRAP) so a million-customer channel stays
-# within the report's time budget. At that size the interval is narrow either way.
-MAX_BOOTSTRAP_DRAWS = 40_000_000
-MIN_BOOTSTRAP = 200
+# Up to this many customers a bootstrap sample resamples customers one by one (at most
+# 5M draws per interval); above it, through blocks of sorted values (bootstrap_interval).
+EXACT_BOOTSTRAP_MAX = 5_000
+BOOTSTRAP_BLOCKS = 20
+BOOTSTRAP_TAIL = 500
 
 
 @dataclass(frozen=True)
@@ -83,44 +83,115 @@ def fit_value_model(
 def bootstrap_interval(
     values: Array, rng: np.random.Generator, samples: int = BOOTSTRAP_SAMPLES
 ) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the mean of `values`."""
+    """95% percentile bootstrap interval of the mean of `values`.
+
+    Up to EXACT_BOOTSTRAP_MAX values, each sample resamples the customers one by one.
+    Above it, that costs one random index per customer and sample (a million-customer
+    channel: a billion draws, seconds of the report), so the samples are drawn through
+    blocks of sorted values instead (`_blocked_means`): exact for how many resampled
+    customers land in each block and for the largest values, normal only for the sum of
+    many draws within a block of neighbouring values. tests/test_value.py checks the
+    intervals against the customer-by-customer bootstrap.
+    """
     n = values.size
     if n == 0:
         return (0.0, 0.0)
-    samples = max(MIN_BOOTSTRAP, min(samples, MAX_BOOTSTRAP_DRAWS // n))
-    means = np.empty(samples)
-    step = max(1, 5_000_000 // n)  # resample in slabs of about 5M draws
-    for start in range(0, samples, step):
-        stop = min(samples, start + step)
-        idx = rng.integers(0, n, size=(stop - start, n))
-        means[start:stop] = values[idx].mean(axis=1)
+    if n <= EXACT_BOOTSTRAP_MAX:
+        means = np.empty(samples)
+        step = max(1, 5_000_000 // n)  # resample in slabs of about 5M draws
+        for start in range(0, samples, step):
+            stop = min(samples, start + step)
+            idx = rng.integers(0, n, size=(stop - start, n))
+            means[start:stop] = values[idx].mean(axis=1)
+    else:
+        means = _blocked_means(values, rng, samples)
     low, high = np.percentile(means, [2.5, 97.5])
     return float(low), float(high)
 
 
+def _blocked_means(values: Array, rng: np.random.Generator, samples: int) -> Array:
+    """Bootstrap means of `values` through blocks of sorted values (see bootstrap_interval).
+
+    A resample of n customers is a multinomial count per customer. Grouping customers into
+    blocks, the count per block is multinomial over the blocks (drawn exactly, by
+    conditional binomials vectorised over the samples), and the draws inside a block are
+    uniform over it. For the BOOTSTRAP_TAIL largest values, which make a value
+    distribution skewed, the draws that land in the tail are placed exactly (uniform
+    indices); for the body's BOOTSTRAP_BLOCKS blocks, each drawn hundreds of times or more,
+    the sum is its count times the block mean plus normal noise of the block's variance.
+    """
+    n = values.size
+    body = n - BOOTSTRAP_TAIL
+    edges = np.linspace(0, body, BOOTSTRAP_BLOCKS + 1).astype(np.int64)
+    # Each block's values, not their order within it, matter: a partition at the block
+    # edges is enough, and cheaper than a sort.
+    ordered = np.partition(values, edges[1:])
+    sizes = np.diff(edges).astype(np.float64)
+    means = np.add.reduceat(ordered[:body], edges[:-1]) / sizes
+    # Within-block variance, from the deviations (not E[x^2] - E[x]^2, which cancels badly).
+    spread = ordered[:body] - np.repeat(means, np.diff(edges))
+    variances = np.add.reduceat(spread * spread, edges[:-1]) / sizes
+    shares = np.append(sizes, BOOTSTRAP_TAIL) / n
+    counts = np.empty((samples, shares.size))
+    remaining = np.full(samples, n, dtype=np.int64)
+    left = 1.0
+    for k in range(shares.size - 1):
+        drawn = rng.binomial(remaining, min(1.0, shares[k] / left))
+        counts[:, k] = drawn
+        remaining -= drawn
+        left -= shares[k]
+    counts[:, -1] = remaining  # draws that land in the tail
+    in_tail = remaining
+    picks = ordered[body + rng.integers(0, BOOTSTRAP_TAIL, size=int(in_tail.sum()))]
+    tail_sums = np.bincount(np.repeat(np.arange(samples), in_tail), picks, minlength=samples)
+    c = counts[:, :-1]
+    # Row sums, not `@`: a matrix product would wake a threaded BLAS (churn_model._wsum).
+    noise = rng.standard_normal(samples) * np.sqrt((c * variances).sum(axis=1))
+    return ((c * means).sum(axis=1) + noise + tail_sums) / n
+
+
+# No ORDER BY: the rows are put in customer order in numpy (a sort of integers), which
+# spares PostgreSQL a sort of a million rows and lets SQLite read in its own order.
 _COHORT_SQL = """
-SELECT customer_id, COALESCE(channel, ''), first_purchase_at, revenue_cents
+SELECT customer_id, COALESCE(NULLIF(channel, ''), 'unknown'), first_purchase_at, revenue_cents
 FROM customer_journey
 WHERE workspace_id = :ws AND reached_0 >= :start AND reached_0 < :end
-ORDER BY customer_id
 """
-_COHORT = np.dtype([("customer_id", np.int64), ("first", np.int64), ("revenue", np.int64)])
 
 
-def _cohort(
-    session: Session, workspace_id: str, period: Period, as_of: int
-) -> tuple[NDArray[np.int64], NDArray[np.object_], NDArray[np.bool_], NDArray[np.int64]]:
-    rows = session.execute(
+@dataclass(frozen=True)
+class _Cohort:
+    """The customers acquired in the period, in customer id order, as numpy columns."""
+
+    ids: NDArray[np.int64]
+    channel: NDArray[np.intp]  # index into `names`
+    names: list[str]
+    bought: NDArray[np.bool_]
+    revenue: NDArray[np.int64]
+
+
+def _cohort(session: Session, workspace_id: str, period: Period, as_of: int) -> _Cohort:
+    result = session.execute(
         text(_COHORT_SQL),
         {"ws": workspace_id, "start": to_epoch(period.start), "end": to_epoch(period.end)},
-    ).all()
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    channels = np.array([r[1] or "unknown" for r in rows], dtype=object)
-    bought = np.fromiter(
-        (r[2] is not None and r[2] < as_of for r in rows), dtype=np.bool_, count=len(rows)
     )
-    revenue = np.fromiter((r[3] or 0 for r in rows), dtype=np.int64, count=len(rows))
-    return ids, channels, bought, revenue
+    # Column by column, channels as small integer codes: per-row numpy conversions and
+    # string arrays took most of the report's time at a million customers.
+    columns = list(zip(*result, strict=True)) or [(), (), (), ()]
+    n = len(columns[0])
+    ids = np.fromiter(columns[0], dtype=np.int64, count=n)
+    codes: dict[str, int] = {}
+    channel = np.fromiter(
+        (codes.setdefault(c, len(codes)) for c in columns[1]), dtype=np.intp, count=n
+    )
+    first = np.array(columns[2], dtype=np.float64)  # None (no purchase) becomes NaN
+    with np.errstate(invalid="ignore"):
+        bought = first < as_of
+    revenue = np.fromiter((r or 0 for r in columns[3]), dtype=np.int64, count=n)
+    if n > 1 and (ids[1:] < ids[:-1]).any():
+        order = np.argsort(ids, kind="stable")
+        ids, channel, bought, revenue = ids[order], channel[order], bought[order], revenue[order]
+    return _Cohort(ids, channel, list(codes), bought, revenue)
 
 
 def _cents(value: float) -> int:
@@ -168,7 +239,8 @@ def value_report(
     ws = get_workspace(session, workspace_id)
     rate = ws.discount_rate if discount_rate is None else discount_rate
     as_of = min(to_epoch(period.end), to_epoch(now or datetime.now(UTC)))
-    ids, channels, bought, revenue = _cohort(session, workspace_id, period, as_of)
+    cohort = _cohort(session, workspace_id, period, as_of)
+    ids, bought, revenue = cohort.ids, cohort.bought, cohort.revenue
 
     model: ValueModel | None = None
     reason: str | None = None
@@ -190,13 +262,19 @@ def value_report(
             values = np.where(hit, model.value[pos], 0.0)
 
     rng = np.random.default_rng(seed)
-    names, counts = np.unique(channels, return_counts=True) if ids.size else ([], [])
-    order = sorted(zip(names, counts, strict=True), key=lambda nc: (-nc[1], nc[0]))
-    top = [str(name) for name, _ in order if name != "unknown"][:TOP_CHANNELS]
-    group = np.array([c if c in top or c == "unknown" else "other" for c in channels], dtype=object)
+    counts = np.bincount(cohort.channel, minlength=len(cohort.names))
+    order = sorted(zip(cohort.names, counts.tolist(), strict=True), key=lambda nc: (-nc[1], nc[0]))
+    top = [name for name, _ in order if name != "unknown"][:TOP_CHANNELS]
+    # Each channel code's row: its own for the top channels and "unknown", else "other".
+    rows_order = [*top, "other", "unknown"]
+    group_of_code = np.array(
+        [rows_order.index(c) if c in top or c == "unknown" else len(top) for c in cohort.names],
+        dtype=np.intp,
+    )
+    group = group_of_code[cohort.channel]
     rows: list[ChannelValue] = []
-    for name in [*top, "other", "unknown"]:
-        mask = group == name
+    for row, name in enumerate(rows_order):
+        mask = group == row
         n = int(mask.sum())
         if n == 0:
             continue
