@@ -15,6 +15,7 @@ from bot.blocks.digest import digest_message
 from journey.metrics.churn import AT_RISK_BELOW, LOST_BELOW, churn_report
 from journey.metrics.churn_model import BgNbdParams, p_alive
 from journey.metrics.funnel import funnel_report
+from journey.periods import range_period
 from journey.playbooks import playbook_for_step
 from journey.schedule.digests import build_digest, digest_for_subscription, digest_period
 from journey.schedule.subscriptions import subscribe
@@ -231,3 +232,79 @@ def test_the_funnel_is_shown_stage_by_stage_with_its_conversions(session):
     ) in body
     # The funnel comes before its biggest drop, which keeps its playbook.
     assert body.index("*Funnel*") < body.index("*Biggest drop-off:*")
+
+
+# --- the value line: the channel whose customers are worth most ---------------------------
+
+
+def test_weekly_digest_names_the_channel_worth_most_with_the_value_reports_figure(session):
+    """Only when the value report separates the channel (its interval above every other
+    named channel's), with the report's own value per customer over the digest's 90-day
+    window; a channel named like Slack markup is shown as typed and pings nobody."""
+    from test_value import build_store
+
+    from journey.metrics.value import value_report
+    from journey.schedule.digests import VALUE_WINDOW_DAYS
+    from tests.slack_render import findings, visible_texts
+
+    shop = build_store(session, {"<!channel> promo": (900, 0.9), "facebook": (900, 0.1)}, seed=2)
+    session.commit()
+    period = digest_period("weekly", SENT, "UTC")
+    digest = build_digest(session, shop.workspace_id, period, cadence="weekly", now=SENT)
+    best = digest.best_channel
+    assert best is not None and best.channel == "<!channel> promo"
+
+    last = date(2026, 6, 14)
+    window = range_period(last - timedelta(days=VALUE_WINDOW_DAYS - 1), last)
+    assert (best.window.start, best.window.end) == (window.start, window.end)
+    report = value_report(session, shop.workspace_id, window, now=SENT)
+    row = next(c for c in report.channels if c.channel == "<!channel> promo")
+    assert report.best_channel == best.channel
+    assert best.value_per_customer_cents == row.value_per_customer_cents
+    assert best.interval == row.value_per_customer_interval
+    assert best.customers == row.customers < 900  # the window, not every customer
+
+    payload = digest_message(digest).payload()
+    assert findings(payload) == []
+    shown = "\n".join(visible_texts(payload))
+    line = next(t for t in shown.splitlines() if "Most valuable customers" in t)
+    assert "those from <!channel> promo" in line
+    assert f"${row.value_per_customer_cents / 100:,.2f} each over the next 12 months" in line
+    assert "`/journey value`" in line
+
+    # A daily digest of the same store does not repeat it every morning.
+    daily = build_digest(
+        session, shop.workspace_id, digest_period("daily", SENT, "UTC"), cadence="daily", now=SENT
+    )
+    assert daily.best_channel is None
+
+
+def test_no_value_line_when_channels_differ_by_noise_or_the_models_refuse(session):
+    from test_value import START, build_store, simulate_customer
+
+    period = digest_period("weekly", SENT, "UTC")
+    noise = build_store(session, {"google": (900, 0.5), "bing": (900, 0.5)}, seed=3)
+    session.commit()
+    digest = build_digest(session, noise.workspace_id, period, cadence="weekly", now=SENT)
+    assert digest.best_channel is None
+    assert "Most valuable" not in json.dumps(digest_message(digest).payload())
+
+    # Every "ads" customer buys and "email" customers only visit (a true difference), but
+    # spend grows with purchase frequency: the spend model refuses, so no line.
+    refused = make_shop(session, "refused")
+    rng = np.random.default_rng(4)
+    horizon = (NOW - START).total_seconds() / 86400
+    buyers, visitors = {}, {}
+    for i in range(400):
+        buys = simulate_customer(rng, horizon)
+        buyers[f"a{i}"] = [
+            ("order", START + timedelta(days=t), len(buys) * 3000 + int(rng.integers(0, 300)))
+            for t, _ in buys
+        ]
+        visitors[f"e{i}"] = [("visit", START + timedelta(days=float(rng.uniform(0, horizon))))]
+    refused.many(buyers, channel="ads")
+    refused.many(visitors, channel="email")
+    session.commit()
+    digest = build_digest(session, "refused", period, cadence="weekly", now=SENT)
+    assert digest.has_data and digest.best_channel is None
+    assert "Most valuable" not in json.dumps(digest_message(digest).payload())

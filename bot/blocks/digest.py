@@ -19,7 +19,7 @@ from journey.playbooks import Playbook
 from journey.render.format import money, owner, pct, period, points
 from journey.reports import FunnelReport
 from journey.schedule.alerts import AlertNotice
-from journey.schedule.digests import Digest, Headline, MissedDigest
+from journey.schedule.digests import BestChannel, Digest, Headline, MissedDigest
 from journey.schedule.runner import PauseNotice
 
 A_ALERT_ACK = "journey_alert_ack"
@@ -196,6 +196,19 @@ def _people_blocks(digest: Digest) -> list[Block]:
     return blocks
 
 
+def best_channel_line(best: BestChannel, currency: str) -> str:
+    """The value report's best channel in one line (plain text: `section` escapes the
+    channel name, which comes from the data)."""
+    low, high = best.interval
+    return (
+        f"*Most valuable customers:* those from {best.channel}, "
+        f"{money(best.value_per_customer_cents, currency)} each over the next "
+        f"{best.horizon_months} months (95% interval {money(low, currency)} to "
+        f"{money(high, currency)}; {best.customers:,} customers acquired in "
+        f"{best.window.label}). `/journey value` for every channel."
+    )
+
+
 def digest_message(digest: Digest, *, late: bool = False, preview: bool = False) -> Message:
     """A digest as a channel message: headlines, biggest drop and what to do, who to
     call, who to ask for a review, and when the next one comes."""
@@ -248,6 +261,8 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
                 text += "\n" + _playbook(digest.biggest_drop_playbook)
             blocks.append(section(text))
         blocks += _people_blocks(digest)
+        if digest.best_channel is not None:
+            blocks.append(section(best_channel_line(digest.best_channel, digest.currency)))
         if digest.notes:
             blocks.append(context(" ".join(digest.notes)))
     nxt = (

@@ -44,6 +44,7 @@ from journey.metrics.retention import (
     typical_gap_seconds,
 )
 from journey.metrics.reviews import review_report
+from journey.metrics.value import value_report
 from journey.models.schedule import DigestSubscription
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period, range_period, zone
@@ -61,6 +62,12 @@ DAY = 86400
 VALUABLE_SHARE = 0.2
 AT_RISK_LIST = 5
 REVIEW_LIST = 5
+# The value line judges channels by the customers acquired in this many days to the
+# period's end: a week's newcomers are too few to tell channels apart.
+VALUE_WINDOW_DAYS = 90
+# Cadences whose digest carries the value line. A daily digest would repeat the same
+# sentence every morning (a 90-day window barely moves in a day).
+VALUE_CADENCES = frozenset({"weekly", "monthly"})
 
 
 def _in(values: frozenset[str]) -> str:
@@ -115,6 +122,24 @@ class MissedDigest:
 
 
 @dataclass(frozen=True)
+class BestChannel:
+    """The acquisition channel whose customers are worth most, as the value report says
+    (journey/metrics/value.py): set only when its 95% interval lies above every other
+    named channel's, so the line never names a channel on noise.
+
+    value_per_customer_cents: expected value over the next `horizon_months` of a customer
+    it brought in `window` (buyers and not-yet-buyers alike), with its interval.
+    """
+
+    channel: str
+    value_per_customer_cents: int
+    interval: tuple[int, int]
+    customers: int
+    horizon_months: int
+    window: Period
+
+
+@dataclass(frozen=True)
 class Digest:
     """Everything one digest says. `has_data` False: the workspace has no data yet,
     and `notes` says so (the headlines are then empty)."""
@@ -156,6 +181,9 @@ class Digest:
     at_risk_method: str | None = None
     at_risk_total: int = 0
     business: Business | None = None  # whose numbers: the header says it (demo data too)
+    # Weekly and monthly digests: the channel whose customers are worth most, when the
+    # value report can tell (None when it cannot, or the models refuse the data).
+    best_channel: BestChannel | None = None
 
 
 def digest_period(cadence: str, scheduled_at: datetime, timezone: str) -> Period:
@@ -424,6 +452,33 @@ def _newly_by_rule(
     )
 
 
+def best_channel(
+    session: Session, workspace_id: str, period: Period, now: datetime | None = None
+) -> BestChannel | None:
+    """The value report's best channel for customers acquired in the VALUE_WINDOW_DAYS to
+    the period's end, or None when no channel is clearly worth most or the models refuse
+    the data (the value report then says why; a digest line would only repeat it)."""
+    window = Period(
+        period.end - timedelta(days=VALUE_WINDOW_DAYS),
+        period.end,
+        f"the {VALUE_WINDOW_DAYS} days to {(period.end - timedelta(seconds=1)).date()}",
+    )
+    report = value_report(session, workspace_id, window, now=now)
+    if report.best_channel is None:
+        return None
+    row = next(c for c in report.channels if c.channel == report.best_channel)
+    if row.value_per_customer_cents is None or row.value_per_customer_interval is None:
+        return None
+    return BestChannel(
+        channel=row.channel,
+        value_per_customer_cents=row.value_per_customer_cents,
+        interval=row.value_per_customer_interval,
+        customers=row.customers,
+        horizon_months=report.horizon_months,
+        window=window,
+    )
+
+
 def _has_data(session: Session, workspace_id: str) -> bool:
     row = session.execute(
         text("SELECT 1 FROM journey_event WHERE workspace_id = :ws LIMIT 1"), {"ws": workspace_id}
@@ -505,6 +560,11 @@ def build_digest(
         now=now,
         limit=REVIEW_LIST,
     )
+    best = (
+        best_channel(session, workspace_id, period, now=now)
+        if cadence in VALUE_CADENCES and not quiet
+        else None
+    )
     return Digest(
         **base,
         has_data=True,
@@ -523,6 +583,7 @@ def build_digest(
         last_activity_at=last_activity,
         at_risk_method=newly.method,
         at_risk_total=newly.at_risk_total,
+        best_channel=best,
     )
 
 
