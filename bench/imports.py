@@ -164,10 +164,24 @@ def _journey_import(database: str, path: Path) -> dict[str, Any]:
 
     engine = make_engine(_engine_url(database))
     started = time.perf_counter()
+    # Each batch's transaction runs from one commit to the next: SQLite's write lock
+    # is held at most that long (it is taken at the batch's first write).
+    spans: list[float] = []
     with session_scope(engine) as session:
         ensure_workspace(session, WORKSPACE)
-        result = import_csv(session, WORKSPACE, path, commit=session.commit)
+        session.commit()
+        last = time.perf_counter()
+
+        def commit() -> None:
+            nonlocal last
+            session.commit()
+            now = time.perf_counter()
+            spans.append(now - last)
+            last = now
+
+        result = import_csv(session, WORKSPACE, path, commit=commit)
     seconds = time.perf_counter() - started
+    write_spans = spans[1:] if len(spans) > 1 else spans
     assert result.ok, result.errors[:3]
     return {
         "seconds": seconds,
@@ -177,6 +191,9 @@ def _journey_import(database: str, path: Path) -> dict[str, Any]:
         "unchanged": result.unchanged,
         "orders": result.tally.kinds["order"],
         "buyers": result.tally.buyers,
+        "batches": len(spans),
+        "batch_max_s": max(write_spans, default=0.0),
+        "batch_median_s": sorted(write_spans)[len(write_spans) // 2] if write_spans else 0.0,
     }
 
 

@@ -516,3 +516,23 @@ def test_the_same_file_read_another_way_is_imported_again(ws, tmp_path):
         text("SELECT occurred_at FROM journey_event WHERE workspace_id = :ws"), {"ws": WS}
     ).scalar_one()
     assert moved == to_epoch(datetime(2026, 4, 3, 14, 0, tzinfo=UTC))
+
+
+def test_no_write_lock_is_held_through_the_check_pass(ws, tmp_path):
+    """The caller's pending writes are committed before the file is read, so the
+    check pass (minutes for a large file) holds no transaction open."""
+    ws.execute(text("UPDATE workspace SET name = 'Paws' WHERE id = :ws"), {"ws": WS})
+    states = []
+
+    def commit() -> None:
+        events = ws.execute(text("SELECT COUNT(*) FROM journey_event")).scalar_one()
+        states.append(events)
+        ws.commit()
+
+    import_csv(ws, WS, DATA / "stripe_unified_payments.csv", commit=commit)
+    # The first commit came before any row was written: it ended the caller's update.
+    assert states[0] == 0 and states[-1] > 0 and len(states) >= 2
+    assert (
+        ws.execute(text("SELECT name FROM workspace WHERE id = :ws"), {"ws": WS}).scalar_one()
+        == "Paws"
+    )

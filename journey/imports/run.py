@@ -601,6 +601,10 @@ def import_csv(
         raise JourneyError(f"The source name must be 1 to {MAX_ID} characters.")
     handle, size = _open(file_path)
     handle.close()
+    if commit is not None and not dry_run:
+        # End whatever the caller's transaction wrote (ensure_workspace): held open
+        # through the check pass, it would keep SQLite's write lock for minutes.
+        commit()
     workspace = session.get(Workspace, workspace_id)
     names, delimiter = _header_line(file_path, file)
 
