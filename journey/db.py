@@ -247,3 +247,28 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Every row of a read-only query as plain tuples, through the driver's own fetchall.
+
+    Why: iterating a SQLAlchemy result makes a Row per row through a Python-level fetch
+    loop; for the models' million-row reads (the buyer summary, the value report's
+    cohort) that loop cost more than the query itself. The statement is compiled by the
+    session's dialect (same `:name` parameters as `text()`, same bind processing) and run
+    on the session's own connection and transaction.
+    """
+    connection = session.connection()
+    compiled = text(sql).compile(dialect=connection.dialect)
+    values = compiled.construct_params(params)
+    args: Any = (
+        tuple(values[name] for name in compiled.positiontup or ())
+        if compiled.positional
+        else values
+    )
+    cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.string, args)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()

@@ -15,7 +15,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from journey.metrics.churn_model import BgNbdParams, expected_purchases, group_histories
+from journey.metrics.churn_model import (
+    BgNbdParams,
+    Histories,
+    expected_purchases_if_alive,
+    group_histories,
+    p_alive,
+)
 
 Array = NDArray[np.float64]
 
@@ -30,17 +36,22 @@ def discounted_purchases(
     T: ArrayLike,
     discount_rate: float,
     months: int = HORIZON_MONTHS,
+    histories: Histories | None = None,
 ) -> Array:
     """Each buyer's expected purchases in the next `months`, month by month, discounted.
 
-    Evaluated once per distinct (x, t_x, T) history: buyers share histories at day
-    resolution, so a million buyers need far fewer hypergeometric evaluations.
+    E[Y(t)] = P(alive) x E[Y(t) | alive], and only the second factor changes with t and
+    it depends on (x, T) alone, so the monthly sum is taken once per distinct (x, T)
+    (a million buyers at day resolution have tens of thousands) and multiplied by
+    P(alive) once per distinct history. Pass `histories` from `group_histories` of the
+    same customers to reuse a grouping.
     """
-    h = group_histories(x, t_x, T)
-    previous = np.zeros(h.x.size)
-    total = np.zeros(h.x.size)
+    h = histories if histories is not None else group_histories(x, t_x, T)
+    pairs = group_histories(h.x, np.zeros_like(h.x), h.T)
+    previous = np.zeros(pairs.x.size)
+    total = np.zeros(pairs.x.size)
     for k in range(1, months + 1):
-        cumulative = expected_purchases(params, k * MONTH_DAYS, h.x, h.t_x, h.T)
+        cumulative = expected_purchases_if_alive(params, k * MONTH_DAYS, pairs.x, pairs.T)
         total += (cumulative - previous) / (1 + discount_rate) ** (k / 12)
         previous = cumulative
-    return total[h.inverse]
+    return (p_alive(params, h.x, h.t_x, h.T) * total[pairs.inverse])[h.inverse]

@@ -22,11 +22,17 @@ from datetime import UTC, datetime
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import text
 from sqlmodel import Session
 
+from journey.db import fetch_rows
 from journey.metrics.churn import BuyerSummary, read_summary
-from journey.metrics.churn_model import BgNbdFit, FitRefused, check_histories, fit_bg_nbd
+from journey.metrics.churn_model import (
+    BgNbdFit,
+    FitRefused,
+    check_histories,
+    fit_bg_nbd,
+    group_histories,
+)
 from journey.metrics.clv import HORIZON_MONTHS, discounted_purchases
 from journey.metrics.gamma_gamma import GammaGammaFit, expected_spend, fit_gamma_gamma
 from journey.models.types import from_epoch, to_epoch
@@ -70,13 +76,17 @@ def fit_value_model(
     """
     summary = read_summary(session, workspace_id, as_of)
     check_histories(summary.x, summary.t_x, summary.T)
-    bg = fit_bg_nbd(summary.x, summary.t_x, summary.T)
+    # One grouping of identical histories for the fit and the scoring (a sort of a
+    # million keys, done once).
+    histories = group_histories(summary.x, summary.t_x, summary.T)
+    bg = fit_bg_nbd(summary.x, summary.t_x, summary.T, histories=histories)
     m = summary.repeat_spend()
     gg = fit_gamma_gamma(summary.x, m)
     spend = expected_spend(gg.params, summary.x, m)
-    value = (
-        discounted_purchases(bg.params, summary.x, summary.t_x, summary.T, discount_rate) * spend
+    purchases = discounted_purchases(
+        bg.params, summary.x, summary.t_x, summary.T, discount_rate, histories=histories
     )
+    value = purchases * spend
     return ValueModel(summary, bg, gg, spend, value, discount_rate)
 
 
@@ -171,13 +181,14 @@ class _Cohort:
 
 
 def _cohort(session: Session, workspace_id: str, period: Period, as_of: int) -> _Cohort:
-    result = session.execute(
-        text(_COHORT_SQL),
+    rows = fetch_rows(
+        session,
+        _COHORT_SQL,
         {"ws": workspace_id, "start": to_epoch(period.start), "end": to_epoch(period.end)},
     )
     # Column by column, channels as small integer codes: per-row numpy conversions and
     # string arrays took most of the report's time at a million customers.
-    columns = list(zip(*result, strict=True)) or [(), (), (), ()]
+    columns = list(zip(*rows, strict=True)) or [(), (), (), ()]
     n = len(columns[0])
     ids = np.fromiter(columns[0], dtype=np.int64, count=n)
     codes: dict[str, int] = {}
