@@ -16,7 +16,7 @@ from journey.metrics.funnel import funnel_report
 from journey.metrics.insights import weakest_stage
 from journey.metrics.retention import retention_report
 from journey.metrics.reviews import CANDIDATE_LIST, review_report
-from journey.metrics.value import value_report
+from journey.metrics.value import recent_window, value_report
 from journey.periods import Period, resolve_period
 from journey.reports import (
     ChurnReport,
@@ -41,6 +41,10 @@ class Overview:
     reviews: ReviewReport
     insight: Insight | None
     churn: ChurnReport
+    # What customers are worth: every buyer's average 12-month value, and the channel
+    # whose customers acquired in the 90 days to the period's end are worth most (when
+    # the intervals say so). method "unavailable" with the reason when the models refuse.
+    value: ValueReport | None = None
 
 
 def workspace_period(
@@ -108,4 +112,5 @@ def build_overview(
     retention = replace(retention_report(session, workspace_id, period, now=now), business=owner)
     reviews = replace(review_report(session, workspace_id, period, now=now), business=owner)
     churn = replace(churn_report(session, workspace_id, period, limit=0, now=now), business=owner)
-    return Overview(funnel, retention, reviews, weakest_stage(funnel, retention), churn)
+    value = value_report(session, workspace_id, recent_window(period), now=now)
+    return Overview(funnel, retention, reviews, weakest_stage(funnel, retention), churn, value)

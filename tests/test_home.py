@@ -193,3 +193,49 @@ def test_imported_sources_are_not_shown_as_never_synced():
     assert "*demo*: the built-in demo store" in text
     assert "*csv*: imported from CSV files" in text
     assert "*shop* (stripe): never synced" in text
+
+
+def test_the_home_shows_what_a_buyer_is_worth_and_the_channel_worth_most(engine):
+    """The value headline: the value report's average buyer's 12-month value and, when its
+    intervals separate one channel, that channel (escaped: a name like Slack markup pings
+    nobody); when the models refuse, the reason instead of a number."""
+    from test_value import build_store
+
+    from journey.metrics.value import recent_window, value_report
+    from journey.reporting import workspace_period
+    from tests.slack_render import findings
+
+    with Session(engine, expire_on_commit=False) as session:
+        shop = build_store(
+            session, {"<!channel> promo": (900, 0.9), "facebook": (900, 0.1)}, seed=2
+        )
+        session.commit()
+        period = workspace_period(session, shop.workspace_id, None, now=NOW)
+        report = value_report(session, shop.workspace_id, recent_window(period), now=NOW)
+    assert report.best_channel == "<!channel> promo"
+    best = next(c for c in report.channels if c.channel == report.best_channel)
+
+    view = ReportService(engine).home(shop.workspace_id, now=NOW)
+    assert findings(view) == []
+    line = next(t for t in texts(view).splitlines() if t.startswith("*Customer value:*"))
+    assert f"an average buyer is worth ${report.value_per_buyer_cents / 100:,.2f}" in line
+    assert "over the next 12 months" in line
+    assert (
+        f"customers from &lt;!channel&gt; promo are worth most (${best.value_per_customer_cents / 100:,.2f} each"
+        in line
+    )
+    assert "<!channel>" not in json.dumps(view)
+
+
+def test_the_home_says_why_there_is_no_customer_value(engine):
+    with Session(engine, expire_on_commit=False) as session:
+        shop = make_shop(session, "few")
+        shop.customer("c1", ("order", NOW - timedelta(days=20), 5000))
+        session.commit()
+    line = next(
+        t
+        for t in texts(ReportService(engine).home("few", now=NOW)).splitlines()
+        if t.startswith("*Customer value:*")
+    )
+    assert line.startswith("*Customer value:* not available: ")
+    assert "worth" not in line

@@ -19,6 +19,7 @@ from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_
 from journey.render.format import count, money, owner, pct, period
 from journey.render.text import AT_RISK_SOURCE
 from journey.reporting import Overview
+from journey.reports import ValueReport
 from journey.schedule.acks import FiringAlert
 from journey.schedule.calendar import WEEKDAYS
 from journey.schedule.status import DigestStatus, RuleStatus, ScheduleStatus
@@ -153,6 +154,28 @@ IMPORTED = {
 }
 
 
+def value_line(report: ValueReport) -> str:
+    """The value headline: what an average buyer is worth over the next months, and the
+    channel whose recent customers are worth most when the value report can tell (plain
+    text: `section` escapes it, channel names come from the data)."""
+    if report.method != "models" or report.value_per_buyer_cents is None:
+        reason = f": {report.fallback_reason}" if report.fallback_reason else ""
+        return f"*Customer value:* not available{reason}."
+    text = (
+        f"*Customer value:* an average buyer is worth "
+        f"{money(report.value_per_buyer_cents, report.currency)} over the next "
+        f"{report.horizon_months} months"
+    )
+    best = next((c for c in report.channels if c.channel == report.best_channel), None)
+    if best is not None and best.value_per_customer_cents is not None:
+        text += (
+            f"; customers from {best.channel} are worth most "
+            f"({money(best.value_per_customer_cents, report.currency)} each, of those acquired "
+            f"in {report.period.label})"
+        )
+    return text + "."
+
+
 def home_view(
     overview: Overview | None,
     sources: list[tuple[str, str, str | None, str | None]],
@@ -189,9 +212,11 @@ def home_view(
                 f"{money(overview.churn.value_at_risk_cents, r.currency)} of expected revenue "
                 f"({AT_RISK_SOURCE[overview.churn.method]}).\n"
                 f"*Reviews:* {count(v.total_candidates, 'customer')} to ask now."
+                + (f"\n{value_line(overview.value)}" if overview.value is not None else "")
             ),
             context(
-                "`/journey funnel`, `/journey retention`, `/journey churn`, `/journey reviews` for the details."
+                "`/journey funnel`, `/journey retention`, `/journey churn`, `/journey reviews`, "
+                "`/journey value` for the details."
             ),
         ]
     blocks += [DividerBlock(), section("*Connected sources*")]

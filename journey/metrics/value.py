@@ -18,7 +18,7 @@ channel's: a sentence on noise is worse than none.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
@@ -53,6 +53,18 @@ MIN_CHANNEL_CUSTOMERS = 30
 EXACT_BOOTSTRAP_MAX = 5_000
 BOOTSTRAP_BLOCKS = 20
 BOOTSTRAP_TAIL = 500
+
+
+# The digest's line and the App Home judge channels by the customers acquired in this many
+# days to the period's end: a week's or a month's newcomers are too few to tell channels
+# apart.
+RECENT_WINDOW_DAYS = 90
+
+
+def recent_window(period: Period, days: int = RECENT_WINDOW_DAYS) -> Period:
+    """The `days` to `period`'s end (the same end, in the same timezone)."""
+    last = (period.end - timedelta(seconds=1)).date()
+    return Period(period.end - timedelta(days=days), period.end, f"the {days} days to {last}")
 
 
 @dataclass(frozen=True)

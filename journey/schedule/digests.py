@@ -44,7 +44,7 @@ from journey.metrics.retention import (
     typical_gap_seconds,
 )
 from journey.metrics.reviews import review_report
-from journey.metrics.value import value_report
+from journey.metrics.value import RECENT_WINDOW_DAYS, recent_window, value_report
 from journey.models.schedule import DigestSubscription
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period, range_period, zone
@@ -62,9 +62,7 @@ DAY = 86400
 VALUABLE_SHARE = 0.2
 AT_RISK_LIST = 5
 REVIEW_LIST = 5
-# The value line judges channels by the customers acquired in this many days to the
-# period's end: a week's newcomers are too few to tell channels apart.
-VALUE_WINDOW_DAYS = 90
+VALUE_WINDOW_DAYS = RECENT_WINDOW_DAYS  # the value line's window (journey/metrics/value.py)
 # Cadences whose digest carries the value line. A daily digest would repeat the same
 # sentence every morning (a 90-day window barely moves in a day).
 VALUE_CADENCES = frozenset({"weekly", "monthly"})
@@ -458,11 +456,7 @@ def best_channel(
     """The value report's best channel for customers acquired in the VALUE_WINDOW_DAYS to
     the period's end, or None when no channel is clearly worth most or the models refuse
     the data (the value report then says why; a digest line would only repeat it)."""
-    window = Period(
-        period.end - timedelta(days=VALUE_WINDOW_DAYS),
-        period.end,
-        f"the {VALUE_WINDOW_DAYS} days to {(period.end - timedelta(seconds=1)).date()}",
-    )
+    window = recent_window(period, VALUE_WINDOW_DAYS)
     report = value_report(session, workspace_id, window, now=now)
     if report.best_channel is None:
         return None
