@@ -5,10 +5,11 @@ Appointments and Clients" (https://help.acuityscheduling.com/hc/en-us/articles/3
 puts the export under Appointments > Reports > Export; public code that reads
 the file recognises it by `Start Time,End Time,First Name,Last Name,Phone,Email,
 Type,Calendar,Date Scheduled` (a salon app's isAcuityAppointmentCsv test, found
-with the code search corpus). The full export adds `Appointment Price`, `Paid?`,
-`Amount Paid Online`, `Certificate Code`, `Notes`, `Label`, `Scheduled By`,
-`Appointment ID` and one column per intake-form field; with "include canceled
-appointments" it adds `Canceled`.
+with the code search corpus). The further columns read here (`Appointment Price`,
+`Label`, `Canceled`, `Appointment ID`, and those left out: `Paid?`, `Amount Paid
+Online`, `Certificate Code`) were not confirmed from a public file: each is
+optional, and a value column this format does not know stops the import with
+its name rather than being dropped.
 
 Each appointment is a `booking` (decision) when it was scheduled; one whose
 start has passed is a visit, a purchase for its `Appointment Price`, unless

@@ -1,9 +1,10 @@
 """Mailchimp: Audience > All contacts > Export Audience (one CSV per status).
 
-Header (Mailchimp's "About your export file",
-https://mailchimp.com/help/view-export-contacts/; the same columns in public
-code that reads the export: `Email Address,First Name,Last Name,MEMBER_RATING,
-OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,...,TAGS,LEID`):
+Header (public code that reads the export, citing Mailchimp's help page
+"About your export file": `Email Address,First Name,Last Name,MEMBER_RATING,
+OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,...,TAGS,LEID`, found with the code search
+corpus; the full list below and the unsubscribed/cleaned files' columns are
+Mailchimp's documented layout as far as those sources show it):
 
     Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,OPTIN_IP,CONFIRM_TIME,
     CONFIRM_IP,LATITUDE,LONGITUDE,GMTOFF,DSTOFF,TIMEZONE,CC,REGION,LAST_CHANGED,LEID,EUID,

@@ -1,8 +1,7 @@
 """Shopify: Customers > Export > "Plain CSV file".
 
-Header (Shopify's help page "Exporting customers",
-https://help.shopify.com/en/manual/customers/import-export-customers, and public
-code that reads it, e.g. a Rust point of sale's Shopify parser with
+Header (public code that reads Shopify's customer export, found with the code
+search corpus: a Rust point of sale's Shopify parser with
 `First Name,Last Name,Email,Accepts Email Marketing,Company,Address1,Address2,City,
 Province,Province Code,Country,Country Code,Zip,Phone,Accepts SMS Marketing,
 Total Spent,Total Orders,Tags,Note,Tax Exempt`; newer exports start with

@@ -1,10 +1,10 @@
 """Shopify: Orders > Export > "Plain CSV file".
 
-Header (Shopify's order export; the columns are listed in Shopify's help page
-"Exporting orders", https://help.shopify.com/en/manual/fulfillment/managing-orders/exporting-orders,
-and read the same way by public code, e.g. AaronLain/tenderloin_v1 orders/orders.go
-(`Name`, `Created at`, `Paid at`, `Total`, `Lineitem sku`) and the notes in
-/work/shared/notes/store-apis.md):
+Header (Shopify's order export as public code reads it: AaronLain/tenderloin_v1
+orders/orders.go maps `Name`, `Created at`, `Paid at`, `Total`, `Lineitem sku`; the
+full header below is quoted verbatim by a Go store's Shopify test fixture and a
+Rust point-of-sale's Shopify parser, found with the code search corpus; the
+line-item layout is described in /work/shared/notes/store-apis.md):
 
     Name,Email,Financial Status,Paid at,Fulfillment Status,Fulfilled at,Accepts Marketing,
     Currency,Subtotal,Shipping,Taxes,Total,Discount Code,Discount Amount,Shipping Method,

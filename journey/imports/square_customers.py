@@ -1,12 +1,13 @@
 """Square: Customers > Directory > Export customers.
 
-Header (the Square Dashboard's customer directory export, read by public code
-as "Square's standard customer export CSV format: Reference ID, First Name,
-Last Name, Email Address, Phone Number, ..." (byesaw13/doveapp CSV_IMPORT_GUIDE.md),
-with `Square Customer ID`, `Creation Source`, `First Visit`, `Last Visit`,
-`Transaction Count`, `Total Spend`; Square's help:
-https://squareup.com/help/us/en/article/5128). Dates as the dashboard writes
-them (`06/08/2026`, US).
+Header: the signature is what public code reads as "Square's standard customer
+export CSV format: Reference ID, First Name, Last Name, Email Address, Phone
+Number, ..." (byesaw13/doveapp CSV_IMPORT_GUIDE.md, which also names the
+`Square Customer ID` column). The later columns (`Creation Source`, `First Visit`,
+`Last Visit`, `Transaction Count`, `Total Spend`...) were not confirmed from a
+public file: a file without them still imports (they are optional here), and a
+value column this format does not know stops the import with its name. Dates as
+the dashboard writes them (`06/08/2026`, US).
 """
 
 from journey.imports.format import VendorFormat

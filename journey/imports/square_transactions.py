@@ -8,7 +8,8 @@ Square Gift Card,Other Tender,Other Tender Type,Other Tender Note,Fees,Net Total
 Transaction ID,Payment ID,Card Brand,PAN Suffix,Device Name,Staff Name,Staff ID,
 Details,Description,Event Type,Location,Dining Option,Customer ID,Customer Name,
 Customer Reference ID,Device Nickname,...,Transaction Status,...` found with the
-code search corpus; Square's help: https://squareup.com/help/us/en/article/5072).
+code search corpus; where to click: StThereseInstitute/SquareStatementGenerator
+README.md, "EXPORT > Transactions CSV").
 
 Dates are `06/08/2026` (US) or `2026-06-08`, the time and the Rails time zone
 name (`Pacific Time (US & Canada)`) in their own columns, money as `$1,250.00`

@@ -1,10 +1,9 @@
 """Stripe: Customers > Export.
 
-Header (the Dashboard's customers export, verbatim in public code that
-rebuilds it: `id,Description,Email,Name,Created (UTC),Delinquent,Plan,Status,
-Total Spend,Payment Count,Refunded Volume,Dispute Losses`, found with the code
-search corpus, and Stripe's docs on exporting customers,
-https://docs.stripe.com/get-started/data-migrations/export-file-formats).
+Header (the Dashboard's customers export, quoted "verbatim from the Dashboard
+export" by public code that rebuilds it: `id,Description,Email,Name,Created (UTC),
+Delinquent,Plan,Status,Total Spend,Payment Count,Refunded Volume,Dispute Losses`,
+found with the code search corpus).
 Times are UTC.
 """
 

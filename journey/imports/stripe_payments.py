@@ -1,10 +1,9 @@
 """Stripe: Payments > Export (`unified_payments.csv`).
 
-Header (Stripe's "Export payments" dialog, https://support.stripe.com/questions/exporting-payments-data,
-default columns; public code reading it checks for `id`, `Created date (UTC)`,
-`Amount`, `Amount Refunded`, `Currency`, `Status`, `Captured`, `Customer Email`,
-e.g. the Stripe reconciliation parsers found with the search corpus, and
-/work/shared/notes/store-apis.md):
+Header (the Dashboard's payments export; public code reading it checks for
+`id`, `Created date (UTC)`, `Amount`, `Amount Refunded`, `Currency`, `Status`,
+`Captured`, `Customer Email`: Stripe reconciliation parsers found with the
+code search corpus; /work/shared/notes/store-apis.md):
 
     id,Created date (UTC),Amount,Amount Refunded,Currency,Captured,Converted Amount,
     Converted Amount Refunded,Converted Currency,Decline Reason,Description,Fee,
