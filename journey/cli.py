@@ -9,6 +9,7 @@ nothing prints a traceback unless JOURNEY_DEBUG=1.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -579,8 +580,15 @@ def settings(
         str | None,
         typer.Option("--timezone", help="IANA timezone for calendar periods, e.g. Europe/Paris."),
     ] = None,
+    discount_rate: Annotated[
+        str | None,
+        typer.Option(
+            "--discount-rate",
+            help="Yearly rate the 12-month customer value is discounted at, e.g. 10% or 0.1.",
+        ),
+    ] = None,
 ) -> None:
-    """Show or change a workspace's business name, currency and timezone."""
+    """Show or change a workspace's business name, currency, timezone and discount rate."""
     from journey.periods import zone
     from journey.workspaces import get_workspace
 
@@ -595,6 +603,7 @@ def settings(
         zone(timezone.strip())  # an unknown zone is refused with an example
     if name is not None and not (0 < len(name.strip()) <= 200):
         raise JourneyError('--name needs 1 to 200 characters, e.g. --name "Ana\'s Bakery".')
+    rate = None if discount_rate is None else _discount_rate(discount_rate)
     with _session() as session:
         w = get_workspace(session, ws)
         if name is not None:
@@ -603,15 +612,41 @@ def settings(
             w.currency = currency
         if timezone is not None:
             w.timezone = timezone.strip()
+        if rate is not None:
+            w.discount_rate = rate
         session.add(w)
-        shown = (w.name or ws, w.currency, w.timezone)
-    verb = "now" if any(v is not None for v in (name, currency, timezone)) else "has"
+        shown = (w.name or ws, w.currency, w.timezone, w.discount_rate)
+    verb = "now" if any(v is not None for v in (name, currency, timezone, rate)) else "has"
     typer.echo(
         f"Workspace {ws!r} {verb}: business name {shown[0]!r}, currency {shown[1]}, "
-        f"timezone {shown[2]}."
+        f"timezone {shown[2]}, discount rate {_percent(shown[3])} a year "
+        "(for the 12-month customer value)."
     )
     if verb == "has":
-        typer.echo("Change them with --name, --currency and --timezone.")
+        typer.echo("Change them with --name, --currency, --timezone and --discount-rate.")
+
+
+def _percent(rate: float) -> str:
+    return f"{rate * 100:.4g}%"
+
+
+# Above this a yearly rate is surely a typo (100% a year halves next year's value).
+MAX_DISCOUNT_RATE = 1.0
+
+
+def _discount_rate(raw: str) -> float:
+    """A yearly discount rate typed as a percentage ("10%") or a fraction ("0.1")."""
+    text = raw.strip()
+    try:
+        rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        rate = math.nan
+    if not (0 <= rate <= MAX_DISCOUNT_RATE):
+        raise JourneyError(
+            f"--discount-rate {raw!r} is not a yearly rate between 0% and 100%: "
+            "use e.g. 10% or 0.1 (a number above 1 is read as a fraction, so write 10%, not 10)."
+        )
+    return rate
 
 
 # --- workspace settings ------------------------------------------------------------

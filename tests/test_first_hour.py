@@ -417,6 +417,27 @@ def test_settings_change_the_business_name_currency_and_timezone(cli):
     assert code == 2 and "Unknown timezone 'Paris'" in err
 
 
+def test_settings_change_the_discount_rate_of_the_customer_value(cli):
+    """`--discount-rate` as a percentage or a fraction; the value report then discounts at
+    it (a higher rate, a lower 12-month value), and a typo is refused with what to type."""
+    import json
+
+    cli("import", "orders.csv", "--workspace", "myshop")
+    code, out, _ = cli("settings", "-w", "myshop")
+    assert code == 0 and "discount rate 10% a year" in out
+    code, out, _ = cli("settings", "-w", "myshop", "--discount-rate", "25%")
+    assert code == 0 and "now:" in out and "discount rate 25% a year" in out
+    _, out, _ = cli("report", "value", "-w", "myshop", "--until", "2026-06-14", "--json")
+    assert json.loads(out)["discount_rate"] == 0.25
+    code, out, _ = cli("settings", "-w", "myshop", "--discount-rate", "0.05")
+    assert code == 0 and "discount rate 5% a year" in out
+    for typo in ("10", "-3%", "ten"):
+        code, _, err = cli("settings", "-w", "myshop", "--discount-rate", typo)
+        assert code == 2 and "use e.g. 10% or 0.1" in err, typo
+    _, out, _ = cli("settings", "-w", "myshop")
+    assert "discount rate 5% a year" in out
+
+
 def test_reviews_ask_takes_the_email_or_name_a_list_shows(cli):
     cli("import", "orders.csv", "--workspace", "myshop")
     code, out, _ = cli("reviews", "ask", "BEN@example.com", "-w", "myshop")
