@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # heavy modules: imported where they are used (a fast --help)
     from sqlmodel import Session
 
 from journey import logs
+from journey.cli_people import people_app
 from journey.cli_sources import sources_app, sync
 from journey.config import Settings, load_settings
 from journey.errors import JourneyError
@@ -58,6 +59,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(stages_app, name="stages")
 app.add_typer(reviews_app, name="reviews")
 app.add_typer(sources_app, name="sources")
+app.add_typer(people_app, name="people")
 app.command("sync")(sync)
 
 

@@ -216,6 +216,30 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             f"Cannot reach the database ({str(exc.orig).strip().splitlines()[0]}). "
             "Check DATABASE_URL and that the server is running."
         ) from exc
+    if revision == "head":
+        build_missing_people(engine)
+
+
+def build_missing_people(engine: Engine) -> None:
+    """Join records into people in workspaces that predate people (migration 0011), with
+    the application's own rules, and rebuild the journey state where anything joined.
+
+    Not in the migration itself: the rules live in journey/people.py and a migration must
+    not import code that changes after it."""
+    from sqlalchemy import text
+
+    from journey.state import refresh_journeys
+
+    with Session(engine) as session:
+        pending = [
+            str(r[0])
+            for r in session.execute(
+                text("SELECT id FROM workspace WHERE people_built = :f"), {"f": False}
+            ).all()
+        ]
+    for workspace_id in pending:
+        with Session(engine) as session, session.begin():
+            refresh_journeys(session, workspace_id)
 
 
 def ensure_schema(engine: Engine) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from journey.models import MAX_STAGES
+from journey.people import build_people, relink
 from journey.stages import PURCHASE_KINDS, REFUND_KINDS, REVIEW_KINDS, StageModel
 from journey.workspaces import stage_model
 
@@ -43,7 +44,8 @@ def _refresh_sql(model: StageModel, dialect: str, subset: bool) -> str:
     )
     retention = model.retention_position
     buy = _in_list(PURCHASE_KINDS)
-    only = " AND {alias}.customer_id IN :ids" if subset else ""
+    only_p = " AND pc.person_id IN :ids" if subset else ""
+    only_m = " AND m.person_id IN :ids" if subset else ""
     only_c = " AND c.id IN :ids" if subset else ""
     second_point = (
         f"UNION ALL SELECT customer_id, {retention} AS pos, second_ts AS ts, 1 AS rec FROM second"
@@ -71,11 +73,29 @@ INSERT INTO customer_journey (
   last_refund_at, last_review_at
 )
 WITH ev AS (
-  SELECT e.customer_id, e.occurred_at AS ts, e.kind, e.amount_cents,
+  SELECT pc.person_id AS customer_id, e.occurred_at AS ts, e.kind, e.amount_cents,
          CASE e.kind {pos_case} ELSE NULL END AS pos,
          CASE WHEN e.kind IN ({buy}) THEN 1 ELSE 0 END AS is_buy
-  FROM journey_event e
-  WHERE e.workspace_id = :ws{only.format(alias="e")}
+  FROM journey_event e JOIN customer pc ON pc.id = e.customer_id
+  WHERE e.workspace_id = :ws{only_p}
+),
+touch AS (
+  SELECT m.person_id AS pid, m.id AS mid,
+    COALESCE(m.channel, (
+      SELECT x.channel FROM journey_event x
+      WHERE x.workspace_id = :ws AND x.customer_id = m.id AND x.channel IS NOT NULL
+      ORDER BY x.occurred_at, x.id LIMIT 1)) AS ch,
+    COALESCE(m.first_seen, (
+      SELECT MIN(x.occurred_at) FROM journey_event x
+      WHERE x.workspace_id = :ws AND x.customer_id = m.id)) AS ts
+  FROM customer m WHERE m.workspace_id = :ws{only_m}
+),
+first_touch AS (
+  SELECT pid, ch FROM (
+    SELECT pid, ch, ROW_NUMBER() OVER (
+      PARTITION BY pid ORDER BY CASE WHEN ts IS NULL THEN 1 ELSE 0 END, ts, mid) AS rn
+    FROM touch WHERE ch IS NOT NULL
+  ) z WHERE rn = 1
 ),
 buys AS (
   SELECT customer_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
@@ -113,8 +133,8 @@ facts AS (
 points AS (
   SELECT customer_id, pos, ts, 1 AS rec FROM ev WHERE pos IS NOT NULL
   {second_point}
-  UNION ALL SELECT c.id AS customer_id, 0 AS pos, c.first_seen AS ts, 0 AS rec
-  FROM customer c WHERE c.workspace_id = :ws AND c.first_seen IS NOT NULL{only_c}
+  UNION ALL SELECT m.person_id AS customer_id, 0 AS pos, m.first_seen AS ts, 0 AS rec
+  FROM customer m WHERE m.workspace_id = :ws AND m.first_seen IS NOT NULL{only_m}
 ),
 firsts AS (
   SELECT customer_id, pos, MIN(ts) AS ts, MAX(rec) AS rec FROM points GROUP BY customer_id, pos
@@ -126,15 +146,12 @@ r AS (
   FROM firsts GROUP BY customer_id
 )
 SELECT c.workspace_id, c.id,
-  COALESCE(c.channel, (
-    SELECT x.channel FROM journey_event x
-    WHERE x.workspace_id = :ws AND x.customer_id = c.id AND x.channel IS NOT NULL
-    ORDER BY x.occurred_at, x.id LIMIT 1)),
+  ft.ch,
   {reached},
   COALESCE(r.recorded_mask, 0), b.first_ts, s.second_ts, b.last_ts, COALESCE(b.days, 0),
   COALESCE(f.revenue, 0), fd.cents,
-  (SELECT x.amount_cents FROM journey_event x
-   WHERE x.workspace_id = :ws AND x.customer_id = c.id AND x.kind IN ({buy})
+  (SELECT x.amount_cents FROM journey_event x JOIN customer xm ON xm.id = x.customer_id
+   WHERE x.workspace_id = :ws AND xm.person_id = c.id AND x.kind IN ({buy})
    ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1),
   {_month_index(dialect, "b.first_ts")}, COALESCE(m.mask, 0),
   f.last_refund, f.last_review
@@ -145,7 +162,8 @@ LEFT JOIN second s ON s.customer_id = c.id
 LEFT JOIN first_day fd ON fd.customer_id = c.id
 LEFT JOIN months m ON m.customer_id = c.id
 LEFT JOIN facts f ON f.customer_id = c.id
-WHERE c.workspace_id = :ws{only_c}
+LEFT JOIN first_touch ft ON ft.pid = c.id
+WHERE c.workspace_id = :ws AND c.id = c.person_id{only_c}
 """
 
 
@@ -160,12 +178,15 @@ def refresh_journeys(
 ) -> None:
     """Recompute the journey state of some customers (or all, when `customer_ids` is None).
 
-    Runs in the caller's transaction, so an import and the state it implies
-    commit together.
+    The state is kept per person (journey/people.py): the records around these customers
+    are relinked first, and every person they left or joined is recomputed from all of
+    its records' events. Runs in the caller's transaction, so an import and the state it
+    implies commit together.
     """
     model = stage_model(session, workspace_id)
     dialect = session.get_bind().dialect.name
     if customer_ids is None:
+        build_people(session, workspace_id)
         session.execute(
             text("DELETE FROM customer_journey WHERE workspace_id = :ws"), {"ws": workspace_id}
         )
@@ -177,6 +198,7 @@ def refresh_journeys(
     insert = text(_refresh_sql(model, dialect, subset=True)).bindparams(
         bindparam("ids", expanding=True)
     )
-    for chunk in _chunks(customer_ids):
+    persons = relink(session, workspace_id, customer_ids)
+    for chunk in _chunks(persons):
         session.execute(delete, {"ws": workspace_id, "ids": chunk})
         session.execute(insert, {"ws": workspace_id, "ids": chunk})

@@ -87,7 +87,7 @@ SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_
 FROM customer_journey
 WHERE workspace_id = :ws AND first_purchase_at + 0 < :end AND last_purchase_at + 0 < :end
 UNION ALL
-SELECT e.customer_id,
+SELECT cj.customer_id,
        MIN(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
        MAX(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
        COUNT(DISTINCT CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at / {DAY} END),
@@ -96,10 +96,11 @@ SELECT e.customer_id,
        SUM(CASE WHEN e.kind IN ({_BUY}) AND e.occurred_at / {DAY} = cj.first_purchase_at / {DAY}
                 THEN COALESCE(e.amount_cents, 0) ELSE 0 END)
 FROM customer_journey cj
-JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = cj.customer_id
+JOIN customer pc ON pc.workspace_id = cj.workspace_id AND pc.person_id = cj.customer_id
+JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = pc.id
 WHERE cj.workspace_id = :ws AND cj.first_purchase_at < :end AND cj.last_purchase_at >= :end
   AND e.occurred_at < :end AND e.kind IN ({_in_list(PURCHASE_KINDS | REFUND_KINDS)})
-GROUP BY e.customer_id
+GROUP BY cj.customer_id
 ORDER BY 1
 """
 

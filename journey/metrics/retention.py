@@ -174,11 +174,11 @@ def returning_customers(
     buy = ", ".join(f"'{k}'" for k in sorted(PURCHASE_KINDS))
     now, before = session.execute(
         text(
-            "SELECT COUNT(DISTINCT CASE WHEN e.occurred_at >= :start THEN e.customer_id END), "
-            "COUNT(DISTINCT CASE WHEN e.occurred_at < :pend THEN e.customer_id END) "
-            "FROM journey_event e "
+            "SELECT COUNT(DISTINCT CASE WHEN e.occurred_at >= :start THEN cj.customer_id END), "
+            "COUNT(DISTINCT CASE WHEN e.occurred_at < :pend THEN cj.customer_id END) "
+            "FROM journey_event e JOIN customer pc ON pc.id = e.customer_id "
             "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
-            "AND cj.customer_id = e.customer_id "
+            "AND cj.customer_id = pc.person_id "
             f"WHERE e.workspace_id = :ws AND e.kind IN ({buy}) "
             "AND e.occurred_at >= :prev AND e.occurred_at < :end "
             f"AND e.occurred_at / {DAY} > cj.first_purchase_at / {DAY}"

@@ -1,7 +1,7 @@
 """The store's tables. Importing this package registers them all on SQLModel.metadata."""
 
 from journey.models import schedule  # noqa: F401  (digests and alerts: journey/models/schedule.py)
-from journey.models.customer import Customer, JourneyEvent
+from journey.models.customer import Customer, JourneyEvent, PersonDecision
 from journey.models.export import ExportRecord
 from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.journey_state import MAX_STAGES, CustomerJourney
@@ -15,6 +15,7 @@ __all__ = [
     "CustomerJourney",
     "ExportRecord",
     "JourneyEvent",
+    "PersonDecision",
     "ReviewRequest",
     "SlackInstallation",
     "SlackOAuthState",

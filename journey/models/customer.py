@@ -17,6 +17,8 @@ class Customer(SQLModel, table=True):
     __tablename__ = "customer"
     __table_args__ = (
         UniqueConstraint("workspace_id", "source_id", "external_id", name="uq_customer_external"),
+        Index("ix_customer_person", "workspace_id", "person_id"),
+        Index("ix_customer_email_key", "workspace_id", "email_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -27,6 +29,31 @@ class Customer(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     first_seen: datetime | None = Field(default=None, sa_type=EpochDateTime)
     channel: str | None = Field(default=None, max_length=100)
+    # The person this record belongs to (journey/people.py): the id of the record that
+    # stands for them; why (rule, and the value it matched on); the normalised email.
+    person_id: int | None = Field(default=None, sa_type=BigId)
+    email_key: str | None = Field(default=None, max_length=320)
+    link_rule: str | None = Field(default=None, max_length=16)
+    link_value: str | None = Field(default=None, max_length=320)
+
+
+class PersonDecision(SQLModel, table=True):
+    """A manual link (`kind` "link": this record and `other_id` are one person) or unlink
+    (`kind` "unlink": this record is a person of its own), beating the matching rules."""
+
+    __tablename__ = "person_decision"
+    __table_args__ = (
+        Index("ix_person_decision_customer", "workspace_id", "customer_id"),
+        Index("ix_person_decision_other", "workspace_id", "other_id"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
+    workspace_id: str = Field(foreign_key="workspace.id", max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", sa_type=BigId)
+    kind: str = Field(max_length=16)
+    other_id: int | None = Field(default=None, foreign_key="customer.id", sa_type=BigId)
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: int = Field(sa_type=BigInteger)
 
 
 class JourneyEvent(SQLModel, table=True):

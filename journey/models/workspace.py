@@ -33,6 +33,9 @@ class Workspace(SQLModel, table=True):
     # Yearly rate future revenue is discounted at in customer value (10%: a common cost
     # of capital for a small business; Fader, Hardie & Lee use 15% for CDNOW).
     discount_rate: float = 0.10
+    # Records joined into people (journey/people.py). False only for workspaces that
+    # predate people (migration 0011), until `journey.db.upgrade` builds them.
+    people_built: bool = True
     created_at: datetime = Field(sa_type=EpochDateTime)
     # When the chat app was removed from the workspace: its sources, digests and alerts
     # are stopped, and its data is deleted a grace period later (journey/uninstall.py).

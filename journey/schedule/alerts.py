@@ -296,9 +296,12 @@ def measure_high_value_churn(
     row = session.execute(
         text(
             "WITH days AS ("
-            f"  SELECT customer_id, occurred_at / {DAY} AS d, SUM(COALESCE(amount_cents, 0)) AS c"
-            f"  FROM journey_event WHERE workspace_id = :ws AND kind IN ({buy})"
-            f"  AND occurred_at < :now GROUP BY customer_id, occurred_at / {DAY}"
+            # Per person (journey/people.py): one human's purchases across sources.
+            f"  SELECT pc.person_id AS customer_id, e.occurred_at / {DAY} AS d,"
+            "  SUM(COALESCE(e.amount_cents, 0)) AS c"
+            "  FROM journey_event e JOIN customer pc ON pc.id = e.customer_id"
+            f"  WHERE e.workspace_id = :ws AND e.kind IN ({buy})"
+            f"  AND e.occurred_at < :now GROUP BY pc.person_id, e.occurred_at / {DAY}"
             "), runs AS ("
             "  SELECT customer_id, d, SUM(c) OVER (PARTITION BY customer_id ORDER BY d"
             "  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS spent,"

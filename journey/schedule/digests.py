@@ -246,10 +246,11 @@ def _headlines(session: Session, workspace_id: str, period: Period) -> list[Head
     for current, total, repeat in session.execute(
         text(
             "SELECT CASE WHEN e.occurred_at >= :s THEN 1 ELSE 0 END, "
-            "COUNT(DISTINCT e.customer_id), COUNT(DISTINCT CASE WHEN "
-            f"e.occurred_at / {DAY} > cj.first_purchase_at / {DAY} THEN e.customer_id END) "
-            "FROM journey_event e JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
-            f"AND cj.customer_id = e.customer_id WHERE e.workspace_id = :ws AND e.kind IN ({_BUY}) "
+            "COUNT(DISTINCT cj.customer_id), COUNT(DISTINCT CASE WHEN "
+            f"e.occurred_at / {DAY} > cj.first_purchase_at / {DAY} THEN cj.customer_id END) "
+            "FROM journey_event e JOIN customer pc ON pc.id = e.customer_id "
+            "JOIN customer_journey cj ON cj.workspace_id = e.workspace_id "
+            f"AND cj.customer_id = pc.person_id WHERE e.workspace_id = :ws AND e.kind IN ({_BUY}) "
             "AND e.occurred_at >= :ps AND e.occurred_at < :e GROUP BY 1"
         ),
         params,

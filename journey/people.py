@@ -1,0 +1,413 @@
+"""One person per human across a workspace's sources.
+
+A small business keeps leads in one tool and sales in another; counted per source
+record, the same woman is a lead who never bought (CRM) and a buyer nobody acquired
+(shop), and every channel's conversion comes out wrong. So records are joined into
+people, and the journey state (journey/state.py) keeps one row per person: every report
+counts and names people.
+
+The rules, deterministic and explained (nothing probabilistic):
+
+- Records join on the normalised email: trimmed and case-folded, nothing else (`+tags`
+  and dots are kept: `ann+shop@x.com` may be a deliberate second identity). A record
+  without an email whose source id is an address (a file keyed by email) matches on it.
+- A shared address is not joined blindly: when one source holds two or more records with
+  that email and different names (a family address behind several Stripe customers, an
+  `info@` used by the staff), or more than `MAX_RECORDS` records share it, every record
+  stays a person of its own and `conflicts()` lists the address with the reason, until
+  someone decides with a manual link.
+- Manual decisions (`decide_link`, `decide_unlink`; the CLI's `journey people link A B`
+  and `journey people unlink RECORD`) beat the rules and stay through every later sync and
+  re-import: they are rows of their own (`person_decision`), applied after the rules each
+  time a record is relinked.
+
+A person's id is the smallest record id among its records, so a record alone keeps its own
+id and a workspace with one source counts exactly as before. Each record keeps why it is
+where it is (`link_rule`: "email", "manual", "conflict" or None when alone; `link_value`:
+the email matched), which `journey people show` prints.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlmodel import Session
+
+from journey.errors import JourneyError, NotFound
+
+MAX_RECORDS = 25
+_CHUNK = 500
+
+
+def email_key(email: str | None) -> str | None:
+    """The email as the rule compares it: trimmed and case-folded, None when not an address."""
+    if not email:
+        return None
+    key = email.strip().casefold()
+    return key if "@" in key and len(key) <= 320 else None
+
+
+def _name_key(name: str | None) -> str:
+    return " ".join((name or "").casefold().split())
+
+
+@dataclass(frozen=True)
+class Record:
+    id: int
+    source_id: int
+    name: str | None
+    email_key: str | None
+    person_id: int | None
+    stored: tuple[str | None, str | None, str | None]  # email_key, link_rule, link_value
+
+
+class _Union:
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, a: int) -> int:
+        self.parent.setdefault(a, a)
+        root = a
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[a] != root:
+            self.parent[a], a = root, self.parent[a]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    items = sorted(set(ids))
+    for i in range(0, len(items), _CHUNK):
+        yield items[i : i + _CHUNK]
+
+
+def _records(
+    session: Session, workspace_id: str, where: str, params: dict[str, Any], listed: str = ""
+) -> list[Record]:
+    """Records matching `where`; `listed` names the parameter that holds a list."""
+    query = text(
+        "SELECT id, source_id, name, COALESCE(email, external_id), person_id, email_key, "
+        f"link_rule, link_value FROM customer WHERE workspace_id = :ws AND {where}"
+    )
+    if listed:
+        query = query.bindparams(bindparam(listed, expanding=True))
+    rows = session.execute(query, {"ws": workspace_id, **params}).all()
+    return [
+        Record(int(r[0]), int(r[1]), r[2], email_key(r[3]), r[4], (r[5], r[6], r[7])) for r in rows
+    ]
+
+
+def _decisions(session: Session, workspace_id: str) -> tuple[set[int], list[tuple[int, int]]]:
+    rows = session.execute(
+        text(
+            "SELECT customer_id, kind, other_id FROM person_decision "
+            "WHERE workspace_id = :ws ORDER BY decided_at, id"
+        ),
+        {"ws": workspace_id},
+    ).all()
+    unlinked: set[int] = set()
+    links: list[tuple[int, int]] = []
+    for customer_id, kind, other_id in rows:
+        if kind == "unlink":
+            unlinked.add(int(customer_id))
+            links = [(a, b) for a, b in links if int(customer_id) not in (a, b)]
+        elif kind == "link" and other_id is not None:
+            unlinked.discard(int(customer_id))
+            unlinked.discard(int(other_id))
+            links.append((int(customer_id), int(other_id)))
+    return unlinked, links
+
+
+def _scope(
+    session: Session, workspace_id: str, customer_ids: Collection[int] | None
+) -> list[Record]:
+    """The records whose person may change when these records changed: them, everyone who
+    shares a person with them, everyone with one of their emails, and manual partners."""
+    if customer_ids is None:
+        return _records(session, workspace_id, "1 = 1", {})
+    seen: dict[int, Record] = {}
+    for chunk in _chunks(customer_ids):
+        for r in _records(session, workspace_id, "id IN :ids", {"ids": chunk}, "ids"):
+            seen[r.id] = r
+    # The ids themselves too: a deleted record may have stood for a person whose other
+    # records still point at it.
+    persons = {r.person_id for r in seen.values() if r.person_id is not None} | set(customer_ids)
+    for chunk in _chunks(persons):
+        for r in _records(session, workspace_id, "person_id IN :pids", {"pids": chunk}, "pids"):
+            seen[r.id] = r
+    keys = sorted({r.email_key for r in seen.values() if r.email_key})
+    for i in range(0, len(keys), _CHUNK):
+        part = keys[i : i + _CHUNK]
+        for r in _records(session, workspace_id, "email_key IN :keys", {"keys": part}, "keys"):
+            seen[r.id] = r
+    return list(seen.values())
+
+
+def _shared(records: list[Record]) -> str | None:
+    """Why records sharing one email are not one person, or None when they are."""
+    if len(records) > MAX_RECORDS:
+        return f"{len(records)} records share it"
+    names_by_source: dict[int, set[str]] = {}
+    for r in records:
+        if _name_key(r.name):
+            names_by_source.setdefault(r.source_id, set()).add(_name_key(r.name))
+    if any(len(names) > 1 for names in names_by_source.values()):
+        return "one source has several records with different names behind it"
+    return None
+
+
+def relink(
+    session: Session, workspace_id: str, customer_ids: Collection[int] | None = None
+) -> set[int]:
+    """Recompute which person the records around these ones (all, when None) belong to.
+
+    Returns every person id before and after, so the caller refreshes their journey
+    state: a record that moved leaves its old person and joins a new one.
+    """
+    records = _scope(session, workspace_id, customer_ids)
+    if not records:
+        return set()
+    by_id = {r.id: r for r in records}
+    unlinked, links = _decisions(session, workspace_id)
+    union = _Union()
+    rule: dict[int, tuple[str | None, str | None]] = {r.id: (None, None) for r in records}
+    by_email: dict[str, list[Record]] = {}
+    for r in records:
+        union.find(r.id)
+        if r.email_key:
+            by_email.setdefault(r.email_key, []).append(r)
+    for key, group in by_email.items():
+        if len(group) < 2:
+            continue
+        if _shared(group) is not None:
+            for r in group:
+                rule[r.id] = ("conflict", key)
+            continue
+        members = [r for r in group if r.id not in unlinked]
+        for r in members[1:]:
+            union.union(members[0].id, r.id)
+        if len(members) > 1:
+            for r in members:
+                rule[r.id] = ("email", key)
+    for a, b in links:
+        if a in by_id and b in by_id:
+            union.union(a, b)
+            rule[a] = rule[b] = ("manual", None)
+    for u in unlinked:
+        if u in by_id:
+            rule[u] = ("manual", "unlinked")
+    size: dict[int, int] = {}
+    for r in records:
+        root = union.find(r.id)
+        size[root] = size.get(root, 0) + 1
+    changed: set[int] = set()
+    updates = []
+    for r in records:
+        person = union.find(r.id)
+        why, value = rule[r.id]
+        if size[person] == 1 and why in ("email", "manual") and value != "unlinked":
+            why, value = None, None  # alone after all: its partners were unlinked
+        if r.person_id != person or r.stored != (r.email_key, why, value):
+            updates.append({"i": r.id, "p": person, "k": r.email_key, "r": why, "v": value})
+        if r.person_id != person:
+            changed.update(p for p in (r.person_id, person) if p is not None)
+    if updates:
+        session.execute(
+            text(
+                "UPDATE customer SET person_id = :p, email_key = :k, link_rule = :r, "
+                "link_value = :v WHERE id = :i"
+            ),
+            updates,
+        )
+    # Every person in scope is refreshed: a record's own data may have changed too.
+    return changed | {union.find(r.id) for r in records}
+
+
+def build_people(session: Session, workspace_id: str) -> set[int]:
+    """Join every record of the workspace into people (the upgrade and a full rebuild)."""
+    persons = relink(session, workspace_id, None)
+    session.execute(
+        text("UPDATE workspace SET people_built = :t WHERE id = :ws"),
+        {"t": True, "ws": workspace_id},
+    )
+    return persons
+
+
+def _record_id(session: Session, workspace_id: str, ref: str) -> int:
+    """A record by its id (`#123` or `123`), its email, or `source:external_id`."""
+    ref = ref.strip()
+    if ref.lstrip("#").isdigit():
+        row = session.execute(
+            text("SELECT id FROM customer WHERE workspace_id = :ws AND id = :id"),
+            {"ws": workspace_id, "id": int(ref.lstrip("#"))},
+        ).first()
+        if row:
+            return int(row[0])
+    key = email_key(ref)
+    if key:
+        rows = session.execute(
+            text("SELECT id FROM customer WHERE workspace_id = :ws AND email_key = :k ORDER BY id"),
+            {"ws": workspace_id, "k": key},
+        ).all()
+        if len(rows) == 1:
+            return int(rows[0][0])
+        if len(rows) > 1:
+            ids = ", ".join(f"#{r[0]}" for r in rows)
+            raise JourneyError(
+                f"{len(rows)} records have the email {ref}: name one by its id ({ids}); "
+                "`journey people show EMAIL` lists them."
+            )
+    source, sep, external = ref.partition(":")
+    if sep:
+        row = session.execute(
+            text(
+                "SELECT c.id FROM customer c JOIN source s ON s.id = c.source_id "
+                "WHERE c.workspace_id = :ws AND s.name = :s AND c.external_id = :e"
+            ),
+            {"ws": workspace_id, "s": source, "e": external},
+        ).first()
+        if row:
+            return int(row[0])
+    raise NotFound(
+        f"No record {ref!r} in this workspace: use a record id (#123), an email, or "
+        "SOURCE:EXTERNAL_ID (journey people show lists a person's records)."
+    )
+
+
+def _decide(
+    session: Session,
+    workspace_id: str,
+    customer_id: int,
+    kind: str,
+    other: int | None,
+    by: str | None,
+) -> None:
+    session.execute(
+        text(
+            "INSERT INTO person_decision (workspace_id, customer_id, kind, other_id, "
+            "decided_by, decided_at) VALUES (:ws, :c, :k, :o, :b, :t)"
+        ),
+        {
+            "ws": workspace_id,
+            "c": customer_id,
+            "k": kind,
+            "o": other,
+            "b": by,
+            "t": int(time.time()),
+        },
+    )
+
+
+def decide_link(
+    session: Session, workspace_id: str, a: str, b: str, by: str | None = None
+) -> set[int]:
+    """Records `a` and `b` are one person, whatever the rules say; returns persons to refresh."""
+    ida, idb = _record_id(session, workspace_id, a), _record_id(session, workspace_id, b)
+    if ida == idb:
+        raise JourneyError("That is the same record twice: name two different records.")
+    _decide(session, workspace_id, ida, "link", idb, by)
+    return relink(session, workspace_id, [ida, idb])
+
+
+def decide_unlink(session: Session, workspace_id: str, ref: str, by: str | None = None) -> set[int]:
+    """This record is a person of its own from now on; no record or event is lost."""
+    cid = _record_id(session, workspace_id, ref)
+    _decide(session, workspace_id, cid, "unlink", None, by)
+    return relink(session, workspace_id, [cid])
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    id: int
+    source: str
+    external_id: str
+    name: str | None
+    email: str | None
+    rule: str | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    records: list[PersonRecord]
+
+
+def show(session: Session, workspace_id: str, ref: str) -> Person:
+    """The person a record (or an email) belongs to, with every record and why it is there."""
+    cid = _record_id(session, workspace_id, ref) if not email_key(ref) else None
+    if cid is None:
+        key = email_key(ref)
+        row = session.execute(
+            text("SELECT MIN(person_id) FROM customer WHERE workspace_id = :ws AND email_key = :k"),
+            {"ws": workspace_id, "k": key},
+        ).first()
+        if not row or row[0] is None:
+            raise NotFound(f"No record with the email {ref} in this workspace.")
+        person = int(row[0])
+    else:
+        person = int(
+            session.execute(
+                text("SELECT person_id FROM customer WHERE id = :id"), {"id": cid}
+            ).scalar_one()
+        )
+    rows = session.execute(
+        text(
+            "SELECT c.id, s.name, c.external_id, c.name, c.email, c.link_rule, c.link_value "
+            "FROM customer c JOIN source s ON s.id = c.source_id "
+            "WHERE c.workspace_id = :ws AND c.person_id = :p ORDER BY s.name, c.id"
+        ),
+        {"ws": workspace_id, "p": person},
+    ).all()
+    return Person(person, [PersonRecord(int(r[0]), *r[1:]) for r in rows])
+
+
+@dataclass(frozen=True)
+class Conflict:
+    email: str
+    records: int
+    reason: str
+
+
+def conflicts(session: Session, workspace_id: str) -> list[Conflict]:
+    """Shared addresses left apart by the rules, with why, until someone decides."""
+    rows = session.execute(
+        text(
+            "SELECT link_value, COUNT(*) FROM customer WHERE workspace_id = :ws "
+            "AND link_rule = 'conflict' GROUP BY link_value ORDER BY COUNT(*) DESC, link_value"
+        ),
+        {"ws": workspace_id},
+    ).all()
+    out = []
+    for key, count in rows:
+        group = _records(session, workspace_id, "email_key = :k", {"k": key})
+        out.append(Conflict(str(key), int(count), _shared(group) or "decided by hand since"))
+    return out
+
+
+@dataclass(frozen=True)
+class PeopleCount:
+    records: int
+    sources: int
+    people: int
+
+
+def count(session: Session, workspace_id: str) -> PeopleCount:
+    """How many records from how many sources are how many people."""
+    row = session.execute(
+        text(
+            "SELECT COUNT(*), COUNT(DISTINCT source_id), COUNT(DISTINCT person_id) "
+            "FROM customer WHERE workspace_id = :ws"
+        ),
+        {"ws": workspace_id},
+    ).one()
+    return PeopleCount(int(row[0]), int(row[1]), int(row[2]))
