@@ -11,8 +11,10 @@ The rules, deterministic and explained (nothing probabilistic):
 - Records join on the normalised email: trimmed and case-folded, nothing else (`+tags`
   and dots are kept: `ann+shop@x.com` may be a deliberate second identity). A record
   without an email whose source id is an address (a file keyed by email) matches on it.
+- Only records of different sources join: one source's own records are different
+  customers by its own account, as before people existed.
 - A shared address is not joined blindly: when one source holds two or more records with
-  that email and different names (a family address behind several Stripe customers, an
+  that email (a family address behind several Stripe customers with different names, an
   `info@` used by the staff), or more than `MAX_RECORDS` records share it, every record
   stays a person of its own and `conflicts()` lists the address with the reason, until
   someone decides with a manual link.
@@ -153,16 +155,19 @@ def _scope(
 
 
 def _shared(records: list[Record]) -> str | None:
-    """Why records sharing one email are not one person, or None when they are."""
+    """Why records from several sources sharing one email are not one person, or None."""
     if len(records) > MAX_RECORDS:
         return f"{len(records)} records share it"
-    names_by_source: dict[int, set[str]] = {}
+    by_source: dict[int, list[Record]] = {}
     for r in records:
-        if _name_key(r.name):
-            names_by_source.setdefault(r.source_id, set()).add(_name_key(r.name))
-    if any(len(names) > 1 for names in names_by_source.values()):
+        by_source.setdefault(r.source_id, []).append(r)
+    crowded = [group for group in by_source.values() if len(group) > 1]
+    if not crowded:
+        return None
+    names = {_name_key(r.name) for group in crowded for r in group if _name_key(r.name)}
+    if len(names) > 1:
         return "one source has several records with different names behind it"
-    return None
+    return "one source has several records behind it, so which one is the same person is unclear"
 
 
 def relink(
@@ -186,8 +191,8 @@ def relink(
         if r.email_key:
             by_email.setdefault(r.email_key, []).append(r)
     for key, group in by_email.items():
-        if len(group) < 2:
-            continue
+        if len({r.source_id for r in group}) < 2:
+            continue  # one source's own records: it says they are different customers
         if _shared(group) is not None:
             for r in group:
                 rule[r.id] = ("conflict", key)
