@@ -44,7 +44,14 @@ def _refresh_sql(model: StageModel, dialect: str, subset: bool) -> str:
     )
     retention = model.retention_position
     buy = _in_list(PURCHASE_KINDS)
-    only_p = " AND pc.person_id IN :ids" if subset else ""
+    # Events by their record: the (workspace, customer, kind, time) index finds them, where
+    # a filter on the joined person id would read every event of the workspace.
+    only_p = (
+        " AND e.customer_id IN (SELECT pm.id FROM customer pm"
+        " WHERE pm.workspace_id = :ws AND pm.person_id IN :ids)"
+        if subset
+        else ""
+    )
     only_m = " AND m.person_id IN :ids" if subset else ""
     only_c = " AND c.id IN :ids" if subset else ""
     second_point = (
@@ -91,11 +98,13 @@ touch AS (
   FROM customer m WHERE m.workspace_id = :ws{only_m}
 ),
 first_touch AS (
-  SELECT pid, ch FROM (
+  -- Grouped so both databases keep it as a keyed table for the join below (a bare
+  -- window subquery was scanned once per person: quadratic).
+  SELECT pid, MIN(ch) AS ch FROM (
     SELECT pid, ch, ROW_NUMBER() OVER (
       PARTITION BY pid ORDER BY CASE WHEN ts IS NULL THEN 1 ELSE 0 END, ts, mid) AS rn
     FROM touch WHERE ch IS NOT NULL
-  ) z WHERE rn = 1
+  ) z WHERE rn = 1 GROUP BY pid
 ),
 buys AS (
   SELECT customer_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
@@ -150,8 +159,9 @@ SELECT c.workspace_id, c.id,
   {reached},
   COALESCE(r.recorded_mask, 0), b.first_ts, s.second_ts, b.last_ts, COALESCE(b.days, 0),
   COALESCE(f.revenue, 0), fd.cents,
-  (SELECT x.amount_cents FROM journey_event x JOIN customer xm ON xm.id = x.customer_id
-   WHERE x.workspace_id = :ws AND xm.person_id = c.id AND x.kind IN ({buy})
+  (SELECT x.amount_cents FROM customer xm CROSS JOIN journey_event x
+   WHERE xm.workspace_id = :ws AND xm.person_id = c.id
+     AND x.workspace_id = :ws AND x.customer_id = xm.id AND x.kind IN ({buy})
    ORDER BY x.occurred_at DESC, x.id DESC LIMIT 1),
   {_month_index(dialect, "b.first_ts")}, COALESCE(m.mask, 0),
   f.last_refund, f.last_review
