@@ -227,6 +227,7 @@ def build_missing_people(engine: Engine) -> None:
     Not in the migration itself: the rules live in journey/people.py and a migration must
     not import code that changes after it."""
     from sqlalchemy import text
+    from sqlmodel import Session
 
     from journey.state import refresh_journeys
 
