@@ -80,7 +80,9 @@ _BUY = _in_list(PURCHASE_KINDS)
 # The "+ 0" and the ORDER BY steer SQLite away from ix_cj_last_purchase: reading
 # most of a workspace through that index jumps around the table (3 s for a
 # million buyers); in primary-key order it reads the table in sequence (1 s).
-# PostgreSQL plans by its statistics either way and takes the same time.
+# PostgreSQL plans by its statistics either way and takes the same time. The SUMs are
+# cast back to BIGINT: PostgreSQL's SUM of a bigint is numeric, and through UNION ALL
+# that made every row's revenue a Decimal (a million conversions).
 _SUMMARY_SQL = f"""
 SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_cents,
        COALESCE(first_day_cents, 0)
@@ -91,10 +93,11 @@ SELECT cj.customer_id,
        MIN(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
        MAX(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
        COUNT(DISTINCT CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at / {DAY} END),
-       SUM(CASE WHEN e.kind IN ({_BUY}) THEN COALESCE(e.amount_cents, 0)
-                ELSE -ABS(COALESCE(e.amount_cents, 0)) END),
-       SUM(CASE WHEN e.kind IN ({_BUY}) AND e.occurred_at / {DAY} = cj.first_purchase_at / {DAY}
-                THEN COALESCE(e.amount_cents, 0) ELSE 0 END)
+       CAST(SUM(CASE WHEN e.kind IN ({_BUY}) THEN COALESCE(e.amount_cents, 0)
+                ELSE -ABS(COALESCE(e.amount_cents, 0)) END) AS BIGINT),
+       CAST(SUM(CASE WHEN e.kind IN ({_BUY})
+                          AND e.occurred_at / {DAY} = cj.first_purchase_at / {DAY}
+                     THEN COALESCE(e.amount_cents, 0) ELSE 0 END) AS BIGINT)
 FROM customer_journey cj
 JOIN customer pc ON pc.workspace_id = cj.workspace_id AND pc.person_id = cj.customer_id
 JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = pc.id
