@@ -40,6 +40,7 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from journey.errors import JourneyError, NotFound
+from journey.reports import PeopleCount
 
 MAX_RECORDS = 25
 _CHUNK = 500
@@ -397,13 +398,6 @@ def conflicts(session: Session, workspace_id: str) -> list[Conflict]:
         group = _records(session, workspace_id, "email_key = :k", {"k": key})
         out.append(Conflict(str(key), int(count), _shared(group) or "decided by hand since"))
     return out
-
-
-@dataclass(frozen=True)
-class PeopleCount:
-    records: int
-    sources: int
-    people: int
 
 
 def count(session: Session, workspace_id: str) -> PeopleCount:

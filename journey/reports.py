@@ -17,6 +17,15 @@ from journey.stats import Rate
 
 
 @dataclass(frozen=True)
+class PeopleCount:
+    """How many records from how many sources are how many people (journey/people.py)."""
+
+    records: int
+    sources: int
+    people: int
+
+
+@dataclass(frozen=True)
 class Business:
     """Whose numbers a report shows. `demo`: the workspace holds the built-in demo store;
     `mixed`: it also holds data of the business's own (imported with --into-demo). Every
@@ -103,6 +112,7 @@ class FunnelReport:
     # 1: medians over every customer; k > 1: over an even 1-in-k sample (large cohorts).
     median_sample_every: int = 1
     business: Business | None = None  # set by journey.reporting
+    people: PeopleCount | None = None  # the workspace's records joined into people
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,11 @@ def test_crm_leads_and_shop_buyers_are_one_funnel(journey_cli, tmp_path):
         assert got[channel]["reached"][purchase] == bought
     assert got["facebook"]["reached"][purchase] == 100 and got["google"]["reached"][purchase] == 0
 
+    code, out, err = journey_cli(
+        "report", "funnel", "--since", "2026-01-01", "--until", "2026-06-30"
+    )
+    assert "300 records from 2 sources are 200 people" in out
+
     code, out, err = journey_cli("people", "show", "person4@example.com")
     assert code == 0, out + err
     assert "crm" in out and "shop" in out and "email person4@example.com" in out
@@ -196,3 +201,17 @@ def test_old_workspaces_get_people_on_upgrade(engine):
         assert count(session, "shop").people == 1 and count(session, "shop").records == 2
         built = session.execute(text("SELECT people_built FROM workspace")).scalar_one()
         assert built
+
+
+def test_the_digest_says_how_many_records_are_how_many_people(session):
+    from bot.blocks.digest import digest_message
+    from journey.schedule.digests import build_digest
+
+    crm, store = two_sources(session)
+    crm.customer("lead-1", ("lead", utc(2026, 6, 10)), email="a@x.com", channel="ads")
+    store.customer("9001", ("order", utc(2026, 6, 12), 5000), email="a@x.com")
+    store.customer("9002", ("order", utc(2026, 6, 13), 5000), email="b@x.com")
+    period = range_period(date(2026, 6, 8), date(2026, 6, 14))
+    digest = build_digest(session, "shop", period, now=NOW)
+    texts = str(digest_message(digest).payload())
+    assert "3 records from 2 sources are 2 people" in texts

@@ -17,6 +17,7 @@ from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, stored_reason
 from journey.periods import zone
 from journey.playbooks import Playbook
 from journey.render.format import money, owner, pct, period, points
+from journey.render.sentences import people_sentence
 from journey.reports import FunnelReport
 from journey.schedule.alerts import AlertNotice
 from journey.schedule.digests import BestChannel, Digest, Headline, MissedDigest
@@ -249,6 +250,8 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
         ]
         if digest.funnel is not None:
             blocks.append(section(funnel_line(digest.funnel)))
+            if joined := people_sentence(digest.funnel.people):
+                blocks.append(context(joined))
         drop = digest.biggest_drop
         if drop is not None:
             was = pct(drop.previous.value) if drop.previous.value is not None else "n/a"

@@ -37,6 +37,7 @@ from journey.render.sentences import (
     inferred_note,
     insight_sentence,
     month_so_far_note,
+    people_sentence,
     twelve_month_value,
     value_sentence,
 )
@@ -142,6 +143,8 @@ def funnel_message(
         ]
         for i, s in enumerate(report.stages)
     ]
+    if joined := people_sentence(report.people):
+        summary += "\n" + joined
     blocks: list[Block] = [
         header(title),
         section(summary),

@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from journey.errors import JourneyError
 from journey.models.types import to_epoch
+from journey.people import count as people_count
 from journey.periods import Period
 from journey.playbooks import playbook_for_step
 from journey.reports import ChannelFunnel, FunnelReport, Insight, StageStep, StepChange
@@ -278,4 +279,5 @@ def funnel_report(
         insight=_insight(changes, biggest_drop),
         median_sample_every=every,
         generated_at=datetime.now(UTC),
+        people=people_count(session, workspace_id),
     )

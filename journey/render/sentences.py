@@ -9,6 +9,7 @@ from journey.reports import (
     CohortRow,
     FunnelReport,
     Insight,
+    PeopleCount,
     RetentionReport,
     ValueReport,
 )
@@ -218,4 +219,16 @@ def churn_value_note(report: ChurnReport) -> str:
     return (
         "12-mo value: the expected purchases of the next 12 months at the customer's average "
         f"order (the spend model was not used: {report.value_12m_reason})."
+    )
+
+
+def people_sentence(people: PeopleCount | None) -> str | None:
+    """'1,412 records from 3 sources are 1,030 people', when records were joined or several
+    sources feed the workspace, so a reader knows the counts are people, not records."""
+    if people is None or (people.sources < 2 and people.records == people.people):
+        return None
+    sources = "1 source" if people.sources == 1 else f"{people.sources:,} sources"
+    return (
+        f"{people.records:,} records from {sources} are {people.people:,} people "
+        "(joined by email: journey people show EMAIL says why)."
     )

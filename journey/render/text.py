@@ -30,6 +30,7 @@ from journey.render.sentences import (
     inferred_note,
     insight_sentence,
     month_so_far_note,
+    people_sentence,
     twelve_month_value,
     value_sentence,
 )
@@ -86,6 +87,8 @@ def render_funnel_text(report: FunnelReport, details: bool = False) -> str:
         f"{count(report.entered, 'customer')} entered the journey "
         f"({change:+d} against {versus(report.period)})."
     )
+    if joined := people_sentence(report.people):
+        out.append(joined)
     out += [FUNNEL_MEANING, ""]
     rows = []
     for i, step in enumerate(report.stages):
