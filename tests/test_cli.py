@@ -152,3 +152,16 @@ def test_import_reports_each_file_and_refuses_a_file_with_bad_rows(run, tmp_path
     assert "1 new" in out and "1 bad rows skipped" in out
     code, out, _ = run("import", str(good))
     assert code == 0 and "imported in full before; nothing changed (2 records unchanged)" in out
+
+
+def test_import_summary_says_why_there_are_more_events_than_rows(journey_cli, tmp_path):
+    """"2 rows: 3 new" read as a miscount; a refunded order is an order and a refund."""
+    orders = tmp_path / "refunds.csv"
+    orders.write_text(
+        "order_id,customer_email,ordered_at,amount,status,refunded_at,refund_amount\n"
+        "o1,a@x.com,2026-04-01,40.00,refunded,2026-04-03,40.00\n"
+        "o2,b@x.com,2026-04-02,10.00,paid,,\n"
+    )
+    code, out, err = journey_cli("import", str(orders))
+    assert code == 0, out + err
+    assert "2 rows giving 3 events (an order and its refund or cancellation are two): 3 new" in out

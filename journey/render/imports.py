@@ -63,8 +63,15 @@ def summary(result: ImportResult, skip_bad: bool) -> str:
             f"{path}: {what}: this exact file was imported in full before; nothing changed "
             f"({result.unchanged} records unchanged)."
         )
+    records = result.inserted + result.updated + result.unchanged
+    counted = f"{result.rows} rows"
+    if result.kind != "customers" and records != result.rows:
+        # "6 rows: 7 new" read as a miscount: a refunded order is two events.
+        counted += (
+            f" giving {records} events (an order and its refund or cancellation are two)"
+        )
     text = (
-        f"{path}: {what}, {result.rows} rows: {result.inserted} new, "
+        f"{path}: {what}, {counted}: {result.inserted} new, "
         f"{result.updated} changed, {result.unchanged} unchanged"
     )
     if result.duplicates:
