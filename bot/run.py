@@ -4,8 +4,8 @@
     SLACK_APP_TOKEN        -> Socket Mode (no public URL needed)
     SLACK_BOT_TOKEN/OAuth  -> HTTP mode on PORT (default 3000), Slack's endpoint at /slack/events
 
-These functions are registered as `journey bot` and `journey serve` through the
-`journey.plugins` entry point, so the journey package itself never imports Slack.
+`journey bot` and `journey serve` call `run` (bot/cli_plugin.py registers them through
+the `journey.plugins` entry point), so the journey package itself never imports Slack.
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-import typer
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
@@ -229,26 +228,3 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
 
-
-def register(app: typer.Typer) -> None:
-    """Add the bot's commands to the `journey` CLI."""
-
-    @app.command("bot")
-    def bot_command(
-        mode: Annotated[
-            str | None,
-            typer.Option(help="console, socket or http (default: chosen from the environment)."),
-        ] = None,
-    ) -> None:
-        """Run journey for Slack: console without tokens, Socket Mode with SLACK_APP_TOKEN, else HTTP."""
-        if mode not in (None, "console", "socket", "http"):
-            raise typer.BadParameter("use console, socket or http", param_hint="--mode")
-        run(mode)
-
-    @app.command("serve")
-    def serve_command(
-        port: Annotated[int | None, typer.Option(help="Port (default: PORT, then 3000).")] = None,
-        workers: Annotated[int, typer.Option(min=1, help="Server processes (one per core).")] = 1,
-    ) -> None:
-        """Serve Slack's HTTP requests (production): /slack/events, /slack/install, /healthz."""
-        run("http", port, workers)
