@@ -19,6 +19,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
+from bot.commands.service import ReportService
 from bot.config import MISSING_SIGNING_SECRET, BotSettings
 from bot.deps import Deps
 from bot.listeners import register_listeners
@@ -27,7 +28,6 @@ from bot.retries import (
     AsyncLoggedRateLimitErrorRetryHandler,
     AsyncLoggedServerErrorRetryHandler,
 )
-from bot.service import ReportService
 from bot.work.inflight import track_listeners
 from journey.errors import JourneyError
 

@@ -20,7 +20,7 @@ from journey.errors import JourneyError
 log = logging.getLogger("journey.bot")
 
 # channels:join and channels:history/groups:history are for digests and alerts: join a
-# public channel to post, and look for an earlier post before retrying (bot/delivery.py).
+# public channel to post, and look for an earlier post before retrying (bot/posting/delivery.py).
 # channels:read/groups:read/im:read: conversations.info, so *Share* never posts customer data
 # into a conversation shared with another organization; usergroups:read: usergroups.users.list for
 # JOURNEY_EXPORT_USERGROUP (bot/guard/access.py).

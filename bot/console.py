@@ -40,9 +40,9 @@ from bot.blocks.reports import (
     A_SHARE,
 )
 from bot.blocks.terminal import render_terminal
-from bot.commands import AlertsRequest, Command, CommandError, DigestRequest, parse
-from bot.scheduler import scheduler_interval, sync_interval, sync_tick
-from bot.service import ReportService
+from bot.commands.language import AlertsRequest, Command, CommandError, DigestRequest, parse
+from bot.commands.service import ReportService
+from bot.posting.loop import scheduler_interval, sync_interval, sync_tick
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.models import Customer, Workspace
@@ -254,7 +254,7 @@ def save_chart(report: object, workspace: str, now: datetime) -> str:
 
 class ConsoleDelivery:
     """journey.schedule's DeliveryPort for the terminal: print the digest, alert or pause
-    notice as Slack would show it (bot/delivery.py's messages, text-rendered).
+    notice as Slack would show it (bot/posting/delivery.py's messages, text-rendered).
 
     Printing cannot fail the way a Slack post can (no archived channel, no rate
     limit), so every delivery is ok, unless writing to the terminal itself fails,
@@ -268,7 +268,7 @@ class ConsoleDelivery:
 
     def __call__(self, delivery: Delivery) -> DeliveryResult:
         from bot.blocks.digest import local_time
-        from bot.delivery import message_for
+        from bot.posting.delivery import message_for
 
         text = _render(message_for(delivery).payload())
         where = "to you" if delivery.kind == "pause_notice" else f"in #{delivery.channel_id}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from bot.commands.service import ReportService
 from bot.config import BotSettings
 from bot.guard.access import Guard
-from bot.service import ReportService
 
 
 @dataclass

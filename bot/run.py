@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from bot.app import Transport
 from bot.config import BotSettings, load_bot_settings, unused_app_token_warning
 from bot.work.inflight import INFLIGHT, shutdown_grace
-from bot.workers import limits_from_env
+from bot.work.pool import limits_from_env
 from journey import logs
 from journey.config import load_settings
 from journey.db import ensure_schema, make_engine
@@ -51,10 +51,10 @@ def http_app_from_env() -> ASGIApp:
 def scheduler_starter(
     settings: BotSettings | None = None, engine: Engine | None = None
 ) -> Callable[[], asyncio.Task[None] | None]:
-    """What starts the digests-and-alerts loop once the event loop runs (bot/scheduler.py)."""
+    """What starts the digests-and-alerts loop once the event loop runs (bot/posting/loop.py)."""
 
     def start() -> asyncio.Task[None] | None:
-        from bot.scheduler import start_scheduler
+        from bot.posting.loop import start_scheduler
 
         s = settings or load_bot_settings()
         return start_scheduler(s, engine or _engine())
@@ -68,7 +68,7 @@ def _app(settings: BotSettings, engine: Engine, transport: Transport) -> AsyncAp
     from bot.app import build_app
 
     if settings.client_id:
-        from bot.oauth import oauth_app
+        from bot.install.oauth import oauth_app
 
         return oauth_app(settings, engine, transport=transport)
     return build_app(settings, engine, transport=transport)

@@ -121,7 +121,7 @@ def make_engine(url: str, *, busy_timeout: float = 30) -> Engine:
 
     `busy_timeout`: how long a SQLite write waits for another writer's lock (an
     import) before "database is locked"; the bot's writes made while a user waits
-    use a short one (bot.service). Read-only and dropped connections are thrown
+    use a short one (bot.commands.service). Read-only and dropped connections are thrown
     out of the pool when they fail, so the pool heals (journey.outage).
 
     A SQLite file is created 0600 and kept so on every connection (with its -wal

@@ -21,7 +21,7 @@ from sqlmodel import Session
 from journey.db import make_engine, upgrade
 
 PG_ENV = "JOURNEY_TEST_DATABASE_URL"
-# The report pool refuses work that waited 4 s (bot/workers.py). On a test machine shared
+# The report pool refuses work that waited 4 s (bot/work/pool.py). On a test machine shared
 # with other runs, a report can wait that long behind the previous test's chart; tests of
 # the refusal build a pool of their own (tests/test_workload.py).
 os.environ.setdefault("JOURNEY_REPORT_MAX_WAIT", "120")

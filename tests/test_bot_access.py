@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.app import build_app
+from bot.commands.service import ReportService
 from bot.config import BotSettings, load_bot_settings
 from bot.deps import Deps
 from bot.guard.access import (
@@ -35,7 +36,6 @@ from bot.guard.access import (
     Role,
     role_of,
 )
-from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.models import ExportRecord

@@ -16,11 +16,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from bot.blocks.message import Message
-from bot.commands import AlertsRequest, DigestRequest
+from bot.commands.language import AlertsRequest, DigestRequest
+from bot.commands.schedule_settings import alerts_reply, digest_reply
 from bot.config import BotSettings
-from bot.installations import INSTALL_DM_TEXT, install_default_alerts
-from bot.oauth import oauth_app
-from bot.schedules import alerts_reply, digest_reply
+from bot.install.installations import INSTALL_DM_TEXT, install_default_alerts
+from bot.install.oauth import oauth_app
 from bot.server import asgi_app
 from journey.db import make_engine, session_scope, upgrade
 from journey.models.schedule import AlertRule

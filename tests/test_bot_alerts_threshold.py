@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from bot.commands import AlertsRequest, CommandError, parse
-from bot.schedules import alerts_reply
+from bot.commands.language import AlertsRequest, CommandError, parse
+from bot.commands.schedule_settings import alerts_reply
 from journey.db import make_engine, session_scope, upgrade
 from journey.models.schedule import AlertRule
 from journey.workspaces import ensure_workspace

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bot.commands import AlertsRequest, Command, CommandError, DigestRequest, parse
+from bot.commands.language import AlertsRequest, Command, CommandError, DigestRequest, parse
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,9 @@ from bot.blocks.connect import (
     CALLBACK_ID,
     setting_block,
 )
+from bot.commands.service import ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.secret_rows import source_identity
 from journey.secrets import Cipher

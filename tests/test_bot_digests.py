@@ -30,12 +30,12 @@ from bot.blocks.digest import (
     digest_message,
     open_report_id,
 )
+from bot.commands.service import ReportService
 from bot.config import BotSettings
-from bot.delivery import EVENT_TYPE, Pacer, SlackDelivery, static_token
 from bot.deps import Deps
-from bot.scheduler import scheduler_interval
+from bot.posting.delivery import EVENT_TYPE, Pacer, SlackDelivery, static_token
+from bot.posting.loop import scheduler_interval
 from bot.server import asgi_app
-from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.errors import JourneyError
@@ -1025,7 +1025,7 @@ async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers
 async def test_the_scheduler_loop_delivers_due_digests_once(store):
     import asyncio
 
-    from bot.scheduler import run_scheduler
+    from bot.posting.loop import run_scheduler
 
     shop_with_subscription(store)
     with invited_slack() as fake:
@@ -1135,7 +1135,7 @@ async def test_a_shutdown_lets_the_tick_under_way_record_what_it_sent(store, mon
     not cancelled mid-tick, which left the row for a retry that posts it twice)."""
     import asyncio
 
-    from bot.scheduler import run_scheduler
+    from bot.posting.loop import run_scheduler
     from bot.work.inflight import INFLIGHT
 
     shop_with_subscription(store)

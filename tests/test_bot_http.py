@@ -31,10 +31,10 @@ from sqlalchemy import Engine, func
 from sqlmodel import select
 
 from bot.app import build_app
+from bot.commands.service import ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
 from bot.server import asgi_app
-from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.ingest import CustomerRecord, EventRecord, Ingestor

@@ -16,7 +16,7 @@ from fakes.slack_api import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeSlack
 from sqlalchemy import text
 
 from bot.config import BotSettings
-from bot.oauth import oauth_app
+from bot.install.oauth import oauth_app
 from bot.server import asgi_app
 from journey.db import make_engine, upgrade
 from journey.secrets import Cipher

@@ -33,9 +33,9 @@ from bot.blocks.connect import (
     CALLBACK_ID,
     setting_block,
 )
+from bot.commands.service import ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.secrets import Cipher
 from journey.sources.http import NO_WAIT, HttpOptions
@@ -164,7 +164,7 @@ async def test_errors_are_plain_words_and_no_stack_trace(bot, monkeypatch):
     bot.add_stripe("old", key=revoked)
     bot.add_stripe("shop")
 
-    import bot.service as service
+    import bot.commands.service as service
 
     real = service.sync_source
 

@@ -320,11 +320,11 @@ def test_churn_message_lists_at_risk_customers_within_slack_limits(method, long_
 
 
 def test_csv_from_a_churn_reply_lists_the_models_customers(engine, purchases, monkeypatch):
-    from bot.service import ReportService
+    from bot.commands.service import ReportService
 
     with session_scope(engine) as session:
         build(make_shop(session, "T1"), purchases)
-    monkeypatch.setattr("bot.service.datetime", _FrozenNow)
+    monkeypatch.setattr("bot.commands.service.datetime", _FrozenNow)
     service = ReportService(engine)
     text, rows = service.at_risk_csv("T1", "30d", "churn")
     lines = text.splitlines()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
+from bot.commands.service import ReportService
 from bot.console import (
     PROMPT,
     ConsoleScheduler,
@@ -19,7 +20,6 @@ from bot.console import (
     ensure_demo,
     run_console,
 )
-from bot.service import ReportService
 from journey.db import make_engine, upgrade
 from journey.demo import load_demo
 from journey.models.schedule import AlertRule, DigestDelivery, DigestSubscription
@@ -269,7 +269,7 @@ def test_a_slack_bot_on_the_same_database_leaves_the_consoles_digests_and_alerts
     """`python3 run.py` first without tokens (the console), later with them (Slack), on the
     same journey.db: the Slack scheduler must not post #console's digest or alerts to
     Slack (it would fail and pause them); the console still gets them."""
-    from bot.scheduler import tick
+    from bot.posting.loop import tick
 
     clock = Clock(datetime.now(UTC).replace(microsecond=0))
     service = ReportService(console_db)

@@ -19,7 +19,7 @@ from test_alerts import FIRING
 
 from bot.blocks.home import HOME_BLOCKS, home_view
 from bot.blocks.message import SECTION_TEXT
-from bot.service import ReportService
+from bot.commands.service import ReportService
 from journey.models.schedule import AlertRule
 from journey.schedule import pause_subscription, subscribe
 from journey.schedule.acks import acknowledge

@@ -36,9 +36,9 @@ from bot.blocks.digest import alert_message, digest_message, pause_notice_messag
 from bot.blocks.help import error_message, help_message, sources_message, sync_message
 from bot.blocks.sync import SourceProgress, progress_message, source_paused_message
 from bot.blocks.terminal import render_terminal
-from bot.commands import Command, CommandError, parse
+from bot.commands.language import Command, CommandError, parse
+from bot.commands.service import ReportService
 from bot.listeners.views.connect import result_message
-from bot.service import ReportService
 from journey.db import session_scope
 from journey.schedule import digest_for_subscription
 from journey.schedule.runner import PauseNotice

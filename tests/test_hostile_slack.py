@@ -32,10 +32,10 @@ from slack_render import all_findings, findings, sent, visible_texts
 from sqlalchemy import Engine
 
 from bot.app import build_app
+from bot.commands.service import ReportService
 from bot.config import BotSettings
-from bot.delivery import Pacer, SlackDelivery, static_token
 from bot.deps import Deps
-from bot.service import ReportService
+from bot.posting.delivery import Pacer, SlackDelivery, static_token
 from journey.db import make_engine, session_scope, upgrade
 from journey.schedule import Schedule, next_send_after
 from journey.schedule.runner import Delivery, run_due

@@ -34,9 +34,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
-from bot.authorize import DatabaseAuthorize, single_workspace_authorize
-from bot.installations import DatabaseInstallationStore
-from bot.oauth_state import SignedOAuthStateStore
+from bot.install.authorize import DatabaseAuthorize, single_workspace_authorize
+from bot.install.installations import DatabaseInstallationStore
+from bot.install.oauth_state import SignedOAuthStateStore
 from journey.db import make_engine
 from journey.secret_rows import installation_identity
 from journey.secrets import Cipher, SecretKeyChanged
@@ -293,7 +293,7 @@ def test_wrong_key_is_a_clear_error(engine: Engine, store: DatabaseInstallationS
     with pytest.raises(SecretKeyChanged, match="the secret key changed"):
         asyncio.run(other.async_find_bot(enterprise_id=None, team_id="T1"))
     # Authorize turns it into "not installed" and says why in the log, without the token.
-    with caplog.at_level(logging.ERROR, logger="bot.authorize"):
+    with caplog.at_level(logging.ERROR, logger="bot.install.authorize"):
         result = asyncio.run(DatabaseAuthorize(other).authorize(enterprise_id=None, team_id="T1"))
     assert result is None
     assert "the secret key changed" in caplog.text

@@ -2,7 +2,7 @@
 
 The attack: every anonymous GET of the public install page inserted an OAuth state
 row, so a loop of GETs kept SQLite's write lock busy. States are now signed and
-expiring (bot/oauth_state.py); the database sees only a state that comes back from
+expiring (bot/install/oauth_state.py); the database sees only a state that comes back from
 Slack valid, once.
 """
 
@@ -19,9 +19,9 @@ from fakes.slack_api import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, FakeSlack
 from sqlalchemy import event, text
 
 from bot.config import BotSettings
-from bot.installations import utcnow
-from bot.oauth import oauth_app
-from bot.oauth_state import SignedOAuthStateStore
+from bot.install.installations import utcnow
+from bot.install.oauth import oauth_app
+from bot.install.oauth_state import SignedOAuthStateStore
 from bot.server import asgi_app
 from journey.db import make_engine, upgrade
 from journey.secrets import Cipher

@@ -25,8 +25,8 @@ from fakes.slack_api import FakeSlack
 from fakes.tcp_proxy import CuttableProxy
 from sqlalchemy import text
 
-from bot.commands import parse
-from bot.service import ReportService
+from bot.commands.language import parse
+from bot.commands.service import ReportService
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.outage import UNREACHABLE, OutageLog, classify
@@ -131,8 +131,8 @@ def test_a_full_disk_is_told_to_the_slack_user_and_reads_still_answer(
 
 _READ_ONLY_SCRIPT = """
 import json, os, sys
-from bot.commands import parse
-from bot.service import ReportService
+from bot.commands.language import parse
+from bot.commands.service import ReportService
 from journey.db import make_engine
 
 path, team = sys.argv[1], sys.argv[2]

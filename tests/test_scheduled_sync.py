@@ -1,4 +1,4 @@
-"""Scheduled syncs (journey/schedule/syncs.py, bot/scheduler.py): which sources are due,
+"""Scheduled syncs (journey/schedule/syncs.py, bot/posting/loop.py): which sources are due,
 each claimed by one replica however many race, failures undone, and the bot's loop."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from bot.config import BotSettings
-from bot.delivery import PauseTeller, static_token
-from bot.scheduler import run_sync_loop, start_scheduler, sync_interval, sync_tick
+from bot.posting.delivery import PauseTeller, static_token
+from bot.posting.loop import run_sync_loop, start_scheduler, sync_interval, sync_tick
 from journey.db import make_engine
 from journey.errors import JourneyError
 from journey.ingest import CustomerRecord
@@ -289,7 +289,7 @@ class Recorder:
 
 async def test_the_sync_loop_runs_at_its_interval(monkeypatch):
     recorder = Recorder()
-    monkeypatch.setattr("bot.scheduler.run_due_syncs", recorder)
+    monkeypatch.setattr("bot.posting.loop.run_due_syncs", recorder)
     task = asyncio.create_task(run_sync_loop(None, 0.05, "loop"))  # type: ignore[arg-type]
     await asyncio.sleep(0.33)
     task.cancel()
@@ -319,7 +319,7 @@ async def test_the_sync_loop_syncs_a_due_source(engine, cipher, monkeypatch):
 
 async def test_the_bot_starts_the_sync_loop_on_its_own_interval(monkeypatch, demo_settings):
     recorder = Recorder()
-    monkeypatch.setattr("bot.scheduler.run_due_syncs", recorder)
+    monkeypatch.setattr("bot.posting.loop.run_due_syncs", recorder)
     monkeypatch.setenv("JOURNEY_SCHEDULER_INTERVAL", "0")
     monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0.05")
     task = start_scheduler(demo_settings, None)  # type: ignore[arg-type]

@@ -19,8 +19,8 @@ from slack_sdk.oauth.installation_store import Installation
 from sqlalchemy import text
 from sqlmodel import Session
 
-from bot.authorize import DatabaseAuthorize
-from bot.installations import DatabaseInstallationStore
+from bot.install.authorize import DatabaseAuthorize
+from bot.install.installations import DatabaseInstallationStore
 from journey.models import Source
 from journey.secret_rows import bind_legacy, installation_identity, source_identity
 from journey.secrets import Cipher, SecretKeyChanged, SecretMisplaced
@@ -144,7 +144,7 @@ def test_a_bot_token_swapped_between_installations_is_refused(engine, cipher, ca
     with pytest.raises(SecretMisplaced, match="slack_installation:T0B:bot_token"):
         asyncio.run(store.find(None, "T0B"))
     # Bolt's authorize answers "not installed" and logs why, never with A's token.
-    with caplog.at_level(logging.ERROR, logger="bot.authorize"):
+    with caplog.at_level(logging.ERROR, logger="bot.install.authorize"):
         result = asyncio.run(DatabaseAuthorize(store).authorize(enterprise_id=None, team_id="T0B"))
     assert result is None
     assert "another row" in caplog.text and "xoxb-token-of-a" not in caplog.text

@@ -30,10 +30,10 @@ from fakes.slack_api import DEFAULT_BOT_TOKEN, RESPONSE_URL, FakeSlack
 from slack_driver import SECRET, SignedBot, bot_client
 
 from bot.app import build_app
-from bot.commands import Command
+from bot.commands.language import Command
+from bot.commands.service import Reply, ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.service import Reply, ReportService
 from bot.work.inflight import INFLIGHT
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
@@ -200,7 +200,7 @@ def test_sigterm_to_journey_serve_waits_for_acknowledged_commands(demo_db, tmp_p
 @pytest.fixture
 def one_report_thread():
     """One report thread, no shedding: the drain test's queue order is then known."""
-    from bot.workers import PoolLimits, ReportPool, use_pool
+    from bot.work.pool import PoolLimits, ReportPool, use_pool
 
     old = use_pool(
         ReportPool(PoolLimits(threads=1, max_queue=16, max_queue_per_workspace=16, max_wait=60))
@@ -231,8 +231,8 @@ class HeldSync(ReportService):
 async def test_a_background_sync_cut_short_by_a_shutdown_tells_its_user(demo_db):
     """A `/journey sync` still running when the grace ends: its progress DM gets a line
     saying the sync was cut short, that what arrived is kept, and to run it again."""
-    from bot.service import SyncTarget
-    from bot.sync_progress import open_dm, start_sync
+    from bot.commands.service import SyncTarget
+    from bot.posting.sync_progress import open_dm, start_sync
 
     engine = make_engine(f"sqlite:///{demo_db}")
     service = HeldSync(engine)

@@ -29,7 +29,7 @@ NOT_THE_BOT = ("test_fake_slack.py",)
 # Where a method takes one of several scopes, the one journey's use of it needs:
 # conversations.open only ever opens a DM with one person; conversations.history reads
 # the public and private channels digests and alerts go to, never a DM (pause notices in
-# a DM are checked against the database instead, bot/delivery.py).
+# a DM are checked against the database instead, bot/posting/delivery.py).
 CHOSEN = {
     "conversations.open": ("im:write",),
     # conversations.info checks that *Share* never posts into a shared conversation: public

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.installations import DatabaseInstallationStore
+from bot.install.installations import DatabaseInstallationStore
 from bot.listeners.views.connect import connect_source
 from journey.db import make_engine, session_scope, upgrade
 from journey.secrets import Cipher
@@ -168,8 +168,8 @@ def test_a_key_check_at_connect_ends_by_its_deadline(tmp_path, woo, monkeypatch)
 async def test_six_slow_key_checks_leave_installation_lookups_alone(tmp_path, woo, monkeypatch):
     """Six checks against a store dripping bytes run on their own pool: another
     workspace's installation look-up (asyncio's default pool) answers at once."""
-    from bot import workers
-    from bot.workers import CHECKS, in_pool
+    from bot.work import pool as workers
+    from bot.work.pool import CHECKS, in_pool
 
     monkeypatch.setenv("JOURNEY_SECRET_KEY", FERNET_KEY)
     engine = make_engine(f"sqlite:///{tmp_path / 'pools.db'}")
@@ -257,8 +257,8 @@ def test_the_http_client_bounds_every_request_even_without_a_sync():
 def test_slack_syncs_are_admitted_once_per_source_and_per_workspace(tmp_path, monkeypatch):
     """A sync asked while one of the same source runs gets a polite reply, as does a
     workspace already running its share; another workspace is not held up."""
-    from bot.service import ReportService, SyncTarget
-    from bot.sync_progress import SYNC_GATE, admit
+    from bot.commands.service import ReportService, SyncTarget
+    from bot.posting.sync_progress import SYNC_GATE, admit
 
     engine = make_engine(f"sqlite:///{tmp_path / 'admit.db'}")
     upgrade(engine)
@@ -282,7 +282,7 @@ def test_slack_syncs_are_admitted_once_per_source_and_per_workspace(tmp_path, mo
 
 
 def test_the_check_gate_refuses_past_its_share_without_waiting():
-    from bot.workers import Gate
+    from bot.work.pool import Gate
 
     gate = Gate(per_workspace=2, total=3)
     assert gate.enter("T1") and gate.enter("T1")

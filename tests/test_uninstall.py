@@ -271,9 +271,9 @@ async def test_app_uninstalled_event_stops_the_workspace(tmp_path, monkeypatch, 
     from slack_driver import SECRET, bot_client
 
     from bot.app import build_app
+    from bot.commands.service import ReportService
     from bot.config import BotSettings
     from bot.deps import Deps
-    from bot.service import ReportService
     from journey.db import make_engine, upgrade
 
     monkeypatch.setenv("JOURNEY_SECRET_KEY", FERNET_KEY)
@@ -316,7 +316,7 @@ async def test_a_reinstall_tells_the_installer_which_sources_need_keys(tmp_path,
     from slack_sdk.oauth.installation_store import Installation
     from slack_sdk.web.async_client import AsyncWebClient
 
-    from bot.installations import resume_on_install
+    from bot.install.installations import resume_on_install
     from journey.db import make_engine, upgrade
 
     engine = make_engine(f"sqlite:///{tmp_path / 'again.db'}")

@@ -189,9 +189,9 @@ def test_value_report_says_why_when_spend_follows_frequency(session):
 def test_slack_value_reply_escapes_channel_names_and_has_a_chart(engine, session):
     """`/journey value` through the same service Slack and the console use; a channel named
     like Slack markup shows as typed and pings nobody; the chart is a PNG."""
-    from bot.commands import parse
+    from bot.commands.language import parse
+    from bot.commands.service import ReportService
     from bot.listeners.replies import chart_png
-    from bot.service import ReportService
     from tests.slack_render import findings, visible_texts
 
     shop = build_store(

@@ -1,5 +1,5 @@
 """Bounded, fair work: past the report pool's bounds a user is told "busy, try again in a
-minute" at once, instead of an answer that comes ever later (bot/workers.py); the same
+minute" at once, instead of an answer that comes ever later (bot/work/pool.py); the same
 chart is rendered once (bot/listeners/replies.py).
 
 Before, every report queued on one thread without limit: at 30 commands a second
@@ -18,11 +18,11 @@ from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
 from slack_driver import SECRET, SignedBot, bot_client
 
 from bot.app import build_app
-from bot.commands import Command
+from bot.commands.language import Command
+from bot.commands.service import Reply, ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.service import Reply, ReportService
-from bot.workers import Busy, PoolLimits, ReportPool, limits_from_env, use_pool
+from bot.work.pool import Busy, PoolLimits, ReportPool, limits_from_env, use_pool
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
 from journey.errors import JourneyError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.blocks.message import Message, context, header, section
 from bot.blocks.mrkdwn import md
-from bot.commands import EXAMPLES, TOPICS
+from bot.commands.language import EXAMPLES, TOPICS
 from journey.periods import PERIOD_HELP
 from journey.render.format import count
 from journey.sources.manage import SourceHealth

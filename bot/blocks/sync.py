@@ -1,4 +1,4 @@
-"""The message a sync keeps up to date in Slack while it runs (bot/sync_progress.py).
+"""The message a sync keeps up to date in Slack while it runs (bot/posting/sync_progress.py).
 
 The final message is `bot.blocks.help.sync_message`: the same words as an
 on-demand sync always gave. This one says what is arriving, source by source.

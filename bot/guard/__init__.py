@@ -23,7 +23,7 @@ room's other half:
   authorized, never the payload's team;
 - `fair.py`: the per-user rate limit on commands and report buttons, with the
   polite sentence that goes with it (what one workspace may queue is bounded
-  by the report pool, bot/workers.py).
+  by the report pool, bot/work/pool.py).
 """
 
 from bot.guard.limits import Limits

@@ -1,7 +1,7 @@
 """Fair sharing per person: a rate limit on the commands and report buttons one user
 may use per minute, with the polite sentence that goes with it.
 
-The report pool (bot/workers.py) already bounds what one workspace may queue; this
+The report pool (bot/work/pool.py) already bounds what one workspace may queue; this
 bounds one person clicking fast inside a workspace, so a colleague's report is not
 queued behind twenty of theirs. In memory, per process: with several replicas each
 enforces its own share, which is enough to keep one person from stalling a replica.

@@ -22,10 +22,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.help import error_message, working_message
 from bot.blocks.message import Message, context
-from bot.service import Reply, unexpected_message
+from bot.commands.service import Reply, unexpected_message
 from bot.slack_errors import explain
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
-from bot.workers import Busy, pool
+from bot.work.pool import Busy, pool
 from journey.reports import FunnelReport, RetentionReport, ValueReport
 
 log = logging.getLogger("journey.bot")
@@ -52,7 +52,7 @@ async def reply_when_ready(
 ) -> tuple[Reply, bool]:
     """Run `work` in a thread; show a working state if it is slow; send the reply.
 
-    Reports run in the bounded report pool (bot/workers.py): when it is full, or
+    Reports run in the bounded report pool (bot/work/pool.py): when it is full, or
     the report waited longer than a user should, the user reads "busy, try again
     in a minute" instead of an ever later answer; `workspace` is whose share of
     the queue it takes. `own_thread` is for long jobs (a sync that may take

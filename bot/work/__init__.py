@@ -4,5 +4,5 @@
   acknowledgement) and every background sync is registered while it runs, so a
   SIGTERM can wait for them, tell the users of those that cannot finish in time
   to run the command again, and log what happened.
-- bot/workers.py: the report pool every report and chart runs on.
+- bot/work/pool.py: the report pool every report and chart runs on.
 """

@@ -174,7 +174,7 @@ class InFlight:
 
 def _describe(kwargs: dict[str, Any]) -> str:
     """What the user asked for, in words that echo nothing they typed beyond a known word."""
-    from bot.commands import WORDS
+    from bot.commands.language import WORDS
 
     command = kwargs.get("command")
     if isinstance(command, dict):

@@ -60,7 +60,7 @@ class SlackOAuthState(SQLModel, table=True):
     """An OAuth state already used on the redirect back from Slack.
 
     States are signed and written nowhere when the install page hands them out
-    (bot/oauth_state.py); a state's nonce is recorded here when its redirect is
+    (bot/install/oauth_state.py); a state's nonce is recorded here when its redirect is
     accepted, in the shared database because a replay may land on another
     replica, so each state is accepted at most once. Expired rows are swept.
     """

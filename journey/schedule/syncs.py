@@ -1,7 +1,7 @@
 """Scheduled syncs: every connected source synced about once per interval, by one replica.
 
 Every bot process runs `run_due_syncs` every JOURNEY_SYNC_INTERVAL seconds
-(bot/scheduler.py). A source is due when it is an active connector source
+(bot/posting/loop.py). A source is due when it is an active connector source
 (Stripe, HubSpot, WooCommerce, Shopify; not CSV imports or the demo) with a stored
 credential whose `last_sync_at` is older than the interval, or that was never
 synced, of a workspace that still has the app (not uninstalled, its installation

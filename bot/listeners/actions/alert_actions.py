@@ -30,7 +30,7 @@ from bot.deps import Deps
 from bot.listeners.actions.report_actions import STALE, admitted
 from bot.listeners.actions.values import action_value, command_from
 from bot.listeners.replies import reply_when_ready, safe_respond
-from bot.workers import in_worker
+from bot.work.pool import in_worker
 
 ACK_BLOCK = "journey_acknowledged"
 NOT_FOUND = (

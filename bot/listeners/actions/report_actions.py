@@ -5,7 +5,7 @@ of other organizations get one sentence instead of customer data; *Share* and th
 export are for admins (or JOURNEY_EXPORT_USERGROUP), Share never into a conversation
 shared with another workspace, and every export and share is recorded (who, when, how
 many rows). Reports a button runs take the workspace's share of the report pool
-(bot/workers.py) and count against the clicker's rate limit (bot/guard/fair.py).
+(bot/work/pool.py) and count against the clicker's rate limit (bot/guard/fair.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from bot.listeners.replies import (
     upload_chart,
 )
 from bot.slack_errors import explain
-from bot.workers import in_worker
+from bot.work.pool import in_worker
 
 log = logging.getLogger("journey.bot")
 STALE = "This button is from an older message; run the command again."

@@ -15,12 +15,12 @@ from bot.blocks.message import Message
 from bot.blocks.message import context as context_block
 from bot.blocks.mrkdwn import md, mention
 from bot.blocks.reports import A_REVIEW_ASKED, A_REVIEW_SKIP
-from bot.commands import Command
+from bot.commands.language import Command
 from bot.deps import Deps
 from bot.listeners.actions.report_actions import admitted
 from bot.listeners.actions.values import action_value
 from bot.listeners.replies import safe_respond
-from bot.workers import in_worker
+from bot.work.pool import in_worker
 
 
 def register(app: AsyncApp, deps: Deps) -> None:

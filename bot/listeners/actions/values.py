@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.commands import REPORTS, Command
+from bot.commands.language import REPORTS, Command
 
 
 def action_value(body: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Help and parse errors need no database and go out with the acknowledgement
 itself; reports are computed after it, in a worker thread. `/journey sync` runs
-in the background with its progress in a DM edited in place (bot/sync_progress.py).
+in the background with its progress in a DM edited in place (bot/posting/sync_progress.py).
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from bot.blocks.help import (
     topic_message,
 )
 from bot.blocks.message import Message, context
-from bot.commands import SCHEDULE_WORDS, CommandError, DigestRequest, parse
+from bot.commands.language import SCHEDULE_WORDS, CommandError, DigestRequest, parse
+from bot.commands.service import unexpected_message
 from bot.deps import Deps
 from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
 from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
 from bot.listeners.views.connect import open_connect_modal
-from bot.service import unexpected_message
-from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
-from bot.workers import in_worker
+from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
+from bot.work.pool import in_worker
 
 
 def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:

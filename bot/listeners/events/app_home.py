@@ -13,7 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.message import section
 from bot.deps import Deps
-from bot.workers import in_worker
+from bot.work.pool import in_worker
 
 log = logging.getLogger("journey.bot")
 

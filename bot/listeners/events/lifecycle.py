@@ -4,7 +4,7 @@
 inactive (the token dropped), and journey.uninstall.stop_workspace pauses its
 sources and deletes their keys, pauses its digests and disables its alerts; the
 scheduler deletes its data after JOURNEY_PURGE_AFTER_DAYS (30). A reinstall
-within that time resumes it (bot/installations.py, `resume_on_install`); a bot
+within that time resumes it (bot/install/installations.py, `resume_on_install`); a bot
 with one fixed SLACK_BOT_TOKEN has no install event, so at start a token that
 works (`auth.test`) resumes its workspace (`resume_token_workspace`).
 

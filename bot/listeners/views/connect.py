@@ -8,9 +8,9 @@ told the outcome in a direct message. The key is never logged, posted or
 stored in plain text: only `Credential` carries it, and only
 `journey.sources.manage.add_source` writes it, sealed. A source stored this way
 gets its first sync at once, in the background, with its progress in a second
-DM edited in place (bot/sync_progress.py).
+DM edited in place (bot/posting/sync_progress.py).
 
-Bounds. The check runs on its own small pool (bot/workers.CHECKS), never on
+Bounds. The check runs on its own small pool (bot/work/pool.CHECKS), never on
 asyncio's default one where installation look-ups run, within a total deadline
 (`CHECK_HTTP.deadline`, retries included), and at most a few at once per
 workspace and in all (`CHECK_GATE`): a store answering a byte at a time holds
@@ -51,12 +51,12 @@ from bot.blocks.connect import (
 )
 from bot.blocks.help import error_message, in_dm
 from bot.blocks.message import Message, section
+from bot.commands.service import unexpected_message
 from bot.deps import Deps
 from bot.guard.access import CONNECT_REFUSAL, Viewer, authorized_workspace
-from bot.service import unexpected_message
+from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.slack_errors import explain
-from bot.sync_progress import INTERVAL, admit, open_dm, start_sync
-from bot.workers import CHECK_GATE, CHECKS, in_pool, in_worker
+from bot.work.pool import CHECK_GATE, CHECKS, in_pool, in_worker
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.secrets import Cipher

@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from bot.blocks.digest import ALERT_NAMES, alerts_list_message, digest_message, local_time
 from bot.blocks.message import Message, context, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, stored_reason, turned_off_by
-from bot.commands import AlertsRequest, DigestRequest
+from bot.commands.language import AlertsRequest, DigestRequest
 from journey.db import session_scope
 from journey.models.schedule import AlertRule, AlertState, DigestSubscription
 from journey.schedule import (

@@ -1,6 +1,6 @@
 """The Slack side of digests and alerts: journey.schedule's DeliveryPort over the Web API.
 
-`run_due` is synchronous and runs in a worker thread (bot/scheduler.py), so this
+`run_due` is synchronous and runs in a worker thread (bot/posting/loop.py), so this
 port uses slack_sdk's synchronous WebClient, with the same base URL and the same
 kind of retry handlers as the listeners' client (bot/app.py): a 429 is waited
 out for its Retry-After by slack_sdk's RateLimitErrorRetryHandler, connection
@@ -149,7 +149,7 @@ def async_token_lookup(
 
 
 def authorize_lookup(authorize: Any) -> Callable[[str], Awaitable[str | None]]:
-    """The bot token of a workspace through bot.authorize.DatabaseAuthorize, which reads
+    """The bot token of a workspace through bot.install.authorize.DatabaseAuthorize, which reads
     the encrypted installation and refreshes a rotating token under the database lock."""
 
     async def find(workspace_id: str) -> str | None:

@@ -30,11 +30,11 @@ The other pools keep slow outside servers away from everyone else:
 
 - `CHECKS`: the key check at `/journey connect` waits on a store's server, which
   may answer a byte at a time until the check's deadline. On asyncio's default
-  pool (where installation and token look-ups run, bot/installations.py) six such
+  pool (where installation and token look-ups run, bot/install/installations.py) six such
   checks blocked every other workspace's requests; here they wait among
   themselves, and `Gate` refuses more than a few per workspace and in all.
-- Syncs have their own pool (bot/sync_progress.py) and gate, and the scheduler's
-  ticks their own thread (bot/scheduler.py).
+- Syncs have their own pool (bot/posting/sync_progress.py) and gate, and the scheduler's
+  ticks their own thread (bot/posting/loop.py).
 """
 
 from __future__ import annotations

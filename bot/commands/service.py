@@ -35,7 +35,7 @@ from bot.blocks.reports import (
     reviews_message,
     value_message,
 )
-from bot.commands import REPORTS, Command
+from bot.commands.language import REPORTS, Command
 from journey.db import make_engine, session_scope
 from journey.errors import JourneyError, NotFound
 from journey.metrics.churn import churn_report
@@ -209,13 +209,13 @@ class ReportService:
         zone_words: str | None = None,
         now: datetime | None = None,
     ) -> Reply:
-        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/schedules.py).
+        """`/journey digest ...` and `/journey alerts ...` for one channel (bot/commands/schedule_settings.py).
 
         Slack and the local console both come here, each with its own channel, user and
         timezone, so both set up digests and alerts in exactly the same way; `now` is the
         console's clock (its tests move it)."""
-        from bot.commands import AlertsRequest, DigestRequest
-        from bot.schedules import alerts_reply, digest_reply
+        from bot.commands.language import AlertsRequest, DigestRequest
+        from bot.commands.schedule_settings import alerts_reply, digest_reply
 
         try:
             if isinstance(command.setting, DigestRequest):
@@ -397,7 +397,7 @@ class ReportService:
         """Sync this workspace's connected sources (or one by name) now, in this thread.
 
         `progress(source_id, resource, pages, records)` is called after every
-        committed page (bot/sync_progress.py turns it into a Slack message
+        committed page (bot/posting/sync_progress.py turns it into a Slack message
         edited in place). A source that fails unexpectedly gets a result with a
         reference in words, and the next source still syncs.
         """

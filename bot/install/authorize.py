@@ -33,7 +33,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy.exc import DBAPIError
 
-from bot.installations import (
+from bot.install.installations import (
     Clock,
     DatabaseInstallationStore,
     StaleInstallation,

@@ -33,7 +33,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from bot.config import BotSettings
-from bot.delivery import (
+from bot.listeners.events.lifecycle import resume_token_workspace
+from bot.posting.delivery import (
     PauseTeller,
     SlackDelivery,
     TokenLookup,
@@ -41,9 +42,8 @@ from bot.delivery import (
     authorize_lookup,
     static_token,
 )
-from bot.listeners.events.lifecycle import resume_token_workspace
 from bot.work.inflight import INFLIGHT
-from bot.workers import in_pool
+from bot.work.pool import in_pool
 from journey.errors import JourneyError
 from journey.schedule.leases import Scope
 from journey.schedule.runner import DeliveryPort, RunReport, run_due
@@ -100,8 +100,8 @@ def token_lookup(
         if not settings.bot_token:
             raise JourneyError("the scheduler needs SLACK_BOT_TOKEN or an OAuth setup")
         return static_token(settings.bot_token)
-    from bot.authorize import DatabaseAuthorize
-    from bot.installations import DatabaseInstallationStore
+    from bot.install.authorize import DatabaseAuthorize
+    from bot.install.installations import DatabaseInstallationStore
     from journey.secrets import Cipher
 
     store = DatabaseInstallationStore(engine, Cipher.from_env())
@@ -208,7 +208,7 @@ async def run_sync_loop(
     tell: Callable[[PausedSource], object] | None = None,
 ) -> None:
     """Sync due sources every `interval` seconds (until cancelled); a failed tick is logged.
-    A source a sync pauses is announced once through `tell` (bot.delivery.PauseTeller).
+    A source a sync pauses is announced once through `tell` (bot.posting.delivery.PauseTeller).
 
     The sleep comes after the tick, so a source synced by this replica at one tick
     (its last_sync_at is the sync's finish) is due again at the next."""

@@ -17,7 +17,7 @@ of JOURNEY_SYNC_WORKERS (4) threads for all workspaces; the person is told why
 in words instead of waiting behind another tenant's store.
 
 Why it never blocks anything: the sync runs in its own small thread pool (not
-the event loop, not the report pool of bot/workers.py), and every page it reads
+the event loop, not the report pool of bot/work/pool.py), and every page it reads
 is committed as it lands, so a report asked meanwhile answers from what has
 arrived. The sync thread only records progress in `SyncProgress`; a coroutine
 on the event loop edits the message when something changed, at most once per
@@ -43,9 +43,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.blocks.help import in_dm, sync_message
 from bot.blocks.message import Message
 from bot.blocks.sync import SourceProgress, progress_message
-from bot.service import ReportService, SyncTarget, unexpected_message
+from bot.commands.service import ReportService, SyncTarget, unexpected_message
 from bot.work.inflight import INFLIGHT
-from bot.workers import Gate, env_count
+from bot.work.pool import Gate, env_count
 from journey.sync import SyncResult, is_running
 
 log = logging.getLogger("journey.bot")

@@ -1,4 +1,4 @@
-"""Slack installations in journey's own database (used OAuth states: bot/oauth_state.py).
+"""Slack installations in journey's own database (used OAuth states: bot/install/oauth_state.py).
 
 slack_sdk ships SQL stores, but they keep bot tokens in plain text, and its
 file stores live on one machine's disk. These keep everything in the shared
@@ -635,7 +635,7 @@ def install_default_alerts(
     The destination, in order: the first channel with a running digest (a
     reinstall, or digests set up before), else `direct_channel` (a direct
     message with the installer), else none yet: then the first `/journey digest`
-    subscription gives them its channel (bot/schedules.py). Rules someone already
+    subscription gives them its channel (bot/commands/schedule_settings.py). Rules someone already
     pointed somewhere keep their channel. Returns the destination given to the
     rules that had none (None if none).
 

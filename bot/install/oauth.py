@@ -5,7 +5,7 @@ installations and OAuth states live in journey's own database (so several
 replicas share them through PostgreSQL), bot tokens are encrypted with
 JOURNEY_SECRET_KEY, and rotating tokens are refreshed under a database lock.
 A successful install also creates the workspace's default alert rules with a
-destination (bot.installations.default_alerts_on_install), so they work without
+destination (bot.install.installations.default_alerts_on_install), so they work without
 a manual step.
 """
 
@@ -24,16 +24,16 @@ from slack_bolt.response import BoltResponse
 from sqlalchemy import Engine
 
 from bot.app import Transport, build_app, web_client
-from bot.authorize import DatabaseAuthorize
+from bot.commands.service import ReportService
 from bot.config import BotSettings
 from bot.deps import Deps
-from bot.installations import (
+from bot.install.authorize import DatabaseAuthorize
+from bot.install.installations import (
     DatabaseInstallationStore,
     default_alerts_on_install,
     resume_on_install,
 )
-from bot.oauth_state import SignedOAuthStateStore
-from bot.service import ReportService
+from bot.install.oauth_state import SignedOAuthStateStore
 from journey.secrets import Cipher
 
 INSTALL_PATH = "/slack/install"
@@ -90,7 +90,7 @@ def oauth_app(
         client_secret=settings.client_secret,
         scopes=list(settings.scopes),
         installation_store=store,
-        # Signed and stateless: loading the install page writes nothing (bot/oauth_state.py).
+        # Signed and stateless: loading the install page writes nothing (bot/install/oauth_state.py).
         state_store=SignedOAuthStateStore(engine, settings.client_secret or ""),
         install_path=INSTALL_PATH,
         redirect_uri_path=REDIRECT_PATH,

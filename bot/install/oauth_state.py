@@ -30,7 +30,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 from sqlalchemy import Engine, delete, insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.installations import STATES, Clock, utcnow
+from bot.install.installations import STATES, Clock, utcnow
 
 #: Bolt's own default lifetime of an OAuth state.
 EXPIRATION_SECONDS = 600
