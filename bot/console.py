@@ -42,7 +42,7 @@ from bot.blocks.reports import (
 from bot.blocks.terminal import render_terminal
 from bot.commands.language import AlertsRequest, Command, CommandError, DigestRequest, parse
 from bot.commands.service import ReportService
-from bot.posting.loop import scheduler_interval, sync_interval, sync_tick
+from bot.posting.loop import CONSOLE_CHANNEL, scheduler_interval, sync_interval, sync_tick
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.models import Customer, Workspace
@@ -56,7 +56,6 @@ from journey.sync import ConnectorFactory
 log = logging.getLogger("journey.bot.console")
 
 # The console's channel and user: lowercase words, so they can never be Slack ids.
-CONSOLE_CHANNEL = "console"
 CONSOLE_USER = "console"
 PROMPT = "/journey> "
 ZONE_WORDS = "this computer's timezone"

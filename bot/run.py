@@ -48,6 +48,15 @@ def http_app_from_env() -> ASGIApp:
     return http_app(load_bot_settings(), _engine())
 
 
+def asgi_from_env() -> ASGIApp:
+    """uvicorn factory: each worker process builds its own app from the environment."""
+    from journey import logs
+
+    # A fresh worker process: the parent's logging set-up did not come with it.
+    logs.configure(logging.INFO)
+    return http_app_from_env()
+
+
 def scheduler_starter(
     settings: BotSettings | None = None, engine: Engine | None = None
 ) -> Callable[[], asyncio.Task[None] | None]:

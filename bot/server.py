@@ -139,21 +139,11 @@ def serve_http(
     uvicorn.run(app, host=host, port=port, **server_options(open_files=raise_open_file_limit()))
 
 
-def asgi_from_env() -> Callable[[Scope, Receive, Send], Awaitable[None]]:
-    """uvicorn factory: each worker process builds its own app from the environment."""
-    from bot.run import http_app_from_env
-    from journey import logs
-
-    # A fresh worker process: the parent's logging set-up did not come with it.
-    logs.configure(logging.INFO)
-    return http_app_from_env()
-
-
 def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
     import uvicorn
 
     uvicorn.run(
-        "bot.server:asgi_from_env",
+        "bot.run:asgi_from_env",
         factory=True,
         host=host,
         port=port,

@@ -12,8 +12,7 @@ import logging
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -23,13 +22,21 @@ import typer
 
 if TYPE_CHECKING:  # heavy modules: imported where they are used (a fast --help)
     from rich.progress import Progress
-    from sqlalchemy import Engine
-    from sqlmodel import Session
 
 from journey import logs
+from journey.cli_context import (
+    WorkspaceOpt,
+    _engine,
+    _now,
+    _progress,
+    _session,
+    _settings,
+    _workspace,
+    err,
+)
+from journey.cli_context import _state as _state  # reset by the tests between runs
 from journey.cli_people import people_app
 from journey.cli_sources import sources_app, sync
-from journey.config import Settings, load_settings
 from journey.errors import JourneyError
 from journey.periods import PERIOD_HELP, parse_date
 
@@ -63,26 +70,6 @@ app.add_typer(people_app, name="people")
 app.command("sync")(sync)
 
 
-class _LazyConsole:
-    """rich's stderr Console, made on first use: importing rich costs a fifth of a
-    second that `journey --help` and `journey workspaces` need not pay."""
-
-    _console: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            type(self)._console = Console(stderr=True)
-        return getattr(self._console, name)
-
-
-err: Any = _LazyConsole()
-
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
-]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 
 
@@ -93,65 +80,6 @@ class ReportKind(StrEnum):
     reviews = "reviews"
     insights = "insights"
     value = "value"
-
-
-class _State:
-    settings: Settings | None = None
-    engine: Engine | None = None
-
-
-_state = _State()
-
-
-def _settings() -> Settings:
-    if _state.settings is None:
-        _state.settings = load_settings()
-    return _state.settings
-
-
-def _engine() -> Engine:
-    from journey.db import ensure_schema, make_engine
-
-    if _state.engine is None:
-        _state.engine = make_engine(_settings().database_url)
-        ensure_schema(_state.engine)
-    return _state.engine
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from journey.db import session_scope
-
-    with session_scope(_engine()) as session:
-        yield session
-
-
-def _workspace(workspace: str | None) -> str:
-    return workspace or _settings().workspace
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _progress() -> Progress:
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("{task.description}", markup=False),  # names are data, not rich markup
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,
-    )
 
 
 # --- main job ----------------------------------------------------------------

@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from journey import cli_context as cli
+
 people_app = typer.Typer(
     help="People: which records from your sources are one person, and why.",
     no_args_is_help=True,
@@ -20,12 +22,6 @@ WorkspaceOpt = Annotated[
     str | None,
     typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
 ]
-
-
-def _cli():  # noqa: ANN202 - the CLI module, imported late: it imports this one
-    from journey import cli
-
-    return cli
 
 
 _WHY = {
@@ -44,7 +40,6 @@ def show_(
     """The person behind an email or record: each record per source and why it is there."""
     from journey.people import show
 
-    cli = _cli()
     with cli._session() as session:
         person = show(session, cli._workspace(workspace), who)
     typer.echo(f"Person #{person.id}: {len(person.records)} record(s)")
@@ -65,7 +60,6 @@ def link(
     from journey.people import decide_link
     from journey.state import refresh_journeys
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         persons = decide_link(session, ws, first, second, by="cli")
@@ -82,7 +76,6 @@ def unlink(
     from journey.people import decide_unlink
     from journey.state import refresh_journeys
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         persons = decide_unlink(session, ws, record, by="cli")
@@ -95,7 +88,6 @@ def conflicts_(workspace: WorkspaceOpt = None) -> None:
     """Shared addresses the rules left apart, with why; decide with `journey people link`."""
     from journey.people import conflicts, count
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         found = conflicts(session, ws)

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from journey import cli_context as cli
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -37,12 +39,6 @@ WorkspaceOpt = Annotated[
     str | None,
     typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
 ]
-
-
-def _cli():  # noqa: ANN202 - the CLI module, imported late: it imports this one
-    from journey import cli
-
-    return cli
 
 
 @sources_app.command("add")
@@ -88,7 +84,6 @@ def add(
     from journey.sources.shopify import shop_domain
     from journey.workspaces import refuse_demo_mix
 
-    cli = _cli()
     cli._settings()  # reads .env, where JOURNEY_SECRET_KEY may live
     if not into_demo:
         with cli._session() as session:
@@ -170,7 +165,6 @@ def list_(workspace: WorkspaceOpt = None) -> None:
     """Every source of the workspace with its health: status, last success, records, last error."""
     from journey.sources.manage import source_health
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         rows = source_health(session, ws)
@@ -215,7 +209,6 @@ def remove(
     """Disconnect a source: its key is deleted; its imported data is kept or deleted."""
     from journey.sources.manage import find_source, remove_source, source_health
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         source = find_source(session, ws, name, kind)
@@ -254,7 +247,6 @@ def sync(
     from journey.sources.manage import PAUSED, connected_sources, find_source
     from journey.sync import sync_source
 
-    cli = _cli()
     ws = cli._workspace(workspace)
     with cli._session() as session:
         if name is not None:
@@ -314,7 +306,7 @@ def _sync_progress() -> Progress:
         TextColumn("{task.completed:,.0f} records"),
         TextColumn("· page {task.fields[pages]}"),
         TimeElapsedColumn(),
-        console=_cli().err,
+        console=cli.err,
         transient=True,
-        disable=not _cli().err.is_terminal,
+        disable=not cli.err.is_terminal,
     )

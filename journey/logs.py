@@ -4,7 +4,7 @@
 WARNING default (set first, in `journey.cli.main`) used to silence the bot's later
 INFO request: `journey serve` logged nothing at all. Here the handler is installed
 once and each call only sets the level, so `journey serve`, `journey
-bot`, uvicorn's worker processes (`bot.server.asgi_from_env`) and the tests all get
+bot`, uvicorn's worker processes (`bot.run.asgi_from_env`) and the tests all get
 the same format and the level their mode asks for. JOURNEY_LOG_LEVEL overrides it.
 
 Secrets never reach the log: the handler's filter blanks anything shaped like a

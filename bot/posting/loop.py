@@ -114,11 +114,14 @@ def token_lookup(
     return async_token_lookup(authorize_lookup(authorize), loop)
 
 
+# The local console's channel (bot/console.py): no Slack channel, so the Slack
+# scheduler leaves its digests and alerts to the console.
+CONSOLE_CHANNEL = "console"
+
+
 def slack_scope() -> Scope:
     """Everything but what the local console delivers: its channel (`#console`) is no Slack
     channel, so a Slack bot started on the console's database must leave it alone."""
-    from bot.console import CONSOLE_CHANNEL
-
     return Scope(exclude_channel=CONSOLE_CHANNEL)
 
 
