@@ -12,16 +12,13 @@ from typing import Annotated
 import typer
 
 from journey import cli_context as cli
+from journey.cli_context import WorkspaceOpt
 
 people_app = typer.Typer(
     help="People: which records from your sources are one person, and why.",
     no_args_is_help=True,
 )
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
-]
 
 
 _WHY = {

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from journey import cli_context as cli
+from journey.cli_context import WorkspaceOpt
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -35,10 +36,6 @@ sources_app = typer.Typer(
     no_args_is_help=True,
 )
 
-WorkspaceOpt = Annotated[
-    str | None,
-    typer.Option("--workspace", "-w", help="Workspace id (default: JOURNEY_WORKSPACE or local)."),
-]
 
 
 @sources_app.command("add")
