@@ -16,6 +16,7 @@ import time
 from types import SimpleNamespace
 from typing import Any
 
+import httpx
 import pytest
 from fakes import signing
 from fakes import slack_api as fakes_slack_api
@@ -1072,3 +1073,135 @@ def test_an_image_of_a_file_not_shared_where_the_message_goes_is_invalid_blocks(
     url = fake_slack.response_url("r", channel="C2")
     answer = WebhookClient(url).send(text="chart", blocks=_image(shared))
     assert answer.status_code == 400 and "invalid_blocks" in answer.body
+
+
+# ----------------------------------------------------------------- files people share
+
+READER = "xoxb-files-reader"
+
+
+def _reader(fake: FakeSlack) -> None:
+    fake.add_token(
+        READER, scopes=[*fakes_slack_api.DEFAULT_BOT_SCOPES, "files:read"], bot_id="B0JBOT"
+    )
+
+
+def _get(url: str, token: str | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(url, headers=headers)
+
+
+def test_a_file_dropped_in_the_bots_dm_is_served_only_with_a_bearer_carrying_files_read(
+    fake_slack: FakeSlack,
+) -> None:
+    _reader(fake_slack)
+    fake_slack.add_user("U0ALICE")
+    data = b"order_id,email,ordered_at,amount\n1,a@example.com,2026-01-02,10.00\n"
+    file = fake_slack.user_upload("U0ALICE", "orders.csv", data, channel="D0ALICE")
+    event = fake_slack.file_shared_event(file)
+    assert event["channel_id"] == "D0ALICE" and event["file"] == {"id": file.id}
+    assert set(event) == {"type", "channel_id", "file_id", "user_id", "file", "event_ts"}
+
+    info = fake_slack.web_client(READER).files_info(file=file.id)["file"]
+    assert info["ims"] == ["D0ALICE"] and info["size"] == len(data)
+    assert info["name"] == "orders.csv" and info["user"] == "U0ALICE"
+    url = info["url_private_download"]
+    assert url.endswith(f"/files-pri/{DEFAULT_TEAM_ID}-{file.id}/download/orders.csv")
+
+    good = _get(url, READER)
+    assert good.status_code == 200 and good.content == data
+    # Slack answers a missing or insufficient bearer with its sign-in page, status 200.
+    for token in (None, "xoxb-unknown", DEFAULT_BOT_TOKEN):  # the default lacks files:read
+        page = _get(url, token)
+        assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
+        assert page.content != data and b"Sign in" in page.content
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client(DEFAULT_BOT_TOKEN).files_info(file=file.id)
+    assert e.value.response["error"] == "missing_scope"
+    assert e.value.response["needed"] == "files:read"
+    downloads = fake_slack.calls_to(fakes_slack_api.FILE_DOWNLOAD)
+    assert [c.response["content_type"].split(";")[0] for c in downloads] == [
+        "text/csv",
+        "text/html",
+        "text/html",
+        "text/html",
+    ]
+
+
+def test_another_workspaces_token_gets_neither_the_file_nor_its_info(
+    fake_slack: FakeSlack,
+) -> None:
+    _reader(fake_slack)
+    fake_slack.add_token(
+        "xoxb-other-team", team_id="T0OTHER", scopes=["files:read"], bot_id="B0OTHER"
+    )
+    file = fake_slack.user_upload("U0ALICE", "orders.csv", b"a,b\n1,2\n", channel="D0ALICE")
+    url = fake_slack.web_client(READER).files_info(file=file.id)["file"]["url_private_download"]
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client("xoxb-other-team").files_info(file=file.id)
+    assert e.value.response["error"] == "file_not_found"
+    assert _get(url, "xoxb-other-team").headers["content-type"].startswith("text/html")
+
+
+def test_unshared_files_are_refused_as_slack_refuses_them(fake_slack: FakeSlack) -> None:
+    _reader(fake_slack)
+    private = fake_slack.user_upload("U0ALICE", "private.csv", b"a\n1\n")
+    elsewhere = fake_slack.user_upload("U0ALICE", "c.csv", b"a\n1\n", channel="C0NOTJOINED")
+    fake_slack.add_channel("C0NOTJOINED", is_member=False)
+    for file in (private, elsewhere):
+        with pytest.raises(SlackApiError) as e:
+            fake_slack.web_client(READER).files_info(file=file.id)
+        assert e.value.response["error"] == "file_not_found"
+        url = file.to_api(fake_slack.url)["url_private_download"]
+        assert _get(url, READER).headers["content-type"].startswith("text/html")
+    # A file uploaded through this app's file_input is the app's to read.
+    modal = fake_slack.user_upload("U0ALICE", "m.csv", b"a\n1\n", via_file_input=True)
+    assert fake_slack.web_client(READER).files_info(file=modal.id)["file"]["ims"] == []
+    value = fake_slack.file_input_value(modal)
+    assert value["type"] == "file_input" and value["files"][0]["id"] == modal.id
+
+
+def test_a_deleted_file_is_file_deleted_and_its_url_404(fake_slack: FakeSlack) -> None:
+    _reader(fake_slack)
+    file = fake_slack.user_upload("U0ALICE", "orders.csv", b"a\n1\n", channel="D0ALICE")
+    url = fake_slack.web_client(READER).files_info(file=file.id)["file"]["url_private_download"]
+    fake_slack.delete_file(file.id)
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client(READER).files_info(file=file.id)
+    assert e.value.response["error"] == "file_deleted"
+    assert _get(url, READER).status_code == 404
+
+
+def test_a_modal_with_a_file_input_needs_files_read_and_at_most_10_files(
+    fake_slack: FakeSlack,
+) -> None:
+    _reader(fake_slack)
+
+    def modal(max_files: int) -> dict[str, Any]:
+        element = {"type": "file_input", "action_id": "file", "max_files": max_files}
+        return {
+            "type": "modal",
+            "title": {"type": "plain_text", "text": "Import"},
+            "blocks": [
+                {
+                    "type": "input",
+                    "block_id": "file",
+                    "label": {"type": "plain_text", "text": "CSV file"},
+                    "element": {**element, "filetypes": ["csv"]},
+                }
+            ],
+        }
+
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client().views_open(trigger_id=fake_slack.issue_trigger(), view=modal(1))
+    assert e.value.response["error"] == "missing_scope"
+    with pytest.raises(SlackApiError) as e:
+        fake_slack.web_client(READER).views_open(
+            trigger_id=fake_slack.issue_trigger(), view=modal(11)
+        )
+    assert e.value.response["error"] == "invalid_arguments"
+    opened = fake_slack.web_client(READER).views_open(
+        trigger_id=fake_slack.issue_trigger(), view=modal(1)
+    )
+    assert opened["ok"]

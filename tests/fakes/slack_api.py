@@ -40,7 +40,7 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import pytest
 import yaml
@@ -105,6 +105,21 @@ TOKEN_LIFETIME = 43_200  # 12 h, what Slack gives rotating tokens
 #: Pseudo-method names under which non-API traffic is recorded and can be faulted.
 UPLOAD = "upload"
 RESPONSE_URL = "response_url"
+#: GETs of a file's `url_private` / `url_private_download`.
+FILE_DOWNLOAD = "file_download"
+#: What files.slack.com answers a download without a valid bearer token of the file's
+#: workspace carrying `files:read`: not a 401 but Slack's sign-in page, HTTP 200, as HTML
+#: (https://gist.github.com/ErikKalkoken/f3ab28617d5099531ded865d111dbac1, comments: "If
+#: you try to access a file without the right permissions / token then you get a HTML
+#: asking you to login"). A client that only checks the status saves this page as the file.
+LOGIN_PAGE = (
+    '<!DOCTYPE html><html lang="en-US"><head><meta charset="utf-8">'
+    "<title>Slack</title></head><body><h1>Sign in to your workspace</h1>"
+    '<form action="/signin" method="post"><input name="domain"></form></body></html>'
+)
+#: Block Kit's file_input: "a 10MB file size limit", 1 to 10 files
+#: (https://docs.slack.dev/reference/block-kit/block-elements/file-input-element/).
+FILE_INPUT_MAX_BYTES = 10 * 1024 * 1024
 
 #: Scopes each method needs with a bot token; any one of a tuple's scopes is enough (Slack's
 #: `needed` lists them comma-separated); an empty tuple means the method needs none. Every
@@ -137,6 +152,10 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     # The history scope of the conversation's type, checked per channel in the handler
     # (channels:history for C..., groups:history for private, im:history for D...).
     "conversations.history": ("channels:history", "groups:history", "im:history", "mpim:history"),
+    # https://api.slack.com/methods/files.info: bot token scope files:read; "Bot user
+    # tokens may use this method to access information about files appearing in the
+    # channels they belong to".
+    "files.info": ("files:read",),
 }
 
 #: Session-wide record of the Web API methods called through any FakeSlack:
@@ -427,27 +446,47 @@ class FakeFile:
     channels: list[str] = field(default_factory=list)
     initial_comment: str | None = None
     thread_ts: str | None = None
+    mimetype: str = ""
+    filetype: str = ""
+    # Uploaded by a person through a file_input element of this app's modal: the app may
+    # read it although it is shared in no conversation.
+    via_file_input: bool = False
+    deleted: bool = False
 
-    def to_api(self, base_url: str) -> dict[str, Any]:
-        """The file object completeUploadExternal answers with."""
+    def to_api(
+        self, base_url: str, channels: dict[str, FakeChannel] | None = None
+    ) -> dict[str, Any]:
+        """The file object (https://api.slack.com/types/file) of files.info and
+        completeUploadExternal: where it is shared split into `channels` (public),
+        `groups` (private) and `ims` (direct messages); `url_private_download` is
+        `url_private` with `/download/` before the name."""
+        known = channels or {}
+        ims = [c for c in self.channels if c.startswith("D")]
+        groups = [
+            c for c in self.channels if c.startswith("G") or (c in known and known[c].is_private)
+        ]
+        public = [c for c in self.channels if c not in ims and c not in groups]
+        base = f"{base_url}/files-pri/{self.team_id}-{self.id}"
         return {
             "id": self.id,
             "created": 1_700_000_000,
             "timestamp": 1_700_000_000,
             "name": self.filename,
             "title": self.title or self.filename,
-            "mimetype": "",
-            "filetype": "",
+            "mimetype": self.mimetype,
+            "filetype": self.filetype,
             "user": self.user,
             "user_team": self.team_id,
             "size": len(self.data) if self.data is not None else self.length,
+            "mode": "hosted",
             "is_external": False,
-            "is_public": False,
-            "url_private": f"{base_url}/files-pri/{self.team_id}-{self.id}/{self.filename}",
-            "permalink": f"{base_url}/files/{self.user}/{self.id}/{self.filename}",
-            "channels": [],
-            "groups": [],
-            "ims": [],
+            "is_public": bool(public),
+            "url_private": f"{base}/{quote(self.filename)}",
+            "url_private_download": f"{base}/download/{quote(self.filename)}",
+            "permalink": f"{base_url}/files/{self.user}/{self.id}/{quote(self.filename)}",
+            "channels": public,
+            "groups": groups,
+            "ims": ims,
         }
 
 
@@ -604,6 +643,18 @@ class _BlockChecker:
             self.max_len(el.get("alt_text"), MAX_ALT_TEXT, f"{pointer}/alt_text")
             if "alt_text" not in el:
                 self.err("missing required field: alt_text", pointer)
+        elif kind == "file_input":
+            # https://docs.slack.dev/reference/block-kit/block-elements/file-input-element/:
+            # max_files "Minimum of 1, maximum of 10"; filetypes an array of extensions;
+            # only "inside the input block".
+            if "max_files" in el and not (
+                isinstance(el["max_files"], int) and 1 <= el["max_files"] <= 10
+            ):
+                self.err("must be between 1 and 10", f"{pointer}/max_files")
+            if "filetypes" in el and not isinstance(el["filetypes"], list):
+                self.err("must provide an array", f"{pointer}/filetypes")
+            if "/element" not in pointer:
+                self.err("file_input is only allowed in an input block", pointer)
         elif kind in _SELECT_TYPES:
             options = el.get("options")
             if options is not None:
@@ -895,6 +946,7 @@ class FakeSlack:
             "conversations.history": self._conversations_history,
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
+            "files.info": self._files_info,
             "apps.connections.open": self._apps_connections_open,
         }
         #: Where `apps.connections.open` sends Socket Mode clients (tests/fakes/socket_mode.py
@@ -1155,6 +1207,90 @@ class FakeSlack:
 
     # ----------------------------------------------------------------- inspection
 
+    # ------------------------------------------------------------- files people share
+
+    def user_upload(
+        self,
+        user: str,
+        filename: str,
+        data: bytes,
+        *,
+        channel: str | None = None,
+        via_file_input: bool = False,
+        team_id: str | None = None,
+        mimetype: str = "text/csv",
+        filetype: str = "csv",
+    ) -> FakeFile:
+        """A person uploads a file: into `channel` (their DM with the bot is `D` + their
+        id without the `U`), through a file_input of this app's modal, or (neither) kept
+        private, which no bot token can see. Returns the file; `file_shared_event` makes
+        the event Slack then sends."""
+        team = team_id or self.team_id
+        with self._lock:
+            file_id = f"F{next(self._seq):010d}"
+            file = FakeFile(
+                id=file_id,
+                filename=filename,
+                length=len(data),
+                team_id=team,
+                user=user,
+                data=data,
+                title=filename,
+                completed=True,
+                mimetype=mimetype,
+                filetype=filetype,
+                via_file_input=via_file_input,
+            )
+            if channel is not None:
+                if channel.startswith("D") and channel not in self.channels:
+                    self.channels[channel] = FakeChannel(
+                        id=channel, is_member=True, is_im=True, im_user="U" + channel[1:]
+                    )
+                file.channels = [channel]
+            self.files[file_id] = file
+        return file
+
+    def file_shared_event(self, file: FakeFile, channel: str | None = None) -> dict[str, Any]:
+        """The `file_shared` event for `file` in `channel`
+        (https://docs.slack.dev/reference/events/file_shared: `channel_id`, `file_id`,
+        `user_id`, `file: {id}` and `event_ts`; nothing else about the file: "To obtain
+        additional information about the file, use the files.info API method")."""
+        return {
+            "type": "file_shared",
+            "channel_id": channel or (file.channels[0] if file.channels else ""),
+            "file_id": file.id,
+            "user_id": file.user,
+            "file": {"id": file.id},
+            "event_ts": f"{self.clock():.6f}",
+        }
+
+    def file_input_value(self, file: FakeFile) -> dict[str, Any]:
+        """A file_input's value in a view_submission's `state.values` (bolt-js
+        src/types/view/index.ts, ViewStateValue: `files?: UploadedFile[]; // type:
+        "file_input"`), each file as the file object."""
+        return {"type": "file_input", "files": [file.to_api(self.url, self.channels)]}
+
+    def delete_file(self, file_id: str) -> None:
+        """The uploader deleted the file: files.info answers `file_deleted`, its URLs 404."""
+        with self._lock:
+            self.files[file_id].deleted = True
+
+    def _visible(self, file: FakeFile, info: TokenInfo) -> bool:
+        """Whether `info`'s token may see `file`: its own workspace's, and uploaded by the
+        bot itself, through this app's file_input, or shared in a conversation the bot is
+        in (files.info: "Bot user tokens may use this method to access information about
+        files appearing in the channels they belong to"; file_not_found: "The file does
+        not exist, or is not visible to the calling user")."""
+        if file.team_id != info.team_id:
+            return False
+        if file.user == info.user_id or (file.via_file_input and info.bot_id is not None):
+            return True
+        for channel_id in file.channels:
+            channel = self.channels.get(channel_id)
+            if channel is not None and channel.is_member and not channel.deleted:
+                return True
+        return False
+
     def calls_to(self, method: str) -> list[Call]:
         """Every recorded call to `method`, oldest first."""
         with self._lock:
@@ -1288,6 +1424,8 @@ class FakeSlack:
             self._serve_upload(req, path.removeprefix("/upload/"))
         elif path.startswith("/response/"):
             self._serve_response(req, path.removeprefix("/response/"))
+        elif path.startswith("/files-pri/") and req.command == "GET":
+            self._serve_file(req, path.removeprefix("/files-pri/"))
         else:
             self._send(req, _Reply(404, {"ok": False, "error": "not_found"}))
 
@@ -1863,6 +2001,7 @@ class FakeSlack:
         if trigger_id in self._used_triggers:
             raise _ApiError("exchanged_trigger_id")
         view = self._view(params, kinds=("modal",))
+        self._file_input_scope(view, info)
         self._used_triggers.add(trigger_id)
         return {"view": self._store_view(view, info)}
 
@@ -1892,7 +2031,19 @@ class FakeSlack:
         if params.get("hash") and params["hash"] != current["hash"]:
             raise _ApiError("hash_conflict")
         view = self._view(params, kinds=(str(current["type"]),))
+        self._file_input_scope(view, info)
         return {"view": self._store_view(view, info, current["id"])}
+
+    def _file_input_scope(self, view: dict[str, Any], info: TokenInfo) -> None:
+        """ "In order to use the file_input element within your app, your app must have the
+        files:read scope" (file input element page). Slack's exact refusal is not
+        documented there; the fake answers missing_scope, as for a method."""
+        uses = any(
+            isinstance(b, dict) and (b.get("element") or {}).get("type") == "file_input"
+            for b in view.get("blocks") or []
+        )
+        if uses and "files:read" not in info.scopes:
+            raise _ApiError("missing_scope", needed="files:read", provided=",".join(info.scopes))
 
     # -- users, conversations
 
@@ -2112,6 +2263,74 @@ class FakeSlack:
                 )
             )
         return {"files": [f.to_api(self.url) for f in files]}
+
+    def _files_info(self, params: dict[str, Any], info: TokenInfo | None) -> dict[str, Any]:
+        """files.info (https://api.slack.com/methods/files.info): the file object and
+        (empty) comments; `file_not_found` for a file the token may not see (another
+        workspace's, kept private, shared only where the bot is not), `file_deleted` for
+        one its uploader deleted."""
+        assert info is not None
+        file = self.files.get(str(params.get("file") or ""))
+        if file is None or not file.completed or not self._visible(file, info):
+            raise _ApiError("file_not_found")
+        if file.deleted:
+            raise _ApiError("file_deleted")
+        return {
+            "file": file.to_api(self.url, self.channels),
+            "comments": [],
+            "response_metadata": {"next_cursor": ""},
+        }
+
+    def _serve_file(self, req: _Handler, rest: str) -> None:
+        """GET `url_private` or `url_private_download`: the bytes for a bearer token of
+        the file's workspace carrying files:read that may see the file (see LOGIN_PAGE
+        for what anything else gets; https://api.slack.com/types/file: url_private "requires
+        an authorization header", and the 2015 change that made url_private and
+        url_private_download "require an authorization header with a token that has
+        either the files:read or read scopes, like: Authorization: Bearer A_VALID_TOKEN",
+        medium.com/slack-developer-blog/important-changes-to-files-in-the-web-api)."""
+        key = rest.split("/", 1)[0]
+        team_id, _, file_id = key.rpartition("-")
+        auth = req.headers.get("Authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else None
+        call = self._record(FILE_DOWNLOAD, {"file_id": file_id, "path": unquote(rest)}, token, req)
+        if seconds := self._take_delay(FILE_DOWNLOAD):
+            time.sleep(seconds)
+        with self._lock:
+            fault = self._take_fault(FILE_DOWNLOAD)
+            file = self.files.get(file_id)
+            info = self.tokens.get(token) if token else None
+            authorised = (
+                info is not None
+                and not info.revoked
+                and (info.expires_at is None or self.clock() < info.expires_at)
+                and info.team_id == team_id
+                and "files:read" in info.scopes
+            )
+            if fault is not None:
+                reply = self._fault_reply(fault, api=False)
+                data, content_type = None, ""
+            elif not authorised or file is None or info is None or not self._visible(file, info):
+                reply, data, content_type = (
+                    _Reply(200, {}),
+                    LOGIN_PAGE.encode(),
+                    "text/html; charset=utf-8",
+                )
+            elif file.deleted or file.data is None:
+                reply, data, content_type = _Reply(404, {}), b"File not found", "text/plain"
+            else:
+                reply, data = _Reply(200, {}), file.data
+                content_type = file.mimetype or "application/octet-stream"
+        if data is None:
+            self._send(req, reply, call)
+            return
+        call.status = reply.status
+        call.response = {"content_type": content_type, "size": len(data)}
+        req.send_response(reply.status)
+        req.send_header("Content-Type", content_type)
+        req.send_header("Content-Length", str(len(data)))
+        req.end_headers()
+        req.wfile.write(data)
 
     # ------------------------------------------------- upload and response URLs
 
