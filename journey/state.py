@@ -8,7 +8,7 @@ inside the database, so even the 10M-event rebuild never pulls events into Pytho
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from itertools import islice
 
 from sqlalchemy import bindparam, text
@@ -20,6 +20,10 @@ from journey.stages import PURCHASE_KINDS, REFUND_KINDS, REVIEW_KINDS, StageMode
 from journey.workspaces import stage_model
 
 _CHUNK = 500
+# A large refresh (after an import): persons per statement, and per transaction when the
+# caller commits between steps (the write lock is then held for one step, not the whole).
+_BIG_CHUNK = 2000
+_STEP = 20_000
 
 
 def _month_index(dialect: str, column: str) -> str:
@@ -212,3 +216,49 @@ def refresh_journeys(
     for chunk in _chunks(persons):
         session.execute(delete, {"ws": workspace_id, "ids": chunk})
         session.execute(insert, {"ws": workspace_id, "ids": chunk})
+
+
+def refresh_in_steps(
+    session: Session,
+    workspace_id: str,
+    customer_ids: Collection[int],
+    commit: Callable[[], None] | None = None,
+) -> None:
+    """Recompute the journey state of many customers at once, committing between steps.
+
+    Why: an import refreshed its customers after every batch of 5,000 records, so
+    relinking and recomputing took most of a large import's time (and grew with the
+    store). It now refreshes once, at the end, for every customer it touched. When
+    those are most of the workspace's records, the people are relinked over the whole
+    workspace in one pass (a fraction of the time of looking each one's neighbours up),
+    and every person is recomputed; otherwise as `refresh_journeys` does. With `commit`,
+    the recomputation commits every `_STEP` persons, so SQLite's write lock is never
+    held for the whole refresh (issue 18).
+    """
+    ids = set(customer_ids)
+    if not ids:
+        return
+    total = session.execute(
+        text("SELECT COUNT(*) FROM customer WHERE workspace_id = :ws"), {"ws": workspace_id}
+    ).scalar_one()
+    persons = relink(session, workspace_id, None if 2 * len(ids) >= total else ids)
+    if commit is not None:
+        commit()
+    model = stage_model(session, workspace_id)
+    dialect = session.get_bind().dialect.name
+    delete = text(
+        "DELETE FROM customer_journey WHERE workspace_id = :ws AND customer_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    insert = text(_refresh_sql(model, dialect, subset=True)).bindparams(
+        bindparam("ids", expanding=True)
+    )
+    done = 0
+    ordered = sorted(persons)
+    for start in range(0, len(ordered), _BIG_CHUNK):
+        chunk = ordered[start : start + _BIG_CHUNK]
+        session.execute(delete, {"ws": workspace_id, "ids": chunk})
+        session.execute(insert, {"ws": workspace_id, "ids": chunk})
+        done += len(chunk)
+        if commit is not None and done >= _STEP:
+            commit()
+            done = 0

@@ -725,7 +725,8 @@ def import_csv(
     if all_or_nothing and result.rejected:
         raise JourneyError(f"{file} changed while it was being imported; import it again.")
     writer.commit = None
-    stats = writer.finish()
+    writer.refresh_source = resume_from > 0
+    stats = writer.finish(commit)
     if mapping and writer.wrote:
         _remember_map(session, workspace_id, name, layout_key, dict(mapping))
     if sha and writer.source_id is not None:

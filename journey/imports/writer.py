@@ -3,9 +3,16 @@
 Why commit per batch (issue 18): one transaction for a whole file held
 SQLite's write lock for the whole import (78 s for 1M orders), and the bot's
 writes failed with "database is locked" meanwhile. Each batch is now its own
-short transaction: the journey state of the batch's customers is refreshed in
-it, so the store is consistent after every commit, and a file imported again
-after a crash is an upsert that finds the written rows unchanged.
+short transaction, and a file imported again after a crash is an upsert that
+finds the written rows unchanged.
+
+The journey state of the touched customers is refreshed once, at the end
+(journey.state.refresh_in_steps, itself committed in steps), not per batch:
+per batch, relinking and recomputing took most of a large import's time and
+grew with the store. While a large import runs, the reports therefore show
+its customers' state as it was before the import; an import interrupted
+before its end leaves that state stale until it is run again, and the run
+that resumes it refreshes every customer of the source (`refresh_source`).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from journey.imports.common import SOURCE_KIND
 from journey.imports.generic import _Event, _Parsed
 from journey.ingest import BATCH, CustomerRecord, EventRecord, Ingestor, IngestStats
 from journey.models import Customer
+from journey.state import refresh_in_steps
 from journey.workspaces import ensure_source, ensure_workspace
 
 
@@ -49,6 +57,9 @@ class _Writer:
         self.customer_fields: frozenset[str] | None = None
         self._customers: list[CustomerRecord] = []
         self._events: list[_Event] = []
+        # Resuming an interrupted import: the customers its earlier run touched are
+        # not known, so every customer of the source is refreshed at the end.
+        self.refresh_source = False
 
     @property
     def source_id(self) -> int | None:
@@ -114,10 +125,8 @@ class _Writer:
             self.stats.add(ingestor.events(records))
             self._events = []
         if self.commit is not None and self._ingestor is not None:
-            # Refresh the batch's customers and commit: the write lock is held
-            # for one batch, and the store is consistent between batches.
-            self._ingestor.refresh(self.stats)
-            self.stats.touched_customers = set()
+            # Commit the batch: the write lock is held for one batch. The touched
+            # customers' state is refreshed at the end (see the module docstring).
             self.commit()
             self.committed += 1
 
@@ -149,8 +158,23 @@ class _Writer:
                 found.setdefault(email, external_id)
         return {e: found.get(e, e) for e in emails}
 
-    def finish(self) -> IngestStats:
+    def finish(self, commit: Callable[[], None] | None = None) -> IngestStats:
+        """Write what is left, then refresh the touched customers' journey state,
+        committing between steps with `commit`."""
         self.flush()
+        touched = self.stats.touched_customers
+        if self.refresh_source:
+            source_id = self._get_ingestor().source_id
+            table: Table = Customer.__table__  # type: ignore[attr-defined]
+            touched |= {
+                int(i)
+                for i in self.session.execute(
+                    select(table.c.id).where(
+                        table.c.workspace_id == self.workspace_id,
+                        table.c.source_id == source_id,
+                    )
+                ).scalars()
+            }
         if self._ingestor is not None:
-            self._ingestor.refresh(self.stats)
+            refresh_in_steps(self.session, self.workspace_id, touched, commit)
         return self.stats
