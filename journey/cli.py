@@ -35,7 +35,15 @@ from journey.cli_context import (
     err,
 )
 from journey.cli_context import _state as _state  # reset by the tests between runs
-from journey.cli_people import people_app
+from journey.cli_people import (
+    Country,
+    EmailDots,
+    EmailTags,
+    MatchPhone,
+    Touch,
+    people_app,
+    people_settings,
+)
 from journey.cli_sources import sources_app, sync
 from journey.errors import JourneyError
 from journey.periods import PERIOD_HELP, parse_date
@@ -517,8 +525,15 @@ def settings(
             help="Yearly rate the 12-month customer value is discounted at, e.g. 10% or 0.1.",
         ),
     ] = None,
+    email_tags: EmailTags = None,
+    email_dots: EmailDots = None,
+    match_phone: MatchPhone = None,
+    country: Country = None,
+    touch: Touch = None,
 ) -> None:
-    """Show or change a workspace's business name, currency, timezone and discount rate."""
+    """Show or change a workspace's business name, currency, timezone and discount rate,
+    and how records join into people (emails, phone numbers) and which touch is a
+    person's channel; changing those rebuilds the workspace's people."""
     from journey.periods import zone
     from journey.workspaces import get_workspace
 
@@ -546,14 +561,21 @@ def settings(
             w.discount_rate = rate
         session.add(w)
         shown = (w.name or ws, w.currency, w.timezone, w.discount_rate)
-    verb = "now" if any(v is not None for v in (name, currency, timezone, rate)) else "has"
+        people = people_settings(session, ws, email_tags, email_dots, match_phone, country, touch)
+    changed = (name, currency, timezone, rate, email_tags, email_dots, match_phone, country, touch)
+    verb = "now" if any(v is not None for v in changed) else "has"
     typer.echo(
         f"Workspace {ws!r} {verb}: business name {shown[0]!r}, currency {shown[1]}, "
         f"timezone {shown[2]}, discount rate {_percent(shown[3])} a year "
         "(for the 12-month customer value)."
     )
+    for line in people:
+        typer.echo(line)
     if verb == "has":
-        typer.echo("Change them with --name, --currency, --timezone and --discount-rate.")
+        typer.echo(
+            "Change them with --name, --currency, --timezone, --discount-rate, --email-tags, "
+            "--email-dots, --match-phone, --country and --touch."
+        )
 
 
 def _percent(rate: float) -> str:

@@ -7,12 +7,17 @@ journey state of the people it touches is rebuilt in the same transaction.
 
 from __future__ import annotations
 
-from typing import Annotated
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from journey import cli_context as cli
 from journey.cli_context import WorkspaceOpt
+from journey.errors import JourneyError
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 people_app = typer.Typer(
     help="People: which records from your sources are one person, and why.",
@@ -20,11 +25,126 @@ people_app = typer.Typer(
 )
 
 
+# --- the people settings of `journey settings` (journey/cli.py) ----------------------
+
+
+class _Tags(StrEnum):
+    keep = "keep"
+    drop = "drop"
+
+
+class _Dots(StrEnum):
+    keep = "keep"
+    ignore = "ignore"
+
+
+class _OnOff(StrEnum):
+    on = "on"
+    off = "off"
+
+
+class _Touch(StrEnum):
+    first = "first"
+    last = "last"
+
+
+EmailTags = Annotated[
+    _Tags | None,
+    typer.Option(
+        "--email-tags",
+        help="drop: ann+shop@x.com is ann@x.com when joining people (keep: the default).",
+    ),
+]
+EmailDots = Annotated[
+    _Dots | None,
+    typer.Option(
+        "--email-dots",
+        help="ignore: a.nn@gmail.com is ann@gmail.com (Gmail addresses only; keep: the default).",
+    ),
+]
+MatchPhone = Annotated[
+    _OnOff | None,
+    typer.Option("--match-phone", help="on: also join people on their phone number (E.164)."),
+]
+Country = Annotated[
+    str | None,
+    typer.Option(
+        "--country",
+        help="ISO country code phone numbers without +code are read in, e.g. FR, US, GB.",
+    ),
+]
+Touch = Annotated[
+    _Touch | None,
+    typer.Option(
+        "--touch",
+        help="A person's channel: first touch (default) or last touch before they first bought.",
+    ),
+]
+
+
+def people_settings(
+    session: Session,
+    workspace_id: str,
+    email_tags: _Tags | None = None,
+    email_dots: _Dots | None = None,
+    match_phone: _OnOff | None = None,
+    country: str | None = None,
+    touch: _Touch | None = None,
+) -> list[str]:
+    """Apply the people settings given (None: unchanged) and describe them all.
+
+    A change to how records join rebuilds the workspace's people (manual links and unlinks
+    are applied again after the rules) and its journey state; a change of touch rebuilds
+    the state. Runs in the caller's transaction.
+    """
+    from journey.matching import MatchRules, known_country
+    from journey.people import count
+    from journey.state import refresh_journeys
+    from journey.workspaces import get_workspace
+
+    code = None
+    if country is not None:
+        code = country.strip().upper()
+        if len(code) != 2 or not code.isalpha() or not known_country(code):
+            raise JourneyError(
+                f"--country {country!r} is not a country code: use two letters, e.g. FR, US or GB."
+            )
+    w = get_workspace(session, workspace_id)
+    before = (MatchRules.of(session, workspace_id), w.last_touch)
+    if email_tags is not None:
+        w.email_drop_tags = email_tags == _Tags.drop
+    if email_dots is not None:
+        w.email_ignore_dots = email_dots == _Dots.ignore
+    if match_phone is not None:
+        w.match_phone = match_phone == _OnOff.on
+    if code is not None:
+        w.country = code
+    if touch is not None:
+        w.last_touch = touch == _Touch.last
+    session.add(w)
+    session.flush()
+    rules = MatchRules.of(session, workspace_id)
+    lines = [
+        "People: "
+        + "; ".join(rules.describe())
+        + f"; a person's channel is their {'last' if w.last_touch else 'first'} touch"
+        + (" before they first bought." if w.last_touch else ".")
+    ]
+    if (rules, w.last_touch) != before:
+        refresh_journeys(session, workspace_id)  # relinks every record, then the state
+        total = count(session, workspace_id)
+        lines.append(
+            f"People rebuilt: {total.records} records from {total.sources} source(s) are "
+            f"{total.people} people (manual links and unlinks kept)."
+        )
+    return lines
+
 
 _WHY = {
     "email": "same email {value}",
+    "phone": "same phone number {value}",
     "manual": "linked by hand",
-    "conflict": "shared address {value}: left apart (see journey people conflicts)",
+    "conflict": "shared {what} {value}: left apart (see journey people conflicts)",
     None: "its own person",
 }
 
@@ -42,7 +162,8 @@ def show_(
     typer.echo(f"Person #{person.id}: {len(person.records)} record(s)")
     for r in person.records:
         why = "unlinked by hand" if r.value == "unlinked" else _WHY.get(r.rule, r.rule or "")
-        why = why.format(value=r.value or "")
+        what = "address" if "@" in (r.value or "") else "phone number"
+        why = why.format(value=r.value or "", what=what)
         label = " ".join(part for part in (r.name, f"<{r.email}>" if r.email else "") if part)
         typer.echo(f"  #{r.id}  {r.source}:{r.external_id}  {label}  ({why})")
 
@@ -94,4 +215,5 @@ def conflicts_(workspace: WorkspaceOpt = None) -> None:
         typer.echo("No shared addresses left apart.")
         return
     for c in found:
-        typer.echo(f"  {c.email}: {c.records} records, left apart because {c.reason}")
+        what = c.email if c.kind == "email" else f"phone {c.email}"
+        typer.echo(f"  {what}: {c.records} records, left apart because {c.reason}")

@@ -39,6 +39,8 @@ class CustomerRecord:
     email: str | None = None
     first_seen: datetime | None = None
     channel: str | None = None
+    # As the source gives it; people may join on it in E.164 (journey/matching.py).
+    phone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -192,11 +194,11 @@ class Ingestor:
     def customers(
         self, records: Sequence[CustomerRecord], fields: Collection[str] | None = None
     ) -> IngestStats:
-        """Upsert customers. `fields` limits which of name, email, first_seen and
-        channel the records carry: the others keep their stored values (a CSV
+        """Upsert customers. `fields` limits which of name, email, first_seen, channel
+        and phone the records carry: the others keep their stored values (a CSV
         without a channel column must not erase the channels already known)."""
         table = Customer.__table__  # type: ignore[attr-defined]
-        columns = ["name", "email", "first_seen", "channel"]
+        columns = ["name", "email", "first_seen", "channel", "phone"]
         kept = [c for c in columns if fields is not None and c not in fields]
         stats = IngestStats()
         for chunk in _chunks(records):
@@ -209,6 +211,7 @@ class Ingestor:
                     "email": record.email,
                     "first_seen": to_epoch(record.first_seen) if record.first_seen else None,
                     "channel": record.channel,
+                    "phone": record.phone[:64] if record.phone else None,
                 }
                 old = existing.get(record.external_id)
                 if old is not None:

@@ -8,9 +8,10 @@ counts and names people.
 
 The rules, deterministic and explained (nothing probabilistic):
 
-- Records join on the normalised email: trimmed and case-folded, nothing else (`+tags`
-  and dots are kept: `ann+shop@x.com` may be a deliberate second identity). A record
+- Records join on the normalised email: trimmed and case-folded (`+tags` and dots are
+  kept unless the workspace's settings say otherwise: journey/matching.py). A record
   without an email whose source id is an address (a file keyed by email) matches on it.
+- When the workspace turns it on, records also join on the phone number in E.164.
 - Only records of different sources join: one source's own records are different
   customers by its own account, as before people existed.
 - A shared address is not joined blindly: when one source holds two or more records with
@@ -25,14 +26,14 @@ The rules, deterministic and explained (nothing probabilistic):
 
 A person's id is the smallest record id among its records, so a record alone keeps its own
 id and a workspace with one source counts exactly as before. Each record keeps why it is
-where it is (`link_rule`: "email", "manual", "conflict" or None when alone; `link_value`:
-the email matched), which `journey people show` prints.
+where it is (`link_rule`: "email", "phone", "manual", "conflict" or None when alone;
+`link_value`: the email or number matched), which `journey people show` prints.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
 from journey.errors import JourneyError, NotFound
+from journey.matching import MatchRules
+from journey.matching import email_key as _email_key
 from journey.reports import PeopleCount
 
 MAX_RECORDS = 25
@@ -47,11 +50,9 @@ _CHUNK = 500
 
 
 def email_key(email: str | None) -> str | None:
-    """The email as the rule compares it: trimmed and case-folded, None when not an address."""
-    if not email:
-        return None
-    key = email.strip().casefold()
-    return key if "@" in key and len(key) <= 320 else None
+    """The email trimmed and case-folded (the default rule), None when not an address;
+    a workspace's own rule is `MatchRules.of(...).email_key`."""
+    return _email_key(email)
 
 
 def _name_key(name: str | None) -> str:
@@ -65,7 +66,8 @@ class Record:
     name: str | None
     email_key: str | None
     person_id: int | None
-    stored: tuple[str | None, str | None, str | None]  # email_key, link_rule, link_value
+    stored: tuple[str | None, ...]  # email_key, link_rule, link_value, phone_key
+    phone_key: str | None = None
 
 
 class _Union:
@@ -94,18 +96,35 @@ def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
 
 
 def _records(
-    session: Session, workspace_id: str, where: str, params: dict[str, Any], listed: str = ""
+    session: Session,
+    workspace_id: str,
+    where: str,
+    params: dict[str, Any],
+    listed: str = "",
+    rules: MatchRules | None = None,
 ) -> list[Record]:
-    """Records matching `where`; `listed` names the parameter that holds a list."""
+    """Records matching `where`, keyed by `rules`; `listed` names the parameter that holds
+    a list."""
+    rules = rules or MatchRules()
     query = text(
         "SELECT id, source_id, name, COALESCE(email, external_id), person_id, email_key, "
-        f"link_rule, link_value FROM customer WHERE workspace_id = :ws AND {where}"
+        "link_rule, link_value, phone_key, phone "
+        f"FROM customer WHERE workspace_id = :ws AND {where}"
     )
     if listed:
         query = query.bindparams(bindparam(listed, expanding=True))
     rows = session.execute(query, {"ws": workspace_id, **params}).all()
     return [
-        Record(int(r[0]), int(r[1]), r[2], email_key(r[3]), r[4], (r[5], r[6], r[7])) for r in rows
+        Record(
+            int(r[0]),
+            int(r[1]),
+            r[2],
+            rules.email_key(r[3]),
+            r[4],
+            (r[5], r[6], r[7], r[8]),
+            rules.phone_key(r[9]),
+        )
+        for r in rows
     ]
 
 
@@ -131,28 +150,45 @@ def _decisions(session: Session, workspace_id: str) -> tuple[set[int], list[tupl
 
 
 def _scope(
-    session: Session, workspace_id: str, customer_ids: Collection[int] | None
+    session: Session, workspace_id: str, customer_ids: Collection[int] | None, rules: MatchRules
 ) -> list[Record]:
     """The records whose person may change when these records changed: them, everyone who
-    shares a person with them, everyone with one of their emails, and manual partners."""
+    shares a person with them, everyone with one of their emails or phone numbers, and so
+    on until nothing new is found (with two rules a record's email partner may be joined
+    to a third record by phone; manual partners share its person)."""
     if customer_ids is None:
-        return _records(session, workspace_id, "1 = 1", {})
+        return _records(session, workspace_id, "1 = 1", {}, rules=rules)
     seen: dict[int, Record] = {}
-    for chunk in _chunks(customer_ids):
-        for r in _records(session, workspace_id, "id IN :ids", {"ids": chunk}, "ids"):
-            seen[r.id] = r
+
+    def fetch(where: str, values: Iterable[Any], name: str) -> list[Record]:
+        found = []
+        items = sorted(set(values))
+        for i in range(0, len(items), _CHUNK):
+            part = items[i : i + _CHUNK]
+            for r in _records(session, workspace_id, where, {name: part}, name, rules):
+                if r.id not in seen:
+                    seen[r.id] = r
+                    found.append(r)
+        return found
+
+    new = fetch("id IN :ids", customer_ids, "ids")
     # The ids themselves too: a deleted record may have stood for a person whose other
     # records still point at it.
-    persons = {r.person_id for r in seen.values() if r.person_id is not None} | set(customer_ids)
-    for chunk in _chunks(persons):
-        for r in _records(session, workspace_id, "person_id IN :pids", {"pids": chunk}, "pids"):
-            seen[r.id] = r
-    keys = sorted({r.email_key for r in seen.values() if r.email_key})
-    for i in range(0, len(keys), _CHUNK):
-        part = keys[i : i + _CHUNK]
-        for r in _records(session, workspace_id, "email_key IN :keys", {"keys": part}, "keys"):
-            seen[r.id] = r
-    return list(seen.values())
+    persons_done: set[int] = set()
+    keys_done: dict[str, set[str]] = {"email_key": set(), "phone_key": set()}
+    persons = set(customer_ids)
+    while True:
+        persons |= {r.person_id for r in new if r.person_id is not None}
+        persons -= persons_done
+        persons_done |= persons
+        new = fetch("person_id IN :pids", persons, "pids")
+        persons = set()
+        for column, done in keys_done.items():
+            keys = {k for r in seen.values() if (k := getattr(r, column))} - done
+            done |= keys
+            new += fetch(f"{column} IN :keys", keys, "keys")
+        if not new:
+            return list(seen.values())
 
 
 def _shared(records: list[Record]) -> str | None:
@@ -171,6 +207,36 @@ def _shared(records: list[Record]) -> str | None:
     return "one source has several records behind it, so which one is the same person is unclear"
 
 
+def _join_on(
+    rule: str,
+    records: list[Record],
+    key_of: Callable[[Record], str | None],
+    union: _Union,
+    unlinked: set[int],
+    joined: dict[int, tuple[str, str]],
+    conflicted: dict[int, tuple[str, str]],
+) -> None:
+    """Join the records of different sources that share a key (an email, a number),
+    leaving a shared key apart; the first rule that joins or holds a record names it."""
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        if key := key_of(r):
+            groups.setdefault(key, []).append(r)
+    for key, group in groups.items():
+        if len({r.source_id for r in group}) < 2:
+            continue  # one source's own records: it says they are different customers
+        if _shared(group) is not None:
+            for r in group:
+                conflicted.setdefault(r.id, ("conflict", key))
+            continue
+        members = [r for r in group if r.id not in unlinked]
+        for r in members[1:]:
+            union.union(members[0].id, r.id)
+        if len(members) > 1:
+            for r in members:
+                joined.setdefault(r.id, (rule, key))
+
+
 def relink(
     session: Session, workspace_id: str, customer_ids: Collection[int] | None = None
 ) -> set[int]:
@@ -179,31 +245,23 @@ def relink(
     Returns every person id before and after, so the caller refreshes their journey
     state: a record that moved leaves its old person and joins a new one.
     """
-    records = _scope(session, workspace_id, customer_ids)
+    rules = MatchRules.of(session, workspace_id)
+    records = _scope(session, workspace_id, customer_ids, rules)
     if not records:
         return set()
     by_id = {r.id: r for r in records}
     unlinked, links = _decisions(session, workspace_id)
     union = _Union()
-    rule: dict[int, tuple[str | None, str | None]] = {r.id: (None, None) for r in records}
-    by_email: dict[str, list[Record]] = {}
     for r in records:
         union.find(r.id)
-        if r.email_key:
-            by_email.setdefault(r.email_key, []).append(r)
-    for key, group in by_email.items():
-        if len({r.source_id for r in group}) < 2:
-            continue  # one source's own records: it says they are different customers
-        if _shared(group) is not None:
-            for r in group:
-                rule[r.id] = ("conflict", key)
-            continue
-        members = [r for r in group if r.id not in unlinked]
-        for r in members[1:]:
-            union.union(members[0].id, r.id)
-        if len(members) > 1:
-            for r in members:
-                rule[r.id] = ("email", key)
+    joined: dict[int, tuple[str, str]] = {}
+    conflicted: dict[int, tuple[str, str]] = {}
+    # Email first, so a record both rules join says "same email".
+    _join_on("email", records, lambda r: r.email_key, union, unlinked, joined, conflicted)
+    _join_on("phone", records, lambda r: r.phone_key, union, unlinked, joined, conflicted)
+    rule: dict[int, tuple[str | None, str | None]] = {
+        r.id: joined.get(r.id) or conflicted.get(r.id) or (None, None) for r in records
+    }
     for a, b in links:
         if a in by_id and b in by_id:
             union.union(a, b)
@@ -220,17 +278,19 @@ def relink(
     for r in records:
         person = union.find(r.id)
         why, value = rule[r.id]
-        if size[person] == 1 and why in ("email", "manual") and value != "unlinked":
+        if size[person] == 1 and why in ("email", "phone", "manual") and value != "unlinked":
             why, value = None, None  # alone after all: its partners were unlinked
-        if r.person_id != person or r.stored != (r.email_key, why, value):
-            updates.append({"i": r.id, "p": person, "k": r.email_key, "r": why, "v": value})
+        if r.person_id != person or r.stored != (r.email_key, why, value, r.phone_key):
+            updates.append(
+                {"i": r.id, "p": person, "k": r.email_key, "r": why, "v": value, "f": r.phone_key}
+            )
         if r.person_id != person:
             changed.update(p for p in (r.person_id, person) if p is not None)
     if updates:
         session.execute(
             text(
                 "UPDATE customer SET person_id = :p, email_key = :k, link_rule = :r, "
-                "link_value = :v WHERE id = :i"
+                "link_value = :v, phone_key = :f WHERE id = :i"
             ),
             updates,
         )
@@ -258,7 +318,7 @@ def _record_id(session: Session, workspace_id: str, ref: str) -> int:
         ).first()
         if row:
             return int(row[0])
-    key = email_key(ref)
+    key = MatchRules.of(session, workspace_id).email_key(ref)
     if key:
         rows = session.execute(
             text("SELECT id FROM customer WHERE workspace_id = :ws AND email_key = :k ORDER BY id"),
@@ -352,7 +412,7 @@ def show(session: Session, workspace_id: str, ref: str) -> Person:
     """The person a record (or an email) belongs to, with every record and why it is there."""
     cid = _record_id(session, workspace_id, ref) if not email_key(ref) else None
     if cid is None:
-        key = email_key(ref)
+        key = MatchRules.of(session, workspace_id).email_key(ref)
         row = session.execute(
             text("SELECT MIN(person_id) FROM customer WHERE workspace_id = :ws AND email_key = :k"),
             {"ws": workspace_id, "k": key},
@@ -379,9 +439,10 @@ def show(session: Session, workspace_id: str, ref: str) -> Person:
 
 @dataclass(frozen=True)
 class Conflict:
-    email: str
+    email: str  # the shared value: an email, or a phone number in E.164 (`kind` "phone")
     records: int
     reason: str
+    kind: str = "email"
 
 
 def conflicts(session: Session, workspace_id: str) -> list[Conflict]:
@@ -395,8 +456,10 @@ def conflicts(session: Session, workspace_id: str) -> list[Conflict]:
     ).all()
     out = []
     for key, count in rows:
-        group = _records(session, workspace_id, "email_key = :k", {"k": key})
-        out.append(Conflict(str(key), int(count), _shared(group) or "decided by hand since"))
+        kind = "email" if "@" in str(key) else "phone"
+        group = _records(session, workspace_id, f"{kind}_key = :k", {"k": key})
+        reason = _shared(group) or "decided by hand since"
+        out.append(Conflict(str(key), int(count), reason, kind))
     return out
 
 

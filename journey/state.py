@@ -41,7 +41,69 @@ def _in_list(values: Collection[str]) -> str:
     return ", ".join("'" + v.replace("'", "''") + "'" for v in sorted(values))
 
 
-def _refresh_sql(model: StageModel, dialect: str, subset: bool) -> str:
+def _first_touch_sql(only_m: str) -> str:
+    """The `first_touch` table (person -> channel): of the person's records, the one seen
+    first (its first-seen date, else its first event) that has a channel (its own, else
+    its first event's)."""
+    return f"""touch AS (
+  SELECT m.person_id AS pid, m.id AS mid,
+    COALESCE(m.channel, (
+      SELECT x.channel FROM journey_event x
+      WHERE x.workspace_id = :ws AND x.customer_id = m.id AND x.channel IS NOT NULL
+      ORDER BY x.occurred_at, x.id LIMIT 1)) AS ch,
+    COALESCE(m.first_seen, (
+      SELECT MIN(x.occurred_at) FROM journey_event x
+      WHERE x.workspace_id = :ws AND x.customer_id = m.id)) AS ts
+  FROM customer m WHERE m.workspace_id = :ws{only_m}
+),
+first_touch AS (
+  -- Grouped so both databases keep it as a keyed table for the join below (a bare
+  -- window subquery was scanned once per person: quadratic).
+  SELECT pid, MIN(ch) AS ch FROM (
+    SELECT pid, ch, ROW_NUMBER() OVER (
+      PARTITION BY pid ORDER BY CASE WHEN ts IS NULL THEN 1 ELSE 0 END, ts, mid) AS rn
+    FROM touch WHERE ch IS NOT NULL
+  ) z WHERE rn = 1 GROUP BY pid
+),"""
+
+
+def _last_touch_sql(buy: str, only_m: str, only_p: str) -> str:
+    """The `first_touch` table (person -> channel) when the workspace counts last touch:
+    of the person's touches (each record's own channel at its first-seen date, else its
+    first event's; every event that carries a channel, at its time), the latest at or
+    before their first purchase, or the latest of all when they never bought. A touch
+    of unknown time (a record with a channel but no date and no event) counts only when
+    none is dated."""
+    return f"""lt_buy AS (
+  SELECT pc.person_id AS pid, MIN(e.occurred_at) AS ts
+  FROM journey_event e JOIN customer pc ON pc.id = e.customer_id
+  WHERE e.workspace_id = :ws AND e.kind IN ({buy}){only_p}
+  GROUP BY pc.person_id
+),
+lt_touch AS (
+  SELECT m.person_id AS pid, m.channel AS ch, 0 AS eid,
+    COALESCE(m.first_seen, (
+      SELECT MIN(x.occurred_at) FROM journey_event x
+      WHERE x.workspace_id = :ws AND x.customer_id = m.id)) AS ts
+  FROM customer m WHERE m.workspace_id = :ws AND m.channel IS NOT NULL{only_m}
+  UNION ALL
+  SELECT pc.person_id, e.channel, e.id, e.occurred_at
+  FROM journey_event e JOIN customer pc ON pc.id = e.customer_id
+  WHERE e.workspace_id = :ws AND e.channel IS NOT NULL{only_p}
+),
+first_touch AS (
+  -- The acquisition touch, named as in the first-touch SQL: here the last one.
+  SELECT pid, MIN(ch) AS ch FROM (
+    SELECT t.pid, t.ch, ROW_NUMBER() OVER (
+      PARTITION BY t.pid ORDER BY CASE WHEN t.ts IS NULL THEN 1 ELSE 0 END, t.ts DESC,
+        t.eid DESC) AS rn
+    FROM lt_touch t LEFT JOIN lt_buy b ON b.pid = t.pid
+    WHERE b.ts IS NULL OR t.ts IS NULL OR t.ts <= b.ts
+  ) z WHERE rn = 1 GROUP BY pid
+),"""
+
+
+def _refresh_sql(model: StageModel, dialect: str, subset: bool, last_touch: bool = False) -> str:
     positions = model.kind_positions()
     pos_case = " ".join(
         f"WHEN '{kind}' THEN {pos}" for kind, pos in sorted(positions.items()) if "'" not in kind
@@ -73,6 +135,7 @@ def _refresh_sql(model: StageModel, dialect: str, subset: bool) -> str:
         for i in range(MAX_STAGES)
     )
     one = "CAST(1 AS BIGINT)"
+    touch = _last_touch_sql(buy, only_m, only_p) if last_touch else _first_touch_sql(only_m)
     month_ts = _month_index(dialect, "ev.ts")
     month_first = _month_index(dialect, "b.first_ts")
     return f"""
@@ -90,26 +153,7 @@ WITH ev AS (
   FROM journey_event e JOIN customer pc ON pc.id = e.customer_id
   WHERE e.workspace_id = :ws{only_p}
 ),
-touch AS (
-  SELECT m.person_id AS pid, m.id AS mid,
-    COALESCE(m.channel, (
-      SELECT x.channel FROM journey_event x
-      WHERE x.workspace_id = :ws AND x.customer_id = m.id AND x.channel IS NOT NULL
-      ORDER BY x.occurred_at, x.id LIMIT 1)) AS ch,
-    COALESCE(m.first_seen, (
-      SELECT MIN(x.occurred_at) FROM journey_event x
-      WHERE x.workspace_id = :ws AND x.customer_id = m.id)) AS ts
-  FROM customer m WHERE m.workspace_id = :ws{only_m}
-),
-first_touch AS (
-  -- Grouped so both databases keep it as a keyed table for the join below (a bare
-  -- window subquery was scanned once per person: quadratic).
-  SELECT pid, MIN(ch) AS ch FROM (
-    SELECT pid, ch, ROW_NUMBER() OVER (
-      PARTITION BY pid ORDER BY CASE WHEN ts IS NULL THEN 1 ELSE 0 END, ts, mid) AS rn
-    FROM touch WHERE ch IS NOT NULL
-  ) z WHERE rn = 1 GROUP BY pid
-),
+{touch}
 buys AS (
   SELECT customer_id, MIN(ts) AS first_ts, MAX(ts) AS last_ts,
          COUNT(DISTINCT ts / 86400) AS days
@@ -187,6 +231,14 @@ def _chunks(ids: Collection[int]) -> Iterator[list[int]]:
         yield chunk
 
 
+def _last_touch(session: Session, workspace_id: str) -> bool:
+    """Whether the workspace counts a person's last touch as their channel (a setting)."""
+    row = session.execute(
+        text("SELECT last_touch FROM workspace WHERE id = :ws"), {"ws": workspace_id}
+    ).first()
+    return bool(row and row[0])
+
+
 def refresh_journeys(
     session: Session, workspace_id: str, customer_ids: Collection[int] | None = None
 ) -> None:
@@ -199,17 +251,18 @@ def refresh_journeys(
     """
     model = stage_model(session, workspace_id)
     dialect = session.get_bind().dialect.name
+    last = _last_touch(session, workspace_id)
     if customer_ids is None:
         build_people(session, workspace_id)
         session.execute(
             text("DELETE FROM customer_journey WHERE workspace_id = :ws"), {"ws": workspace_id}
         )
-        session.execute(text(_refresh_sql(model, dialect, subset=False)), {"ws": workspace_id})
+        session.execute(text(_refresh_sql(model, dialect, False, last)), {"ws": workspace_id})
         return
     delete = text(
         "DELETE FROM customer_journey WHERE workspace_id = :ws AND customer_id IN :ids"
     ).bindparams(bindparam("ids", expanding=True))
-    insert = text(_refresh_sql(model, dialect, subset=True)).bindparams(
+    insert = text(_refresh_sql(model, dialect, True, last)).bindparams(
         bindparam("ids", expanding=True)
     )
     persons = relink(session, workspace_id, customer_ids)

@@ -107,9 +107,10 @@ class Shop:
         channel: str | None = None,
         name: str | None = None,
         email: str | None = None,
+        phone: str | None = None,
     ) -> IngestStats:
         """Upsert a customer record and its events."""
-        record = CustomerRecord(external_id, name, email, first_seen, channel)
+        record = CustomerRecord(external_id, name, email, first_seen, channel, phone)
         return self.ingest([record], self._event_records(external_id, events))
 
     def many(

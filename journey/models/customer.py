@@ -19,6 +19,7 @@ class Customer(SQLModel, table=True):
         UniqueConstraint("workspace_id", "source_id", "external_id", name="uq_customer_external"),
         Index("ix_customer_person", "workspace_id", "person_id"),
         Index("ix_customer_email_key", "workspace_id", "email_key"),
+        Index("ix_customer_phone_key", "workspace_id", "phone_key"),
     )
 
     id: int | None = Field(default=None, primary_key=True, sa_type=BigId)
@@ -35,6 +36,10 @@ class Customer(SQLModel, table=True):
     email_key: str | None = Field(default=None, max_length=320)
     link_rule: str | None = Field(default=None, max_length=16)
     link_value: str | None = Field(default=None, max_length=320)
+    # The phone number as the source gave it, and in E.164 when the workspace joins
+    # people on phone numbers (journey/matching.py), else None.
+    phone: str | None = Field(default=None, max_length=64)
+    phone_key: str | None = Field(default=None, max_length=20)
 
 
 class PersonDecision(SQLModel, table=True):

@@ -36,6 +36,16 @@ class Workspace(SQLModel, table=True):
     # Records joined into people (journey/people.py). False only for workspaces that
     # predate people (migration 0011), until `journey.db.upgrade` builds them.
     people_built: bool = True
+    # How records join into people (journey/matching.py; `journey settings`): all off by
+    # default, since a joined pair is harder to notice than a missed one.
+    email_drop_tags: bool = False
+    email_ignore_dots: bool = False  # Gmail addresses only
+    match_phone: bool = False
+    # ISO 3166 code phone numbers without a country code are read in (FR, US, GB...).
+    country: str | None = Field(default=None, max_length=2)
+    # A person's acquisition channel: their last touch before they first bought, instead
+    # of their first touch (journey/state.py).
+    last_touch: bool = False
     created_at: datetime = Field(sa_type=EpochDateTime)
     # When the chat app was removed from the workspace: its sources, digests and alerts
     # are stopped, and its data is deleted a grace period later (journey/uninstall.py).
