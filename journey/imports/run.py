@@ -1,4 +1,9 @@
-"""One file's import: a check pass, then a write pass, over the streamed file.
+"""One file's import: a check pass over the streamed file, then the write.
+
+The check pass parses every row once and keeps the good rows' records in a
+spool (journey.imports.spool) that the write replays, so a bad row anywhere
+still imports nothing and no row is parsed twice. An import that writes good
+rows and reports bad ones (all_or_nothing=False) is a single write pass.
 
 The layout is recognised from the header: a vendor's export (journey.imports.
 registry) or journey's generic customers/orders/events layout (with --map for
@@ -52,6 +57,7 @@ from journey.imports.generic import (
 from journey.imports.money import Currency, MoneyReader, decimal_style
 from journey.imports.reading import _delimiter, _open, _Reader
 from journey.imports.registry import FORMATS
+from journey.imports.spool import PROGRESS, Spool
 from journey.imports.vendor import (
     Tally,
     VendorHeader,
@@ -64,6 +70,7 @@ from journey.imports.vendor import (
     vendor_header,
 )
 from journey.imports.writer import _Writer
+from journey.ingest import CustomerRecord
 from journey.models import Source, SyncCursor, Workspace
 from journey.stages import KNOWN_KINDS, StageModel
 
@@ -335,11 +342,11 @@ class _Pass:
     result: ImportResult | None = None
     # Resuming: rows up to this physical line were written by an earlier run.
     skip_until: int = 0
-    # The write pass after a clean check pass: rows are known good and unique.
-    checked: bool = False
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     line: int = 0  # the row being handed to the writer (the marker's resume point)
     sha256: str = ""
+    # The check pass of an import keeps each good row's records here for the write.
+    spool: Spool | None = None
 
     def run(self) -> ImportResult:
         layout = self.layout
@@ -384,6 +391,8 @@ class _Pass:
                 result.lines += 1
                 if self.progress is not None and result.lines % PROGRESS_EVERY == 0:
                     self.progress(result.lines, self.offset + reader.bytes_done, self.total)
+                    if self.spool is not None:
+                        self.spool.progress(result.lines, reader.bytes_done)
                 if layout.order_position is not None:
                     position = layout.order_position
                     order = values[position].strip() if position < len(values) else ""
@@ -419,6 +428,8 @@ class _Pass:
                 reject(money.comma_line or 0, money.mixed_reason())
             if self.progress is not None:
                 self.progress(result.lines, self.offset + reader.bytes_done, self.total)
+                if self.spool is not None:
+                    self.spool.progress(result.lines, reader.bytes_done)
         self.sha256 = reader.digest.hexdigest()
         return result
 
@@ -426,7 +437,7 @@ class _Pass:
         layout = self.layout
         assert layout.reading is not None
         if layout.vendor is not None:
-            if layout.order_position is not None and not self.checked:
+            if layout.order_position is not None:
                 order = values[layout.order_position].strip()
                 first = self.seen.get(order)
                 if first is not None:
@@ -456,11 +467,6 @@ class _Pass:
                 reject(start, "; ".join(vrow.problems))
                 return
             key, bundle = parsed
-            if self.checked:
-                # The check pass found every duplicate already: no second id table.
-                if self.writer is not None:
-                    self.writer.add_bundle(*bundle)
-                return
             if self._duplicate(
                 key,
                 bundle,
@@ -471,6 +477,8 @@ class _Pass:
                 return
             if self.writer is not None:
                 self.writer.add_bundle(*bundle)
+            if self.spool is not None:
+                self.spool.add(start, *bundle)
             return
         header = layout.generic
         assert header is not None
@@ -499,6 +507,11 @@ class _Pass:
         self.seen[key] = (fingerprint_ << 32) | start
         if self.writer is not None:
             self.writer.add(content)
+        if self.spool is not None:
+            if isinstance(content, CustomerRecord):
+                self.spool.add(start, content, ())
+            else:
+                self.spool.add(start, None, content)
 
     def _duplicate(
         self,
@@ -589,8 +602,9 @@ def import_csv(
     currencies to the workspace's (--currency EUR=1.08).
 
     `progress(lines_done, bytes_done, total_bytes)` is called every
-    PROGRESS_EVERY lines and at the end; an import reads the file twice (check,
-    then write), so total_bytes is then twice the file size.
+    PROGRESS_EVERY lines and at the end; an all-or-nothing import reports the
+    check pass, then the same steps again as it writes, so total_bytes is then
+    twice the file size.
     """
     file_path = Path(path)
     file = str(path)
@@ -647,12 +661,23 @@ def import_csv(
     tally = Tally()
     resume_from = 0
     sha = ""
+    spool: Spool | None = None
+    checked: ImportResult | None = None
     if all_or_nothing or dry_run:
         total = size if dry_run else 2 * size
         check = _Pass(file_path, layout, delimiter, name, None, progress, 0, total, tally)
-        checked = check.run()
+        # Each row is parsed once: the write replays what the check pass parsed.
+        spool = check.spool = None if dry_run else Spool()
+        try:
+            checked = check.run()
+        except BaseException:
+            if spool is not None:
+                spool.close()
+            raise
         checked.dry_run = dry_run
         if checked.rejected or dry_run:
+            if spool is not None:
+                spool.close()
             if progress is not None:
                 progress(checked.lines, total, total)
             return checked
@@ -678,6 +703,8 @@ def import_csv(
             # would be unchanged, so nothing is read twice or written.
             checked.unchanged = int(marker.get("records", 0))
             checked.already_imported = True
+            if spool is not None:
+                spool.close()
             if progress is not None:
                 progress(checked.lines, total, total)
             return checked
@@ -695,6 +722,8 @@ def import_csv(
             if layout.vendor.fmt.records == "contacts"
             else frozenset({"name"})
         )
+    elif layout.generic is not None and layout.generic.kind == "customers":
+        writer.customer_fields = _customer_fields(layout.generic)
     write_tally = None if all_or_nothing else tally
     write = _Pass(
         file_path,
@@ -707,7 +736,6 @@ def import_csv(
         total,
         write_tally,
         skip_until=resume_from,
-        checked=all_or_nothing,
     )
     if commit is not None:
 
@@ -719,11 +747,22 @@ def import_csv(
             commit()
 
         writer.commit = commit_batch
-    result = write.run()
+    if spool is not None and checked is not None:
+        result = checked
+        try:
+            for line, customer, events in spool:
+                if line == PROGRESS:
+                    if progress is not None:
+                        progress(customer, offset + events, total)
+                elif line > resume_from:
+                    write.line = line
+                    writer.add_flat(customer, events)
+        finally:
+            spool.close()
+    else:
+        result = write.run()
     result.tally = tally
     result.resumed_after = resume_from
-    if all_or_nothing and result.rejected:
-        raise JourneyError(f"{file} changed while it was being imported; import it again.")
     writer.commit = None
     writer.refresh_source = resume_from > 0
     stats = writer.finish(commit)

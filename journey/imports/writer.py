@@ -23,7 +23,8 @@ from sqlalchemy import Table, func, select
 from sqlmodel import Session
 
 from journey.imports.common import SOURCE_KIND
-from journey.imports.generic import _Event, _Parsed
+from journey.imports.generic import _Event, _Parsed, _Ref
+from journey.imports.spool import FlatCustomer, FlatEvent
 from journey.ingest import BATCH, CustomerRecord, EventRecord, Ingestor, IngestStats
 from journey.models import Customer
 from journey.state import refresh_in_steps
@@ -95,6 +96,17 @@ class _Writer:
         if customer is not None:
             self._customers.append(customer)
         self._events.extend(events)
+        if len(self._customers) >= self.batch or len(self._events) >= self.batch:
+            self.flush()
+
+    def add_flat(self, customer: FlatCustomer | None, events: tuple[FlatEvent, ...]) -> None:
+        """A row as the spool keeps it (journey.imports.spool)."""
+        if customer is not None:
+            self._customers.append(CustomerRecord(*customer))
+        for external_id, ref, by_email, kind, occurred_at, channel, amount in events:
+            self._events.append(
+                _Event(external_id, _Ref(ref, by_email), kind, occurred_at, channel, amount)
+            )
         if len(self._customers) >= self.batch or len(self._events) >= self.batch:
             self.flush()
 
