@@ -252,6 +252,22 @@ class Ingestor:
             found.update({k: int(v[0]) for k, v in self._existing(table, missing, []).items()})
         return found
 
+    def phones(self, numbers: dict[str, str]) -> IngestStats:
+        """Set the phone number of existing customers (by source id) where it changed: a
+        bookings file names its clients by email and carries their number on each row."""
+        table = Customer.__table__  # type: ignore[attr-defined]
+        stats = IngestStats()
+        existing = self._existing(table, numbers, ["phone"])
+        changed = [
+            {"i": int(old[0]), "p": numbers[ext][:64]}
+            for ext, old in existing.items()
+            if old[1] != numbers[ext][:64]
+        ]
+        if changed:
+            self.session.execute(text("UPDATE customer SET phone = :p WHERE id = :i"), changed)
+            stats.touched_customers |= {c["i"] for c in changed}
+        return stats
+
     def events(self, records: Sequence[EventRecord]) -> IngestStats:
         table = JourneyEvent.__table__  # type: ignore[attr-defined]
         columns = ["customer_id", "kind", "occurred_at", "channel", "amount_cents"]

@@ -237,3 +237,97 @@ def test_journey_settings_people_options(journey_cli, tmp_path):
     assert code == 2 and "--country 'XX' is not a country code" in out + err
     code, out, err = journey_cli("settings", "--touch", "middle")
     assert code == 2 and "middle" in out + err
+
+
+HUBSPOT = (
+    "Record ID,First Name,Last Name,Email,Phone Number,Contact owner,Lifecycle Stage,"
+    "Lead Status,Create Date,Became a Subscriber Date,Became a Lead Date,"
+    "Became a Marketing Qualified Lead Date,Became a Sales Qualified Lead Date,"
+    "Became an Opportunity Date,Became a Customer Date,Became an Evangelist Date,"
+    "Original Traffic Source\n"
+    "101,Kim,Lee,kim@work.com,(201) 555-0123,,Lead,,2026-03-01 10:00,,2026-03-01 10:00,"
+    ",,,,,Paid Social\n"
+    "102,Bob,Ng,bob@work.com,,,Lead,,2026-03-02 10:00,,2026-03-02 10:00,,,,,,Organic Search\n"
+)
+ACUITY = (
+    "Start Time,End Time,First Name,Last Name,Phone,Email,Type,Calendar,Appointment Price,"
+    "Date Scheduled,Label,Canceled,Appointment ID\n"
+    '"March 8, 2026 10:00 am","March 8, 2026 10:30 am",Kim,Lee,201-555-0123,kim@home.com,'
+    'Exam,Dr. Gray,85.00,"March 1, 2026 9:12 am",,no,1001\n'
+    '"March 9, 2026 11:00 am","March 9, 2026 11:30 am",Bob,Ng,,bob@home.com,Exam,Dr. Kim,'
+    '85.00,"March 5, 2026 4:00 pm",,no,1002\n'
+)
+SQUARE = (
+    "Reference ID,First Name,Last Name,Email Address,Phone Number,Square Customer ID\n"
+    ",Kim,Lee,,+1 201 555 0123,CUS1\n"
+)
+SHOPIFY = (
+    "Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Phone,Total Spent\n"
+    "7001,Kim,Lee,kim@shop.com,no,'+12015550123,0.00\n"
+)
+
+
+def test_vendor_exports_carry_phone_numbers_and_people_join_on_them(journey_cli, tmp_path):
+    """HubSpot contacts, Acuity appointments, Square and Shopify customers exports each
+    write Kim's number their own way; with the phone rule on they are one person."""
+    for name, body in (
+        ("hubspot", HUBSPOT),
+        ("acuity", ACUITY),
+        ("square", SQUARE),
+        ("shopify", SHOPIFY),
+    ):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(body)
+        code, out, err = journey_cli("import", str(path), "--source", name)
+        assert code == 0, out + err
+    code, out, err = journey_cli("people", "show", "kim@home.com")
+    assert "1 record(s)" in out  # the emails differ
+
+    code, out, err = journey_cli("settings", "--match-phone", "on", "--country", "US")
+    assert code == 0, out + err
+    # Kim: 4 records, one person; Bob: 2 records without numbers, 2 people.
+    assert "People rebuilt: 6 records from 4 source(s) are 3 people" in out
+    code, out, err = journey_cli("people", "show", "kim@home.com")
+    assert code == 0, out + err
+    assert out.count("same phone number +12015550123") == 4
+    assert {"hubspot", "acuity", "square", "shopify"} <= set(out.replace(":", " ").split())
+
+    # Re-importing changes nothing and keeps Kim one person.
+    for name in ("acuity", "hubspot"):
+        code, out, err = journey_cli("import", str(tmp_path / f"{name}.csv"), "--source", name)
+        assert code == 0, out + err
+    code, out, err = journey_cli("people", "show", "kim@work.com")
+    assert out.count("same phone number +12015550123") == 4
+
+
+def test_store_connectors_map_their_customers_phone_numbers():
+    """Where each API puts a customer's number: Stripe's customer `phone` and a guest's
+    `billing_details.phone`; WooCommerce's `billing.phone`; Shopify's
+    `defaultPhoneNumber.phoneNumber` (validated against Shopify's schema in
+    tests/test_shopify_queries.py)."""
+    from journey.sources import stripe, woocommerce
+    from journey.sources.shopify import mapping
+
+    (c,) = stripe.customer_records(
+        {"id": "cus_1", "created": 1767225600, "email": "a@x.com", "phone": "+33612345678"}
+    ).customers
+    assert c.phone == "+33612345678"
+    _, guest = stripe._payer({"billing_details": {"email": "g@x.com", "phone": "0612345678"}})
+    assert guest.customers[0].phone == "0612345678"
+    (w,) = woocommerce.customer_records(
+        {
+            "id": 7,
+            "date_created_gmt": "2026-01-01T00:00:00",
+            "email": "w@x.com",
+            "billing": {"phone": "06 12 34 56 78"},
+        }
+    ).customers
+    assert w.phone == "06 12 34 56 78"
+    (s,) = mapping.customer_records(
+        {
+            "id": "gid://shopify/Customer/5",
+            "createdAt": "2026-01-01T00:00:00Z",
+            "defaultPhoneNumber": {"phoneNumber": "+12015550123"},
+        }
+    ).customers
+    assert s.phone == "+12015550123"

@@ -673,3 +673,40 @@ def test_the_token_is_stored_encrypted(engine, fake, source_id, cipher):
         assert row is not None
         cursor = json.loads(row.cursor or "{}")
     assert cursor["in_pass"] is False and cursor["since"] > 0
+
+
+def test_contacts_phone_numbers_are_stored_and_join_people_when_asked(
+    engine, fake, source_id, cipher
+):
+    """A contact's `phone` (else `mobilephone`) is kept as HubSpot writes it; with the
+    workspace's phone rule on, it joins the shop's customer with another email."""
+    from journey.cli_people import people_settings
+    from journey.people import show
+    from tests.builders import Shop
+
+    kim = fake.add_contact(fake.now_ms(), email="kim@work.com", phone="(201) 555-0123")
+    lee = fake.add_contact(fake.now_ms(), email="lee@work.com", mobilephone="+44 7400 123456")
+    assert run(engine, source_id, cipher, fake).ok
+    with Session(engine) as session:
+        phones = dict(
+            session.execute(
+                select(Customer.external_id, Customer.phone).where(
+                    Customer.external_id.in_([kim["id"], lee["id"]])
+                )
+            ).all()
+        )
+        assert phones == {kim["id"]: "(201) 555-0123", lee["id"]: "+44 7400 123456"}
+        shop = Shop(session, "acme", "shop")
+        shop.customer("9001", email="kim@home.com", phone="+1 201 555 0123")
+        people_settings(session, "acme", match_phone="on", country="US")
+        person = show(session, "acme", "kim@home.com")
+        assert {(r.source, r.rule) for r in person.records} == {
+            ("crm", "phone"),
+            ("shop", "phone"),
+        }
+        session.commit()
+    # The next sync of the CRM keeps them one person.
+    fake.update_contact(kim["id"], firstname="Kim")
+    assert run(engine, source_id, cipher, fake).ok
+    with Session(engine) as session:
+        assert len(show(session, "acme", "kim@work.com").records) == 2

@@ -30,6 +30,7 @@ FORMAT = VendorFormat(
         "customer_email": ("Email",),
         "first_name": ("First Name",),
         "last_name": ("Last Name",),
+        "phone": ("Phone",),
         "ordered_at": ("Start Time",),
         "booked_at": ("Date Scheduled",),
         "amount": ("Appointment Price",),

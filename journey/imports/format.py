@@ -51,7 +51,7 @@ class VendorFormat:
         time, timezone, amount, refund_amount, refunded_at, cancelled_at, status,
         captured, currency, channel, test, first_name, last_name.
       contacts: id, email, first_name, last_name, name, first_seen, channel,
-        stage (the current stage's label), subscribed_at.
+        stage (the current stage's label), subscribed_at, phone.
       bookings: order_id, customer_id, customer_email, first_name, last_name,
         ordered_at (the visit), booked_at, amount, status.
     """

@@ -201,6 +201,9 @@ class _Ref:
 
     value: str
     by_email: bool = False
+    # The customer's phone number when the row gives one (a booking export): stored on
+    # the customer the ref resolves to, so people may join on it (journey/matching.py).
+    phone: str | None = None
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ FORMAT = VendorFormat(
         "email": ("Email",),
         "first_name": ("First Name",),
         "last_name": ("Last Name",),
+        "phone": ("Phone Number", "Mobile Phone Number"),
         "first_seen": ("Create Date",),
         "channel": ("Original Traffic Source", "Original Source"),
         "stage": ("Lifecycle Stage",),

@@ -24,6 +24,7 @@ FORMAT = VendorFormat(
         "email": ("Email",),
         "first_name": ("First Name",),
         "last_name": ("Last Name",),
+        "phone": ("Phone", "Default Address Phone"),
     },
     known={
         "Total Spent": "a lifetime total; import the orders export for purchases",

@@ -22,6 +22,7 @@ FORMAT = VendorFormat(
         "email": ("Email Address",),
         "first_name": ("First Name",),
         "last_name": ("Last Name",),
+        "phone": ("Phone Number",),
         "first_seen": ("First Visit", "Creation Date"),
         "channel": ("Creation Source",),
     },

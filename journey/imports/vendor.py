@@ -32,6 +32,7 @@ from journey.imports.format import Outcome, VendorFormat, status_key
 from journey.imports.generic import _Event, _Ref
 from journey.imports.money import Currency, MoneyReader
 from journey.ingest import CustomerRecord
+from journey.matching import MAX_PHONE
 from journey.stages import DEFAULT_STAGES
 
 ORDER = "order"
@@ -287,6 +288,13 @@ def _name(row: VendorRow) -> str | None:
     return name
 
 
+def _phone(row: VendorRow) -> str | None:
+    """The phone column as written (people may join on it: journey/matching.py); one too
+    long to be a number is left out rather than stopping the row."""
+    phone = row.text("phone")
+    return phone if phone is not None and len(phone) <= MAX_PHONE else None
+
+
 def _customer(row: VendorRow, order_id: str) -> tuple[_Ref, CustomerRecord | None]:
     """How an order row names its customer (see the module docstring)."""
     customer_id = row.text("customer_id", max_len=MAX_ID)
@@ -423,6 +431,7 @@ def contact_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | Non
     name = _name(row)
     first_seen = row.first_time("first_seen")
     channel = row.text("channel", max_len=MAX_CHANNEL)
+    phone = _phone(row)
     if key is None:
         row.problems.append("the row has neither an id nor an email")
     if key is not None and len(key) > MAX_ID:
@@ -468,7 +477,7 @@ def contact_row(row: VendorRow, tally: Tally | None) -> tuple[str, Parsed] | Non
                 events.append(_Event(f"{kind}:{key}", ref, kind, first_seen, channel, None))
     if row.problems or key is None:
         return None
-    record = CustomerRecord(key, name, email, first_seen, channel)
+    record = CustomerRecord(key, name, email, first_seen, channel, phone)
     if tally is not None:
         tally.statuses["contact"] += 1
         tally.customers.add(key)
@@ -495,11 +504,12 @@ def booking_row(row: VendorRow, tally: Tally | None, now: datetime) -> tuple[str
     no_show = label is not None and header.fmt.statuses.get(status_key(label)) is Outcome.NO_SHOW
     if row.problems or start is None:
         return None
+    phone = _phone(row)
     if email is not None:
-        ref, record = _Ref(email.lower(), by_email=True), None
+        ref, record = _Ref(email.lower(), by_email=True, phone=phone), None
     elif name is not None:
         key = "name:" + _SPACES.sub(" ", name.lower())[: MAX_ID - 5]
-        ref, record = _Ref(key), CustomerRecord(key, name=name)
+        ref, record = _Ref(key), CustomerRecord(key, name=name, phone=phone)
     else:
         row.problems.append("the row names no client (no email and no name)")
         return None
@@ -528,7 +538,7 @@ def booking_row(row: VendorRow, tally: Tally | None, now: datetime) -> tuple[str
 def customer_fields(header: VendorHeader) -> frozenset[str]:
     """Which customer fields a contacts file provides (the others keep stored values)."""
     present = set(header.index)
-    fields = {f for f in ("email", "first_seen", "channel") if f in present}
+    fields = {f for f in ("email", "first_seen", "channel", "phone") if f in present}
     if present & {"name", "first_name", "last_name", "customer_name"}:
         fields.add("name")
     return frozenset(fields)

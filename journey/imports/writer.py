@@ -135,6 +135,13 @@ class _Writer:
                 for e in self._events
             ]
             self.stats.add(ingestor.events(records))
+            phones = {
+                ids[e.customer.value] if e.customer.by_email else e.customer.value: phone
+                for e in self._events
+                if (phone := e.customer.phone)
+            }
+            if phones:
+                self.stats.add(ingestor.phones(phones))
             self._events = []
         if self.commit is not None and self._ingestor is not None:
             # Commit the batch: the write lock is held for one batch. The touched

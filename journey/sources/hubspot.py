@@ -91,6 +91,7 @@ from typing import Any, ClassVar
 import httpx
 
 from journey.ingest import CustomerRecord, EventFamily, EventRecord
+from journey.matching import MAX_PHONE
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
     AuthError,
@@ -137,6 +138,8 @@ CONTACT_PROPERTIES = (
     "lifecyclestage",
     "hs_analytics_source",
     "hs_merged_object_ids",
+    "phone",
+    "mobilephone",
 )
 DEAL_PROPERTIES = (
     "dealname",
@@ -821,6 +824,7 @@ def contact_records(obj: Raw, stages: Sequence[str] = DEFAULT_LIFECYCLE) -> Reco
         email=_text(props.get("email"), MAX_EMAIL),
         first_seen=_when(props.get("createdate")) or _when(obj.get("createdAt")),
         channel=source.lower() if source else None,
+        phone=_text(props.get("phone"), MAX_PHONE) or _text(props.get("mobilephone"), MAX_PHONE),
     )
     events: list[EventRecord] = []
     for stage in stages:

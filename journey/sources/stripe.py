@@ -64,6 +64,7 @@ from typing import Any, ClassVar
 import httpx
 
 from journey.ingest import CustomerRecord, EventFamily, EventRecord
+from journey.matching import MAX_PHONE
 from journey.models.types import from_epoch
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
@@ -389,7 +390,10 @@ def _payer(charge: Raw) -> tuple[str | None, Records]:
         return None, Records()
     guest = f"guest:{email.lower()}"
     record = CustomerRecord(
-        external_id=guest[:200], name=_text(billing.get("name"), MAX_NAME), email=email
+        external_id=guest[:200],
+        name=_text(billing.get("name"), MAX_NAME),
+        email=email,
+        phone=_text(billing.get("phone"), MAX_PHONE),
     )
     return guest[:200], Records(customers=[record])
 
@@ -407,6 +411,7 @@ def customer_records(obj: Raw) -> Records:
                 email=_text(obj.get("email"), MAX_EMAIL),
                 first_seen=from_epoch(obj["created"]),
                 channel=_channel(obj.get("metadata")),
+                phone=_text(obj.get("phone"), MAX_PHONE),
             )
         ]
     )

@@ -71,6 +71,7 @@ import httpx
 
 from journey.errors import JourneyError
 from journey.ingest import CustomerRecord, EventFamily, EventRecord
+from journey.matching import MAX_PHONE
 from journey.models.types import from_epoch
 from journey.sources.base import Connector, Page, Raw, Records, Resource, Watermark
 from journey.sources.http import (
@@ -430,6 +431,7 @@ def customer_records(obj: Raw) -> Records:
                 name=name,
                 email=email,
                 first_seen=from_epoch(created) if created is not None else None,
+                phone=_text(billing.get("phone"), MAX_PHONE),
             )
         ]
     )
@@ -449,6 +451,7 @@ def _buyer(order: Raw) -> tuple[str | None, Records]:
         external_id=guest,
         name=_name(billing.get("first_name"), billing.get("last_name")),
         email=email,
+        phone=_text(billing.get("phone"), MAX_PHONE),
     )
     return guest, Records(customers=[record])
 

@@ -112,6 +112,10 @@ CONTACT_BASE = (
     "hs_analytics_source",
     "hs_object_id",
     "hs_merged_object_ids",
+    # Default contact properties "Phone Number" and "Mobile Phone Number" (the labels the
+    # contacts export writes as columns; tests/data/imports/hubspot_contacts_export.csv).
+    "phone",
+    "mobilephone",
 )
 CONTACT_DEFAULT = (
     "createdate",
@@ -328,6 +332,8 @@ class FakeHubSpot(FakeHttpServer):
         source: str | None = None,
         stages: dict[str, int] | None = None,
         modified: int | None = None,
+        phone: str | None = None,
+        mobilephone: str | None = None,
     ) -> dict[str, Any]:
         """`created`, `stages` (stage -> entered at) and `modified` in epoch milliseconds."""
         with self.lock:
@@ -339,6 +345,8 @@ class FakeHubSpot(FakeHttpServer):
                 "createdate": iso(created),
                 "hs_analytics_source": source,
                 "hs_object_id": cid,
+                "phone": phone,
+                "mobilephone": mobilephone,
             }
             obj = {"id": cid, "properties": props, "createdAt": iso(created), "archived": False}
             self.objects["contacts"][cid] = obj

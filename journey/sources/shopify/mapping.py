@@ -36,13 +36,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from journey.ingest import CustomerRecord, EventFamily, EventRecord
+from journey.matching import MAX_PHONE
 from journey.models.types import from_epoch
 from journey.sources.base import Raw, Records
 from journey.sources.values import iso_epoch, minor_units
 
 MAX_NAME, MAX_EMAIL, MAX_CHANNEL = 300, 320, 100
 PAID = frozenset({"PAID", "PARTIALLY_PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
-CUSTOMER_FIELDS = frozenset({"name", "email", "first_seen"})
+CUSTOMER_FIELDS = frozenset({"name", "email", "first_seen", "phone"})
 CHANNEL_ONLY = frozenset({"channel"})
 
 
@@ -97,11 +98,13 @@ def customer_records(obj: Raw) -> Records:
         if p
     ]
     created = epoch(obj.get("createdAt"))
+    phone = obj.get("defaultPhoneNumber")
     record = CustomerRecord(
         external_id=cid,
         name=" ".join(parts)[:MAX_NAME] or None,
         email=_text(email.get("emailAddress"), MAX_EMAIL) if isinstance(email, Mapping) else None,
         first_seen=from_epoch(created) if created is not None else None,
+        phone=_text(phone.get("phoneNumber"), MAX_PHONE) if isinstance(phone, Mapping) else None,
     )
     return Records(customers=[record], customer_fields=CUSTOMER_FIELDS)
 

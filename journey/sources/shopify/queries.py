@@ -46,6 +46,7 @@ updatedAt
 firstName
 lastName
 defaultEmailAddress { emailAddress }
+defaultPhoneNumber { phoneNumber }
 """
 
 CHECKOUT_FIELDS = f"""
