@@ -9,9 +9,10 @@ only; nothing but this module reads it), and the write replays them. Memory stay
 constant: one chunk at a time is held.
 
 An entry is `(line, customer, events)`: the physical line of the row (the resume
-point), the customer record as `(external_id, name, email, first_seen, channel)`
-or None, and the row's events as `(external_id, customer, by_email, kind,
-occurred_at, channel, amount_cents)`. A progress report of the check pass is
+point), the customer record as `(external_id, name, email, first_seen, channel,
+phone)` or None, and the row's events as `(external_id, customer, by_email, kind,
+occurred_at, channel, amount_cents, phone)` (phone: the number the row gives its
+customer, a booking export's). A progress report of the check pass is
 kept as `(-1, lines, bytes_done)`, so the write reports the same steps.
 """
 
@@ -25,8 +26,8 @@ from typing import IO, Any
 from journey.imports.generic import _Event
 from journey.ingest import CustomerRecord
 
-FlatCustomer = tuple[str, str | None, str | None, Any, str | None]
-FlatEvent = tuple[str, str, bool, str, Any, str | None, int | None]
+FlatCustomer = tuple[str, str | None, str | None, Any, str | None, str | None]
+FlatEvent = tuple[str, str, bool, str, Any, str | None, int | None, str | None]
 Entry = tuple[int, Any, Any]
 PROGRESS = -1
 _CHUNK = 4096
@@ -35,7 +36,14 @@ _CHUNK = 4096
 def flat_customer(record: CustomerRecord | None) -> FlatCustomer | None:
     if record is None:
         return None
-    return (record.external_id, record.name, record.email, record.first_seen, record.channel)
+    return (
+        record.external_id,
+        record.name,
+        record.email,
+        record.first_seen,
+        record.channel,
+        record.phone,
+    )
 
 
 def flat_events(events: tuple[_Event, ...]) -> tuple[FlatEvent, ...]:
@@ -48,6 +56,7 @@ def flat_events(events: tuple[_Event, ...]) -> tuple[FlatEvent, ...]:
             e.occurred_at,
             e.channel,
             e.amount_cents,
+            e.customer.phone,
         )
         for e in events
     )

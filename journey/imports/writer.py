@@ -103,9 +103,9 @@ class _Writer:
         """A row as the spool keeps it (journey.imports.spool)."""
         if customer is not None:
             self._customers.append(CustomerRecord(*customer))
-        for external_id, ref, by_email, kind, occurred_at, channel, amount in events:
+        for external_id, ref, by_email, kind, occurred_at, channel, amount, phone in events:
             self._events.append(
-                _Event(external_id, _Ref(ref, by_email), kind, occurred_at, channel, amount)
+                _Event(external_id, _Ref(ref, by_email, phone), kind, occurred_at, channel, amount)
             )
         if len(self._customers) >= self.batch or len(self._events) >= self.batch:
             self.flush()
