@@ -23,7 +23,8 @@ log = logging.getLogger("journey.bot")
 # public channel to post, and look for an earlier post before retrying (bot/posting/delivery.py).
 # channels:read/groups:read/im:read: conversations.info, so *Share* never posts customer data
 # into a conversation shared with another organization; usergroups:read: usergroups.users.list for
-# JOURNEY_EXPORT_USERGROUP (bot/guard/access.py).
+# JOURNEY_EXPORT_USERGROUP (bot/guard/access.py); files:read: files.info and the download of
+# a file sent to the bot for import (bot/files/download.py).
 DEFAULT_SCOPES = (
     "commands",
     "chat:write",
@@ -37,6 +38,7 @@ DEFAULT_SCOPES = (
     "groups:read",
     "im:read",
     "usergroups:read",
+    "files:read",
 )
 
 
@@ -73,6 +75,8 @@ class BotSettings:
     export_usergroups: frozenset[str] = frozenset()
     # Commands and report buttons one person may use per minute (bot/guard/fair.py).
     commands_per_minute: int = 10
+    # The largest file journey imports from Slack, in MB (bot/files/download.py).
+    import_max_mb: float = 25.0
 
     @property
     def single_workspace(self) -> bool:
@@ -190,6 +194,15 @@ def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSett
         raise JourneyError(
             f"JOURNEY_COMMANDS_PER_MINUTE must be a whole number of 1 or more, got {per_minute!r}."
         )
+    max_mb_raw = _env("JOURNEY_IMPORT_MAX_MB") or str(BotSettings.import_max_mb)
+    try:
+        import_max_mb = float(max_mb_raw)
+    except ValueError:
+        import_max_mb = -1.0
+    if not import_max_mb > 0:
+        raise JourneyError(
+            f"JOURNEY_IMPORT_MAX_MB must be a number of megabytes above 0, got {max_mb_raw!r}."
+        )
     return BotSettings(
         bot_token=_env("SLACK_BOT_TOKEN"),
         app_token=_env("SLACK_APP_TOKEN"),
@@ -203,4 +216,5 @@ def load_bot_settings(env_file: str | os.PathLike[str] | None = None) -> BotSett
         token_rotation=(_env("SLACK_TOKEN_ROTATION") or "").lower() in {"1", "true", "yes"},
         export_usergroups=_per_team("JOURNEY_EXPORT_USERGROUP", oauth),
         commands_per_minute=int(per_minute),
+        import_max_mb=import_max_mb,
     )

@@ -1080,10 +1080,13 @@ def test_an_image_of_a_file_not_shared_where_the_message_goes_is_invalid_blocks(
 READER = "xoxb-files-reader"
 
 
+BLIND = "xoxb-no-files-read"
+
+
 def _reader(fake: FakeSlack) -> None:
-    fake.add_token(
-        READER, scopes=[*fakes_slack_api.DEFAULT_BOT_SCOPES, "files:read"], bot_id="B0JBOT"
-    )
+    scopes = [s for s in fakes_slack_api.DEFAULT_BOT_SCOPES if s != "files:read"]
+    fake.add_token(READER, scopes=[*scopes, "files:read"], bot_id="B0JBOT")
+    fake.add_token(BLIND, scopes=scopes, bot_id="B0JBOT")
 
 
 def _get(url: str, token: str | None = None) -> httpx.Response:
@@ -1111,13 +1114,13 @@ def test_a_file_dropped_in_the_bots_dm_is_served_only_with_a_bearer_carrying_fil
     good = _get(url, READER)
     assert good.status_code == 200 and good.content == data
     # Slack answers a missing or insufficient bearer with its sign-in page, status 200.
-    for token in (None, "xoxb-unknown", DEFAULT_BOT_TOKEN):  # the default lacks files:read
+    for token in (None, "xoxb-unknown", BLIND):
         page = _get(url, token)
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
         assert page.content != data and b"Sign in" in page.content
     with pytest.raises(SlackApiError) as e:
-        fake_slack.web_client(DEFAULT_BOT_TOKEN).files_info(file=file.id)
+        fake_slack.web_client(BLIND).files_info(file=file.id)
     assert e.value.response["error"] == "missing_scope"
     assert e.value.response["needed"] == "files:read"
     downloads = fake_slack.calls_to(fakes_slack_api.FILE_DOWNLOAD)
@@ -1194,7 +1197,9 @@ def test_a_modal_with_a_file_input_needs_files_read_and_at_most_10_files(
         }
 
     with pytest.raises(SlackApiError) as e:
-        fake_slack.web_client().views_open(trigger_id=fake_slack.issue_trigger(), view=modal(1))
+        fake_slack.web_client(BLIND).views_open(
+            trigger_id=fake_slack.issue_trigger(), view=modal(1)
+        )
     assert e.value.response["error"] == "missing_scope"
     with pytest.raises(SlackApiError) as e:
         fake_slack.web_client(READER).views_open(

@@ -14,7 +14,8 @@ from slack_sdk.models.blocks import Block, DividerBlock
 from slack_sdk.models.views import View
 
 from bot.blocks.digest import ALERT_NAMES, local_time
-from bot.blocks.message import SECTION_TEXT, context, header, section
+from bot.blocks.imports import A_OPEN
+from bot.blocks.message import SECTION_TEXT, actions, button, context, header, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, mention, mrkdwn, stored_reason
 from journey.render.format import count, money, owner, pct, period
 from journey.render.text import AT_RISK_SOURCE
@@ -188,8 +189,9 @@ def home_view(
         blocks.append(
             section(
                 "No data for this workspace yet. An admin can connect a store or CRM with "
-                "`/journey connect`, import CSV exports with `journey import`, or try the demo "
-                "store with `journey demo`. Then type `/journey help`."
+                "`/journey connect`, import a CSV export with *Import a file* below (or by "
+                "dropping it into the direct message with journey), or try the demo store "
+                "with `journey demo`. Then type `/journey help`."
             )
         )
     else:
@@ -241,5 +243,13 @@ def home_view(
         )
     elif sources:
         blocks.append(context("`/journey sources` for their health, `/journey sync` to sync now."))
+    blocks.append(actions(button("Import a file", A_OPEN, "home"), block_id="home_import"))
+    blocks.append(
+        context(
+            "Admins: import a CSV export (Shopify, Stripe, Square, WooCommerce, HubSpot, "
+            "Mailchimp, Acuity...) here or by dropping it into the direct message with journey; "
+            "you see what it holds before anything is imported."
+        )
+    )
     blocks += [DividerBlock(), header("Digests and alerts"), *schedule_blocks(schedule)]
     return View(type="home", blocks=blocks[:HOME_BLOCKS]).to_dict()

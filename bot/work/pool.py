@@ -35,6 +35,8 @@ The other pools keep slow outside servers away from everyone else:
   themselves, and `Gate` refuses more than a few per workspace and in all.
 - Syncs have their own pool (bot/posting/sync_progress.py) and gate, and the scheduler's
   ticks their own thread (bot/posting/loop.py).
+- Files sent in Slack are downloaded, checked and imported on `IMPORTS`, one per
+  workspace at a time (`IMPORT_GATE`).
 """
 
 from __future__ import annotations
@@ -254,4 +256,14 @@ class Gate:
 # Checks of one workspace at once, and in all (the pool's threads plus as many waiting).
 CHECK_GATE = Gate(
     per_workspace=env_count("JOURNEY_CHECKS_PER_WORKSPACE", 2), total=2 * CHECK_WORKERS
+)
+
+# Files imported from Slack (bot/posting/import_progress.py): their download, dry run and
+# import run here, never on the report threads (an import reads a file twice and writes
+# for minutes) nor on the event loop. One file per workspace at a time, and at most
+# twice the threads in all; past that the person is told to try again.
+IMPORT_WORKERS = env_count("JOURNEY_IMPORT_WORKERS", 2)
+IMPORTS = ThreadPoolExecutor(max_workers=IMPORT_WORKERS, thread_name_prefix="journey-import")
+IMPORT_GATE = Gate(
+    per_workspace=env_count("JOURNEY_IMPORTS_PER_WORKSPACE", 1), total=2 * IMPORT_WORKERS
 )

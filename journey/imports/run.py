@@ -579,6 +579,7 @@ def import_csv(
     dry_run: bool = False,
     commit: Callable[[], None] | None = None,
     batch: int | None = None,
+    label: str | None = None,
 ) -> ImportResult:
     """Import one CSV file: a vendor's export or journey's generic layout.
 
@@ -601,13 +602,16 @@ def import_csv(
     for dates the file's own style cannot settle. `currencies`: rates of other
     currencies to the workspace's (--currency EUR=1.08).
 
+    `label`: the file's name in every message and row error, when `path` is a
+    temporary copy (a file sent in Slack is imported from one).
+
     `progress(lines_done, bytes_done, total_bytes)` is called every
     PROGRESS_EVERY lines and at the end; an all-or-nothing import reports the
     check pass, then the same steps again as it writes, so total_bytes is then
     twice the file size.
     """
     file_path = Path(path)
-    file = str(path)
+    file = label or str(path)
     if kind is not None and kind not in FILE_KINDS:
         raise JourneyError(f"Unknown file kind {kind!r}: use one of {', '.join(FILE_KINDS)}.")
     name = (source_name or DEFAULT_SOURCE_NAME).strip()

@@ -1,0 +1,162 @@
+"""What the bot says about a file sent to it: the dry run with *Import* / *Cancel*, the
+progress, the result, and the App Home's "Import a file" modal.
+
+The dry run is journey's own DryRunSummary (journey/imports/summary.py), the facts
+`journey import --dry-run` prints, as blocks. The file's name and every fact come from
+the file, so they go through the builders of bot/blocks/message.py, which escape them
+(a file called `<!channel>.csv` pings nobody); headers and buttons are plain_text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_sdk.models.blocks import Block
+
+from bot.blocks.message import Message, actions, button, context, header, section
+from journey.imports.summary import DryRunSummary
+
+A_IMPORT = "import_file_go"
+A_CANCEL = "import_file_cancel"
+A_OPEN = "import_file_open"  # the App Home's "Import a file" button
+CALLBACK_ID = "journey_import_file"
+B_FILE = "import_file"
+A_FILE = "file"
+# file_input accepts "an array of valid file extensions"; Slack caps it at 10 MB
+# (https://docs.slack.dev/reference/block-kit/block-elements/file-input-element/).
+FILETYPES = ["csv", "tsv", "txt"]
+MODAL_TITLE = "Import a file"
+
+HOW_TO = (
+    "Drop a CSV export (Shopify, Stripe, Square, WooCommerce, HubSpot, Mailchimp, Acuity, "
+    "or journey's own orders, customers or events layout) into this direct message with "
+    "journey: I check it and show what it holds before anything is imported."
+)
+
+
+def checking_message(name: str) -> Message:
+    text = f"Checking {name}…"
+    return Message(
+        text, [context(f":hourglass_flowing_sand: Checking *{name}*: nothing is written yet.")]
+    )
+
+
+def dry_run_message(found: DryRunSummary, entry_id: str | None) -> Message:
+    """The dry run; with `entry_id` (a file that can be imported) the two buttons."""
+    facts = "\n".join(f"*{label}:* {text}" for label, text in found.facts)
+    blocks: list[Block] = [
+        header(f"Import {found.file}?"),
+        section(f"*{found.file}*: {found.title}"),
+        section(facts or "(no rows)"),
+    ]
+    if found.rejected:
+        bad = "\n".join(f"line {line}: {reason}" for line, reason in found.bad_rows)
+        more = found.rejected - len(found.bad_rows)
+        blocks.append(
+            section(
+                f":warning: *{found.rejected} bad rows*, so nothing can be imported. "
+                f"The first ones:\n{bad}" + (f"\n… and {more} more." if more > 0 else "")
+            )
+        )
+        blocks.append(
+            context(
+                "Fix them in the file (or in the tool you exported from) and drop it here "
+                "again. Nothing was written."
+            )
+        )
+        return Message(f"{found.file}: {found.rejected} bad rows; nothing can be imported.", blocks)
+    if not found.rows:
+        blocks.append(context("The file has no rows to import. Nothing was written."))
+        return Message(f"{found.file} has no rows to import.", blocks)
+    text = f"{found.file}: {found.title}, {found.rows} rows. Import it?"
+    if entry_id is None:
+        return Message(text, blocks)
+    footer: list[Block] = [
+        context("Nothing is written until you click *Import*. *Cancel* deletes journey's copy."),
+        actions(
+            button("Import", A_IMPORT, entry_id, style="primary"),
+            button("Cancel", A_CANCEL, entry_id),
+            block_id="import_file_buttons",
+        ),
+    ]
+    return Message(text, blocks, footer)
+
+
+def progress_message(name: str, lines: int, done: int, total: int, elapsed: float) -> Message:
+    share = f" ({100 * done // total}%)" if total else ""
+    text = f"Importing {name}: {lines:,} lines read{share}."
+    return Message(
+        text,
+        [
+            section(f":arrows_counterclockwise: Importing *{name}*: {lines:,} lines read{share}."),
+            context(
+                f"Running for {int(elapsed)} s. Each batch is committed as it lands; this "
+                "message changes when the import ends."
+            ),
+        ],
+    )
+
+
+def result_message(name: str, ok: bool, text: str, *, header_text: str | None = None) -> Message:
+    icon = ":white_check_mark:" if ok else ":warning:"
+    title = header_text or (f"Imported {name}" if ok else f"{name} was not imported")
+    return Message(text, [header(title), section(f"{icon} {text}")])
+
+
+def note_message(text: str) -> Message:
+    """One sentence: a refusal, a late click, what to do next."""
+    return Message(text, [section(text)])
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text}
+
+
+def checking_modal() -> dict[str, Any]:
+    """What views.open shows within the trigger's 3 seconds, before we know who asked."""
+    return {
+        "type": "modal",
+        "title": _plain(MODAL_TITLE),
+        "close": _plain("Close"),
+        "blocks": [context(":hourglass_flowing_sand: Checking…").to_dict()],
+    }
+
+
+def import_modal() -> dict[str, Any]:
+    """A file_input in an input block, the one place Block Kit allows it (file input
+    element page: "must be used inside the input block"; needs files:read)."""
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_ID,
+        "title": _plain(MODAL_TITLE),
+        "submit": _plain("Check the file"),
+        "close": _plain("Cancel"),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": B_FILE,
+                "label": _plain("Export file (CSV)"),
+                "element": {
+                    "type": "file_input",
+                    "action_id": A_FILE,
+                    "filetypes": FILETYPES,
+                    "max_files": 1,
+                },
+            },
+            context(
+                "I check the file and show you in a direct message what it holds, with "
+                "*Import* and *Cancel* buttons; nothing is written before you click Import. "
+                "You can also drop an export straight into the direct message with journey."
+            ).to_dict(),
+        ],
+    }
+
+
+def notice_modal(text: str) -> dict[str, Any]:
+    """The modal turned into one sentence (the bot's own words, shown as typed)."""
+    return {
+        "type": "modal",
+        "title": _plain(MODAL_TITLE),
+        "close": _plain("Close"),
+        "blocks": [{"type": "section", "text": _plain(text[:3000])}],
+    }

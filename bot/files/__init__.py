@@ -1,0 +1,1 @@
+"""Files people send the bot in Slack: looked up, downloaded and kept until imported."""

@@ -1,0 +1,355 @@
+"""A file sent to the bot: checked (who, what, how big), downloaded, dry-run, and on
+*Import* imported in the background with its progress in the same message.
+
+The flow, as a person sees it in their direct message with journey:
+
+1. They drop a CSV export into the DM (Slack sends `file_shared`) or pick one in the App
+   Home's "Import a file" modal. Only admins, owners and JOURNEY_EXPORT_USERGROUP may
+   import (an import changes every report); a guest, an external user or a member gets
+   one sentence. A file over JOURNEY_IMPORT_MAX_MB, not a CSV, or sent to a workspace
+   holding the demo store (the CLI's rule, issue 19) is refused in words before
+   anything is downloaded.
+2. One message says "Checking…"; the file is downloaded with the bot token
+   (bot/files/download.py) and dry-run exactly as `journey import --dry-run` does, in
+   the import pool (bot/work/pool.IMPORTS), and the message becomes the dry run with
+   *Import* and *Cancel* (bot/blocks/imports.py). A file with bad rows gets the first
+   ones and no *Import*: the import is all or nothing, as on the command line.
+3. *Import* runs `journey.imports.service.import_file` in the import pool (batches
+   committed as they land, resumable); the same message shows the lines read, edited at
+   most every INTERVAL seconds (chat.update is Tier 3), then the result or the error in
+   words. *Cancel* deletes journey's copy. Late and double clicks are answered from the
+   entry's state (bot/files/pending.py).
+
+The workspace is always the one Slack authorized (authorized_workspace), never the
+payload's team. No stack trace reaches the person: an unexpected error shows a reference
+that is also in the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.blocks.imports import (
+    checking_message,
+    dry_run_message,
+    note_message,
+    progress_message,
+    result_message,
+)
+from bot.blocks.message import Message
+from bot.commands.service import unexpected_message
+from bot.deps import Deps
+from bot.files.download import FileRefused, SlackFile, download, file_info, too_big
+from bot.files.pending import KEEP_SECONDS, PENDING, Pending
+from bot.guard.access import authorized_workspace
+from bot.work.inflight import INFLIGHT
+from bot.work.pool import IMPORT_GATE, IMPORTS, in_pool, in_worker
+from journey.errors import JourneyError
+from journey.imports.service import DemoInTheWay, check_file, holds_demo, import_file
+from journey.imports.summary import DryRunSummary, dry_run_summary
+from journey.render.imports import summary as summary_text
+
+log = logging.getLogger("journey.bot")
+INTERVAL = 2.5  # seconds between edits of the progress message
+_running: set[asyncio.Task[Any]] = set()
+
+
+def import_refusal(has_group: bool) -> str:
+    who = (
+        "workspace admins, owners and the user group your operator chose"
+        if has_group
+        else "workspace admins and owners"
+    )
+    return (
+        f"Importing files is for {who}: an import changes every report. Ask one of them "
+        "to send the file to journey."
+    )
+
+
+def demo_refusal(workspace: str) -> str:
+    return (
+        "This workspace holds journey's demo store (a made-up vet clinic), and your data "
+        "would be mixed into its numbers, so nothing was imported. Ask your journey "
+        f"operator to remove the demo (`journey demo remove --workspace {workspace}`), "
+        "then send the file again."
+    )
+
+
+BUSY = (
+    "Another file is being checked or imported for this workspace right now; send this "
+    "one again when it is done."
+)
+BUSY_ALL = "Many files are being imported right now; please send this one again in a few minutes."
+IMPORT_CUT_SHORT = (
+    "journey restarted before your import finished. The batches written so far are kept; "
+    "send the file again and its import resumes where this one stopped."
+)
+
+
+async def post(client: AsyncWebClient, channel: str, message: Message) -> str | None:
+    try:
+        answer = await client.chat_postMessage(channel=channel, **message.payload())
+        return str(answer["ts"])
+    except SlackApiError as exc:
+        log.warning("import: could not post: %s", exc.response.get("error"))
+        return None
+
+
+async def update(client: AsyncWebClient, channel: str, ts: str, message: Message) -> bool:
+    try:
+        await client.chat_update(channel=channel, ts=ts, **message.payload())
+        return True
+    except SlackApiError as exc:
+        log.warning("import: could not update the message: %s", exc.response.get("error"))
+        return False
+
+
+async def show(
+    client: AsyncWebClient, channel: str, ts: str | None, message: Message
+) -> str | None:
+    """Replace the message at `ts` with `message`, or post it when that fails."""
+    if ts is not None and await update(client, channel, ts, message):
+        return ts
+    return await post(client, channel, message)
+
+
+def _gate(workspace: str) -> str | None:
+    """Let one file of this workspace in; None when let in, else the words why not."""
+    if IMPORT_GATE.enter(workspace):
+        return None
+    return BUSY if IMPORT_GATE.running(workspace) else BUSY_ALL
+
+
+def fetch_and_check(
+    deps: Deps, file: SlackFile, token: str, workspace: str, max_bytes: int
+) -> tuple[DryRunSummary, Any]:
+    """In the import pool: download into a fresh private copy, then the dry run."""
+    path = PENDING.new_path()
+    try:
+        download(file, token, path, max_bytes=max_bytes, api_url=deps.settings.api_url)
+        result = check_file(deps.service.engine, workspace, path, label=file.name)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return dry_run_summary(result), path
+
+
+async def receive_file(
+    deps: Deps,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    user: str,
+    file_id: str,
+    channel: str,
+) -> None:
+    """A file `user` sent (into DM `channel`, or through the modal): check it and post the
+    dry run with *Import* / *Cancel*, or say in one message why not."""
+    workspace = authorized_workspace(context)
+    viewer = await deps.guard.viewer(client, context, user)
+    refusal = viewer.refusal()
+    if refusal is None and not await deps.guard.may_export(client, viewer):
+        refusal = import_refusal(bool(deps.settings.export_groups_of(workspace)))
+    if refusal is not None:
+        await post(client, channel, note_message(refusal))
+        return
+    try:
+        file = await file_info(client, file_id)
+    except FileRefused as exc:
+        await post(client, channel, note_message(str(exc)))
+        return
+    if not file.looks_like_csv:
+        await post(
+            client,
+            channel,
+            note_message(
+                f"{file.name} is not a CSV file, and journey imports CSV exports. Export it "
+                "as CSV (in Excel: Save As > CSV UTF-8) and send that."
+            ),
+        )
+        return
+    max_bytes = int(deps.settings.import_max_mb * 1_000_000)
+    if file.size > max_bytes:
+        await post(client, channel, note_message(too_big(file.name, file.size, max_bytes)))
+        return
+    if await in_worker(holds_demo, deps.service.engine, workspace):
+        await post(client, channel, note_message(demo_refusal(workspace)))
+        return
+    busy = _gate(workspace)
+    if busy is not None:
+        await post(client, channel, note_message(busy))
+        return
+    ts = None
+    try:
+        ts = await post(client, channel, checking_message(file.name))
+        token = context.bot_token or client.token or ""
+        found, path = await in_pool(
+            IMPORTS, fetch_and_check, deps, file, token, workspace, max_bytes
+        )
+    except (FileRefused, JourneyError) as exc:
+        # FileRefused: Slack would not hand the file out. JourneyError: the import's own
+        # words (an unknown layout with the --map that would place it, an ambiguous date
+        # style...), as `journey import --dry-run` prints them.
+        await show(client, channel, ts, result_message(file.name, False, str(exc)))
+        return
+    except Exception as exc:
+        await show(client, channel, ts, unexpected_message(exc))
+        return
+    finally:
+        # Left before the buttons show: an Import clicked at once must find the gate free.
+        IMPORT_GATE.leave(workspace)
+    entry = None
+    if found.importable:
+        entry = PENDING.add(workspace, user, channel, file.id, file.name, path, file.size)
+        entry.ts = ts  # the message the dry run replaces, known before anyone can click
+    else:
+        path.unlink(missing_ok=True)
+    shown = await show(client, channel, ts, dry_run_message(found, entry.id if entry else None))
+    if entry is not None:
+        if shown is None:
+            PENDING.drop(entry)
+        else:
+            entry.ts = shown
+    log.info(
+        "import: file %s checked for team %s: %d rows, %d bad",
+        file.id,
+        workspace,
+        found.rows,
+        found.rejected,
+    )
+
+
+def late_answer(entry: Pending | None) -> str:
+    """Why a button can no longer import (or cancel) its file."""
+    if entry is None:
+        return (
+            "I no longer hold a copy of this file: journey keeps it for "
+            f"{KEEP_SECONDS // 60} minutes after the check, on the server that checked it "
+            "(or journey restarted since). Send the file again to import it."
+        )
+    name = entry.name
+    if entry.state == "importing":
+        return f"{name} is being imported now: the message above shows how far it got."
+    if entry.state == "imported":
+        return f"{name} was already imported. {entry.outcome or ''}".strip()
+    if entry.state == "failed":
+        return (
+            f"This import of {name} already ran and did not import: {entry.outcome or ''} "
+            "Send the file again once it is fixed."
+        )
+    if entry.state == "cancelled":
+        return (
+            f"You cancelled this import, so nothing was imported. Send {name} again to import it."
+        )
+    if entry.state == "expired":
+        return (
+            f"This check of {name} is more than {KEEP_SECONDS // 60} minutes old, so journey "
+            "deleted its copy. Send the file again to import it."
+        )
+    return f"{name} is waiting for its Import button."
+
+
+@dataclass
+class ImportProgress:
+    """Lines read so far, written by the import thread, read by the loop."""
+
+    lines: int = 0
+    done: int = 0
+    total: int = 0
+    version: int = 0
+    started: float = field(default_factory=time.monotonic)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def tick(self, lines: int, done: int, total: int) -> None:
+        with self._lock:
+            self.lines, self.done, self.total = lines, done, total
+            self.version += 1
+
+    def message(self, name: str) -> Message:
+        with self._lock:
+            lines, done, total = self.lines, self.done, self.total
+        return progress_message(name, lines, done, total, time.monotonic() - self.started)
+
+
+async def run_import(
+    deps: Deps, client: AsyncWebClient, entry: Pending, interval: float = INTERVAL
+) -> None:
+    """The claimed entry imported in the pool, its message edited while lines are read,
+    then replaced by the result. The gate is held until the end."""
+    progress = ImportProgress()
+    channel = entry.channel
+    ts = await show(client, channel, entry.ts, progress.message(entry.name))
+    loop = asyncio.get_running_loop()
+    work = loop.run_in_executor(
+        IMPORTS,
+        lambda: import_file(
+            deps.service.engine,
+            entry.workspace,
+            entry.path,
+            label=entry.name,
+            progress=progress.tick,
+        ),
+    )
+    shown = progress.version
+    try:
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=interval)
+            if done:
+                break
+            if ts is not None and progress.version != shown:
+                shown = progress.version
+                await update(client, channel, ts, progress.message(entry.name))
+        try:
+            result = work.result()
+        except DemoInTheWay:
+            text, ok = demo_refusal(entry.workspace), False
+        except JourneyError as exc:
+            text, ok = str(exc), False
+        except Exception as exc:
+            final = unexpected_message(exc)
+            PENDING.finish(entry, "failed", final.text)
+            await show(client, channel, ts, final)
+            return
+        else:
+            ok = result.written or result.already_imported
+            text = summary_text(result, skip_bad=False, cli=False)
+        PENDING.finish(entry, "imported" if ok else "failed", text)
+        log.info(
+            "import: file %s for team %s: %s",
+            entry.file_id,
+            entry.workspace,
+            "ok" if ok else "failed",
+        )
+        await show(client, channel, ts, result_message(entry.name, ok, text))
+    finally:
+        if entry.state == "importing":  # cancelled by a shutdown: the copy goes too
+            PENDING.finish(entry, "failed", IMPORT_CUT_SHORT)
+        IMPORT_GATE.leave(entry.workspace)
+
+
+def start_import(
+    deps: Deps, client: AsyncWebClient, entry: Pending, interval: float = INTERVAL
+) -> asyncio.Task[None]:
+    """`run_import` as a task of its own (the click's listener returns at once); a
+    shutdown that cannot wait for it tells the person in the DM."""
+    task = asyncio.ensure_future(run_import(deps, client, entry, interval))
+    _running.add(task)
+    task.add_done_callback(_running.discard)
+
+    async def farewell(text: str) -> None:
+        await post(client, entry.channel, note_message(text))
+
+    INFLIGHT.adopt(task, "your import", farewell, IMPORT_CUT_SHORT)
+    return task
+
+
+def gate_for_import(workspace: str) -> str | None:
+    return _gate(workspace)

@@ -1,0 +1,406 @@
+"""Imports from Slack, driven as a person drives them: a file dropped into the DM with
+journey (the fake Slack sends `file_shared`), the dry run shown, *Import* clicked, and
+the result; refusals, limits, hostile names, Cancel, double clicks, the App Home modal.
+
+Signed requests go through the real ASGI app; the file is served by the fake Slack only
+to the bot token's bearer (tests/fakes/slack_api.py). The counts a Slack import gives are
+compared with `journey import` of the same file into a database of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+from fakes import slack_api as fakes_slack_api
+from fakes.signing import block_actions, event_callback, view_submission
+from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
+from slack_driver import SECRET, SignedBot, bot_client
+from slack_render import all_findings, visible_texts
+from sqlalchemy import Engine, func
+from sqlmodel import select
+
+from bot.app import build_app
+from bot.blocks.imports import A_CANCEL, A_FILE, A_IMPORT, A_OPEN, B_FILE, CALLBACK_ID
+from bot.commands.service import ReportService
+from bot.config import BotSettings
+from bot.deps import Deps
+from bot.files.download import FileRefused, SlackFile, download
+from bot.files.pending import PENDING
+from journey.db import make_engine, session_scope, upgrade
+from journey.imports import import_csv
+from journey.imports.summary import dry_run_summary
+from journey.models import Customer, JourneyEvent
+
+FIXTURES = Path(__file__).parent / "data" / "imports"
+ADMIN, MEMBER, GUEST = "U0ADMIN", "U0MEMBER", "U0GUEST"
+SCOPES = [*fakes_slack_api.DEFAULT_BOT_SCOPES]
+
+
+def dm(user: str) -> str:
+    return "D" + user.removeprefix("U")
+
+
+@dataclass
+class Bot(SignedBot):
+    async def drop(self, user: str, name: str, data: bytes) -> str:
+        """`user` drops a file into their DM with journey; returns the file id."""
+        file = self.fake.user_upload(user, name, data, channel=dm(user))
+        body, ctype = event_callback(self.fake.file_shared_event(file), self.team)
+        response = await self.post(body, ctype)
+        assert response.status_code == 200
+        return file.id
+
+    async def message(self, user: str, until: str, timeout: float = 20) -> fakes_slack_api.Message:
+        """The bot's latest message in `user`'s DM once its text contains `until`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            posts = self.fake.posted(dm(user))
+            if posts and until in posts[-1].text:
+                # What the person saw then (the fake edits its record in place).
+                return replace(posts[-1], blocks=copy.deepcopy(posts[-1].blocks))
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"no message with {until!r} in {dm(user)}: {self.fake.posted(dm(user))}"
+        )
+
+    async def click(
+        self, action: str, message: fakes_slack_api.Message, user: str, name: str
+    ) -> httpx.Response:
+        value = button_value(message, action)
+        body, ctype = block_actions(
+            action,
+            value,
+            team_id=self.team,
+            user_id=user,
+            channel_id=dm(user),
+            response_url=self.fake.response_url(name, channel=dm(user)),
+            message={"ts": message.ts, "blocks": message.blocks},
+        )
+        return await self.post(body, ctype)
+
+
+def button_value(message: fakes_slack_api.Message, action: str) -> str:
+    for block in message.blocks or []:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action:
+                return str(element["value"])
+    raise AssertionError(f"no {action} button in {message.blocks}")
+
+
+def buttons(message: fakes_slack_api.Message) -> list[str]:
+    return [
+        e.get("action_id")
+        for b in message.blocks or []
+        for e in b.get("elements", [])
+        if e.get("type") == "button"
+    ]
+
+
+def counts(engine: Engine, workspace: str) -> tuple[int, int]:
+    with session_scope(engine) as session:
+        customers = session.exec(
+            select(func.count()).select_from(Customer).where(Customer.workspace_id == workspace)
+        ).one()
+        events = session.exec(
+            select(func.count())
+            .select_from(JourneyEvent)
+            .where(JourneyEvent.workspace_id == workspace)
+        ).one()
+    return int(customers), int(events)
+
+
+@pytest.fixture
+async def bot(tmp_path) -> AsyncIterator[Bot]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'slack-import.db'}")
+    upgrade(engine)
+    with FakeSlack(bot_scopes=SCOPES) as fake:
+        fake.add_user(ADMIN, is_admin=True)
+        fake.add_user(MEMBER)
+        fake.add_user(GUEST, is_restricted=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(
+            service=ReportService(engine),
+            settings=settings,
+            working_after=10,
+            extra={"import_progress_interval": 0.05},
+        )
+        app = build_app(settings, engine, deps=deps)
+        async with bot_client(app) as http:
+            yield Bot(fake, engine, http, fake.team_id)
+    PENDING.close()
+    engine.dispose()
+
+
+def cli_import(tmp_path: Path, path: Path) -> tuple[tuple[int, int], object]:
+    """`journey import FILE` (and its dry run) of the same file, in a database of its own."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        dry = import_csv(session, "cli", path, dry_run=True, label=path.name)
+    with session_scope(engine) as session:
+        import_csv(session, "cli", path, commit=session.commit)
+    found = counts(engine, "cli")
+    engine.dispose()
+    return found, dry_run_summary(dry)
+
+
+async def test_a_shopify_export_dropped_in_the_dm_imports_what_the_cli_imports(bot, tmp_path):
+    path = FIXTURES / "shopify_orders_export.csv"
+    (cli_counts, cli_dry) = cli_import(tmp_path, path)
+    await bot.drop(ADMIN, path.name, path.read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    assert buttons(shown) == [A_IMPORT, A_CANCEL]
+    texts = "\n".join(visible_texts({"blocks": shown.blocks}))
+    assert "Shopify" in texts
+    for label, fact in cli_dry.facts:  # the CLI's dry run, fact by fact
+        assert f"*{label}:* {fact}" in texts
+    assert counts(bot.engine, bot.team) == (0, 0)  # the dry run wrote nothing
+
+    await bot.click(A_IMPORT, shown, ADMIN, "import-1")
+    done = await bot.message(ADMIN, "orders from")
+    assert not buttons(done) and "Imported" in json.dumps(done.blocks)
+    assert counts(bot.engine, bot.team) == cli_counts
+    # One message all along: checking, dry run, progress, result.
+    assert len(bot.fake.posted(dm(ADMIN))) == 1 and done.updates >= 3
+    assert not list(PENDING.folder().iterdir())  # the copy is gone
+    assert all_findings(bot.fake) == []
+
+
+async def test_members_and_guests_get_one_sentence_and_nothing_is_downloaded(bot):
+    for user, words in ((MEMBER, "Importing files is for"), (GUEST, "guest")):
+        await bot.drop(user, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+        said = await bot.message(user, words)
+        assert not buttons(said) and len(said.blocks) == 1
+    assert not bot.fake.calls_to("files.info")
+    assert not bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)
+
+
+async def test_a_file_over_the_limit_is_refused_before_it_is_downloaded(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'big.db'}")
+    upgrade(engine)
+    with FakeSlack(bot_scopes=SCOPES) as fake:
+        fake.add_user(ADMIN, is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN,
+            signing_secret=SECRET,
+            api_url=fake.api_url,
+            import_max_mb=0.001,  # 1,000 bytes
+        )
+        app = build_app(settings, engine, deps=Deps(ReportService(engine), settings))
+        async with bot_client(app) as http:
+            driver = Bot(fake, engine, http, fake.team_id)
+            await driver.drop(ADMIN, "big.csv", b"order_id,email,ordered_at,amount\n" * 100)
+            said = await driver.message(ADMIN, "JOURNEY_IMPORT_MAX_MB")
+            assert "big.csv is 0.0 MB" in said.text or "over the 0.0 MB" in said.text
+            assert not fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)
+    engine.dispose()
+
+
+async def test_without_files_read_the_bot_says_so_and_no_bearer_gets_the_file(tmp_path, caplog):
+    """The download without a bearer gets Slack's sign-in page, which is never taken for
+    the file; the file's URL is in no message and no log line."""
+    caplog.set_level(logging.DEBUG)
+    with FakeSlack(bot_scopes=SCOPES) as fake:
+        data = b"order_id,email,ordered_at,amount\n1,a@example.com,2026-01-02,10.00\n"
+        file = fake.user_upload(ADMIN, "orders.csv", data, channel=dm(ADMIN))
+        info = SlackFile.from_api(fake.web_client().files_info(file=file.id)["file"])
+        for token in ("", "xoxb-not-a-token"):
+            with pytest.raises(FileRefused, match="sign-in page"):
+                download(
+                    info, token, tmp_path / f"x{token}.csv", max_bytes=10**6, api_url=fake.api_url
+                )
+            assert not (tmp_path / f"x{token}.csv").exists()
+        # A token may only travel to Slack's own file host.
+        forged = SlackFile(
+            info.id, info.name, info.size, info.user, "csv", url="https://evil.example/f"
+        )
+        with pytest.raises(FileRefused, match="not its file server"):
+            download(
+                forged, DEFAULT_BOT_TOKEN, tmp_path / "y.csv", max_bytes=10**6, api_url=fake.api_url
+            )
+        assert [c.token for c in fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)] == [
+            None,
+            "xoxb-not-a-token",
+        ]
+        sha = download(
+            info, DEFAULT_BOT_TOKEN, tmp_path / "z.csv", max_bytes=10**6, api_url=fake.api_url
+        )
+        assert (tmp_path / "z.csv").read_bytes() == data and len(sha) == 64
+        assert oct((tmp_path / "z.csv").stat().st_mode & 0o777) == "0o600"
+        with pytest.raises(FileRefused, match="more than"):
+            download(
+                info, DEFAULT_BOT_TOKEN, tmp_path / "w.csv", max_bytes=10, api_url=fake.api_url
+            )
+        # journey's own lines (httpx and slack_sdk stay at WARNING and INFO in production:
+        # journey/logs.py) name the file by id only.
+        ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("journey"))
+        assert file.id in ours and "files-pri" not in ours and "127.0.0.1" not in ours
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'noscope.db'}")
+    upgrade(engine)
+    no_files = [s for s in SCOPES if s != "files:read"]
+    with FakeSlack(bot_scopes=no_files) as fake:
+        fake.add_user(ADMIN, is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        app = build_app(settings, engine, deps=Deps(ReportService(engine), settings))
+        async with bot_client(app) as http:
+            driver = Bot(fake, engine, http, fake.team_id)
+            await driver.drop(ADMIN, "orders.csv", b"a,b\n1,2\n")
+            said = await driver.message(ADMIN, "files:read")
+            assert "reinstall" in said.text and not buttons(said)
+    engine.dispose()
+
+
+async def test_a_hostile_file_name_pings_nobody(bot):
+    name = "<!channel> <https://evil.example|Verify> & co.csv"
+    await bot.drop(ADMIN, name, (FIXTURES / "stripe_unified_payments.csv").read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    assert "&lt;!channel&gt;" in shown.text
+    assert any(name in t for t in visible_texts({"blocks": shown.blocks}))
+    await bot.click(A_IMPORT, shown, ADMIN, "hostile")
+    await bot.message(ADMIN, "revenue")
+    assert all_findings(bot.fake) == []
+
+
+async def test_cells_starting_with_equals_are_names_not_formulas(bot):
+    data = (
+        b"id,email,name\n"
+        b'c1,eve@example.com,"=HYPERLINK(""https://evil.example"",""click"")"\n'
+        b"c2,bob@example.com,=1+2\n"
+    )
+    await bot.drop(ADMIN, "customers.csv", data)
+    shown = await bot.message(ADMIN, "Import it?")
+    await bot.click(A_IMPORT, shown, ADMIN, "formula")
+    await bot.message(ADMIN, "2 new")
+    with session_scope(bot.engine) as session:
+        names = sorted(c.name for c in session.exec(select(Customer)).all())
+    assert names == ["=1+2", '=HYPERLINK("https://evil.example","click")']
+    assert all_findings(bot.fake) == []
+
+
+async def test_cancel_deletes_the_copy_and_a_later_import_click_says_so(bot):
+    await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    copies = list(PENDING.folder().iterdir())
+    assert len(copies) == 1 and oct(copies[0].stat().st_mode & 0o777) == "0o600"
+    await bot.click(A_CANCEL, shown, ADMIN, "cancel")
+    cancelled = await bot.message(ADMIN, "Cancelled")
+    assert not buttons(cancelled) and not copies[0].exists()
+    await bot.click(A_IMPORT, shown, ADMIN, "late")
+    (late,) = await bot.responses("late")
+    assert "You cancelled this import" in late.text
+    assert counts(bot.engine, bot.team) == (0, 0)
+
+
+async def test_a_double_click_imports_once(bot):
+    await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    await asyncio.gather(
+        bot.click(A_IMPORT, shown, ADMIN, "first"), bot.click(A_IMPORT, shown, ADMIN, "second")
+    )
+    await bot.message(ADMIN, "orders from")
+    answers = bot.fake.responses.get("first", []) + bot.fake.responses.get("second", [])
+    assert len(answers) == 1
+    assert "being imported now" in answers[0].text or "already imported" in answers[0].text
+    # The import ran once: one "Imported" result, and a click now says it was done.
+    await bot.click(A_IMPORT, shown, ADMIN, "third")
+    (third,) = await bot.responses("third")
+    assert "was already imported" in third.text
+
+
+async def test_an_expired_or_unknown_button_gets_a_clear_answer(bot):
+    await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    entry = PENDING.get(button_value(shown, A_IMPORT))
+    assert entry is not None
+    entry.created -= 31 * 60  # the check is 31 minutes old
+    await bot.click(A_IMPORT, shown, ADMIN, "expired")
+    (expired,) = await bot.responses("expired")
+    assert "more than 30 minutes old" in expired.text and not entry.path.exists()
+    PENDING.close()  # journey restarted (or the click reached another replica)
+    await bot.click(A_IMPORT, shown, ADMIN, "unknown")
+    (unknown,) = await bot.responses("unknown")
+    assert "Send the file again" in unknown.text
+
+
+async def test_a_workspace_holding_the_demo_is_refused_as_the_cli_refuses(bot):
+    from journey.demo import DEMO_SOURCE
+    from journey.workspaces import ensure_source, ensure_workspace
+
+    with session_scope(bot.engine) as session:  # what `journey demo` leaves: its source
+        ensure_workspace(session, bot.team)
+        ensure_source(session, bot.team, "demo", DEMO_SOURCE)
+    await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+    said = await bot.message(ADMIN, "demo store")
+    assert f"journey demo remove --workspace {bot.team}" in said.text and not buttons(said)
+    assert not bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)
+
+
+async def test_files_in_channels_and_the_bots_own_uploads_are_not_imports(bot):
+    fake = bot.fake
+    fake.add_channel("C0SHOP")
+    shared = fake.user_upload(ADMIN, "orders.csv", b"a\n1\n", channel="C0SHOP")
+    own = fake.user_upload(fake.bot_user_id, "churn.csv", b"a\n1\n", channel=dm(ADMIN))
+    for file in (shared, own):
+        body, ctype = event_callback(fake.file_shared_event(file), bot.team)
+        assert (await bot.post(body, ctype)).status_code == 200
+    await asyncio.sleep(0.3)
+    assert not fake.calls_to("files.info") and not fake.posted()
+
+
+async def test_the_home_tabs_import_button_opens_a_file_picker_whose_file_is_checked(bot):
+    body, ctype = block_actions(
+        A_OPEN,
+        "home",
+        team_id=bot.team,
+        user_id=ADMIN,
+        channel_id=None,
+        response_url=None,
+        trigger_id=bot.fake.issue_trigger(),
+    )
+    assert (await bot.post(body, ctype)).status_code == 200
+    deadline = time.monotonic() + 10
+    while not bot.fake.calls_to("views.update") and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    (update,) = bot.fake.calls_to("views.update")
+    assert update.ok, update.response
+    view = update.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["blocks"][0]["element"]["type"] == "file_input"
+
+    path = FIXTURES / "square_transactions.csv"
+    file = bot.fake.user_upload(ADMIN, path.name, path.read_bytes(), via_file_input=True)
+    values = {B_FILE: {A_FILE: bot.fake.file_input_value(file)}}
+    body, ctype = view_submission(CALLBACK_ID, values, team_id=bot.team, user_id=ADMIN)
+    assert (await bot.post(body, ctype)).status_code == 200
+    shown = await bot.message(ADMIN, "Import it?")
+    assert "Square" in json.dumps(shown.blocks)
+
+    # A member clicking the same button sees why not, in the modal.
+    body, ctype = block_actions(
+        A_OPEN,
+        "home",
+        team_id=bot.team,
+        user_id=MEMBER,
+        channel_id=None,
+        response_url=None,
+        trigger_id=bot.fake.issue_trigger(),
+    )
+    await bot.post(body, ctype)
+    deadline = time.monotonic() + 10
+    while len(bot.fake.calls_to("views.update")) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert "Importing files is for" in json.dumps(bot.fake.calls_to("views.update")[1].params)
