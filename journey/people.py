@@ -463,6 +463,32 @@ def conflicts(session: Session, workspace_id: str) -> list[Conflict]:
     return out
 
 
+def sources_of(
+    session: Session, workspace_id: str, person_ids: Collection[int]
+) -> dict[int, tuple[str, ...]]:
+    """The names of the sources each person's records come from, sorted, so a list of
+    customers can say "crm + shop"; empty when records come from a single source (every
+    person would say the same)."""
+    several = session.execute(
+        text(
+            "SELECT COUNT(*) FROM source s WHERE s.workspace_id = :ws AND EXISTS ("
+            "SELECT 1 FROM customer c WHERE c.workspace_id = :ws AND c.source_id = s.id)"
+        ),
+        {"ws": workspace_id},
+    ).scalar_one()
+    if int(several) < 2 or not person_ids:
+        return {}
+    query = text(
+        "SELECT DISTINCT c.person_id, s.name FROM customer c JOIN source s ON s.id = c.source_id "
+        "WHERE c.workspace_id = :ws AND c.person_id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    found: dict[int, list[str]] = {}
+    for chunk in _chunks(person_ids):
+        for person, name in session.execute(query, {"ws": workspace_id, "ids": chunk}):
+            found.setdefault(int(person), []).append(str(name))
+    return {p: tuple(sorted(names)) for p, names in found.items()}
+
+
 def count(session: Session, workspace_id: str) -> PeopleCount:
     """How many records from how many sources are how many people."""
     row = session.execute(

@@ -87,7 +87,29 @@ def build_report(
         report = value_report(session, workspace_id, period, now=now)
     else:
         raise ValueError(f"unknown report kind {kind!r}")
-    return replace(report, business=business(session, workspace_id))
+    return replace(
+        _with_sources(session, workspace_id, report), business=business(session, workspace_id)
+    )
+
+
+def _with_sources(session: Session, workspace_id: str, report: Report) -> Report:
+    """The customer lists (at risk, overdue, review candidates) with each person's sources,
+    so a person found in the shop and the CRM says so ("crm + shop")."""
+    from journey.people import sources_of
+
+    if isinstance(report, RetentionReport | ChurnReport):
+        names = sources_of(session, workspace_id, [c.customer_id for c in report.at_risk])
+        if names:
+            at_risk = [replace(c, sources=names.get(c.customer_id, ())) for c in report.at_risk]
+            return replace(report, at_risk=at_risk)
+    if isinstance(report, ReviewReport):
+        names = sources_of(session, workspace_id, [c.customer_id for c in report.candidates])
+        if names:
+            candidates = [
+                replace(c, sources=names.get(c.customer_id, ())) for c in report.candidates
+            ]
+            return replace(report, candidates=candidates)
+    return report
 
 
 def build_insight(

@@ -138,6 +138,9 @@ class AtRiskCustomer:
     purchases: int
     revenue_cents: int
     value_at_risk_cents: int
+    # The sources this person's records come from, by name (journey.reporting), when the
+    # workspace has more than one source; () otherwise.
+    sources: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +178,7 @@ class ReviewCandidate:
     purchases: int
     last_order_cents: int | None
     revenue_cents: int
+    sources: tuple[str, ...] = ()  # as AtRiskCustomer.sources
 
 
 @dataclass(frozen=True)
@@ -221,6 +225,7 @@ class ChurnCustomer:
     # Expected spend over the next 12 months, discounted (journey/metrics/clv.py): the value
     # report's number. None under the heuristic or when the spend model refused.
     value_12m_cents: int | None = None
+    sources: tuple[str, ...] = ()  # as AtRiskCustomer.sources
 
 
 @dataclass(frozen=True)

@@ -331,3 +331,52 @@ def test_store_connectors_map_their_customers_phone_numbers():
         }
     ).customers
     assert s.phone == "+12015550123"
+
+
+def test_customer_lists_name_each_persons_sources(session):
+    """The overdue, at-risk and review lists (text, Slack, CSV) say which sources each
+    person appears in, once the workspace has more than one."""
+    from datetime import timedelta
+
+    from builders import NOW
+
+    from bot.blocks.reports import churn_message, retention_message, reviews_message
+    from journey.render.csv_export import at_risk_csv
+    from journey.render.text import render_churn_text, render_retention_text, render_review_text
+    from journey.reporting import build_report
+
+    crm, store = two_sources(session)
+    store.customer(
+        "9001",
+        ("order", NOW - timedelta(days=100), 5000),
+        ("order", NOW - timedelta(days=70), 5000),
+        email="ann@x.com",
+        name="Ann Lee",
+    )
+    store.customer("9002", ("order", NOW - timedelta(days=5), 3000), email="bo@x.com", name="Bo")
+
+    def lists() -> tuple[str, str, str, str, str]:
+        retention = build_report(session, "shop", "retention", YEAR, now=NOW)
+        churn = build_report(session, "shop", "churn", YEAR, now=NOW)
+        reviews = build_report(session, "shop", "reviews", YEAR, now=NOW)
+        return (
+            render_retention_text(retention) + render_churn_text(churn),
+            render_review_text(reviews),
+            str(retention_message(retention).payload()) + str(churn_message(churn).payload()),
+            str(reviews_message(reviews).payload()),
+            at_risk_csv(retention) + at_risk_csv(churn),
+        )
+
+    # One source: nothing to say (the test source has no records yet, but exists).
+    text, reviews, blocks, review_blocks, csv_text = lists()
+    assert "Ann Lee (" not in text and "Ann Lee (" not in blocks
+
+    crm.customer("lead-1", ("lead", NOW - timedelta(days=300)), email="ann@x.com")
+    text, reviews, blocks, review_blocks, csv_text = lists()
+    assert text.count("Ann Lee (store + test)") == 2  # overdue, and at risk
+    assert "Bo (store)" in reviews
+    assert blocks.count("Ann Lee (store + test)") == 2
+    assert "Bo* · bo@x.com · store" in review_blocks
+    rows = [line for line in csv_text.splitlines() if "Ann Lee" in line]
+    assert len(rows) == 2 and all(r.endswith(",store + test") for r in rows)
+    assert csv_text.splitlines()[0].endswith(",sources")

@@ -16,6 +16,7 @@ from bot.blocks.message import Message, actions, button, code, context, header, 
 from journey.playbooks import Playbook
 from journey.render.format import (
     count,
+    customer_label,
     day,
     hours,
     money,
@@ -25,6 +26,7 @@ from journey.render.format import (
     points,
     rate,
     relative_change,
+    sources_label,
     versus,
 )
 from journey.render.sentences import (
@@ -234,7 +236,7 @@ def retention_message(
     if report.at_risk:
         rows = [
             [
-                a.name or a.external_id,
+                customer_label(a),
                 day(a.last_purchase),
                 f"{a.usual_gap_days:.0f}d" + ("*" if a.gap_is_typical else ""),
                 money(a.value_at_risk_cents, c),
@@ -290,7 +292,7 @@ def churn_message(
         if report.method == "bg_nbd":
             rows = [
                 [
-                    a.name or a.external_id,
+                    customer_label(a),
                     day(a.last_purchase),
                     pct(a.p_alive, 0),
                     money(twelve_month_value(a), c),
@@ -302,7 +304,7 @@ def churn_message(
         else:
             rows = [
                 [
-                    a.name or a.external_id,
+                    customer_label(a),
                     day(a.last_purchase),
                     str(a.purchases),
                     money(a.value_at_risk_cents, c),
@@ -361,6 +363,7 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
     for cand in report.candidates[:LIST_ROWS]:
         who = cand.name or cand.external_id
         email = f" · {cand.email}" if cand.email else ""
+        email += f" · {sources_label(cand.sources)}" if cand.sources else ""
         blocks.append(
             section(
                 f"*{who}*{email}\nBought {day(cand.last_purchase)} · {count(cand.purchases, 'purchase')} · "

@@ -21,6 +21,7 @@ import csv
 import io
 from collections.abc import Iterable
 
+from journey.render.format import sources_label
 from journey.reports import ChurnReport, RetentionReport, ValueReport
 
 # OWASP's list: the characters a spreadsheet may read as the start of a formula.
@@ -72,6 +73,7 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                     f"expected_value_{report.value_days}d",
                     "value_12m",
                     "value_at_risk",
+                    "sources",
                 ]
             )
         )
@@ -91,11 +93,14 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                         _money(c.expected_value_cents),
                         _money(c.value_12m_cents),
                         _money(c.value_at_risk_cents),
+                        sources_label(c.sources),
                     ]
                 )
             )
         return out.getvalue()
-    writer.writerow(_row([*head, "usual_gap_days", "purchases", "revenue", "value_at_risk"]))
+    writer.writerow(
+        _row([*head, "usual_gap_days", "purchases", "revenue", "value_at_risk", "sources"])
+    )
     for a in report.at_risk:
         writer.writerow(
             _row(
@@ -109,6 +114,7 @@ def at_risk_csv(report: RetentionReport | ChurnReport) -> str:
                     a.purchases,
                     _money(a.revenue_cents),
                     _money(a.value_at_risk_cents),
+                    sources_label(a.sources),
                 ]
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from journey.periods import Period
 from journey.stats import Rate
@@ -96,3 +97,26 @@ def owner(report: object, ids: bool = True) -> str:
 def count(n: int, noun: str) -> str:
     """`1 purchase`, `2 purchases`: a count with its noun in the right number."""
     return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+class Listed(Protocol):
+    """A customer in a list (at risk, overdue, to ask for a review)."""
+
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def external_id(self) -> str: ...
+    @property
+    def sources(self) -> tuple[str, ...]: ...
+
+
+def sources_label(sources: tuple[str, ...]) -> str:
+    """The sources a person's records come from: `crm + shop`."""
+    return " + ".join(sources)
+
+
+def customer_label(item: Listed) -> str:
+    """A listed customer: the name (else the source's id), with the sources the person
+    appears in when the workspace has several: `Ann Lee (crm + shop)`."""
+    name = item.name or item.external_id
+    return f"{name} ({sources_label(item.sources)})" if item.sources else name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from journey.playbooks import Playbook
 from journey.render.format import (
     count,
+    customer_label,
     day,
     hours,
     money,
@@ -180,7 +181,7 @@ def render_retention_text(report: RetentionReport, details: bool = False) -> str
         out += ["", f"Most valuable overdue customers (top {len(report.at_risk)}):"]
         rows = [
             [
-                a.name or a.external_id,
+                customer_label(a),
                 day(a.last_purchase),
                 f"{a.days_since_purchase:.0f}",
                 f"{a.usual_gap_days:.0f}" + ("*" if a.gap_is_typical else ""),
@@ -253,7 +254,7 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
         if report.method == "bg_nbd":
             rows = [
                 [
-                    a.name or a.external_id,
+                    customer_label(a),
                     day(a.last_purchase),
                     f"{a.days_since_purchase:.0f}",
                     str(a.purchases),
@@ -280,7 +281,7 @@ def render_churn_text(report: ChurnReport, details: bool = False) -> str:
         else:
             rows = [
                 [
-                    a.name or a.external_id,
+                    customer_label(a),
                     day(a.last_purchase),
                     f"{a.days_since_purchase:.0f}",
                     str(a.purchases),
@@ -320,7 +321,7 @@ def render_review_text(report: ReviewReport) -> str:
         out.append(REVIEWS_MEANING.format(lo=lo, hi=hi, cooldown=report.cooldown_days))
         rows = [
             [
-                x.name or x.external_id,
+                customer_label(x),
                 x.email or "",
                 day(x.last_purchase),
                 str(x.purchases),
