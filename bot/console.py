@@ -211,7 +211,8 @@ def answer(
             now=now,
         )
         return _render(reply.message.payload())
-    reply = service.command_reply(workspace, cmd)
+    # The console is the operator's own terminal: every button, exports included.
+    reply = service.command_reply(workspace, cmd, exports=True)
     text = _render(reply.message.payload())
     if chart and reply.report is not None and charts_on():
         text += "\n" + save_chart(reply.report, workspace, now or _utc_now())

@@ -174,6 +174,84 @@ async def test_members_see_reports_with_names_but_may_not_export_or_share(bot):
     assert not bot.fake.calls_to("conversations.open")
 
 
+def _action_ids(payload: dict) -> set[str]:
+    """Every button's action_id in a message or view payload."""
+    return {
+        element["action_id"]
+        for block in payload.get("blocks") or []
+        if block.get("type") == "actions"
+        for element in block.get("elements") or []
+    }
+
+
+EXPORT_BUTTONS = {"journey_export_csv", "journey_share"}
+
+
+@pytest.mark.parametrize(
+    ("user", "offered"),
+    [
+        ("U0ADMIN", True),
+        ("U0EXPORTER", True),  # JOURNEY_EXPORT_USERGROUP
+        ("U0MEMBER", False),
+        ("U0GUESTN", False),
+    ],
+)
+async def test_csv_and_share_are_offered_only_to_who_may_use_them(bot, user, offered):
+    """The buttons are built per viewer: an admin and the export group get *CSV* and
+    *Share* on every report, a command's by-channel view and a report opened from a
+    digest or alert; a member gets the same reports without them; a guest gets none."""
+    opened = {"k": "retention", "p": "90d"}
+    names = []
+    for text in ("churn", "retention", "funnel", "value", "reviews"):
+        await bot.command(text, f"{user}-{text}", user=user)
+        names.append(f"{user}-{text}")
+    await bot.click("journey_by_channel", {**CHURN, "k": "funnel"}, f"{user}-view", user=user)
+    await bot.click("journey_open_report:retention", opened, f"{user}-open", user=user)
+    names += [f"{user}-view", f"{user}-open"]
+    for name in names:
+        posts = await bot.responses(name)
+        buttons = set().union(*(_action_ids(p.payload) for p in posts))
+        if offered:
+            assert "journey_share" in buttons, name
+        else:
+            assert not buttons & EXPORT_BUTTONS, name
+    csv_on = [n for n in names if "churn" in n or "retention" in n or "open" in n]
+    for name in csv_on:
+        buttons = set().union(*(_action_ids(p.payload) for p in await bot.responses(name)))
+        assert ("journey_export_csv" in buttons) is offered, name
+    if user == "U0MEMBER":
+        dumped = await bot.one(f"{user}-churn")
+        assert "At risk now" in dumped and DEMO_EMAIL in json.dumps(
+            [p.payload for p in await bot.responses(f"{user}-reviews")]
+        )
+        assert "All customers at risk (CSV)* below" not in dumped
+
+
+async def test_the_home_tab_offers_no_export_to_anyone(bot):
+    """The App Home shows numbers, never the *CSV* or *Share* buttons (they live on the
+    reports, where the viewer is known)."""
+    for user in ("U0ADMIN", "U0MEMBER"):
+        body, ctype = event_callback(app_home_opened(user), bot.team)
+        assert (await bot.post(body, ctype)).status_code == 200
+    deadline = time.monotonic() + 15
+    while len(bot.fake.home_views) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    for user in ("U0ADMIN", "U0MEMBER"):
+        assert not _action_ids(bot.fake.home_views[user]) & EXPORT_BUTTONS
+
+
+async def test_a_forwarded_export_button_is_still_refused_on_click(bot):
+    """A member who clicks an admin's *CSV* or *Share* (a replayed or forwarded payload)
+    is refused at click time: hiding the buttons is not the check."""
+    await bot.command("churn", "admin-churn", user="U0ADMIN")
+    (post,) = await bot.responses("admin-churn")
+    assert _action_ids(post.payload) >= EXPORT_BUTTONS
+    for action in sorted(EXPORT_BUTTONS):
+        await bot.click(action, CHURN, f"replayed-{action}", user="U0MEMBER")
+        assert "Exports and sharing are for" in await bot.one(f"replayed-{action}")
+    assert not bot.fake.files and not bot.exports()
+
+
 @pytest.mark.parametrize("user", ["U0ADMIN", "U0OWNER", "U0EXPORTER"])
 async def test_admins_owners_and_the_export_group_export_and_each_export_is_recorded(bot, user):
     await bot.click("journey_export_csv", CHURN, f"csv-{user}", user=user)

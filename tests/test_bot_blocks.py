@@ -92,7 +92,7 @@ def _funnel(channels: int = 6) -> FunnelReport:
 
 
 def test_funnel_message_fits_and_has_the_buttons_and_numbers_as_text():
-    payload = funnel_message(_funnel(), "30d", view="by_channel").payload()
+    payload = funnel_message(_funnel(), "30d", view="by_channel", exports=True).payload()
     _check_limits(payload)
     dumped = json.dumps(payload)
     assert (
@@ -100,6 +100,9 @@ def test_funnel_message_fits_and_has_the_buttons_and_numbers_as_text():
         and "Share to channel" in dumped
         and "Compare with previous period" in dumped
     )
+    # A viewer who may not export is not offered Share (the default offers less).
+    member = json.dumps(funnel_message(_funnel(), "30d").payload())
+    assert "By channel" in member and "Share to channel" not in member
     assert "1000" in dumped and "60.0%" in dumped
     shared = funnel_message(_funnel(), "30d", shared=True).payload()
     assert not any(b["type"] == "actions" for b in shared["blocks"])
@@ -172,6 +175,6 @@ def test_help_lists_every_subcommand_with_an_example():
 
 
 def test_terminal_rendering_keeps_the_numbers_and_drops_markup():
-    out = render_terminal(funnel_message(_funnel(), "30d").payload())
+    out = render_terminal(funnel_message(_funnel(), "30d", exports=True).payload())
     assert "awareness" in out and "1000" in out
     assert "```" not in out and "[Share to channel]" in out

@@ -302,7 +302,7 @@ def test_churn_message_lists_at_risk_customers_within_slack_limits(method, long_
     from bot.blocks.message import MAX_BLOCKS, MAX_BLOCKS_CHARS
     from bot.blocks.reports import churn_message
 
-    payload = churn_message(_churn(method, long_names=long_names), "90d").payload()
+    payload = churn_message(_churn(method, long_names=long_names), "90d", exports=True).payload()
     blocks = payload["blocks"]
     dumped = json.dumps(payload, ensure_ascii=False)
     assert len(blocks) <= MAX_BLOCKS and len(json.dumps(blocks)) <= MAX_BLOCKS_CHARS

@@ -58,13 +58,19 @@ class HeldService(ReportService):
     never: threading.Event
 
     def command_reply(
-        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+        self,
+        workspace_id: str,
+        command: Command,
+        view: str = "",
+        shared: bool = False,
+        *,
+        exports: bool = False,
     ) -> Reply:
         if command.name == "reviews":
             self.release.wait(30)
         if command.name == "retention":
             self.never.wait(30)
-        return super().command_reply(workspace_id, command, view, shared)
+        return super().command_reply(workspace_id, command, view, shared, exports=exports)
 
 
 def _final(posts: list) -> str:

@@ -114,11 +114,17 @@ class HeldService(ReportService):
     release: threading.Event
 
     def command_reply(
-        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+        self,
+        workspace_id: str,
+        command: Command,
+        view: str = "",
+        shared: bool = False,
+        *,
+        exports: bool = False,
     ) -> Reply:
         if command.name == "reviews":
             self.release.wait(30)
-        return super().command_reply(workspace_id, command, view, shared)
+        return super().command_reply(workspace_id, command, view, shared, exports=exports)
 
 
 @pytest.fixture

@@ -4,6 +4,12 @@ Text first: every number is text (tables in code blocks), so it can be searched
 and copied; the chart image, when the app may upload files, is added later by
 the listener. Buttons carry the request (kind, period, channel) so an action can
 rebuild the same report.
+
+Who sees which buttons is the bot's decision (bot/guard/access.py: admins, owners and
+JOURNEY_EXPORT_USERGROUP may export), handed in as `exports`: the *CSV* and *Share*
+buttons are built only for a viewer who may use them, so a member is not offered a
+button that would refuse them. It defaults to False, so a caller that forgets offers
+less, never more; the click is still checked (a message can be forwarded or replayed).
 """
 
 from __future__ import annotations
@@ -77,8 +83,9 @@ def _playbook_blocks(playbook: Playbook | None) -> list[Block]:
 
 
 def _report_buttons(
-    kind: str, period_word: str | None, channel: str | None, shared: bool
+    kind: str, period_word: str | None, channel: str | None, shared: bool, exports: bool
 ) -> list[Block]:
+    """The report's buttons: none once shared; *CSV* and *Share* only when `exports`."""
     if shared:
         return []
     value = request_value(kind, period_word, channel)
@@ -88,12 +95,22 @@ def _report_buttons(
             button("By channel", A_BY_CHANNEL, value),
             button("Compare with previous period", A_COMPARE, value),
         ]
-    if kind == "churn":
-        buttons.append(button("All customers at risk (CSV)", A_EXPORT, value))
-    if kind == "retention":
-        buttons.append(button("All overdue customers (CSV)", A_EXPORT, value))
-    buttons.append(button("Share to channel", A_SHARE, {**value, "v": ""}, style="primary"))
+    if exports:
+        if kind == "churn":
+            buttons.append(button("All customers at risk (CSV)", A_EXPORT, value))
+        if kind == "retention":
+            buttons.append(button("All overdue customers (CSV)", A_EXPORT, value))
+        buttons.append(button("Share to channel", A_SHARE, {**value, "v": ""}, style="primary"))
+    if not buttons:
+        return []
     return [actions(*buttons, block_id=f"{kind}_actions")]
+
+
+def _more_line(more: int, button_text: str, exports: bool) -> str:
+    """The line under a cut list: where the rest is, for whoever reads it."""
+    if exports:
+        return f"… and {more} more: *{button_text}* below lists them."
+    return f"… and {more} more: a workspace admin can export the full list as a CSV file."
 
 
 def _titled(what: str, report: object, when: str = "") -> str:
@@ -117,6 +134,8 @@ def funnel_message(
     view: str = "",
     shared: bool = False,
     insight: Insight | None = None,
+    *,
+    exports: bool = False,
 ) -> Message:
     title = _titled("Funnel", report, period(report.period))
     if report.channel_filter:
@@ -196,7 +215,7 @@ def funnel_message(
         else "."
     )
     return Message(
-        text, blocks, _report_buttons("funnel", period_word, report.channel_filter, shared)
+        text, blocks, _report_buttons("funnel", period_word, report.channel_filter, shared, exports)
     )
 
 
@@ -205,6 +224,8 @@ def retention_message(
     kind: str = "retention",
     period_word: str | None = None,
     shared: bool = False,
+    *,
+    exports: bool = False,
 ) -> Message:
     c = report.currency
     before = versus(report.period)
@@ -249,9 +270,7 @@ def retention_message(
         ]
         more = report.at_risk_count - min(len(report.at_risk), LIST_ROWS)
         if more > 0:
-            blocks.append(
-                context(f"… and {more} more: *All overdue customers (CSV)* below lists them.")
-            )
+            blocks.append(context(_more_line(more, "All overdue customers (CSV)", exports)))
     blocks.append(
         context(
             OVERDUE_MEANING.format(k=report.at_risk_factor, k2=2 * report.at_risk_factor)
@@ -262,11 +281,15 @@ def retention_message(
         f"{title}: repeat rate {pct(report.repeat_rate.value)}, {report.returning} returning customers, "
         f"{report.at_risk_count} overdue ({money(report.value_at_risk_cents, c)} a year)."
     )
-    return Message(text, blocks, _report_buttons(kind, period_word, None, shared))
+    return Message(text, blocks, _report_buttons(kind, period_word, None, shared, exports))
 
 
 def churn_message(
-    report: ChurnReport, period_word: str | None = None, shared: bool = False
+    report: ChurnReport,
+    period_word: str | None = None,
+    shared: bool = False,
+    *,
+    exports: bool = False,
 ) -> Message:
     """Who is likely to have stopped buying: the model's (or the heuristic's) at-risk list."""
     c = report.currency
@@ -318,9 +341,7 @@ def churn_message(
         ]
         more = report.at_risk_count - len(shown)
         if more > 0:
-            blocks.append(
-                context(f"… and {more} more: *All customers at risk (CSV)* below lists them.")
-            )
+            blocks.append(context(_more_line(more, "All customers at risk (CSV)", exports)))
     notes = [
         at_risk_meaning(
             report.method, report.lost_below, report.at_risk_below, report.at_risk_factor
@@ -336,10 +357,12 @@ def churn_message(
         f"{title}: {count(report.at_risk_count, 'customer')} at risk "
         f"({money(report.value_at_risk_cents, c)})."
     )
-    return Message(text, blocks, _report_buttons("churn", period_word, None, shared))
+    return Message(text, blocks, _report_buttons("churn", period_word, None, shared, exports))
 
 
-def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
+def reviews_message(
+    report: ReviewReport, shared: bool = False, *, exports: bool = False
+) -> Message:
     c = report.currency
     lo, hi = report.window_days
     t = report.tracking
@@ -389,11 +412,15 @@ def reviews_message(report: ReviewReport, shared: bool = False) -> Message:
         )
     blocks += [DividerBlock(), context(tracking)]
     text = f"{count(report.total_candidates, 'customer')} to ask for a review. {tracking}"
-    return Message(text, blocks, _report_buttons("reviews", None, None, shared))
+    return Message(text, blocks, _report_buttons("reviews", None, None, shared, exports))
 
 
 def value_message(
-    report: ValueReport, period_word: str | None = None, shared: bool = False
+    report: ValueReport,
+    period_word: str | None = None,
+    shared: bool = False,
+    *,
+    exports: bool = False,
 ) -> Message:
     """What customers from each acquisition channel are worth: the value report's table,
     its one sentence when the intervals allow it, and what the number means."""
@@ -447,4 +474,4 @@ def value_message(
     else:
         blocks.append(section("No customers entered the journey in this period."))
     text = f"{title}: " + (sentence or f"{len(report.channels)} channels valued.")
-    return Message(text, blocks, _report_buttons("value", period_word, None, shared))
+    return Message(text, blocks, _report_buttons("value", period_word, None, shared, exports))

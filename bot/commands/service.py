@@ -128,24 +128,39 @@ class ReportService:
         return self._writes
 
     def command_message(
-        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+        self,
+        workspace_id: str,
+        command: Command,
+        view: str = "",
+        shared: bool = False,
+        *,
+        exports: bool = False,
     ) -> Message:
-        return self.command_reply(workspace_id, command, view, shared).message
+        return self.command_reply(workspace_id, command, view, shared, exports=exports).message
 
     def command_reply(
-        self, workspace_id: str, command: Command, view: str = "", shared: bool = False
+        self,
+        workspace_id: str,
+        command: Command,
+        view: str = "",
+        shared: bool = False,
+        *,
+        exports: bool = False,
     ) -> Reply:
         """The reply to a parsed command, with every failure turned into a helpful message.
+
+        `exports`: the viewer may export and share (the bot decides, bot/guard/access.py),
+        so the report carries the *CSV* and *Share* buttons; without it they are left out.
 
         Reports only read: while the database restarts they are tried again, with
         backoff, for up to READ_DEADLINE seconds before the user is told."""
         try:
             if command.name in READ_ONLY_COMMANDS:
                 return retry_reads(
-                    lambda: self._command_reply(workspace_id, command, view, shared),
+                    lambda: self._command_reply(workspace_id, command, view, shared, exports),
                     deadline=self.read_deadline,
                 )
-            return self._command_reply(workspace_id, command, view, shared)
+            return self._command_reply(workspace_id, command, view, shared, exports)
         except NotFound:
             return Reply(no_data_message(workspace_id))
         except JourneyError as exc:
@@ -153,7 +168,9 @@ class ReportService:
         except Exception as exc:
             return Reply(unexpected_message(exc))
 
-    def _command_reply(self, workspace_id: str, command: Command, view: str, shared: bool) -> Reply:
+    def _command_reply(
+        self, workspace_id: str, command: Command, view: str, shared: bool, exports: bool
+    ) -> Reply:
         if command.name == "help":
             return Reply(topic_message(command.args[0]) if command.args else help_message())
         if command.name in ("digest", "alerts"):
@@ -189,14 +206,18 @@ class ReportService:
                 )
         if isinstance(report, FunnelReport):
             view = "by_channel" if command.by_channel else (command.view or view)
-            return Reply(funnel_message(report, command.period, view, shared, insight), report)
+            message = funnel_message(report, command.period, view, shared, insight, exports=exports)
+            return Reply(message, report)
         if isinstance(report, ChurnReport):
-            return Reply(churn_message(report, command.period, shared), report)
+            return Reply(churn_message(report, command.period, shared, exports=exports), report)
         if isinstance(report, ValueReport):
-            return Reply(value_message(report, command.period, shared), report)
+            return Reply(value_message(report, command.period, shared, exports=exports), report)
         if isinstance(report, RetentionReport):
-            return Reply(retention_message(report, command.name, command.period, shared), report)
-        return Reply(reviews_message(report, shared), report)
+            message = retention_message(
+                report, command.name, command.period, shared, exports=exports
+            )
+            return Reply(message, report)
+        return Reply(reviews_message(report, shared, exports=exports), report)
 
     def schedule_reply(
         self,

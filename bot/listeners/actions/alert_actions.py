@@ -132,9 +132,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         viewer = await admitted(deps, body, respond, client, context)
         if viewer is None:
             return
+        exports = await deps.guard.may_export(client, viewer)
         await reply_when_ready(
             respond,
-            lambda: deps.service.command_reply(viewer.workspace, cmd),
+            lambda: deps.service.command_reply(viewer.workspace, cmd, exports=exports),
             cmd.name,
             deps.working_after,
             workspace=viewer.workspace,

@@ -89,9 +89,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if viewer is None:
             return
         view = "by_channel" if body["actions"][0]["action_id"] == A_BY_CHANNEL else "compare"
+        exports = await deps.guard.may_export(client, viewer)
         await reply_when_ready(
             respond,
-            lambda: deps.service.command_reply(viewer.workspace, cmd, view=view),
+            lambda: deps.service.command_reply(viewer.workspace, cmd, view=view, exports=exports),
             cmd.name,
             deps.working_after,
             workspace=viewer.workspace,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -54,7 +55,10 @@ def register(app: AsyncApp, deps: Deps) -> None:
             )
             return
         # The list without that customer, with a line saying what was recorded.
-        reply = await in_worker(deps.service.command_reply, team, Command("reviews"))
+        exports = await deps.guard.may_export(client, viewer)
+        reply = await in_worker(
+            partial(deps.service.command_reply, team, Command("reviews"), exports=exports)
+        )
         name = str(value.get("n") or "the customer")
         done = md(
             ":white_check_mark: {}: {} (recorded by {}).",

@@ -94,9 +94,11 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
         if cmd.name == "sync":
             await _sync_in_background(deps, respond, client, team_id, user, cmd.args)
             return
+        # The *CSV* and *Share* buttons only for who may use them (checked again on click).
+        exports = await deps.guard.may_export(client, viewer)
         reply, _ = await reply_when_ready(
             respond,
-            lambda: deps.service.command_reply(team_id, cmd),
+            lambda: deps.service.command_reply(team_id, cmd, exports=exports),
             cmd.name,
             deps.working_after,
             workspace=team_id,
