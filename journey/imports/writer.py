@@ -23,10 +23,12 @@ from sqlalchemy import Table, func, select
 from sqlmodel import Session
 
 from journey.imports.common import SOURCE_KIND
-from journey.imports.generic import _Event, _Parsed, _Ref
-from journey.imports.spool import FlatCustomer, FlatEvent
-from journey.ingest import BATCH, CustomerRecord, EventRecord, Ingestor, IngestStats
+from journey.imports.generic import _Event, _Parsed
+from journey.imports.spool import FlatCustomer, FlatEvent, flat_events
+from journey.imports.staged import StagedEvent, upsert_events
+from journey.ingest import BATCH, CustomerRecord, Ingestor, IngestStats
 from journey.models import Customer
+from journey.models.types import to_epoch
 from journey.state import refresh_in_steps
 from journey.workspaces import ensure_source, ensure_workspace
 
@@ -57,7 +59,11 @@ class _Writer:
         # Customer fields the file has columns for; the others keep their stored values.
         self.customer_fields: frozenset[str] | None = None
         self._customers: list[CustomerRecord] = []
-        self._events: list[_Event] = []
+        self._events: list[FlatEvent] = []
+        # Emails of the customer records this import wrote (lower-case -> external id),
+        # and whether the source holds customers whose email_key is not set yet.
+        self._emails: dict[str, str] = {}
+        self._unkeyed: bool | None = None
         # Resuming an interrupted import: the customers its earlier run touched are
         # not known, so every customer of the source is refreshed at the end.
         self.refresh_source = False
@@ -85,30 +91,32 @@ class _Writer:
 
     def add(self, parsed: _Parsed) -> None:
         if isinstance(parsed, CustomerRecord):
-            self._customers.append(parsed)
+            self._add_customer(parsed)
         else:
-            self._events.extend(parsed)
+            self._events.extend(flat_events(parsed))
         if len(self._customers) >= self.batch or len(self._events) >= self.batch:
             self.flush()
 
     def add_bundle(self, customer: CustomerRecord | None, events: tuple[_Event, ...]) -> None:
         """A vendor row: an optional customer record and its events."""
         if customer is not None:
-            self._customers.append(customer)
-        self._events.extend(events)
+            self._add_customer(customer)
+        self._events.extend(flat_events(events))
         if len(self._customers) >= self.batch or len(self._events) >= self.batch:
             self.flush()
 
     def add_flat(self, customer: FlatCustomer | None, events: tuple[FlatEvent, ...]) -> None:
         """A row as the spool keeps it (journey.imports.spool)."""
         if customer is not None:
-            self._customers.append(CustomerRecord(*customer))
-        for external_id, ref, by_email, kind, occurred_at, channel, amount, phone in events:
-            self._events.append(
-                _Event(external_id, _Ref(ref, by_email, phone), kind, occurred_at, channel, amount)
-            )
+            self._add_customer(CustomerRecord(*customer))
+        self._events.extend(events)
         if len(self._customers) >= self.batch or len(self._events) >= self.batch:
             self.flush()
+
+    def _add_customer(self, record: CustomerRecord) -> None:
+        self._customers.append(record)
+        if record.email:
+            self._emails.setdefault(record.email.lower(), record.external_id)
 
     def flush(self) -> None:
         if self._customers:
@@ -118,27 +126,23 @@ class _Writer:
             self._customers = []
         if self._events:
             ingestor = self._get_ingestor()
-            ids = self._resolve_emails(
-                {e.customer.value for e in self._events if e.customer.by_email}
-            )
-            records = [
-                EventRecord(
-                    external_id=e.external_id,
-                    customer_external_id=ids[e.customer.value]
-                    if e.customer.by_email
-                    else e.customer.value,
-                    kind=e.kind,
-                    occurred_at=e.occurred_at,
-                    channel=e.channel,
-                    amount_cents=e.amount_cents,
+            ids = self._resolve_emails({e[1] for e in self._events if e[2]})
+            staged: list[StagedEvent] = [
+                (
+                    external_id,
+                    ids[ref] if by_email else ref,
+                    kind,
+                    to_epoch(occurred_at),
+                    channel,
+                    amount,
                 )
-                for e in self._events
+                for external_id, ref, by_email, kind, occurred_at, channel, amount, _ in self._events
             ]
-            self.stats.add(ingestor.events(records))
+            self.stats.add(upsert_events(ingestor, staged))
             phones = {
-                ids[e.customer.value] if e.customer.by_email else e.customer.value: phone
-                for e in self._events
-                if (phone := e.customer.phone)
+                ids[ref] if by_email else ref: phone
+                for _, ref, by_email, _, _, _, _, phone in self._events
+                if phone
             }
             if phones:
                 self.stats.add(ingestor.phones(phones))
@@ -155,26 +159,48 @@ class _Writer:
         An orders export often names customers by email only; matching them to
         the customers imported with an id keeps one customer per person. An
         email nobody has yet becomes the id of a new (stub) customer.
+
+        The stored customers are found through their normalised email (email_key,
+        indexed, kept by journey.people), then compared as before (lower-case);
+        the ones this import wrote are known here. Only when the source has
+        customers whose email is not keyed yet (people not built) are the emails
+        compared over the source's customers, which reads all of them.
         """
         found: dict[str, str] = {}
         if not emails:
             return found
         ingestor = self._get_ingestor()
         table: Table = Customer.__table__  # type: ignore[attr-defined]
+        scope = (
+            table.c.workspace_id == self.workspace_id,
+            table.c.source_id == ingestor.source_id,
+        )
+        if self._unkeyed is None:
+            self._unkeyed = (
+                self.session.execute(
+                    select(table.c.id)
+                    .where(*scope, table.c.email_key.is_(None), table.c.email.is_not(None))
+                    .limit(1)
+                ).first()
+                is not None
+            )
         wanted = sorted(emails)
         for start in range(0, len(wanted), BATCH):
             chunk = wanted[start : start + BATCH]
+            if self._unkeyed:
+                where = func.lower(table.c.email).in_(chunk)
+            else:
+                where = table.c.email_key.in_(sorted({e.casefold() for e in chunk}))
             rows = self.session.execute(
-                select(table.c.external_id, func.lower(table.c.email))
-                .where(
-                    table.c.workspace_id == self.workspace_id,
-                    table.c.source_id == ingestor.source_id,
-                    func.lower(table.c.email).in_(chunk),
-                )
-                .order_by(table.c.id)
+                select(table.c.external_id, table.c.email).where(*scope, where).order_by(table.c.id)
             ).all()
             for external_id, email in rows:
-                found.setdefault(email, external_id)
+                if email is not None and email.lower() in emails:
+                    found.setdefault(email.lower(), external_id)
+        for email in emails:
+            written = self._emails.get(email)
+            if written is not None:
+                found.setdefault(email, written)
         return {e: found.get(e, e) for e in emails}
 
     def finish(self, commit: Callable[[], None] | None = None) -> IngestStats:
