@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # heavy modules: imported where they are used (a fast --help)
 
 from journey import logs
 from journey.cli_context import (
+    LeanGroup,
     WorkspaceOpt,
     _engine,
     _now,
@@ -53,6 +54,7 @@ log = logging.getLogger("journey")
 # (tests/test_first_hour.py keeps the two equal).
 CANDIDATE_LIST = 25
 app = typer.Typer(
+    cls=LeanGroup,
     rich_markup_mode=None,
     help="journey: where your customers are in their journey, and where you lose them.",
     no_args_is_help=True,
@@ -60,15 +62,22 @@ app = typer.Typer(
     add_completion=False,
 )
 db_app = typer.Typer(
-    rich_markup_mode=None, help="The database schema (Alembic migrations).", no_args_is_help=True
+    cls=LeanGroup,
+    rich_markup_mode=None,
+    help="The database schema (Alembic migrations).",
+    no_args_is_help=True,
 )
 stages_app = typer.Typer(
+    cls=LeanGroup,
     rich_markup_mode=None,
     help="The workspace's journey stages and event mapping.",
     no_args_is_help=True,
 )
 reviews_app = typer.Typer(
-    rich_markup_mode=None, help="Record review requests (asked or skipped).", no_args_is_help=True
+    cls=LeanGroup,
+    rich_markup_mode=None,
+    help="Record review requests (asked or skipped).",
+    no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
 app.add_typer(stages_app, name="stages")
@@ -161,6 +170,7 @@ OWN_DATA_HINT = (
     "order_id,email,ordered_at,amount."
 )
 demo_app = typer.Typer(
+    cls=LeanGroup,
     rich_markup_mode=None,
     help="Build (or rebuild) the demo store in a workspace; `journey demo remove` deletes it.",
     invoke_without_command=True,
@@ -706,6 +716,7 @@ def db_current() -> None:
 
 
 workspaces_app = typer.Typer(
+    cls=LeanGroup,
     rich_markup_mode=None,
     help="The workspaces in the database: list them (the default), or delete one.",
     invoke_without_command=True,
@@ -713,24 +724,32 @@ workspaces_app = typer.Typer(
 app.add_typer(workspaces_app, name="workspaces")
 
 
+# Each workspace with its customer and event counts, oldest first.
+WORKSPACES_SQL = (
+    "SELECT w.id, w.name, w.uninstalled_at, "
+    "(SELECT COUNT(*) FROM customer c WHERE c.workspace_id = w.id), "
+    "(SELECT COUNT(*) FROM journey_event e WHERE e.workspace_id = w.id) "
+    "FROM workspace w ORDER BY w.created_at, w.id"
+)
+
+
 @workspaces_app.callback()
 def workspaces(ctx: typer.Context) -> None:
     """List the workspaces in the database with their customer and event counts."""
     if ctx.invoked_subcommand is not None:
         return
-    # Plain SQL on the engine: the ORM models (sqlmodel, pydantic) would double the time
-    # this one-screen answer takes (bench/cli_startup.py).
-    from sqlalchemy import text
+    # The driver itself when the database is current (journey.plain_sql): SQLAlchemy's
+    # import alone is over the start-up this one-screen answer may take
+    # (bench/cli_startup.py). Else plain SQL on the engine, which creates or upgrades the
+    # schema first; the ORM models (sqlmodel, pydantic) would double the time.
+    from journey.plain_sql import read_current
 
-    with _engine().connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT w.id, w.name, w.uninstalled_at, "
-                "(SELECT COUNT(*) FROM customer c WHERE c.workspace_id = w.id), "
-                "(SELECT COUNT(*) FROM journey_event e WHERE e.workspace_id = w.id) "
-                "FROM workspace w ORDER BY w.created_at, w.id"
-            )
-        ).all()
+    rows = read_current(_settings().database_url, WORKSPACES_SQL)
+    if rows is None:
+        from sqlalchemy import text
+
+        with _engine().connect() as conn:
+            rows = [tuple(row) for row in conn.execute(text(WORKSPACES_SQL)).all()]
     if not rows:
         typer.echo("No workspaces yet: `journey demo` builds one.")
     for ws_id, name, uninstalled_at, customers, events in rows:

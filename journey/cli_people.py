@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from journey import cli_context as cli
-from journey.cli_context import WorkspaceOpt
+from journey.cli_context import LeanGroup, WorkspaceOpt
 from journey.errors import JourneyError
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
 people_app = typer.Typer(
+    cls=LeanGroup,
     help="People: which records from your sources are one person, and why.",
     no_args_is_help=True,
 )

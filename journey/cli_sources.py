@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from journey import cli_context as cli
-from journey.cli_context import WorkspaceOpt
+from journey.cli_context import LeanGroup, WorkspaceOpt
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -31,11 +31,11 @@ from journey.errors import JourneyError
 CONNECTOR_NAMES = ("hubspot", "shopify", "stripe", "woocommerce")
 
 sources_app = typer.Typer(
+    cls=LeanGroup,
     rich_markup_mode=None,
     help="Connected stores and CRMs (Stripe...): add, list, remove.",
     no_args_is_help=True,
 )
-
 
 
 @sources_app.command("add")

@@ -8,11 +8,8 @@ SQLite file usable at once.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import re
-import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,12 +19,11 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from journey.errors import JourneyError
+from journey.plain_sql import MIGRATIONS, file_head, make_private
 
 if TYPE_CHECKING:  # alembic and sqlmodel load only when needed: a fast `journey workspaces`
     from alembic.config import Config
     from sqlmodel import Session
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +66,6 @@ def _sqlite_pragmas() -> Callable[[Any, Any], None]:
     return connected
 
 
-#: The SQLite file and its WAL companions hold every customer's name and email:
-#: readable and writable by the service's own user only.
-PRIVATE_FILE_MODE = 0o600
-_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
-
-
 def _sqlite_path(url: str) -> Path | None:
     """The database file of a SQLite URL (None for an in-memory database)."""
     database = make_url(url).database
@@ -84,34 +74,14 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(database)
 
 
-def _private(path: Path) -> None:
-    """Create `path` with mode 0600 if it is missing; take group and other access away
-    from it and its -wal/-shm/-journal files if they have any. SQLite gives the WAL
-    files the database file's mode, so a private database stays private; the chmod
-    also mends databases created world-readable by earlier versions."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
-    for suffix in _SQLITE_COMPANIONS:
-        companion = path.with_name(path.name + suffix)
-        try:
-            mode = stat.S_IMODE(companion.stat().st_mode)
-            if mode & 0o077:
-                companion.chmod(mode & ~0o077 & 0o777)
-        except FileNotFoundError:
-            continue
-        except PermissionError:
-            log.warning("cannot make %s private (not its owner); chmod 600 it", companion)
-
-
 def _kept_private(path: Path) -> Callable[[Any, Any], None]:
     """The connect hook keeping the database file and its WAL files 0600 (registered
     after the pragmas, once journal_mode=WAL has made the -wal and -shm files)."""
     if path.parent.is_dir():
-        _private(path)  # before the first connection creates it with the umask's mode
+        make_private(path)  # before the first connection creates it with the umask's mode
 
     def connected(_dbapi_connection: Any, _record: Any) -> None:
-        _private(path)
+        make_private(path)
 
     return connected
 
@@ -176,26 +146,6 @@ def head_revision(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
 
 
-_REVISION = re.compile(r'^(down_revision|revision)\b[^=]*=\s*(?:"([^"]*)"|None)', re.M)
-
-
-def _file_head() -> str | None:
-    """The head revision read from the migration files' `revision` / `down_revision`
-    lines, without importing alembic (a third of a second); None when the files do not
-    give exactly one head, and then alembic decides."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for path in (MIGRATIONS / "versions").glob("*.py"):
-        found = dict((k, v) for k, v in _REVISION.findall(path.read_text(encoding="utf-8")))
-        if not found.get("revision"):
-            return None
-        revisions.add(found["revision"])
-        if found.get("down_revision"):
-            parents.add(found["down_revision"])
-    heads = revisions - parents
-    return heads.pop() if len(heads) == 1 else None
-
-
 def _stored_revision(engine: Engine) -> str | None:
     """alembic_version's row, read with one query (None: a new database)."""
     try:
@@ -248,7 +198,7 @@ def ensure_schema(engine: Engine) -> None:
     and the migration files' headers, alembic itself only when there is work)."""
     try:
         stored = _stored_revision(engine)
-        if stored is not None and stored == _file_head():
+        if stored is not None and stored == file_head():
             return
         current = current_revision(engine)
     except OperationalError as exc:
