@@ -295,3 +295,38 @@ async def test_a_guest_cannot_connect_even_with_a_forged_submission(bot):
     (dm,) = await bot.dms("U0GUEST")
     assert "guest" in dm.text
     assert api_sources_of(bot) == [] and bot.stripe.calls == []
+
+
+async def test_a_workspace_holding_the_demo_is_told_how_to_keep_its_data_apart(bot):
+    """Issue 19: as `journey sources add` does, `/journey connect` does not put a store's
+    customers among the demo clinic's; it says so, and what to do, and that works."""
+    from datetime import date
+
+    from journey.demo import load_demo
+    from journey.workspaces import remove_demo
+
+    with session_scope(bot.engine) as session:  # the operator's `journey demo -w T...`
+        load_demo(session, bot.team, date(2026, 6, 15))
+    await bot.connect("connect-demo", "U0ADMIN")
+    view = await bot.modal_shown()
+    shown = json.dumps(view)
+    assert "This workspace holds journey's demo store (Maple Street Vet)" in shown
+    assert f"`journey demo remove --workspace {bot.team}`" in shown
+    assert "Slack workspace of its own" in shown
+    assert "callback_id" not in view and "submit" not in view  # no form to fill in
+
+    # A form opened before the demo was built, submitted after: refused before the key
+    # leaves for the API.
+    await bot.submit("stripe", "shop", DEFAULT_KEY)
+    (dm,) = await bot.dms("U0ADMIN")
+    assert "holds journey's demo store (Maple Street Vet)" in dm.text
+    assert "Nothing was stored." in dm.text
+    assert api_sources_of(bot) == [] and bot.stripe.calls == []
+
+    with session_scope(bot.engine) as session:  # what the refusal says to do
+        remove_demo(session, bot.team)
+    await bot.connect("connect-after", "U0ADMIN")
+    assert (await bot.modal_shown(count=2))["callback_id"] == CALLBACK_ID
+    await bot.submit("stripe", "shop", DEFAULT_KEY)
+    dms = await bot.dms("U0ADMIN", count=2)
+    assert "Connected Stripe source shop" in dms[1].text

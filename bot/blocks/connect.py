@@ -18,6 +18,7 @@ from journey.errors import JourneyError
 from journey.sources import CONNECTORS, connector_class
 from journey.sources.manage import Credential
 from journey.sources.shopify import shop_domain
+from journey.workspaces import DEMO_BUSINESS
 
 CALLBACK_ID = "journey_connect"
 B_KIND, A_KIND = "connect_kind", "kind"
@@ -218,6 +219,21 @@ def checking_modal() -> dict[str, Any]:
         "close": _plain("Close"),
         "blocks": [context(":hourglass_flowing_sand: Checking…").to_dict()],
     }
+
+
+def demo_refusal(team_id: str, *, submitted: bool = False) -> str:
+    """Why a source is not connected into a workspace holding the demo store, and what to
+    do instead: Slack's form of the rule `journey import` and `journey sources add` keep
+    (journey.workspaces.refuse_demo_mix). Slack has no `--into-demo`: mixing on purpose
+    is the operator's, on the command line. `submitted`: the form was filled in."""
+    stored = " Nothing was stored." if submitted else ""
+    return (
+        f"This workspace holds journey's demo store ({DEMO_BUSINESS}), so a source connected "
+        f"here would mix your customers into the clinic's numbers.{stored} Whoever runs "
+        f"journey's server can remove the demo with `journey demo remove --workspace "
+        f"{team_id}` (your own data then has this workspace to itself); then run "
+        "`/journey connect` again. Or connect your source from a Slack workspace of its own."
+    )
 
 
 def notice_modal(text: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from bot.commands.service import unexpected_message
 from bot.deps import Deps
 from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
 from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
-from bot.listeners.views.connect import open_connect_modal
+from bot.listeners.views.connect import demo_in, open_connect_modal
 from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.work.pool import in_worker
 
@@ -64,6 +64,7 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
                 command.get("trigger_id") or "",
                 command.get("channel_id") or "",
                 lambda: deps.guard.viewer(client, context, user),
+                lambda: in_worker(demo_in, deps.service.engine, team_id),
             )
             if problem:
                 await safe_respond(respond, error_message(problem).payload())

@@ -46,6 +46,7 @@ from bot.blocks.connect import (
     Submission,
     checking_modal,
     connect_modal,
+    demo_refusal,
     notice_modal,
     read_submission,
 )
@@ -72,6 +73,7 @@ from journey.sources.http import (
     Unreachable,
 )
 from journey.sources.manage import Credential, add_source
+from journey.workspaces import demo_source
 
 log = logging.getLogger("journey.bot")
 CHECK_HTTP = HttpOptions(retry=RetryPolicy(attempts=3, total=20.0), deadline=30.0)
@@ -86,6 +88,7 @@ async def open_connect_modal(
     trigger_id: str,
     channel_id: str,
     who: Callable[[], Awaitable[Viewer]],
+    demo_here: Callable[[], Awaitable[str | None]] | None = None,
 ) -> str | None:
     """Open the modal, then decide what it shows; None when that worked, else what went
     wrong in words.
@@ -93,7 +96,8 @@ async def open_connect_modal(
     A trigger id opens a modal only within 3 seconds of the command, so `views.open`
     comes first, with a "Checking…" modal; `who()` (users.info, which a slow Slack can
     make take seconds) comes after, and `views.update` turns the modal into the form for
-    an admin, or into one sentence for anyone else."""
+    an admin, or into one sentence for anyone else, or for an admin of a workspace that
+    holds the demo store (`demo_here` gives that sentence, None when there is no demo)."""
     try:
         opened = await client.views_open(trigger_id=trigger_id, view=checking_modal())
     except SlackApiError as exc:
@@ -106,15 +110,29 @@ async def open_connect_modal(
         return f"I couldn't open the form. {explain(exc)}"
     view_id = str((opened.get("view") or {}).get("id") or "")
     viewer = await who()
-    if viewer.is_admin:
+    refusal = None
+    if viewer.is_admin and demo_here is not None:
+        try:
+            refusal = await demo_here()
+        except Exception as exc:  # the submission looks again, before the key is checked
+            log.warning("connect: could not look for the demo store: %s", type(exc).__name__)
+    if viewer.is_admin and refusal is None:
         view = connect_modal(channel_id)
     else:
-        view = notice_modal(viewer.refusal() or CONNECT_REFUSAL)
+        view = notice_modal(refusal or viewer.refusal() or CONNECT_REFUSAL)
     try:
         await client.views_update(view_id=view_id, view=view)
     except SlackApiError as exc:
         return f"I couldn't show the form. {explain(exc)}"
     return None
+
+
+def demo_in(engine: Engine, team_id: str) -> str | None:
+    """The sentence refusing a source for a workspace that holds the demo store, or None.
+    Runs in a thread."""
+    with session_scope(engine) as session:
+        held = demo_source(session, team_id) is not None
+    return demo_refusal(team_id) if held else None
 
 
 def connect_source(
@@ -138,6 +156,13 @@ def connect_source(
             f"The {label} key was not stored: the journey server has no encryption key "
             "(JOURNEY_SECRET_KEY). Ask your journey operator to set it, then try again."
         )
+    try:  # before the key leaves for the API, as `journey sources add` does
+        if demo_in(engine, team_id) is not None:
+            return False, demo_refusal(team_id, submitted=True)
+    except Exception:
+        ref = uuid.uuid4().hex[:8]
+        log.error("connect: looking for the demo store failed (ref %s)", ref)
+        return False, f"Something went wrong before checking the key (reference `{ref}`)."
     options = http or CHECK_HTTP
     if base_url:  # the operator's (or a test's) address for this kind: not from Slack
         credential = Credential(credential.secret, credential.settings, base_url)
