@@ -236,4 +236,3 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         # Not on the main thread (tests) or on Windows: then only `stop` ends it.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             loop.add_signal_handler(sig, stop.set)
-

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 import json
 import logging
 import time
@@ -321,19 +322,61 @@ async def test_a_double_click_imports_once(bot):
     assert "was already imported" in third.text
 
 
-async def test_an_expired_or_unknown_button_gets_a_clear_answer(bot):
+async def test_an_expired_check_gets_a_clear_answer(bot):
     await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
     shown = await bot.message(ADMIN, "Import it?")
-    entry = PENDING.get(button_value(shown, A_IMPORT))
+    entry = PENDING.get(json.loads(button_value(shown, A_IMPORT))["i"])
     assert entry is not None
     entry.created -= 31 * 60  # the check is 31 minutes old
     await bot.click(A_IMPORT, shown, ADMIN, "expired")
     (expired,) = await bot.responses("expired")
     assert "more than 30 minutes old" in expired.text and not entry.path.exists()
-    PENDING.close()  # journey restarted (or the click reached another replica)
-    await bot.click(A_IMPORT, shown, ADMIN, "unknown")
-    (unknown,) = await bot.responses("unknown")
-    assert "Send the file again" in unknown.text
+    assert counts(bot.engine, bot.team) == (0, 0)
+
+
+async def test_a_click_reaching_a_process_without_the_copy_fetches_the_same_file_again(
+    bot, tmp_path
+):
+    """Another replica checked the file, or journey restarted: the click is still good
+    for 30 minutes, with the very bytes that were checked."""
+    path = FIXTURES / "shopify_orders_export.csv"
+    cli_counts, _ = cli_import(tmp_path, path)
+    file_id = await bot.drop(ADMIN, path.name, path.read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    PENDING.close()  # the copy and the entry are gone here
+    await bot.click(A_IMPORT, shown, ADMIN, "elsewhere")
+    done = await bot.message(ADMIN, "orders from")
+    assert "Imported" in json.dumps(done.blocks) and counts(bot.engine, bot.team) == cli_counts
+    assert len(bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)) == 2
+    # A second click now finds the import done, here.
+    await bot.click(A_IMPORT, shown, ADMIN, "again")
+    (again,) = await bot.responses("again")
+    assert "was already imported" in again.text
+
+    # Changed bytes under the same id, a deleted file, an old check: a sentence each.
+    value = json.loads(button_value(shown, A_IMPORT))
+    cases = [
+        ({**value, "i": "other-1", "s": "0" * 32}, "no longer the file journey checked"),
+        ({**value, "i": "other-2", "t": value["t"] - 31 * 60}, "more than 30 minutes old"),
+    ]
+    for forged, words in cases:
+        body, ctype = block_actions(
+            A_IMPORT,
+            json.dumps(forged),
+            team_id=bot.team,
+            user_id=ADMIN,
+            channel_id=dm(ADMIN),
+            response_url=bot.fake.response_url(forged["i"], channel=dm(ADMIN)),
+            message={"ts": shown.ts},
+        )
+        await bot.post(body, ctype)
+        (said,) = await bot.responses(forged["i"])
+        assert words in said.text
+    bot.fake.delete_file(file_id)
+    PENDING.close()
+    await bot.click(A_IMPORT, shown, ADMIN, "deleted")
+    (deleted,) = await bot.responses("deleted")
+    assert "deleted from Slack" in deleted.text
 
 
 async def test_a_workspace_holding_the_demo_is_refused_as_the_cli_refuses(bot):
@@ -404,3 +447,43 @@ async def test_the_home_tabs_import_button_opens_a_file_picker_whose_file_is_che
     while len(bot.fake.calls_to("views.update")) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     assert "Importing files is for" in json.dumps(bot.fake.calls_to("views.update")[1].params)
+
+
+async def test_progress_edits_one_message_at_most_once_an_interval(tmp_path):
+    """A larger file: the message shows the lines read while the import runs, edited no
+    more often than the interval (chat.update is Tier 3)."""
+    rows = [
+        f"{i},c{i % 700}@example.com,2026-0{1 + i % 9}-1{i % 10},{10 + i % 50}.00"
+        for i in range(6000)
+    ]
+    data = ("order_id,email,ordered_at,amount\n" + "\n".join(rows) + "\n").encode()
+    engine = make_engine(f"sqlite:///{tmp_path / 'progress.db'}")
+    upgrade(engine)
+    interval = 0.2
+    with FakeSlack(bot_scopes=SCOPES) as fake:
+        fake.add_user(ADMIN, is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(ReportService(engine), settings, extra={"import_progress_interval": interval})
+        app = build_app(settings, engine, deps=deps)
+        async with bot_client(app) as http:
+            driver = Bot(fake, engine, http, fake.team_id)
+            await driver.drop(ADMIN, "orders.csv", data)
+            shown = await driver.message(ADMIN, "Import it?", timeout=60)
+            await driver.click(A_IMPORT, shown, ADMIN, "progress")
+            done = await driver.message(ADMIN, "6000 rows", timeout=120)
+    PENDING.close()
+    engine.dispose()
+    assert len(fake.posted(dm(ADMIN))) == 1
+    progress = [
+        c
+        for c in fake.calls_to("chat.update")
+        if str(c.params.get("text", "")).startswith("Importing")
+    ]
+    assert len(progress) >= 2, [c.params.get("text") for c in progress]
+    assert any("lines read (" in str(c.params["text"]) for c in progress)
+    # The first edit says the import started; the later ones come an interval apart.
+    gaps = [b.time - a.time for a, b in itertools.pairwise(progress[1:])]
+    assert all(gap >= interval * 0.8 for gap in gaps), gaps
+    assert "6000 new" in done.text

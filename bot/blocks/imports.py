@@ -41,8 +41,9 @@ def checking_message(name: str) -> Message:
     )
 
 
-def dry_run_message(found: DryRunSummary, entry_id: str | None) -> Message:
-    """The dry run; with `entry_id` (a file that can be imported) the two buttons."""
+def dry_run_message(found: DryRunSummary, value: dict[str, object] | None) -> Message:
+    """The dry run; with `value` (a file that can be imported: what its buttons carry,
+    bot/files/pending.Pending.button_value) the two buttons."""
     facts = "\n".join(f"*{label}:* {text}" for label, text in found.facts)
     blocks: list[Block] = [
         header(f"Import {found.file}?"),
@@ -69,13 +70,13 @@ def dry_run_message(found: DryRunSummary, entry_id: str | None) -> Message:
         blocks.append(context("The file has no rows to import. Nothing was written."))
         return Message(f"{found.file} has no rows to import.", blocks)
     text = f"{found.file}: {found.title}, {found.rows} rows. Import it?"
-    if entry_id is None:
+    if value is None:
         return Message(text, blocks)
     footer: list[Block] = [
         context("Nothing is written until you click *Import*. *Cancel* deletes journey's copy."),
         actions(
-            button("Import", A_IMPORT, entry_id, style="primary"),
-            button("Cancel", A_CANCEL, entry_id),
+            button("Import", A_IMPORT, value, style="primary"),
+            button("Cancel", A_CANCEL, value),
             block_id="import_file_buttons",
         ),
     ]

@@ -13,8 +13,9 @@ instead of a second import:
 Copies are deleted when the import ends, on *Cancel*, and KEEP_SECONDS after the dry
 run (swept whenever the registry is used); the entry itself is remembered a day longer
 so a late click can say what happened. An id this process never saw (the click reached
-another replica, or journey restarted) gets "drop the file again": the copy lives only
-where the dry run ran.
+another replica, or journey restarted) is fetched from Slack again by the process the
+click reached, checked to be the same bytes (the button carries their SHA-256), and
+imported; a check older than KEEP_SECONDS is not.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class Pending:
     ts: str | None = None  # the message showing the dry run, then the progress
     ended: float | None = None
     outcome: str | None = None  # the result in words, once imported or failed
+    sha: str = ""  # SHA-256 of the copy that was checked
+
+    def button_value(self) -> dict[str, object]:
+        """What the Import and Cancel buttons carry: enough for a process that never saw
+        this entry (another replica, or after a restart) to fetch the same file again and
+        know it is the one that was checked, and when."""
+        return {"i": self.id, "f": self.file_id, "s": self.sha[:32], "t": int(self.created)}
 
 
 class PendingImports:
@@ -75,6 +83,7 @@ class PendingImports:
         name: str,
         path: Path,
         size: int,
+        sha: str = "",
     ) -> Pending:
         self.sweep()
         entry = Pending(
@@ -87,10 +96,22 @@ class PendingImports:
             path,
             size,
             self.clock(),
+            sha=sha,
         )
         with self._lock:
             self._entries[entry.id] = entry
         return entry
+
+    def adopt(self, entry: Pending) -> bool:
+        """Register an entry made for a click this process never saw the check of, already
+        importing; False when that id is known here (a second click was quicker)."""
+        self.sweep()
+        with self._lock:
+            if entry.id in self._entries:
+                return False
+            entry.state = "importing"
+            self._entries[entry.id] = entry
+            return True
 
     def get(self, entry_id: str) -> Pending | None:
         self.sweep()

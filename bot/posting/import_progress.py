@@ -32,6 +32,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -131,16 +132,16 @@ def _gate(workspace: str) -> str | None:
 
 def fetch_and_check(
     deps: Deps, file: SlackFile, token: str, workspace: str, max_bytes: int
-) -> tuple[DryRunSummary, Any]:
+) -> tuple[DryRunSummary, Path, str]:
     """In the import pool: download into a fresh private copy, then the dry run."""
     path = PENDING.new_path()
     try:
-        download(file, token, path, max_bytes=max_bytes, api_url=deps.settings.api_url)
+        sha = download(file, token, path, max_bytes=max_bytes, api_url=deps.settings.api_url)
         result = check_file(deps.service.engine, workspace, path, label=file.name)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
-    return dry_run_summary(result), path
+    return dry_run_summary(result), path, sha
 
 
 async def receive_file(
@@ -191,7 +192,7 @@ async def receive_file(
     try:
         ts = await post(client, channel, checking_message(file.name))
         token = context.bot_token or client.token or ""
-        found, path = await in_pool(
+        found, path, sha = await in_pool(
             IMPORTS, fetch_and_check, deps, file, token, workspace, max_bytes
         )
     except (FileRefused, JourneyError) as exc:
@@ -208,11 +209,12 @@ async def receive_file(
         IMPORT_GATE.leave(workspace)
     entry = None
     if found.importable:
-        entry = PENDING.add(workspace, user, channel, file.id, file.name, path, file.size)
+        entry = PENDING.add(workspace, user, channel, file.id, file.name, path, file.size, sha)
         entry.ts = ts  # the message the dry run replaces, known before anyone can click
     else:
         path.unlink(missing_ok=True)
-    shown = await show(client, channel, ts, dry_run_message(found, entry.id if entry else None))
+    value = entry.button_value() if entry is not None else None
+    shown = await show(client, channel, ts, dry_run_message(found, value))
     if entry is not None:
         if shown is None:
             PENDING.drop(entry)
@@ -232,8 +234,7 @@ def late_answer(entry: Pending | None) -> str:
     if entry is None:
         return (
             "I no longer hold a copy of this file: journey keeps it for "
-            f"{KEEP_SECONDS // 60} minutes after the check, on the server that checked it "
-            "(or journey restarted since). Send the file again to import it."
+            f"{KEEP_SECONDS // 60} minutes after the check. Send the file again to import it."
         )
     name = entry.name
     if entry.state == "importing":
@@ -353,3 +354,89 @@ def start_import(
 
 def gate_for_import(workspace: str) -> str | None:
     return _gate(workspace)
+
+
+def refetch(deps: Deps, file: SlackFile, token: str, sha: str, max_bytes: int) -> Path:
+    """In the import pool: the file downloaded again, kept only if it is the same bytes
+    that were checked (else FileRefused)."""
+    path = PENDING.new_path()
+    got = download(file, token, path, max_bytes=max_bytes, api_url=deps.settings.api_url)
+    if not sha or not got.startswith(sha):
+        path.unlink(missing_ok=True)
+        raise FileRefused(
+            f"{file.name} in Slack is no longer the file journey checked, so nothing was "
+            "imported. Send it again to see what it holds now."
+        )
+    return path
+
+
+async def import_elsewhere_checked(
+    deps: Deps,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    value: dict[str, Any],
+    user: str,
+    channel: str,
+    ts: str | None,
+    interval: float = INTERVAL,
+) -> str | None:
+    """An *Import* click for a check this process never saw (another replica ran it, or
+    journey restarted): fetch the file from Slack again, make sure it is the same bytes,
+    and import it in the background. None when it started, else the words why not."""
+    entry_id, file_id, sha = (
+        str(value.get("i") or ""),
+        str(value.get("f") or ""),
+        str(value.get("s") or ""),
+    )
+    checked_at = value.get("t")
+    if not entry_id or not file_id or not isinstance(checked_at, int):
+        return late_answer(None)
+    if time.time() - checked_at > KEEP_SECONDS:
+        return (
+            f"This check is more than {KEEP_SECONDS // 60} minutes old, so it no longer "
+            "counts. Send the file again to import it."
+        )
+    workspace = authorized_workspace(context)
+    try:
+        file = await file_info(client, file_id)
+    except FileRefused as exc:
+        return str(exc)
+    if file.user != user:
+        return "Only the person who sent this file can import it."
+    busy = _gate(workspace)
+    if busy is not None:
+        return busy
+    entry = Pending(
+        entry_id,
+        workspace,
+        user,
+        channel,
+        file.id,
+        file.name,
+        PENDING.new_path(),  # not made yet: refetch fills the copy in
+        file.size,
+        time.time(),
+        sha=sha,
+    )
+    started = False
+    try:
+        if not PENDING.adopt(entry):
+            return late_answer(PENDING.get(entry_id))
+        entry.ts = ts
+        token = context.bot_token or client.token or ""
+        max_bytes = int(deps.settings.import_max_mb * 1_000_000)
+        entry.path = await in_pool(IMPORTS, refetch, deps, file, token, sha, max_bytes)
+        log.info("import: file %s fetched again for a check another process ran", file.id)
+        start_import(deps, client, entry, interval)  # it leaves the gate when it ends
+        started = True
+        return None
+    except FileRefused as exc:
+        PENDING.finish(entry, "failed", str(exc))
+        return str(exc)
+    except Exception as exc:
+        message = unexpected_message(exc)
+        PENDING.finish(entry, "failed", message.text)
+        return message.text
+    finally:
+        if not started:
+            IMPORT_GATE.leave(workspace)

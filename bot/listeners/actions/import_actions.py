@@ -31,11 +31,12 @@ from bot.blocks.imports import (
 )
 from bot.deps import Deps
 from bot.files.pending import PENDING
-from bot.listeners.actions.values import user_of
+from bot.listeners.actions.values import action_value, user_of
 from bot.listeners.replies import safe_respond
 from bot.posting.import_progress import (
     INTERVAL,
     gate_for_import,
+    import_elsewhere_checked,
     import_refusal,
     late_answer,
     show,
@@ -46,10 +47,15 @@ log = logging.getLogger("journey.bot")
 
 
 def _entry_id(body: dict[str, Any]) -> str:
-    try:
-        return str(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError):
-        return ""
+    return str(action_value(body).get("i") or "")
+
+
+def _where(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The DM channel and the message the click came from."""
+    container = body.get("container") or {}
+    channel = (body.get("channel") or {}).get("id") or container.get("channel_id") or ""
+    ts = container.get("message_ts") or (body.get("message") or {}).get("ts")
+    return str(channel), (str(ts) if ts else None)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -80,19 +86,28 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await tell(respond, refusal)
             return
         entry_id, user = _entry_id(body), user_of(body)
+        raw = deps.extra.get("import_progress_interval", INTERVAL)
+        interval = float(raw) if isinstance(raw, int | float) else INTERVAL
         entry = PENDING.claim(entry_id, user)
         if entry is None:
-            await tell(respond, late_answer(PENDING.get(entry_id)))
+            known = PENDING.get(entry_id)
+            if known is not None or not entry_id:
+                await tell(respond, late_answer(known))
+                return
+            # Checked by another replica, or before a restart: fetched again from Slack.
+            channel, ts = _where(body)
+            why = await import_elsewhere_checked(
+                deps, client, context, action_value(body), user, channel, ts, interval
+            )
+            if why is not None:
+                await tell(respond, why)
             return
         busy = gate_for_import(entry.workspace)
         if busy is not None:
             PENDING.release(entry)
             await tell(respond, busy)
             return
-        interval = deps.extra.get("import_progress_interval", INTERVAL)
-        start_import(
-            deps, client, entry, float(interval) if isinstance(interval, int | float) else INTERVAL
-        )
+        start_import(deps, client, entry, interval)
 
     @app.action(A_CANCEL)
     async def cancel_clicked(

@@ -21,8 +21,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.commands.service import unexpected_message
 from bot.deps import Deps
-from bot.posting.import_progress import receive_file
+from bot.posting.import_progress import post, receive_file
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -37,4 +38,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return  # a file shared in a channel journey is in: not sent to journey
         if user == context.bot_user_id:
             return  # journey's own upload (a chart or a CSV export in someone's DM)
-        await receive_file(deps, client, context, user, file_id, channel)
+        try:
+            await receive_file(deps, client, context, user, file_id, channel)
+        except Exception as exc:  # the last line of defence: words and a reference
+            await post(client, channel, unexpected_message(exc))

@@ -19,8 +19,9 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.imports import A_FILE, B_FILE, CALLBACK_ID
+from bot.commands.service import unexpected_message
 from bot.deps import Deps
-from bot.posting.import_progress import receive_file
+from bot.posting.import_progress import post, receive_file
 from bot.posting.sync_progress import open_dm
 
 log = logging.getLogger("journey.bot")
@@ -54,6 +55,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if channel is None:
             log.warning("import: no DM with the person who picked a file; nothing checked")
             return
-        await receive_file(deps, client, context, user, file_id, channel)
+        try:
+            await receive_file(deps, client, context, user, file_id, channel)
+        except Exception as exc:  # the last line of defence: words and a reference
+            await post(client, channel, unexpected_message(exc))
 
     app.view(CALLBACK_ID)(submitted)
