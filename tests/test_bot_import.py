@@ -487,3 +487,41 @@ async def test_progress_edits_one_message_at_most_once_an_interval(tmp_path):
     gaps = [b.time - a.time for a, b in itertools.pairwise(progress[1:])]
     assert all(gap >= interval * 0.8 for gap in gaps), gaps
     assert "6000 new" in done.text
+
+
+async def test_files_dropped_together_are_checked_in_turn(bot):
+    shopify = (FIXTURES / "shopify_customers_export.csv").read_bytes()
+    stripe = (FIXTURES / "stripe_unified_payments.csv").read_bytes()
+    await asyncio.gather(
+        bot.drop(ADMIN, "customers.csv", shopify), bot.drop(ADMIN, "payments.csv", stripe)
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        posts = bot.fake.posted(dm(ADMIN))
+        if len(posts) == 2 and all("Import it?" in p.text for p in posts):
+            break
+        await asyncio.sleep(0.05)
+    assert sorted(p.text.split(":")[0] for p in bot.fake.posted(dm(ADMIN))) == [
+        "customers.csv",
+        "payments.csv",
+    ]
+
+
+def test_copies_nobody_imports_are_deleted_after_30_minutes(tmp_path):
+    from bot.files.pending import PendingImports
+
+    now = [1_000_000.0]
+    pending = PendingImports(clock=lambda: now[0])
+    path = pending.new_path()
+    path.write_bytes(b"a,b\n1,2\n")
+    entry = pending.add("T1", "U1", "D1", "F1", "orders.csv", path, 8)
+    now[0] += 29 * 60
+    pending.sweep()
+    assert path.exists() and entry.state == "ready"
+    now[0] += 2 * 60
+    pending.sweep()
+    assert not path.exists() and entry.state == "expired"
+    assert pending.claim(entry.id, "U1") is None
+    folder = pending.folder()
+    pending.close()
+    assert not folder.exists()

@@ -10,8 +10,9 @@ instead of a second import:
 - importing: the import runs; both buttons answer that it is running;
 - imported / failed / cancelled / expired: the copy is gone; a late click says which.
 
-Copies are deleted when the import ends, on *Cancel*, and KEEP_SECONDS after the dry
-run (swept whenever the registry is used); the entry itself is remembered a day longer
+Copies are deleted when the import ends, on *Cancel*, KEEP_SECONDS after the dry run
+(a timer, and a sweep whenever the registry is used), and with the folder when the
+process exits normally; the entry itself is remembered a day longer
 so a late click can say what happened. An id this process never saw (the click reached
 another replica, or journey restarted) is fetched from Slack again by the process the
 click reached, checked to be the same bytes (the button carries their SHA-256), and
@@ -20,6 +21,7 @@ imported; a check older than KEEP_SECONDS is not.
 
 from __future__ import annotations
 
+import atexit
 import secrets
 import shutil
 import tempfile
@@ -63,12 +65,17 @@ class PendingImports:
         self._lock = threading.Lock()
         self._entries: dict[str, Pending] = {}
         self._folder: Path | None = None
+        self._atexit = False
 
     def folder(self) -> Path:
-        """This process's private folder for downloads (0700, made on first use)."""
+        """This process's private folder for downloads (0700, made on first use, deleted
+        with its copies when the process exits normally)."""
         with self._lock:
             if self._folder is None or not self._folder.exists():
                 self._folder = Path(tempfile.mkdtemp(prefix="journey-imports-"))
+                if not self._atexit:
+                    atexit.register(self.close)
+                    self._atexit = True
             return self._folder
 
     def new_path(self) -> Path:
@@ -100,6 +107,11 @@ class PendingImports:
         )
         with self._lock:
             self._entries[entry.id] = entry
+        # Copies nobody imports go KEEP_SECONDS after their check even if nobody clicks or
+        # sends anything meanwhile (a sweep otherwise runs only when the registry is used).
+        timer = threading.Timer(KEEP_SECONDS + 1, self.sweep)
+        timer.daemon = True
+        timer.start()
         return entry
 
     def adopt(self, entry: Pending) -> bool:

@@ -90,6 +90,13 @@ BUSY = (
     "one again when it is done."
 )
 BUSY_ALL = "Many files are being imported right now; please send this one again in a few minutes."
+BUSY_CLICK = (
+    "Another file is being imported for this workspace right now; click Import again when "
+    "it is done (this check counts for {minutes} minutes)."
+)
+# How long a dropped file waits for the workspace's turn before being turned away: several
+# exports dropped at once (customers.csv and orders.csv) are checked one after another.
+CHECK_WAIT = 120.0
 IMPORT_CUT_SHORT = (
     "journey restarted before your import finished. The batches written so far are kept; "
     "send the file again and its import resumes where this one stopped."
@@ -128,6 +135,16 @@ def _gate(workspace: str) -> str | None:
     if IMPORT_GATE.enter(workspace):
         return None
     return BUSY if IMPORT_GATE.running(workspace) else BUSY_ALL
+
+
+async def _wait_gate(workspace: str, wait: float = CHECK_WAIT) -> str | None:
+    """`_gate`, trying again for up to `wait` seconds (files dropped together take turns)."""
+    deadline = time.monotonic() + wait
+    while True:
+        busy = _gate(workspace)
+        if busy is None or time.monotonic() >= deadline:
+            return busy
+        await asyncio.sleep(0.25)
 
 
 def fetch_and_check(
@@ -184,7 +201,7 @@ async def receive_file(
     if await in_worker(holds_demo, deps.service.engine, workspace):
         await post(client, channel, note_message(demo_refusal(workspace)))
         return
-    busy = _gate(workspace)
+    busy = await _wait_gate(workspace)
     if busy is not None:
         await post(client, channel, note_message(busy))
         return
@@ -353,7 +370,11 @@ def start_import(
 
 
 def gate_for_import(workspace: str) -> str | None:
-    return _gate(workspace)
+    """The gate for an Import click: None when let in, else the words for a click."""
+    busy = _gate(workspace)
+    if busy == BUSY:
+        return BUSY_CLICK.format(minutes=KEEP_SECONDS // 60)
+    return busy
 
 
 def refetch(deps: Deps, file: SlackFile, token: str, sha: str, max_bytes: int) -> Path:
@@ -403,7 +424,7 @@ async def import_elsewhere_checked(
         return str(exc)
     if file.user != user:
         return "Only the person who sent this file can import it."
-    busy = _gate(workspace)
+    busy = gate_for_import(workspace)
     if busy is not None:
         return busy
     entry = Pending(
