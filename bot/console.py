@@ -188,7 +188,8 @@ def answer(
 ) -> str:
     """One console line in, the rendered reply out. Digest and alert commands act on the
     console's channel, with the console's timezone and clock. A report's chart (the one
-    Slack shows) is saved as a PNG and its path printed, unless `chart` is False."""
+    Slack shows) is saved as a PNG and its path printed, unless `chart` is False; so is a
+    digest preview's (the funnel chart the posted digest carries in its thread)."""
     text = _command_text(line)
     try:
         cmd = parse(text)
@@ -210,7 +211,10 @@ def answer(
             zone_words=ZONE_WORDS,
             now=now,
         )
-        return _render(reply.message.payload())
+        text = _render(reply.message.payload())
+        if chart and reply.report is not None and charts_on():  # `/journey digest now`
+            text += "\n" + save_chart(reply.report, workspace, now or _utc_now(), "digest")
+        return text
     # The console is the operator's own terminal: every button, exports included.
     reply = service.command_reply(workspace, cmd, exports=True)
     text = _render(reply.message.payload())
@@ -233,7 +237,7 @@ def chart_dir() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "journey-charts"
 
 
-def save_chart(report: object, workspace: str, now: datetime) -> str:
+def save_chart(report: object, workspace: str, now: datetime, of: str = "") -> str:
     """The chart Slack would show under the reply, saved next to where the console runs,
     and where it is: a terminal cannot show the image itself."""
     try:
@@ -247,7 +251,8 @@ def save_chart(report: object, workspace: str, now: datetime) -> str:
     png, what = drawn
     folder = chart_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"journey-{workspace}-{what.replace(' ', '-')}-{now:%Y%m%d-%H%M%S}.png"
+    name = f"{of} {what}".strip().replace(" ", "-")  # `of`: whose chart, e.g. digest
+    path = folder / f"journey-{workspace}-{name}-{now:%Y%m%d-%H%M%S}.png"
     path.write_bytes(png)
     return f"  (chart: {what}, saved to {path})"
 
@@ -271,6 +276,8 @@ class ConsoleDelivery:
         from bot.posting.delivery import message_for
 
         text = _render(message_for(delivery).payload())
+        if delivery.kind == "digest":
+            text += self._chart(delivery)
         where = "to you" if delivery.kind == "pause_notice" else f"in #{delivery.channel_id}"
         tz = delivery.digest.timezone if delivery.digest is not None else self.timezone
         what = {"digest": "digest", "alert": "alert", "pause_notice": "notice"}[delivery.kind]
@@ -281,6 +288,20 @@ class ConsoleDelivery:
             return DeliveryResult.retryable(f"could not print: {type(exc).__name__}", posted=None)
         self.printed.append(delivery.idempotency_key)
         return DeliveryResult.ok(f"console:{delivery.idempotency_key}"[:100])
+
+    @staticmethod
+    def _chart(delivery: Delivery) -> str:
+        """The funnel chart Slack uploads into the digest's thread (bot/posting/delivery.py),
+        saved, as a line for the digest; best effort, as in Slack: the digest is the text."""
+        digest = delivery.digest
+        if digest is None or digest.funnel is None or not charts_on():
+            return ""
+        try:
+            line = save_chart(digest.funnel, delivery.workspace_id, delivery.scheduled_at, "digest")
+        except Exception as exc:
+            log.warning("digest chart not saved: %s", type(exc).__name__)
+            return f"\n  (the chart could not be saved: {type(exc).__name__})"
+        return f"\n{line}" if line else ""
 
 
 def console_replica() -> str:

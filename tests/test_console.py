@@ -4,6 +4,7 @@ import contextlib
 import io
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -301,3 +302,52 @@ def test_a_slack_bot_on_the_same_database_leaves_the_consoles_digests_and_alerts
     said: list[str] = []
     ConsoleScheduler(console_db, "local", said.append, clock, "console-1", TZ).step()
     assert len(printed(said, "digest")) == 1 and len(printed(said, "alert")) == 1
+
+
+def _saved_charts(text: str) -> list[Path]:
+    return [
+        Path(line.split("saved to ", 1)[1].rstrip(")"))
+        for line in text.splitlines()
+        if "(chart: funnel, saved to " in line
+    ]
+
+
+def test_the_console_saves_the_digests_chart_as_slack_posts_it(console_db, tmp_path, monkeypatch):
+    """Issue 19, charts everywhere: Slack posts a digest with its funnel chart in the
+    thread; the console saves that chart and says where, for the digest it prints when
+    due and for `/journey digest now`'s preview."""
+    monkeypatch.setenv("JOURNEY_CHART_DIR", str(tmp_path / "charts"))
+    clock = Clock(datetime.now(UTC).replace(microsecond=0))
+    lines = iter(["/journey digest now", "/journey digest weekly monday 09:00", "exit"])
+    said: list[str] = []
+    run_console(
+        console_db,
+        "local",
+        read=lambda _p: next(lines),
+        say=said.append,
+        clock=clock,
+        timezone=TZ,
+        interval=0,
+    )
+    preview = next(s for s in said if "Weekly digest" in s)
+    (path,) = _saved_charts(preview)
+    assert path.parent == tmp_path / "charts" and path.name.startswith("journey-local-digest-")
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    with Session(console_db) as session:
+        sub = session.exec(select(DigestSubscription)).one()
+    clock.now = next_send_after(Schedule.of(sub), clock()).at + MIN
+    printer: list[str] = []
+    ConsoleScheduler(console_db, "local", printer.append, clock, "console-1", TZ).step()
+    (digest,) = printed(printer, "digest")
+    (posted,) = _saved_charts(digest)
+    assert posted.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and posted != path
+    assert digest.rstrip().endswith("-" * 10)  # the line is inside the digest's frame
+
+
+def test_no_chart_is_saved_when_charts_are_off(console_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNEY_CHART_DIR", str(tmp_path / "charts"))
+    monkeypatch.setenv("JOURNEY_CONSOLE_CHARTS", "0")
+    out = answer(ReportService(console_db), "local", "/journey digest now", timezone=TZ)
+    assert "Weekly digest" in out and "saved to" not in out
+    assert not (tmp_path / "charts").exists()

@@ -20,6 +20,7 @@ from bot.commands.language import AlertsRequest, DigestRequest
 from journey.db import session_scope
 from journey.models.schedule import AlertRule, AlertState, DigestSubscription
 from journey.schedule import (
+    Digest,
     Schedule,
     digest_for_subscription,
     ensure_default_rules,
@@ -110,6 +111,44 @@ def _alerts_hint(rules: list[AlertRule], given_here: set[str], channel_id: str) 
     return md("Alerts post in {}; `/journey alerts channel` here moves them here.", where)
 
 
+def digest_preview(
+    engine: Engine,
+    workspace_id: str,
+    channel_id: str,
+    timezone: str,
+    now: datetime | None = None,
+) -> Digest:
+    """`/journey digest now`: the digest this channel would get now, for callers that
+    want the digest itself as well as its message (the console saves its chart)."""
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as session:
+        get_workspace(session, workspace_id)  # NotFound: the "no data yet" answer
+        sub = _sub(session, workspace_id, channel_id)
+        return _preview(session, workspace_id, sub, channel_id, timezone, now)
+
+
+def _preview(
+    session: Session,
+    workspace_id: str,
+    sub: DigestSubscription | None,
+    channel_id: str,
+    timezone: str,
+    now: datetime,
+) -> Digest:
+    """The channel's own digest settings, else a weekly digest in `timezone`."""
+    if sub is None:
+        sub = DigestSubscription(
+            workspace_id=workspace_id,
+            channel_id=channel_id,
+            cadence="weekly",
+            day_of_week=0,
+            local_time="09:00",
+            timezone=timezone,
+            created_at=now,
+        )
+    return digest_for_subscription(session, sub, now, now=now)
+
+
 def digest_reply(
     engine: Engine,
     workspace_id: str,
@@ -169,17 +208,7 @@ def digest_reply(
                 f"Start it again with `/journey digest {_cadence_words(sub)}`."
             )
         if request.action == "now":
-            if sub is None:
-                sub = DigestSubscription(
-                    workspace_id=workspace_id,
-                    channel_id=channel_id,
-                    cadence="weekly",
-                    day_of_week=0,
-                    local_time="09:00",
-                    timezone=timezone,
-                    created_at=now,
-                )
-            digest = digest_for_subscription(session, sub, now, now=now)
+            digest = _preview(session, workspace_id, sub, channel_id, timezone, now)
             return digest_message(digest, preview=True)
         # show
         others = [

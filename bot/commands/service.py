@@ -236,9 +236,17 @@ class ReportService:
         timezone, so both set up digests and alerts in exactly the same way; `now` is the
         console's clock (its tests move it)."""
         from bot.commands.language import AlertsRequest, DigestRequest
-        from bot.commands.schedule_settings import alerts_reply, digest_reply
+        from bot.commands.schedule_settings import alerts_reply, digest_preview, digest_reply
 
         try:
+            if isinstance(command.setting, DigestRequest) and command.setting.action == "now":
+                from bot.blocks.digest import digest_message
+
+                digest = digest_preview(
+                    self.write_engine, workspace_id, channel_id, timezone, now=now
+                )
+                # With its funnel: the chart the posted digest carries (the console saves it).
+                return Reply(digest_message(digest, preview=True), report=digest.funnel)
             if isinstance(command.setting, DigestRequest):
                 return Reply(
                     digest_reply(
