@@ -141,15 +141,6 @@ def people_settings(
     return lines
 
 
-_WHY = {
-    "email": "same email {value}",
-    "phone": "same phone number {value}",
-    "manual": "linked by hand",
-    "conflict": "shared {what} {value}: left apart (see journey people conflicts)",
-    None: "its own person",
-}
-
-
 @people_app.command("show")
 def show_(
     who: Annotated[str, typer.Argument(help="An email, a record id (#123) or SOURCE:ID.")],
@@ -157,16 +148,13 @@ def show_(
 ) -> None:
     """The person behind an email or record: each record per source and why it is there."""
     from journey.people import show
+    from journey.render.people import label, why
 
     with cli._session() as session:
         person = show(session, cli._workspace(workspace), who)
     typer.echo(f"Person #{person.id}: {len(person.records)} record(s)")
     for r in person.records:
-        why = "unlinked by hand" if r.value == "unlinked" else _WHY.get(r.rule, r.rule or "")
-        what = "address" if "@" in (r.value or "") else "phone number"
-        why = why.format(value=r.value or "", what=what)
-        label = " ".join(part for part in (r.name, f"<{r.email}>" if r.email else "") if part)
-        typer.echo(f"  #{r.id}  {r.source}:{r.external_id}  {label}  ({why})")
+        typer.echo(f"  #{r.id}  {r.source}:{r.external_id}  {label(r)}  ({why(r)})")
 
 
 @people_app.command("link")

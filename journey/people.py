@@ -437,6 +437,36 @@ def show(session: Session, workspace_id: str, ref: str) -> Person:
     return Person(person, [PersonRecord(int(r[0]), *r[1:]) for r in rows])
 
 
+def find_person(session: Session, workspace_id: str, who: str) -> Person:
+    """The person a customer's email, record id (#123), SOURCE:ID or name names (case does
+    not matter); a name several people share is an error listing them."""
+    text_ = who.strip()
+    if not text_:
+        raise JourneyError("Name the customer by email, name or record id (#123).")
+    try:
+        return show(session, workspace_id, text_)
+    except NotFound:
+        pass
+    rows = session.execute(
+        text(
+            "SELECT DISTINCT person_id FROM customer WHERE workspace_id = :ws "
+            "AND LOWER(name) = :n ORDER BY person_id LIMIT 6"
+        ),
+        {"ws": workspace_id, "n": text_.lower()},
+    ).all()
+    if not rows:
+        raise NotFound(
+            f"No customer {text_!r} here: use their email, their name as the lists show it, "
+            "or a record id (#123)."
+        )
+    if len(rows) > 1:
+        ids = ", ".join(f"#{r[0]}" for r in rows[:5])
+        raise JourneyError(
+            f"Several people are called {text_!r} ({ids}): use the email or the record id."
+        )
+    return show(session, workspace_id, f"#{rows[0][0]}")
+
+
 @dataclass(frozen=True)
 class Conflict:
     email: str  # the shared value: an email, or a phone number in E.164 (`kind` "phone")

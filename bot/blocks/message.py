@@ -60,8 +60,11 @@ def header(text: str) -> HeaderBlock:
     return HeaderBlock(text=clip(text, HEADER_TEXT))
 
 
-def section(text: str, block_id: str | None = None) -> SectionBlock:
-    return SectionBlock(text=mrkdwn_text(text), block_id=block_id)
+def section(
+    text: str, block_id: str | None = None, accessory: ButtonElement | None = None
+) -> SectionBlock:
+    """A section; `accessory`: a button beside its text (a customer record's *Unlink*)."""
+    return SectionBlock(text=mrkdwn_text(text), block_id=block_id, accessory=accessory)
 
 
 def code(lines: list[str]) -> SectionBlock:

@@ -19,6 +19,7 @@ from typing import Any
 from slack_sdk.models.blocks import Block, DividerBlock
 
 from bot.blocks.message import Message, actions, button, code, context, header, section
+from bot.blocks.people import A_PERSON_DETAILS
 from journey.playbooks import Playbook
 from journey.render.format import (
     count,
@@ -400,6 +401,7 @@ def reviews_message(
                 actions(
                     button("Asked", A_REVIEW_ASKED, value, style="primary"),
                     button("Skip", A_REVIEW_SKIP, value),
+                    button("Details", A_PERSON_DETAILS, {"id": cand.customer_id}),
                     block_id=f"review_{cand.customer_id}",
                 )
             )

@@ -16,7 +16,7 @@ from journey.errors import JourneyError
 REPORTS = ("funnel", "retention", "churn", "reviews", "value")
 SCHEDULE_WORDS = ("digest", "alerts")
 RESERVED = ("connect", "sources", "sync")
-WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "help")
+WORDS = (*REPORTS, *SCHEDULE_WORDS, *RESERVED, "customer", "help")
 
 EXAMPLES: tuple[tuple[str, str], ...] = (
     ("funnel [period] [by channel] [channel NAME]", "/journey funnel 30d by channel"),
@@ -29,6 +29,10 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("reviews", "/journey reviews"),
     ("reviews asked|skip EMAIL|NAME", "/journey reviews asked ana@example.com"),
     ("value [period]", "/journey value 90d (what customers from each channel are worth)"),
+    (
+        "customer EMAIL|NAME|#ID",
+        "/journey customer ana@example.com (her records in each source and why they are one)",
+    ),
     ("digest", "/journey digest (this channel's digest and its next send)"),
     (
         "digest weekly [DAY] [HH:MM] | daily [HH:MM] | monthly [DAY-OF-MONTH] [HH:MM]",
@@ -71,6 +75,11 @@ TOPICS: dict[str, str] = {
         "Happy recent customers to ask for a review now. Once asked (or deliberately "
         "skipped), record it so they leave the list: `/journey reviews asked EMAIL|NAME` or "
         "`/journey reviews skip EMAIL|NAME`."
+    ),
+    "customer": (
+        "A customer's Details: their records in each source (shop, CRM...) and why journey "
+        "counts them as one person. Admins can unlink a record or link another one there; "
+        "it holds through every later sync."
     ),
     "digest": "A summary posted on a schedule in this channel, or previewed with `digest now`.",
     "alerts": "Messages when repeat buying, a funnel step or your best customers' returns drop.",
@@ -187,6 +196,13 @@ def parse(text: str) -> Command:
         return Command(head, args=tuple(rest))
     if head == "reviews":
         return _reviews(rest)
+    if head == "customer":
+        if not rest:
+            raise CommandError(
+                "`/journey customer` needs the customer's email, name or record id, "
+                "e.g. `/journey customer ana@example.com`."
+            )
+        return Command(head, args=(" ".join(rest),))
     return _report_options(head, rest)
 
 

@@ -190,6 +190,10 @@ class ReportService:
             with session_scope(self.engine) as session:
                 health = source_health(session, workspace_id)
             return Reply(sync_message(results, health))
+        if command.name == "customer":  # the console: read-only (`journey people` changes)
+            from bot.commands.people import details
+
+            return Reply(details(self.engine, workspace_id, command.args[0], admin=False))
         if command.name == "reviews" and command.args:
             status, who = command.args[0], command.args[1]
             return Reply(self.record_review_by(workspace_id, who, status, "console"))

@@ -3,7 +3,13 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.deps import Deps
-from bot.listeners.actions import alert_actions, import_actions, report_actions, review_actions
+from bot.listeners.actions import (
+    alert_actions,
+    import_actions,
+    people_actions,
+    report_actions,
+    review_actions,
+)
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -11,3 +17,4 @@ def register(app: AsyncApp, deps: Deps) -> None:
     review_actions.register(app, deps)
     alert_actions.register(app, deps)
     import_actions.register(app, deps)
+    people_actions.register(app, deps)

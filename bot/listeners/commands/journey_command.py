@@ -23,8 +23,9 @@ from bot.blocks.help import (
     topic_message,
 )
 from bot.blocks.message import Message, context
+from bot.commands import people
 from bot.commands.language import SCHEDULE_WORDS, CommandError, DigestRequest, parse
-from bot.commands.service import unexpected_message
+from bot.commands.service import Reply, unexpected_message
 from bot.deps import Deps
 from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
 from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
@@ -94,6 +95,17 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             return
         if cmd.name == "sync":
             await _sync_in_background(deps, respond, client, team_id, user, cmd.args)
+            return
+        if cmd.name == "customer":
+            # Details depend on who asks: admins get Unlink and Link buttons.
+            admin = viewer.is_admin
+            await reply_when_ready(
+                respond,
+                lambda: Reply(people.details(deps.service.engine, team_id, cmd.args[0], admin)),
+                "customer details",
+                deps.working_after,
+                workspace=team_id,
+            )
             return
         # The *CSV* and *Share* buttons only for who may use them (checked again on click).
         exports = await deps.guard.may_export(client, viewer)
