@@ -382,7 +382,14 @@ def test_not_in_channel_and_unable_to_join_pauses_with_the_invite_hint(store):
         fake.add_token(
             DEFAULT_BOT_TOKEN,
             team_id=fake.team_id,
-            scopes=["commands", "chat:write", "users:read", "im:write", "channels:history"],
+            scopes=[
+                "commands",
+                "chat:write",
+                "users:read",
+                "im:write",
+                "channels:history",
+                "channels:read",
+            ],
             bot_id="B0JBOT",
             user_id="U0JBOT",
         )
@@ -1157,3 +1164,124 @@ async def test_a_shutdown_lets_the_tick_under_way_record_what_it_sent(store, mon
             (row,) = session.exec(select(DigestDelivery)).all()
         assert row.state == "sent"
         assert len(digests_posted(fake)) == 1
+
+
+# ----------------------------------------------------- channels shared outside the workspace
+
+
+SHARED_WAYS = {
+    "C0CONNECT": {"is_ext_shared": True},  # Slack Connect with another organization
+    "C0SISTER": {"is_shared": True},  # another workspace
+    "C0GRID": {"is_org_shared": True},  # across an Enterprise Grid org
+    "C0INVITED": {"pending_shared": ["T0PARTNER"]},  # invited, not joined yet
+}
+
+
+@pytest.mark.parametrize("channel", sorted(SHARED_WAYS))
+async def test_digests_and_alerts_are_not_set_up_in_a_shared_channel(slack, demo_engine, channel):
+    """The admin is told at once (ephemeral), and nothing is stored for that channel."""
+    from bot.guard.access import SCHEDULE_CHANNEL_REFUSAL
+
+    slack.fake.add_channel(channel, **SHARED_WAYS[channel])
+    with Session(demo_engine) as session:
+        before = {r.kind: (r.channel_id, r.enabled) for r in session.exec(select(AlertRule))}
+    for i, text in enumerate(("digest weekly monday 09:00", "alerts channel", "alerts on")):
+        await slack.command(text, f"{channel}-{i}", "U0ADMIN", channel)
+        (post,) = await slack.responses(f"{channel}-{i}")
+        assert SCHEDULE_CHANNEL_REFUSAL in post.text and post.response_type == "ephemeral"
+    assert _sub(demo_engine, channel) is None
+    with Session(demo_engine) as session:
+        after = {r.kind: (r.channel_id, r.enabled) for r in session.exec(select(AlertRule))}
+    assert after == before
+    (info, *_) = slack.fake.calls_to("conversations.info")
+    assert info.ok
+
+
+async def test_a_digest_set_in_an_internal_channel_checks_it_and_goes_ahead(slack, demo_engine):
+    await slack.command("digest weekly monday 08:00", "internal", "U0ADMIN", "C0X")
+    (post,) = await slack.responses("internal")
+    assert "This channel gets a digest" in post.text
+    assert [c.params.get("channel") for c in slack.fake.calls_to("conversations.info")] == ["C0X"]
+
+
+@pytest.mark.parametrize("channel_kwargs", list(SHARED_WAYS.values()))
+def test_a_digest_whose_channel_became_shared_is_paused_and_its_subscriber_told(
+    store, channel_kwargs
+):
+    """Checked before every post: the channel was internal when the digest was set up,
+    then shared. Nothing is posted there; the digest pauses with the reason, and the
+    subscriber gets the pause notice, as with an archived channel."""
+    from bot.guard.access import SHARED_CHANNEL_PAUSE
+
+    sub_id = shop_with_subscription(store)
+    with invited_slack() as fake:
+        fake.add_user("U0OWNER")
+        fake.add_channel("C0DIGEST", **channel_kwargs)
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert [k.split(":")[0] for k in report.sent] == ["notice"]  # the DM only
+        assert not fake.posted("C0DIGEST")
+        sub = sub_row(store, sub_id)
+        assert sub.status == "paused" and sub.pause_reason == SHARED_CHANNEL_PAUSE
+        (dm,) = fake.posted("D0OWNER")
+        assert "Your journey digest is paused" in dumped(dm)
+        assert "shared with another workspace or organization" in dumped(dm)
+        assert len(SHARED_CHANNEL_PAUSE) <= 300
+
+
+def test_a_channel_that_cannot_be_checked_gets_nothing_posted(store):
+    """Fail closed: Slack refusing the look-up (here a token without channels:read) is a
+    permanent failure like a refused post; a rate-limited look-up is tried again later."""
+    shop_with_subscription(store)
+    with invited_slack() as fake:
+        fake.add_user("U0OWNER")
+        fake.rate_limit("conversations.info", retry_after=30)
+        report = run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1")
+        assert report.retrying and not fake.posted("C0DIGEST")
+    other = shop_with_subscription(store, channel="C0SALES", workspace="T0OTHER")
+    with invited_slack(team_id="T0OTHER") as fake:
+        fake.add_user("U0OWNER")
+        scopes = [s for s in DEFAULT_BOT_SCOPES if s != "channels:read"]
+        fake.add_token(DEFAULT_BOT_TOKEN, team_id="T0OTHER", scopes=scopes)
+        run_due(store, MONDAY_9_PARIS + MIN, port_for(fake), "r1", scope=Scope("T0OTHER"))
+        assert not fake.posted("C0SALES")
+        (info,) = fake.calls_to("conversations.info")
+        assert info.error == "missing_scope"
+        assert sub_row(store, other).status == "paused"
+
+
+def test_an_alert_whose_channel_became_shared_is_turned_off_and_its_setter_told(store):
+    """The rule is turned off with the reason (as any permanent failure does), and whoever
+    pointed it at the channel (`alerts channel`, `alerts on`, or the digest that routed it)
+    gets a direct message saying so."""
+    from test_alerts import FIRING, comparison
+
+    from bot.commands.language import AlertsRequest
+    from bot.commands.schedule_settings import alerts_reply
+    from bot.guard.access import SHARED_CHANNEL_PAUSE
+    from journey.schedule.alerts import apply_judgement
+
+    now = MONDAY_9_PARIS
+    with Session(store) as session:
+        make_shop(session, "T0JOURNEY")
+        session.commit()
+    alerts_reply(store, "T0JOURNEY", "C0ALERTS", "U0ADMIN", AlertsRequest("channel"), now=now)
+    with Session(store, expire_on_commit=False) as session:
+        rule = session.exec(select(AlertRule).where(AlertRule.kind == "retention_drop")).one()
+        assert rule.set_by == "U0ADMIN"
+        rule.last_checked_at = now
+        session.add(rule)
+        apply_judgement(session, rule, comparison(), FIRING, now)
+        session.commit()
+        rule_id = rule.id
+    with invited_slack() as fake:
+        fake.add_user("U0ADMIN", is_admin=True)
+        fake.add_channel("C0ALERTS", is_ext_shared=True)
+        report = run_due(store, now, port_for(fake), "r1", scope=Scope(workspace_id="T0JOURNEY"))
+        assert not fake.posted("C0ALERTS")
+        assert [r for r, _ in report.disabled_rules] == [rule_id]
+        (dm,) = fake.posted("D0ADMIN")
+        assert "A journey alert is off" in dumped(dm) and "<#C0ALERTS>" in dumped(dm)
+        assert "alerts channel" in dumped(dm)
+    with Session(store) as session:
+        rule = session.get(AlertRule, rule_id)
+        assert not rule.enabled and rule.disabled_reason == SHARED_CHANNEL_PAUSE

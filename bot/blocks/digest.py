@@ -371,6 +371,28 @@ def pause_notice_message(notice: PauseNotice) -> Message:
     )
 
 
+def alert_stopped_message(kind: str, channel_id: str, reason: str) -> Message:
+    """The direct message telling whoever pointed an alert at a channel that it stopped
+    (its rule is off, as `/journey alerts` shows), why, and how to turn it back on."""
+    name = ALERT_NAMES.get(kind, kind).split(" (")[0]
+    text = md(
+        "I turned off the {} alert, which posted in {}: {} Once that is fixed, run "
+        "`/journey alerts channel` in the channel that should get alerts, then "
+        "`/journey alerts on`.",
+        name,
+        channel_link(channel_id),
+        stored_reason(reason),
+    )
+    return Message(
+        text,
+        [
+            header("A journey alert is off"),
+            section(md(":pause_button: {}", text)),
+            context("Nothing is lost: `/journey alerts` lists every alert and its state."),
+        ],
+    )
+
+
 def giveup_notice_message(notice: PauseNotice, due: datetime) -> Message:
     """The direct message telling a subscriber one digest could not be posted at all
     (every attempt failed, e.g. during a Slack outage); the digest itself stays on."""

@@ -185,6 +185,10 @@ def digest_reply(
             before = ensure_default_rules(session, workspace_id, now=now)
             unrouted = {r.kind for r in before if r.channel_id is None and r.enabled}
             rules = route_default_rules(session, workspace_id, channel_id, now=now)
+            for rule in rules:
+                if rule.kind in unrouted and rule.channel_id == channel_id:
+                    rule.set_by = user_id  # told if its alerts stop (bot/posting/delivery.py)
+                    session.add(rule)
             schedule = Schedule.of(sub)
             first = next_send_after(schedule, now).at
             hint = _alerts_hint(rules, unrouted, channel_id)
@@ -318,7 +322,8 @@ def alerts_reply(
         if request.action == "on":
             for rule in chosen:
                 rule.enabled, rule.disabled_reason = True, None
-                rule.channel_id = rule.channel_id or channel_id
+                if rule.channel_id is None:
+                    rule.channel_id, rule.set_by = channel_id, user_id
                 session.add(rule)
             done = f":white_check_mark: Alerts on: {names}."
         elif request.action == "off":
@@ -328,7 +333,7 @@ def alerts_reply(
             done = f"Alerts off: {names}."
         elif request.action == "channel":
             for rule in rules:
-                rule.channel_id = channel_id
+                rule.channel_id, rule.set_by = channel_id, user_id
                 session.add(rule)
             done = ":white_check_mark: Alerts now post in this channel."
         elif request.action == "threshold":

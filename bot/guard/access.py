@@ -90,6 +90,34 @@ EXTERNAL_CHANNEL_REFUSAL = (
     "I won't share customer data into this conversation: it is shared with another "
     "workspace or organization. Share it in a channel only your workspace can read."
 )
+SCHEDULE_CHANNEL_REFUSAL = (
+    "I won't post digests or alerts in this conversation: it is shared with another "
+    "workspace or organization, and they name customers. Run this in a channel only your "
+    "workspace can read."
+)
+#: Why a digest or alert stopped when its channel became shared (a pause reason: the
+#: pause notice and the App Home show it; at most 300 characters).
+SHARED_CHANNEL_PAUSE = (
+    "the channel is now shared with another workspace or organization (Slack Connect), and "
+    "journey posts customer data only where your workspace alone reads it. Choose a channel "
+    "only your workspace can read."
+)
+
+#: conversations.info's booleans that say someone outside the workspace reads (or is about
+#: to read) the conversation, as Slack's conversation type documents them
+#: (https://api.slack.com/types/conversation): `is_ext_shared`, part of a shared channel
+#: with a remote organization (Slack Connect; `is_shared` is then true too); `is_shared`,
+#: shared with another workspace; `is_org_shared`, shared between workspaces of an
+#: Enterprise Grid org; `is_pending_ext_shared`, an invitation to share it with another
+#: organization is waiting to be accepted (the teams are in `pending_shared`).
+SHARED_FLAGS = ("is_ext_shared", "is_shared", "is_org_shared", "is_pending_ext_shared")
+
+
+def shared_outside(channel: dict[str, Any]) -> bool:
+    """Whether a conversations.info `channel` is, or is about to be, read outside the
+    workspace. Every flag counts (and a non-empty `pending_shared`): customer names posted
+    there would reach people journey never checked."""
+    return any(channel.get(flag) for flag in SHARED_FLAGS) or bool(channel.get("pending_shared"))
 
 
 def authorized_workspace(context: AsyncBoltContext) -> str:
@@ -273,27 +301,42 @@ class Guard:
         return users
 
     async def share_refusal(self, client: AsyncWebClient, channel_id: str) -> str | None:
-        """Why customer data must not be posted into `channel_id`, or None if it may.
+        """Why a report must not be shared into `channel_id`, or None if it may.
 
-        conversations.info (https://api.slack.com/types/conversation): `is_ext_shared` is a
-        Slack Connect channel with another organization, `is_shared` one shared with any
-        other workspace; both are refused. A failed look-up refuses too (fail closed)."""
+        Refused when the conversation is shared outside the workspace (`shared_outside`);
+        a failed look-up refuses too (fail closed)."""
+        return await self.channel_refusal(
+            client, channel_id, EXTERNAL_CHANNEL_REFUSAL, "share reports into", "share"
+        )
+
+    async def schedule_refusal(self, client: AsyncWebClient, channel_id: str) -> str | None:
+        """Why digests and alerts must not be set up in `channel_id`, or None if they may
+        (the same rule as *Share*; checked again before each post, bot/posting/delivery.py)."""
+        return await self.channel_refusal(
+            client, channel_id, SCHEDULE_CHANNEL_REFUSAL, "post digests and alerts in", "set it up"
+        )
+
+    async def channel_refusal(
+        self, client: AsyncWebClient, channel_id: str, shared: str, where: str, did_not: str
+    ) -> str | None:
+        """`shared` when conversations.info says the conversation is read outside the
+        workspace; a sentence saying so when it cannot be checked; None when it may."""
         if not channel_id:
-            return EXTERNAL_CHANNEL_REFUSAL
+            return shared
         try:
             channel = (await client.conversations_info(channel=channel_id))["channel"]
         except SlackApiError as exc:
             if exc.response.get("error") == "missing_scope":
                 # journey asks for channels:read, groups:read and im:read, not mpim:read:
-                # a group DM is no place to share a report into.
+                # a group DM is no place for customer data.
                 return (
-                    "I only share reports into channels and direct messages: I can't check "
-                    "who reads this conversation, so I didn't share it."
+                    f"I only {where} channels and direct messages: I can't check who reads "
+                    f"this conversation, so I didn't {did_not}."
                 )
             return (
-                "I couldn't check who can read this conversation, so I didn't share. "
+                f"I couldn't check who can read this conversation, so I didn't {did_not}. "
                 f"{explain(exc)}"
             )
-        if channel.get("is_ext_shared") or channel.get("is_shared") or channel.get("is_org_shared"):
-            return EXTERNAL_CHANNEL_REFUSAL
+        if shared_outside(channel):
+            return shared
         return None

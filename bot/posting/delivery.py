@@ -25,6 +25,12 @@ What one delivery does:
    limit), then chat.postMessage with the key in the message's `metadata`.
 5. `not_in_channel`: join the channel once (public channels; needs
    channels:join) and post again.
+5a. Before a digest or an alert is posted, conversations.info: a channel shared with
+   another workspace or organization (or about to be: bot.guard.access.shared_outside)
+   gets no customer data; the delivery is permanent with SHARED_CHANNEL_PAUSE, so the
+   digest is paused and its subscriber told, or the alert rule turned off and whoever
+   set it told by DM (`Delivery.set_by`). A failed check is mapped like a failed post
+   (permanent or retryable), never posted past.
 6. A digest with a funnel gets its funnel chart uploaded as a reply in its thread
    (files:write). Best effort: the text is already posted and is the digest, so a
    missing scope or a failed upload is logged and the delivery is still ok (never
@@ -52,6 +58,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.blocks.digest import (
     alert_message,
+    alert_stopped_message,
     digest_message,
     giveup_notice_message,
     pause_notice_message,
@@ -59,6 +66,7 @@ from bot.blocks.digest import (
 from bot.blocks.help import in_dm
 from bot.blocks.message import MAX_BLOCKS, Message, clip, context
 from bot.blocks.mrkdwn import Mrkdwn, md
+from bot.guard.access import SHARED_CHANNEL_PAUSE, shared_outside
 from bot.retries import (
     LoggedConnectionErrorRetryHandler,
     LoggedRateLimitErrorRetryHandler,
@@ -262,12 +270,39 @@ class SlackDelivery:
             return DeliveryResult.permanent(NO_INSTALL)
         client = self.client(token)
         try:
-            return self._deliver(client, delivery, self.client(token, rate_limit_retries=0))
+            result = self._deliver(client, delivery, self.client(token, rate_limit_retries=0))
         except SlackApiError as exc:
-            return self._failed(exc, delivery)
+            result = self._failed(exc, delivery)
         except Exception as exc:  # timeouts, connection errors: the post may have landed
             log.warning("delivery %s failed: %s", delivery.idempotency_key, type(exc).__name__)
             return DeliveryResult.retryable(f"could not reach Slack ({type(exc).__name__})")
+        if result.status == "permanent" and delivery.kind == "alert" and delivery.set_by:
+            self._tell_alert_stopped(client, delivery, result.reason or "")
+        return result
+
+    def _tell_alert_stopped(self, client: WebClient, delivery: Delivery, reason: str) -> None:
+        """DM whoever pointed the alert at its channel that the rule is now off (the core
+        turns it off on a permanent result). Best effort: the rule's reason stays in
+        `/journey alerts` and the App Home whatever happens here."""
+        kind = delivery.alert.kind if delivery.alert is not None else "alert"
+        message = in_dm(alert_stopped_message(kind, delivery.channel_id, reason))
+        try:
+            dm = client.conversations_open(users=delivery.set_by)["channel"]["id"]
+            client.chat_postMessage(channel=dm, **message.payload())
+        except Exception as exc:
+            log.warning(
+                "could not tell %s that alert %s stopped: %s",
+                delivery.set_by,
+                delivery.idempotency_key,
+                exc,
+            )
+
+    def _shared_refusal(self, client: WebClient, channel: str) -> str | None:
+        """SHARED_CHANNEL_PAUSE when conversations.info says someone outside the workspace
+        reads `channel`; None when it may be posted to. Raises SlackApiError when Slack
+        refuses the look-up (mapped like a refused post: never posted past)."""
+        info = client.conversations_info(channel=channel)
+        return SHARED_CHANNEL_PAUSE if shared_outside(info.get("channel") or {}) else None
 
     # ---- the steps ------------------------------------------------------------
 
@@ -282,6 +317,13 @@ class SlackDelivery:
         channel = delivery.channel_id
         if delivery.kind in NOTICES:
             channel = client.conversations_open(users=delivery.channel_id)["channel"]["id"]
+        elif (refusal := self._shared_refusal(client, channel)) is not None:
+            log.warning(
+                "%s not posted: %s is shared outside the workspace",
+                delivery.idempotency_key,
+                channel,
+            )
+            return DeliveryResult.permanent(refusal)
         if delivery.may_have_been_sent and channel.startswith("D"):
             # A direct message: reading its history needs im:history, which journey does
             # not ask for. An unconfirmed notice or DM digest is posted again (at-least-once).

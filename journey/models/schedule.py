@@ -121,6 +121,9 @@ class AlertRule(SQLModel, table=True):
     cooldown_hours: int = 72
     last_checked_at: datetime | None = Field(default=None, sa_type=EpochDateTime)
     disabled_reason: str | None = Field(default=None, max_length=300)
+    # Who last pointed the rule at a channel (the chat adapter's user id): told when its
+    # alerts can no longer be posted there. None for rules set before 0013 or by the console.
+    set_by: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(sa_type=EpochDateTime)
 
 

@@ -94,6 +94,9 @@ class Delivery:
     posted_ref: str | None = None
     posting_since: datetime | None = None
     on_posted: Callable[[str], object] | None = field(default=None, compare=False, repr=False)
+    # An alert's: who pointed its rule at the channel, for the adapter to tell when the
+    # rule stops for good (the delivery is permanent); None when nobody is known.
+    set_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +284,9 @@ def _build(engine: Engine, claim: Claim, now: datetime) -> Delivery | str:
             if rule is None or not rule.enabled or not rule.channel_id:
                 return "the alert rule was disabled or has no channel"
             alert = AlertNotice.from_payload(claim.payload or {})
-            return Delivery(kind="alert", channel_id=rule.channel_id, alert=alert, **common)
+            return Delivery(
+                kind="alert", channel_id=rule.channel_id, alert=alert, set_by=rule.set_by, **common
+            )
         sub = session.get(DigestSubscription, claim.subscription_id)
         if sub is None:
             return "the subscription no longer exists"

@@ -342,11 +342,18 @@ class FakeChannel:
     im_user: str | None = None
     is_shared: bool = False
     is_ext_shared: bool = False
+    is_org_shared: bool = False
+    #: Team ids invited to share the channel (Slack Connect) that have not joined yet.
+    pending_shared: list[str] = field(default_factory=list)
 
     def to_api(self) -> dict[str, Any]:
-        """The `channel` object of a conversations.info answer (https://api.slack.com/types/conversation:
-        `is_shared` = shared with another workspace or organization, `is_ext_shared` = with
-        another organization through Slack Connect)."""
+        """The `channel` object of a conversations.info answer, as Slack's conversation type
+        documents it (https://api.slack.com/types/conversation): `is_ext_shared` = part of a
+        shared channel with a remote organization (Slack Connect), and then `is_shared` is
+        true too; `is_shared` = shared with another workspace; `is_org_shared` = shared
+        between workspaces of one Enterprise Grid org; `is_pending_ext_shared` with
+        `pending_shared` = invited to be shared with another organization, not yet joined.
+        The example there carries all four booleans on every channel."""
         if self.is_im:
             return {
                 "id": self.id,
@@ -368,9 +375,12 @@ class FakeChannel:
             "is_private": self.is_private,
             "is_archived": self.is_archived,
             "is_general": False,
-            "is_shared": self.is_shared or self.is_ext_shared,
+            "is_shared": self.is_shared or self.is_ext_shared or self.is_org_shared,
             "is_ext_shared": self.is_ext_shared,
-            "is_org_shared": False,
+            "is_org_shared": self.is_org_shared,
+            "is_pending_ext_shared": bool(self.pending_shared),
+            "pending_shared": list(self.pending_shared),
+            "pending_connected_team_ids": list(self.pending_shared),
             "is_member": self.is_member,
             "created": 1_700_000_000,
             "creator": "U0CREATOR",
@@ -1117,11 +1127,15 @@ class FakeSlack:
         is_private: bool = False,
         is_shared: bool = False,
         is_ext_shared: bool = False,
+        is_org_shared: bool = False,
+        pending_shared: Iterable[str] = (),
     ) -> FakeChannel:
         """Configure a channel. Posting where the bot is not a member answers
         `not_in_channel` (private: `channel_not_found`); archived answers `is_archived`.
         `is_ext_shared`: shared with another organization (Slack Connect); `is_shared`:
-        with another workspace of the same org (conversations.info reports both)."""
+        with another workspace of the same org; `is_org_shared`: across an Enterprise Grid
+        org; `pending_shared`: team ids invited through Slack Connect, not joined yet
+        (`is_pending_ext_shared`). conversations.info reports them (FakeChannel.to_api)."""
         channel = FakeChannel(
             id=channel_id,
             name=name or channel_id.lower(),
@@ -1130,6 +1144,8 @@ class FakeSlack:
             is_private=is_private,
             is_shared=is_shared,
             is_ext_shared=is_ext_shared,
+            is_org_shared=is_org_shared,
+            pending_shared=list(pending_shared),
         )
         with self._lock:
             self.channels[channel_id] = channel

@@ -24,7 +24,14 @@ from bot.blocks.help import (
 )
 from bot.blocks.message import Message, context
 from bot.commands import people
-from bot.commands.language import SCHEDULE_WORDS, CommandError, DigestRequest, parse
+from bot.commands.language import (
+    SCHEDULE_WORDS,
+    AlertsRequest,
+    Command,
+    CommandError,
+    DigestRequest,
+    parse,
+)
 from bot.commands.service import Reply, unexpected_message
 from bot.deps import Deps
 from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
@@ -32,6 +39,18 @@ from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
 from bot.listeners.views.connect import demo_in, open_connect_modal
 from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.work.pool import in_worker
+
+
+def posts_here(cmd: Command) -> bool:
+    """Whether the command makes digests or alerts post in the channel it was typed in:
+    `digest` with a schedule, `alerts channel`, and `alerts on` (rules without a channel
+    take this one)."""
+    setting = cmd.setting
+    if isinstance(setting, DigestRequest):
+        return setting.action == "set"
+    if isinstance(setting, AlertsRequest):
+        return setting.action in ("on", "channel")
+    return False
 
 
 def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
@@ -82,6 +101,13 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
             return
         if cmd.name in SCHEDULE_WORDS:
             channel = command.get("channel_id") or ""
+            if posts_here(cmd):
+                # Digests and alerts name customers: never set up where another workspace
+                # or organization reads (checked again before every post).
+                problem = await deps.guard.schedule_refusal(client, channel)
+                if problem is not None:
+                    await refuse(problem)
+                    return
             timezone = "UTC"
             if isinstance(cmd.setting, DigestRequest) and cmd.setting.action in ("set", "now"):
                 timezone = viewer.tz  # from the same users.info look-up
