@@ -99,7 +99,7 @@ def people_settings(
     the state. Runs in the caller's transaction.
     """
     from journey.matching import MatchRules, known_country
-    from journey.people import count
+    from journey.people import clear_phone_keys, count
     from journey.state import refresh_journeys
     from journey.workspaces import get_workspace
 
@@ -132,6 +132,8 @@ def people_settings(
         + (" before they first bought." if w.last_touch else ".")
     ]
     if (rules, w.last_touch) != before:
+        if (rules.match_phone, rules.country) != (before[0].match_phone, before[0].country):
+            clear_phone_keys(session, workspace_id)  # every number read again
         refresh_journeys(session, workspace_id)  # relinks every record, then the state
         total = count(session, workspace_id)
         lines.append(

@@ -380,3 +380,20 @@ def test_customer_lists_name_each_persons_sources(session):
     rows = [line for line in csv_text.splitlines() if "Ann Lee" in line]
     assert len(rows) == 2 and all(r.endswith(",store + test") for r in rows)
     assert csv_text.splitlines()[0].endswith(",sources")
+
+
+def test_a_country_change_reads_every_number_again(session):
+    """Stored E.164 keys are reused by later builds (reading a number is slow), so a change
+    of country must read them all again: a national number then means another number."""
+    from journey.state import refresh_journeys
+
+    crm, store = two_sources(session)
+    crm.customer("lead-1", ("lead", utc(2026, 5, 1)), phone="(201) 555-0123")
+    store.customer("9001", ("order", utc(2026, 5, 3), 5000), phone="+1 201 555 0123")
+    people_settings(session, "shop", match_phone="on", country="US")
+    assert person_of(session, crm, "lead-1") == person_of(session, store, "9001")
+    refresh_journeys(session, "shop")  # a full rebuild with the keys kept
+    assert person_of(session, crm, "lead-1") == person_of(session, store, "9001")
+    people_settings(session, "shop", country="GB")  # (201) 555-0123 is no GB number
+    assert person_of(session, crm, "lead-1") != person_of(session, store, "9001")
+    assert why(session, crm, "lead-1") == (None, None)
