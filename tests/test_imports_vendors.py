@@ -306,6 +306,38 @@ def test_woocommerce_orders_with_dates_in_words_and_net_sales(ws):
     assert "Organic: Google" in channels
 
 
+def test_woocommerce_advanced_order_export_groups_product_rows_and_reads_statuses(ws):
+    """AlgolPlus's plugin with its default fields: products repeat as rows (the order's
+    own columns on its first row, or repeated), only Processing and Completed orders are
+    purchases (pending, failed, on hold, cancelled and refunded are not), a partial refund
+    comes off a completed order, and a phone order without email is a guest."""
+    name = "woocommerce_advanced_order_export.csv"
+    rows = rows_of(name)
+    firsts: dict[str, dict[str, str]] = {}
+    for row in rows:
+        firsts.setdefault(row["Order Number"], row)
+    purchases: dict[str, list[tuple[str, int]]] = {}
+    skipped = 0
+    for number, row in firsts.items():
+        status = row["Order Status"].lower().removeprefix("wc-")
+        if status not in ("completed", "processing"):
+            skipped += 1
+            continue
+        net = cents(row["Order Total Amount"]) - cents(row["Order Refund Amount"])
+        who = row["Email (Billing)"].lower() or f"guest {number}"
+        day = str(datetime.strptime(row["Order Date"], "%Y-%m-%d %H:%M").date())
+        purchases.setdefault(who, []).append((day, net))
+    assert len(rows) > len(firsts) and skipped == 5  # product rows; five kinds not bought
+
+    result = import_csv(ws, WS, DATA / name)
+    assert result.ok and result.format_title == "WooCommerce Advanced Order Export"
+    assert result.kind == "orders" and result.rows == len(firsts)
+    assert store(ws) == expected(purchases)
+    assert store(ws)["repeat"] == 2  # Ann (two days) and Bob (his address in other case)
+    again = import_csv(ws, WS, DATA / name)
+    assert again.inserted == 0 and again.updated == 0 and store(ws) == expected(purchases)
+
+
 # --- Mailchimp and the customer exports -------------------------------------------------
 
 

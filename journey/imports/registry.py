@@ -12,6 +12,7 @@ from journey.imports import (
     square_transactions,
     stripe_customers,
     stripe_payments,
+    woocommerce_order_export,
     woocommerce_orders,
 )
 from journey.imports.format import VendorFormat
@@ -24,6 +25,7 @@ FORMATS: tuple[VendorFormat, ...] = (
     square_transactions.FORMAT,
     square_customers.FORMAT,
     woocommerce_orders.FORMAT,
+    woocommerce_order_export.FORMAT,
     hubspot_contacts.FORMAT,
     mailchimp_audience.FORMAT,
     acuity_appointments.FORMAT,
