@@ -102,8 +102,9 @@ def sources_message(sources: list[SourceHealth]) -> Message:
         text = (
             "No sources yet. A workspace admin connects Shopify, Stripe, HubSpot or "
             "WooCommerce with `/journey connect` (the key goes into a private form, never "
-            "the channel), or on the server with `journey sources add`; CSV exports are "
-            "imported with `journey import`."
+            "the channel), or on the server with `journey sources add`; a CSV export is "
+            "imported by sending it to journey in a Slack direct message, or with `journey "
+            "import` on the server."
         )
         return Message(text, [header(title), section(text)])
     blocks = [header(title)]
@@ -118,7 +119,7 @@ def sources_message(sources: list[SourceHealth]) -> Message:
                 + (
                     "`journey demo` rebuilds it"
                     if h.kind == "demo"
-                    else "`journey import` again updates it"
+                    else "sending the export again (a Slack DM to journey, or `journey import`) updates it"
                 )
             )
             lines.append(line)
@@ -145,7 +146,8 @@ def sync_message(results: list[SyncResult], imported: list[SourceHealth] | None 
             names = ", ".join(f"{h.name} ({h.kind})" for h in files[:5])
             return error_message(
                 f"Nothing to sync: {names} came from imported files or the demo, which a "
-                "sync does not read (`journey import` again updates them). Connect a store or "
+                "sync does not read (send the export again, in a Slack DM to journey or with "
+                "`journey import`, to update them). Connect a store or "
                 "CRM with `/journey connect` to sync it."
             )
         return error_message("There is no connected store or CRM to sync: see `/journey sources`.")

@@ -151,7 +151,7 @@ def schedule_blocks(status: ScheduleStatus | None) -> list[Block]:
 # Sources that are not connections: what the Home says instead of their sync state.
 IMPORTED = {
     "demo": "the built-in demo store (`journey demo` rebuilds it)",
-    "csv": "imported from CSV files (`journey import`)",
+    "csv": "imported from CSV files (sent to journey in its DM, or `journey import`)",
 }
 
 

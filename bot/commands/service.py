@@ -57,9 +57,10 @@ EXPORT_LIMIT = 5000
 
 def no_data_message(workspace_id: str) -> Message:
     return error_message(
-        "There is no data for this workspace yet. An admin can load some on the server with "
-        f"`journey import --workspace {workspace_id} customers.csv orders.csv`, or try the demo with "
-        f"`journey demo --workspace {workspace_id}`."
+        "There is no data for this workspace yet. An admin can send a CSV export (Shopify, "
+        "Stripe, Square, WooCommerce, HubSpot...) to journey in a Slack direct message, load files on "
+        f"the server with `journey import --workspace {workspace_id} customers.csv orders.csv`, "
+        f"or try the demo with `journey demo --workspace {workspace_id}`."
     )
 
 
