@@ -55,12 +55,13 @@ def _load(
     SQLite (no per-row SQLAlchemy parameter processing)."""
     raw: Any = session.connection().connection.dbapi_connection
     if _dialect(session) == "postgresql":
-        with (
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy,
-        ):
-            for row in rows:
-                copy.write_row(row)
+        with raw.cursor() as cursor:
+            with cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # Autovacuum never analyzes temporary tables: without statistics the
+            # planner guesses their size, and joined with a large store, guesses wrong.
+            cursor.execute(f"ANALYZE {table}")
         return
     marks = ", ".join("?" for _ in names)
     cursor = raw.cursor()
