@@ -428,10 +428,13 @@ def test_semicolon_file_and_ignored_columns(session, tmp_path):
     path = write(
         tmp_path,
         "export.csv",
-        "Customer ID;Name;Email;Phone;Created At\nc1;Ann;ann@example.com;555;2026-01-05\n",
+        "Customer ID;Name;Email;Phone;Notes;Created At\n"
+        "c1;Ann;ann@example.com;555;likes tea;2026-01-05\n",
     )
     result = import_csv(session, WS, path)
-    assert (result.kind, result.inserted, result.ignored_columns) == ("customers", 1, ["Phone"])
+    assert (result.kind, result.inserted, result.ignored_columns) == ("customers", 1, ["Notes"])
+    # The phone is kept as written (people may join on it: tests/test_people_rules.py).
+    assert session.execute(text("SELECT phone FROM customer")).scalar_one() == "555"
 
 
 def test_forced_kind(session, tmp_path):

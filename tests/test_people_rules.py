@@ -8,6 +8,7 @@ shown by `people show`, survives a re-sync, and gives way to manual decisions.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 from builders import Shop, make_shop, utc
 from sqlalchemy import text
@@ -19,6 +20,7 @@ from journey.people import conflicts, decide_unlink, show
 from journey.periods import range_period
 
 YEAR = range_period(date(2025, 6, 16), date(2026, 6, 15))
+DATA = Path(__file__).parent / "data" / "imports"
 
 
 def two_sources(session, workspace_id: str = "shop") -> tuple[Shop, Shop]:
@@ -397,3 +399,36 @@ def test_a_country_change_reads_every_number_again(session):
     people_settings(session, "shop", country="GB")  # (201) 555-0123 is no GB number
     assert person_of(session, crm, "lead-1") != person_of(session, store, "9001")
     assert why(session, crm, "lead-1") == (None, None)
+
+
+def test_generic_files_and_shopify_orders_carry_phone_numbers(journey_cli, tmp_path):
+    """A generic customers file's `phone` column, and the Shopify orders export's `Phone`
+    (on the order's first line; its customer is named by email)."""
+    crm = tmp_path / "crm.csv"
+    crm.write_text("id,name,email,phone\nc1,Kim Lee,kim@work.com,+33 6 12 34 56 78\n")
+    orders = tmp_path / "orders.csv"
+    header = (DATA / "shopify_orders_export.csv").read_text(encoding="utf-8-sig").splitlines()[0]
+    columns = header.split(",")
+    row = dict.fromkeys(columns, "")
+    row.update(
+        {
+            "Name": "#2001",
+            "Email": "kim@home.com",
+            "Financial Status": "paid",
+            "Currency": "USD",
+            "Total": "40.00",
+            "Created at": "2026-03-02 10:15:00 +0100",
+            "Lineitem quantity": "1",
+            "Lineitem name": "Leash",
+            "Lineitem price": "40.00",
+            "Phone": "06 12 34 56 78",
+        }
+    )
+    orders.write_text(header + "\n" + ",".join(row[c] for c in columns) + "\n")
+    for path, source in ((crm, "crm"), (orders, "shop")):
+        code, out, err = journey_cli("import", str(path), "--source", source)
+        assert code == 0, out + err
+    code, out, err = journey_cli("settings", "--match-phone", "on", "--country", "FR")
+    assert "People rebuilt: 2 records from 2 source(s) are 1 people" in out, out + err
+    code, out, err = journey_cli("people", "show", "kim@home.com")
+    assert out.count("same phone number +33612345678") == 2

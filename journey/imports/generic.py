@@ -27,6 +27,7 @@ from journey.imports.dates import DateReader
 from journey.imports.money import Currency, MoneyReader
 from journey.imports.values import parse_cents, parse_time
 from journey.ingest import CustomerRecord
+from journey.matching import MAX_PHONE
 
 # Header aliases per file kind, after normalising a header name (lowercase, any
 # run of other characters -> "_"): "Order ID" -> order_id, "Created at" ->
@@ -49,6 +50,7 @@ COLUMNS: dict[FileKind, dict[str, tuple[str, ...]]] = {
             "date",
         ),
         "channel": ("channel", "source", "utm_source", "acquisition_channel"),
+        "phone": ("phone", "phone_number", "telephone", "mobile", "mobile_phone"),
     },
     "orders": {
         "order_id": ("order_id", "order", "order_number", "order_no"),
@@ -68,6 +70,7 @@ COLUMNS: dict[FileKind, dict[str, tuple[str, ...]]] = {
         "cancelled_at": ("cancelled_at", "canceled_at", "cancel_date", "cancellation_date"),
         "refund_amount": ("refund_amount", "refunded_amount", "amount_refunded", "refund"),
         "channel": ("channel", "source", "utm_source"),
+        "phone": ("phone", "phone_number", "telephone", "customer_phone"),
     },
     "events": {
         "event_id": ("event_id", "event_uuid"),
@@ -97,7 +100,7 @@ REQUIRED: dict[FileKind, tuple[tuple[str, ...], ...]] = {
 }
 EXPECTED: dict[FileKind, str] = {
     "customers": "id (or email); optional name (or first_name, last_name), email, "
-    "first_seen, channel",
+    "first_seen, channel, phone",
     "orders": "order_id, customer_id (or email), ordered_at, amount; optional status, "
     "refunded_at, cancelled_at, refund_amount, channel",
     "events": "customer_id (or email), kind (or stage), occurred_at; optional event_id, "
@@ -290,16 +293,23 @@ class _Cells:
             return None
         return cents
 
+    def phone(self) -> str | None:
+        """The phone column as written (people may join on it: journey/matching.py); one
+        too long to be a number is left out rather than stopping the row."""
+        phone = self.text("phone")
+        return phone if phone is not None and len(phone) <= MAX_PHONE else None
+
     def customer(self) -> _Ref | None:
         """The customer's id, or failing that their email (lowercased, so the same
         person written twice with different case stays one customer)."""
         before = len(self.problems)
         customer_id = self.text("customer_id", max_len=MAX_ID)
+        phone = self.phone()
         if customer_id is not None:
-            return _Ref(customer_id)
+            return _Ref(customer_id, phone=phone)
         email = self.text("customer_email", max_len=MAX_ID)
         if email is not None:
-            return _Ref(email.lower(), by_email=True)
+            return _Ref(email.lower(), by_email=True, phone=phone)
         if len(self.problems) == before:
             names = [
                 self._label(f) for f in ("customer_id", "customer_email") if f in self.header.index
@@ -326,6 +336,7 @@ def _customer_row(cells: _Cells) -> tuple[str, CustomerRecord] | None:
         name = joined or None
     first_seen = cells.time("first_seen")
     channel = cells.text("channel", max_len=MAX_CHANNEL)
+    phone = cells.phone()
     key = customer_id
     if key is None and email is not None:
         if len(email) > MAX_ID:
@@ -335,7 +346,7 @@ def _customer_row(cells: _Cells) -> tuple[str, CustomerRecord] | None:
         cells.problems.append("the row has neither an id nor an email")
     if cells.problems or key is None:
         return None
-    return key, CustomerRecord(key, name, email, first_seen, channel)
+    return key, CustomerRecord(key, name, email, first_seen, channel, phone)
 
 
 def _order_row(cells: _Cells) -> tuple[str, tuple[_Event, ...]] | None:

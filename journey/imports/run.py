@@ -541,7 +541,7 @@ class _Pass:
 def _customer_fields(header: _Header) -> frozenset[str]:
     """Which CustomerRecord fields a customers file actually provides."""
     present = set(header.index)
-    fields = {f for f in ("email", "first_seen", "channel") if f in present}
+    fields = {f for f in ("email", "first_seen", "channel", "phone") if f in present}
     if present & {"name", "first_name", "last_name"}:
         fields.add("name")
     return frozenset(fields)

@@ -39,6 +39,7 @@ FORMAT = VendorFormat(
         "status": ("Financial Status",),
         "currency": ("Currency",),
         "test": ("Payment Method",),
+        "phone": ("Phone", "Billing Phone", "Shipping Phone"),
     },
     statuses={
         "paid": Outcome.PAID,

@@ -298,18 +298,19 @@ def _phone(row: VendorRow) -> str | None:
 def _customer(row: VendorRow, order_id: str) -> tuple[_Ref, CustomerRecord | None]:
     """How an order row names its customer (see the module docstring)."""
     customer_id = row.text("customer_id", max_len=MAX_ID)
+    phone = _phone(row)
     if customer_id is not None:
-        return _Ref(customer_id), None
+        return _Ref(customer_id, phone=phone), None
     email = row.text("customer_email", max_len=MAX_ID)
     if email is not None:
-        return _Ref(email.lower(), by_email=True), None
+        return _Ref(email.lower(), by_email=True, phone=phone), None
     fields = row.header.fmt.fields
     name = _name(row)
     if name is not None and "customer_id" not in fields and "customer_email" not in fields:
         key = "name:" + _SPACES.sub(" ", name.lower())[: MAX_ID - 5]
-        return _Ref(key), CustomerRecord(key, name=name)
+        return _Ref(key), CustomerRecord(key, name=name, phone=phone)
     key = f"guest:{order_id}"[:MAX_ID]
-    return _Ref(key), CustomerRecord(key, name=name)
+    return _Ref(key), CustomerRecord(key, name=name, phone=phone)
 
 
 def _outcome(row: VendorRow) -> tuple[Outcome | None, str]:
