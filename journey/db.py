@@ -224,14 +224,18 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def fetch_rows(
+    session: Session, sql: str, params: dict[str, Any], binary: bool = False
+) -> list[tuple[Any, ...]]:
     """Every row of a read-only query as plain tuples, through the driver's own fetchall.
 
     Why: iterating a SQLAlchemy result makes a Row per row through a Python-level fetch
     loop; for the models' million-row reads (the buyer summary, the value report's
     cohort) that loop cost more than the query itself. The statement is compiled by the
     session's dialect (same `:name` parameters as `text()`, same bind processing) and run
-    on the session's own connection and transaction.
+    on the session's own connection and transaction. `binary` asks psycopg for PostgreSQL's
+    binary result format (a bytea arrives as its bytes, not as hex text to decode); other
+    drivers ignore it.
     """
     connection = session.connection()
     compiled = text(sql).compile(dialect=connection.dialect)
@@ -243,7 +247,10 @@ def fetch_rows(session: Session, sql: str, params: dict[str, Any]) -> list[tuple
     )
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(compiled.string, args)
+        if binary and connection.dialect.driver == "psycopg":
+            cursor.execute(compiled.string, args, binary=True)
+        else:
+            cursor.execute(compiled.string, args)
         return list(cursor.fetchall())
     finally:
         cursor.close()

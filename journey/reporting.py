@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from journey.metrics.buyers import SharedFits
 from journey.metrics.churn import churn_report
 from journey.metrics.funnel import funnel_report
 from journey.metrics.insights import weakest_stage
@@ -133,6 +134,12 @@ def build_overview(
     funnel = replace(funnel_report(session, workspace_id, period), business=owner)
     retention = replace(retention_report(session, workspace_id, period, now=now), business=owner)
     reviews = replace(review_report(session, workspace_id, period, now=now), business=owner)
-    churn = replace(churn_report(session, workspace_id, period, limit=0, now=now), business=owner)
-    value = value_report(session, workspace_id, recent_window(period), now=now)
+    # Both reports have the same as-of time (the value report's window ends where the
+    # period does): one read of the buyers and one fit of each model serve both, the
+    # value report first since its read brings the buyers and its cohort together.
+    fits = SharedFits()
+    value = value_report(session, workspace_id, recent_window(period), now=now, fits=fits)
+    churn = replace(
+        churn_report(session, workspace_id, period, limit=0, now=now, fits=fits), business=owner
+    )
     return Overview(funnel, retention, reviews, weakest_stage(funnel, retention), churn, value)

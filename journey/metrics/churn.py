@@ -2,10 +2,10 @@
 
 As of the report's as-of time (the period's end, or now if that is earlier):
 
-1. One SQL query reads each buyer's summary from `customer_journey`: first and
-   last purchase, purchase days, net revenue. A customer who also bought on or
-   after the as-of time (a past `--until`) is recounted from their purchase
-   events before it, in the same query, so the model never sees the future.
+1. One read of `customer_journey` gives each buyer's summary (journey/metrics/
+   buyers.py): first and last purchase, purchase days, net revenue. A customer
+   who also bought on or after the as-of time (a past `--until`) is recounted
+   from their purchase events before it, so the model never sees the future.
 2. Day resolution, in UTC days like the journey state: each purchase is placed
    at the start of its day, so x = purchase days - 1, recency t_x = last - first
    purchase day, and age T = as-of day - first purchase day, in whole days. The
@@ -44,24 +44,20 @@ from numpy.typing import NDArray
 from sqlalchemy import bindparam, text
 from sqlmodel import Session
 
-from journey.db import fetch_rows
+from journey.metrics.buyers import BuyerSummary, SharedFits, read_summary
 from journey.metrics.churn_model import (
     TIME_UNIT,
     BgNbdParams,
     FitRefused,
     Histories,
-    check_histories,
-    fit_bg_nbd,
-    group_histories,
     score,
 )
 from journey.metrics.clv import discounted_purchases
-from journey.metrics.gamma_gamma import expected_spend, fit_gamma_gamma
+from journey.metrics.gamma_gamma import GammaGammaFit, expected_spend
 from journey.metrics.retention import retention_report
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
 from journey.reports import AtRiskCustomer, ChurnCustomer, ChurnReport
-from journey.stages import PURCHASE_KINDS, REFUND_KINDS
 from journey.workspaces import get_workspace
 
 DAY = 86400
@@ -71,90 +67,9 @@ HORIZON_DAYS = 90
 VALUE_DAYS = 365
 AT_RISK_LIST = 25
 
-
-def _in_list(values: frozenset[str]) -> str:
-    return ", ".join(f"'{v}'" for v in sorted(values))
-
-
-_BUY = _in_list(PURCHASE_KINDS)
-# The "+ 0" and the ORDER BY steer SQLite away from ix_cj_last_purchase: reading
-# most of a workspace through that index jumps around the table (3 s for a
-# million buyers); in primary-key order it reads the table in sequence (1 s).
-# PostgreSQL plans by its statistics either way and takes the same time. The SUMs are
-# cast back to BIGINT: PostgreSQL's SUM of a bigint is numeric, and through UNION ALL
-# that made every row's revenue a Decimal (a million conversions).
-_SUMMARY_SQL = f"""
-SELECT customer_id, first_purchase_at, last_purchase_at, purchase_days, revenue_cents,
-       COALESCE(first_day_cents, 0)
-FROM customer_journey
-WHERE workspace_id = :ws AND first_purchase_at + 0 < :end AND last_purchase_at + 0 < :end
-UNION ALL
-SELECT cj.customer_id,
-       MIN(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
-       MAX(CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at END),
-       COUNT(DISTINCT CASE WHEN e.kind IN ({_BUY}) THEN e.occurred_at / {DAY} END),
-       CAST(SUM(CASE WHEN e.kind IN ({_BUY}) THEN COALESCE(e.amount_cents, 0)
-                ELSE -ABS(COALESCE(e.amount_cents, 0)) END) AS BIGINT),
-       CAST(SUM(CASE WHEN e.kind IN ({_BUY})
-                          AND e.occurred_at / {DAY} = cj.first_purchase_at / {DAY}
-                     THEN COALESCE(e.amount_cents, 0) ELSE 0 END) AS BIGINT)
-FROM customer_journey cj
-JOIN customer pc ON pc.workspace_id = cj.workspace_id AND pc.person_id = cj.customer_id
-JOIN journey_event e ON e.workspace_id = cj.workspace_id AND e.customer_id = pc.id
-WHERE cj.workspace_id = :ws AND cj.first_purchase_at < :end AND cj.last_purchase_at >= :end
-  AND e.occurred_at < :end AND e.kind IN ({_in_list(PURCHASE_KINDS | REFUND_KINDS)})
-GROUP BY cj.customer_id
-ORDER BY 1
-"""
-
-
-_ROW = np.dtype(
-    [(name, np.int64) for name in ("customer_id", "first", "last", "days", "revenue", "first_day")]
-)
-
-
-@dataclass(frozen=True)
-class BuyerSummary:
-    """One row per buyer before the as-of time, as numpy columns (time in days)."""
-
-    customer_id: NDArray[np.int64]
-    first_at: NDArray[np.int64]  # epoch seconds
-    last_at: NDArray[np.int64]
-    purchase_days: NDArray[np.int64]
-    revenue_cents: NDArray[np.int64]
-    first_day_cents: NDArray[np.int64]  # gross purchases on the first purchase day
-    x: NDArray[np.float64]
-    t_x: NDArray[np.float64]
-    T: NDArray[np.float64]
-
-    @property
-    def size(self) -> int:
-        return int(self.customer_id.size)
-
-    def repeat_spend(self) -> NDArray[np.float64]:
-        """Average value of each buyer's repeat purchases in currency units (0 for one-time
-        buyers): net revenue minus the first purchase day, over the repeat purchase days.
-        What the Gamma-Gamma spend model learns from (journey/metrics/gamma_gamma.py)."""
-        repeat_cents = (self.revenue_cents - self.first_day_cents).astype(np.float64)
-        return np.where(self.x > 0, repeat_cents / np.maximum(self.x, 1) / 100.0, 0.0)
-
-
-def read_summary(session: Session, workspace_id: str, as_of: int) -> BuyerSummary:
-    """The (x, t_x, T, revenue) summary of every buyer before `as_of`, in one query."""
-    # The driver's tuples straight into one int64 table: np.array() on a list of Row
-    # objects inspects each one and took 25 s for a million rows; iterating the
-    # SQLAlchemy result row by row still cost more than the query (journey.db.fetch_rows).
-    rows = fetch_rows(session, _SUMMARY_SQL, {"ws": workspace_id, "end": as_of})
-    table = np.fromiter(rows, dtype=_ROW, count=len(rows))
-    customer_id, first_at, last_at, days, revenue, first_day_cents = (
-        table[name] for name in _ROW.names or ()
-    )
-    first_day = first_at // DAY
-    x = (days - 1).astype(np.float64)
-    t_x = (last_at // DAY - first_day).astype(np.float64)
-    # The as-of time is exclusive (a period's end), so its day is that of as_of - 1 s.
-    T = ((as_of - 1) // DAY - first_day).astype(np.float64)
-    return BuyerSummary(customer_id, first_at, last_at, days, revenue, first_day_cents, x, t_x, T)
+# The buyer summary is read in journey/metrics/buyers.py (one read for the churn and the
+# value report); these names stay importable from here.
+__all__ = ["BuyerSummary", "SharedFits", "read_summary"]
 
 
 def at_risk_mask(alive: NDArray[np.float64], x: NDArray[np.float64]) -> NDArray[np.bool_]:
@@ -273,22 +188,31 @@ def churn_report(
     period: Period,
     limit: int = AT_RISK_LIST,
     now: datetime | None = None,
+    fits: SharedFits | None = None,
 ) -> ChurnReport:
-    """The churn report as of the period's end or now, whichever is earlier."""
+    """The churn report as of the period's end or now, whichever is earlier. `fits` shares
+    the buyer summary and the fits with the request's other reports (the overview's value
+    report) instead of reading and fitting again."""
     workspace = get_workspace(session, workspace_id)
     as_of = min(to_epoch(period.end), to_epoch(now or datetime.now(UTC)))
-    summary = read_summary(session, workspace_id, as_of)
-    check_histories(summary.x, summary.t_x, summary.T)
-    histories = group_histories(summary.x, summary.t_x, summary.T)
+    fits = fits or SharedFits()
+    summary = fits.summary(session, workspace_id, as_of)
+    histories = fits.histories(session, workspace_id, as_of)
     try:
-        fit = fit_bg_nbd(summary.x, summary.t_x, summary.T, histories=histories)
+        fit = fits.bg_nbd(session, workspace_id, as_of)
     except FitRefused as refused:
         return _heuristic(session, workspace_id, period, limit, now, summary, refused.reason)
 
     scored = score_buyers(fit.params, summary, histories)
     risk_index = np.flatnonzero(scored.at_risk)
     top = scored.ranked(risk_index)[:limit]
-    values, spend_reason = twelve_month_values(fit.params, summary, top, workspace.discount_rate)
+    try:
+        spend = fits.gamma_gamma(session, workspace_id, as_of)
+    except FitRefused as refused:
+        values, spend_reason = None, refused.reason
+    else:
+        values = twelve_month_values(fit.params, summary, top, workspace.discount_rate, spend)
+        spend_reason = None
     customers = churn_customers(session, workspace_id, scored, top, as_of, values)
     p = fit.params
     return ChurnReport(
@@ -323,18 +247,18 @@ def churn_report(
 
 
 def twelve_month_values(
-    params: BgNbdParams, summary: BuyerSummary, index: NDArray[np.intp], discount_rate: float
-) -> tuple[NDArray[np.float64] | None, str | None]:
+    params: BgNbdParams,
+    summary: BuyerSummary,
+    index: NDArray[np.intp],
+    discount_rate: float,
+    spend: GammaGammaFit,
+) -> NDArray[np.float64]:
     """The listed buyers' 12-month value in cents (journey/metrics/clv.py, the value report's
-    number), or None and the spend model's reason when it refuses the workspace's data."""
+    number), from the workspace's spend model fit."""
     m = summary.repeat_spend()
-    try:
-        spend = fit_gamma_gamma(summary.x, m)
-    except FitRefused as refused:
-        return None, refused.reason
     x, t_x, T = summary.x[index], summary.t_x[index], summary.T[index]
     each = expected_spend(spend.params, x, m[index])
-    return discounted_purchases(params, x, t_x, T, discount_rate) * each * 100, None
+    return discounted_purchases(params, x, t_x, T, discount_rate) * each * 100
 
 
 def _people(

@@ -24,17 +24,15 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlmodel import Session
 
-from journey.db import fetch_rows
-from journey.metrics.churn import BuyerSummary, read_summary
-from journey.metrics.churn_model import (
-    BgNbdFit,
-    FitRefused,
-    check_histories,
-    fit_bg_nbd,
-    group_histories,
+from journey.metrics.buyers import (
+    BuyerSummary,
+    SharedFits,
+    read_cohort,
+    read_summary_and_cohort,
 )
+from journey.metrics.churn_model import BgNbdFit, FitRefused
 from journey.metrics.clv import HORIZON_MONTHS, discounted_purchases
-from journey.metrics.gamma_gamma import GammaGammaFit, expected_spend, fit_gamma_gamma
+from journey.metrics.gamma_gamma import GammaGammaFit, expected_spend
 from journey.models.types import from_epoch, to_epoch
 from journey.periods import Period
 from journey.reports import ChannelValue, ValueReport
@@ -80,20 +78,25 @@ class ValueModel:
 
 
 def fit_value_model(
-    session: Session, workspace_id: str, as_of: int, discount_rate: float
+    session: Session,
+    workspace_id: str,
+    as_of: int,
+    discount_rate: float,
+    fits: SharedFits | None = None,
 ) -> ValueModel:
-    """Fit BG/NBD and Gamma-Gamma on every buyer before `as_of` and value each buyer.
+    """Fit BG/NBD and Gamma-Gamma on every buyer before `as_of` and value each buyer
+    (through `fits`, so a request's churn report reuses the same fits).
 
     Raises FitRefused (with the reason in words) when either model refuses the data.
     """
-    summary = read_summary(session, workspace_id, as_of)
-    check_histories(summary.x, summary.t_x, summary.T)
+    fits = fits or SharedFits()
+    summary = fits.summary(session, workspace_id, as_of)
     # One grouping of identical histories for the fit and the scoring (a sort of a
     # million keys, done once).
-    histories = group_histories(summary.x, summary.t_x, summary.T)
-    bg = fit_bg_nbd(summary.x, summary.t_x, summary.T, histories=histories)
+    histories = fits.histories(session, workspace_id, as_of)
+    bg = fits.bg_nbd(session, workspace_id, as_of)
+    gg = fits.gamma_gamma(session, workspace_id, as_of)
     m = summary.repeat_spend()
-    gg = fit_gamma_gamma(summary.x, m)
     spend = expected_spend(gg.params, summary.x, m)
     purchases = discounted_purchases(
         bg.params, summary.x, summary.t_x, summary.T, discount_rate, histories=histories
@@ -172,56 +175,6 @@ def _blocked_means(values: Array, rng: np.random.Generator, samples: int) -> Arr
     return ((c * means).sum(axis=1) + noise + tail_sums) / n
 
 
-# No ORDER BY: the rows are put in customer order in numpy (a sort of integers), which
-# spares PostgreSQL a sort of a million rows and lets SQLite read in its own order.
-_COHORT_SQL = """
-SELECT customer_id, COALESCE(NULLIF(channel, ''), 'unknown'),
-       CASE WHEN first_purchase_at < :as_of THEN 1 ELSE 0 END, COALESCE(revenue_cents, 0)
-FROM customer_journey
-WHERE workspace_id = :ws AND reached_0 >= :start AND reached_0 < :end
-"""
-
-
-@dataclass(frozen=True)
-class _Cohort:
-    """The customers acquired in the period, in customer id order, as numpy columns."""
-
-    ids: NDArray[np.int64]
-    channel: NDArray[np.intp]  # index into `names`
-    names: list[str]
-    bought: NDArray[np.bool_]
-    revenue: NDArray[np.int64]
-
-
-def _cohort(session: Session, workspace_id: str, period: Period, as_of: int) -> _Cohort:
-    rows = fetch_rows(
-        session,
-        _COHORT_SQL,
-        {
-            "ws": workspace_id,
-            "start": to_epoch(period.start),
-            "end": to_epoch(period.end),
-            "as_of": as_of,
-        },
-    )
-    # Column by column, channels as small integer codes, whether they bought and their
-    # revenue decided in SQL: per-row Python and string arrays took most of the report's
-    # time at a million customers.
-    columns = list(zip(*rows, strict=True)) or [(), (), (), ()]
-    n = len(columns[0])
-    ids = np.fromiter(columns[0], dtype=np.int64, count=n)
-    codes: dict[str, int] = {}
-    channel = np.fromiter(
-        (codes.setdefault(c, len(codes)) for c in columns[1]), dtype=np.intp, count=n
-    )
-    bought = np.fromiter(columns[2], dtype=np.int8, count=n).astype(np.bool_)
-    revenue = np.fromiter(columns[3], dtype=np.int64, count=n)
-    if n > 1 and (ids[1:] < ids[:-1]).any():
-        order = np.argsort(ids, kind="stable")
-        ids, channel, bought, revenue = ids[order], channel[order], bought[order], revenue[order]
-    return _Cohort(ids, channel, list(codes), bought, revenue)
-
-
 def _cents(value: float) -> int:
     return round(value * 100)
 
@@ -262,18 +215,29 @@ def value_report(
     now: datetime | None = None,
     discount_rate: float | None = None,
     seed: int = BOOTSTRAP_SEED,
+    fits: SharedFits | None = None,
 ) -> ValueReport:
-    """Customer and channel value for customers acquired in `period`, as of its end."""
+    """Customer and channel value for customers acquired in `period`, as of its end.
+
+    The buyers' summary and the channel cohort come from one read of the journey state;
+    with `fits` holding the summary already (the same request's churn report), only the
+    cohort is read, and the fits are shared.
+    """
     ws = get_workspace(session, workspace_id)
     rate = ws.discount_rate if discount_rate is None else discount_rate
     as_of = min(to_epoch(period.end), to_epoch(now or datetime.now(UTC)))
-    cohort = _cohort(session, workspace_id, period, as_of)
+    fits = fits or SharedFits()
+    if fits.has_summary(workspace_id, as_of):
+        cohort = read_cohort(session, workspace_id, as_of, period)
+    else:
+        summary, cohort = read_summary_and_cohort(session, workspace_id, as_of, period)
+        fits.remember_summary(workspace_id, as_of, summary)
     ids, bought, revenue = cohort.ids, cohort.bought, cohort.revenue
 
     model: ValueModel | None = None
     reason: str | None = None
     try:
-        model = fit_value_model(session, workspace_id, as_of, rate)
+        model = fit_value_model(session, workspace_id, as_of, rate, fits)
     except FitRefused as refused:
         reason = str(refused)
     except ValueError as bad:  # histories the models cannot read (e.g. no buyers at all)

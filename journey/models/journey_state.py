@@ -38,6 +38,21 @@ class CustomerJourney(SQLModel, table=True):
             "reached_7",
             "recorded_mask",
         ),
+        # Covers the value report's read of buyers and the channel cohort, in channel
+        # order, so SQLite groups it by channel from the index alone (journey/metrics/
+        # buyers.py; migration 0013).
+        Index(
+            "ix_cj_value",
+            "workspace_id",
+            "channel",
+            "customer_id",
+            "reached_0",
+            "first_purchase_at",
+            "last_purchase_at",
+            "purchase_days",
+            "revenue_cents",
+            "first_day_cents",
+        ),
     )
 
     workspace_id: str = Field(primary_key=True, foreign_key="workspace.id", max_length=64)

@@ -25,6 +25,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlmodel import Session
 
+from journey.metrics.buyers import SharedFits
 from journey.metrics.churn import (
     at_risk_mask,
     churn_customers,
@@ -351,6 +352,7 @@ def newly_at_risk(
     period: Period,
     now: datetime | None = None,
     limit: int = AT_RISK_LIST,
+    fits: SharedFits | None = None,
 ) -> NewlyAtRisk:
     """Who became at risk during the period, from the same churn report `/journey churn`
     gives for it (so the digest never names someone that report does not count at risk).
@@ -359,16 +361,22 @@ def newly_at_risk(
     not at risk at its start. With the model, both ends use the report's fitted
     parameters (each customer's own history moving them across the line, not a refit);
     with the heuristic, the point k x their usual gap after their last purchase fell
-    in the period.
+    in the period. `fits` shares the buyers and the fits with the digest's value line.
     """
-    report = churn_report(session, workspace_id, period, limit=0, now=now)
+    fits = fits or SharedFits()
+    report = churn_report(session, workspace_id, period, limit=0, now=now, fits=fits)
     if report.method == "bg_nbd" and None not in (report.r, report.alpha, report.a, report.b):
-        return _newly_by_model(session, workspace_id, period, report, limit)
+        return _newly_by_model(session, workspace_id, period, report, limit, fits)
     return _newly_by_rule(session, workspace_id, period, report, limit)
 
 
 def _newly_by_model(
-    session: Session, workspace_id: str, period: Period, report: ChurnReport, limit: int
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    report: ChurnReport,
+    limit: int,
+    fits: SharedFits,
 ) -> NewlyAtRisk:
     """The model's crossing. The churn report lists only its top customers, so the whole
     set is scored again from the same buyer summary with the report's own parameters
@@ -379,7 +387,11 @@ def _newly_by_model(
         float(report.r or 0), float(report.alpha or 0), float(report.a or 0), float(report.b or 0)
     )
     end = to_epoch(report.as_of)
-    scored = score_buyers(params, read_summary(session, workspace_id, end))
+    scored = score_buyers(
+        params,
+        fits.summary(session, workspace_id, end),
+        fits.histories(session, workspace_id, end),
+    )
     now_s = scored.summary
     risk = np.flatnonzero(scored.at_risk)
     if risk.size != report.at_risk_count:  # the same data and parameters: must agree
@@ -452,13 +464,17 @@ def _newly_by_rule(
 
 
 def best_channel(
-    session: Session, workspace_id: str, period: Period, now: datetime | None = None
+    session: Session,
+    workspace_id: str,
+    period: Period,
+    now: datetime | None = None,
+    fits: SharedFits | None = None,
 ) -> BestChannel | None:
     """The value report's best channel for customers acquired in the VALUE_WINDOW_DAYS to
     the period's end, or None when no channel is clearly worth most or the models refuse
     the data (the value report then says why; a digest line would only repeat it)."""
     window = recent_window(period, VALUE_WINDOW_DAYS)
-    report = value_report(session, workspace_id, window, now=now)
+    report = value_report(session, workspace_id, window, now=now, fits=fits)
     if report.best_channel is None:
         return None
     row = next(c for c in report.channels if c.channel == report.best_channel)
@@ -546,7 +562,9 @@ def build_digest(
         notes.append("No purchases in this period or the one before it.")
     funnel = funnel_report(session, workspace_id, period)
     drop = funnel.biggest_drop
-    newly = newly_at_risk(session, workspace_id, period, now=now)
+    # The at-risk list and the value line share the buyers' read and the fits.
+    fits = SharedFits()
+    newly = newly_at_risk(session, workspace_id, period, now=now, fits=fits)
     # Review candidates as of now: who to ask today, not who could have been asked.
     reviews = review_report(
         session,
@@ -556,7 +574,7 @@ def build_digest(
         limit=REVIEW_LIST,
     )
     best = (
-        best_channel(session, workspace_id, period, now=now)
+        best_channel(session, workspace_id, period, now=now, fits=fits)
         if cadence in VALUE_CADENCES and not quiet
         else None
     )
