@@ -40,7 +40,7 @@ class CustomerJourney(SQLModel, table=True):
         ),
         # Covers the value report's read of buyers and the channel cohort, in channel
         # order, so SQLite groups it by channel from the index alone (journey/metrics/
-        # buyers.py; migration 0013).
+        # buyers.py; migration 0014).
         Index(
             "ix_cj_value",
             "workspace_id",

@@ -1,7 +1,7 @@
 """An index covering the value report's read of customer_journey
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 
 The value report (and the churn report's buyer summary) reads, per workspace, every
 buyer's first and last purchase, purchase days, revenue and first-day spend, and each
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0012"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
