@@ -85,7 +85,9 @@ def build_app(
         if oauth_settings is not None:
             kwargs["oauth_settings"] = oauth_settings
     app = AsyncApp(**kwargs)
-    register_listeners(app, deps or Deps(service=ReportService(engine), settings=settings))
+    register_listeners(
+        app, deps or Deps(service=ReportService(engine), settings=settings, shared_limits=True)
+    )
     # Every listener's run is registered while it works, so a shutdown can wait for it
     # (or tell its user to run the command again): bot/work/inflight.py.
     track_listeners(app)

@@ -24,7 +24,14 @@ class Deps:
     # Who may see what, and the per-user and per-workspace limits (bot/guard/); built
     # from `settings` unless a test hands one in (with its own clock).
     guard: Guard = None  # type: ignore[assignment]
+    # Count the per-user rate limit in the database all replicas share (the bot's own
+    # Deps, bot/app.py and bot/install/oauth.py); False counts in this process (tests that
+    # build their own Deps and reuse one database across many tests).
+    shared_limits: bool = False
 
     def __post_init__(self) -> None:
         if self.guard is None:
-            self.guard = Guard(self.settings)
+            # On the engine whose writes give up quickly on SQLite's lock (then the limit
+            # is counted in this process for that command).
+            engine = self.service.write_engine if self.shared_limits else None
+            self.guard = Guard(self.settings, engine=engine)

@@ -27,6 +27,7 @@ PG_ENV = "JOURNEY_TEST_DATABASE_URL"
 os.environ.setdefault("JOURNEY_REPORT_MAX_WAIT", "120")
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TABLES = (
+    "command_use",
     "export_record",
     "alert_notification",
     "alert_state",

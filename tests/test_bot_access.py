@@ -38,7 +38,7 @@ from bot.guard.access import (
 )
 from journey.db import make_engine, session_scope, upgrade
 from journey.demo import load_demo
-from journey.models import ExportRecord
+from journey.models import CommandUse, ExportRecord
 
 PARTNER = "T0PARTNER"
 DEMO_EMAIL = "@example.com"  # every demo customer's email ends so
@@ -100,10 +100,16 @@ def _people(fake: FakeSlack) -> None:
 
 
 def _bot(fake: FakeSlack, engine: Engine, clock: Clock | None = None, **settings_kw) -> Deps:
+    """A bot on `engine`; with a `clock`, its rate limit is counted in the database (as
+    the bot's own Deps do), from a table emptied here (the engine is shared by the module)."""
+    if clock is not None:
+        with session_scope(engine) as session:
+            for row in session.exec(select(CommandUse)).all():
+                session.delete(row)
     settings = BotSettings(
         bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url, **settings_kw
     )
-    guard = Guard(settings, clock=clock) if clock is not None else None
+    guard = Guard(settings, clock=clock, engine=engine) if clock is not None else None
     return Deps(service=ReportService(engine), settings=settings, working_after=10, guard=guard)
 
 
@@ -409,6 +415,51 @@ async def test_a_user_over_the_rate_limit_is_told_when_to_try_again(demo_engine)
             clock.now += 41
             await bot.command("reviews", "later", user="U0MEMBER")
             assert "Whom to ask for a review" in await bot.one("later")
+
+
+def test_the_bots_own_deps_count_the_rate_limit_in_the_database(demo_engine):
+    from bot.guard.fair import SharedRateLimit
+
+    settings = BotSettings(bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET)
+    deps = Deps(service=ReportService(demo_engine), settings=settings, shared_limits=True)
+    assert isinstance(deps.guard.rate, SharedRateLimit)
+
+
+async def test_the_rate_limit_is_one_count_across_replicas(demo_engine):
+    """Two bot processes (replicas) on one database: what a person ran on one counts on
+    the other, and the rows older than the minute are deleted as it goes."""
+    clock = Clock()
+    clock.now = 2_000_000_000.0  # a wall-clock time: replicas compare theirs
+    with FakeSlack() as fake:
+        _people(fake)
+        replicas = []
+        for _ in range(2):
+            deps = _bot(fake, demo_engine, clock=clock, commands_per_minute=2)
+            http = bot_client(build_app(deps.settings, demo_engine, deps=deps))
+            replicas.append(http)
+        async with replicas[0] as one, replicas[1] as two:
+            first = Bot(fake, demo_engine, one, fake.team_id)
+            second = Bot(fake, demo_engine, two, fake.team_id)
+            await first.command("reviews", "r1-a", user="U0MEMBER")
+            await first.responses("r1-a")
+            clock.now += 10
+            await second.command("reviews", "r2-a", user="U0MEMBER")
+            await second.responses("r2-a")
+            clock.now += 10
+            await first.command("reviews", "r1-b", user="U0MEMBER")
+            assert "try again in 40 seconds" in await first.one("r1-b")
+            await second.command("reviews", "r2-b", user="U0MEMBER")
+            assert "try again in 40 seconds" in await second.one("r2-b")
+            clock.now += 41
+            await second.command("reviews", "r2-c", user="U0MEMBER")
+            assert "Whom to ask for a review" in await second.one("r2-c")
+    with session_scope(demo_engine) as session:
+        left = session.exec(select(CommandUse)).all()
+    # The first use (61 s old) is gone; the second and the last remain.
+    assert [(r.user_id, r.used_at_ms) for r in left] == [
+        ("U0MEMBER", 2_000_000_010_000),
+        ("U0MEMBER", 2_000_000_061_000),
+    ]
 
 
 async def test_an_org_wide_install_keys_the_workspace_by_its_enterprise(demo_engine):

@@ -277,3 +277,28 @@ async def test_signed_objects_bolt_cannot_take_apart_get_400_not_500(http, caplo
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and errors[0].exc_info is None
     assert "Traceback" not in caplog.text
+
+
+def test_the_shared_rate_limit_counts_per_person_in_the_database(engine):
+    """journey.command_use.take on SQLite and PostgreSQL: a sliding minute per person and
+    workspace, refusals not counted, and rows older than the minute deleted."""
+    from sqlalchemy import text
+
+    from journey.command_use import take
+
+    t = 2_000_000_000.0
+    assert take(engine, "T1", "U1", t, 2) == 0
+    assert take(engine, "T1", "U1", t + 10, 2) == 0
+    assert take(engine, "T1", "U1", t + 20, 2) == 40  # the oldest leaves at t + 60
+    assert take(engine, "T1", "U2", t + 20, 2) == 0  # another person
+    assert take(engine, "T2", "U1", t + 20, 2) == 0  # the same id in another workspace
+    assert take(engine, "T1", "U1", t + 59.5, 2) == 0.5
+    assert take(engine, "T1", "U1", t + 60.5, 2) == 0
+    with engine.connect() as conn:
+        kept = conn.execute(text("SELECT used_at_ms FROM command_use ORDER BY used_at_ms"))
+        assert [r[0] for r in kept] == [
+            int((t + 10) * 1000),
+            int((t + 20) * 1000),
+            int((t + 20) * 1000),
+            int((t + 60.5) * 1000),
+        ]

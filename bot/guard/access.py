@@ -35,10 +35,12 @@ from typing import Any
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import Engine
 
 from bot.config import BotSettings
-from bot.guard.fair import RateLimit, too_many_message
+from bot.guard.fair import RateLimit, SharedRateLimit, too_many_message
 from bot.slack_errors import explain
+from bot.work.pool import in_worker
 
 log = logging.getLogger("journey.bot")
 
@@ -198,13 +200,24 @@ class Guard:
     def __init__(
         self,
         settings: BotSettings,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
         cache_seconds: float = CACHE_SECONDS,
+        engine: Engine | None = None,
     ) -> None:
+        """`engine`: the database every replica shares, where the per-user rate limit is
+        counted (bot/guard/fair.py); without one it is counted in this process. `clock`
+        (tests) drives both the caches and the rate limit; by default the caches use the
+        monotonic clock and the shared limit the wall clock replicas agree on."""
         self.settings = settings
-        self.clock = clock
+        self.clock = clock or time.monotonic
         self.cache_seconds = cache_seconds
-        self.rate = RateLimit(settings.commands_per_minute, clock=clock)
+        self.rate: RateLimit | SharedRateLimit
+        if engine is not None:
+            self.rate = SharedRateLimit(
+                engine, settings.commands_per_minute, clock=clock or time.time
+            )
+        else:
+            self.rate = RateLimit(settings.commands_per_minute, clock=self.clock)
         self._users: dict[tuple[str, str], tuple[float, Viewer]] = {}
         self._groups: dict[tuple[str, str], tuple[float, frozenset[str]]] = {}
         self._lock = threading.Lock()
@@ -257,7 +270,10 @@ class Guard:
             await reply(refusal)
             return None
         if counts:
-            wait = self.rate.wait(found.workspace, user_id)
+            if isinstance(self.rate, SharedRateLimit):
+                wait = await in_worker(self.rate.wait, found.workspace, user_id)
+            else:
+                wait = self.rate.wait(found.workspace, user_id)
             if wait > 0:
                 await reply(too_many_message(wait))
                 return None

@@ -103,6 +103,7 @@ def oauth_app(
         settings=settings,
         deactivate=store.mark_inactive,
         bot_user_of=store.bot_user_of,
+        shared_limits=True,
     )
     return build_app(
         settings,

@@ -1,6 +1,7 @@
 """The store's tables. Importing this package registers them all on SQLModel.metadata."""
 
 from journey.models import schedule  # noqa: F401  (digests and alerts: journey/models/schedule.py)
+from journey.models.command_use import CommandUse
 from journey.models.customer import Customer, JourneyEvent, PersonDecision
 from journey.models.export import ExportRecord
 from journey.models.installation import SlackInstallation, SlackOAuthState
@@ -11,6 +12,7 @@ from journey.models.workspace import Workspace
 
 __all__ = [
     "MAX_STAGES",
+    "CommandUse",
     "Customer",
     "CustomerJourney",
     "ExportRecord",
