@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
@@ -34,6 +36,114 @@ from journey.errors import JourneyError
 Transport = Literal["http", "socket"]
 
 log = logging.getLogger("journey.bot")
+LISTENER_FAILED = (
+    "Something went wrong on our side (reference `{ref}`). Please try again in a minute; "
+    "if it keeps happening, give your admin this reference."
+)
+
+
+def _what(body: dict[str, Any]) -> str:
+    """Which listener: the action, callback or command, never a value a person typed."""
+    actions = body.get("actions") or [{}]
+    view = body.get("view") or {}
+    event = body.get("event") or {}
+    return str(
+        actions[0].get("action_id")
+        or view.get("callback_id")
+        or body.get("command")
+        or event.get("type")
+        or "-"
+    )
+
+
+def _where(error: BaseException) -> str:
+    """The deepest frame of journey's code as file:line, so the one log line still
+    points at the bug (a traceback's other lines and the exception's message may quote
+    data)."""
+    tb = error.__traceback__
+    if tb is None:
+        return "?"
+    ours = None
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "/bot/" in name or "/journey/" in name:
+            ours = tb  # the deepest frame of journey's own code
+        last, tb = tb, tb.tb_next
+    tb = ours or last
+    code = tb.tb_frame.f_code
+    return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
+
+
+async def report_failure(
+    error: BaseException, body: dict[str, Any], respond: AsyncRespond | None
+) -> str:
+    """One log line with a reference; the person the one sentence with it. Returns the
+    reference."""
+    ref = uuid.uuid4().hex[:8]
+    log.error(
+        "listener failed (ref %s, %s %s): %s at %s",
+        ref,
+        body.get("type"),
+        _what(body),
+        type(error).__name__,
+        _where(error),
+    )
+    if respond is not None:  # Bolt makes one when the request has a response URL
+        text = LISTENER_FAILED.format(ref=ref)
+        try:
+            await respond(
+                text=text,
+                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                response_type="ephemeral",
+                replace_original=False,
+            )
+        except Exception as exc:  # best effort: the log line is there either way
+            log.warning(
+                "listener failed (ref %s): could not tell the user (%s)", ref, type(exc).__name__
+            )
+    return ref
+
+
+_GUARD_ARGS = ("ack", "body", "respond")
+
+
+def guard_listeners(app: AsyncApp) -> None:
+    """Every listener's failure after its ack handled here, not by Bolt.
+
+    Bolt's runner (slack_bolt/listener/asyncio_runner.py, 1.30) hands an exception
+    raised after the ack to the error handler and then sets the ack's response to the
+    handler's (None once acknowledged): a listener that acks and fails within the 10 ms
+    Bolt polls the ack is answered 404, and Slack shows the person its own error on top
+    of ours. Caught here, the request keeps its ack and the person gets one sentence.
+    Bolt passes a listener only the arguments it names (`arg_names`), so the three this
+    needs are added to the names and taken out again before the listener runs."""
+    for listener in getattr(app, "_async_listeners", []):
+        fn = getattr(listener, "ack_function", None)
+        names = getattr(listener, "arg_names", None)
+        if fn is None or names is None or getattr(fn, "_journey_guarded", False):
+            continue
+        extra = [n for n in _GUARD_ARGS if n not in names]
+
+        def guarded(
+            fn: Callable[..., Awaitable[Any]] = fn, extra: list[str] = extra
+        ) -> Callable[..., Awaitable[Any]]:
+            async def run(**kwargs: Any) -> Any:
+                ack, body, respond = (kwargs.get(n) for n in _GUARD_ARGS)
+                for name in extra:
+                    kwargs.pop(name, None)
+                try:
+                    return await fn(**kwargs)
+                except Exception as exc:
+                    if ack is None or getattr(ack, "response", None) is None:
+                        raise  # not acknowledged yet: Bolt's error handler answers
+                    await report_failure(exc, body or {}, respond)
+                    return None
+
+            run._journey_guarded = True  # type: ignore[attr-defined]
+            return run
+
+        listener.ack_function = guarded()
+        listener.arg_names = [*names, *extra]
 
 
 def web_client(settings: BotSettings, token: str | None = None) -> AsyncWebClient:
@@ -92,10 +202,25 @@ def build_app(
     # (or tell its user to run the command again): bot/work/inflight.py.
     track_listeners(app)
 
+    # After tracking, so a failure is reported inside the tracked run.
+    guard_listeners(app)
+
     @app.error
-    async def on_error(error: Exception, body: dict[str, Any]) -> BoltResponse:
-        ref = uuid.uuid4().hex[:8]
-        log.error("listener failed (ref %s, type %s)", ref, body.get("type"), exc_info=error)
-        return BoltResponse(status=500, body="")
+    async def on_error(
+        error: Exception,
+        body: dict[str, Any],
+        respond: AsyncRespond | None,
+        response: BoltResponse | None,
+    ) -> BoltResponse | None:
+        """What failed before a listener's ack (or in middleware): reported as
+        `report_failure` does. Bolt passes `response` None once the request was
+        acknowledged and then refuses a returned BoltResponse ("response must be provided
+        when returning a BoltResponse"), so one is returned only before the ack: a 200
+        acknowledging the request, since the person is told through the response URL
+        instead of by Slack's generic failure."""
+        await report_failure(error, body, respond)
+        if response is None:
+            return None
+        return BoltResponse(status=200, body="")
 
     return app

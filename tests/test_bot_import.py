@@ -548,3 +548,34 @@ def test_copies_nobody_imports_are_deleted_after_30_minutes(tmp_path):
     folder = pending.folder()
     pending.close()
     assert not folder.exists()
+
+
+async def test_a_listener_that_raises_tells_the_user_one_sentence_and_logs_one_line(
+    bot, monkeypatch, caplog
+):
+    """An action listener that raises after its ack: the person gets the one-sentence
+    error with a reference at the response URL; the log gets one line with the same
+    reference and no traceback, and Bolt does not complain about the error handler."""
+    caplog.set_level(logging.DEBUG)
+    await bot.drop(ADMIN, "orders.csv", (FIXTURES / "shopify_orders_export.csv").read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+
+    def boom(entry_id: str, user: str) -> None:
+        raise RuntimeError("secret-ish detail that must not reach Slack")
+
+    monkeypatch.setattr(PENDING, "claim", boom)
+    response = await bot.click(A_IMPORT, shown, ADMIN, "boom")
+    assert response.status_code == 200
+    (said,) = await bot.responses("boom")
+    assert said.text.startswith("Something went wrong on our side (reference `")
+    ref = said.text.split("`")[1]
+    assert "secret-ish" not in json.dumps(said.payload)
+    await asyncio.sleep(0.2)
+    failed = [r for r in caplog.records if "listener failed" in r.getMessage()]
+    assert len(failed) == 1 and f"ref {ref}" in failed[0].getMessage()
+    assert "import_file_go" in failed[0].getMessage() and "RuntimeError" in failed[0].getMessage()
+    assert failed[0].exc_info is None and "secret-ish" not in failed[0].getMessage()
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert "response must be provided" not in everything
+    assert "Task exception was never retrieved" not in everything
+    assert counts(bot.engine, bot.team) == (0, 0)
