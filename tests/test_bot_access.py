@@ -295,7 +295,9 @@ async def test_share_works_in_a_private_channel_and_fails_closed_without_the_sco
     scopes = [s for s in bot.fake.tokens[DEFAULT_BOT_TOKEN].scopes if s != "groups:read"]
     bot.fake.tokens[DEFAULT_BOT_TOKEN].scopes = scopes
     await bot.click("journey_share", CHURN, "share-noscope", "U0ADMIN", channel="G0PRIVATE")
-    assert "can't check who reads this conversation" in await bot.one("share-noscope")
+    refused = await bot.one("share-noscope")
+    assert "couldn't check who can read this conversation" in refused
+    assert "`groups:read` permission" in refused  # what the admin adds
     assert [r.destination for r in bot.exports()] == ["G0PRIVATE"]
 
 

@@ -342,9 +342,11 @@ class Guard:
         try:
             channel = (await client.conversations_info(channel=channel_id))["channel"]
         except SlackApiError as exc:
-            if exc.response.get("error") == "missing_scope":
+            needed = str(exc.response.get("needed") or "")
+            if exc.response.get("error") == "missing_scope" and needed in ("", "mpim:read"):
                 # journey asks for channels:read, groups:read and im:read, not mpim:read:
-                # a group DM is no place for customer data.
+                # a group DM is no place for customer data. (An install made before one of
+                # the others was asked for gets explain()'s "needs the X permission".)
                 return (
                     f"I only {where} channels and direct messages: I can't check who reads "
                     f"this conversation, so I didn't {did_not}."
