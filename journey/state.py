@@ -222,7 +222,7 @@ LEFT JOIN first_day fd ON fd.customer_id = c.id
 LEFT JOIN months m ON m.customer_id = c.id
 LEFT JOIN facts f ON f.customer_id = c.id
 LEFT JOIN first_touch ft ON ft.pid = c.id
-WHERE c.workspace_id = :ws AND c.id = c.person_id{only_c}
+WHERE c.workspace_id = :ws AND c.person_id <= c.id AND c.person_id >= c.id{only_c}
 """
 
 
