@@ -21,6 +21,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import Engine
 
+from bot.blocks.help import error_message
 from bot.commands.service import ReportService
 from bot.config import MISSING_SIGNING_SECRET, BotSettings
 from bot.deps import Deps
@@ -92,8 +93,7 @@ async def report_failure(
         text = LISTENER_FAILED.format(ref=ref)
         try:
             await respond(
-                text=text,
-                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                **error_message(text).payload(),
                 response_type="ephemeral",
                 replace_original=False,
             )
