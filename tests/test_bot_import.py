@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import csv
+import io
 import itertools
 import json
 import logging
@@ -64,7 +66,8 @@ class Bot(SignedBot):
         """The bot's latest message in `user`'s DM once its text contains `until`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            posts = self.fake.posted(dm(user))
+            # The DM as it reads, without replies in threads (a file of skipped rows).
+            posts = [p for p in self.fake.posted(dm(user)) if p.thread_ts is None]
             if posts and until in posts[-1].text:
                 # What the person saw then (the fake edits its record in place).
                 return replace(posts[-1], blocks=copy.deepcopy(posts[-1].blocks))
@@ -579,3 +582,88 @@ async def test_a_listener_that_raises_tells_the_user_one_sentence_and_logs_one_l
     assert "response must be provided" not in everything
     assert "Task exception was never retrieved" not in everything
     assert counts(bot.engine, bot.team) == (0, 0)
+
+
+BAD_ROWS = (
+    b"order_id,email,ordered_at,amount\n"
+    b"1,ann@example.com,2026-01-02,10.00\n"
+    b"2,bob@example.com,not a date,5.00\n"
+    b"3,<!channel>@example.com,2026-01-03,-4.00\n"
+    b"4,cy@example.com,2026-01-04,12.00\n"
+    b"5,dee@example.com,2026-01-05,7.50\n"
+)
+
+
+def cli_skip_bad(tmp_path: Path, data: bytes) -> tuple[tuple[int, int], list[tuple[int, str]]]:
+    """`journey import --skip-bad FILE` of the same bytes, in a database of its own."""
+    path = tmp_path / "orders.csv"
+    path.write_bytes(data)
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli-skip.db'}")
+    upgrade(engine)
+    with session_scope(engine) as session:
+        result = import_csv(
+            session, "cli", path, all_or_nothing=False, commit=session.commit, label=path.name
+        )
+        bad = [(e.line, e.reason) for e in result.errors]
+    found = counts(engine, "cli")
+    engine.dispose()
+    return found, bad
+
+
+async def test_a_file_with_bad_rows_offers_its_good_rows_and_sends_the_skipped_ones(bot, tmp_path):
+    cli_counts, cli_bad = cli_skip_bad(tmp_path, BAD_ROWS)
+    assert [line for line, _ in cli_bad] == [3, 4]
+    await bot.drop(ADMIN, "orders.csv", BAD_ROWS)
+    shown = await bot.message(ADMIN, "Import the 3 good rows?")
+    assert buttons(shown) == [A_IMPORT, A_CANCEL]
+    texts = "\n".join(visible_texts({"blocks": shown.blocks}))
+    assert "2 of 5 rows are bad" in texts
+    for line, reason in cli_bad:  # the CLI's reasons, line by line, as the person reads them
+        assert f"line {line}: {reason}" in texts
+    labels = [
+        e["text"]["text"]
+        for b in shown.blocks or []
+        for e in b.get("elements", [])
+        if e.get("type") == "button"
+    ]
+    assert "Import the 3 good rows" in labels
+    assert counts(bot.engine, bot.team) == (0, 0)
+
+    await bot.click(A_IMPORT, shown, ADMIN, "good-rows")
+    done = await bot.message(ADMIN, "bad rows skipped")
+    said = "\n".join(visible_texts({"blocks": done.blocks}))
+    assert "3 new, 0 changed, 0 unchanged, 2 bad rows skipped." in said
+    assert "The bad rows' lines and reasons are in orders-skipped-rows.csv, in this " in said
+    assert counts(bot.engine, bot.team) == cli_counts
+    (upload,) = [f for f in bot.fake.files.values() if f.filename.endswith("-skipped-rows.csv")]
+    assert upload.completed and upload.channels == [dm(ADMIN)] and upload.thread_ts == done.ts
+    rows = list(csv.reader(io.StringIO(upload.data.decode())))
+    assert rows == [["line", "reason"], *([str(line), reason] for line, reason in cli_bad)]
+    assert all_findings(bot.fake) == []
+
+
+async def test_without_files_write_the_skipped_rows_are_listed_in_the_message(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'nowrite.db'}")
+    upgrade(engine)
+    rows = [b"order_id,email,ordered_at,amount", b"1,ann@example.com,2026-01-02,10.00"]
+    rows += [f"{i},c{i}@example.com,someday,1.00".encode() for i in range(2, 16)]
+    with FakeSlack(bot_scopes=[s for s in SCOPES if s != "files:write"]) as fake:
+        fake.add_user(ADMIN, is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        app = build_app(settings, engine, deps=Deps(ReportService(engine), settings))
+        async with bot_client(app) as http:
+            driver = Bot(fake, engine, http, fake.team_id)
+            await driver.drop(ADMIN, "orders.csv", b"\n".join(rows) + b"\n")
+            shown = await driver.message(ADMIN, "Import the 1 good row?")
+            assert "14 of 15 rows are bad" in json.dumps(shown.blocks)
+            assert "… and 9 more." in json.dumps(shown.blocks, ensure_ascii=False)
+            await driver.click(A_IMPORT, shown, ADMIN, "nowrite")
+            done = await driver.message(ADMIN, "bad rows skipped")
+            said = "\n".join(visible_texts({"blocks": done.blocks}))
+            assert "14 bad rows skipped. The bad rows, not imported:\nline 3: " in said
+            assert "line 12: " in said and "line 13: " not in said and "… and 4 more." in said
+            assert counts(engine, fake.team_id)[1] == 1
+    PENDING.close()
+    engine.dispose()

@@ -53,19 +53,47 @@ def dry_run_message(found: DryRunSummary, value: dict[str, object] | None) -> Me
     if found.rejected:
         bad = "\n".join(f"line {line}: {reason}" for line, reason in found.bad_rows)
         more = found.rejected - len(found.bad_rows)
+        listed = f"The first ones:\n{bad}" + (f"\n… and {more} more." if more > 0 else "")
+        good = found.good_rows
+        if not good or value is None:
+            blocks.append(
+                section(
+                    f":warning: *{found.rejected} bad rows*, so nothing can be imported. " + listed
+                )
+            )
+            blocks.append(
+                context(
+                    "Fix them in the file (or in the tool you exported from) and drop it "
+                    "here again. Nothing was written."
+                )
+            )
+            return Message(
+                f"{found.file}: {found.rejected} bad rows; nothing can be imported.", blocks
+            )
         blocks.append(
             section(
-                f":warning: *{found.rejected} bad rows*, so nothing can be imported. "
-                f"The first ones:\n{bad}" + (f"\n… and {more} more." if more > 0 else "")
+                f":warning: *{found.rejected} of {found.rows} rows are bad*: "
+                f"{plural(good, 'row')} can be imported without them. " + listed
             )
         )
-        blocks.append(
+        footer = [
             context(
-                "Fix them in the file (or in the tool you exported from) and drop it here "
-                "again. Nothing was written."
-            )
+                f"*Import the {plural(good, 'good row')}* skips the bad ones: the result "
+                "says how many and lists their lines in a CSV file. Or fix them in the "
+                "file and drop it here again. Nothing is written until you click; "
+                "*Cancel* deletes journey's copy."
+            ),
+            actions(
+                button(f"Import the {plural(good, 'good row')}", A_IMPORT, value, style="primary"),
+                button("Cancel", A_CANCEL, value),
+                block_id="import_file_buttons",
+            ),
+        ]
+        text = (
+            f"{found.file}: {found.rejected} bad rows of {found.rows}. "
+            f"Import the {plural(good, 'good row')}?"
         )
-        return Message(f"{found.file}: {found.rejected} bad rows; nothing can be imported.", blocks)
+        return Message(text, blocks, footer)
     if not found.rows:
         blocks.append(context("The file has no rows to import. Nothing was written."))
         return Message(f"{found.file} has no rows to import.", blocks)
@@ -81,6 +109,17 @@ def dry_run_message(found: DryRunSummary, value: dict[str, object] | None) -> Me
         ),
     ]
     return Message(text, blocks, footer)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def skipped_lines(errors: list[tuple[int, str]], rejected: int, limit: int = 10) -> str:
+    """The skipped rows written out in the message, when no file could carry them."""
+    shown = "\n".join(f"line {line}: {reason}" for line, reason in errors[:limit])
+    more = rejected - min(len(errors), limit)
+    return shown + (f"\n… and {more} more." if more > 0 else "")
 
 
 def progress_message(name: str, lines: int, done: int, total: int, elapsed: float) -> Message:

@@ -28,8 +28,10 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from journey.imports.service import ImportOptions
 
 KEEP_SECONDS = 30 * 60
 REMEMBER_SECONDS = 24 * 3600
@@ -51,12 +53,24 @@ class Pending:
     ended: float | None = None
     outcome: str | None = None  # the result in words, once imported or failed
     sha: str = ""  # SHA-256 of the copy that was checked
+    # How the check read the file (and so how Import imports it): --skip-bad when the
+    # person is offered the good rows, --map, --timezone... given in a form.
+    options: ImportOptions = field(default_factory=ImportOptions)
 
     def button_value(self) -> dict[str, object]:
         """What the Import and Cancel buttons carry: enough for a process that never saw
         this entry (another replica, or after a restart) to fetch the same file again and
-        know it is the one that was checked, and when."""
-        return {"i": self.id, "f": self.file_id, "s": self.sha[:32], "t": int(self.created)}
+        know it is the one that was checked, when, and with which options."""
+        value: dict[str, object] = {
+            "i": self.id,
+            "f": self.file_id,
+            "s": self.sha[:32],
+            "t": int(self.created),
+        }
+        options = self.options.compact()
+        if options:
+            value["o"] = options
+        return value
 
 
 class PendingImports:
@@ -91,6 +105,7 @@ class PendingImports:
         path: Path,
         size: int,
         sha: str = "",
+        options: ImportOptions | None = None,
     ) -> Pending:
         self.sweep()
         entry = Pending(
@@ -104,6 +119,7 @@ class PendingImports:
             size,
             self.clock(),
             sha=sha,
+            options=options or ImportOptions(),
         )
         with self._lock:
             self._entries[entry.id] = entry

@@ -45,8 +45,10 @@ from bot.blocks.imports import (
     note_message,
     progress_message,
     result_message,
+    skipped_lines,
 )
 from bot.blocks.message import Message
+from bot.blocks.mrkdwn import mrkdwn
 from bot.commands.service import unexpected_message
 from bot.deps import Deps
 from bot.files.download import FileRefused, SlackFile, download, file_info, too_big
@@ -55,8 +57,16 @@ from bot.guard.access import authorized_workspace
 from bot.work.inflight import INFLIGHT
 from bot.work.pool import IMPORT_GATE, IMPORTS, in_pool, in_worker
 from journey.errors import JourneyError
-from journey.imports.service import DemoInTheWay, check_file, holds_demo, import_file
+from journey.imports.common import ImportResult
+from journey.imports.service import (
+    DemoInTheWay,
+    ImportOptions,
+    check_file,
+    holds_demo,
+    import_file,
+)
 from journey.imports.summary import DryRunSummary, dry_run_summary
+from journey.render.csv_export import skipped_rows_csv
 from journey.render.imports import summary as summary_text
 
 log = logging.getLogger("journey.bot")
@@ -148,13 +158,18 @@ async def _wait_gate(workspace: str, wait: float = CHECK_WAIT) -> str | None:
 
 
 def fetch_and_check(
-    deps: Deps, file: SlackFile, token: str, workspace: str, max_bytes: int
+    deps: Deps,
+    file: SlackFile,
+    token: str,
+    workspace: str,
+    max_bytes: int,
+    options: ImportOptions | None = None,
 ) -> tuple[DryRunSummary, Path, str]:
     """In the import pool: download into a fresh private copy, then the dry run."""
     path = PENDING.new_path()
     try:
         sha = download(file, token, path, max_bytes=max_bytes, api_url=deps.settings.api_url)
-        result = check_file(deps.service.engine, workspace, path, label=file.name)
+        result = check_file(deps.service.engine, workspace, path, label=file.name, options=options)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
@@ -225,8 +240,12 @@ async def receive_file(
         # Left before the buttons show: an Import clicked at once must find the gate free.
         IMPORT_GATE.leave(workspace)
     entry = None
-    if found.importable:
-        entry = PENDING.add(workspace, user, channel, file.id, file.name, path, file.size, sha)
+    if found.importable or found.good_rows:
+        # Bad rows among good ones: the only button offered imports the good rows.
+        skip = ImportOptions(skip_bad=bool(found.rejected))
+        entry = PENDING.add(
+            workspace, user, channel, file.id, file.name, path, file.size, sha, options=skip
+        )
         entry.ts = ts  # the message the dry run replaces, known before anyone can click
     else:
         path.unlink(missing_ok=True)
@@ -314,6 +333,7 @@ async def run_import(
             entry.path,
             label=entry.name,
             progress=progress.tick,
+            options=entry.options,
         ),
     )
     shown = progress.version
@@ -338,9 +358,13 @@ async def run_import(
             return
         else:
             # A file of only pending orders writes nothing and is no failure: the
-            # summary says what each row was.
-            ok = result.rejected == 0
-            text = summary_text(result, skip_bad=False, cli=False)
+            # summary says what each row was. Bad rows skipped on the person's word
+            # are no failure either: the message says how many and where they are.
+            skip = entry.options.skip_bad
+            ok = result.rejected == 0 or skip
+            text = summary_text(result, skip_bad=skip, cli=False)
+            if skip and result.rejected:
+                text += " " + await tell_skipped(client, channel, ts, entry.name, result)
         PENDING.finish(entry, "imported" if ok else "failed", text)
         log.info(
             "import: file %s for team %s: %s",
@@ -353,6 +377,42 @@ async def run_import(
         if entry.state == "importing":  # cancelled by a shutdown: the copy goes too
             PENDING.finish(entry, "failed", IMPORT_CUT_SHORT)
         IMPORT_GATE.leave(entry.workspace)
+
+
+SKIPPED_FILE = "{stem}-skipped-rows.csv"
+
+
+async def tell_skipped(
+    client: AsyncWebClient, channel: str, ts: str | None, name: str, result: ImportResult
+) -> str:
+    """The rows skipped as bad, as a CSV file (line, reason) in the thread of the import's
+    message (files.uploadV2 with files:write, which the app has for its charts and CSVs);
+    returns the sentence for the result. When the upload fails, the sentence lists the
+    first ones itself."""
+    rows = len(result.errors)
+    stem = Path(name).stem or "import"
+    filename = SKIPPED_FILE.format(stem=stem)[:200]
+    first = "" if rows >= result.rejected else f"the first {rows:,} of "
+    try:
+        await client.files_upload_v2(
+            channel=channel,
+            thread_ts=ts,
+            content=skipped_rows_csv(result.errors).encode(),
+            filename=filename,
+            title=f"Rows of {name} skipped as bad",
+            initial_comment=str(
+                mrkdwn(
+                    f"{first}{result.rejected:,} rows of {name} skipped as bad: their line "
+                    "in the file (the header is line 1) and why."
+                )
+            ),
+        )
+    except Exception as exc:  # SlackApiError, network: the message lists them instead
+        log.warning("import: could not upload the skipped rows: %s", type(exc).__name__)
+        listed = skipped_lines([(e.line, e.reason) for e in result.errors], result.rejected)
+        return f"The bad rows, not imported:\n{listed}"
+    which = f"The first {rows:,} bad rows'" if first else "The bad rows'"
+    return f"{which} lines and reasons are in {filename}, in this message's thread."
 
 
 def start_import(
@@ -440,6 +500,7 @@ async def import_elsewhere_checked(
         file.size,
         time.time(),
         sha=sha,
+        options=ImportOptions.from_compact(value.get("o")),
     )
     started = False
     try:

@@ -37,6 +37,11 @@ class DryRunSummary:
         """Whether an import (all or nothing, as by default) would write the file."""
         return self.rejected == 0 and self.rows > 0
 
+    @property
+    def good_rows(self) -> int:
+        """Rows an import that skips the bad ones (--skip-bad) would write."""
+        return max(self.rows - self.rejected, 0)
+
 
 def dry_run_summary(result: ImportResult) -> DryRunSummary:
     tally = result.tally

@@ -21,6 +21,7 @@ import csv
 import io
 from collections.abc import Iterable
 
+from journey.imports.common import RowError
 from journey.render.format import sources_label
 from journey.reports import ChurnReport, RetentionReport, ValueReport
 
@@ -160,4 +161,15 @@ def value_csv(report: ValueReport) -> str:
                 ]
             )
         )
+    return out.getvalue()
+
+
+def skipped_rows_csv(errors: Iterable[RowError]) -> str:
+    """The rows an import skipped as bad: their line in the file (the header is line 1)
+    and every reason, one row each, so the person can find and fix them."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["line", "reason"])
+    for error in errors:
+        writer.writerow(_row([CsvNumber(str(error.line)), error.reason]))
     return out.getvalue()
