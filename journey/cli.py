@@ -277,8 +277,13 @@ def report(
         render_review_text,
         render_value_text,
     )
-    from journey.reporting import build_insight, build_report, workspace_period
-    from journey.reports import ChurnReport, ValueReport
+    from journey.reporting import (
+        build_insight,
+        build_report,
+        with_weakest_stage,
+        workspace_period,
+    )
+    from journey.reports import ChurnReport, FunnelReport, ValueReport
 
     if kind is ReportKind.churn and since is None and until is None and period is not None:
         refuse_churn_period(period, "journey report churn --period", "--until 2026-06-30")
@@ -303,6 +308,8 @@ def report(
             result = build_report(
                 session, ws, kind.value, p, channel=channel, now=_now(), limit=limit
             )
+            if isinstance(result, FunnelReport):  # the insight Slack and the console show
+                result = with_weakest_stage(session, ws, result, now=_now())
     if kind is ReportKind.insights:
         if as_json:
             typer.echo(

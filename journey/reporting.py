@@ -127,6 +127,21 @@ def build_insight(
     return weakest_stage(funnel, retention)
 
 
+def with_weakest_stage(
+    session: Session,
+    workspace_id: str,
+    funnel: FunnelReport,
+    now: datetime | None = None,
+) -> FunnelReport:
+    """The funnel carrying the insight every reply shows with it (Slack, the console, the
+    CLI): its own, unless returning customers fell by more (`weakest_stage`). A funnel of
+    one channel keeps its own: retention is not counted by channel."""
+    if funnel.channel_filter:
+        return funnel
+    retention = retention_report(session, workspace_id, funnel.period, now=now)
+    return replace(funnel, insight=weakest_stage(funnel, retention))
+
+
 def build_overview(
     session: Session, workspace_id: str, period: Period, now: datetime | None = None
 ) -> Overview:

@@ -146,10 +146,10 @@ def test_import_reports_each_file_and_refuses_a_file_with_bad_rows(run, tmp_path
     code, out, err = run("import", str(good), str(bad))
     assert code == 1
     assert "customers, 2 rows: 2 new, 0 changed, 0 unchanged." in out
-    assert "orders.csv: nothing imported, 1 bad rows of 2" in out and "--skip-bad" in out
+    assert "orders.csv: nothing imported, 1 bad row of 2. Fix it," in out and "--skip-bad" in out
     assert "orders.csv:3:" in err
     code, out, _ = run("import", "--skip-bad", str(bad))
-    assert "1 new" in out and "1 bad rows skipped" in out
+    assert "1 new" in out and "1 bad row skipped" in out
     code, out, _ = run("import", str(good))
     assert code == 0 and "imported in full before; nothing changed (2 records unchanged)" in out
 

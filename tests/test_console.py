@@ -351,3 +351,12 @@ def test_no_chart_is_saved_when_charts_are_off(console_db, tmp_path, monkeypatch
     out = answer(ReportService(console_db), "local", "/journey digest now", timezone=TZ)
     assert "Weekly digest" in out and "saved to" not in out
     assert not (tmp_path / "charts").exists()
+
+
+def test_the_digest_says_at_risk_in_the_words_churn_defines_it_with(console_db):
+    service = ReportService(console_db)
+    digest = answer(service, "local", "/journey digest now", timezone=TZ, chart=False)
+    churn = answer(service, "local", "/journey churn", chart=False)
+    words = "a 10% to 50% chance of still being customers"
+    assert f"(the churn model: repeat buyers with {words})" in digest
+    assert words in churn

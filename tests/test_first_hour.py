@@ -227,6 +227,26 @@ def test_each_report_says_what_its_headline_number_means(cli):
     assert "r and alpha shape how often customers buy" in data["definitions"]["r, alpha, a, b"]
 
 
+def test_the_funnels_insight_and_the_retention_report_name_returning_customers_alike(cli, tmp_path):
+    """ "retention 4" in the funnel and "only 76 came back" in its insight read as one
+    number: the insight now names the retention report's number, and the CLI shows the
+    insight Slack and the console show (it showed the funnel's own before)."""
+    code, _, err = cli("demo", "--until", "2026-12-08", "--workspace", "dec")
+    assert code == 0, err
+    _, funnel, _ = cli("report", "funnel", "-w", "dec", "--until", "2026-12-08")
+    _, retention, _ = cli("report", "retention", "-w", "dec", "--until", "2026-12-08")
+    insight = (
+        "Insight: Returning customers (anyone who bought again in the period) fell to 78, "
+        "from 130 in the previous period of the same length (-40%"
+    )
+    assert insight in funnel
+    assert "Returning customers: 78 bought again in the period (-40%" in retention
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    said = _console(engine, "dec", "/journey funnel 2026-11-09..2026-12-08")
+    engine.dispose()
+    assert insight in said and "came back to buy again" not in said
+
+
 # --- the console does what its replies say --------------------------------------------------
 
 
@@ -316,6 +336,35 @@ def test_sources_and_sync_agree_and_clear_clears(console):
     assert "demo data, built on " in out
     assert "Nothing to sync: demo (demo) came from imported files or the demo" in out
     assert "I don't know" not in out
+
+
+def test_connect_in_the_console_says_how_to_connect_apart_from_the_demo(console):
+    out = console("/journey connect")
+    assert (
+        "The console has no forms: connect a store or CRM on the command line, in a workspace "
+        "of its own (this one holds the demo): journey sources add stripe --name shop "
+        "--workspace myshop, then open the console on it with "
+        "JOURNEY_WORKSPACE=myshop python3 run.py." in out
+    )
+    assert "(soon)" not in out
+
+
+def test_the_import_summary_counts_rows_events_and_bad_rows_in_words(cli, tmp_path):
+    (tmp_path / "refunds.csv").write_text(
+        "order_id,email,ordered_at,amount,refunded_amount\n"
+        "1001,ana@example.com,2026-05-03,42.50,\n"
+        "1002,ben@example.com,2026-05-10,18.00,18.00\n"
+        "1003,ana@example.com,not-a-date,55.00,\n"
+        "1004,cy@example.com,2026-06-02,30.00,\n"
+    )
+    code, out, err = cli("import", "refunds.csv", "-w", "myshop")
+    assert code == 1 and "refunds.csv:4: ordered_at: 'not-a-date' is not a date" in err
+    assert "refunds.csv: nothing imported, 1 bad row of 4. Fix it, or rerun with --skip-bad" in out
+    code, out, _ = cli("import", "refunds.csv", "-w", "myshop", "--skip-bad")
+    assert (
+        "refunds.csv: orders, 4 rows (3 imported) giving 4 events (an order and its refund or "
+        "cancellation are two): 4 new, 0 changed, 0 unchanged, 1 bad row skipped." in out
+    )
 
 
 # --- charts without Slack ----------------------------------------------------------------------

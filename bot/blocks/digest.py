@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import Block
 
 from bot.blocks.message import Message, actions, button, clip, context, header, section
 from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, stored_reason
+from journey.metrics.churn import AT_RISK_BELOW, LOST_BELOW
 from journey.periods import zone
 from journey.playbooks import Playbook
 from journey.render.format import money, owner, pct, period, points
@@ -131,7 +132,11 @@ def missed_line(missed: MissedDigest, timezone: str) -> str:
 UNIT = {"daily": "day", "weekly": "week", "monthly": "month"}
 # How the churn report decided who is at risk, as the digest says it.
 AT_RISK_HOW = {
-    "bg_nbd": " (the churn model: more likely gone than not)",
+    # The words /journey churn defines "at risk" with (journey/render/sentences.py).
+    "bg_nbd": (
+        f" (the churn model: repeat buyers with a {LOST_BELOW:.0%} to {AT_RISK_BELOW:.0%} "
+        "chance of still being customers)"
+    ),
     "heuristic": " (by the usual-gap rule; the churn model could not be fitted)",
 }
 

@@ -53,18 +53,25 @@ def error_message(text: str) -> Message:
     return Message(text, [section(md(":warning: {}", text))])
 
 
-def reserved_message(word: str) -> Message:
-    """Words whose Slack side is not built yet, with what to do meanwhile."""
-    if word == "connect":
-        text = (
-            "In Slack, `/journey connect` opens a form where an admin enters the key (never in a "
-            "channel). Here, connect one on the server: "
-            "`journey sources add stripe|hubspot|woocommerce|shopify --name NAME` "
-            "(the credential is read from an environment variable or a prompt, never typed here)."
+def connect_here_message(workspace_id: str, *, demo: bool) -> Message:
+    """`/journey connect` where there are no forms (the local console): the command line
+    does it, into a workspace apart from the demo store (`journey sources add` refuses to
+    mix the two), and the console is then opened on that workspace."""
+    if demo:
+        where = (
+            "in a workspace of its own (this one holds the demo): `journey sources add stripe "
+            "--name shop --workspace myshop`, then open the console on it with "
+            "`JOURNEY_WORKSPACE=myshop python3 run.py`"
         )
     else:
-        text = f"`/journey {word}` is not available yet."
-    return Message(text, [section(f":construction: {text}")])
+        where = f"`journey sources add stripe --name shop --workspace {workspace_id}`"
+    text = (
+        f"The console has no forms: connect a store or CRM on the command line, {where}. "
+        "Instead of stripe: hubspot, woocommerce or shopify; the key is read from an "
+        "environment variable (`--key-env`) or asked for, never typed here. In Slack, "
+        "`/journey connect` opens a form where an admin enters the key."
+    )
+    return Message(text, [section(md(":bulb: {}", text))])  # md escapes the workspace id
 
 
 # The last line of every message journey sends to someone's DM: the Messages tab is on

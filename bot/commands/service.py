@@ -18,9 +18,9 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from bot.blocks.help import (
+    connect_here_message,
     error_message,
     help_message,
-    reserved_message,
     sources_message,
     sync_message,
     topic_message,
@@ -181,8 +181,12 @@ class ReportService:
                     "should get the digest or the alerts."
                 )
             )
-        if command.name == "connect":
-            return Reply(reserved_message(command.name))
+        if command.name == "connect":  # Slack opens a form before this (bot/listeners)
+            from journey.workspaces import demo_source
+
+            with session_scope(self.engine) as session:
+                demo = demo_source(session, workspace_id) is not None
+            return Reply(connect_here_message(workspace_id, demo=demo))
         if command.name == "sources":
             with session_scope(self.engine) as session:
                 return Reply(sources_message(source_health(session, workspace_id)))

@@ -11,6 +11,11 @@ from journey.imports.summary import dry_run_summary
 from journey.imports.summary import money as _money
 
 
+def count(n: int, noun: str) -> str:
+    """`1 bad row`, `2 bad rows`; digits as the line's other counts print them (6000 new)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def dry_run(result: ImportResult) -> str:
     """What an import of this file would do (nothing was written)."""
     found = dry_run_summary(result)
@@ -28,31 +33,39 @@ def summary(result: ImportResult, skip_bad: bool, *, cli: bool = True) -> str:
     command-line flags, which a person in Slack cannot type."""
     path = result.file
     if result.rejected and not skip_bad:
+        them = "it" if result.rejected == 1 else "them"
         fix = (
-            "Fix them, or rerun with --skip-bad to import the good rows."
+            f"Fix {them}, or rerun with --skip-bad to import the good rows."
             if cli
-            else "Fix them in the file and send it again."
+            else f"Fix {them} in the file and send it again."
         )
-        return f"{path}: nothing imported, {result.rejected} bad rows of {result.rows}. {fix}"
+        bad = count(result.rejected, "bad row")
+        return f"{path}: nothing imported, {bad} of {result.rows}. {fix}"
     what = result.format_title or result.kind
     if result.already_imported:
         return (
             f"{path}: {what}: this exact file was imported in full before; nothing changed "
-            f"({result.unchanged} records unchanged)."
+            f"({count(result.unchanged, 'record')} unchanged)."
         )
     records = result.inserted + result.updated + result.unchanged
-    counted = f"{result.rows} rows"
-    if result.kind != "customers" and records != result.rows:
-        # "6 rows: 7 new" read as a miscount: a refunded order is two events.
-        counted += f" giving {records} events (an order and its refund or cancellation are two)"
+    counted = count(result.rows, "row")
+    good = result.rows - result.rejected - result.duplicates
+    if result.kind != "customers" and records != good:
+        # "6 rows: 7 new" read as a miscount: a refunded order is two events. The rows
+        # that give them are the good ones: bad and repeated rows give none.
+        if good != result.rows:
+            counted += f" ({good} imported)"
+        counted += (
+            f" giving {count(records, 'event')} (an order and its refund or cancellation are two)"
+        )
     text = (
         f"{path}: {what}, {counted}: {result.inserted} new, "
         f"{result.updated} changed, {result.unchanged} unchanged"
     )
     if result.duplicates:
-        text += f", {result.duplicates} repeated rows skipped"
+        text += f", {count(result.duplicates, 'repeated row')} skipped"
     if result.rejected:
-        text += f", {result.rejected} bad rows skipped"
+        text += f", {count(result.rejected, 'bad row')} skipped"
     text += "."
     if result.resumed_after:
         text += f" Resumed after line {result.resumed_after}, where an interrupted import stopped."

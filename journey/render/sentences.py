@@ -18,10 +18,13 @@ from journey.reports import (
 def insight_sentence(insight: Insight) -> str:
     """One sentence of what happened, in numbers."""
     if insight.reason == "returning_decline":
+        # The retention report's "Returning customers", named so: every customer who
+        # bought again in the period, not only those the funnel saw enter it (its
+        # retention stage), so the two numbers on one screen do not read as one.
         return (
-            f"Only {insight.current_count} customers came back to buy again, against "
-            f"{insight.previous_count} in the previous period of the same length "
-            f"({relative_change(insight.current_count, insight.previous_count)}, "
+            f"Returning customers (anyone who bought again in the period) fell to "
+            f"{insight.current_count}, from {insight.previous_count} in the previous period "
+            f"of the same length ({relative_change(insight.current_count, insight.previous_count)}, "
             "unlikely to be noise)."
         )
     step = f"{insight.from_stage} to {insight.stage}"
