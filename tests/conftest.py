@@ -28,6 +28,7 @@ os.environ.setdefault("JOURNEY_REPORT_MAX_WAIT", "120")
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=UTC)
 TABLES = (
     "command_use",
+    "import_claim",
     "export_record",
     "alert_notification",
     "alert_state",

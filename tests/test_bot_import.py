@@ -667,3 +667,43 @@ async def test_without_files_write_the_skipped_rows_are_listed_in_the_message(tm
             assert counts(engine, fake.team_id)[1] == 1
     PENDING.close()
     engine.dispose()
+
+
+async def test_a_file_another_replica_is_importing_is_not_imported_twice(bot, tmp_path):
+    """Two Import clicks on one checked file that reach two replicas: the database claim
+    (workspace, file id, checked bytes) lets one import; the other click says so."""
+    from journey.imports.claims import CLAIM
+
+    path = FIXTURES / "shopify_orders_export.csv"
+    cli_counts, _ = cli_import(tmp_path, path)
+    await bot.drop(ADMIN, path.name, path.read_bytes())
+    shown = await bot.message(ADMIN, "Import it?")
+    value = json.loads(button_value(shown, A_IMPORT))
+    # The other replica's click won the claim a moment ago and is importing.
+    with bot.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO import_claim VALUES (?, ?, ?, 'importing', 'other-host:7', ?)",
+            (bot.team, value["f"], value["s"], int(time.time()) + CLAIM),
+        )
+    await bot.click(A_IMPORT, shown, ADMIN, "second-replica")
+    (said,) = await bot.responses("second-replica")
+    assert "is already being imported (by another journey server" in said.text
+    assert counts(bot.engine, bot.team) == (0, 0)
+    assert not bot.fake.calls_to("chat.update")[-1].params["text"].startswith("Importing")
+
+    # That replica died mid-import: its claim lapses, and the next click imports.
+    with bot.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE import_claim SET expires_at = 0")
+    await bot.click(A_IMPORT, shown, ADMIN, "after-lapse")
+    await bot.message(ADMIN, "orders from")
+    assert counts(bot.engine, bot.team) == cli_counts
+    with bot.engine.connect() as conn:
+        (state,) = conn.exec_driver_sql("SELECT state FROM import_claim").one()
+    assert state == "imported"
+
+    # A replica that never saw the check (or restarted) is told it was imported.
+    PENDING.close()
+    await bot.click(A_IMPORT, shown, ADMIN, "restarted")
+    (late,) = await bot.responses("restarted")
+    assert "was already imported" in late.text
+    assert len(bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)) == 1  # not fetched again

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,6 +59,9 @@ from bot.guard.access import authorized_workspace
 from bot.work.inflight import INFLIGHT
 from bot.work.pool import IMPORT_GATE, IMPORTS, in_pool, in_worker
 from journey.errors import JourneyError
+from journey.imports.claims import IMPORTED, claim
+from journey.imports.claims import extend as extend_claim
+from journey.imports.claims import finish as finish_claim
 from journey.imports.common import ImportResult
 from journey.imports.service import (
     DemoInTheWay,
@@ -71,6 +76,7 @@ from journey.render.imports import summary as summary_text
 
 log = logging.getLogger("journey.bot")
 INTERVAL = 2.5  # seconds between edits of the progress message
+CLAIM_EXTEND = 60.0  # seconds between extensions of a running import's claim
 _running: set[asyncio.Task[Any]] = set()
 
 
@@ -337,11 +343,15 @@ async def run_import(
         ),
     )
     shown = progress.version
+    extended = time.monotonic()
     try:
         while True:
             done, _ = await asyncio.wait({work}, timeout=interval)
             if done:
                 break
+            if time.monotonic() - extended >= CLAIM_EXTEND:
+                extended = time.monotonic()
+                await in_worker(_extend_claim, deps, entry)
             if ts is not None and progress.version != shown:
                 shown = progress.version
                 await update(client, channel, ts, progress.message(entry.name))
@@ -376,6 +386,9 @@ async def run_import(
     finally:
         if entry.state == "importing":  # cancelled by a shutdown: the copy goes too
             PENDING.finish(entry, "failed", IMPORT_CUT_SHORT)
+        # Not awaited in a worker: a shutdown may be cancelling this task (one short
+        # statement; a claim left behind lapses by itself).
+        _end_claim(deps, entry, entry.state == "imported")
         IMPORT_GATE.leave(entry.workspace)
 
 
@@ -429,6 +442,75 @@ def start_import(
 
     INFLIGHT.adopt(task, "your import", farewell, IMPORT_CUT_SHORT)
     return task
+
+
+def holder() -> str:
+    """This replica in an import claim: hostname:pid, at most 64 characters."""
+    return f"{socket.gethostname()}:{os.getpid()}"[-64:]
+
+
+def _claim_args(entry: Pending) -> tuple[str, str, str]:
+    return entry.workspace, entry.file_id, entry.sha[:32]
+
+
+async def claim_import(deps: Deps, entry: Pending) -> tuple[str, bool] | None:
+    """Claim the entry's file in the database every replica shares (journey/imports/
+    claims.py): None when this replica may import it, else the words for the click and
+    whether the file was imported already."""
+    state = await in_worker(claim, deps.service.engine, *_claim_args(entry), holder())
+    if state is None:
+        return None
+    if state == IMPORTED:
+        return (
+            f"{entry.name} was already imported, by an earlier click on this check. Send "
+            "the file again to import it anew (the same rows change nothing).",
+            True,
+        )
+    return (
+        f"{entry.name} is already being imported (by another journey server, where the "
+        "first click went): the message above shows how far it got.",
+        False,
+    )
+
+
+def _end_claim(deps: Deps, entry: Pending, imported: bool) -> None:
+    try:
+        finish_claim(deps.service.engine, *_claim_args(entry), holder(), imported)
+    except Exception as exc:  # the claim then lapses by itself (CLAIM seconds)
+        log.warning("import: could not end the claim of file %s (%s)", entry.file_id, exc)
+
+
+def _extend_claim(deps: Deps, entry: Pending) -> None:
+    try:
+        if not extend_claim(deps.service.engine, *_claim_args(entry), holder()):
+            log.warning("import: the claim of file %s lapsed while importing", entry.file_id)
+    except Exception as exc:
+        log.warning("import: could not extend the claim of file %s (%s)", entry.file_id, exc)
+
+
+async def claim_and_start(
+    deps: Deps, client: AsyncWebClient, entry: Pending, interval: float = INTERVAL
+) -> str | None:
+    """An entry this process claimed (PENDING) and let through its gate: claimed in the
+    database too, then imported in the background. None when it started, else the words
+    why not (another replica imports it, or did); the gate is left then."""
+    try:
+        lost = await claim_import(deps, entry)
+    except Exception as exc:
+        IMPORT_GATE.leave(entry.workspace)
+        PENDING.release(entry)
+        return unexpected_message(exc).text
+    if lost is not None:
+        IMPORT_GATE.leave(entry.workspace)
+        words, imported = lost
+        if imported:
+            PENDING.finish(entry, "imported", words)
+        else:
+            PENDING.release(entry)
+        log.info("import: file %s is claimed by another replica", entry.file_id)
+        return words
+    start_import(deps, client, entry, interval)
+    return None
 
 
 def gate_for_import(workspace: str) -> str | None:
@@ -502,11 +584,17 @@ async def import_elsewhere_checked(
         sha=sha,
         options=ImportOptions.from_compact(value.get("o")),
     )
-    started = False
+    started = claimed = False
     try:
         if not PENDING.adopt(entry):
             return late_answer(PENDING.get(entry_id))
         entry.ts = ts
+        lost = await claim_import(deps, entry)
+        if lost is not None:
+            PENDING.drop(entry)
+            log.info("import: file %s is claimed by another replica", file.id)
+            return lost[0]
+        claimed = True
         token = context.bot_token or client.token or ""
         max_bytes = int(deps.settings.import_max_mb * 1_000_000)
         entry.path = await in_pool(IMPORTS, refetch, deps, file, token, sha, max_bytes)
@@ -523,4 +611,6 @@ async def import_elsewhere_checked(
         return message.text
     finally:
         if not started:
+            if claimed:
+                await in_worker(_end_claim, deps, entry, False)
             IMPORT_GATE.leave(workspace)

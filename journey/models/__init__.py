@@ -4,6 +4,7 @@ from journey.models import schedule  # noqa: F401  (digests and alerts: journey/
 from journey.models.command_use import CommandUse
 from journey.models.customer import Customer, JourneyEvent, PersonDecision
 from journey.models.export import ExportRecord
+from journey.models.import_claim import ImportClaim
 from journey.models.installation import SlackInstallation, SlackOAuthState
 from journey.models.journey_state import MAX_STAGES, CustomerJourney
 from journey.models.review import ReviewRequest
@@ -16,6 +17,7 @@ __all__ = [
     "Customer",
     "CustomerJourney",
     "ExportRecord",
+    "ImportClaim",
     "JourneyEvent",
     "PersonDecision",
     "ReviewRequest",

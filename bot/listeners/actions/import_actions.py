@@ -35,12 +35,12 @@ from bot.listeners.actions.values import action_value, user_of
 from bot.listeners.replies import safe_respond
 from bot.posting.import_progress import (
     INTERVAL,
+    claim_and_start,
     gate_for_import,
     import_elsewhere_checked,
     import_refusal,
     late_answer,
     show,
-    start_import,
 )
 
 log = logging.getLogger("journey.bot")
@@ -107,7 +107,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             PENDING.release(entry)
             await tell(respond, busy)
             return
-        start_import(deps, client, entry, interval)
+        # Another replica may hold the same file (a click that reached it): the
+        # database decides (journey/imports/claims.py).
+        why = await claim_and_start(deps, client, entry, interval)
+        if why is not None:
+            await tell(respond, why)
 
     @app.action(A_CANCEL)
     async def cancel_clicked(
