@@ -360,3 +360,9 @@ def test_the_digest_says_at_risk_in_the_words_churn_defines_it_with(console_db):
     words = "a 10% to 50% chance of still being customers"
     assert f"(the churn model: repeat buyers with {words})" in digest
     assert words in churn
+    # The total is the period's end's, and the command it names shows that same number.
+    total, _, rest = digest.partition(" at risk in all on ")
+    total, last_day = total.rsplit(" ", 1)[-1], rest.split(" ", 1)[0]
+    assert f"/journey churn {last_day} for the list" in digest
+    on_that_day = answer(service, "local", f"/journey churn {last_day}", chart=False)
+    assert f"At risk now: {total} customers" in on_that_day

@@ -182,13 +182,17 @@ def _people_blocks(digest: Digest) -> list[Block]:
     if digest.at_risk_count:
         names = [c.name or c.external_id for c in digest.at_risk]
         how = AT_RISK_HOW.get(digest.at_risk_method or "", "")
+        # The total is as of the period's end, as `/journey churn DAY` counts it: plain
+        # `/journey churn` (as of now) shows another number a day or a week later.
+        last_day = period_word(digest.period.start, digest.period.end).split("..")[1]
         blocks.append(
             section(
                 f"*Newly at risk:* {digest.at_risk_count} customer"
                 f"{'s' if digest.at_risk_count != 1 else ''} "
                 f"({money(digest.at_risk_value_cents, digest.currency)} a year at stake), "
                 f"most value first: {_names(names, digest.at_risk_count)}. "
-                f"{digest.at_risk_total} at risk in all{how}: `/journey churn` for the list."
+                f"{digest.at_risk_total} at risk in all on {last_day}{how}: "
+                f"`/journey churn {last_day}` for the list (`/journey churn` alone: today's)."
             )
         )
     if digest.review_candidates:
