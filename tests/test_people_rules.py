@@ -7,6 +7,7 @@ shown by `people show`, survives a re-sync, and gives way to manual decisions.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -432,3 +433,21 @@ def test_generic_files_and_shopify_orders_carry_phone_numbers(journey_cli, tmp_p
     assert "People rebuilt: 2 records from 2 source(s) are 1 people" in out, out + err
     code, out, err = journey_cli("people", "show", "kim@home.com")
     assert out.count("same phone number +33612345678") == 2
+
+
+def test_the_digest_names_each_persons_sources(session):
+    from datetime import timedelta
+
+    from builders import NOW
+
+    from bot.blocks.digest import digest_message
+    from journey.schedule.digests import build_digest
+
+    crm, store = two_sources(session)
+    crm.customer("lead-1", ("lead", NOW - timedelta(days=30)), email="ann@x.com", name="Ann")
+    store.customer("9001", ("order", NOW - timedelta(days=5), 5000), email="ann@x.com")
+    store.customer("9002", ("order", NOW - timedelta(days=6), 5000), email="bo@x.com", name="Bo")
+    period = range_period(date(2026, 6, 8), date(2026, 6, 14))
+    digest = build_digest(session, "shop", period, now=NOW)
+    said = json.dumps(digest_message(digest).payload())
+    assert "Ann (store + test)" in said and "Bo (store)" in said

@@ -17,7 +17,7 @@ from bot.blocks.mrkdwn import Mrkdwn, channel_link, md, stored_reason
 from journey.metrics.churn import AT_RISK_BELOW, LOST_BELOW
 from journey.periods import zone
 from journey.playbooks import Playbook
-from journey.render.format import money, owner, pct, period, points
+from journey.render.format import customer_label, money, owner, pct, period, points, sources_label
 from journey.render.sentences import people_sentence
 from journey.reports import FunnelReport
 from journey.schedule.alerts import AlertNotice
@@ -175,12 +175,21 @@ def funnel_line(funnel: FunnelReport) -> str:
     )
 
 
+def _with_sources(digest: Digest) -> list[str]:
+    """The review names, each with the sources the person appears in when known."""
+    sources = digest.review_sources or [()] * len(digest.review_names)
+    return [
+        f"{name} ({sources_label(where)})" if where else name
+        for name, where in zip(digest.review_names, sources, strict=False)
+    ]
+
+
 def _people_blocks(digest: Digest) -> list[Block]:
     """Who to call and who to ask for a review: names, not numbers, so they are worth
     showing even when nothing else happened."""
     blocks: list[Block] = []
     if digest.at_risk_count:
-        names = [c.name or c.external_id for c in digest.at_risk]
+        names = [customer_label(c) for c in digest.at_risk]
         how = AT_RISK_HOW.get(digest.at_risk_method or "", "")
         # The total is as of the period's end, as `/journey churn DAY` counts it: plain
         # `/journey churn` (as of now) shows another number a day or a week later.
@@ -199,7 +208,7 @@ def _people_blocks(digest: Digest) -> list[Block]:
         blocks.append(
             section(
                 f"*Ask for a review:* {digest.review_candidates} happy customers waiting: "
-                f"{_names(digest.review_names, digest.review_candidates)}. "
+                f"{_names(_with_sources(digest), digest.review_candidates)}. "
                 "`/journey reviews` to mark them."
             )
         )

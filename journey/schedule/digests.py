@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 from calendar import monthrange
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -48,6 +48,7 @@ from journey.metrics.reviews import review_report
 from journey.metrics.value import RECENT_WINDOW_DAYS, recent_window, value_report
 from journey.models.schedule import DigestSubscription
 from journey.models.types import from_epoch, to_epoch
+from journey.people import sources_of
 from journey.periods import Period, range_period, zone
 from journey.playbooks import Playbook, playbook_for_step
 from journey.reports import Business, ChurnCustomer, ChurnReport, FunnelReport, StepChange
@@ -180,6 +181,9 @@ class Digest:
     at_risk_method: str | None = None
     at_risk_total: int = 0
     business: Business | None = None  # whose numbers: the header says it (demo data too)
+    # The sources each of review_names appears in, in the same order (journey.people.
+    # sources_of; empty when records come from one source).
+    review_sources: list[tuple[str, ...]] = field(default_factory=list)
     # Weekly and monthly digests: the channel whose customers are worth most, when the
     # value report can tell (None when it cannot, or the models refuse the data).
     best_channel: BestChannel | None = None
@@ -578,6 +582,13 @@ def build_digest(
         if cadence in VALUE_CADENCES and not quiet
         else None
     )
+    # The people named, with the sources they appear in (journey.reporting does the same
+    # for the reports' lists).
+    named = sources_of(
+        session,
+        workspace_id,
+        [c.customer_id for c in newly.customers] + [c.customer_id for c in reviews.candidates],
+    )
     return Digest(
         **base,
         has_data=True,
@@ -585,11 +596,12 @@ def build_digest(
         biggest_drop=drop,
         biggest_drop_playbook=playbook_for_step(drop.to_stage) if drop else None,
         funnel_entered=funnel.entered,
-        at_risk=newly.customers,
+        at_risk=[replace(c, sources=named.get(c.customer_id, ())) for c in newly.customers],
         at_risk_count=newly.count,
         at_risk_value_cents=newly.value_cents,
         review_candidates=reviews.total_candidates,
         review_names=[c.name or c.external_id for c in reviews.candidates],
+        review_sources=[named.get(c.customer_id, ()) for c in reviews.candidates],
         notes=notes,
         funnel=funnel,
         quiet=quiet,
