@@ -145,7 +145,13 @@ def people_settings(
 
 @people_app.command("show")
 def show_(
-    who: Annotated[str, typer.Argument(help="An email, a record id (#123) or SOURCE:ID.")],
+    who: Annotated[
+        str,
+        typer.Argument(
+            help="An email, a record id (#123), SOURCE:ID, or a phone number (+33...) when "
+            "people join on them."
+        ),
+    ],
     workspace: WorkspaceOpt = None,
 ) -> None:
     """The person behind an email or record: each record per source and why it is there."""

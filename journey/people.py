@@ -491,16 +491,22 @@ class Person:
 
 
 def show(session: Session, workspace_id: str, ref: str) -> Person:
-    """The person a record (or an email) belongs to, with every record and why it is there."""
-    cid = _record_id(session, workspace_id, ref) if not email_key(ref) else None
+    """The person a record (an email, or a phone number `+33...` when the workspace joins
+    on them) belongs to, with every record and why it is there."""
+    rules = MatchRules.of(session, workspace_id)
+    by_phone = ref.strip().startswith("+") and rules.match_phone
+    cid = _record_id(session, workspace_id, ref) if not (email_key(ref) or by_phone) else None
     if cid is None:
-        key = MatchRules.of(session, workspace_id).email_key(ref)
+        column, key = "email_key", rules.email_key(ref)
+        if by_phone:
+            column, key = "phone_key", rules.phone_key(ref)
         row = session.execute(
-            text("SELECT MIN(person_id) FROM customer WHERE workspace_id = :ws AND email_key = :k"),
+            text(f"SELECT MIN(person_id) FROM customer WHERE workspace_id = :ws AND {column} = :k"),
             {"ws": workspace_id, "k": key},
         ).first()
         if not row or row[0] is None:
-            raise NotFound(f"No record with the email {ref} in this workspace.")
+            what = "phone number" if by_phone else "email"
+            raise NotFound(f"No record with the {what} {ref} in this workspace.")
         person = int(row[0])
     else:
         person = int(

@@ -127,6 +127,7 @@ def test_phone_numbers_join_only_when_turned_on(session):
     assert why(session, crm, "lead-1") == ("phone", "+33612345678")
     # Not a valid number: never joined on it.
     assert person_of(session, crm, "lead-2") != person_of(session, store, "9002")
+    assert show(session, "shop", "+33 6 12 34 56 78").id == person_of(session, crm, "lead-1")
     person = show(session, "shop", "ann@work.fr")
     assert {(r.source, r.rule, r.value) for r in person.records} == {
         ("test", "phone", "+33612345678"),
