@@ -202,6 +202,7 @@ def test_jsonl_lines_carry_only_the_selected_fields(fake):
         "firstName",
         "lastName",
         "defaultEmailAddress",
+        "defaultPhoneNumber",  # people may join on it (journey/matching.py)
     }
     assert FAST is not None and PAGES  # shared settings with the paged tests
 
