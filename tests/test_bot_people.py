@@ -326,3 +326,14 @@ async def test_the_review_list_opens_a_customers_details(bot):
     said = json.dumps(shown.payload, ensure_ascii=False)
     assert "Customer details · Ann Lee" in said
     assert "2 records from 2 sources" in said
+
+
+def test_the_console_shows_details_read_only(bot):
+    """The local console answers `/journey customer` with the same Details, without
+    buttons: links and unlinks are `journey people link|unlink` there."""
+    from bot.commands.language import parse
+
+    message = ReportService(bot.engine).command_message(bot.team, parse("customer ann@x.com"))
+    payload = message.payload()
+    assert "2 records from 2 sources" in json.dumps(payload)
+    assert action_ids(payload) == []
