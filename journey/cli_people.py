@@ -131,8 +131,8 @@ def people_settings(
         + f"; a person's channel is their {'last' if w.last_touch else 'first'} touch"
         + (" before they first bought." if w.last_touch else ".")
     ]
-    if (rules, w.last_touch) != before:
-        if (rules.match_phone, rules.country) != (before[0].match_phone, before[0].country):
+    if (rules.effective(), w.last_touch) != (before[0].effective(), before[1]):
+        if rules.effective()[2:] != before[0].effective()[2:]:
             clear_phone_keys(session, workspace_id)  # every number read again
         refresh_journeys(session, workspace_id)  # relinks every record, then the state
         total = count(session, workspace_id)

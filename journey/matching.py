@@ -68,6 +68,12 @@ class MatchRules:
             return None
         return phone_key(phone, self.country)
 
+    def effective(self) -> tuple[bool, bool, bool, str | None]:
+        """What decides the keys: the country matters only while the phone rule is on
+        (setting it beforehand rebuilds nothing)."""
+        country = self.country if self.match_phone else None
+        return (self.email_drop_tags, self.email_ignore_dots, self.match_phone, country)
+
     def describe(self) -> list[str]:
         """The rules in force, in words (for `journey settings` and `people show`)."""
         email = "trimmed and case-folded"
@@ -75,11 +81,11 @@ class MatchRules:
             email += ", +tags dropped"
         if self.email_ignore_dots:
             email += ", dots ignored in Gmail addresses"
-        phone = (
-            f"on (E.164, numbers without a country code read as {self.country or 'none'})"
-            if self.match_phone
-            else "off"
-        )
+        if self.match_phone:
+            where = self.country or "none: only +code numbers join"
+            phone = f"on (E.164, numbers without a country code read as {where})"
+        else:
+            phone = f"off (country {self.country} when on)" if self.country else "off"
         return [f"emails {email}", f"phone numbers {phone}"]
 
 
