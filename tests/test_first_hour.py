@@ -330,6 +330,13 @@ def test_periods_and_channels_as_people_type_them(console):
     )
 
 
+def test_a_length_of_time_typed_in_words_is_a_period(console):
+    out = console("/journey funnel 90 days", "/journey retention 6 months")
+    assert "I don't understand" not in out
+    assert out.count("Funnel · Maple Street Vet (demo data) · ") == 2  # the opening one too
+    assert "Retention · Maple Street Vet (demo data) · " in out
+
+
 def test_sources_and_sync_agree_and_clear_clears(console):
     out = console("/journey sources", "/journey sync", "clear")
     assert "never synced" not in out

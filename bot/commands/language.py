@@ -431,6 +431,15 @@ _PERIOD_PAIRS = {
 }
 
 
+# "30 days", "12 weeks", "6 months", "1 year": the number and unit people type apart.
+_UNITS = {
+    **{w: "d" for w in ("day", "days")},
+    **{w: "w" for w in ("week", "weeks")},
+    **{w: "m" for w in ("month", "months")},
+    **{w: "y" for w in ("year", "years")},
+}
+
+
 def _report_options(name: str, words: list[str]) -> Command:
     period: str | None = None
     by_channel = False
@@ -442,6 +451,9 @@ def _report_options(name: str, words: list[str]) -> Command:
         pair = (words[i].lower(), words[i + 1].lower())
         if pair in _PERIOD_PAIRS:
             words[i : i + 2] = [_PERIOD_PAIRS[pair]]
+            break
+        if pair[0].isdigit() and pair[1] in _UNITS:  # "30 days" is 30d
+            words[i : i + 2] = [pair[0] + _UNITS[pair[1]]]
             break
     i = 0
     while i < len(words):
