@@ -353,7 +353,11 @@ def _measure(step: str, database: str, path: str) -> None:
     load_before = os.getloadavg()[0]
     result = run(database, Path(path))
     result["load"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
-    result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result["peak_mb"] = usage.ru_maxrss / 1024
+    # This process's CPU (parsing, Python, and SQLite, which runs in-process; not the
+    # PostgreSQL server's): less sensitive than wall time to the machine's load.
+    result["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 1)
     print(json.dumps(result))
 
 

@@ -25,6 +25,10 @@ _CHUNK = 500
 # commits between steps (the write lock is then held for one step, not the whole).
 _BIG_CHUNK = {"postgresql": 500}
 _STEP = 20_000
+# Relinking the whole workspace in one pass is several times faster than looking each
+# record's neighbours up, but holds every record in memory (about 1 KB each with the
+# updates): above this many records, the touched ones are relinked in slices.
+_RELINK_WHOLE = 100_000
 
 
 def _month_index(dialect: str, column: str) -> str:
@@ -283,8 +287,9 @@ def refresh_in_steps(
     Why: an import refreshed its customers after every batch of 5,000 records, so
     relinking and recomputing took most of a large import's time (and grew with the
     store). It now refreshes once, at the end, for every customer it touched. When
-    those are most of the workspace's records, the people are relinked over the whole
-    workspace in one pass (a fraction of the time of looking each one's neighbours up),
+    those are most of the workspace's records (up to `_RELINK_WHOLE`), the people are
+    relinked over the whole workspace in one pass (a fraction of the time of looking each
+    one's neighbours up; above it, `_STEP` records at a time, for memory),
     and every person is recomputed (on PostgreSQL in one statement); otherwise as
     `refresh_journeys` does. With `commit`, SQLite's recomputation commits every
     `_STEP` persons, so its write lock is never held for the whole refresh (issue 18).
@@ -296,7 +301,15 @@ def refresh_in_steps(
         text("SELECT COUNT(*) FROM customer WHERE workspace_id = :ws"), {"ws": workspace_id}
     ).scalar_one()
     whole = 2 * len(ids) >= total
-    persons = relink(session, workspace_id, None if whole else ids)
+    if whole and total <= _RELINK_WHOLE:
+        persons = relink(session, workspace_id, None)
+    else:
+        persons = set()
+        ordered_ids = sorted(ids)
+        for start in range(0, len(ordered_ids), _STEP):
+            persons |= relink(session, workspace_id, ordered_ids[start : start + _STEP])
+            if commit is not None:
+                commit()
     if commit is not None:
         commit()
     model = stage_model(session, workspace_id)

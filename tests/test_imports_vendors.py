@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
+from journey import state
 from journey.errors import JourneyError
 from journey.imports import import_csv
 from journey.models.types import from_epoch, to_epoch
@@ -486,6 +487,23 @@ def test_an_interrupted_import_resumes_after_its_last_committed_batch(ws):
     ws.commit()
     import_csv(ws, WS, path, commit=ws.commit)
     assert store(ws) == clean
+
+
+def test_a_large_import_relinks_in_slices_and_refreshes_in_steps(ws, monkeypatch):
+    """Above _RELINK_WHOLE records the end-of-import refresh relinks the touched
+    records _STEP at a time, committing between steps: the same state as one pass."""
+    path = DATA / "shopify_orders_export.csv"
+    import_csv(ws, WS, path, commit=ws.commit)
+    whole = store(ws)
+    for table in ("journey_event", "customer_journey", "customer", "sync_cursor"):
+        ws.execute(text(f"DELETE FROM {table}"))
+    ws.commit()
+    monkeypatch.setattr(state, "_RELINK_WHOLE", 0)
+    monkeypatch.setattr(state, "_STEP", 2)
+    commits = []
+    import_csv(ws, WS, path, commit=lambda: commits.append(ws.commit()))
+    assert store(ws) == whole
+    assert len(commits) >= 4
 
 
 def test_the_same_file_again_is_a_read_that_writes_nothing(ws):

@@ -667,11 +667,34 @@ def import_csv(
     sha = ""
     spool: Spool | None = None
     checked: ImportResult | None = None
+    # The marker is the file and how it was read: the same file imported again
+    # with another --timezone, --date-format, --currency or --map is a new import.
+    reading = json.dumps(
+        [
+            explicit,
+            timezone,
+            date_format,
+            sorted((c, str(r)) for c, r in rates.items()),
+            tz.tzname(None) if hasattr(tz, "tzname") else str(tz),
+            currency.workspace,
+        ],
+        default=str,
+    )
+    how = ":" + hashlib.sha256(reading.encode()).hexdigest()[:16]
+    seen_before = False
+    if all_or_nothing and not dry_run and not mapping:
+        source, _ = _stored_maps(session, workspace_id, name)
+        markers = _markers(session, source.id) if source and source.id else {}
+        if any(m.get("complete") for k, m in markers.items() if k.endswith(how)):
+            # A file was imported in full into this source, read this way: when it is
+            # this one, the check pass keeps nothing for a write (a re-import is a read).
+            marker = markers.get(_file_sha256(file_path) + how)
+            seen_before = bool(marker and marker.get("complete"))
     if all_or_nothing or dry_run:
         total = size if dry_run else 2 * size
         check = _Pass(file_path, layout, delimiter, name, None, progress, 0, total, tally)
         # Each row is parsed once: the write replays what the check pass parsed.
-        spool = check.spool = None if dry_run else Spool()
+        spool = check.spool = None if dry_run or seen_before else Spool()
         try:
             checked = check.run()
         except BaseException:
@@ -685,20 +708,7 @@ def import_csv(
             if progress is not None:
                 progress(checked.lines, total, total)
             return checked
-        # The marker is the file and how it was read: the same file imported again
-        # with another --timezone, --date-format, --currency or --map is a new import.
-        reading = json.dumps(
-            [
-                explicit,
-                timezone,
-                date_format,
-                sorted((c, str(r)) for c, r in rates.items()),
-                tz.tzname(None) if hasattr(tz, "tzname") else str(tz),
-                currency.workspace,
-            ],
-            default=str,
-        )
-        sha = check.sha256 + ":" + hashlib.sha256(reading.encode()).hexdigest()[:16]
+        sha = check.sha256 + how
         check.seen.clear()  # one entry per order id: not needed by the write pass
         source, _ = _stored_maps(session, workspace_id, name)
         marker = _markers(session, source.id).get(sha) if source and source.id else None
@@ -764,7 +774,11 @@ def import_csv(
         finally:
             spool.close()
     else:
+        # No spool: a single pass that writes (all_or_nothing=False), or the file
+        # changed after it was recognised as already imported.
         result = write.run()
+        if all_or_nothing and result.rejected:
+            raise JourneyError(f"{file} changed while it was being imported; import it again.")
     result.tally = tally
     result.resumed_after = resume_from
     writer.commit = None
@@ -787,6 +801,12 @@ def import_csv(
 
 
 _BATCH = 5000
+
+
+def _file_sha256(path: Path) -> str:
+    """The file's SHA-256 (as the check pass computes it while reading)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _prescan(
