@@ -707,3 +707,118 @@ async def test_a_file_another_replica_is_importing_is_not_imported_twice(bot, tm
     (late,) = await bot.responses("restarted")
     assert "was already imported" in late.text
     assert len(bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)) == 1  # not fetched again
+
+
+async def answer_question(
+    bot: Bot, shown: fakes_slack_api.Message, values: dict[str, dict[str, dict]], name: str
+) -> httpx.Response:
+    """Click the dry run's question button, then submit its form with `values`."""
+    from bot.blocks.imports import A_OPTION, CALLBACK_OPTIONS
+
+    opened_before = len(bot.fake.calls_to("views.open"))
+    body, ctype = block_actions(
+        A_OPTION,
+        button_value(shown, A_OPTION),
+        team_id=bot.team,
+        user_id=ADMIN,
+        channel_id=dm(ADMIN),
+        response_url=bot.fake.response_url(name, channel=dm(ADMIN)),
+        message={"ts": shown.ts, "blocks": shown.blocks},
+        trigger_id=bot.fake.issue_trigger(),
+    )
+    assert (await bot.post(body, ctype)).status_code == 200
+    deadline = time.monotonic() + 10
+    while len(bot.fake.calls_to("views.open")) == opened_before and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    opened = bot.fake.calls_to("views.open")[-1]
+    assert opened.ok, opened.response
+    view = opened.params["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    body, ctype = view_submission(
+        CALLBACK_OPTIONS,
+        values,
+        team_id=bot.team,
+        user_id=ADMIN,
+        private_metadata=view["private_metadata"],
+        blocks=view["blocks"],
+    )
+    return await bot.post(body, ctype)
+
+
+def picked(value: str) -> dict:
+    return {"type": "static_select", "selected_option": {"value": value}}
+
+
+def event_days(engine: Engine, workspace: str) -> list[str]:
+    with session_scope(engine) as session:
+        events = session.exec(
+            select(JourneyEvent).where(JourneyEvent.workspace_id == workspace)
+        ).all()
+        return sorted(f"{e.occurred_at:%Y-%m-%d}" for e in events)
+
+
+async def test_dates_no_day_decides_are_asked_for_and_the_file_checked_again(bot):
+    from bot.blocks.imports import A_DAY_FIRST, B_DAY_FIRST
+
+    data = (
+        b"order_id,email,ordered_at,amount\n"
+        b"1,ann@example.com,03/04/2026 10:30,10.00\n"
+        b"2,bob@example.com,05/06/2026,12.00\n"
+    )
+    await bot.drop(ADMIN, "orders.csv", data)
+    asked = await bot.message(ADMIN, "could be day/month or month/day")
+    assert buttons(asked) == ["import_file_option"]
+    assert "Choose the date style" in json.dumps(asked.blocks)
+    response = await answer_question(bot, asked, {B_DAY_FIRST: {A_DAY_FIRST: picked("d")}}, "q1")
+    assert response.status_code == 200 and not response.content.strip(b"{}")
+    shown = await bot.message(ADMIN, "Import it?")
+    facts = "\n".join(visible_texts({"blocks": shown.blocks}))
+    assert "*rows:* 2" in facts, facts  # the generic layout's dry run counts rows only
+    await bot.click(A_IMPORT, shown, ADMIN, "dates")
+    await bot.message(ADMIN, "2 new")
+    assert event_days(bot.engine, bot.team) == ["2026-04-03", "2026-06-05"]
+
+
+async def test_another_currency_asks_for_the_rate_and_refuses_one_that_is_no_number(bot):
+    from bot.blocks.imports import A_RATE, B_RATE
+
+    data = (
+        b"order_id,email,ordered_at,amount\n"
+        b"1,ann@example.com,2026-01-02,12.50 EUR\n"
+        b"2,bob@example.com,2026-01-03,7.50 EUR\n"
+    )
+    await bot.drop(ADMIN, "orders.csv", data)
+    asked = await bot.message(ADMIN, "amounts are in EUR")
+    typed = {B_RATE: {A_RATE: {"type": "plain_text_input", "value": "lots"}}}
+    refused = await answer_question(bot, asked, typed, "q2")
+    assert refused.json()["response_action"] == "errors" and B_RATE in refused.json()["errors"]
+    typed = {B_RATE: {A_RATE: {"type": "plain_text_input", "value": "2"}}}
+    await answer_question(bot, asked, typed, "q3")
+    shown = await bot.message(ADMIN, "Import it?")
+    facts = "\n".join(visible_texts({"blocks": shown.blocks}))
+    assert "*rows:* 2" in facts, facts
+    await bot.click(A_IMPORT, shown, ADMIN, "rate")
+    await bot.message(ADMIN, "2 new")
+    with session_scope(bot.engine) as session:
+        cents = sorted(e.amount_cents for e in session.exec(select(JourneyEvent)).all())
+    assert cents == [1500, 2500]
+
+
+async def test_an_unplaced_column_is_asked_for_and_the_answer_remembered_for_the_layout(bot):
+    from bot.blocks.imports import A_MAP, B_MAP
+
+    data = (
+        b"order_id,email,ordered_at,amount,Shipped date\n"
+        b"1,ann@example.com,2026-01-02,10.00,2026-01-04\n"
+    )
+    await bot.drop(ADMIN, "orders.csv", data)
+    asked = await bot.message(ADMIN, "Shipped date")
+    assert "Say what the columns are" in json.dumps(asked.blocks)
+    await answer_question(bot, asked, {f"{B_MAP}0": {A_MAP: picked("-")}}, "q4")
+    shown = await bot.message(ADMIN, "Import it?")
+    await bot.click(A_IMPORT, shown, ADMIN, "mapped")
+    await bot.message(ADMIN, "1 new")
+    # The next export of the same layout needs no answer, as after `journey import --map`.
+    await bot.drop(ADMIN, "orders-2.csv", data.replace(b"1,ann", b"2,ann"))
+    again = await bot.message(ADMIN, "orders-2.csv: ")
+    assert "Import it?" in again.text, again.text

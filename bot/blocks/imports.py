@@ -200,3 +200,115 @@ def notice_modal(text: str) -> dict[str, Any]:
         "close": _plain("Close"),
         "blocks": [{"type": "section", "text": _plain(text[:3000])}],
     }
+
+
+# A dry run that needs one of `journey import`'s options (journey.imports.common.
+# NeedsOption): a button opens a form asking for it, and the file is checked again.
+A_OPTION = "import_file_option"
+CALLBACK_OPTIONS = "journey_import_options"
+B_DAY_FIRST, A_DAY_FIRST = "import_day_first", "day_first"
+B_RATE, A_RATE = "import_rate", "rate"
+B_MAP, A_MAP = "import_map_", "field"  # one input per column: import_map_0, import_map_1...
+LEAVE_OUT = "-"
+MAX_MAP_COLUMNS = 10  # inputs in one form; more columns: the server's --map
+OPTIONS_TITLE = "Check the file again"
+OPTION_BUTTONS = {
+    "date_format": "Choose the date style…",
+    "currency": "Give the exchange rate…",
+    "map": "Say what the columns are…",
+}
+
+
+def needs_option_message(name: str, text: str, value: dict[str, object]) -> Message:
+    """The dry run's error in its own words, and the button asking for what settles it."""
+    need = str(value.get("n") or "")
+    blocks: list[Block] = [header(f"{name}: one question first"), section(f":warning: {text}")]
+    footer: list[Block] = [
+        context(
+            "Answer it here and journey checks the file again with your answer (the flag in "
+            "the message is for `journey import` on the server). Nothing is written before "
+            "you click *Import*."
+        ),
+        actions(
+            button(OPTION_BUTTONS.get(need, "Answer…"), A_OPTION, value, style="primary"),
+            block_id="import_file_option",
+        ),
+    ]
+    return Message(f"{name} was not imported: {text}", blocks, footer)
+
+
+def _option(text: str, value: str) -> dict[str, Any]:
+    return {"text": _plain(text[:75]), "value": value[:150]}
+
+
+def options_modal(value: dict[str, Any], metadata: str) -> dict[str, Any]:
+    """The form for the option the dry run needs; `metadata` (private_metadata, up to
+    3,000 characters) carries the button's value to the submission."""
+    need = value.get("n")
+    blocks: list[dict[str, Any]] = []
+    if need == "date_format":
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": B_DAY_FIRST,
+                "label": _plain("How does the file write its dates?"),
+                "element": {
+                    "type": "static_select",
+                    "action_id": A_DAY_FIRST,
+                    "options": [
+                        _option("Day first: 03/04/2026 is 3 April 2026", "d"),
+                        _option("Month first: 03/04/2026 is March 4, 2026", "m"),
+                    ],
+                },
+                "hint": _plain(
+                    "As the tool that exported it writes dates (its settings, or a date you "
+                    "know in the file). A date in the other order becomes a bad row."
+                ),
+            }
+        )
+    elif need == "currency":
+        code, base = str(value.get("k") or "?"), str(value.get("w") or "?")
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": B_RATE,
+                "label": _plain(f"What is 1 {code} worth in {base}?"[:2000]),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": A_RATE,
+                    "placeholder": _plain("e.g. 1.08"),
+                    "max_length": 20,
+                },
+                "hint": _plain(
+                    f"Amounts are multiplied by it. 1 keeps the numbers as they are (the "
+                    f"file's {code} counted as {base})."
+                ),
+            }
+        )
+    else:
+        fields = [str(f) for f in value.get("l") or []][:99]
+        choices = [_option(f, f) for f in fields] + [_option("Leave it out", LEAVE_OUT)]
+        for i, column in enumerate(value.get("c") or []):
+            blocks.append(
+                {
+                    "type": "input",
+                    "block_id": f"{B_MAP}{i}",
+                    "label": _plain(f"What is the column “{column}”?"[:2000]),
+                    "element": {"type": "static_select", "action_id": A_MAP, "options": choices},
+                }
+            )
+        blocks.append(
+            context(
+                "journey remembers the answer for files with these columns, as `journey "
+                "import --map` does, once the file is imported."
+            ).to_dict()
+        )
+    return {
+        "type": "modal",
+        "callback_id": CALLBACK_OPTIONS,
+        "private_metadata": metadata,
+        "title": _plain(OPTIONS_TITLE),
+        "submit": _plain("Check again"),
+        "close": _plain("Cancel"),
+        "blocks": blocks,
+    }

@@ -28,6 +28,7 @@ that is also in the log.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -42,8 +43,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.blocks.imports import (
+    MAX_MAP_COLUMNS,
     checking_message,
     dry_run_message,
+    needs_option_message,
     note_message,
     progress_message,
     result_message,
@@ -62,7 +65,7 @@ from journey.errors import JourneyError
 from journey.imports.claims import IMPORTED, claim
 from journey.imports.claims import extend as extend_claim
 from journey.imports.claims import finish as finish_claim
-from journey.imports.common import ImportResult
+from journey.imports.common import ImportResult, NeedsOption
 from journey.imports.service import (
     DemoInTheWay,
     ImportOptions,
@@ -189,9 +192,12 @@ async def receive_file(
     user: str,
     file_id: str,
     channel: str,
+    options: ImportOptions | None = None,
 ) -> None:
     """A file `user` sent (into DM `channel`, or through the modal): check it and post the
-    dry run with *Import* / *Cancel*, or say in one message why not."""
+    dry run with *Import* / *Cancel*, or say in one message why not. `options`: what
+    the person answered when an earlier check needed one of the CLI's options."""
+    options = options or ImportOptions()
     workspace = authorized_workspace(context)
     viewer = await deps.guard.viewer(client, context, user)
     refusal = viewer.refusal()
@@ -231,8 +237,14 @@ async def receive_file(
         ts = await post(client, channel, checking_message(file.name))
         token = context.bot_token or client.token or ""
         found, path, sha = await in_pool(
-            IMPORTS, fetch_and_check, deps, file, token, workspace, max_bytes
+            IMPORTS, fetch_and_check, deps, file, token, workspace, max_bytes, options
         )
+    except NeedsOption as exc:
+        # Settled by an answer (a date style, a rate, what a column is): a button opens
+        # the form that asks for it, and the file is checked again with it.
+        value = option_value(file.id, exc, options)
+        await show(client, channel, ts, needs_option_message(file.name, str(exc), value))
+        return
     except (FileRefused, JourneyError) as exc:
         # FileRefused: Slack would not hand the file out. JourneyError: the import's own
         # words (an unknown layout with the --map that would place it, an ambiguous date
@@ -248,7 +260,7 @@ async def receive_file(
     entry = None
     if found.importable or found.good_rows:
         # Bad rows among good ones: the only button offered imports the good rows.
-        skip = ImportOptions(skip_bad=bool(found.rejected))
+        skip = options.replace(skip_bad=bool(found.rejected))
         entry = PENDING.add(
             workspace, user, channel, file.id, file.name, path, file.size, sha, options=skip
         )
@@ -269,6 +281,21 @@ async def receive_file(
         found.rows,
         found.rejected,
     )
+
+
+def option_value(file_id: str, need: NeedsOption, options: ImportOptions) -> dict[str, Any]:
+    """What the question's button carries to its form and back: the file, what is
+    asked, the answers so far; under Slack's 2,000 characters for a button's value
+    (columns left out are asked for in the next round)."""
+    value: dict[str, Any] = {"f": file_id, "n": need.option, "o": options.compact()}
+    if need.option == "currency":
+        value["k"], value["w"] = need.currency, need.workspace_currency
+    elif need.option == "map":
+        value["c"] = need.columns[:MAX_MAP_COLUMNS]
+        value["l"] = need.fields[:60]
+        while len(json.dumps(value, separators=(",", ":"))) > 1900 and len(value["c"]) > 1:
+            value["c"] = value["c"][:-1]
+    return value
 
 
 def late_answer(entry: Pending | None) -> str:
@@ -344,6 +371,7 @@ async def run_import(
     )
     shown = progress.version
     extended = time.monotonic()
+    claim_ended = False
     try:
         while True:
             done, _ = await asyncio.wait({work}, timeout=interval)
@@ -376,6 +404,9 @@ async def run_import(
             if skip and result.rejected:
                 text += " " + await tell_skipped(client, channel, ts, entry.name, result)
         PENDING.finish(entry, "imported" if ok else "failed", text)
+        # Before the result shows: a click after it finds the claim ended.
+        await in_worker(_end_claim, deps, entry, ok)
+        claim_ended = True
         log.info(
             "import: file %s for team %s: %s",
             entry.file_id,
@@ -388,7 +419,8 @@ async def run_import(
             PENDING.finish(entry, "failed", IMPORT_CUT_SHORT)
         # Not awaited in a worker: a shutdown may be cancelling this task (one short
         # statement; a claim left behind lapses by itself).
-        _end_claim(deps, entry, entry.state == "imported")
+        if not claim_ended:
+            _end_claim(deps, entry, entry.state == "imported")
         IMPORT_GATE.leave(entry.workspace)
 
 

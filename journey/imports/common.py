@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from journey.errors import JourneyError
+
 FileKind = Literal["customers", "orders", "events"]
 FILE_KINDS: tuple[FileKind, ...] = get_args(FileKind)
 
@@ -38,6 +40,33 @@ class RowError:
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.reason}"
+
+
+class NeedsOption(JourneyError):
+    """A file the import cannot read without one of `journey import`'s options: its
+    words name the flag, and its fields say what a form must ask for, so a caller
+    without a command line (the Slack bot) can ask for the same thing.
+
+    `option`: "date_format" (day-first or month-first), "currency" (the rate of
+    `currency` in `workspace_currency`) or "map" (what each of `columns` is, one of
+    `fields`, or left out)."""
+
+    def __init__(
+        self,
+        message: str,
+        option: str,
+        *,
+        columns: list[str] | None = None,
+        fields: list[str] | None = None,
+        currency: str = "",
+        workspace_currency: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.option = option
+        self.columns = list(columns or [])
+        self.fields = list(fields or [])
+        self.currency = currency
+        self.workspace_currency = workspace_currency
 
 
 @dataclass

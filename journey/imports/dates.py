@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from journey.errors import JourneyError
+from journey.imports.common import NeedsOption
 
 # Numeric day/month/year dates with a 4-digit year, optionally followed by a time.
 _NUMERIC = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T,]+(.*))?$")
@@ -219,16 +219,18 @@ def decide_day_first(values: Iterable[str], file: str) -> bool | None:
     if not seen:
         return None
     if day_first and month_first:
-        raise JourneyError(
+        raise NeedsOption(
             f"{file}: the dates mix day/month ({example_day!r}) and month/day "
-            f"({example_month!r}); fix the file, or say which with --date-format."
+            f"({example_month!r}); fix the file, or say which with --date-format.",
+            "date_format",
         )
     if day_first:
         return True
     if month_first:
         return False
-    raise JourneyError(
+    raise NeedsOption(
         f"{file}: every date such as 03/04/2026 could be day/month or month/day (no day "
         "above 12 decides it); say which with --date-format %d/%m/%Y or "
-        "--date-format %m/%d/%Y."
+        "--date-format %m/%d/%Y.",
+        "date_format",
     )

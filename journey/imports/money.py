@@ -16,8 +16,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from journey.errors import JourneyError
-from journey.imports.common import MAX_CENTS
+from journey.imports.common import MAX_CENTS, NeedsOption
 
 _PLAIN = re.compile(r"^\s*(\d{1,15})(?:\.(\d{1,2}))?\s*$")
 _POINT = re.compile(r"^\d{1,3}(?:,\d{3})+(?:\.\d+)?$|^\d+(?:\.\d+)?$|^\.\d+$")
@@ -214,10 +213,13 @@ class Currency:
         if rate is None:
             # The whole file is refused, not row by row: a file in another
             # currency is one decision for the user, not thousands of bad rows.
-            raise JourneyError(
+            raise NeedsOption(
                 f"{self.file}: amounts are in {code} (line {line}) but the workspace counts "
                 f"in {self.workspace}; nothing was imported. Import it with --currency "
                 f"{code}=<rate> (what 1 {code} is worth in {self.workspace}; {code}=1 keeps "
-                "the numbers as they are), or change the workspace's currency."
+                "the numbers as they are), or change the workspace's currency.",
+                "currency",
+                currency=code,
+                workspace_currency=self.workspace,
             )
         return int((Decimal(cents) * rate).to_integral_value())

@@ -39,6 +39,7 @@ from journey.imports.common import (
     SOURCE_KIND,
     FileKind,
     ImportResult,
+    NeedsOption,
     ProgressFn,
     RowError,
 )
@@ -313,7 +314,12 @@ def _generic_layout(
     unplaced = [c for c in header.ignored if carries_values(c)]
     if unplaced:
         expected = ", ".join(COLUMNS[header.kind])
-        raise JourneyError(unplaced_message(file, f"a {header.kind} file", unplaced, expected))
+        raise NeedsOption(
+            unplaced_message(file, f"a {header.kind} file", unplaced, expected),
+            "map",
+            columns=unplaced,
+            fields=list(COLUMNS[header.kind]),
+        )
     return header
 
 
@@ -577,6 +583,7 @@ def import_csv(
     date_format: str | None = None,
     currencies: dict[str, Decimal] | None = None,
     dry_run: bool = False,
+    day_first: bool | None = None,
     commit: Callable[[], None] | None = None,
     batch: int | None = None,
     label: str | None = None,
@@ -599,7 +606,9 @@ def import_csv(
     the source for the layout when the import writes; without it, the mapping
     remembered for this layout applies. `timezone`: the zone of times written
     without one (default: the workspace's). `date_format`: a strptime format
-    for dates the file's own style cannot settle. `currencies`: rates of other
+    for dates the file's own style cannot settle. `day_first`: how numeric dates
+    such as 03/04/2026 are read, with or without a time, when the file does not
+    decide it (the Slack bot's day-first / month-first choice). `currencies`: rates of other
     currencies to the workspace's (--currency EUR=1.08).
 
     `label`: the file's name in every message and row error, when `path` is a
@@ -652,8 +661,10 @@ def import_csv(
         delimiter,
         layout.date_positions(),
         layout.amount_positions(),
-        decide_dates=date_format is None,
+        decide_dates=date_format is None and day_first is None,
     )
+    if day_first is not None:
+        dates.day_first = day_first
     rates = dict(currencies or {})
     currency = Currency(
         workspace=workspace.currency if workspace else "USD",
@@ -673,7 +684,7 @@ def import_csv(
         [
             explicit,
             timezone,
-            date_format,
+            date_format if day_first is None else [date_format, day_first],
             sorted((c, str(r)) for c, r in rates.items()),
             tz.tzname(None) if hasattr(tz, "tzname") else str(tz),
             currency.workspace,

@@ -39,7 +39,7 @@ class DemoInTheWay(JourneyError):
 @dataclass(frozen=True)
 class ImportOptions:
     """What `journey import` takes on the command line besides the file: --skip-bad,
-    --map, --timezone, --date-format and --currency, for callers without one (the Slack
+    --map, --timezone, --date-format (or day-first / month-first) and --currency, for callers without one (the Slack
     bot gathers them from buttons and forms). `compact` / `from_compact` carry them in a
     button's value, so a click another process receives imports the file as checked."""
 
@@ -48,6 +48,9 @@ class ImportOptions:
     timezone: str | None = None
     date_format: str | None = None
     currencies: dict[str, Decimal] = field(default_factory=dict)
+    # Day-first or month-first for numeric dates the file leaves open (the CLI says
+    # it with --date-format %d/%m/%Y; this also reads such dates with a time).
+    day_first: bool | None = None
 
     def replace(self, **changes: Any) -> ImportOptions:
         values = {
@@ -56,6 +59,7 @@ class ImportOptions:
             "timezone": self.timezone,
             "date_format": self.date_format,
             "currencies": dict(self.currencies),
+            "day_first": self.day_first,
         }
         values.update(changes)
         return ImportOptions(**values)
@@ -68,6 +72,7 @@ class ImportOptions:
             "timezone": self.timezone,
             "date_format": self.date_format,
             "currencies": dict(self.currencies) or None,
+            "day_first": self.day_first,
         }
 
     def compact(self) -> dict[str, Any]:
@@ -82,6 +87,8 @@ class ImportOptions:
             out["d"] = self.date_format
         if self.currencies:
             out["c"] = {k: str(v) for k, v in self.currencies.items()}
+        if self.day_first is not None:
+            out["y"] = int(self.day_first)
         return out
 
     @classmethod
@@ -108,6 +115,7 @@ class ImportOptions:
             timezone=str(zone) if isinstance(zone, str) and zone else None,
             date_format=str(style) if isinstance(style, str) and style else None,
             currencies=rates,
+            day_first=bool(value["y"]) if value.get("y") in (0, 1) else None,
         )
 
 

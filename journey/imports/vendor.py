@@ -26,7 +26,14 @@ from datetime import datetime, tzinfo
 
 from journey.errors import JourneyError
 from journey.imports.columns import carries_values, unplaced_message
-from journey.imports.common import MAX_CHANNEL, MAX_EMAIL, MAX_ID, MAX_NAME, MAX_ORDER_ID
+from journey.imports.common import (
+    MAX_CHANNEL,
+    MAX_EMAIL,
+    MAX_ID,
+    MAX_NAME,
+    MAX_ORDER_ID,
+    NeedsOption,
+)
 from journey.imports.dates import DateReader, zone
 from journey.imports.format import Outcome, VendorFormat, status_key
 from journey.imports.generic import _Event, _Ref
@@ -140,9 +147,16 @@ def vendor_header(
             ignored.append(column)
     if unplaced:
         fields = ", ".join(fmt.fields)
+        choices = list(fmt.fields)
         if fmt.records == "contacts":
             fields += "; or a journey stage: " + ", ".join(DEFAULT_STAGES)
-        raise JourneyError(unplaced_message(file, fmt.title, unplaced, fields))
+            choices += [s for s in DEFAULT_STAGES if s not in choices]
+        raise NeedsOption(
+            unplaced_message(file, fmt.title, unplaced, fields),
+            "map",
+            columns=unplaced,
+            fields=choices,
+        )
     positions = {c: i for i, c in reversed(list(enumerate(stripped)))}
     return VendorHeader(
         fmt, len(names), index, label, stage_columns, labels, known, ignored, positions

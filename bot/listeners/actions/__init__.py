@@ -17,4 +17,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
     review_actions.register(app, deps)
     alert_actions.register(app, deps)
     import_actions.register(app, deps)
+    import_actions.register_options(app, deps)
     people_actions.register(app, deps)
