@@ -293,10 +293,14 @@ def _summary(rows: _Rows, session: Session, workspace_id: str, as_of: int) -> Bu
 
 def _cohort(rows: _Rows) -> Cohort:
     inside = (rows.flags & IN_COHORT) != 0
-    present, channel = np.unique(rows.channel[inside], return_inverse=True)
+    codes = rows.channel[inside]
+    # Only the channels the cohort has, numbered in the read's order (no sort).
+    present = np.flatnonzero(np.bincount(codes, minlength=len(rows.names)))
+    renumber = np.zeros(len(rows.names), dtype=np.intp)
+    renumber[present] = np.arange(present.size)
     return Cohort(
         ids=rows.customer_id[inside],
-        channel=channel.astype(np.intp),
+        channel=renumber[codes],
         names=[rows.names[int(c)] for c in present],
         bought=(rows.flags[inside] & BOUGHT) != 0,
         revenue=rows.revenue[inside],

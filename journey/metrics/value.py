@@ -263,30 +263,36 @@ def value_report(
         [rows_order.index(c) if c in top or c == "unknown" else len(top) for c in cohort.names],
         dtype=np.intp,
     )
-    group = group_of_code[cohort.channel]
+    group = group_of_code[cohort.channel].astype(np.int8)  # at most TOP_CHANNELS + 2 rows
+    # One stable sort by row (a radix sort of small integers) makes each row's customers a
+    # slice, still in customer id order, instead of a pass over every customer per row.
+    by_row = np.argsort(group, kind="stable")
+    bounds = np.cumsum(np.bincount(group, minlength=len(rows_order)))
+    row_values, row_bought, row_revenue = values[by_row], bought[by_row], revenue[by_row]
     rows: list[ChannelValue] = []
     for row, name in enumerate(rows_order):
-        mask = group == row
-        n = int(mask.sum())
+        lo, hi = (int(bounds[row - 1]) if row else 0), int(bounds[row])
+        n = hi - lo
         if n == 0:
             continue
-        buyer_mask = mask & bought
-        k = int(buyer_mask.sum())
+        these, their_bought = row_values[lo:hi], row_bought[lo:hi]
+        k = int(their_bought.sum())
         per_customer = per_buyer = None
         customer_interval = buyer_interval = None
         if model is not None:
-            per_customer = _cents(float(values[mask].mean()))
-            customer_interval = _interval(bootstrap_interval(values[mask], rng))
+            per_customer = _cents(float(these.mean()))
+            customer_interval = _interval(bootstrap_interval(these, rng))
             if k:
-                per_buyer = _cents(float(values[buyer_mask].mean()))
-                buyer_interval = _interval(bootstrap_interval(values[buyer_mask], rng))
+                buyers_values = these[their_bought]
+                per_buyer = _cents(float(buyers_values.mean()))
+                buyer_interval = _interval(bootstrap_interval(buyers_values, rng))
         rows.append(
             ChannelValue(
                 channel=name,
                 customers=n,
                 buyers=k,
                 conversion=wilson(k, n),
-                revenue_cents=int(revenue[mask].sum()),
+                revenue_cents=int(row_revenue[lo:hi].sum()),
                 value_per_customer_cents=per_customer,
                 value_per_customer_interval=customer_interval,
                 value_per_buyer_cents=per_buyer,
