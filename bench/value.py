@@ -16,9 +16,12 @@ What it measures and why (figures in bench/VALUE.md):
 - Store: written straight into `customer` and `customer_journey` of a throw-away SQLite
   file and a throw-away PostgreSQL database (`journey_bench_value`, dropped at the end),
   as bench/churn_model.py does: the report reads only the journey state.
-- Report: `value_report` end to end (the buyer summary and cohort queries, BG/NBD and
+- Report: `value_report` end to end (the one read of buyers and cohort, BG/NBD and
   Gamma-Gamma fits, every buyer's discounted 12-month value, the channel bootstrap), each
   call in its own session. Median of `--runs` warm runs after one warm-up.
+- Overview pair: the value report and the churn report (limit 0) for the same as-of time,
+  as the overview and the App Home build them, with one `SharedFits` (one read, one fit
+  of each model) and without (each report reading and fitting on its own).
 - lifetimes: `BetaGeoFitter().fit(x, t_x, T)` plus `GammaGammaFitter().fit(x, m)` on the
   repeat buyers, on the very arrays the report read from SQLite (so the same data), once
   (it is slow), in the same process and run. Ours is also timed on those arrays (both fits
@@ -49,7 +52,8 @@ from sqlmodel import Session
 
 from bench.churn_model import TRUTH, machine
 from journey.db import make_engine, session_scope, upgrade
-from journey.metrics.churn import read_summary
+from journey.metrics.buyers import SharedFits
+from journey.metrics.churn import churn_report, read_summary
 from journey.metrics.churn_model import fit_bg_nbd, simulate_bg_nbd
 from journey.metrics.gamma_gamma import GammaGammaParams, fit_gamma_gamma, simulate_gamma_gamma
 from journey.metrics.value import value_report
@@ -214,12 +218,25 @@ def report_case(url: str, runs: int, profile: bool) -> dict[str, Any]:
         with Session(engine) as session:
             return read_summary(session, WS, end)
 
+    def pair(shared: bool) -> Callable[[], Any]:
+        def both() -> Any:
+            with Session(engine) as session:
+                fits = SharedFits() if shared else None
+                value_report(session, WS, period(), now=AS_OF, fits=fits)
+                return churn_report(session, WS, period(), limit=0, now=AS_OF, fits=fits)
+
+        return both
+
     times, result = timed(report, runs)
     read_times, summ = timed(summary, max(1, runs // 2))
+    shared_times, _ = timed(pair(True), max(1, runs // 2))
+    separate_times, _ = timed(pair(False), max(1, runs // 2))
     case: dict[str, Any] = {
         "report_s": times,
         "report_median_s": statistics.median(times),
         "read_summary_median_s": statistics.median(read_times),
+        "overview_pair_shared_s": shared_times,
+        "overview_pair_separate_s": separate_times,
         "method": result.method,
         "reason": result.fallback_reason,
         "buyers": result.buyers,
