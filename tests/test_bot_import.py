@@ -822,3 +822,17 @@ async def test_an_unplaced_column_is_asked_for_and_the_answer_remembered_for_the
     await bot.drop(ADMIN, "orders-2.csv", data.replace(b"1,ann", b"2,ann"))
     again = await bot.message(ADMIN, "orders-2.csv: ")
     assert "Import it?" in again.text, again.text
+
+
+async def test_a_click_on_the_good_rows_reaching_another_replica_skips_the_same_rows(bot, tmp_path):
+    """The button carries how the file was checked (skip the bad rows): a process that
+    never saw the check imports the good rows, as the one that checked it would."""
+    cli_counts, _ = cli_skip_bad(tmp_path, BAD_ROWS)
+    await bot.drop(ADMIN, "orders.csv", BAD_ROWS)
+    shown = await bot.message(ADMIN, "Import the 3 good rows?")
+    assert json.loads(button_value(shown, A_IMPORT))["o"] == {"b": 1}
+    PENDING.close()
+    await bot.click(A_IMPORT, shown, ADMIN, "good-elsewhere")
+    done = await bot.message(ADMIN, "bad rows skipped")
+    assert "Imported" in json.dumps(done.blocks)
+    assert counts(bot.engine, bot.team) == cli_counts
