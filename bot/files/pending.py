@@ -22,6 +22,7 @@ imported; a check older than KEEP_SECONDS is not.
 from __future__ import annotations
 
 import atexit
+import json
 import secrets
 import shutil
 import tempfile
@@ -34,6 +35,7 @@ from pathlib import Path
 from journey.imports.service import ImportOptions
 
 KEEP_SECONDS = 30 * 60
+MAX_VALUE = 1900  # characters of a button's value (Slack's limit is 2,000)
 REMEMBER_SECONDS = 24 * 3600
 
 
@@ -70,6 +72,11 @@ class Pending:
         options = self.options.compact()
         if options:
             value["o"] = options
+        if len(json.dumps(value, separators=(",", ":"))) > MAX_VALUE and "m" in options:
+            # Slack refuses a button value over 2,000 characters. A long column map stays
+            # with this process's entry; a click reaching another process imports without
+            # it, where the check's question stops the import again (never a misreading).
+            value["o"] = {k: v for k, v in options.items() if k != "m"}
         return value
 
 
