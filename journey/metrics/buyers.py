@@ -18,6 +18,11 @@ Python tuple with a Python int per column per row. Here
   over the same rows in the same order (one aggregate step per row for all of them), and
   each group's row count is read beside them and checked.
 
+Limits: a column of one channel is one value, so SQLite's string length limit (1e9 bytes by
+default, about 90M customers of one channel) and PostgreSQL's 1 GB per value (134M) bound
+a channel; PostgreSQL also holds every group's aggregate in memory while it reads (about
+80 MB at a million customers).
+
 `SharedFits` keeps the summary and both fits per (workspace, as-of time) for the reports
 of one request: the overview and the App Home build the churn and the value report for
 the same as-of time, and the digest the churn report and the value line.
