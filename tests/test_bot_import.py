@@ -836,3 +836,24 @@ async def test_a_click_on_the_good_rows_reaching_another_replica_skips_the_same_
     done = await bot.message(ADMIN, "bad rows skipped")
     assert "Imported" in json.dumps(done.blocks)
     assert counts(bot.engine, bot.team) == cli_counts
+
+
+async def test_a_member_clicking_a_question_gets_one_sentence_and_no_form(bot):
+    from bot.blocks.imports import A_OPTION
+
+    data = b"order_id,email,ordered_at,amount\n1,ann@example.com,03/04/2026,10.00\n"
+    await bot.drop(ADMIN, "orders.csv", data)
+    asked = await bot.message(ADMIN, "could be day/month or month/day")
+    body, ctype = block_actions(
+        A_OPTION,
+        button_value(asked, A_OPTION),
+        team_id=bot.team,
+        user_id=MEMBER,
+        channel_id=dm(ADMIN),
+        response_url=bot.fake.response_url("member-q", channel=dm(ADMIN)),
+        trigger_id=bot.fake.issue_trigger(),
+    )
+    await bot.post(body, ctype)
+    (said,) = await bot.responses("member-q")
+    assert "Importing files is for" in said.text
+    assert not bot.fake.calls_to("views.open")
