@@ -209,7 +209,7 @@ def test_old_data_but_nothing_in_this_period_nor_the_one_before_is_one_line(sess
     message = digest_message(digest)
     body = json.dumps(message.payload())
     assert message.text == (
-        "Weekly digest · 2026-07-27 to 2026-08-02. No customer activity this week "
+        "Weekly digest · shop · 2026-07-27 to 2026-08-02. No customer activity this week "
         "(2026-07-27 to 2026-08-02) nor the week before; the latest was on 2026-06-12."
     )
     for zero in ("New customers", "Purchases", "Revenue", "Returning buyers", "Funnel", "drop-off"):

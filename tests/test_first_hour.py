@@ -345,6 +345,25 @@ def test_sources_and_sync_agree_and_clear_clears(console):
     assert "I don't know" not in out
 
 
+def test_the_console_headers_name_your_own_workspace(cli, tmp_path, monkeypatch):
+    """Issue 19: the business in every report header. A workspace the operator named
+    (`--workspace myshop`) is its name in the console as in the CLI; only a bare Slack
+    team id, which means nothing in Slack, is left out."""
+    from types import SimpleNamespace
+
+    from journey.render.format import owner
+    from journey.reports import Business
+
+    monkeypatch.setenv("JOURNEY_SYNC_INTERVAL", "0")
+    cli("import", "orders.csv", "--workspace", "myshop")
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.db'}")
+    out = _console(engine, "myshop", "/journey churn", "/journey retention 2026-05-01..2026-06-14")
+    engine.dispose()
+    assert "Churn · myshop · as of" in out and "Retention · myshop · 2026-05-01" in out
+    slack = SimpleNamespace(business=Business("T0123ABCD", "T0123ABCD"))
+    assert owner(slack, ids=False) == "" and owner(slack) == "T0123ABCD"
+
+
 def test_connect_in_the_console_says_how_to_connect_apart_from_the_demo(console):
     out = console("/journey connect")
     assert (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -76,16 +77,21 @@ def versus(p: Period) -> str:
     return f"the previous {p.length.days} days"
 
 
+# A Slack team (T...) or Enterprise Grid (E...) id: capitals and digits.
+_TEAM_ID = re.compile(r"[TE][A-Z0-9]+")
+
+
 def owner(report: object, ids: bool = True) -> str:
     """Whose numbers: `Maple Street Vet (demo data)`, `myshop`. Every report header starts
     with it, so demo figures are never read as a business's own. `ids=False` gives ""
-    for a workspace with no name but its id (a Slack team id means nothing in Slack)."""
+    for a workspace with no name but its Slack team id (T0123ABCD means nothing in Slack);
+    a name the operator chose as the id (`--workspace myshop`, the console's) shows."""
     from journey.reports import Business
 
     b = getattr(report, "business", None)
     if not isinstance(b, Business):
         return str(getattr(report, "workspace_id", "")) if ids else ""
-    if not ids and not b.demo and b.name == b.workspace_id:
+    if not ids and not b.demo and b.name == b.workspace_id and _TEAM_ID.fullmatch(b.name):
         return ""
     if b.mixed:
         return f"{b.name} (demo data mixed with your own)"
