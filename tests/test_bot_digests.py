@@ -982,6 +982,24 @@ async def test_acknowledge_is_stored_replaces_the_button_and_open_report_answers
         for e in b["elements"]
         if e["action_id"] == A_ALERT_ACK
     )
+    # While the report pool is full the click is refused privately at once: nothing is
+    # stored and the button stays, to click again (bot/work/pool.py).
+    from test_workload import Filled, _busy_aside
+
+    from bot.work.pool import PoolLimits, ReportPool, use_pool
+
+    full = ReportPool(PoolLimits(threads=1, max_queue=2, max_queue_per_workspace=2, max_wait=60))
+    old = use_pool(full)
+    try:
+        async with Filled(full, "T0JOURNEY", 2):
+            await slack.click(A_ALERT_ACK, ack_value, "ack-busy", message)
+            (post,) = await slack.responses("ack-busy")
+            _busy_aside(post)
+            assert "the alert was not acknowledged" in json.dumps(post.payload)
+    finally:
+        use_pool(old)
+    assert _acks(demo_engine) == []
+
     await slack.click(A_ALERT_ACK, ack_value, "ack", message)
     (post,) = await slack.responses("ack")
     assert post.replace_original

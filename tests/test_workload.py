@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from fakes.signing import app_home_opened, block_actions, event_callback
 from fakes.slack_api import DEFAULT_BOT_TOKEN, FakeSlack
 from slack_driver import SECRET, SignedBot, bot_client
 
@@ -205,3 +206,188 @@ async def test_the_same_funnel_chart_is_rendered_once(demo_engine, monkeypatch):
         uploads = [c for c in fake.calls if c.method == "files.completeUploadExternal"]
     assert len(uploads) == 3  # every report gets its chart...
     assert len(rendered) == 2  # ...drawn once for 30d, once for 90d
+
+
+# --- buttons and the Home tab are bounded too ------------------------------------------
+
+
+class Clicks(SignedBot):
+    async def click(self, action_id: str, value: dict | str, name: str, user: str = "U0ALICE"):
+        raw = value if isinstance(value, str) else json.dumps(value)
+        body, ctype = block_actions(
+            action_id,
+            raw,
+            team_id=self.team,
+            user_id=user,
+            channel_id="C0GENERAL",
+            response_url=self.fake.response_url(name, channel="C0GENERAL"),
+        )
+        assert (await self.post(body, ctype)).status_code == 200
+
+
+@pytest.fixture
+async def clicks(demo_engine):
+    with FakeSlack() as fake:
+        fake.add_user("U0ALICE")
+        fake.add_user("U0ADMIN", is_admin=True)
+        settings = BotSettings(
+            bot_token=DEFAULT_BOT_TOKEN, signing_secret=SECRET, api_url=fake.api_url
+        )
+        deps = Deps(service=ReportService(demo_engine), settings=settings, working_after=10)
+        app = build_app(settings, demo_engine, deps=deps)
+        async with bot_client(app) as http:
+            yield Clicks(fake, demo_engine, http, fake.team_id)
+
+
+class Filled:
+    """The only report thread held and `count` more pieces of work waiting for
+    `workspace`: what a burst of reports leaves behind."""
+
+    def __init__(self, pool: ReportPool, workspace: str, count: int) -> None:
+        self.pool, self.workspace, self.count = pool, workspace, count
+        self.gate = threading.Event()
+        self.tasks: list[asyncio.Future] = []
+
+    async def __aenter__(self) -> Filled:
+        self.tasks.append(asyncio.ensure_future(self.pool.run(self.gate.wait, 30)))
+        await _started(self.pool, 1)
+        for _ in range(self.count):
+            self.tasks.append(
+                asyncio.ensure_future(self.pool.run(lambda: None, workspace=self.workspace))
+            )
+        await asyncio.sleep(0)
+        assert self.pool.waiting == self.count
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.gate.set()
+        await asyncio.gather(*self.tasks)
+
+
+def _busy_aside(post) -> None:
+    """A polite refusal beside the message clicked on: private, the message untouched."""
+    dumped = json.dumps(post.payload)
+    assert "busy" in dumped and "try again in a minute" in dumped
+    assert post.replace_original is False and post.response_type == "ephemeral"
+
+
+def _count(engine, model) -> int:
+    from sqlalchemy import func
+    from sqlmodel import select
+
+    with session_scope(engine) as session:
+        return session.exec(select(func.count()).select_from(model)).one()
+
+
+async def test_buttons_are_refused_in_words_when_the_pool_is_full(clicks, small_pool):
+    """Review marks, Share, the CSV and By channel no longer queue without bound behind
+    reports: past the pool's bounds each is refused at once, privately, nothing is
+    written or posted, and the buttons stay on the message to click again."""
+    from journey.models.export import ExportRecord
+    from journey.models.review import ReviewRequest
+
+    bot = clicks
+    await bot.command("reviews", "rev")
+    (post,) = await bot.responses("rev")
+    asked = next(
+        e
+        for b in post.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "journey_review_asked"
+    )
+    reviews, exports = _count(bot.engine, ReviewRequest), _count(bot.engine, ExportRecord)
+    report = {"k": "retention", "p": "30d", "c": None, "v": ""}
+    async with Filled(small_pool, bot.team, small_pool.limits.max_queue):
+        started = time.monotonic()
+        await bot.click("journey_review_asked", asked["value"], "mark")
+        await bot.click("journey_share", report, "share", user="U0ADMIN")
+        await bot.click("journey_export_csv", report, "csv", user="U0ADMIN")
+        await bot.click("journey_by_channel", report, "bychan")
+        (mark,) = await bot.responses("mark")
+        (share,) = await bot.responses("share")
+        (csv,) = await bot.responses("csv")
+        (bychan,) = await bot.responses("bychan")
+        assert time.monotonic() - started < 10  # at once, not after the held work
+        for post, words in [
+            (mark, "was not marked"),
+            (share, "the report was not shared"),
+            (csv, "no CSV was made"),
+            (bychan, "did not start this one"),
+        ]:
+            _busy_aside(post)
+            assert words in json.dumps(post.payload)
+    assert _count(bot.engine, ReviewRequest) == reviews
+    assert _count(bot.engine, ExportRecord) == exports
+    assert not bot.fake.calls_to("files.completeUploadExternal")
+    assert small_pool.shed == 4
+
+    # Once the pool has room the same button works.
+    await bot.click("journey_review_asked", asked["value"], "mark-again")
+    (post,) = await bot.responses("mark-again")
+    assert post.replace_original and "asked for a review" in json.dumps(post.blocks)
+    assert _count(bot.engine, ReviewRequest) == reviews + 1
+
+
+async def test_the_home_tab_says_busy_instead_of_waiting(clicks, small_pool):
+    bot = clicks
+    async with Filled(small_pool, bot.team, small_pool.limits.max_queue):
+        body, ctype = event_callback(app_home_opened("U0ALICE"), bot.team)
+        assert (await bot.post(body, ctype)).status_code == 200
+        deadline = time.monotonic() + 10
+        while not bot.fake.calls_to("views.publish") and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        dumped = json.dumps(bot.fake.home_views["U0ALICE"])
+        assert "busy" in dumped and "this tab shows no figures now" in dumped
+        assert "Funnel:" not in dumped
+    # Opened again with room, it shows the figures.
+    body, ctype = event_callback(app_home_opened("U0ALICE"), bot.team)
+    await bot.post(body, ctype)
+    deadline = time.monotonic() + 15
+    while len(bot.fake.calls_to("views.publish")) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    assert "Funnel:" in json.dumps(bot.fake.home_views["U0ALICE"])
+
+
+async def test_a_sync_asked_while_the_pool_is_full_is_refused_in_words(clicks, small_pool):
+    bot = clicks
+    async with Filled(small_pool, bot.team, small_pool.limits.max_queue):
+        await bot.command("sync", "sync", user="U0ADMIN")
+        (post,) = await bot.responses("sync")
+        assert "the sync did not start" in json.dumps(post.payload)
+    assert not bot.fake.calls_to("conversations.open")  # no progress DM was started
+
+
+async def test_a_buttons_work_takes_only_its_workspaces_share(clicks):
+    """Per workspace: another workspace's queue does not refuse this one's click (it waits
+    its turn), and this workspace's full share refuses it though the queue has room."""
+    from journey.models.review import ReviewRequest
+
+    pool = _pool(threads=1, queue=4, per_workspace=2)
+    old = use_pool(pool)
+    try:
+        bot = clicks
+        await bot.command("reviews", "rev")
+        (post,) = await bot.responses("rev")
+        values = [
+            e["value"]
+            for b in post.blocks
+            if b["type"] == "actions"
+            for e in b["elements"]
+            if e["action_id"] == "journey_review_skip"
+        ]
+        before = _count(bot.engine, ReviewRequest)
+        async with Filled(pool, "T0SOMEONEELSE", 2):
+            await bot.click("journey_review_skip", values[0], "skip-1")
+            await asyncio.sleep(0.3)
+            assert not bot.fake.responses.get("skip-1")  # waiting its turn, not refused
+        (post,) = await bot.responses("skip-1")
+        assert post.replace_original and "skipped" in json.dumps(post.blocks)
+        async with Filled(pool, bot.team, 2):
+            await bot.click("journey_review_skip", values[1], "skip-2")
+            (post,) = await bot.responses("skip-2")
+            _busy_aside(post)
+        assert _count(bot.engine, ReviewRequest) == before + 1
+        assert pool.shed == 1
+    finally:
+        use_pool(old)

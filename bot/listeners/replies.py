@@ -33,6 +33,10 @@ BUSY = (
     "journey is busy answering many requests right now, so I did not start this one: "
     "please try again in a minute."
 )
+# For what is not a report (a button, the Home tab): says what was not done.
+BUSY_NOT_DONE = (
+    "journey is busy answering many requests right now, so {what}: please try again in a minute."
+)
 CHART_SKIPPED = "Chart left out: journey is busy right now. Ask again later to see it."
 CHARTS_HINT = (
     "Charts are off: add the `files:write` scope to the app (OAuth & Permissions) and reinstall "
@@ -71,19 +75,41 @@ async def reply_when_ready(
     working = not done
     if working:
         await safe_respond(respond, working_message(what).payload())
+    refused = False
     try:
         reply: Reply = await task
     except Busy as exc:
         _shed_log(exc.why)
-        reply = Reply(error_message(BUSY))
+        reply, refused = Reply(error_message(BUSY)), True
     except Exception as exc:  # the service already catches; this is the last line of defence
         reply = Reply(unexpected_message(exc))
     payload = reply.message.payload()
     if working:
         payload["replace_original"] = True
+    elif refused:
+        # A button's report (By channel, Compare) would replace the report clicked on:
+        # the refusal goes beside it, privately, and the report and its buttons stay.
+        extra = {**extra, "response_type": "ephemeral", "replace_original": False}
     await safe_respond(respond, {**payload, **extra})
     answered()
     return reply, working
+
+
+def busy_message(what: str, why: str) -> Message:
+    """The polite refusal of work the pool turned away (`Busy.why`), saying `what` was
+    not done; counted in the shed log line like refused reports."""
+    _shed_log(why)
+    return error_message(BUSY_NOT_DONE.format(what=what))
+
+
+async def refuse_busy(respond: AsyncRespond, what: str, exc: Busy) -> None:
+    """Tell the person who clicked, privately and without touching the message they
+    clicked on (its buttons stay, to click again), that `what` was not done."""
+    message = busy_message(what, exc.why)
+    await safe_respond(
+        respond,
+        {**message.payload(), "response_type": "ephemeral", "replace_original": False},
+    )
 
 
 _shed = {"since": 0.0, "count": 0}
@@ -95,7 +121,7 @@ def _shed_log(why: str, every: float = 10.0) -> None:
     now = time.monotonic()
     if now - _shed["since"] >= every:
         log.warning(
-            "report pool full: %d report(s) refused with 'busy, try again' (latest: %s)",
+            "report pool full: %d request(s) refused with 'busy, try again' (latest: %s)",
             _shed["count"],
             why,
         )

@@ -23,8 +23,14 @@ So the queue is bounded, per process and per workspace, in depth and in age:
 
 Past a bound the work is refused with `Busy`, and the user reads a polite "busy,
 try again in a minute" at once instead of an ever later answer (bot/listeners/
-replies.py). Small work that is no report (a button's bookkeeping, the App Home)
-uses `in_worker`: it queues in the same threads and is never refused.
+replies.py). That holds for everything a person asks for, not only reports: a
+button's work (a review mark, an alert acknowledgement, Share, the CSV), the App
+Home and `/journey sync`'s look-up go through `queued` and are refused the same way,
+each with an answer that fits where it was asked (an ephemeral line, a Home note).
+Before, they queued without bound behind the reports. `in_worker` (never refused)
+is only for bookkeeping that follows work already admitted, such as recording an
+export once the file was sent: there is at most one per admitted piece of work,
+so the queue stays bounded, and refusing it would lose the record.
 
 The other pools keep slow outside servers away from everyone else:
 
@@ -209,8 +215,14 @@ def use_pool(new: ReportPool | None) -> ReportPool | None:
     return old
 
 
+async def queued(workspace: str | None, fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` on the report threads, for `workspace`: raises Busy past the bounds
+    (per process and per workspace, in depth and in age), like a report."""
+    return await pool().run(fn, *args, workspace=workspace)
+
+
 async def in_worker(fn: Callable[..., T], *args: Any) -> T:
-    """Small work on the report threads, never refused."""
+    """Bookkeeping that follows admitted work on the report threads, never refused."""
     return await pool().run(fn, *args, shed=False)
 
 

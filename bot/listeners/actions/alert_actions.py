@@ -6,7 +6,9 @@ channel, by who acknowledged it and when. A second click (someone who still saw 
 button) is told privately who had already acknowledged it. The alert itself stays
 firing until the data says it resolved. "Open report" answers the person who
 clicked, privately, with the funnel or retention report of the digest's period
-(or the last 90 days).
+(or the last 90 days). Both take the workspace's share of the report pool
+(bot/work/pool.py): when it is full the clicker is told privately that nothing was
+acknowledged, and the button stays.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from bot.blocks.mrkdwn import md, mention
 from bot.deps import Deps
 from bot.listeners.actions.report_actions import STALE, admitted
 from bot.listeners.actions.values import action_value, command_from
-from bot.listeners.replies import reply_when_ready, safe_respond
-from bot.work.pool import in_worker
+from bot.listeners.replies import refuse_busy, reply_when_ready, safe_respond
+from bot.work.pool import Busy, queued
 
 ACK_BLOCK = "journey_acknowledged"
 NOT_FOUND = (
@@ -86,9 +88,19 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await safe_respond(respond, error_message(STALE).payload())
             return
         ts = (body.get("container") or {}).get("message_ts") or message.get("ts")
-        outcome = await in_worker(
-            deps.service.acknowledge_alert, viewer.workspace, rule_id, str(key), viewer.user_id, ts
-        )
+        try:
+            outcome = await queued(
+                viewer.workspace,
+                deps.service.acknowledge_alert,
+                viewer.workspace,
+                rule_id,
+                str(key),
+                viewer.user_id,
+                ts,
+            )
+        except Busy as exc:
+            await refuse_busy(respond, "the alert was not acknowledged", exc)
+            return
         if isinstance(outcome, Message):
             await safe_respond(respond, {**outcome.payload(), "replace_original": False})
             return

@@ -4,8 +4,11 @@ Every button first asks the guard (bot/guard/access.py) who clicked: guests and 
 of other organizations get one sentence instead of customer data; *Share* and the CSV
 export are for admins (or JOURNEY_EXPORT_USERGROUP), Share never into a conversation
 shared with another workspace, and every export and share is recorded (who, when, how
-many rows). Reports a button runs take the workspace's share of the report pool
-(bot/work/pool.py) and count against the clicker's rate limit (bot/guard/fair.py).
+many rows). Reports a button runs, the shared report and the CSV take the workspace's
+share of the report pool (bot/work/pool.py) and count against the clicker's rate limit
+(bot/guard/fair.py): when the pool is full the clicker is told privately that nothing
+was shared or sent, and the buttons stay. A shared report's chart is left out (with a
+line to the sharer) while reports queue, as a private report's is.
 """
 
 from __future__ import annotations
@@ -28,15 +31,17 @@ from bot.deps import Deps
 from bot.guard.access import Viewer
 from bot.listeners.actions.values import action_value, command_from, user_of
 from bot.listeners.replies import (
+    CHART_SKIPPED,
     CHARTS_HINT,
     can_upload,
-    chart_png,
+    chart_when_free,
+    refuse_busy,
     reply_when_ready,
     safe_respond,
     upload_chart,
 )
 from bot.slack_errors import explain
-from bot.work.pool import in_worker
+from bot.work.pool import Busy, in_worker, queued
 
 log = logging.getLogger("journey.bot")
 STALE = "This button is from an older message; run the command again."
@@ -130,7 +135,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 respond, {**error_message(problem).payload(), "replace_original": False}
             )
             return
-        reply = await in_worker(deps.service.command_reply, viewer.workspace, cmd, "", True)
+        try:
+            reply = await queued(
+                viewer.workspace, deps.service.command_reply, viewer.workspace, cmd, "", True
+            )
+        except Busy as exc:
+            await refuse_busy(respond, "the report was not shared", exc)
+            return
         user = viewer.user_id
         message = reply.message
         text = md("{} shared: {}", mention(user), message.text)
@@ -149,7 +160,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             channel or "channel",
         )
         scopes = context.authorize_result.bot_scopes if context.authorize_result else None
-        rendered = await in_worker(chart_png, reply)
+        try:
+            rendered = await chart_when_free(reply, viewer.workspace)
+        except Busy:
+            await safe_respond(respond, {"text": CHART_SKIPPED, "replace_original": False})
+            return
         if rendered is None:
             return
         png, title = rendered
@@ -190,7 +205,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         kind = value.get("k") if isinstance(value.get("k"), str) else None
         period = value.get("p") if isinstance(value.get("p"), str) else None
-        csv_text, rows = await in_worker(deps.service.at_risk_csv, viewer.workspace, period, kind)
+        try:
+            csv_text, rows = await queued(
+                viewer.workspace, deps.service.at_risk_csv, viewer.workspace, period, kind
+            )
+        except Busy as exc:
+            await refuse_busy(respond, "no CSV was made", exc)
+            return
         try:
             dm = await client.conversations_open(users=viewer.user_id)
             await client.files_upload_v2(

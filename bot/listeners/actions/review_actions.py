@@ -1,4 +1,10 @@
-"""The "Asked" and "Skip" buttons on review candidates."""
+"""The "Asked" and "Skip" buttons on review candidates.
+
+A mark is a write and the refreshed list a report: both take the workspace's share of
+the report pool (bot/work/pool.py). When it is full the clicker is told privately that
+nothing was marked (the buttons stay, to click again); a mark recorded whose list
+cannot be refreshed says so instead of the list.
+"""
 
 from __future__ import annotations
 
@@ -20,8 +26,8 @@ from bot.commands.language import Command
 from bot.deps import Deps
 from bot.listeners.actions.report_actions import admitted
 from bot.listeners.actions.values import action_value
-from bot.listeners.replies import safe_respond
-from bot.work.pool import in_worker
+from bot.listeners.replies import busy_message, refuse_busy, safe_respond
+from bot.work.pool import Busy, queued
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -48,24 +54,40 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 ).payload(),
             )
             return
-        recorded = await in_worker(deps.service.record_review_request, team, customer, status, user)
+        name = str(value.get("n") or "the customer")
+        try:
+            recorded = await queued(
+                team, deps.service.record_review_request, team, customer, status, user
+            )
+        except Busy as exc:
+            await refuse_busy(respond, f"{name} was not marked", exc)
+            return
         if not recorded:
             await safe_respond(
                 respond, error_message("That customer is not in this workspace.").payload()
             )
             return
-        # The list without that customer, with a line saying what was recorded.
-        exports = await deps.guard.may_export(client, viewer)
-        reply = await in_worker(
-            partial(deps.service.command_reply, team, Command("reviews"), exports=exports)
-        )
-        name = str(value.get("n") or "the customer")
         done = md(
             ":white_check_mark: {}: {} (recorded by {}).",
             name,
             "asked for a review" if status == "asked" else "skipped",
             mention(user),
         )
+        # The list without that customer, with a line saying what was recorded.
+        exports = await deps.guard.may_export(client, viewer)
+        try:
+            reply = await queued(
+                team,
+                partial(deps.service.command_reply, team, Command("reviews"), exports=exports),
+            )
+        except Busy as exc:
+            busy = busy_message("the list was not refreshed", exc.why)
+            note = Message(done, [context_block(done), *busy.blocks])
+            await safe_respond(
+                respond,
+                {**note.payload(), "response_type": "ephemeral", "replace_original": False},
+            )
+            return
         message = Message(
             reply.message.text, [context_block(done), *reply.message.blocks], reply.message.footer
         )

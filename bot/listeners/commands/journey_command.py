@@ -35,10 +35,10 @@ from bot.commands.language import (
 from bot.commands.service import Reply, unexpected_message
 from bot.deps import Deps
 from bot.guard.access import SETTINGS_REFUSAL, authorized_workspace
-from bot.listeners.replies import attach_chart, reply_when_ready, safe_respond
+from bot.listeners.replies import attach_chart, busy_message, reply_when_ready, safe_respond
 from bot.listeners.views.connect import demo_in, open_connect_modal
 from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
-from bot.work.pool import in_worker
+from bot.work.pool import Busy, queued
 
 
 def posts_here(cmd: Command) -> bool:
@@ -84,7 +84,9 @@ def make_journey_command(deps: Deps) -> Callable[..., Awaitable[None]]:
                 command.get("trigger_id") or "",
                 command.get("channel_id") or "",
                 lambda: deps.guard.viewer(client, context, user),
-                lambda: in_worker(demo_in, deps.service.engine, team_id),
+                # Bounded like a report; refused (Busy), the form shows and the
+                # submission looks for the demo again before any key is checked.
+                lambda: queued(team_id, demo_in, deps.service.engine, team_id),
             )
             if problem:
                 await safe_respond(respond, error_message(problem).payload())
@@ -167,7 +169,10 @@ async def _sync_in_background(
     """Say where the progress shows, then sync without holding this listener up."""
     name = args[0] if args else None
     try:
-        targets = await in_worker(deps.service.sources_to_sync, team_id, name)
+        targets = await queued(team_id, deps.service.sources_to_sync, team_id, name)
+    except Busy as exc:
+        await safe_respond(respond, busy_message("the sync did not start", exc.why).payload())
+        return
     except Exception as exc:
         await safe_respond(respond, unexpected_message(exc).payload())
         return

@@ -55,9 +55,10 @@ from bot.blocks.message import Message, section
 from bot.commands.service import unexpected_message
 from bot.deps import Deps
 from bot.guard.access import CONNECT_REFUSAL, Viewer, authorized_workspace
+from bot.listeners.replies import busy_message
 from bot.posting.sync_progress import INTERVAL, admit, open_dm, start_sync
 from bot.slack_errors import explain
-from bot.work.pool import CHECK_GATE, CHECKS, in_pool, in_worker
+from bot.work.pool import CHECK_GATE, CHECKS, Busy, in_pool, queued
 from journey.db import session_scope
 from journey.errors import JourneyError
 from journey.secrets import Cipher
@@ -246,7 +247,11 @@ async def _first_sync(
 ) -> None:
     """Start the new source's first sync in the background, its progress in a DM."""
     try:
-        targets = await in_worker(deps.service.sources_to_sync, team_id, name)
+        targets = await queued(team_id, deps.service.sources_to_sync, team_id, name)
+    except Busy as exc:
+        what = "the first import did not start (`/journey sync` starts it)"
+        await _dm(client, user, busy_message(what, exc.why))
+        return
     except Exception as exc:
         await _dm(client, user, unexpected_message(exc))
         return
