@@ -10,7 +10,11 @@ signature on the raw bytes), and uvicorn runs with bot/guard's limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
+import signal
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,6 +52,7 @@ async def _lifespan(receive: Receive, send: Send, background: Background | None)
         message = await receive()
         if message["type"] == "lifespan.startup":
             INFLIGHT.reopen()
+            DRAINED.clear()
             try:
                 grace = shutdown_grace()
                 task = background() if background is not None else None
@@ -55,11 +60,31 @@ async def _lifespan(receive: Receive, send: Send, background: Background | None)
                 log.exception("could not start")
                 await send({"type": "lifespan.startup.failed", "message": str(exc)})
                 return
+            # One line per server process: with --workers N, each worker says it is up.
+            log.info("ready to serve (process %d)", os.getpid())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await INFLIGHT.drain(grace, [task] if task is not None else [])
+            DRAINED.set()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+# Set once this process's server has drained at shutdown; see `serve_http`.
+DRAINED = threading.Event()
+
+
+def _exit_cleanly_after_drain(sig: int, _frame: object) -> None:
+    """The SIGTERM handler uvicorn restores once `serve()` returns, and then calls: it
+    re-raises the SIGTERM it caught, which with the default handler ends the process
+    by the signal (status 143). After a drain the shutdown is complete, so the process
+    exits with status 0, which systemd, Docker and Kubernetes all read as a clean stop
+    (docs/operations.md). Before the server took over (start-up) it acts as the
+    default: the process ends at once, by the signal."""
+    if DRAINED.is_set():
+        return
+    signal.signal(sig, signal.SIG_DFL)
+    signal.raise_signal(sig)
 
 
 def _signing_secret(app: AsyncApp) -> str:
@@ -136,10 +161,17 @@ def serve_http(
     """Run an ASGI app (from asgi_app) under uvicorn with bot/guard's limits."""
     import uvicorn
 
+    with contextlib.suppress(ValueError):  # not on the main thread (tests): nothing to do
+        signal.signal(signal.SIGTERM, _exit_cleanly_after_drain)
     uvicorn.run(app, host=host, port=port, **server_options(open_files=raise_open_file_limit()))
 
 
 def run_http_workers(port: int, workers: int, host: str = "0.0.0.0") -> None:
+    """N uvicorn worker processes, each building its app with `bot.run.asgi_from_env`.
+
+    At SIGTERM uvicorn's parent process sends SIGTERM to each worker, and each drains
+    on its own (its lifespan shutdown, above) and logs its own "shutting down" line;
+    the parent waits for them all and returns, so the process exits with status 0."""
     import uvicorn
 
     uvicorn.run(

@@ -21,6 +21,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -133,9 +134,10 @@ class InFlight:
         deadline = loop.time() + grace
         seen: set[asyncio.Task[Any]] = set(self._tasks)
         log.info(
-            "shutting down: %d in flight, waiting up to %.0fs for them to finish",
+            "shutting down: %d in flight, waiting up to %.0fs for them to finish (process %d)",
             len(seen),
             grace,
+            os.getpid(),
         )
         others = [t for t in background or [] if not t.done()]
         while True:
@@ -160,11 +162,14 @@ class InFlight:
         if rest:
             await asyncio.wait(rest, timeout=FAREWELL_SECONDS)
         report = DrainReport(len(seen), len(seen) - len(abandoned), len(abandoned))
+        # The process id tells the workers of `journey serve --workers N` apart: each
+        # drains on its own and writes its own line.
         log.info(
-            "shutting down: %d in flight, %d finished, %d abandoned",
+            "shutting down: %d in flight, %d finished, %d abandoned (process %d)",
             report.in_flight,
             report.finished,
             report.abandoned,
+            os.getpid(),
         )
         # The process exits next; one that goes on (a test, a Socket Mode reconnect loop
         # stopped by hand) starts its next server with nothing left registered.
