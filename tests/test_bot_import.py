@@ -418,6 +418,28 @@ async def test_a_workspace_holding_the_demo_is_refused_as_the_cli_refuses(bot):
     assert not bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)
 
 
+async def test_a_file_sent_while_the_report_pool_is_full_is_refused_in_words(bot):
+    """Its first look at the database waits in the report pool like a report: past the
+    pool's bounds the sender reads "busy ... not checked" at once (bot/work/pool.py)."""
+    from test_workload import Filled
+
+    from bot.work.pool import PoolLimits, ReportPool, use_pool
+
+    full = ReportPool(PoolLimits(threads=1, max_queue=2, max_queue_per_workspace=2, max_wait=60))
+    old = use_pool(full)
+    try:
+        async with Filled(full, bot.team, 2):
+            path = FIXTURES / "shopify_orders_export.csv"
+            await bot.drop(ADMIN, path.name, path.read_bytes())
+            said = await bot.message(ADMIN, "busy")
+            assert f"{path.name} was not checked" in said.text and "try again" in said.text
+            assert not buttons(said)
+    finally:
+        use_pool(old)
+    assert not bot.fake.calls_to(fakes_slack_api.FILE_DOWNLOAD)
+    assert full.shed == 1
+
+
 async def test_files_in_channels_and_the_bots_own_uploads_are_not_imports(bot):
     fake = bot.fake
     fake.add_channel("C0SHOP")

@@ -53,6 +53,17 @@ def error_message(text: str) -> Message:
     return Message(text, [section(md(":warning: {}", text))])
 
 
+# For what is not a report (a button, the Home tab, a file): says what was not done.
+BUSY_NOT_DONE = (
+    "journey is busy answering many requests right now, so {what}: please try again in a minute."
+)
+
+
+def busy_message(what: str) -> Message:
+    """The polite refusal of work the report pool turned away, saying `what` was not done."""
+    return error_message(BUSY_NOT_DONE.format(what=what))
+
+
 def connect_here_message(workspace_id: str, *, demo: bool) -> Message:
     """`/journey connect` where there are no forms (the local console): the command line
     does it, into a workspace apart from the demo store (`journey sources add` refuses to

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import re
 import threading
-import time
 from collections import OrderedDict
 from typing import Any
 
@@ -20,22 +19,19 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.help import busy_message as busy_note
 from bot.blocks.help import error_message, working_message
 from bot.blocks.message import Message, context
 from bot.commands.service import Reply, unexpected_message
 from bot.slack_errors import explain
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
-from bot.work.pool import Busy, pool
+from bot.work.pool import Busy, log_shed, pool
 from journey.reports import FunnelReport, RetentionReport, ValueReport
 
 log = logging.getLogger("journey.bot")
 BUSY = (
     "journey is busy answering many requests right now, so I did not start this one: "
     "please try again in a minute."
-)
-# For what is not a report (a button, the Home tab): says what was not done.
-BUSY_NOT_DONE = (
-    "journey is busy answering many requests right now, so {what}: please try again in a minute."
 )
 CHART_SKIPPED = "Chart left out: journey is busy right now. Ask again later to see it."
 CHARTS_HINT = (
@@ -79,7 +75,7 @@ async def reply_when_ready(
     try:
         reply: Reply = await task
     except Busy as exc:
-        _shed_log(exc.why)
+        log_shed(exc.why)
         reply, refused = Reply(error_message(BUSY)), True
     except Exception as exc:  # the service already catches; this is the last line of defence
         reply = Reply(unexpected_message(exc))
@@ -98,8 +94,8 @@ async def reply_when_ready(
 def busy_message(what: str, why: str) -> Message:
     """The polite refusal of work the pool turned away (`Busy.why`), saying `what` was
     not done; counted in the shed log line like refused reports."""
-    _shed_log(why)
-    return error_message(BUSY_NOT_DONE.format(what=what))
+    log_shed(why)
+    return busy_note(what)
 
 
 async def refuse_busy(respond: AsyncRespond, what: str, exc: Busy) -> None:
@@ -110,22 +106,6 @@ async def refuse_busy(respond: AsyncRespond, what: str, exc: Busy) -> None:
         respond,
         {**message.payload(), "response_type": "ephemeral", "replace_original": False},
     )
-
-
-_shed = {"since": 0.0, "count": 0}
-
-
-def _shed_log(why: str, every: float = 10.0) -> None:
-    """At most one line per `every` seconds for refused reports, however many there are."""
-    _shed["count"] += 1
-    now = time.monotonic()
-    if now - _shed["since"] >= every:
-        log.warning(
-            "report pool full: %d request(s) refused with 'busy, try again' (latest: %s)",
-            _shed["count"],
-            why,
-        )
-        _shed["since"], _shed["count"] = now, 0
 
 
 async def safe_respond(respond: AsyncRespond, payload: dict[str, Any]) -> bool:

@@ -42,6 +42,7 @@ from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.blocks.help import busy_message
 from bot.blocks.imports import (
     MAX_MAP_COLUMNS,
     checking_message,
@@ -60,7 +61,7 @@ from bot.files.download import FileRefused, SlackFile, download, file_info, too_
 from bot.files.pending import KEEP_SECONDS, PENDING, Pending
 from bot.guard.access import authorized_workspace
 from bot.work.inflight import INFLIGHT
-from bot.work.pool import IMPORT_GATE, IMPORTS, in_pool, in_worker
+from bot.work.pool import IMPORT_GATE, IMPORTS, Busy, in_pool, in_worker, log_shed, queued
 from journey.errors import JourneyError
 from journey.imports.claims import IMPORTED, claim
 from journey.imports.claims import extend as extend_claim
@@ -225,7 +226,13 @@ async def receive_file(
     if file.size > max_bytes:
         await post(client, channel, note_message(too_big(file.name, file.size, max_bytes)))
         return
-    if await in_worker(holds_demo, deps.service.engine, workspace):
+    try:
+        demo = await queued(workspace, holds_demo, deps.service.engine, workspace)
+    except Busy as exc:  # the report pool is full (bot/work/pool.py): say so, at once
+        log_shed(exc.why)
+        await post(client, channel, busy_message(f"{file.name} was not checked"))
+        return
+    if demo:
         await post(client, channel, note_message(demo_refusal(workspace)))
         return
     busy = await _wait_gate(workspace)

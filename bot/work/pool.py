@@ -48,6 +48,7 @@ The other pools keep slow outside servers away from everyone else:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 import threading
@@ -62,6 +63,7 @@ from typing import Any, TypeVar
 from journey.errors import JourneyError
 
 T = TypeVar("T")
+log = logging.getLogger("journey.bot")
 
 
 def env_count(name: str, default: int) -> int:
@@ -195,6 +197,22 @@ class ReportPool:
             self._waiting_by[key] = left
         else:
             self._waiting_by.pop(key, None)
+
+
+_shed = {"since": 0.0, "count": 0}
+
+
+def log_shed(why: str, every: float = 10.0) -> None:
+    """At most one line per `every` seconds for refused work (`Busy.why`), however many."""
+    _shed["count"] += 1
+    now = time.monotonic()
+    if now - _shed["since"] >= every:
+        log.warning(
+            "report pool full: %d request(s) refused with 'busy, try again' (latest: %s)",
+            _shed["count"],
+            why,
+        )
+        _shed["since"], _shed["count"] = now, 0
 
 
 _pool: ReportPool | None = None
