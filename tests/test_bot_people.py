@@ -294,6 +294,29 @@ async def test_link_to_an_unknown_or_foreign_record_changes_nothing(bot):
     assert decisions(bot.engine) == []
 
 
+async def test_a_link_submitted_while_the_report_pool_is_full_is_refused_in_the_modal(bot):
+    """The link is a write that waits in the report pool like a report: past the pool's
+    bounds the modal says "busy ... nothing was linked" at once (bot/work/pool.py)."""
+    from test_workload import Filled
+
+    from bot.work.pool import PoolLimits, ReportPool, use_pool
+
+    kim = person(bot.engine, bot.team, "shop", "9002")
+    view_id = await open_link_modal(bot, kim, "U0ADMIN")
+    await bot.updates(1)
+    full = ReportPool(PoolLimits(threads=1, max_queue=2, max_queue_per_workspace=2, max_wait=60))
+    old = use_pool(full)
+    try:
+        async with Filled(full, bot.team, 2):
+            await bot.submit(kim, "crm:lead-2", "U0ADMIN", view_id)
+            views = await bot.updates(2)
+            said = json.dumps(views[-1])
+            assert "busy" in said and "nothing was linked" in said and "try again" in said
+    finally:
+        use_pool(old)
+    assert decisions(bot.engine) == []
+
+
 async def test_a_member_cannot_link_even_with_a_forged_submission(bot):
     kim = person(bot.engine, bot.team, "shop", "9002")
     await open_link_modal(bot, kim, "U0ALICE")

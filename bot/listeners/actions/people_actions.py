@@ -4,7 +4,9 @@ admin's *Unlink* and *Link another record…* on it (bot/blocks/people.py).
 Who may do what is decided on every click, never from what the message showed: a member
 sees Details without buttons, and a forged Unlink click or Link submission from anyone but
 an admin is refused in words. The decisions are journey.people's, through
-bot/commands/people.py, the same as `journey people link|unlink`.
+bot/commands/people.py, the same as `journey people link|unlink`. Each takes the
+workspace's share of the report pool (bot/work/pool.py): past its bounds a click is
+told "busy, try again in a minute" (beside the message, or in the Link modal).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.blocks.help import error_message
+from bot.blocks.help import BUSY_NOT_DONE, error_message
 from bot.blocks.people import (
     A_PERSON_DETAILS,
     A_PERSON_LINK,
@@ -39,7 +41,7 @@ from bot.listeners.actions.report_actions import STALE, admitted
 from bot.listeners.actions.values import action_value, user_of
 from bot.listeners.replies import reply_when_ready, safe_respond
 from bot.slack_errors import explain
-from bot.work.pool import in_worker
+from bot.work.pool import Busy, log_shed, queued
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -167,9 +169,13 @@ def register(app: AsyncApp, deps: Deps) -> None:
         elif person is None:
             words = STALE
         else:
-            done, words = await in_worker(
-                people.link, deps.service.write_engine, team_id, person, other, user
-            )
+            try:
+                done, words = await queued(
+                    team_id, people.link, deps.service.write_engine, team_id, person, other, user
+                )
+            except Busy as exc:  # the report pool is full (bot/work/pool.py): at once, in words
+                log_shed(exc.why)
+                done, words = True, BUSY_NOT_DONE.format(what="nothing was linked")
             if not done:
                 words += " Nothing was changed; click Link another record… to try again."
         try:
