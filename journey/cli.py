@@ -686,7 +686,7 @@ def stages_set(
         w.stage_map = overrides or None
         session.add(w)
         session.flush()
-        refresh_journeys(session, ws)
+        refresh_journeys(session, ws, relink_people=False)  # stages move no record
     typer.echo(f"Workspace {ws!r} now uses: {' -> '.join(model.stages)}; journey state rebuilt.")
 
 

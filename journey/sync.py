@@ -355,7 +355,8 @@ def _sync_resource(
             _save_cursor(session, source_id, workspace_id, resource.name, page.cursor)
             if resource.defines_stages and cursor is not None and page.cursor != cursor:
                 session.flush()  # the stage model reads the definitions just saved
-                refresh_journeys(session, workspace_id)
+                # New stage definitions move no record: the page's records were relinked.
+                refresh_journeys(session, workspace_id, relink_people=False)
             cursor = page.cursor
             session.commit()
         result.pages += 1
