@@ -28,6 +28,10 @@ PERIOD_HELP = (
 )
 DEFAULT_PERIOD = "30d"
 _RELATIVE = re.compile(r"^(\d{1,4})([dwmy])$")
+# "30 days", "12 weeks", "6 months", "1 year": the same lengths, spelled out.
+_SPELLED = re.compile(
+    r"^(\d{1,4})\s*(d)ays?$|^(\d{1,4})\s*(w)eeks?$|^(\d{1,4})\s*(m)onths?$|^(\d{1,4})\s*(y)ears?$"
+)
 _QUARTER = re.compile(r"^q([1-4])$")
 # Words people type for a period that already has a name here.
 _SYNONYMS = {"ytd": "this-year", "year-to-date": "this-year"}
@@ -91,6 +95,8 @@ def parse_period(text: str, now: datetime, timezone: str = "UTC") -> Period:
     tomorrow = _midnight(today + timedelta(days=1), tz)
     word = text.strip().lower()
     word = _SYNONYMS.get(word, word)
+    if spelled := _SPELLED.match(word):
+        word = "".join(g for g in spelled.groups() if g)
     if match := _RELATIVE.match(word):
         n, unit = int(match.group(1)), match.group(2)
         if n == 0:

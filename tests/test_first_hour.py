@@ -337,6 +337,12 @@ def test_a_length_of_time_typed_in_words_is_a_period(console):
     assert "Retention · Maple Street Vet (demo data) · " in out
 
 
+def test_the_cli_takes_a_length_of_time_in_words_too(cli):
+    code, out, err = cli("report", "retention", "--period", "6 months")
+    assert code == 0, err
+    assert out.startswith("Retention for Maple Street Vet (demo data), ")
+
+
 def test_sources_and_sync_agree_and_clear_clears(console):
     out = console("/journey sources", "/journey sync", "clear")
     assert "never synced" not in out
