@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -671,6 +671,19 @@ def needs_direct_channel(engine: Engine, workspace_id: str) -> bool:
         return len(channels) < len(ALERT_KINDS) or any(c is None for c in channels)
 
 
+async def _told(call: Awaitable[T], failed: str, workspace_id: str) -> T | None:
+    """Await one Slack call that tells an installer something; Slack's refusal is logged
+    ('could not <failed>: error', workspace id in place of %s) and gives None, because an
+    install never fails for want of a message."""
+    try:
+        return await call
+    except SlackApiError as exc:
+        logging.getLogger(__name__).warning(
+            "could not " + failed + ": %s", workspace_id, exc.response.get("error")
+        )
+        return None
+
+
 async def default_alerts_on_install(
     engine: Engine, installation: Installation, client: AsyncWebClient
 ) -> str | None:
@@ -690,29 +703,22 @@ async def default_alerts_on_install(
         and installation.user_id
         and await asyncio.to_thread(needs_direct_channel, engine, workspace_id)
     ):
-        try:
-            opened = await client.conversations_open(token=token, users=installation.user_id)
+        opened = await _told(
+            client.conversations_open(token=token, users=installation.user_id),
+            "open a direct message with the installer of %s",
+            workspace_id,
+        )
+        if opened is not None:
             direct = str((opened.get("channel") or {}).get("id") or "") or None
-        except SlackApiError as exc:
-            logging.getLogger(__name__).warning(
-                "could not open a direct message with the installer of %s: %s",
-                workspace_id,
-                exc.response.get("error"),
-            )
     channel = await asyncio.to_thread(
         install_default_alerts, engine, workspace_id, direct_channel=direct
     )
     if direct is not None and channel == direct:
-        try:
-            await client.chat_postMessage(
-                token=token, channel=direct, text=str(mrkdwn(INSTALL_DM_TEXT))
-            )
-        except SlackApiError as exc:
-            logging.getLogger(__name__).warning(
-                "could not tell the installer of %s where alerts go: %s",
-                workspace_id,
-                exc.response.get("error"),
-            )
+        await _told(
+            client.chat_postMessage(token=token, channel=direct, text=str(mrkdwn(INSTALL_DM_TEXT))),
+            "tell the installer of %s where alerts go",
+            workspace_id,
+        )
     return channel
 
 
@@ -757,16 +763,19 @@ async def resume_on_install(
         return resumed
     token = installation.bot_token
     if token and installation.user_id:
-        try:
-            opened = await client.conversations_open(token=token, users=installation.user_id)
+        failed = "tell the installer of %s what the reinstall resumed"
+        opened = await _told(
+            client.conversations_open(token=token, users=installation.user_id),
+            failed,
+            workspace_id,
+        )
+        if opened is not None:
             channel = str((opened.get("channel") or {}).get("id") or "")
-            await client.chat_postMessage(
-                token=token, channel=channel, text=str(welcome_back_text(resumed))
-            )
-        except SlackApiError as exc:
-            logging.getLogger(__name__).warning(
-                "could not tell the installer of %s what the reinstall resumed: %s",
+            await _told(
+                client.chat_postMessage(
+                    token=token, channel=channel, text=str(welcome_back_text(resumed))
+                ),
+                failed,
                 workspace_id,
-                exc.response.get("error"),
             )
     return resumed
