@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from journey.errors import JourneyError
 
@@ -28,6 +28,45 @@ MAX_CHANNEL = 100
 MAX_KIND = 64
 
 ProgressFn = Callable[[int, int, int], None]
+
+
+class Columns(Protocol):
+    """What a row reader needs of a header: where each journey field is, and its name."""
+
+    @property
+    def index(self) -> Mapping[str, int]: ...  # journey field -> column position
+
+    @property
+    def label(self) -> Mapping[str, str]: ...  # journey field -> the column's name in the file
+
+
+class RowCells:
+    """One row's values by journey field, collecting every problem of the row: the cell
+    reading the generic and the vendor importers share (each adds its own dates and
+    amounts), so a missing or overlong value is said the same way in both."""
+
+    def __init__(self, header: Columns, values: list[str], line: int) -> None:
+        self.header = header
+        self.values = values
+        self.line = line
+        self.problems: list[str] = []
+
+    def _label(self, name: str) -> str:
+        return self.header.label.get(name, name)
+
+    def text(self, name: str, *, required: bool = False, max_len: int = 0) -> str | None:
+        i = self.header.index.get(name)
+        if i is None and not required:
+            return None  # the file has no such column (the common case for optional ones)
+        value = self.values[i].strip() if i is not None and i < len(self.values) else ""
+        if not value:
+            if required:
+                self.problems.append(f"{self._label(name)} is empty")
+            return None
+        if max_len and len(value) > max_len:
+            self.problems.append(f"{self._label(name)} is longer than {max_len} characters")
+            return None
+        return value
 
 
 @dataclass(frozen=True)

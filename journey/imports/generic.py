@@ -22,6 +22,7 @@ from journey.imports.common import (
     MAX_NAME,
     MAX_ORDER_ID,
     FileKind,
+    RowCells,
 )
 from journey.imports.dates import DateReader
 from journey.imports.money import Currency, MoneyReader
@@ -230,8 +231,10 @@ class ValueReading:
     currency: Currency
 
 
-class _Cells:
+class _Cells(RowCells):
     """One row's values by canonical field, collecting every problem of the row."""
+
+    header: _Header
 
     def __init__(
         self,
@@ -240,26 +243,8 @@ class _Cells:
         reading: ValueReading | None = None,
         line: int = 0,
     ) -> None:
-        self.header = header
-        self.values = values
+        super().__init__(header, values, line)
         self.reading = reading
-        self.line = line
-        self.problems: list[str] = []
-
-    def _label(self, name: str) -> str:
-        return self.header.label.get(name, name)
-
-    def text(self, name: str, *, required: bool = False, max_len: int = 0) -> str | None:
-        i = self.header.index.get(name)
-        value = self.values[i].strip() if i is not None and i < len(self.values) else ""
-        if not value:
-            if required:
-                self.problems.append(f"{self._label(name)} is empty")
-            return None
-        if max_len and len(value) > max_len:
-            self.problems.append(f"{self._label(name)} is longer than {max_len} characters")
-            return None
-        return value
 
     def time(self, name: str, *, required: bool = False) -> datetime | None:
         value = self.text(name, required=required)

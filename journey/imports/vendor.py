@@ -33,6 +33,7 @@ from journey.imports.common import (
     MAX_NAME,
     MAX_ORDER_ID,
     NeedsOption,
+    RowCells,
 )
 from journey.imports.dates import DateReader, zone
 from journey.imports.format import Outcome, VendorFormat, status_key
@@ -206,8 +207,10 @@ class Tally:
 Parsed = tuple[CustomerRecord | None, tuple[_Event, ...]]
 
 
-class VendorRow:
+class VendorRow(RowCells):
     """One row's values by journey field, collecting every problem of the row."""
+
+    header: VendorHeader
 
     def __init__(
         self,
@@ -218,29 +221,10 @@ class VendorRow:
         money: MoneyReader,
         currency: Currency,
     ) -> None:
-        self.header = header
-        self.values = values
-        self.line = line
+        super().__init__(header, values, line)
         self.dates = dates
         self.money = money
         self.currency = currency
-        self.problems: list[str] = []
-
-    def text(self, name: str, *, required: bool = False, max_len: int = 0) -> str | None:
-        i = self.header.index.get(name)
-        if i is None and not required:
-            return None  # the file has no such column (the common case for optional ones)
-        value = self.values[i].strip() if i is not None and i < len(self.values) else ""
-        if not value:
-            if required:
-                self.problems.append(f"{self.header.label.get(name, name)} is empty")
-            return None
-        if max_len and len(value) > max_len:
-            self.problems.append(
-                f"{self.header.label.get(name, name)} is longer than {max_len} characters"
-            )
-            return None
-        return value
 
     def first_time(self, name: str) -> datetime | None:
         """The first filled one of the field's candidate columns (Mailchimp: a contact
@@ -274,7 +258,7 @@ class VendorRow:
             time_of_day = self.text("time") if name == "ordered_at" else None
             return self.dates.read(value, time_of_day, tz)
         except ValueError as exc:
-            self.problems.append(f"{self.header.label.get(name, name)}: {exc}")
+            self.problems.append(f"{self._label(name)}: {exc}")
             return None
 
     def cents(self, name: str, *, required: bool = False) -> int | None:
@@ -285,7 +269,7 @@ class VendorRow:
             cents, code = self.money.read(value, self.line)
             return self.currency.convert(cents, code or self._currency_code(), self.line)
         except ValueError as exc:
-            self.problems.append(f"{self.header.label.get(name, name)}: {exc}")
+            self.problems.append(f"{self._label(name)}: {exc}")
             return None
 
     def _currency_code(self) -> str | None:
