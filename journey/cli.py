@@ -241,7 +241,8 @@ def report(
     since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (inclusive).")] = None,
     until: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (inclusive).")] = None,
     channel: Annotated[
-        str | None, typer.Option(help="Only customers acquired through this channel (funnel).")
+        str | None,
+        typer.Option(help="Only customers acquired through this channel (funnel, insights)."),
     ] = None,
     limit: Annotated[
         int, typer.Option(min=1, max=1000, help="Rows in customer lists.")
