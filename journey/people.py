@@ -608,12 +608,19 @@ def sources_of(
 
 
 def count(session: Session, workspace_id: str) -> PeopleCount:
-    """How many records from how many sources are how many people."""
+    """How many records from how many sources are how many people.
+
+    One pass without DISTINCT: a person is the record that stands for itself (person_id =
+    id, journey/people.py), and a source counts when it has a record (an index probe).
+    COUNT(DISTINCT ...) sorted every record for each funnel: 0.5 s of CPU at 1M records,
+    twice what the rest of a 30-day funnel costs (bench/people.py)."""
     row = session.execute(
         text(
-            "SELECT COUNT(*), COUNT(DISTINCT source_id), COUNT(DISTINCT person_id) "
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN person_id = id THEN 1 ELSE 0 END), 0), "
+            "(SELECT COUNT(*) FROM source s WHERE s.workspace_id = :ws AND EXISTS ("
+            "  SELECT 1 FROM customer x WHERE x.workspace_id = :ws AND x.source_id = s.id)) "
             "FROM customer WHERE workspace_id = :ws"
         ),
         {"ws": workspace_id},
     ).one()
-    return PeopleCount(int(row[0]), int(row[1]), int(row[2]))
+    return PeopleCount(int(row[0]), int(row[2]), int(row[1]))
