@@ -399,6 +399,24 @@ def test_the_import_summary_counts_rows_events_and_bad_rows_in_words(cli, tmp_pa
     )
 
 
+def test_a_dry_run_of_a_journey_layout_file_counts_what_it_holds(cli):
+    # It said "a orders file" and "customers: 0; buyers: 0" for a file of orders.
+    shop = Path(__file__).parent / "data" / "shop"
+    code, out, _ = cli("import", str(shop / "orders.csv"), "--dry-run", "-w", "myshop")
+    assert code == 0
+    assert "orders.csv: an orders file (journey layout)" in out
+    assert "  events: 4 order, 2 refund, 1 cancellation" in out
+    assert "  customers: 3; buyers: 3, repeat buyers: 1" in out
+    assert "  revenue (after refunds): 149.50" in out
+    code, out, _ = cli("import", str(shop / "events.csv"), "--dry-run", "-w", "myshop")
+    assert "events.csv: an events file (journey layout)" in out
+    assert "  customers: 3; buyers: 0" in out
+    code, out, _ = cli("import", str(shop / "customers.csv"), "--dry-run", "-w", "myshop")
+    assert "customers.csv: a customers file (journey layout)" in out
+    assert "  customers: 3; buyers: 0" in out
+    assert _customers(cli, "myshop") is None  # nothing written
+
+
 # --- charts without Slack ----------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -444,7 +444,7 @@ def test_forced_kind(session, tmp_path):
         import_csv(session, WS, path, kind="customers")
     left_out = {"occurred_at": ""}
     assert import_csv(session, WS, path, kind="customers", mapping=left_out).inserted == 1
-    with pytest.raises(JourneyError, match="a orders file needs the columns order_id"):
+    with pytest.raises(JourneyError, match="an orders file needs the columns order_id"):
         import_csv(session, WS, path, kind="orders")
     with pytest.raises(JourneyError, match="Unknown file kind"):
         import_csv(session, WS, path, kind="invoices")  # type: ignore[arg-type]

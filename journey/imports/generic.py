@@ -176,7 +176,7 @@ def _detect(file: str, names: Sequence[str], kind: FileKind | None) -> _Header:
         missing = _missing(header)
         if missing:
             raise JourneyError(
-                f"{file}: a {kind} file needs the columns {EXPECTED[kind]}; "
+                f"{file}: {'an' if kind != 'customers' else 'a'} {kind} file needs the columns {EXPECTED[kind]}; "
                 f"missing: {', '.join(missing)}. Found: {', '.join(names)}."
             )
         return header

@@ -315,7 +315,12 @@ def _generic_layout(
     if unplaced:
         expected = ", ".join(COLUMNS[header.kind])
         raise NeedsOption(
-            unplaced_message(file, f"a {header.kind} file", unplaced, expected),
+            unplaced_message(
+                file,
+                f"{'a' if header.kind == 'customers' else 'an'} {header.kind} file",
+                unplaced,
+                expected,
+            ),
             "map",
             columns=unplaced,
             fields=list(COLUMNS[header.kind]),
@@ -511,6 +516,15 @@ class _Pass:
                 reject(start, _duplicate_reason(cells, key, previous & 0xFFFFFFFF))
             return
         self.seen[key] = (fingerprint_ << 32) | start
+        if self.tally is not None:
+            # The dry run's counts for a journey-layout file, as for a vendor export's
+            # (it said "customers: 0; buyers: 0" for a file of orders).
+            if isinstance(content, CustomerRecord):
+                self.tally.customers.add(content.external_id)
+                if content.first_seen is not None:
+                    self.tally.saw(content.first_seen)
+            elif content:
+                self.tally.events(content[0].customer.value, content)
         if self.writer is not None:
             self.writer.add(content)
         if self.spool is not None:

@@ -43,6 +43,11 @@ class DryRunSummary:
         return max(self.rows - self.rejected, 0)
 
 
+def _article(word: str) -> str:
+    """'an orders file', 'a customers file' (the title said 'a orders file')."""
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def dry_run_summary(result: ImportResult) -> DryRunSummary:
     tally = result.tally
     facts: list[tuple[str, str]] = [
@@ -71,7 +76,7 @@ def dry_run_summary(result: ImportResult) -> DryRunSummary:
         facts.append(("ignored columns", ", ".join(result.ignored_columns)))
     return DryRunSummary(
         file=result.file,
-        title=result.format_title or f"a {result.kind} file (journey layout)",
+        title=result.format_title or f"{_article(result.kind)} {result.kind} file (journey layout)",
         facts=facts,
         bad_rows=[(e.line, e.reason) for e in result.errors[:FIRST_BAD_ROWS]],
         rejected=result.rejected,
