@@ -20,9 +20,19 @@ from fakes.slack_api import FakeSlack
 from slack_bolt.async_app import AsyncApp
 from sqlalchemy import Engine
 
+from bot.blocks.help import working_message
 from bot.server import asgi_app
 
 SECRET = "test-signing-secret"
+# "Working on your {what}…": the bot's holding reply when a report is slower than its
+# working_after (bot/listeners/replies.py), split around where `what` goes.
+_WORKING = working_message("\0").text.partition("\0")
+
+
+def is_working(post: object) -> bool:
+    """Whether a response is the holding reply, not an answer."""
+    text = getattr(post, "text", None) or ""
+    return text.startswith(_WORKING[0]) and text.endswith(_WORKING[2])
 
 
 @asynccontextmanager
@@ -79,6 +89,24 @@ class SignedBot:
             await asyncio.sleep(0.02)
         raise AssertionError(
             f"expected {count} responses at {name}, got {self.fake.responses.get(name)}"
+        )
+
+    async def answer(self, name: str, timeout: float = 60) -> list:
+        """The responses at response URL `name` up to and including the first real answer.
+
+        A report slower than the bot's working_after (a loaded machine) first shows
+        "Working on your …", which the answer then replaces: waiting for a first
+        response would take the holding reply for the answer. This waits for the answer
+        itself, however late it comes (`timeout` only ends a test that would hang)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            posts = list(self.fake.responses.get(name, []))
+            for i, post in enumerate(posts):
+                if not is_working(post):
+                    return posts[: i + 1]
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"no answer at {name} after {timeout}s, only {self.fake.responses.get(name)}"
         )
 
     async def posted(self, channel: str, count: int = 1, timeout: float = 15) -> list:
