@@ -17,6 +17,7 @@ import itertools
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -879,3 +880,27 @@ async def test_a_member_clicking_a_question_gets_one_sentence_and_no_form(bot):
     (said,) = await bot.responses("member-q")
     assert "Importing files is for" in said.text
     assert not bot.fake.calls_to("views.open")
+
+
+async def test_a_file_of_journeys_own_layout_shows_its_counts_before_the_import(bot, tmp_path):
+    """The README's orders file: the Slack dry run counts its customers, buyers, orders,
+    dates and revenue (it once said `customers: 0; buyers: 0` for journey's own layout)."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    content = readme.split("```csv\n", 1)[1].split("```", 1)[0]
+    rows = list(csv.DictReader(io.StringIO(content)))
+    per_customer = Counter(r["email"].lower() for r in rows)
+    repeat = sum(1 for n in per_customer.values() if n > 1)
+    days = sorted(r["ordered_at"] for r in rows)
+    revenue = sum(int(r["amount"].replace(".", "")) for r in rows)
+    await bot.drop(ADMIN, "orders.csv", content.encode())
+    shown = await bot.message(ADMIN, "Import it?")
+    texts = "\n".join(visible_texts({"blocks": shown.blocks}))
+    assert "an orders file (journey layout)" in texts
+    assert f"*events:* {len(rows)} order" in texts
+    assert f"*dates:* {days[0]} to {days[-1]} (UTC)" in texts
+    assert (
+        f"*customers:* {len(per_customer)}; buyers: {len(per_customer)}, repeat buyers: {repeat}"
+        in texts
+    )
+    assert f"*revenue (after refunds):* {revenue // 100:,}.{revenue % 100:02d}" in texts
+    assert counts(bot.engine, bot.team) == (0, 0)

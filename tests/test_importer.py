@@ -7,7 +7,14 @@ database.
 
 from __future__ import annotations
 
+import csv
+import io
+import os
+import subprocess
+import sys
+from collections import Counter
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +31,7 @@ from journey.imports import (
     parse_cents,
     parse_time,
 )
+from journey.imports.summary import dry_run_summary
 from journey.models import Customer, Workspace
 from journey.models.types import to_epoch
 from journey.workspaces import ensure_workspace
@@ -624,3 +632,125 @@ def test_a_customers_file_without_a_column_keeps_the_stored_values(session, tmp_
     assert (row.name, row.email, row.channel) == ("Ann Smith", "ann@example.com", "ads")
     again = import_csv(session, "ws", second)
     assert (again.updated, again.unchanged) == (0, 1)
+
+
+# --- the dry run of journey's own layout --------------------------------------------------------
+# Expected counts are computed here from the file's own cells, independently of the importer.
+
+README = Path(__file__).parent.parent / "README.md"
+CLI = (sys.executable, "-c", "from journey.cli import main; main()")  # the `journey` command
+# Orders of journey's generic layout with every status, a refund and a repeated customer.
+STATUS_ORDERS = (
+    "order_id,email,ordered_at,amount,status,refund_amount\n"
+    "A1,ana@example.com,2026-03-02,40.00,paid,\n"
+    "A2,Ben@Example.com,2026-03-05,25.50,refunded,\n"
+    "A3,ana@example.com,2026-04-11,60.00,partially_refunded,12.25\n"
+    "A4,cy@example.com,2026-04-20,19.99,cancelled,\n"
+    "A5,ben@example.com,2026-05-01,8.00,paid,\n"
+    "A6,dee@example.com,2026-02-27,100.00,paid,\n"
+)
+GENERIC_CUSTOMERS = (
+    "id,email,name,first_seen,channel\n"
+    "c1,ana@example.com,Ana,2026-01-15,ads\n"
+    "c2,ben@example.com,Ben,2025-12-31,\n"
+    "c3,,Cy,2026-02-02,referral\n"
+    "c4,dee@example.com,Dee,,\n"
+)
+
+
+def readme_orders() -> str:
+    """The README's "your own data in five minutes" orders file, as the README shows it."""
+    text = README.read_text(encoding="utf-8")
+    return text.split("```csv\n", 1)[1].split("```", 1)[0]
+
+
+def expected_orders(content: str) -> dict[str, str]:
+    """The dry run's facts for a generic orders file, from its cells."""
+    rows = list(csv.DictReader(io.StringIO(content)))
+    per_customer = Counter(r["email"].strip().lower() for r in rows)
+    gross = sum(Decimal(r["amount"]) for r in rows)
+    back = Decimal(0)
+    for r in rows:
+        status = r.get("status") or "paid"
+        if status in ("refunded", "cancelled"):
+            back += Decimal(r["amount"])
+        elif status == "partially_refunded":
+            back += Decimal(r["refund_amount"])
+    days = sorted(r["ordered_at"] for r in rows)
+    return {
+        "rows": str(len(rows)),
+        "customers": f"{len(per_customer)}; buyers: {len(per_customer)}, "
+        f"repeat buyers: {sum(1 for n in per_customer.values() if n > 1)}",
+        "dates": f"{days[0]} to {days[-1]} (UTC)",
+        "revenue (after refunds)": f"{gross - back:,.2f}",
+        "orders": str(len(rows)),
+    }
+
+
+def expected_customers(content: str) -> dict[str, str]:
+    rows = list(csv.DictReader(io.StringIO(content)))
+    days = sorted(r["first_seen"] for r in rows if r["first_seen"])
+    return {
+        "rows": str(len(rows)),
+        "customers": f"{len({r['id'] for r in rows})}; buyers: 0, repeat buyers: 0",
+        "dates": f"{days[0]} to {days[-1]} (UTC)",
+    }
+
+
+def orders_in(events: str) -> str:
+    """The order count in the `events` fact (`6 order, 2 refund, 1 cancellation`)."""
+    return next(part.split()[0] for part in events.split(", ") if part.endswith(" order"))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        pytest.param(readme_orders(), expected_orders, id="README orders"),
+        pytest.param(STATUS_ORDERS, expected_orders, id="orders with refunds"),
+        pytest.param(GENERIC_CUSTOMERS, expected_customers, id="customers"),
+    ],
+)
+def test_a_dry_run_of_journeys_own_layout_counts_what_the_file_holds(
+    session, tmp_path, content, expected
+):
+    """The summary the CLI prints and Slack shows (one DryRunSummary) counts a generic
+    file as it counts a vendor's: it once said `customers: 0; buyers: 0` and no dates."""
+    path = write(tmp_path, "file.csv", content)
+    want = expected(content)
+    found = dry_run_summary(import_csv(session, WS, path, dry_run=True))
+    facts = dict(found.facts)
+    assert found.importable and found.rows == int(want["rows"])
+    for label in ("rows", "customers", "dates", "revenue (after refunds)"):
+        assert facts.get(label) == want.get(label), label
+    if "orders" in want:
+        assert orders_in(facts["events"]) == want["orders"]
+    assert session.execute(text("SELECT COUNT(*) FROM journey_event")).scalar_one() == 0
+
+    # `journey import FILE --dry-run` as a person runs it: a process of its own.
+    env = {k: v for k, v in os.environ.items() if k != "JOURNEY_WORKSPACE"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.db'}"
+    done = subprocess.run(
+        [*CLI, "import", "file.csv", "--workspace", "myshop", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = dict(
+        line.strip().split(": ", 1) for line in done.stdout.splitlines()[1:] if ": " in line
+    )
+    for label in ("rows", "customers", "dates", "revenue (after refunds)"):
+        assert printed.get(label) == want.get(label), (label, done.stdout)
+    if "orders" in want:
+        assert orders_in(printed["events"]) == want["orders"]
+    assert "Nothing was written (dry run)." in done.stdout
+
+
+def test_a_generic_orders_dry_run_counts_orders_by_status(session, tmp_path):
+    path = write(tmp_path, "orders.csv", STATUS_ORDERS)
+    facts = dict(dry_run_summary(import_csv(session, WS, path, dry_run=True)).facts)
+    statuses = Counter(r["status"] for r in csv.DictReader(io.StringIO(STATUS_ORDERS)))
+    shown = dict(reversed(part.split(" ", 1)) for part in facts["by status"].split(", "))
+    assert {s.replace(" ", "_"): int(n) for s, n in shown.items()} == statuses

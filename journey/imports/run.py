@@ -51,6 +51,7 @@ from journey.imports.generic import (
     _Cells,
     _customer_row,
     _detect,
+    _Event,
     _event_row,
     _Header,
     _order_row,
@@ -518,12 +519,13 @@ class _Pass:
         self.seen[key] = (fingerprint_ << 32) | start
         if self.tally is not None:
             # The dry run's counts for a journey-layout file, as for a vendor export's
-            # (it said "customers: 0; buyers: 0" for a file of orders).
+            # (it said "customers: 0; buyers: 0" for a file of orders): once per row kept
+            # (a repeated row above was not).
             if isinstance(content, CustomerRecord):
-                self.tally.customers.add(content.external_id)
-                if content.first_seen is not None:
-                    self.tally.saw(content.first_seen)
+                self.tally.customer(content)
             elif content:
+                if header.kind == "orders":
+                    self.tally.statuses[_order_status(content)] += 1
                 self.tally.events(content[0].customer.value, content)
         if self.writer is not None:
             self.writer.add(content)
@@ -556,6 +558,17 @@ class _Pass:
                 "(each id may appear once; an order's line items must be on consecutive lines)",
             )
         return True
+
+
+def _order_status(events: tuple[_Event, ...]) -> str:
+    """A generic order's status, from the events its row gave (_order_row): the
+    order alone, or the order and its refund or cancellation."""
+    if len(events) == 1:
+        return "paid"
+    order, back = events[0], events[-1]
+    if back.kind == "cancellation":
+        return "cancelled"
+    return "refunded" if back.amount_cents == order.amount_cents else "partially refunded"
 
 
 def _customer_fields(header: _Header) -> frozenset[str]:

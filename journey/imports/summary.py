@@ -68,7 +68,7 @@ def dry_run_summary(result: ImportResult) -> DryRunSummary:
                 f"repeat buyers: {tally.repeat_buyers}",
             )
         )
-        if tally.kinds.get("order"):
+        if tally.sales:
             facts.append(("revenue (after refunds)", money(tally.revenue_cents)))
     if result.known_columns:
         facts.append(("not imported", "; ".join(f"{c} ({why})" for c, why in result.known_columns)))

@@ -41,7 +41,7 @@ from journey.imports.generic import _Event, _Ref
 from journey.imports.money import Currency, MoneyReader
 from journey.ingest import CustomerRecord
 from journey.matching import MAX_PHONE
-from journey.stages import DEFAULT_STAGES
+from journey.stages import DEFAULT_STAGES, PURCHASE_KINDS, REFUND_KINDS
 
 ORDER = "order"
 REFUND = "refund"
@@ -167,7 +167,10 @@ def vendor_header(
 @dataclass
 class Tally:
     """What a file holds, counted as it is read: the dry run's summary and the
-    import's. Buyers are counted by customer key (memory: one entry per buyer)."""
+    import's, for a vendor's export and journey's own layout alike. Buyers are
+    counted by customer key (memory: one entry per buyer); purchases and refunds
+    are the kinds the store counts as such (journey.stages), so the dry run's
+    buyers and revenue are what the reports will count from the file."""
 
     statuses: Counter[str] = field(default_factory=Counter)
     kinds: Counter[str] = field(default_factory=Counter)
@@ -184,16 +187,27 @@ class Tally:
         if self.last_at is None or when > self.last_at:
             self.last_at = when
 
+    def customer(self, record: CustomerRecord) -> None:
+        """A customers file's row: one customer, seen first at its first_seen."""
+        self.customers.add(record.external_id)
+        if record.first_seen is not None:
+            self.saw(record.first_seen)
+
     def events(self, customer: str, events: tuple[_Event, ...]) -> None:
         self.customers.add(customer)
         for event in events:
             self.kinds[event.kind] += 1
             self.saw(event.occurred_at)
-            if event.kind == ORDER:
+            if event.kind in PURCHASE_KINDS:
                 self.purchases[customer] += 1
                 self.revenue_cents += event.amount_cents or 0
-            elif event.kind in (REFUND, CANCELLATION):
+            elif event.kind in REFUND_KINDS:
                 self.revenue_cents -= abs(event.amount_cents or 0)
+
+    @property
+    def sales(self) -> bool:
+        """Whether the file holds purchases or refunds (so a revenue figure means something)."""
+        return any(self.kinds[k] for k in PURCHASE_KINDS | REFUND_KINDS)
 
     @property
     def buyers(self) -> int:
