@@ -4,6 +4,7 @@ local console through its input, asserting the words they read."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -347,6 +348,10 @@ def test_sources_and_sync_agree_and_clear_clears(console):
     out = console("/journey sources", "/journey sync", "clear")
     assert "never synced" not in out
     assert "demo data, built on " in out
+    # Both counts with thousands separators (it said "3,656 customers, 8753 events").
+    assert re.search(
+        r"demo data, built on \S+ · \d{1,3}(,\d{3})+ customers, \d{1,3}(,\d{3})+ events", out
+    )
     assert "Nothing to sync: demo (demo) came from imported files or the demo" in out
     assert "I don't know" not in out
 

@@ -133,7 +133,7 @@ def sources_message(sources: list[SourceHealth]) -> Message:
             what = "demo data, built" if h.kind == "demo" else "imported from files"
             line = (
                 f"*{h.name}* ({h.kind}): {what} on {on} · {count(h.customers, 'customer')}, "
-                f"{h.events} events · not synced: "
+                f"{count(h.events, 'event')} · not synced: "
                 + (
                     "`journey demo` rebuilds it"
                     if h.kind == "demo"
@@ -145,12 +145,14 @@ def sources_message(sources: list[SourceHealth]) -> Message:
             continue
         when = h.last_sync_at.strftime("%Y-%m-%d %H:%M UTC") if h.last_sync_at else "never synced"
         status = ":double_vertical_bar: paused" if h.status == "paused" else h.status
-        line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {count(h.customers, 'customer')}, {h.events} events"
+        line = f"*{h.name}* ({h.kind}): {status} · last sync {when} · {count(h.customers, 'customer')}, {count(h.events, 'event')}"
         if h.last_error:
             line += f"\n   last error: {h.last_error}"
         lines.append(line)
         blocks.append(section(line))
-    text = f"{len(sources)} sources: " + "; ".join(f"{h.name} ({h.status})" for h in sources[:10])
+    text = f"{count(len(sources), 'source')}: " + "; ".join(
+        f"{h.name} ({h.status})" for h in sources[:10]
+    )
     return Message(text, blocks)
 
 
