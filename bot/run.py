@@ -165,6 +165,20 @@ async def serve_socket_mode(
             "app-level token with the connections:write scope (your app's settings, Basic "
             "Information > App-Level Tokens), put it in .env and start again."
         ) from None
+    except Exception as exc:
+        # No network, no DNS, nothing listening at SLACK_API_URL: say it is Slack that is
+        # out of reach (the generic words named only a host, "Cannot reach 127.0.0.1").
+        from urllib.parse import urlparse
+
+        from journey.outage import network_words
+
+        if network_words(exc) is None:
+            raise
+        host = urlparse(settings.api_url).hostname or "slack.com"
+        raise JourneyError(
+            "Cannot reach Slack (check the connection, and any proxy): this machine could "
+            f"not connect to {host}. Run the command again once it can."
+        ) from None
     handler = AsyncSocketModeHandler(app, settings.app_token, web_client=client)
     if stop is None:
         stop = asyncio.Event()
