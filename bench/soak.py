@@ -8,13 +8,16 @@ queue. This runs the same shape and reports, per command sent:
 - the reply's latency: from sending to the first answer at its response URL that
   is not a "Working on..." message (a report, or a "busy, try again" refusal);
 - how many were answered with a report, refused as busy, or not answered at all;
-- the server's resident memory (VmRSS), sampled every second.
+- the server's resident memory (VmRSS) and the machine's 1-minute load average,
+  sampled every `--sample` seconds, with a per-minute table (commands sent, refused,
+  reply p50/p99, memory and load at the minute's end) so growth over a long run shows;
+- with `--out FILE`, all of it as JSON (the samples included).
 
 Three processes share the machine: a fake Slack (records every response-URL post
 with its arrival time), the bot (`journey serve`, one uvicorn worker, on the demo
 store), and this load generator.
 
-    .venv/bin/python bench/soak.py [--seconds 90] [--rate 30] [--drain 60]
+    .venv/bin/python bench/soak.py [--seconds 90] [--rate 30] [--drain 60] [--out soak.json]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -69,6 +73,15 @@ class FakeSlack(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
+        self._answer(raw)
+
+    def do_GET(self) -> None:
+        # slack_sdk sends users.info (the access check, bot/guard/access.py) as a GET
+        # with the arguments in the query string; without this every command was
+        # refused by the access check in milliseconds, which looked like a fast report.
+        self._answer(b"")
+
+    def _answer(self, raw: bytes) -> None:
         if self.path.startswith("/response/"):
             name = self.path.rsplit("/", 1)[-1]
             try:
@@ -81,7 +94,10 @@ class FakeSlack(BaseHTTPRequestHandler):
         elif self.path.startswith("/api/auth.test"):
             body = {"ok": True, "team_id": "TBENCH", "user_id": "UBOT", "bot_id": "BBOT"}
         elif self.path.startswith("/api/users.info"):
-            body = {"ok": True, "user": {"id": "UBENCH", "tz": "UTC", "is_admin": True}}
+            body = {
+                "ok": True,
+                "user": {"id": "UBENCH", "team_id": "TBENCH", "tz": "UTC", "is_admin": True},
+            }
         else:
             body = {"ok": True}
         data = json.dumps(body).encode()
@@ -117,6 +133,37 @@ def quantiles(values: list[float]) -> dict[str, float]:
         "p99": round(q[98], 3),
         "max": round(max(values), 3),
     }
+
+
+REFUSALS = ("Something went wrong", "too many", "Too many", "can't", "cannot", "restarting")
+
+
+def is_refusal(text: str) -> bool:
+    """An answer that is no report: an error or a refusal other than busy."""
+    return any(word in text for word in REFUSALS)
+
+
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares growth in MB per minute (flat memory: near 0)."""
+    if len(points) < 3:
+        return None
+    xs = [t for t, _ in points]
+    ys = [v for _, v in points]
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    den = sum((x - mx) ** 2 for x in xs)
+    if not den:
+        return None
+    return round(60 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den, 3)
+
+
+def at_or_before(samples: list[tuple[float, float]], when: float) -> float | None:
+    """The last sample taken at or before `when`."""
+    last = None
+    for t, v in samples:
+        if t > when:
+            break
+        last = v
+    return round(last, 1) if last is not None else None
 
 
 async def load(url: str, fake: str, rate: float, seconds: float) -> tuple[dict, list]:
@@ -165,6 +212,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=90)
     parser.add_argument("--rate", type=float, default=30)
     parser.add_argument("--drain", type=float, default=60, help="seconds to wait for answers")
+    parser.add_argument("--sample", type=float, default=2, help="seconds between RSS samples")
+    parser.add_argument("--out", type=Path, help="write the result (with every sample) as JSON")
     args = parser.parse_args()
 
     fake_port, bot_port = free_port(), free_port()
@@ -180,6 +229,9 @@ def main() -> None:
         SLACK_API_URL=f"http://127.0.0.1:{fake_port}/api/",
         JOURNEY_SCHEDULER_INTERVAL="0",
         JOURNEY_SYNC_INTERVAL="0",
+        # Every command comes from one user: the per-user rate limit (10 a minute by
+        # default, bot/guard) would refuse nearly all of them; the pool is measured here.
+        JOURNEY_COMMANDS_PER_MINUTE="1000000",
     )
     env.pop("SLACK_APP_TOKEN", None)
     journey = str(Path(sys.executable).parent / "journey")
@@ -195,6 +247,7 @@ def main() -> None:
             stderr=log_file,
         )
     memory: list[tuple[float, float]] = []
+    loads: list[tuple[float, float]] = []
     stop = threading.Event()
 
     def sample() -> None:
@@ -202,7 +255,8 @@ def main() -> None:
             mb = rss_mb(server.pid)
             if mb is not None:
                 memory.append((time.time(), mb))
-            stop.wait(1)
+            loads.append((time.time(), os.getloadavg()[0]))
+            stop.wait(args.sample)
 
     try:
         wait_for(bot_port)
@@ -229,8 +283,14 @@ def main() -> None:
         replies: list[float] = []
         report_replies: list[float] = []
         busy = unanswered = 0
+        others: Counter[str] = Counter()  # final answers that are neither report nor busy
+        kinds: Counter[str] = Counter()  # every final answer by its first words
+        # Per minute of the run (by when the command was sent): [sent, busy, replies].
+        minutes: dict[int, list] = {}
         with RECORDER.lock:
             for name, at, _text in sent:
+                row = minutes.setdefault(int((at - started) // 60), [0, 0, []])
+                row[0] += 1
                 finals = [
                     (t, body)
                     for t, body in RECORDER.posts.get(name, [])
@@ -240,9 +300,14 @@ def main() -> None:
                     unanswered += 1
                     continue
                 first, body = min(finals)
+                kinds[" ".join(body.split()[:4])] += 1
                 replies.append(first - at)
+                row[2].append(first - at)
                 if "busy" in body:
                     busy += 1
+                    row[1] += 1
+                elif is_refusal(body):
+                    others[body[:80]] += 1
                 else:
                     report_replies.append(first - at)
         mid = [mb for t, mb in memory if t - started <= args.seconds / 2]
@@ -253,6 +318,8 @@ def main() -> None:
                 "answered": len(replies),
                 "answered_with_report": len(report_replies),
                 "refused_busy": busy,
+                "other_answers": dict(others.most_common(10)),
+                "answers_by_first_words": dict(kinds.most_common(15)),
                 "unanswered": unanswered,
                 "reply_s_all": quantiles(replies),
                 "reply_s_reports": quantiles(report_replies),
@@ -262,11 +329,38 @@ def main() -> None:
                     "end": round(memory[-1][1], 1) if memory else None,
                     "max": round(max(mb for _, mb in memory), 1) if memory else None,
                 },
-                "load_average_1m": round(os.getloadavg()[0], 2),
+                "rss_slope_mb_per_min_second_half": slope(
+                    [(t, mb) for t, mb in memory if t - started > args.seconds / 2]
+                ),
+                "load_average_1m": {
+                    "min": round(min(v for _, v in loads), 2) if loads else None,
+                    "median": round(statistics.median(v for _, v in loads), 2) if loads else None,
+                    "max": round(max(v for _, v in loads), 2) if loads else None,
+                    "end": round(os.getloadavg()[0], 2),
+                },
                 "cpus": os.cpu_count(),
+                "by_minute": [
+                    {
+                        "minute": m,
+                        "sent": row[0],
+                        "refused_busy": row[1],
+                        "reply_p50": quantiles(row[2]).get("p50"),
+                        "reply_p99": quantiles(row[2]).get("p99"),
+                        "rss_mb": at_or_before(memory, started + 60 * (m + 1)),
+                        "load_1m": at_or_before(loads, started + 60 * (m + 1)),
+                    }
+                    for m, row in sorted(minutes.items())
+                ],
             }
         )
         print(json.dumps(summary, indent=2))
+        if args.out is not None:
+            full = dict(
+                summary,
+                samples=[{"s": round(t - started, 1), "rss_mb": round(mb, 1)} for t, mb in memory],
+                load_samples=[{"s": round(t - started, 1), "load_1m": v} for t, v in loads],
+            )
+            args.out.write_text(json.dumps(full, indent=1) + "\n")
     finally:
         server.terminate()
         try:
