@@ -375,6 +375,20 @@ def test_the_console_headers_name_your_own_workspace(cli, tmp_path, monkeypatch)
     assert owner(slack, ids=False) == "" and owner(slack) == "T0123ABCD"
 
 
+def test_a_digest_preview_promises_no_next_digest_in_a_channel_without_one(console):
+    # It said "Next digest Mon ..., 09:00" under a preview where /journey digest said
+    # the channel gets none.
+    out = console("/journey digest", "/journey digest now")
+    assert "This channel gets no digest." in out
+    assert (
+        "This channel gets no digest yet: /journey digest weekly monday 09:00 sends it one "
+        "like this preview." in out
+    )
+    assert "Next digest" not in out
+    out = console("/journey digest weekly monday 09:00", "/journey digest now")
+    assert "Next digest Mon " in out and "gets no digest yet" not in out
+
+
 def test_connect_in_the_console_says_how_to_connect_apart_from_the_demo(console):
     out = console("/journey connect")
     assert (

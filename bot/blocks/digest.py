@@ -286,12 +286,19 @@ def digest_message(digest: Digest, *, late: bool = False, preview: bool = False)
             blocks.append(section(best_channel_line(digest.best_channel, digest.currency)))
         if digest.notes:
             blocks.append(context(" ".join(digest.notes)))
-    nxt = (
-        f"Next digest {local_time(digest.next_send_at, digest.timezone)}"
-        if digest.next_send_at
-        else "No next digest scheduled"
-    )
-    footer: list[Block] = [context(f"{nxt} · `/journey digest` to change or stop it.")]
+    if digest.next_send_at:
+        nxt = (
+            f"Next digest {local_time(digest.next_send_at, digest.timezone)} · "
+            "`/journey digest` to change or stop it."
+        )
+    elif preview:
+        nxt = (
+            "This channel gets no digest yet: `/journey digest weekly monday 09:00` sends "
+            "it one like this preview."
+        )
+    else:
+        nxt = "No next digest scheduled · `/journey digest` to change or stop it."
+    footer: list[Block] = [context(nxt)]
     word = period_word(digest.period.start, digest.period.end)
     footer.append(
         actions(

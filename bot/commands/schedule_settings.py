@@ -8,6 +8,7 @@ users.info) come in as arguments; the answer is a Message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
@@ -135,9 +136,11 @@ def _preview(
     timezone: str,
     now: datetime,
 ) -> Digest:
-    """The channel's own digest settings, else a weekly digest in `timezone`."""
+    """The channel's own digest settings, else a weekly digest in `timezone`. Without
+    settings of its own there is no next digest: the preview must not promise one (it said
+    "Next digest Mon 09:00" where /journey digest said the channel gets none)."""
     if sub is None:
-        sub = DigestSubscription(
+        weekly = DigestSubscription(
             workspace_id=workspace_id,
             channel_id=channel_id,
             cadence="weekly",
@@ -146,6 +149,7 @@ def _preview(
             timezone=timezone,
             created_at=now,
         )
+        return replace(digest_for_subscription(session, weekly, now, now=now), next_send_at=None)
     return digest_for_subscription(session, sub, now, now=now)
 
 
