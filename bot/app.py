@@ -146,6 +146,24 @@ def guard_listeners(app: AsyncApp) -> None:
         listener.arg_names = [*names, *extra]
 
 
+class _NotTokenSkipped(logging.Filter):
+    """Drops Bolt's "As you gave `client` as well, `token` will be unused.": Bolt reads
+    SLACK_BOT_TOKEN from the environment itself and warns on every start that it prefers
+    the client journey gives it, which holds that same token; a new user read it as a
+    misconfiguration."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
+
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+def _quiet_bolt_token_warning() -> None:
+    bolt = logging.getLogger("slack_bolt.AsyncApp")
+    if not any(isinstance(f, _NotTokenSkipped) for f in bolt.filters):
+        bolt.addFilter(_NotTokenSkipped())
+
+
 def web_client(settings: BotSettings, token: str | None = None) -> AsyncWebClient:
     return AsyncWebClient(
         token=token,
@@ -182,6 +200,7 @@ def build_app(
         raise JourneyError(MISSING_SIGNING_SECRET)
     # Bolt ignores `token` when given a client: a single-workspace token goes into the client.
     client = web_client(settings, token=None if authorize is not None else settings.bot_token)
+    _quiet_bolt_token_warning()
     kwargs: dict[str, Any] = {
         "client": client,
         # Socket Mode without a signing secret: a random one, so that an HTTP
