@@ -51,6 +51,9 @@ LIBRARY_FLOORS = {
     "httpcore": logging.WARNING,
     "hpack": logging.WARNING,
     "slack_sdk": logging.INFO,
+    # Its "A retry handler found: ... Cannot connect to host" repeats, at INFO with the
+    # URL, the retry line journey logs itself (bot/retries.py: "retry 1 of 2").
+    "slack_sdk.web.async_base_client": logging.WARNING,
     "slack_bolt": logging.INFO,
 }
 

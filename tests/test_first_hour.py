@@ -610,6 +610,9 @@ def test_no_network_to_slack_is_said_in_words_not_as_an_unexpected_error(tmp_pat
     assert "unexpected error" not in done.stderr and "Traceback" not in done.stderr
     # Bolt's own start-up warning about the token journey gives it read as a misconfiguration.
     assert "will be unused" not in done.stderr
+    # One retry line per retry (journey's), not the Slack client's as well.
+    assert done.stderr.count("apps.connections.open failed") == 2
+    assert "A retry handler found" not in done.stderr
 
 
 def test_slack_out_of_reach_is_named_as_slack():
