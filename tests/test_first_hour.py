@@ -436,6 +436,17 @@ def test_a_dry_run_of_a_journey_layout_file_counts_what_it_holds(cli):
     assert _customers(cli, "myshop") is None  # nothing written
 
 
+def test_a_woocommerce_slug_status_is_counted_under_its_label(cli):
+    # The plugin may write wc-completed for Completed: one status, not two.
+    exports = Path(__file__).parent / "data" / "imports"
+    code, out, _ = cli(
+        "import", str(exports / "woocommerce_advanced_order_export.csv"), "--dry-run", "-w", "shop"
+    )
+    assert code == 0
+    assert "  by status: 4 completed, 1 processing," in out
+    assert "wc " not in out
+
+
 # --- charts without Slack ----------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n"

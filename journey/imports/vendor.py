@@ -350,7 +350,9 @@ def _outcome(row: VendorRow) -> tuple[Outcome | None, str]:
                 f"(known: {known}); tell us, or leave such rows out"
             )
             return None, ""
-        outcome, label = found, status_key(raw).replace("_", " ")
+        # WooCommerce's slug (wc-completed) is counted under its label (completed): the
+        # dry run listed "3 completed ... 1 wc completed" as if they were two statuses.
+        outcome, label = found, status_key(raw).replace("_", " ").removeprefix("wc ")
     captured = row.text("captured")
     if (
         outcome is not Outcome.NOT_PURCHASE
