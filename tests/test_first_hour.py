@@ -447,6 +447,13 @@ def test_a_woocommerce_slug_status_is_counted_under_its_label(cli):
     assert "wc " not in out
 
 
+def test_the_import_summary_names_what_was_not_a_purchase_once(cli):
+    exports = Path(__file__).parent / "data" / "imports"
+    code, out, _ = cli("import", str(exports / "shopify_orders_export.csv"), "-w", "shop")
+    assert code == 0
+    assert "Not purchases: 1 pending, 1 voided, 1 authorized, 1 test." in out
+
+
 # --- charts without Slack ----------------------------------------------------------------------
 
 PNG = b"\x89PNG\r\n\x1a\n"

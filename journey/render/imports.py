@@ -71,8 +71,11 @@ def summary(result: ImportResult, skip_bad: bool, *, cli: bool = True) -> str:
         text += f" Resumed after line {result.resumed_after}, where an interrupted import stopped."
     tally = result.tally
     if result.format_title and tally is not None:
+        # "Not purchases: 1 pending", not "1 pending (not a purchase)" said twice.
         skipped = [
-            f"{n} {status}" for status, n in tally.statuses.items() if "not a purchase" in status
+            f"{n} {status.removesuffix(' (not a purchase)')}"
+            for status, n in tally.statuses.items()
+            if "not a purchase" in status
         ]
         if tally.statuses.get("test"):
             skipped.append(f"{tally.statuses['test']} test")
