@@ -23,6 +23,7 @@ from bot.blocks.help import busy_message as busy_note
 from bot.blocks.help import error_message, working_message
 from bot.blocks.message import Message, context
 from bot.commands.service import Reply, unexpected_message
+from bot.posting.respond import post_response
 from bot.slack_errors import explain
 from bot.work.inflight import INFLIGHT, RESTARTED, answered
 from bot.work.pool import Busy, log_shed, pool
@@ -70,7 +71,7 @@ async def reply_when_ready(
     done, _ = await asyncio.wait({task}, timeout=working_after)
     working = not done
     if working:
-        await safe_respond(respond, working_message(what).payload())
+        await safe_respond(respond, working_message(what).payload(), final=False)
     refused = False
     try:
         reply: Reply = await task
@@ -108,9 +109,16 @@ async def refuse_busy(respond: AsyncRespond, what: str, exc: Busy) -> None:
     )
 
 
-async def safe_respond(respond: AsyncRespond, payload: dict[str, Any]) -> bool:
-    """respond() that logs instead of raising: an expired response URL must not crash a listener."""
-    try:
+async def safe_respond(
+    respond: AsyncRespond, payload: dict[str, Any], *, final: bool = True
+) -> bool:
+    """Post to the response URL, retrying what is transient (bot/posting/respond.py), and
+    log instead of raising: an expired response URL must not crash a listener. `final=False`
+    for a note the answer will replace ("Working on…"): tried once, to keep the URL's uses
+    for the answer."""
+    if isinstance(respond, AsyncRespond):
+        return await post_response(respond, payload, final=final)
+    try:  # a respond without a URL of its own (tests' stand-ins): one try
         await respond(**payload)
         return True
     except Exception as exc:

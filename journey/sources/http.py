@@ -201,6 +201,10 @@ class _Wait:
         return min(p.maximum, backoff + self.rng.uniform(0, p.jitter))
 
 
+#: The same wait, public for the bot's response-URL retries (bot/posting/respond.py).
+RetryWait = _Wait
+
+
 MB = 1024 * 1024
 DEFAULT_MAX_MB = 50
 DEFAULT_DEADLINE = 300.0  # seconds one request may take, retries and their waits included
