@@ -210,6 +210,21 @@ async def test_every_report_command_answers_after_the_ack(bot, text, expected):
     assert not bot.rejected()
 
 
+async def test_a_report_reaches_its_user_through_a_failing_response_url(bot):
+    """Issue 18: the answer's post is retried after a 503 and a 429 (its Retry-After
+    waited), and the user sees one answer."""
+    bot.fake.server_error(RESPONSE_URL, 503)
+    bot.fake.rate_limit(RESPONSE_URL, retry_after=1)
+    await bot.command("funnel", "flaky")
+    posts = await bot.answer("flaky")
+    await asyncio.sleep(0.5)
+    assert "Funnel ·" in _text(posts) and len(posts) == 1
+    # Anything after the answer (its chart's note) replaces it: one message on screen.
+    assert all(p.replace_original for p in bot.fake.responses["flaky"][1:])
+    assert [c.status for c in bot.fake.calls_to(RESPONSE_URL)][:3] == [503, 429, 200]
+    assert all(c.status in (429, 503) for c in bot.rejected())  # only the injected faults
+
+
 # The DM between U0ALICE and the bot, as conversations.open names it in the fake.
 ALICE_DM = "D0ALICE"
 ADMIN_DM = "D0ADMIN"
