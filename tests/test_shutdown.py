@@ -156,6 +156,10 @@ class Serve:
             "SLACK_API_URL": fake.api_url,
             "JOURNEY_SCHEDULER_INTERVAL": "0",
             "JOURNEY_SYNC_INTERVAL": "0",
+            # These tests send bursts from one user into one module-wide database, and the
+            # per-user limit is counted in that database across workers and tests: it is
+            # not what is tested here (tests/test_bot_access.py and tests/test_guard.py test it).
+            "JOURNEY_COMMANDS_PER_MINUTE": "1000",
             **env,
         }
         for name in ("SLACK_APP_TOKEN", "SLACK_CLIENT_ID", "JOURNEY_LOG_LEVEL"):
@@ -390,6 +394,7 @@ async def test_sigterm_in_socket_mode_disconnects_then_drains(demo_db, tmp_path)
             "JOURNEY_SCHEDULER_INTERVAL": "0",
             "JOURNEY_SYNC_INTERVAL": "0",
             "JOURNEY_SHUTDOWN_GRACE": "3",
+            "JOURNEY_COMMANDS_PER_MINUTE": "1000",  # as in Serve: not the rate limit's test
         }
         for name in ("SLACK_SIGNING_SECRET", "SLACK_CLIENT_ID", "JOURNEY_LOG_LEVEL"):
             env.pop(name, None)
